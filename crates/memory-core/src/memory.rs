@@ -1,0 +1,597 @@
+//! The memory of learning rates: θ, its update (Eq. 4–5) and its prediction (Eq. 3).
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::{check_len, MemoryError};
+use crate::kernel::{Grid, Layout};
+use crate::rule::{MemoryOptimizer, RuleState};
+use crate::signal::Signal;
+
+/// What to do with a NaN or infinite gradient coordinate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum NonFinite {
+    /// Return [`MemoryError::NonFiniteGradient`] and change nothing (default).
+    #[default]
+    Error,
+    /// Treat the coordinate as a zero gradient: it gives the memory no signal and its
+    /// parameter does not move. NaN/∞ never reach θ.
+    Skip,
+}
+
+/// Configuration of one memory of learning rates. Build with struct update syntax over
+/// [`Default`], then [`Memory::new`] validates it.
+///
+/// ```
+/// use memory_core::{Memory, MemoryConfig, MemoryOptimizer};
+/// let config = MemoryConfig { num_centers: 20, clip: 1.0, eta0: 1e-3,
+///                             optimizer: MemoryOptimizer::sgd(1e-2), ..MemoryConfig::default() };
+/// let memory = Memory::new(config)?;
+/// assert_eq!(memory.theta(), &[1e-3; 20][..]);
+/// # Ok::<(), memory_core::MemoryError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct MemoryConfig {
+    /// M, the number of local models (centres). Default 20 (the papers' MNIST runs). At least 2;
+    /// even for [`Layout::Log`], which adds a centre at 0.
+    pub num_centers: usize,
+    /// Gradients are clipped to ±clip, and the centres span that range. Default 1.0.
+    pub clip: f32,
+    /// Kernel width as a multiple of the centre spacing: σ = lm_scale · Δc. Default 0.5.
+    pub lm_scale: f32,
+    /// Centre layout. Default [`Layout::Linear`].
+    pub layout: Layout,
+    /// η₀: the initial learning rate, θ_m = η₀ for every m. Default 1e−3.
+    pub eta0: f32,
+    /// Lower bound of θ. Default 1e−9 (the authors').
+    pub theta_min: f32,
+    /// Upper bound of θ. Default 1.
+    pub theta_max: f32,
+    /// The learning signal s_d. Default [`Signal::ClippedProduct`] (the authors' code).
+    pub signal: Signal,
+    /// How θ follows G. Default Adam with ξ = 1e−3 (the authors' default).
+    pub optimizer: MemoryOptimizer,
+    /// Kernel cutoff in σ: centres farther than this from a gradient value are left out of its
+    /// sums. Default 6: measured against the authors' dense code, 6σ matches it to float noise
+    /// (5σ: 4e−6, 4σ: 3e−4, 3σ: 1% of θ's scale on the update). `f32::INFINITY` = dense.
+    pub cutoff: f32,
+    /// NaN/∞ handling. Default [`NonFinite::Error`].
+    pub non_finite: NonFinite,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            num_centers: 20,
+            clip: 1.0,
+            lm_scale: 0.5,
+            layout: Layout::Linear,
+            eta0: 1e-3,
+            theta_min: 1e-9,
+            theta_max: 1.0,
+            signal: Signal::ClippedProduct,
+            optimizer: MemoryOptimizer::default(),
+            cutoff: 6.0,
+            non_finite: NonFinite::Error,
+        }
+    }
+}
+
+impl MemoryConfig {
+    /// Checks every field against its valid range; the error names the field and the range.
+    pub fn validate(&self) -> Result<(), MemoryError> {
+        if self.num_centers < 2 {
+            return Err(MemoryError::invalid(
+                "num_centers",
+                self.num_centers,
+                "at least 2",
+            ));
+        }
+        if self.num_centers > 1 << 16 {
+            return Err(MemoryError::invalid(
+                "num_centers",
+                self.num_centers,
+                "at most 65536",
+            ));
+        }
+        if self.layout == Layout::Log && self.num_centers % 2 != 0 {
+            return Err(MemoryError::invalid(
+                "num_centers",
+                self.num_centers,
+                "even for Layout::Log (M/2 centres per sign, plus 0)",
+            ));
+        }
+        if !(self.clip.is_finite() && self.clip > 0.0) {
+            return Err(MemoryError::invalid("clip", self.clip, "finite and > 0"));
+        }
+        if self.layout == Layout::Log && self.clip <= crate::kernel::LOG_MIN_CENTER {
+            return Err(MemoryError::invalid(
+                "clip",
+                self.clip,
+                "> 1e-6 for Layout::Log",
+            ));
+        }
+        if !(self.lm_scale.is_finite() && self.lm_scale > 0.0) {
+            return Err(MemoryError::invalid(
+                "lm_scale",
+                self.lm_scale,
+                "finite and > 0",
+            ));
+        }
+        if !(self.theta_min.is_finite()
+            && self.theta_max.is_finite()
+            && self.theta_min < self.theta_max)
+        {
+            return Err(MemoryError::invalid(
+                "theta_min",
+                self.theta_min,
+                "finite and below a finite theta_max",
+            ));
+        }
+        if !(self.eta0 > self.theta_min && self.eta0 <= self.theta_max) {
+            return Err(MemoryError::invalid(
+                "eta0",
+                self.eta0,
+                "in (theta_min, theta_max]",
+            ));
+        }
+        if !(self.cutoff > 0.0) {
+            return Err(MemoryError::invalid(
+                "cutoff",
+                self.cutoff,
+                "> 0 (in kernel widths; INFINITY for the dense sum)",
+            ));
+        }
+        self.optimizer.validate()
+    }
+
+    /// Number of local models the layout creates (M, or M + 1 for [`Layout::Log`]).
+    pub fn local_models(&self) -> usize {
+        match self.layout {
+            Layout::Linear => self.num_centers,
+            Layout::Log => self.num_centers + 1,
+        }
+    }
+}
+
+/// Per-tensor run state of a memory: the previous (clipped) query of every coordinate.
+///
+/// 4 bytes per coordinate. The memory update needs ψ(z_{t−1}) and s(z_t, z_{t−1}); both are
+/// recomputed from this, so no activation matrix is ever stored.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Trace {
+    prev: Vec<f32>,
+}
+
+impl Trace {
+    /// A trace for a tensor of `len` coordinates; z_{−1} = 0 so the first update is zero.
+    pub fn new(len: usize) -> Self {
+        Trace {
+            prev: vec![0.0; len],
+        }
+    }
+
+    /// The previous clipped queries z_{t−1}.
+    pub fn previous(&self) -> &[f32] {
+        &self.prev
+    }
+
+    /// Coordinates tracked.
+    pub fn len(&self) -> usize {
+        self.prev.len()
+    }
+
+    /// True for a zero-length tensor.
+    pub fn is_empty(&self) -> bool {
+        self.prev.is_empty()
+    }
+
+    /// Forget the previous gradient (a new task starts).
+    pub fn reset(&mut self) {
+        self.prev.fill(0.0);
+    }
+}
+
+/// A memory of learning rates η̂(z; θ) = Σ_m ψ_m(z) θ_m / Σ_m ψ_m(z), learned online.
+///
+/// Holds θ (what transfers between tasks), the optimizer state of θ (reset on reload) and the
+/// precomputed grid; O(M) memory. The per-coordinate state lives in a [`Trace`] owned by the
+/// caller, one per tensor, so that one memory can serve several tensors.
+///
+/// ```
+/// use memory_core::{Memory, MemoryConfig, MemoryOptimizer, Trace};
+/// let mut mem = Memory::new(MemoryConfig { optimizer: MemoryOptimizer::sgd(0.1), eta0: 0.01,
+///                                          ..MemoryConfig::default() })?;
+/// let mut w = [1.0f32, -2.0];
+/// let mut trace = Trace::new(2);
+/// for _ in 0..3 {
+///     let g = [2.0 * w[0], 2.0 * w[1]];        // ∇ of w·w
+///     mem.step(&mut trace, &g, |d, eta, z| w[d] -= eta * z)?;
+/// }
+/// // Gradients kept their sign, so every learning rate in use grew above η₀.
+/// assert!(mem.theta().iter().all(|&t| t >= 0.01));
+/// # Ok::<(), memory_core::MemoryError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Memory {
+    config: MemoryConfig,
+    grid: Grid,
+    theta: Vec<f32>,
+    rule: RuleState,
+    /// θ padded with K zeros on both sides, and 1/0 validity, for the window sums.
+    padded: Vec<f32>,
+    valid: Vec<f32>,
+    /// Scratch for G (O(M·K)), kept to avoid allocating per step.
+    acc: Vec<f64>,
+    g: Vec<f32>,
+}
+
+impl PartialEq for Memory {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config && self.theta == other.theta && self.rule == other.rule
+    }
+}
+
+impl Memory {
+    /// A memory with θ_m = η₀ everywhere. Fails if the config is invalid.
+    pub fn new(config: MemoryConfig) -> Result<Self, MemoryError> {
+        config.validate()?;
+        let theta = vec![config.eta0; config.local_models()];
+        Self::build(config, theta, None)
+    }
+
+    /// A memory from saved parts (what [`Memory::to_bytes`] writes): the config is validated,
+    /// θ must have one value per local model within [θ_min, θ_max], moments must be finite.
+    pub fn restore(
+        config: MemoryConfig,
+        theta: Vec<f32>,
+        rule: RuleState,
+    ) -> Result<Self, MemoryError> {
+        Self::build(config, theta, Some(rule))
+    }
+
+    fn build(
+        config: MemoryConfig,
+        theta: Vec<f32>,
+        rule: Option<RuleState>,
+    ) -> Result<Self, MemoryError> {
+        config.validate()?;
+        let grid = Grid::new(
+            config.layout,
+            config.num_centers,
+            config.clip,
+            config.lm_scale,
+            config.cutoff,
+        );
+        let m = grid.len();
+        check_len("theta", m, theta.len())?;
+        if let Some(bad) = theta
+            .iter()
+            .find(|t| !(config.theta_min..=config.theta_max).contains(*t))
+        {
+            return Err(MemoryError::corrupt(alloc::format!(
+                "theta value {bad} lies outside [theta_min, theta_max] = [{}, {}]",
+                config.theta_min,
+                config.theta_max
+            )));
+        }
+        let rule = rule.unwrap_or_else(|| RuleState::new(m));
+        check_len("memory optimizer state", m, rule.m.len())?;
+        check_len("memory optimizer state", m, rule.v.len())?;
+        if rule.m.iter().chain(&rule.v).any(|x| !x.is_finite()) {
+            return Err(MemoryError::corrupt(
+                "memory optimizer moments are not finite",
+            ));
+        }
+        let k = grid.uniform().map_or(0, |u| u.k());
+        let w = grid.window_len();
+        let mut mem = Memory {
+            padded: vec![0.0; m + 2 * k],
+            valid: vec![0.0; m + 2 * k],
+            acc: vec![0.0; if grid.uniform().is_some() { m * w } else { m }],
+            g: vec![0.0; m],
+            config,
+            grid,
+            theta,
+            rule,
+        };
+        mem.valid[k..k + m].fill(1.0);
+        mem.refresh_padded();
+        Ok(mem)
+    }
+
+    fn refresh_padded(&mut self) {
+        let k = self.grid.uniform().map_or(0, |u| u.k());
+        let m = self.theta.len();
+        self.padded[k..k + m].copy_from_slice(&self.theta);
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MemoryConfig {
+        &self.config
+    }
+
+    /// The centres and kernel widths.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// θ, one learning rate per local model.
+    pub fn theta(&self) -> &[f32] {
+        &self.theta
+    }
+
+    /// The memory optimizer's state (moments and step count).
+    pub fn rule_state(&self) -> &RuleState {
+        &self.rule
+    }
+
+    /// Replace θ (e.g. with values learned elsewhere); they must lie in [θ_min, θ_max].
+    pub fn set_theta(&mut self, theta: &[f32]) -> Result<(), MemoryError> {
+        check_len("theta", self.theta.len(), theta.len())?;
+        if let Some((i, &t)) = theta
+            .iter()
+            .enumerate()
+            .find(|(_, t)| !(self.config.theta_min..=self.config.theta_max).contains(*t))
+        {
+            return Err(MemoryError::invalid(
+                "theta",
+                alloc::format!("{t} (index {i})"),
+                "within [theta_min, theta_max]",
+            ));
+        }
+        self.theta.copy_from_slice(theta);
+        self.refresh_padded();
+        Ok(())
+    }
+
+    /// Start a new task: keep θ, reset the memory optimizer's moments and step count
+    /// (the paper's "meta-learning with reloading"). Reset the tensors' [`Trace`]s too.
+    pub fn reset(&mut self) {
+        self.rule = RuleState::new(self.theta.len());
+    }
+
+    /// η̂(z): the learning rate the memory predicts for a gradient value z (Eq. 3).
+    ///
+    /// z is clipped to ±clip first, as every query is. Finite for every finite z; for
+    /// z = NaN the result is NaN.
+    pub fn predict(&self, z: f32) -> f32 {
+        let c = self.config.clip;
+        let z = z.clamp(-c, c);
+        match self.grid.uniform() {
+            Some(u) => {
+                let mut w = [0.0f32; crate::kernel::MAX_WINDOW];
+                let n = 2 * u.k() + 1;
+                let first = self.grid.window(u, z, true, &mut w[..n]);
+                self.window_rate(first, &w[..n])
+            }
+            None => self.predict_general(z),
+        }
+    }
+
+    #[inline(always)]
+    fn window_rate(&self, first: isize, w: &[f32]) -> f32 {
+        let k = w.len() / 2;
+        let base = (first + k as isize) as usize; // index into the padded arrays
+        let th = &self.padded[base..base + w.len()];
+        let va = &self.valid[base..base + w.len()];
+        let (mut num, mut den) = (0.0f32, 0.0f32);
+        for ((&wi, &t), &v) in w.iter().zip(th).zip(va) {
+            num += wi * t;
+            den += wi * v;
+        }
+        num / den
+    }
+
+    /// Prediction by a sum over every centre within the cutoff (uneven grids, or very wide
+    /// windows), normalised by the largest activation so that it never underflows.
+    fn predict_general(&self, z: f32) -> f32 {
+        let m = self.theta.len();
+        let mut top = f32::NEG_INFINITY;
+        let mut nearest = 0;
+        for i in 0..m {
+            let d = z - self.grid.centers()[i];
+            let e = -(d * d) * self.grid.inv_two_var()[i];
+            if e > top {
+                top = e;
+                nearest = i;
+            }
+        }
+        let (mut num, mut den) = (0.0f32, 0.0f32);
+        for i in 0..m {
+            if let Some(e) = self.grid.exponent(i, z) {
+                let w = crate::kernel::exp(e - top);
+                num += w * self.theta[i];
+                den += w;
+            }
+        }
+        if den > 0.0 {
+            num / den
+        } else {
+            self.theta[nearest]
+        }
+    }
+
+    /// Learning rates for many gradient values at once: `out[d] = η̂(z[d])`.
+    pub fn predict_into(&self, z: &[f32], out: &mut [f32]) -> Result<(), MemoryError> {
+        check_len("output", z.len(), out.len())?;
+        self.for_each_rate(z, |d, eta, _| out[d] = eta);
+        Ok(())
+    }
+
+    /// Calls `f(d, η̂(clip(z[d])), clip(z[d]))` for every coordinate, in order.
+    pub fn for_each_rate(&self, z: &[f32], mut f: impl FnMut(usize, f32, f32)) {
+        let c = self.config.clip;
+        match self.grid.uniform() {
+            Some(u) => {
+                let n = 2 * u.k() + 1;
+                let mut w = [0.0f32; crate::kernel::MAX_WINDOW];
+                let w = &mut w[..n];
+                for (d, &zd) in z.iter().enumerate() {
+                    let zc = zd.clamp(-c, c);
+                    let first = self.grid.window(u, zc, true, w);
+                    f(d, self.window_rate(first, w), zc);
+                }
+            }
+            _ => {
+                for (d, &zd) in z.iter().enumerate() {
+                    let zc = zd.clamp(-c, c);
+                    f(d, self.predict_general(zc), zc);
+                }
+            }
+        }
+    }
+
+    /// The memory gradient G_m = mean_d s_d ψ_m(z_{t−1}[d]) (Eq. 4) for queries `cur` = z_t and
+    /// `prev` = z_{t−1}, both clipped to ±clip here. Writes M values into `out`.
+    pub fn gradient(
+        &mut self,
+        prev: &[f32],
+        cur: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), MemoryError> {
+        check_len("previous queries", cur.len(), prev.len())?;
+        check_len("memory gradient", self.theta.len(), out.len())?;
+        self.accumulate(prev, cur)?;
+        out.copy_from_slice(&self.g);
+        Ok(())
+    }
+
+    /// Fills `self.g` with G; errors (changing nothing else) on a non-finite `cur`.
+    fn accumulate(&mut self, prev: &[f32], cur: &[f32]) -> Result<(), MemoryError> {
+        let c = self.config.clip;
+        let signal = self.config.signal;
+        let skip = self.config.non_finite == NonFinite::Skip;
+        self.acc.fill(0.0);
+        let m = self.theta.len();
+        match self.grid.uniform() {
+            Some(u) => {
+                let u = *u;
+                let n = 2 * u.k() + 1;
+                let mut w = [0.0f32; crate::kernel::MAX_WINDOW];
+                let w = &mut w[..n];
+                for (d, (&zp, &zc)) in prev.iter().zip(cur).enumerate() {
+                    if !zc.is_finite() {
+                        if skip {
+                            continue;
+                        }
+                        return Err(MemoryError::NonFiniteGradient {
+                            index: d,
+                            value: zc,
+                        });
+                    }
+                    let zp = zp.clamp(-c, c);
+                    let s = signal.eval(zc.clamp(-c, c), zp);
+                    if s == 0.0 {
+                        continue;
+                    }
+                    let first = self.grid.window(&u, zp, false, w);
+                    // Row = nearest centre; the window's slot n is centre first + n.
+                    let row = (first + u.k() as isize) as usize * n;
+                    for (a, &wi) in self.acc[row..row + n].iter_mut().zip(w.iter()) {
+                        *a += (s * wi) as f64;
+                    }
+                }
+            }
+            _ => {
+                for (d, (&zp, &zc)) in prev.iter().zip(cur).enumerate() {
+                    if !zc.is_finite() {
+                        if skip {
+                            continue;
+                        }
+                        return Err(MemoryError::NonFiniteGradient {
+                            index: d,
+                            value: zc,
+                        });
+                    }
+                    let zp = zp.clamp(-c, c);
+                    let s = signal.eval(zc.clamp(-c, c), zp);
+                    if s == 0.0 {
+                        continue;
+                    }
+                    for (i, a) in self.acc.iter_mut().enumerate() {
+                        if let Some(e) = self.grid.exponent(i, zp) {
+                            *a += (s * crate::kernel::exp(e)) as f64;
+                        }
+                    }
+                }
+            }
+        }
+        // The mean of Eq. 4, divided in f64 before rounding to f32.
+        let scale = if cur.is_empty() {
+            0.0
+        } else {
+            1.0 / cur.len() as f64
+        };
+        match self.grid.uniform() {
+            Some(u) => {
+                // Fold rows back onto centres: slot n of row j is centre j − K + n.
+                let (k, n) = (u.k(), 2 * u.k() + 1);
+                for (c, g) in self.g.iter_mut().enumerate() {
+                    let mut sum = 0.0f64;
+                    for nn in 0..n {
+                        if let Some(j) = (c + k).checked_sub(nn).filter(|&j| j < m) {
+                            sum += self.acc[j * n + nn];
+                        }
+                    }
+                    *g = (sum * scale) as f32;
+                }
+            }
+            None => {
+                for (g, &a) in self.g.iter_mut().zip(&self.acc) {
+                    *g = (a * scale) as f32;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One memory update from queries z_{t−1} = `prev` and z_t = `cur` (Eq. 4–5): G, the memory
+    /// optimizer's step on θ, then θ ← clamp(θ, θ_min, θ_max). Both are clipped to ±clip.
+    pub fn learn(&mut self, prev: &[f32], cur: &[f32]) -> Result<(), MemoryError> {
+        check_len("previous queries", cur.len(), prev.len())?;
+        self.accumulate(prev, cur)?;
+        let g = core::mem::take(&mut self.g);
+        self.config.optimizer.apply(
+            &mut self.rule,
+            &g,
+            &mut self.theta,
+            self.config.theta_min,
+            self.config.theta_max,
+        );
+        self.g = g;
+        self.refresh_padded();
+        Ok(())
+    }
+
+    /// One full step of the memory on one tensor (REFERENCE.md §1, steps 1–7):
+    /// learn from (z_{t−1}, z_t), then call `apply(d, η_d, clip(z_t[d]))` for every coordinate
+    /// with the freshly updated memory's rate, and remember z_t in `trace`.
+    ///
+    /// `apply` is where the caller moves its parameter, e.g. `w[d] -= eta * z` for SGD. On an
+    /// error nothing has been changed and `apply` has not been called.
+    pub fn step(
+        &mut self,
+        trace: &mut Trace,
+        z: &[f32],
+        mut apply: impl FnMut(usize, f32, f32),
+    ) -> Result<(), MemoryError> {
+        check_len("gradient", trace.prev.len(), z.len())?;
+        self.learn(&trace.prev, z)?;
+        let skip = self.config.non_finite == NonFinite::Skip;
+        let prev = &mut trace.prev;
+        self.for_each_rate(z, |d, eta, zc| {
+            if zc.is_finite() {
+                prev[d] = zc;
+                apply(d, eta, zc);
+            } else if skip {
+                prev[d] = 0.0;
+            }
+        });
+        Ok(())
+    }
+}

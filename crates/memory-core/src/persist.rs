@@ -1,0 +1,128 @@
+//! Versioned save/load: a small envelope (magic, format version, kind) around a postcard body.
+//!
+//! ```text
+//! b"LRMEM" | format version: u16 LE | kind: u8 | postcard payload
+//! ```
+//! The envelope is public so that crates built on this one (the optimizers' whole-state
+//! checkpoints) write the same, checked format.
+
+use alloc::format;
+use alloc::vec::Vec;
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::error::MemoryError;
+use crate::memory::{Memory, MemoryConfig};
+use crate::rule::RuleState;
+
+/// First bytes of every file lrmem writes.
+pub const MAGIC: &[u8; 5] = b"LRMEM";
+/// Header length: magic, version, kind.
+const HEADER: usize = 5 + 2 + 1;
+
+/// What a saved blob holds, so that one kind of state is never read as another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A [`Memory`] (config, θ and its optimizer's state).
+    Memory = 1,
+    /// A whole optimizer (crate `optimizers`).
+    Optimizer = 2,
+}
+
+/// Wraps `value` as `MAGIC | version | kind | postcard(value)`.
+pub fn seal<T: Serialize>(kind: Kind, version: u16, value: &T) -> Result<Vec<u8>, MemoryError> {
+    let mut out = Vec::with_capacity(HEADER + 64);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.push(kind as u8);
+    let body = postcard::to_allocvec(value)
+        .map_err(|e| MemoryError::corrupt(format!("could not encode state: {e}")))?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Checks the envelope of `bytes` (magic, `kind`, a version in `1..=newest`) and returns the
+/// format version and the payload.
+pub fn open(bytes: &[u8], kind: Kind, newest: u16) -> Result<(u16, &[u8]), MemoryError> {
+    if bytes.len() < HEADER {
+        return Err(MemoryError::corrupt(format!(
+            "{} bytes is shorter than the {HEADER}-byte header: the file is truncated or not an lrmem file",
+            bytes.len()
+        )));
+    }
+    if &bytes[..5] != MAGIC {
+        return Err(MemoryError::corrupt(
+            "missing the LRMEM magic bytes: this is not a file saved by lrmem",
+        ));
+    }
+    let version = u16::from_le_bytes([bytes[5], bytes[6]]);
+    if version == 0 || version > newest {
+        return Err(MemoryError::corrupt(format!(
+            "format version {version} is not supported (this build reads 1..={newest}); upgrade lrmem to read it"
+        )));
+    }
+    if bytes[7] != kind as u8 {
+        return Err(MemoryError::corrupt(format!(
+            "the file holds kind {} but kind {} ({kind:?}) was expected",
+            bytes[7], kind as u8
+        )));
+    }
+    Ok((version, &bytes[HEADER..]))
+}
+
+/// Decodes a whole postcard payload; trailing bytes are an error.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, MemoryError> {
+    let (value, rest) = postcard::take_from_bytes(payload)
+        .map_err(|e| MemoryError::corrupt(format!("the payload is damaged or truncated ({e})")))?;
+    if !rest.is_empty() {
+        return Err(MemoryError::corrupt(format!(
+            "{} unexpected bytes after the payload",
+            rest.len()
+        )));
+    }
+    Ok(value)
+}
+
+/// Version 1 of a saved memory.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MemoryV1 {
+    config: MemoryConfig,
+    theta: Vec<f32>,
+    rule: RuleState,
+}
+
+const MEMORY_VERSION: u16 = 1;
+
+impl Memory {
+    /// Saves config, θ and the memory optimizer's state in the versioned envelope.
+    ///
+    /// ```
+    /// use memory_core::{Memory, MemoryConfig};
+    /// let mem = Memory::new(MemoryConfig::default())?;
+    /// let bytes = mem.to_bytes()?;
+    /// assert_eq!(Memory::from_bytes(&bytes)?, mem);
+    /// assert!(Memory::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    /// # Ok::<(), memory_core::MemoryError>(())
+    /// ```
+    pub fn to_bytes(&self) -> Result<Vec<u8>, MemoryError> {
+        let body = MemoryV1 {
+            config: *self.config(),
+            theta: self.theta().to_vec(),
+            rule: self.rule_state().clone(),
+        };
+        seal(Kind::Memory, MEMORY_VERSION, &body)
+    }
+
+    /// Loads what [`Memory::to_bytes`] wrote. Truncated, damaged, foreign or newer bytes, an
+    /// invalid config and θ outside its bounds are all errors; nothing panics.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, MemoryError> {
+        let (_, payload) = open(bytes, Kind::Memory, MEMORY_VERSION)?;
+        let v: MemoryV1 = decode(payload)?;
+        v.config
+            .validate()
+            .map_err(|e| MemoryError::corrupt(format!("saved config is invalid: {e}")))?;
+        Memory::restore(v.config, v.theta, v.rule)
+    }
+}

@@ -1,0 +1,183 @@
+//! How θ ascends on the memory gradient G (REFERENCE.md §1, step 5): the memory's own optimizer.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::MemoryError;
+
+/// The optimizer that moves θ along G_m. Its learning rate ξ is the paper's meta learning rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum MemoryOptimizer {
+    /// θ ← θ + ξ·G (the paper's update, Eq. 5).
+    Sgd {
+        /// ξ, the meta learning rate.
+        lr: f32,
+    },
+    /// b ← μ·b + G; θ ← θ + ξ·b (TensorFlow's momentum optimizer, the authors' TF backend).
+    Momentum {
+        /// ξ, the meta learning rate.
+        lr: f32,
+        /// μ. The authors use 0.9.
+        momentum: f32,
+    },
+    /// Adam ascending on G, as the authors' `memory_optimizer.Adam`:
+    /// m ← β₁m + (1−β₁)G, v ← β₂v + (1−β₂)G², θ ← θ + ξ·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε).
+    /// The authors' default: it normalises G, so ξ is a step size in θ's own units.
+    Adam {
+        /// ξ, the meta learning rate.
+        lr: f32,
+        /// β₁, default 0.9.
+        beta1: f32,
+        /// β₂, default 0.999.
+        beta2: f32,
+        /// ε, default 1e−8.
+        eps: f32,
+    },
+}
+
+impl Default for MemoryOptimizer {
+    /// Adam with ξ = 1e−3, β = (0.9, 0.999), ε = 1e−8: the authors' Rosenbrock notebook.
+    fn default() -> Self {
+        MemoryOptimizer::adam(1e-3)
+    }
+}
+
+impl MemoryOptimizer {
+    /// Plain ascent θ ← θ + ξG.
+    pub fn sgd(lr: f32) -> Self {
+        MemoryOptimizer::Sgd { lr }
+    }
+
+    /// Momentum 0.9 with meta learning rate `lr`.
+    pub fn momentum(lr: f32) -> Self {
+        MemoryOptimizer::Momentum { lr, momentum: 0.9 }
+    }
+
+    /// Adam with meta learning rate `lr` and the usual β₁ = 0.9, β₂ = 0.999, ε = 1e−8.
+    pub fn adam(lr: f32) -> Self {
+        MemoryOptimizer::Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+
+    /// The meta learning rate ξ.
+    pub fn lr(&self) -> f32 {
+        match *self {
+            MemoryOptimizer::Sgd { lr }
+            | MemoryOptimizer::Momentum { lr, .. }
+            | MemoryOptimizer::Adam { lr, .. } => lr,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), MemoryError> {
+        let lr = self.lr();
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(MemoryError::invalid(
+                "optimizer.lr",
+                lr,
+                "finite and >= 0 (0 freezes the memory)",
+            ));
+        }
+        match *self {
+            MemoryOptimizer::Sgd { .. } => {}
+            MemoryOptimizer::Momentum { momentum, .. } => {
+                if !(0.0..1.0).contains(&momentum) {
+                    return Err(MemoryError::invalid(
+                        "optimizer.momentum",
+                        momentum,
+                        "in [0, 1)",
+                    ));
+                }
+            }
+            MemoryOptimizer::Adam {
+                beta1, beta2, eps, ..
+            } => {
+                if !(0.0..1.0).contains(&beta1) {
+                    return Err(MemoryError::invalid("optimizer.beta1", beta1, "in [0, 1)"));
+                }
+                if !(0.0..1.0).contains(&beta2) {
+                    return Err(MemoryError::invalid("optimizer.beta2", beta2, "in [0, 1)"));
+                }
+                if !(eps.is_finite() && eps > 0.0) {
+                    return Err(MemoryError::invalid("optimizer.eps", eps, "finite and > 0"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One ascent step of θ on G, then θ ← clamp(θ, lo, hi).
+    pub(crate) fn apply(
+        &self,
+        state: &mut RuleState,
+        g: &[f32],
+        theta: &mut [f32],
+        lo: f32,
+        hi: f32,
+    ) {
+        state.step += 1;
+        match *self {
+            MemoryOptimizer::Sgd { lr } => {
+                for (t, &gm) in theta.iter_mut().zip(g) {
+                    *t += lr * gm;
+                }
+            }
+            MemoryOptimizer::Momentum { lr, momentum } => {
+                for ((t, b), &gm) in theta.iter_mut().zip(&mut state.m).zip(g) {
+                    *b = momentum * *b + gm;
+                    *t += lr * *b;
+                }
+            }
+            MemoryOptimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+            } => {
+                // The step size is computed in f64 like the authors' Python `math` expression.
+                let t = state.step as i32;
+                let bc1 = 1.0 - libm::pow(beta1 as f64, t as f64);
+                let bc2 = 1.0 - libm::pow(beta2 as f64, t as f64);
+                let step = (lr as f64 * libm::sqrt(bc2) / bc1) as f32;
+                for (((th, m), v), &gm) in
+                    theta.iter_mut().zip(&mut state.m).zip(&mut state.v).zip(g)
+                {
+                    *m = beta1 * *m + (1.0 - beta1) * gm;
+                    *v = beta2 * *v + (1.0 - beta2) * gm * gm;
+                    *th += step * (*m / (libm::sqrtf(*v) + eps));
+                }
+            }
+        }
+        for t in theta.iter_mut() {
+            *t = t.clamp(lo, hi);
+        }
+    }
+}
+
+/// The memory optimizer's moments and step count: per-run state, reset on reload.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RuleState {
+    /// Steps taken (Adam's t).
+    pub step: u64,
+    /// First moment (Adam) or velocity (momentum); zeros for SGD.
+    pub m: Vec<f32>,
+    /// Second moment (Adam); zeros otherwise.
+    pub v: Vec<f32>,
+}
+
+impl RuleState {
+    /// Fresh state for `m` local models.
+    pub fn new(m: usize) -> Self {
+        RuleState {
+            step: 0,
+            m: vec![0.0; m],
+            v: vec![0.0; m],
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Parity with the authors' code: `shared/fixtures/*.json` were produced by their PyTorch
+//! `MetaSgd1d`/`MemoryStatic1d`; the replay example must reproduce every row.
+
+#[path = "../examples/replay.rs"]
+mod replay;
+
+use std::path::PathBuf;
+
+use replay::{ReplayConfig, Row};
+
+#[derive(serde::Deserialize)]
+struct Fixture {
+    config: ReplayConfig,
+    grads: Vec<Vec<f32>>,
+    expected: Vec<Row>,
+}
+
+fn fixtures_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("LRMEM_FIXTURES") {
+        return dir.into();
+    }
+    // The workspace sits beside `shared/` (its checkout) or contains it.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for candidate in [
+        root.join("shared/fixtures"),
+        root.join("../shared/fixtures"),
+    ] {
+        if candidate.is_dir() {
+            return candidate;
+        }
+    }
+    panic!("no shared/fixtures directory beside the workspace; set LRMEM_FIXTURES to it")
+}
+
+/// max_d |a − b| / max_d |b|: error relative to the vector's scale (REFERENCE.md §1).
+fn scaled_error(ours: &[f32], reference: &[f32]) -> f64 {
+    assert_eq!(ours.len(), reference.len());
+    let scale = reference
+        .iter()
+        .fold(0.0f64, |m, &x| m.max((x as f64).abs()));
+    let err = ours
+        .iter()
+        .zip(reference)
+        .fold(0.0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()));
+    err / scale.max(f64::MIN_POSITIVE)
+}
+
+#[test]
+fn replay_matches_every_fixture() {
+    let dir = fixtures_dir();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("replay_")
+        {
+            continue;
+        }
+        let fx: Fixture = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let rows = replay::replay(&fx.config, &fx.grads).unwrap();
+        assert_eq!(rows.len(), fx.expected.len(), "{}", path.display());
+        for (ours, want) in rows.iter().zip(&fx.expected) {
+            assert_eq!(ours.step, want.step);
+            let (et, ee) = (
+                scaled_error(&ours.theta, &want.theta),
+                scaled_error(&ours.eta, &want.eta),
+            );
+            assert!(
+                et <= 1e-4 && ee <= 1e-4,
+                "{} step {}: theta error {et:e}, eta error {ee:e}",
+                path.display(),
+                ours.step
+            );
+        }
+        seen += 1;
+    }
+    assert!(seen > 0, "no replay_*.json fixture in {}", dir.display());
+}

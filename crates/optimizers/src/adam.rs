@@ -1,0 +1,231 @@
+//! Adam (Kingma & Ba) with torch semantics, and optional decoupled weight decay (AdamW).
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{self, check_inputs, TensorStates};
+use crate::{Checkpoint, Direction, NonFinite, OptimError, Optimizer, StateBytes};
+
+/// Configuration of [`Adam`], as `torch.optim.Adam` / `AdamW`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdamConfig {
+    /// Learning rate. Default 1e−3.
+    pub lr: f32,
+    /// β₁, default 0.9.
+    pub beta1: f32,
+    /// β₂, default 0.999.
+    pub beta2: f32,
+    /// ε, default 1e−8.
+    pub eps: f32,
+    /// Weight decay λ. Default 0.
+    pub weight_decay: f32,
+    /// If true, decay is decoupled (AdamW: w ← w − lr·λ·w); else added to the gradient (Adam).
+    pub decoupled: bool,
+    /// NaN/∞ gradients: error (default) or skip the coordinate.
+    pub non_finite: NonFinite,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+            non_finite: NonFinite::Error,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// Adam with learning rate `lr` and default betas.
+    pub fn with_lr(lr: f32) -> Self {
+        AdamConfig {
+            lr,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        if !(self.lr.is_finite() && self.lr >= 0.0) {
+            return Err(OptimError::invalid("lr", self.lr, "finite and >= 0"));
+        }
+        if !(0.0..1.0).contains(&self.beta1) {
+            return Err(OptimError::invalid("beta1", self.beta1, "in [0, 1)"));
+        }
+        if !(0.0..1.0).contains(&self.beta2) {
+            return Err(OptimError::invalid("beta2", self.beta2, "in [0, 1)"));
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(OptimError::invalid("eps", self.eps, "finite and > 0"));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(OptimError::invalid(
+                "weight_decay",
+                self.weight_decay,
+                "finite and >= 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The moment updates of one coordinate; returns the gradient that entered them.
+    #[inline(always)]
+    fn moments(&self, m: &mut f32, v: &mut f32, g: f32, w: f32) {
+        let g = if self.decoupled {
+            g
+        } else {
+            g + self.weight_decay * w
+        };
+        *m = self.beta1 * *m + (1.0 - self.beta1) * g;
+        *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;
+    }
+}
+
+/// Per-tensor state of Adam: step count and both moments.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AdamState {
+    /// Steps taken (t).
+    pub step: u64,
+    /// First moment m.
+    pub m: Vec<f32>,
+    /// Second moment v.
+    pub v: Vec<f32>,
+}
+
+/// Adam over named tensors, one fused pass per step:
+/// w ← w − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε).
+///
+/// ```
+/// use optimizers::{Adam, AdamConfig, Optimizer};
+/// let mut adam = Adam::new(AdamConfig::with_lr(0.1))?;
+/// let mut w = [1.0f32];
+/// adam.step("w", &mut w, &[5.0])?;
+/// assert!((w[0] - 0.9).abs() < 1e-6); // the first Adam step has length lr
+/// # Ok::<(), optimizers::OptimError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adam {
+    config: AdamConfig,
+    states: TensorStates<AdamState>,
+}
+
+impl Adam {
+    /// Validates `config`.
+    pub fn new(config: AdamConfig) -> Result<Self, OptimError> {
+        config.validate()?;
+        Ok(Adam {
+            config,
+            states: TensorStates::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AdamConfig {
+        &self.config
+    }
+
+    /// Forget every tensor's state.
+    pub fn reset(&mut self) {
+        self.states.clear();
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
+        let cfg = self.config;
+        let grads = check_inputs(name, params, grads, cfg.non_finite)?;
+        let st = self
+            .states
+            .get_or_init(name, params.len(), || cfg.init(params.len()))?;
+        st.step += 1;
+        let t = st.step as f64;
+        let bc1 = 1.0 - (cfg.beta1 as f64).powf(t);
+        let bc2 = 1.0 - (cfg.beta2 as f64).powf(t);
+        let step_size = (cfg.lr as f64 / bc1) as f32;
+        let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
+        let decay = if cfg.decoupled {
+            1.0 - cfg.lr * cfg.weight_decay
+        } else {
+            1.0
+        };
+        let n = params.len();
+        let (m, v) = (&mut st.m[..n], &mut st.v[..n]);
+        for (((w, &g), m), v) in params.iter_mut().zip(&grads[..n]).zip(m).zip(v) {
+            cfg.moments(m, v, g, *w);
+            let denom = v.sqrt() * inv_sqrt_bc2 + cfg.eps;
+            *w = *w * decay - step_size * (*m / denom);
+        }
+        Ok(())
+    }
+}
+
+impl Checkpoint for Adam {
+    fn save(&self) -> Result<Vec<u8>, OptimError> {
+        state::save("adam", &(&self.config, &self.states))
+    }
+
+    fn load(&mut self, bytes: &[u8]) -> Result<(), OptimError> {
+        let (config, states): (AdamConfig, TensorStates<AdamState>) = state::load("adam", bytes)?;
+        if config != self.config {
+            return Err(OptimError::Corrupt {
+                reason: format!(
+                    "checkpoint config {config:?} differs from this optimizer's {:?}",
+                    self.config
+                ),
+            });
+        }
+        self.states = states;
+        Ok(())
+    }
+}
+
+impl StateBytes for AdamConfig {
+    fn bytes_per_coordinate(&self) -> usize {
+        8
+    }
+}
+
+impl Direction for AdamConfig {
+    type State = AdamState;
+    const NAME: &'static str = "adam";
+
+    fn init(&self, len: usize) -> AdamState {
+        AdamState {
+            step: 0,
+            m: vec![0.0; len],
+            v: vec![0.0; len],
+        }
+    }
+
+    fn advance(&self, state: &mut AdamState, params: &[f32], grads: &[f32]) {
+        state.step += 1;
+        for (((m, v), &g), &w) in state
+            .m
+            .iter_mut()
+            .zip(state.v.iter_mut())
+            .zip(grads)
+            .zip(params)
+        {
+            self.moments(m, v, g, w);
+        }
+    }
+
+    /// The memory is queried with m_t, not bias-corrected (the authors' TF backend).
+    fn query<'a>(&self, state: &'a AdamState, _grads: &'a [f32]) -> &'a [f32] {
+        &state.m
+    }
+
+    /// u = m_t / (√v_t + ε); the memory's rate replaces Adam's bias-corrected step size.
+    #[inline(always)]
+    fn direction(&self, state: &AdamState, d: usize, _z: f32, _g: f32, w: f32) -> f32 {
+        let u = state.m[d] / (state.v[d].sqrt() + self.eps);
+        if self.decoupled {
+            u + self.weight_decay * w
+        } else {
+            u
+        }
+    }
+}

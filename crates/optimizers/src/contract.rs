@@ -1,0 +1,161 @@
+//! The contract every optimizer of lrmem passes, as one reusable check.
+//!
+//! ```
+//! use optimizers::{contract, Sgd, SgdConfig};
+//! contract::check(|| Sgd::new(SgdConfig::with_lr(0.1)).unwrap());
+//! ```
+//! It panics with a message naming the broken promise (it is meant for tests).
+
+use crate::{Checkpoint, OptimError, Optimizer};
+
+/// A separable quadratic ½Σ a_i (w_i − b_i)² over two tensors, with its gradient.
+fn quadratic(w: &[f32], offset: usize) -> (f32, Vec<f32>) {
+    let mut loss = 0.0;
+    let grad = w
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let k = (i + offset) as f32;
+            let a = 0.5 + (k * 0.37).fract() * 1.5;
+            let b = (k * 0.61).fract() - 0.5;
+            loss += 0.5 * a * (x - b) * (x - b);
+            a * (x - b)
+        })
+        .collect();
+    (loss, grad)
+}
+
+fn init() -> (Vec<f32>, Vec<f32>) {
+    (
+        (0..8).map(|i| 1.0 - 0.25 * i as f32).collect(),
+        vec![0.75, -0.5, 0.25],
+    )
+}
+
+fn run<O: Optimizer>(opt: &mut O, a: &mut [f32], b: &mut [f32], steps: usize) -> f32 {
+    for _ in 0..steps {
+        let (_, ga) = quadratic(a, 0);
+        let (_, gb) = quadratic(b, 100);
+        opt.step("a", a, &ga)
+            .expect("step on finite gradients must succeed");
+        opt.step("b", b, &gb)
+            .expect("step on finite gradients must succeed");
+    }
+    quadratic(a, 0).0 + quadratic(b, 100).0
+}
+
+/// Runs every check on optimizers made by `make` (tuned so that 500 steps solve a unit-scale
+/// quadratic): convergence, bit-exact save/load, rejection of bad lengths and NaN without side
+/// effects, rejection of damaged checkpoints, and `Send + Sync`.
+pub fn check<O, F>(make: F)
+where
+    O: Optimizer + Checkpoint + Send + Sync + 'static,
+    F: Fn() -> O,
+{
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<O>();
+
+    // 1. Converges on a quadratic.
+    let (mut a, mut b) = init();
+    let start = quadratic(&a, 0).0 + quadratic(&b, 100).0;
+    let end = run(&mut make(), &mut a, &mut b, 500);
+    assert!(
+        end.is_finite() && end < 1e-2 * start,
+        "does not converge on a quadratic: loss {start} -> {end}"
+    );
+
+    // 2. save → load → continue is bit-identical to continuing.
+    let mut opt = make();
+    let (mut a, mut b) = init();
+    run(&mut opt, &mut a, &mut b, 7);
+    let bytes = opt.save().expect("save");
+    let mut other = make();
+    other.load(&bytes).expect("load what save wrote");
+    let (mut a2, mut b2) = (a.clone(), b.clone());
+    run(&mut opt, &mut a, &mut b, 5);
+    run(&mut other, &mut a2, &mut b2, 5);
+    assert_eq!(
+        (a.clone(), b.clone()),
+        (a2, b2),
+        "state does not round-trip through save/load"
+    );
+    assert_eq!(
+        other.save().unwrap(),
+        opt.save().unwrap(),
+        "saved bytes differ after identical steps"
+    );
+
+    // 3. Bad lengths are errors and change nothing.
+    let before = opt.save().unwrap();
+    let mut short = vec![0.0f32; 3];
+    let err = opt
+        .step("a", &mut a, &[1.0, 2.0])
+        .expect_err("grads shorter than params must be rejected");
+    assert!(
+        matches!(err, OptimError::LengthMismatch { .. }),
+        "wrong error {err:?}"
+    );
+    let err = opt
+        .step("a", &mut short, &[1.0, 2.0, 3.0])
+        .expect_err("a tensor that changed length must be rejected");
+    assert!(
+        matches!(err, OptimError::LengthMismatch { .. }),
+        "wrong error {err:?}"
+    );
+    assert_eq!(short, [0.0; 3], "rejected step changed params");
+    assert_eq!(opt.save().unwrap(), before, "rejected step changed state");
+
+    // 4. NaN and ∞ are errors and change nothing: the trajectory goes on as if they never came.
+    let (snap_a, snap_b) = (a.clone(), b.clone());
+    let mut g = quadratic(&a, 0).1;
+    g[3] = f32::NAN;
+    let err = opt
+        .step("a", &mut a, &g)
+        .expect_err("NaN gradient must be rejected");
+    assert!(
+        matches!(err, OptimError::NonFiniteGradient { index: 3, .. }),
+        "wrong error {err:?}"
+    );
+    g[3] = 0.0;
+    g[0] = f32::INFINITY;
+    assert!(
+        opt.step("a", &mut a, &g).is_err(),
+        "infinite gradient must be rejected"
+    );
+    assert_eq!(a, snap_a, "rejected NaN step changed params");
+    assert_eq!(
+        opt.save().unwrap(),
+        before,
+        "rejected NaN step changed state"
+    );
+    let mut replay = make();
+    replay.load(&before).unwrap();
+    let (mut ra, mut rb) = (snap_a.clone(), snap_b.clone());
+    run(&mut opt, &mut a, &mut b, 3);
+    run(&mut replay, &mut ra, &mut rb, 3);
+    assert_eq!(
+        (a, b),
+        (ra, rb),
+        "a rejected step left a trace on later steps"
+    );
+
+    // 5. Damaged checkpoints are errors, never panics, and leave the optimizer usable.
+    let mut fresh = make();
+    for bad in [
+        &before[..before.len() / 2],
+        &before[..3],
+        b"not an lrmem file at all".as_slice(),
+        &[],
+    ] {
+        assert!(
+            fresh.load(bad).is_err(),
+            "loading {} damaged bytes succeeded",
+            bad.len()
+        );
+    }
+    let mut flipped = before.clone();
+    flipped[0] ^= 0xff;
+    assert!(fresh.load(&flipped).is_err(), "bad magic accepted");
+    let (mut a, mut b) = init();
+    run(&mut fresh, &mut a, &mut b, 1);
+}

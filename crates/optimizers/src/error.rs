@@ -1,0 +1,83 @@
+//! The error type of the optimizers.
+
+use memory_core::MemoryError;
+
+/// What can go wrong when stepping, configuring, saving or loading an optimizer.
+/// Every message names the tensor and says what to do; on an error nothing was changed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptimError {
+    /// `params` and `grads` differ in length, or a tensor changed size between steps.
+    #[error("tensor `{tensor}`: {what} has {found} entries, expected {expected}; pass one gradient per parameter, and keep a tensor's size fixed under one name (call `reset` to start over)")]
+    LengthMismatch {
+        /// The tensor's name.
+        tensor: String,
+        /// Which input was off.
+        what: &'static str,
+        /// The length expected.
+        expected: usize,
+        /// The length given.
+        found: usize,
+    },
+    /// A gradient coordinate was NaN or infinite.
+    #[error("tensor `{tensor}`: non-finite gradient {value} at coordinate {index}; nothing was updated. Fix the loss or lower the learning rate, or set `non_finite: NonFinite::Skip` to step over such coordinates")]
+    NonFiniteGradient {
+        /// The tensor's name.
+        tensor: String,
+        /// The first non-finite coordinate.
+        index: usize,
+        /// Its value.
+        value: f32,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid optimizer config: `{field}` = {value} but it must be {expected}")]
+    InvalidConfig {
+        /// The field.
+        field: &'static str,
+        /// Its value, formatted.
+        value: String,
+        /// The valid range in words.
+        expected: &'static str,
+    },
+    /// The memory of learning rates of a tensor (or its config) refused.
+    #[error("memory of learning rates{}: {source}", tensor.as_deref().map(|t| format!(" for tensor `{t}`")).unwrap_or_default())]
+    Memory {
+        /// The tensor whose step failed, if any.
+        tensor: Option<String>,
+        /// What the memory said.
+        #[source]
+        source: MemoryError,
+    },
+    /// Saved optimizer state could not be loaded.
+    #[error("cannot load optimizer state: {reason}")]
+    Corrupt {
+        /// Why, and what to do.
+        reason: String,
+    },
+}
+
+impl OptimError {
+    pub(crate) fn invalid(
+        field: &'static str,
+        value: impl std::fmt::Display,
+        expected: &'static str,
+    ) -> Self {
+        OptimError::InvalidConfig {
+            field,
+            value: value.to_string(),
+            expected,
+        }
+    }
+}
+
+impl From<MemoryError> for OptimError {
+    fn from(source: MemoryError) -> Self {
+        match source {
+            MemoryError::Corrupt { reason } => OptimError::Corrupt { reason },
+            source => OptimError::Memory {
+                tensor: None,
+                source,
+            },
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Stochastic gradient descent with optional momentum, Nesterov and weight decay (torch semantics).
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{self, check_inputs, TensorStates};
+use crate::{Checkpoint, Direction, NonFinite, OptimError, Optimizer, StateBytes};
+
+/// Configuration of [`Sgd`], as `torch.optim.SGD`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SgdConfig {
+    /// Learning rate. Default 1e−3 (the papers' base rate).
+    pub lr: f32,
+    /// Momentum μ; 0 disables the buffer. Default 0.
+    pub momentum: f32,
+    /// Dampening of the momentum buffer. Default 0.
+    pub dampening: f32,
+    /// Nesterov momentum (needs momentum > 0, dampening 0). Default false.
+    pub nesterov: bool,
+    /// L2 penalty added to the gradient: g + λw. Default 0.
+    pub weight_decay: f32,
+    /// NaN/∞ gradients: error (default) or skip the coordinate.
+    pub non_finite: NonFinite,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig {
+            lr: 1e-3,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            non_finite: NonFinite::Error,
+        }
+    }
+}
+
+impl SgdConfig {
+    /// Plain SGD with learning rate `lr`.
+    pub fn with_lr(lr: f32) -> Self {
+        SgdConfig {
+            lr,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        if !(self.lr.is_finite() && self.lr >= 0.0) {
+            return Err(OptimError::invalid("lr", self.lr, "finite and >= 0"));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(OptimError::invalid("momentum", self.momentum, "in [0, 1)"));
+        }
+        if !(0.0..=1.0).contains(&self.dampening) {
+            return Err(OptimError::invalid(
+                "dampening",
+                self.dampening,
+                "in [0, 1]",
+            ));
+        }
+        if self.nesterov && (self.momentum == 0.0 || self.dampening != 0.0) {
+            return Err(OptimError::invalid(
+                "nesterov",
+                self.nesterov,
+                "false unless momentum > 0 and dampening = 0",
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(OptimError::invalid(
+                "weight_decay",
+                self.weight_decay,
+                "finite and >= 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The gradient after weight decay, momentum and Nesterov for one coordinate; updates `buf`.
+    #[inline(always)]
+    fn direction_of(&self, g: f32, w: f32, buf: Option<&mut f32>, first: bool) -> f32 {
+        let g = g + self.weight_decay * w;
+        match buf {
+            None => g,
+            Some(b) => {
+                *b = if first {
+                    g
+                } else {
+                    self.momentum * *b + (1.0 - self.dampening) * g
+                };
+                if self.nesterov {
+                    g + self.momentum * *b
+                } else {
+                    *b
+                }
+            }
+        }
+    }
+}
+
+/// Per-tensor state of SGD: the momentum buffer (empty without momentum).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SgdState {
+    /// Steps taken.
+    pub step: u64,
+    /// Momentum buffer, one per coordinate (empty when momentum = 0).
+    pub buf: Vec<f32>,
+}
+
+/// SGD over named tensors: w ← w − lr·u, u = g (+ λw, momentum, Nesterov as configured).
+///
+/// ```
+/// use optimizers::{Optimizer, Sgd, SgdConfig};
+/// let mut sgd = Sgd::new(SgdConfig::with_lr(0.1))?;
+/// let mut w = [1.0f32];
+/// sgd.step("w", &mut w, &[2.0])?;
+/// assert_eq!(w, [0.8]);
+/// # Ok::<(), optimizers::OptimError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sgd {
+    config: SgdConfig,
+    states: TensorStates<SgdState>,
+}
+
+impl Sgd {
+    /// Validates `config`.
+    pub fn new(config: SgdConfig) -> Result<Self, OptimError> {
+        config.validate()?;
+        Ok(Sgd {
+            config,
+            states: TensorStates::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SgdConfig {
+        &self.config
+    }
+
+    /// Forget every tensor's state.
+    pub fn reset(&mut self) {
+        self.states.clear();
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
+        let cfg = self.config;
+        let grads = check_inputs(name, params, grads, cfg.non_finite)?;
+        let st = self
+            .states
+            .get_or_init(name, params.len(), || cfg.init(params.len()))?;
+        let first = st.step == 0;
+        st.step += 1;
+        if cfg.momentum == 0.0 {
+            for (w, &g) in params.iter_mut().zip(grads.iter()) {
+                *w -= cfg.lr * cfg.direction_of(g, *w, None, first);
+            }
+        } else {
+            for ((w, &g), b) in params.iter_mut().zip(grads.iter()).zip(st.buf.iter_mut()) {
+                *w -= cfg.lr * cfg.direction_of(g, *w, Some(b), first);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Checkpoint for Sgd {
+    fn save(&self) -> Result<Vec<u8>, OptimError> {
+        state::save("sgd", &(&self.config, &self.states))
+    }
+
+    fn load(&mut self, bytes: &[u8]) -> Result<(), OptimError> {
+        let (config, states): (SgdConfig, TensorStates<SgdState>) = state::load("sgd", bytes)?;
+        if config != self.config {
+            return Err(OptimError::Corrupt {
+                reason: format!(
+                    "checkpoint config {config:?} differs from this optimizer's {:?}",
+                    self.config
+                ),
+            });
+        }
+        self.states = states;
+        Ok(())
+    }
+}
+
+impl StateBytes for SgdConfig {
+    fn bytes_per_coordinate(&self) -> usize {
+        if self.momentum > 0.0 {
+            4
+        } else {
+            0
+        }
+    }
+}
+
+impl Direction for SgdConfig {
+    type State = SgdState;
+    const NAME: &'static str = "sgd";
+
+    fn init(&self, len: usize) -> SgdState {
+        SgdState {
+            step: 0,
+            buf: if self.momentum > 0.0 {
+                vec![0.0; len]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn advance(&self, state: &mut SgdState, params: &[f32], grads: &[f32]) {
+        let first = state.step == 0;
+        state.step += 1;
+        if self.momentum > 0.0 {
+            for ((b, &g), &w) in state.buf.iter_mut().zip(grads).zip(params) {
+                let g = g + self.weight_decay * w;
+                *b = if first {
+                    g
+                } else {
+                    self.momentum * *b + (1.0 - self.dampening) * g
+                };
+            }
+        }
+    }
+
+    fn query<'a>(&self, state: &'a SgdState, grads: &'a [f32]) -> &'a [f32] {
+        if self.momentum > 0.0 {
+            &state.buf
+        } else {
+            grads
+        }
+    }
+
+    #[inline(always)]
+    fn direction(&self, state: &SgdState, d: usize, z: f32, g: f32, w: f32) -> f32 {
+        if self.momentum == 0.0 {
+            // MetaSgd1d: the clipped gradient itself (plus the optional L2 term).
+            z + self.weight_decay * w
+        } else if self.nesterov {
+            g + self.weight_decay * w + self.momentum * state.buf[d]
+        } else {
+            z
+        }
+    }
+}
