@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{self, check_inputs, TensorStates};
-use crate::{Checkpoint, Direction, NonFinite, OptimError, Optimizer, StateBytes};
+use crate::state::{check_inputs, TensorStates};
+use crate::{Direction, NonFinite, OptimError, Optimizer, StateBytes};
 
 /// Configuration of [`Adam`], as `torch.optim.Adam` / `AdamW`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -112,26 +112,7 @@ pub struct Adam {
     states: TensorStates<AdamState>,
 }
 
-impl Adam {
-    /// Validates `config`.
-    pub fn new(config: AdamConfig) -> Result<Self, OptimError> {
-        config.validate()?;
-        Ok(Adam {
-            config,
-            states: TensorStates::default(),
-        })
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &AdamConfig {
-        &self.config
-    }
-
-    /// Forget every tensor's state.
-    pub fn reset(&mut self) {
-        self.states.clear();
-    }
-}
+crate::state::tensor_optimizer!(Adam, "adam", AdamConfig, AdamState);
 
 impl Optimizer for Adam {
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
@@ -158,26 +139,6 @@ impl Optimizer for Adam {
             let denom = v.sqrt() * inv_sqrt_bc2 + cfg.eps;
             *w = *w * decay - step_size * (*m / denom);
         }
-        Ok(())
-    }
-}
-
-impl Checkpoint for Adam {
-    fn save(&self) -> Result<Vec<u8>, OptimError> {
-        state::save("adam", &(&self.config, &self.states))
-    }
-
-    fn load(&mut self, bytes: &[u8]) -> Result<(), OptimError> {
-        let (config, states): (AdamConfig, TensorStates<AdamState>) = state::load("adam", bytes)?;
-        if config != self.config {
-            return Err(OptimError::Corrupt {
-                reason: format!(
-                    "checkpoint config {config:?} differs from this optimizer's {:?}",
-                    self.config
-                ),
-            });
-        }
-        self.states = states;
         Ok(())
     }
 }

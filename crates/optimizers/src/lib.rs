@@ -7,7 +7,8 @@
 //!
 //! The seam follows optax: a base optimizer produces a *direction* u_t ([`Direction`]); a
 //! learning rate scales it, w ← w − η ⊙ u. Plain [`Sgd`] and [`Adam`] use a constant η;
-//! [`Meta`] asks its memory for η_d = η̂(z_d) per coordinate.
+//! [`Meta`] asks its memory for η_d = η̂(z_d) per coordinate. The peers it is measured
+//! against: [`Rprop`] (iRprop−) and hypergradient descent ([`SgdHd`], [`AdamHd`]).
 //!
 //! ```
 //! use optimizers::{Meta, MetaConfig, Optimizer, SgdConfig};
@@ -33,16 +34,20 @@
 mod adam;
 pub mod contract;
 mod error;
+mod hd;
 mod meta;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
+mod rprop;
 mod sgd;
 mod state;
 
 pub use adam::{Adam, AdamConfig, AdamState};
 pub use error::OptimError;
+pub use hd::{AdamHd, AdamHdConfig, HdState, SgdHd, SgdHdConfig};
 pub use memory_core::{self, MemoryConfig, MemoryOptimizer, NonFinite};
 pub use meta::{Meta, MetaConfig, MetaTensor};
+pub use rprop::{Rprop, RpropConfig, RpropState};
 pub use sgd::{Sgd, SgdConfig, SgdState};
 pub use state::{check_inputs, TensorStates};
 

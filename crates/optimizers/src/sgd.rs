@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{self, check_inputs, TensorStates};
-use crate::{Checkpoint, Direction, NonFinite, OptimError, Optimizer, StateBytes};
+use crate::state::{check_inputs, TensorStates};
+use crate::{Direction, NonFinite, OptimError, Optimizer, StateBytes};
 
 /// Configuration of [`Sgd`], as `torch.optim.SGD`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -123,26 +123,7 @@ pub struct Sgd {
     states: TensorStates<SgdState>,
 }
 
-impl Sgd {
-    /// Validates `config`.
-    pub fn new(config: SgdConfig) -> Result<Self, OptimError> {
-        config.validate()?;
-        Ok(Sgd {
-            config,
-            states: TensorStates::default(),
-        })
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &SgdConfig {
-        &self.config
-    }
-
-    /// Forget every tensor's state.
-    pub fn reset(&mut self) {
-        self.states.clear();
-    }
-}
+crate::state::tensor_optimizer!(Sgd, "sgd", SgdConfig, SgdState);
 
 impl Optimizer for Sgd {
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
@@ -162,26 +143,6 @@ impl Optimizer for Sgd {
                 *w -= cfg.lr * cfg.direction_of(g, *w, Some(b), first);
             }
         }
-        Ok(())
-    }
-}
-
-impl Checkpoint for Sgd {
-    fn save(&self) -> Result<Vec<u8>, OptimError> {
-        state::save("sgd", &(&self.config, &self.states))
-    }
-
-    fn load(&mut self, bytes: &[u8]) -> Result<(), OptimError> {
-        let (config, states): (SgdConfig, TensorStates<SgdState>) = state::load("sgd", bytes)?;
-        if config != self.config {
-            return Err(OptimError::Corrupt {
-                reason: format!(
-                    "checkpoint config {config:?} differs from this optimizer's {:?}",
-                    self.config
-                ),
-            });
-        }
-        self.states = states;
         Ok(())
     }
 }

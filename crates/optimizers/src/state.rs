@@ -140,3 +140,52 @@ pub(crate) fn load<T: DeserializeOwned>(tag: &str, bytes: &[u8]) -> Result<T, Op
     }
     Ok(value)
 }
+
+/// `Checkpoint` for an optimizer made of `config` and `states: TensorStates<_>`, plus its
+/// `reset`/`config` methods: one definition for every such optimizer of this crate.
+macro_rules! tensor_optimizer {
+    ($ty:ident, $tag:literal, $config:ty, $state:ty) => {
+        impl $ty {
+            /// Validates `config`.
+            pub fn new(config: $config) -> Result<Self, $crate::OptimError> {
+                config.validate()?;
+                Ok($ty {
+                    config,
+                    states: $crate::TensorStates::default(),
+                })
+            }
+
+            /// The configuration.
+            pub fn config(&self) -> &$config {
+                &self.config
+            }
+
+            /// Forget every tensor's state (a new task starts).
+            pub fn reset(&mut self) {
+                self.states.clear();
+            }
+        }
+
+        impl $crate::Checkpoint for $ty {
+            fn save(&self) -> Result<Vec<u8>, $crate::OptimError> {
+                $crate::state::save($tag, &(&self.config, &self.states))
+            }
+
+            fn load(&mut self, bytes: &[u8]) -> Result<(), $crate::OptimError> {
+                let (config, states): ($config, $crate::TensorStates<$state>) =
+                    $crate::state::load($tag, bytes)?;
+                if config != self.config {
+                    return Err($crate::OptimError::Corrupt {
+                        reason: format!(
+                            "the checkpoint's config {config:?} differs from this optimizer's {:?}",
+                            self.config
+                        ),
+                    });
+                }
+                self.states = states;
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use tensor_optimizer;

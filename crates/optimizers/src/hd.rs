@@ -1,0 +1,229 @@
+//! Hypergradient descent (Baydin et al., "Online Learning Rate Adaptation with Hypergradient
+//! Descent", ICLR 2018): one learning rate per tensor, itself learned by gradient descent.
+//!
+//! The other online learning-rate learner a user would reach for. Where the memory learns a
+//! *function* from gradient value to learning rate, HD learns one scalar α from the dot
+//! product of consecutive gradients (or Adam directions). Baydin's code keeps one α per
+//! parameter group; here it is one α per tensor, the seam every optimizer of this crate shares.
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{check_inputs, TensorStates};
+use crate::{NonFinite, OptimError, Optimizer, StateBytes};
+
+/// Configuration of [`SgdHd`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SgdHdConfig {
+    /// Initial learning rate α₀. Default 1e−3.
+    pub lr: f32,
+    /// Hypergradient learning rate β. Default 1e−3 (Baydin et al.'s SGD-HD runs).
+    pub hypergrad_lr: f32,
+    /// NaN/∞ gradients: error (default) or skip the coordinate.
+    pub non_finite: NonFinite,
+}
+
+impl Default for SgdHdConfig {
+    fn default() -> Self {
+        SgdHdConfig {
+            lr: 1e-3,
+            hypergrad_lr: 1e-3,
+            non_finite: NonFinite::Error,
+        }
+    }
+}
+
+/// Configuration of [`AdamHd`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdamHdConfig {
+    /// Initial learning rate α₀. Default 1e−3.
+    pub lr: f32,
+    /// β₁, default 0.9.
+    pub beta1: f32,
+    /// β₂, default 0.999.
+    pub beta2: f32,
+    /// ε, default 1e−8.
+    pub eps: f32,
+    /// Hypergradient learning rate β. Default 1e−7 (Baydin et al.'s Adam-HD runs).
+    pub hypergrad_lr: f32,
+    /// NaN/∞ gradients: error (default) or skip the coordinate.
+    pub non_finite: NonFinite,
+}
+
+impl Default for AdamHdConfig {
+    fn default() -> Self {
+        AdamHdConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            hypergrad_lr: 1e-7,
+            non_finite: NonFinite::Error,
+        }
+    }
+}
+
+fn check_lrs(lr: f32, hypergrad_lr: f32) -> Result<(), OptimError> {
+    if !(lr.is_finite() && lr >= 0.0) {
+        return Err(OptimError::invalid("lr", lr, "finite and >= 0"));
+    }
+    if !(hypergrad_lr.is_finite() && hypergrad_lr >= 0.0) {
+        return Err(OptimError::invalid(
+            "hypergrad_lr",
+            hypergrad_lr,
+            "finite and >= 0",
+        ));
+    }
+    Ok(())
+}
+
+impl SgdHdConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        check_lrs(self.lr, self.hypergrad_lr)
+    }
+}
+
+impl AdamHdConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        check_lrs(self.lr, self.hypergrad_lr)?;
+        crate::AdamConfig {
+            lr: self.lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            ..Default::default()
+        }
+        .validate()
+    }
+}
+
+/// Per-tensor state of the HD optimizers.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HdState {
+    /// Steps taken.
+    pub step: u64,
+    /// The current learning rate α of this tensor.
+    pub lr: f32,
+    /// SGD-HD: the previous gradient. Adam-HD: the first moment m.
+    pub a: Vec<f32>,
+    /// Adam-HD: the second moment v (empty for SGD-HD).
+    pub b: Vec<f32>,
+}
+
+/// SGD-HD: α_t = α_{t−1} + β·(g_t · g_{t−1}); w ← w − α_t g_t.
+///
+/// ```
+/// use optimizers::{Optimizer, SgdHd, SgdHdConfig};
+/// let mut opt = SgdHd::new(SgdHdConfig { lr: 0.1, hypergrad_lr: 0.01, ..Default::default() })?;
+/// let mut w = [1.0f32, 1.0];
+/// opt.step("w", &mut w, &[1.0, 1.0])?;
+/// opt.step("w", &mut w, &[1.0, 1.0])?; // g·g_prev = 2: α = 0.1 + 0.01·2
+/// assert!((w[0] - (1.0 - 0.1 - 0.12)).abs() < 1e-6);
+/// # Ok::<(), optimizers::OptimError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SgdHd {
+    config: SgdHdConfig,
+    states: TensorStates<HdState>,
+}
+
+crate::state::tensor_optimizer!(SgdHd, "sgd-hd", SgdHdConfig, HdState);
+
+impl Optimizer for SgdHd {
+    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
+        let cfg = self.config;
+        let grads = check_inputs(name, params, grads, cfg.non_finite)?;
+        let n = params.len();
+        let st = self.states.get_or_init(name, n, || HdState {
+            step: 0,
+            lr: cfg.lr,
+            a: vec![0.0; n],
+            b: Vec::new(),
+        })?;
+        st.step += 1;
+        if st.step > 1 {
+            let h: f64 = grads
+                .iter()
+                .zip(&st.a)
+                .map(|(&g, &p)| g as f64 * p as f64)
+                .sum();
+            st.lr += (cfg.hypergrad_lr as f64 * h) as f32;
+        }
+        let lr = st.lr;
+        for ((w, &g), p) in params.iter_mut().zip(grads.iter()).zip(st.a.iter_mut()) {
+            *w -= lr * g;
+            *p = g;
+        }
+        Ok(())
+    }
+}
+
+/// Adam-HD: α_t = α_{t−1} + β·(g_t · u_{t−1}) with u_{t−1} the previous Adam direction
+/// (bias-corrected), then an Adam step with α_t (Baydin et al.'s `AdamHD`).
+///
+/// ```
+/// use optimizers::{AdamHd, AdamHdConfig, Optimizer};
+/// let mut opt = AdamHd::new(AdamHdConfig { lr: 0.1, ..Default::default() })?;
+/// let mut w = [1.0f32];
+/// opt.step("w", &mut w, &[5.0])?;
+/// assert!((w[0] - 0.9).abs() < 1e-5);
+/// # Ok::<(), optimizers::OptimError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamHd {
+    config: AdamHdConfig,
+    states: TensorStates<HdState>,
+}
+
+crate::state::tensor_optimizer!(AdamHd, "adam-hd", AdamHdConfig, HdState);
+
+impl Optimizer for AdamHd {
+    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
+        let cfg = self.config;
+        let grads = check_inputs(name, params, grads, cfg.non_finite)?;
+        let n = params.len();
+        let st = self.states.get_or_init(name, n, || HdState {
+            step: 0,
+            lr: cfg.lr,
+            a: vec![0.0; n],
+            b: vec![0.0; n],
+        })?;
+        st.step += 1;
+        let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
+        if st.step > 1 {
+            let t = (st.step - 1) as f64;
+            let corr = (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t));
+            let h: f64 = grads
+                .iter()
+                .zip(st.a.iter().zip(&st.b))
+                .map(|(&g, (&m, &v))| g as f64 * (m / (v.sqrt() + cfg.eps)) as f64)
+                .sum();
+            st.lr += (cfg.hypergrad_lr as f64 * h * corr) as f32;
+        }
+        let t = st.step as f64;
+        let step_size = (st.lr as f64 * (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t))) as f32;
+        for ((w, &g), (m, v)) in params
+            .iter_mut()
+            .zip(grads.iter())
+            .zip(st.a.iter_mut().zip(st.b.iter_mut()))
+        {
+            *m = cfg.beta1 * *m + (1.0 - cfg.beta1) * g;
+            *v = cfg.beta2 * *v + (1.0 - cfg.beta2) * g * g;
+            *w -= step_size * (*m / (v.sqrt() + cfg.eps));
+        }
+        Ok(())
+    }
+}
+
+impl StateBytes for SgdHdConfig {
+    fn bytes_per_coordinate(&self) -> usize {
+        4
+    }
+}
+
+impl StateBytes for AdamHdConfig {
+    fn bytes_per_coordinate(&self) -> usize {
+        8
+    }
+}

@@ -1,0 +1,146 @@
+//! Rprop, the iRprop− variant of `torch.optim.Rprop`: per-coordinate step sizes from sign agreement.
+//!
+//! The closest classic relative of the memory of learning rates: both grow a learning rate
+//! while the gradient keeps its sign and shrink it when it flips. Rprop does so per coordinate
+//! (8 bytes of state each) and forgets everything between tasks; the memory shares its rates
+//! through θ across coordinates and tasks.
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{check_inputs, TensorStates};
+use crate::{NonFinite, OptimError, Optimizer, StateBytes};
+
+/// Configuration of [`Rprop`] (torch defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RpropConfig {
+    /// Initial step size Δ₀. Default 1e−2.
+    pub lr: f32,
+    /// (η−, η+): factors for a flip and for agreement. Default (0.5, 1.2).
+    pub etas: (f32, f32),
+    /// (Δmin, Δmax). Default (1e−6, 50).
+    pub step_sizes: (f32, f32),
+    /// NaN/∞ gradients: error (default) or skip the coordinate.
+    pub non_finite: NonFinite,
+}
+
+impl Default for RpropConfig {
+    fn default() -> Self {
+        RpropConfig {
+            lr: 1e-2,
+            etas: (0.5, 1.2),
+            step_sizes: (1e-6, 50.0),
+            non_finite: NonFinite::Error,
+        }
+    }
+}
+
+impl RpropConfig {
+    /// Rprop with initial step size `lr`.
+    pub fn with_lr(lr: f32) -> Self {
+        RpropConfig {
+            lr,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(OptimError::invalid("lr", self.lr, "finite and > 0"));
+        }
+        let (down, up) = self.etas;
+        if !(0.0 < down && down < 1.0 && up > 1.0 && up.is_finite()) {
+            return Err(OptimError::invalid(
+                "etas",
+                format!("{:?}", self.etas),
+                "0 < eta_minus < 1 < eta_plus",
+            ));
+        }
+        let (lo, hi) = self.step_sizes;
+        if !(lo >= 0.0 && lo <= hi && hi.is_finite()) {
+            return Err(OptimError::invalid(
+                "step_sizes",
+                format!("{:?}", self.step_sizes),
+                "0 <= min <= max, finite",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Per-tensor state of Rprop.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RpropState {
+    /// The previous gradient (zeroed where the sign flipped).
+    pub prev: Vec<f32>,
+    /// Per-coordinate step sizes Δ.
+    pub step: Vec<f32>,
+}
+
+/// iRprop− over named tensors:
+/// Δ ← min(η+Δ, Δmax) if g·g_prev > 0; Δ ← max(η−Δ, Δmin) and g ← 0 if g·g_prev < 0;
+/// w ← w − Δ·sign(g).
+///
+/// ```
+/// use optimizers::{Optimizer, Rprop, RpropConfig};
+/// let mut rprop = Rprop::new(RpropConfig::with_lr(0.1))?;
+/// let mut w = [1.0f32];
+/// rprop.step("w", &mut w, &[3.0])?; // first step: w − Δ₀·sign(g)
+/// rprop.step("w", &mut w, &[3.0])?; // same sign: Δ grows to 0.12
+/// assert!((w[0] - 0.78).abs() < 1e-6);
+/// # Ok::<(), optimizers::OptimError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rprop {
+    config: RpropConfig,
+    states: TensorStates<RpropState>,
+}
+
+crate::state::tensor_optimizer!(Rprop, "rprop", RpropConfig, RpropState);
+
+impl Optimizer for Rprop {
+    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
+        let cfg = self.config;
+        let grads = check_inputs(name, params, grads, cfg.non_finite)?;
+        let n = params.len();
+        let st = self.states.get_or_init(name, n, || RpropState {
+            prev: vec![0.0; n],
+            step: vec![cfg.lr; n],
+        })?;
+        let ((down, up), (lo, hi)) = (cfg.etas, cfg.step_sizes);
+        for (((w, &g), p), s) in params
+            .iter_mut()
+            .zip(grads.iter())
+            .zip(st.prev.iter_mut())
+            .zip(st.step.iter_mut())
+        {
+            let agree = g * *p;
+            let g = if agree > 0.0 {
+                *s = (*s * up).min(hi);
+                g
+            } else if agree < 0.0 {
+                *s = (*s * down).max(lo);
+                0.0
+            } else {
+                g
+            };
+            // sign(0) = 0, as torch's `grad.sign()`.
+            let sign = if g > 0.0 {
+                1.0
+            } else if g < 0.0 {
+                -1.0
+            } else {
+                0.0
+            };
+            *w -= *s * sign;
+            *p = g;
+        }
+        Ok(())
+    }
+}
+
+impl StateBytes for RpropConfig {
+    fn bytes_per_coordinate(&self) -> usize {
+        8
+    }
+}

@@ -1,0 +1,360 @@
+//! Every optimizer against the shared contract, literal torch values, and Meta's own promises.
+
+use memory_core::{Memory, MemoryConfig, MemoryOptimizer, Trace};
+use optimizers::{
+    contract, Adam, AdamConfig, AdamHd, AdamHdConfig, Checkpoint, Meta, MetaConfig, OptimError,
+    Optimizer, Rprop, RpropConfig, Sgd, SgdConfig, SgdHd, SgdHdConfig,
+};
+use proptest::prelude::*;
+
+fn meta_config(eta0: f32, xi: f32) -> MetaConfig {
+    MetaConfig {
+        memory: MemoryConfig {
+            clip: 4.0,
+            eta0,
+            optimizer: MemoryOptimizer::adam(xi),
+            ..MemoryConfig::default()
+        },
+    }
+}
+
+#[test]
+fn contract_sgd() {
+    contract::check(|| Sgd::new(SgdConfig::with_lr(0.1)).unwrap());
+    contract::check(|| {
+        Sgd::new(SgdConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            ..SgdConfig::default()
+        })
+        .unwrap()
+    });
+    contract::check(|| {
+        Sgd::new(SgdConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 1e-4,
+            ..SgdConfig::default()
+        })
+        .unwrap()
+    });
+}
+
+#[test]
+fn contract_adam() {
+    contract::check(|| Adam::new(AdamConfig::with_lr(0.05)).unwrap());
+    contract::check(|| {
+        Adam::new(AdamConfig {
+            lr: 0.05,
+            weight_decay: 1e-3,
+            decoupled: true,
+            ..AdamConfig::default()
+        })
+        .unwrap()
+    });
+}
+
+#[test]
+fn contract_peers() {
+    contract::check(|| Rprop::new(RpropConfig::default()).unwrap());
+    contract::check(|| {
+        SgdHd::new(SgdHdConfig {
+            lr: 0.05,
+            ..SgdHdConfig::default()
+        })
+        .unwrap()
+    });
+    contract::check(|| {
+        AdamHd::new(AdamHdConfig {
+            lr: 0.05,
+            ..AdamHdConfig::default()
+        })
+        .unwrap()
+    });
+}
+
+#[test]
+fn rprop_matches_torch() {
+    // torch.optim.Rprop([w], lr=0.1): g = 1, 1, −1, 1 → steps 0.1, 0.12, (flip: Δ = 0.06, no move), 0.06
+    let mut r = Rprop::new(RpropConfig::with_lr(0.1)).unwrap();
+    let mut w = [0.0f32];
+    let mut path = vec![];
+    for g in [1.0, 1.0, -1.0, 1.0] {
+        r.step("w", &mut w, &[g]).unwrap();
+        path.push(w[0]);
+    }
+    let want = [-0.1, -0.22, -0.22, -0.28];
+    for (a, b) in path.iter().zip(want) {
+        assert!((a - b).abs() < 1e-6, "{path:?}");
+    }
+}
+
+#[test]
+fn hypergradient_lr_follows_gradient_agreement() {
+    let mut opt = SgdHd::new(SgdHdConfig {
+        lr: 0.1,
+        hypergrad_lr: 0.01,
+        ..SgdHdConfig::default()
+    })
+    .unwrap();
+    let mut w = [1.0f32, 2.0];
+    opt.step("w", &mut w, &[1.0, 1.0]).unwrap();
+    opt.step("w", &mut w, &[-1.0, -2.0]).unwrap(); // g·g_prev = −3 → α = 0.07
+    assert!((w[0] - (1.0 - 0.1 + 0.07)).abs() < 1e-6, "{w:?}");
+    assert!((w[1] - (2.0 - 0.1 + 0.14)).abs() < 1e-6, "{w:?}");
+}
+
+#[test]
+fn contract_meta() {
+    contract::check(|| Meta::new(SgdConfig::default(), meta_config(0.1, 1e-3)).unwrap());
+    contract::check(|| {
+        Meta::new(
+            SgdConfig::default(),
+            MetaConfig {
+                memory: MemoryConfig {
+                    clip: 4.0,
+                    eta0: 0.1,
+                    optimizer: MemoryOptimizer::sgd(0.01),
+                    ..MemoryConfig::default()
+                },
+            },
+        )
+        .unwrap()
+    });
+    contract::check(|| Meta::new(AdamConfig::default(), meta_config(0.05, 1e-3)).unwrap());
+    contract::check(|| {
+        Meta::new(SgdConfig::default(), meta_config(0.1, 1e-3))
+            .unwrap()
+            .with_routing(|_| Some("shared".into()))
+    });
+    contract::check(|| {
+        Meta::new(SgdConfig::default(), meta_config(0.1, 1e-3))
+            .unwrap()
+            .only(&["a"])
+    });
+}
+
+#[test]
+fn sgd_momentum_and_nesterov_match_torch() {
+    // torch.optim.SGD([w], lr=0.1, momentum=0.9[, nesterov=True]) with w = 1, g = 1 twice.
+    let mut sgd = Sgd::new(SgdConfig {
+        lr: 0.1,
+        momentum: 0.9,
+        ..SgdConfig::default()
+    })
+    .unwrap();
+    let mut w = [1.0f32];
+    sgd.step("w", &mut w, &[1.0]).unwrap();
+    assert!((w[0] - 0.9).abs() < 1e-7);
+    sgd.step("w", &mut w, &[1.0]).unwrap();
+    assert!((w[0] - 0.71).abs() < 1e-6, "{}", w[0]);
+    let mut nag = Sgd::new(SgdConfig {
+        lr: 0.1,
+        momentum: 0.9,
+        nesterov: true,
+        ..SgdConfig::default()
+    })
+    .unwrap();
+    let mut w = [1.0f32];
+    nag.step("w", &mut w, &[1.0]).unwrap();
+    assert!((w[0] - 0.81).abs() < 1e-6);
+    nag.step("w", &mut w, &[1.0]).unwrap();
+    assert!((w[0] - 0.539).abs() < 1e-6, "{}", w[0]);
+}
+
+#[test]
+fn adam_matches_torch() {
+    // torch.optim.Adam([w], lr=0.1), w = 1, g = 5 then −1: 0.9, then 0.848897…
+    let mut adam = Adam::new(AdamConfig::with_lr(0.1)).unwrap();
+    let mut w = [1.0f32];
+    adam.step("w", &mut w, &[5.0]).unwrap();
+    assert!((w[0] - 0.9).abs() < 1e-6);
+    adam.step("w", &mut w, &[-1.0]).unwrap();
+    let (m, v) = (0.9 * 0.5 + 0.1 * -1.0, 0.999 * 0.025 + 0.001 * 1.0);
+    let want = 0.9 - 0.1 / (1.0 - 0.81) * m / ((v / (1.0f64 - 0.999f64.powi(2))).sqrt() + 1e-8);
+    assert!((w[0] as f64 - want).abs() < 1e-6, "{} vs {want}", w[0]);
+    // AdamW decays the weight by lr·λ before the step.
+    let mut adamw = Adam::new(AdamConfig {
+        lr: 0.1,
+        weight_decay: 0.5,
+        decoupled: true,
+        ..AdamConfig::default()
+    })
+    .unwrap();
+    let mut w = [1.0f32];
+    adamw.step("w", &mut w, &[5.0]).unwrap();
+    assert!((w[0] - (0.95 - 0.1)).abs() < 1e-6, "{}", w[0]);
+}
+
+#[test]
+fn meta_sgd_is_the_memory_step() {
+    // Meta<Sgd> on one tensor = memory-core's step with w −= η·clip(g).
+    let cfg = meta_config(0.02, 1e-2);
+    let mut opt = Meta::new(SgdConfig::default(), cfg).unwrap();
+    let mut mem = Memory::new(cfg.memory).unwrap();
+    let mut trace = Trace::new(3);
+    let (mut w1, mut w2) = ([1.0f32, -3.0, 7.0], [1.0f32, -3.0, 7.0]);
+    for _ in 0..20 {
+        let g: Vec<f32> = w1.iter().map(|x| x * 1.3).collect();
+        opt.step("w", &mut w1, &g).unwrap();
+        mem.step(&mut trace, &g, |d, eta, z| w2[d] -= eta * z)
+            .unwrap();
+    }
+    assert_eq!(w1, w2);
+    assert_eq!(opt.memory("w").unwrap().theta(), mem.theta());
+}
+
+#[test]
+fn reload_keeps_theta_and_resets_the_rest() {
+    let mut opt = Meta::new(SgdConfig::default(), meta_config(0.01, 0.05)).unwrap();
+    let mut w = vec![2.0f32; 10];
+    for _ in 0..30 {
+        let g: Vec<f32> = w.iter().map(|x| 0.5 * x).collect();
+        opt.step("w", &mut w, &g).unwrap();
+    }
+    let theta = opt.memory("w").unwrap().theta().to_vec();
+    assert!(
+        theta.iter().any(|t| *t > 0.01),
+        "persistent gradients must raise some θ"
+    );
+    opt.reload();
+    let mem = opt.memory("w").unwrap();
+    assert_eq!(mem.theta(), &theta[..]);
+    assert_eq!(mem.rule_state().step, 0);
+    // A new task: its first step uses the learned rates (no memory update: z_{−1} = 0).
+    let mut w2 = vec![2.0f32; 10];
+    opt.step("w", &mut w2, &vec![1.0; 10]).unwrap();
+    let eta = opt.memory("w").unwrap().predict(1.0);
+    assert!((w2[0] - (2.0 - eta)).abs() < 1e-6);
+    assert_eq!(
+        opt.memory("w").unwrap().theta(),
+        &theta[..],
+        "the first step of a task leaves θ alone"
+    );
+}
+
+#[test]
+fn routing_shares_and_skips_memories() {
+    let mut opt = Meta::new(SgdConfig::default(), meta_config(0.01, 0.01))
+        .unwrap()
+        .with_routing(|n| {
+            if n.ends_with("bias") {
+                None
+            } else {
+                Some("weights".into())
+            }
+        });
+    let (mut a, mut b, mut c) = (vec![1.0f32; 4], vec![1.0f32; 3], vec![1.0f32; 2]);
+    opt.step("l1.weight", &mut a, &[0.1; 4]).unwrap();
+    opt.step("l2.weight", &mut b, &[0.2; 3]).unwrap();
+    opt.step("l1.bias", &mut c, &[0.3; 2]).unwrap();
+    assert_eq!(opt.memories().count(), 1);
+    assert!(opt.memory("weights").is_some());
+    assert!(
+        (c[0] - (1.0 - 0.01 * 0.3)).abs() < 1e-7,
+        "a tensor without memory steps at η₀"
+    );
+}
+
+#[test]
+fn checkpoint_restores_memories_and_rejects_other_optimizers() {
+    let mut opt = Meta::new(AdamConfig::default(), meta_config(0.01, 0.05)).unwrap();
+    let mut w = vec![1.0f32; 5];
+    for i in 0..10 {
+        opt.step("w", &mut w, &[0.3, -0.2, 0.1 * i as f32, 1.0, 5.0])
+            .unwrap();
+    }
+    let bytes = opt.save().unwrap();
+    let mut other = Meta::new(AdamConfig::default(), meta_config(0.01, 0.05)).unwrap();
+    other.load(&bytes).unwrap();
+    assert_eq!(
+        other.memory("w").unwrap().theta(),
+        opt.memory("w").unwrap().theta()
+    );
+    let mut sgd_meta = Meta::new(SgdConfig::default(), meta_config(0.01, 0.05)).unwrap();
+    assert!(matches!(
+        sgd_meta.load(&bytes),
+        Err(OptimError::Corrupt { .. })
+    ));
+    let mut different = Meta::new(AdamConfig::default(), meta_config(0.02, 0.05)).unwrap();
+    assert!(different.load(&bytes).is_err());
+    let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
+    assert!(sgd.load(&bytes).is_err());
+}
+
+#[test]
+fn invalid_configs_are_errors() {
+    assert!(Sgd::new(SgdConfig {
+        lr: -1.0,
+        ..SgdConfig::default()
+    })
+    .is_err());
+    assert!(Sgd::new(SgdConfig {
+        nesterov: true,
+        ..SgdConfig::default()
+    })
+    .is_err());
+    assert!(Adam::new(AdamConfig {
+        beta2: 1.0,
+        ..AdamConfig::default()
+    })
+    .is_err());
+    assert!(Adam::new(AdamConfig {
+        eps: 0.0,
+        ..AdamConfig::default()
+    })
+    .is_err());
+    let bad = MetaConfig {
+        memory: MemoryConfig {
+            num_centers: 1,
+            ..MemoryConfig::default()
+        },
+    };
+    let err = Meta::new(SgdConfig::default(), bad).unwrap_err();
+    assert!(err.to_string().contains("num_centers"), "{err}");
+}
+
+proptest! {
+    /// With ξ = 0 the memory stays at η₀, and Meta-SGD is plain SGD at lr η₀ for gradients
+    /// inside ±clip.
+    #[test]
+    fn meta_with_frozen_memory_is_sgd(eta0 in 1e-4f32..0.5, w0 in prop::collection::vec(-3.0f32..3.0, 1..30), steps in 1usize..10, sgd_memory in any::<bool>()) {
+        let optimizer = if sgd_memory { MemoryOptimizer::sgd(0.0) } else { MemoryOptimizer::adam(0.0) };
+        let cfg = MetaConfig { memory: MemoryConfig { clip: 10.0, eta0, optimizer, ..MemoryConfig::default() } };
+        let mut meta = Meta::new(SgdConfig::default(), cfg).unwrap();
+        let mut sgd = Sgd::new(SgdConfig::with_lr(eta0)).unwrap();
+        let (mut a, mut b) = (w0.clone(), w0.clone());
+        for s in 0..steps {
+            let g: Vec<f32> = a.iter().enumerate().map(|(i, x)| x * (1.0 + (i + s) as f32 * 0.01)).collect();
+            let g2: Vec<f32> = b.iter().enumerate().map(|(i, x)| x * (1.0 + (i + s) as f32 * 0.01)).collect();
+            meta.step("w", &mut a, &g).unwrap();
+            sgd.step("w", &mut b, &g2).unwrap();
+        }
+        for (x, y) in a.iter().zip(&b) {
+            prop_assert!((x - y).abs() <= 1e-6 * y.abs().max(1e-3), "meta {} sgd {}", x, y);
+        }
+    }
+
+    /// Any step with mismatched lengths or a NaN is an error and leaves the parameters alone.
+    #[test]
+    fn bad_inputs_never_change_params(w in prop::collection::vec(-1.0f32..1.0, 2..20), extra in 1usize..3, at in any::<prop::sample::Index>()) {
+        let mut opts: Vec<Box<dyn Optimizer>> = vec![
+            Box::new(Sgd::new(SgdConfig::default()).unwrap()),
+            Box::new(Adam::new(AdamConfig::default()).unwrap()),
+            Box::new(Meta::new(SgdConfig::default(), MetaConfig::default()).unwrap()),
+            Box::new(Meta::new(AdamConfig::default(), MetaConfig::default()).unwrap()),
+            Box::new(Rprop::new(RpropConfig::default()).unwrap()),
+            Box::new(SgdHd::new(SgdHdConfig::default()).unwrap()),
+            Box::new(AdamHd::new(AdamHdConfig::default()).unwrap()),
+        ];
+        for opt in opts.iter_mut() {
+            let mut p = w.clone();
+            prop_assert!(opt.step("w", &mut p, &vec![0.1; w.len() + extra]).is_err());
+            let mut g = vec![0.1; w.len()];
+            g[at.index(w.len())] = f32::NAN;
+            prop_assert!(opt.step("w", &mut p, &g).is_err());
+            prop_assert_eq!(&p, &w);
+        }
+    }
+}
