@@ -102,7 +102,7 @@ impl MemoryConfig {
                 "at most 65536",
             ));
         }
-        if self.layout == Layout::Log && self.num_centers % 2 != 0 {
+        if self.layout == Layout::Log && !self.num_centers.is_multiple_of(2) {
             return Err(MemoryError::invalid(
                 "num_centers",
                 self.num_centers,
@@ -143,7 +143,7 @@ impl MemoryConfig {
                 "in (theta_min, theta_max]",
             ));
         }
-        if !(self.cutoff > 0.0) {
+        if self.cutoff.is_nan() || self.cutoff <= 0.0 {
             return Err(MemoryError::invalid(
                 "cutoff",
                 self.cutoff,

@@ -99,3 +99,7 @@ pub trait StateBytes {
     /// Bytes per coordinate (excluding O(1)- or O(M)-per-tensor terms).
     fn bytes_per_coordinate(&self) -> usize;
 }
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

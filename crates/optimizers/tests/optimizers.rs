@@ -171,7 +171,7 @@ fn adam_matches_torch() {
     adam.step("w", &mut w, &[5.0]).unwrap();
     assert!((w[0] - 0.9).abs() < 1e-6);
     adam.step("w", &mut w, &[-1.0]).unwrap();
-    let (m, v) = (0.9 * 0.5 + 0.1 * -1.0, 0.999 * 0.025 + 0.001 * 1.0);
+    let (m, v) = (0.9 * 0.5 + -0.1, 0.999 * 0.025 + 0.001 * 1.0);
     let want = 0.9 - 0.1 / (1.0 - 0.81) * m / ((v / (1.0f64 - 0.999f64.powi(2))).sqrt() + 1e-8);
     assert!((w[0] as f64 - want).abs() < 1e-6, "{} vs {want}", w[0]);
     // AdamW decays the weight by lr·λ before the step.
@@ -224,7 +224,7 @@ fn reload_keeps_theta_and_resets_the_rest() {
     assert_eq!(mem.rule_state().step, 0);
     // A new task: its first step uses the learned rates (no memory update: z_{−1} = 0).
     let mut w2 = vec![2.0f32; 10];
-    opt.step("w", &mut w2, &vec![1.0; 10]).unwrap();
+    opt.step("w", &mut w2, &[1.0; 10]).unwrap();
     let eta = opt.memory("w").unwrap().predict(1.0);
     assert!((w2[0] - (2.0 - eta)).abs() < 1e-6);
     assert_eq!(
