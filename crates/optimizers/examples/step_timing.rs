@@ -14,20 +14,39 @@ use memory_core::{MemoryConfig, MemoryOptimizer};
 use optimizers::{Adam, AdamConfig, Meta, MetaConfig, Optimizer, Sgd, SgdConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
     let d = args.first().copied().unwrap_or(1_000_000);
     let m = args.get(1).copied().unwrap_or(20);
     let rounds = args.get(2).copied().unwrap_or(15);
-    let memory = MemoryConfig { num_centers: m, clip: 1.0, eta0: 1e-3, optimizer: MemoryOptimizer::adam(1e-3), ..MemoryConfig::default() };
+    let memory = MemoryConfig {
+        num_centers: m,
+        clip: 1.0,
+        eta0: 1e-3,
+        optimizer: MemoryOptimizer::adam(1e-3),
+        ..MemoryConfig::default()
+    };
     let mut opts: Vec<(&str, Box<dyn Optimizer>)> = vec![
         ("sgd", Box::new(Sgd::new(SgdConfig::default())?)),
         ("adam", Box::new(Adam::new(AdamConfig::default())?)),
-        ("meta-sgd", Box::new(Meta::new(SgdConfig::default(), MetaConfig { memory })?)),
-        ("meta-adam", Box::new(Meta::new(AdamConfig::default(), MetaConfig { memory })?)),
+        (
+            "meta-sgd",
+            Box::new(Meta::new(SgdConfig::default(), MetaConfig { memory })?),
+        ),
+        (
+            "meta-adam",
+            Box::new(Meta::new(AdamConfig::default(), MetaConfig { memory })?),
+        ),
     ];
     // Gradients spread like a network's: mostly small, some beyond the clip.
     let grads: Vec<Vec<f32>> = (0..2)
-        .map(|k| (0..d).map(|i| ((i as f32 * 0.7548 + k as f32 * 0.31).sin() * 1.7).powi(3)).collect())
+        .map(|k| {
+            (0..d)
+                .map(|i| ((i as f32 * 0.7548 + k as f32 * 0.31).sin() * 1.7).powi(3))
+                .collect()
+        })
         .collect();
     let mut params: Vec<Vec<f32>> = opts.iter().map(|_| vec![0.5f32; d]).collect();
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); opts.len()];
@@ -49,7 +68,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let adam = meds[1];
     println!("one step on D = {d}, M = {m} (median of {rounds} interleaved rounds)");
     for ((name, _), t) in opts.iter().zip(&meds) {
-        println!("{name:<10} {:>9.3} ms {:>7.2} ns/coord {:>6.2}x adam", t * 1e3, t * 1e9 / d as f64, t / adam);
+        println!(
+            "{name:<10} {:>9.3} ms {:>7.2} ns/coord {:>6.2}x adam",
+            t * 1e3,
+            t * 1e9 / d as f64,
+            t / adam
+        );
     }
     Ok(())
 }

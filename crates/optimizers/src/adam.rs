@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{check_inputs, TensorStates};
+use crate::state::check_inputs;
 use crate::{Direction, NonFinite, OptimError, Optimizer, StateBytes};
 
 /// Configuration of [`Adam`], as `torch.optim.Adam` / `AdamW`.
@@ -95,24 +95,19 @@ pub struct AdamState {
     pub v: Vec<f32>,
 }
 
-/// Adam over named tensors, one fused pass per step:
-/// w ← w − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε).
-///
-/// ```
-/// use optimizers::{Adam, AdamConfig, Optimizer};
-/// let mut adam = Adam::new(AdamConfig::with_lr(0.1))?;
-/// let mut w = [1.0f32];
-/// adam.step("w", &mut w, &[5.0])?;
-/// assert!((w[0] - 0.9).abs() < 1e-6); // the first Adam step has length lr
-/// # Ok::<(), optimizers::OptimError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct Adam {
-    config: AdamConfig,
-    states: TensorStates<AdamState>,
-}
-
-crate::state::tensor_optimizer!(Adam, "adam", AdamConfig, AdamState);
+crate::state::tensor_optimizer!(
+    /// Adam over named tensors, one fused pass per step:
+    /// w ← w − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε).
+    ///
+    /// ```
+    /// use optimizers::{Adam, AdamConfig, Optimizer};
+    /// let mut adam = Adam::new(AdamConfig::with_lr(0.1))?;
+    /// let mut w = [1.0f32];
+    /// adam.step("w", &mut w, &[5.0])?;
+    /// assert!((w[0] - 0.9).abs() < 1e-6); // the first Adam step has length lr
+    /// # Ok::<(), optimizers::OptimError>(())
+    /// ```
+    Adam, "adam", AdamConfig, AdamState);
 
 impl Optimizer for Adam {
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{check_inputs, TensorStates};
+use crate::state::check_inputs;
 use crate::{NonFinite, OptimError, Optimizer, StateBytes};
 
 /// Configuration of [`SgdHd`].
@@ -111,24 +111,19 @@ pub struct HdState {
     pub b: Vec<f32>,
 }
 
-/// SGD-HD: α_t = α_{t−1} + β·(g_t · g_{t−1}); w ← w − α_t g_t.
-///
-/// ```
-/// use optimizers::{Optimizer, SgdHd, SgdHdConfig};
-/// let mut opt = SgdHd::new(SgdHdConfig { lr: 0.1, hypergrad_lr: 0.01, ..Default::default() })?;
-/// let mut w = [1.0f32, 1.0];
-/// opt.step("w", &mut w, &[1.0, 1.0])?;
-/// opt.step("w", &mut w, &[1.0, 1.0])?; // g·g_prev = 2: α = 0.1 + 0.01·2
-/// assert!((w[0] - (1.0 - 0.1 - 0.12)).abs() < 1e-6);
-/// # Ok::<(), optimizers::OptimError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct SgdHd {
-    config: SgdHdConfig,
-    states: TensorStates<HdState>,
-}
-
-crate::state::tensor_optimizer!(SgdHd, "sgd-hd", SgdHdConfig, HdState);
+crate::state::tensor_optimizer!(
+    /// SGD-HD: α_t = α_{t−1} + β·(g_t · g_{t−1}); w ← w − α_t g_t.
+    ///
+    /// ```
+    /// use optimizers::{Optimizer, SgdHd, SgdHdConfig};
+    /// let mut opt = SgdHd::new(SgdHdConfig { lr: 0.1, hypergrad_lr: 0.01, ..Default::default() })?;
+    /// let mut w = [1.0f32, 1.0];
+    /// opt.step("w", &mut w, &[1.0, 1.0])?;
+    /// opt.step("w", &mut w, &[1.0, 1.0])?; // g·g_prev = 2: α = 0.1 + 0.01·2
+    /// assert!((w[0] - (1.0 - 0.1 - 0.12)).abs() < 1e-6);
+    /// # Ok::<(), optimizers::OptimError>(())
+    /// ```
+    SgdHd, "sgd-hd", SgdHdConfig, HdState);
 
 impl Optimizer for SgdHd {
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
@@ -159,24 +154,19 @@ impl Optimizer for SgdHd {
     }
 }
 
-/// Adam-HD: α_t = α_{t−1} + β·(g_t · u_{t−1}) with u_{t−1} the previous Adam direction
-/// (bias-corrected), then an Adam step with α_t (Baydin et al.'s `AdamHD`).
-///
-/// ```
-/// use optimizers::{AdamHd, AdamHdConfig, Optimizer};
-/// let mut opt = AdamHd::new(AdamHdConfig { lr: 0.1, ..Default::default() })?;
-/// let mut w = [1.0f32];
-/// opt.step("w", &mut w, &[5.0])?;
-/// assert!((w[0] - 0.9).abs() < 1e-5);
-/// # Ok::<(), optimizers::OptimError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct AdamHd {
-    config: AdamHdConfig,
-    states: TensorStates<HdState>,
-}
-
-crate::state::tensor_optimizer!(AdamHd, "adam-hd", AdamHdConfig, HdState);
+crate::state::tensor_optimizer!(
+    /// Adam-HD: α_t = α_{t−1} + β·(g_t · u_{t−1}) with u_{t−1} the previous Adam direction
+    /// (bias-corrected), then an Adam step with α_t (Baydin et al.'s `AdamHD`).
+    ///
+    /// ```
+    /// use optimizers::{AdamHd, AdamHdConfig, Optimizer};
+    /// let mut opt = AdamHd::new(AdamHdConfig { lr: 0.1, ..Default::default() })?;
+    /// let mut w = [1.0f32];
+    /// opt.step("w", &mut w, &[5.0])?;
+    /// assert!((w[0] - 0.9).abs() < 1e-5);
+    /// # Ok::<(), optimizers::OptimError>(())
+    /// ```
+    AdamHd, "adam-hd", AdamHdConfig, HdState);
 
 impl Optimizer for AdamHd {
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {

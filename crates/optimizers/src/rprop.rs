@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{check_inputs, TensorStates};
+use crate::state::check_inputs;
 use crate::{NonFinite, OptimError, Optimizer, StateBytes};
 
 /// Configuration of [`Rprop`] (torch defaults).
@@ -77,26 +77,21 @@ pub struct RpropState {
     pub step: Vec<f32>,
 }
 
-/// iRprop− over named tensors:
-/// Δ ← min(η+Δ, Δmax) if g·g_prev > 0; Δ ← max(η−Δ, Δmin) and g ← 0 if g·g_prev < 0;
-/// w ← w − Δ·sign(g).
-///
-/// ```
-/// use optimizers::{Optimizer, Rprop, RpropConfig};
-/// let mut rprop = Rprop::new(RpropConfig::with_lr(0.1))?;
-/// let mut w = [1.0f32];
-/// rprop.step("w", &mut w, &[3.0])?; // first step: w − Δ₀·sign(g)
-/// rprop.step("w", &mut w, &[3.0])?; // same sign: Δ grows to 0.12
-/// assert!((w[0] - 0.78).abs() < 1e-6);
-/// # Ok::<(), optimizers::OptimError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rprop {
-    config: RpropConfig,
-    states: TensorStates<RpropState>,
-}
-
-crate::state::tensor_optimizer!(Rprop, "rprop", RpropConfig, RpropState);
+crate::state::tensor_optimizer!(
+    /// iRprop− over named tensors:
+    /// Δ ← min(η+Δ, Δmax) if g·g_prev > 0; Δ ← max(η−Δ, Δmin) and g ← 0 if g·g_prev < 0;
+    /// w ← w − Δ·sign(g).
+    ///
+    /// ```
+    /// use optimizers::{Optimizer, Rprop, RpropConfig};
+    /// let mut rprop = Rprop::new(RpropConfig::with_lr(0.1))?;
+    /// let mut w = [1.0f32];
+    /// rprop.step("w", &mut w, &[3.0])?; // first step: w − Δ₀·sign(g)
+    /// rprop.step("w", &mut w, &[3.0])?; // same sign: Δ grows to 0.12
+    /// assert!((w[0] - 0.78).abs() < 1e-6);
+    /// # Ok::<(), optimizers::OptimError>(())
+    /// ```
+    Rprop, "rprop", RpropConfig, RpropState);
 
 impl Optimizer for Rprop {
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{check_inputs, TensorStates};
+use crate::state::check_inputs;
 use crate::{Direction, NonFinite, OptimError, Optimizer, StateBytes};
 
 /// Configuration of [`Sgd`], as `torch.optim.SGD`.
@@ -107,23 +107,18 @@ pub struct SgdState {
     pub buf: Vec<f32>,
 }
 
-/// SGD over named tensors: w ← w − lr·u, u = g (+ λw, momentum, Nesterov as configured).
-///
-/// ```
-/// use optimizers::{Optimizer, Sgd, SgdConfig};
-/// let mut sgd = Sgd::new(SgdConfig::with_lr(0.1))?;
-/// let mut w = [1.0f32];
-/// sgd.step("w", &mut w, &[2.0])?;
-/// assert_eq!(w, [0.8]);
-/// # Ok::<(), optimizers::OptimError>(())
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sgd {
-    config: SgdConfig,
-    states: TensorStates<SgdState>,
-}
-
-crate::state::tensor_optimizer!(Sgd, "sgd", SgdConfig, SgdState);
+crate::state::tensor_optimizer!(
+    /// SGD over named tensors: w ← w − lr·u, u = g (+ λw, momentum, Nesterov as configured).
+    ///
+    /// ```
+    /// use optimizers::{Optimizer, Sgd, SgdConfig};
+    /// let mut sgd = Sgd::new(SgdConfig::with_lr(0.1))?;
+    /// let mut w = [1.0f32];
+    /// sgd.step("w", &mut w, &[2.0])?;
+    /// assert_eq!(w, [0.8]);
+    /// # Ok::<(), optimizers::OptimError>(())
+    /// ```
+    Sgd, "sgd", SgdConfig, SgdState);
 
 impl Optimizer for Sgd {
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {

@@ -141,10 +141,17 @@ pub(crate) fn load<T: DeserializeOwned>(tag: &str, bytes: &[u8]) -> Result<T, Op
     Ok(value)
 }
 
-/// `Checkpoint` for an optimizer made of `config` and `states: TensorStates<_>`, plus its
-/// `reset`/`config` methods: one definition for every such optimizer of this crate.
+/// An optimizer made of `config` and `states: TensorStates<_>`: the struct, its `new`, `config`,
+/// `reset` and `Checkpoint`: one definition for every such optimizer of this crate.
 macro_rules! tensor_optimizer {
-    ($ty:ident, $tag:literal, $config:ty, $state:ty) => {
+    ($(#[$meta:meta])* $ty:ident, $tag:literal, $config:ty, $state:ty) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $ty {
+            config: $config,
+            states: $crate::TensorStates<$state>,
+        }
+
         impl $ty {
             /// Validates `config`.
             pub fn new(config: $config) -> Result<Self, $crate::OptimError> {
