@@ -6,6 +6,10 @@ pub fn run(args: &[String]) -> Result<()> {
     if let Some(bad) = args.first() {
         anyhow::bail!("unknown option `{bad}` for `cargo xtask ci`");
     }
+    // 1. Everything a change must pass.
     crate::test::run(&[])?;
+    // 2. The real data (checksummed), then a smoke run of the experiment and the speed suite.
+    crate::data::run(&[])?;
+    crate::bench::run(&["--quick".to_string()])?;
     Ok(())
 }

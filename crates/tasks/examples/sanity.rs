@@ -1,0 +1,47 @@
+//! Sanity run (not the experiment): online SGD on MNIST 1 vs 2, test accuracy every 200
+//! updates, for each pixel scaling.
+//!
+//! `cargo run --release -p tasks --example sanity -- [LR] [UPDATES] [SEED]`
+//! (defaults 1e-3, 2000, 0; needs `cargo xtask data`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use optimizers::{Sgd, SgdConfig};
+use tasks::mnist::{default_dir, Mnist, PixelScale};
+use tasks::{OnlineMnist, Task};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let lr: f32 = args.next().map_or(Ok(1e-3), |a| a.parse())?;
+    let updates: usize = args.next().map_or(Ok(2000), |a| a.parse())?;
+    let seed: u64 = args.next().map_or(Ok(0), |a| a.parse())?;
+    let mnist = Mnist::load(&default_dir())?;
+    for scale in [PixelScale::Unit, PixelScale::Standardized, PixelScale::Raw] {
+        let pair = Arc::new(mnist.pair(1, 2, scale)?);
+        let mut task = OnlineMnist::new(pair, seed)?;
+        let mut opt = Sgd::new(SgdConfig {
+            lr,
+            ..SgdConfig::default()
+        })?;
+        let t = Instant::now();
+        let mut line = format!(
+            "{scale:?} lr {lr:e} seed {seed}: acc@0 {:.4}",
+            task.evaluate()?
+        );
+        let mut loss_sum = 0.0;
+        for u in 1..=updates {
+            loss_sum += task.update(&mut opt)?;
+            if u % 200 == 0 {
+                line += &format!(
+                    " | @{u} {:.4} (loss {:.3})",
+                    task.evaluate()?,
+                    loss_sum / 200.0
+                );
+                loss_sum = 0.0;
+            }
+        }
+        println!("{line}  [{:.1} s]", t.elapsed().as_secs_f64());
+    }
+    Ok(())
+}

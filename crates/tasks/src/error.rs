@@ -1,0 +1,95 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while loading data or training a task.
+///
+/// Bad input files are errors, never panics; each message names the file and says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// A data file could not be read (missing, unreadable, damaged gzip stream).
+    #[error("cannot read {path}: {source}; run `cargo xtask data` (or set LRMEM_DATA to the folder holding mnist/)")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS or the gzip decoder said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// None of the accepted names of a data file exists in the folder.
+    #[error("{dir} has no {name} (nor {name}.gz); run `cargo xtask data` (or set LRMEM_DATA to the folder holding mnist/)")]
+    MissingFile {
+        /// The folder searched.
+        dir: PathBuf,
+        /// The file's name without `.gz`.
+        name: String,
+    },
+    /// The file is not the kind of IDX file expected (wrong magic number).
+    #[error("{path} is not an IDX {what} file: magic number {found:#010x}, expected {expected:#010x}; the file is damaged or mislabelled: run `cargo xtask data` again")]
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+        /// "images" or "labels".
+        what: &'static str,
+        /// The magic number read.
+        found: u32,
+        /// The magic number required.
+        expected: u32,
+    },
+    /// The file's length does not match its header (truncated, or trailing bytes).
+    #[error("{path} has {actual} bytes but its IDX header promises {expected}; the file is truncated or damaged: run `cargo xtask data` again")]
+    Length {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the header implies (header included).
+        expected: u64,
+        /// Bytes found (after decompression).
+        actual: u64,
+    },
+    /// A header or content that no valid data set has (zero or mismatched sizes, labels > 9).
+    #[error("{path}: {reason}; run `cargo xtask data` again")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A bad request by the caller (e.g. digits out of range), as opposed to bad data.
+    #[error("invalid argument: {0}")]
+    Argument(String),
+    /// A trainable tensor received no gradient: the autodiff tape did not reach it.
+    #[error("no gradient for {names:?}: the autodiff tape did not reach these tensors (an op whose operands all lacked the tape); fix the model's forward pass")]
+    MissingGradient {
+        /// The tensors' names.
+        names: Vec<String>,
+    },
+    /// The adapter was used with a model it was not built for.
+    #[error("model mismatch at tensor {index} (`{name}`): {reason}; build one Adapter per model")]
+    ModelMismatch {
+        /// The visit index.
+        index: usize,
+        /// The name the adapter recorded.
+        name: String,
+        /// What differs.
+        reason: String,
+    },
+    /// The optimizer refused a step (e.g. a non-finite gradient).
+    #[error("optimizer step on `{name}` failed: {source}")]
+    Optim {
+        /// The tensor being stepped.
+        name: String,
+        /// The optimizer's error.
+        #[source]
+        source: optimizers::OptimError,
+    },
+    /// dfdx's device failed (allocation, shape); carries dfdx's message.
+    #[error("dfdx device error: {0}")]
+    Device(String),
+}
+
+impl From<dfdx::tensor::CpuError> for TaskError {
+    fn from(e: dfdx::tensor::CpuError) -> Self {
+        TaskError::Device(e.to_string())
+    }
+}

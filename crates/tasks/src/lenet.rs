@@ -1,0 +1,792 @@
+//! The authors' LeNet for binary MNIST, on dfdx 0.13 (stable Rust, CPU).
+//!
+//! `conv 10@5×5 → max-pool 2×2 → ReLU → conv 20@5×5 → max-pool 2×2 → ReLU → fc 320→50 → ReLU →
+//! fc 50→2`, softmax cross-entropy (the authors' `models/mnist.py`, dropout off). dfdx has no
+//! convolution or pooling on stable, so they are built from its ops:
+//!
+//! - **Convolution as im2col**: activations are laid out feature-major with the batch last,
+//!   `(features, batch)`, so one precomputed patch index serves every batch size. One indexed
+//!   gather makes the patch matrix `(patch·positions, batch)`, a reshape makes it
+//!   `(patch, positions·batch)`, one `matmul` with the `(out, patch)` weight and a bias added
+//!   per output channel give `(out, positions·batch)`, i.e. `(out, y, x, batch)` row-major.
+//! - **2×2 max-pool with PyTorch's gradient**: the whole gradient of a window goes to its first
+//!   maximal element, as in `torch.nn.functional.max_pool2d`. (dfdx's `max` over the pooling
+//!   axes of a 6-D reshape instead gives the gradient to *every* tied element; MNIST's constant
+//!   background makes ties common — e.g. four-fold bias gradients — so that would not be the
+//!   authors' network.)
+//!
+//! The gather, the bias add and the pool are small autodiff ops written here against dfdx's
+//! public tape API (`split_tape`, `add_backward_op`, `Gradients::get_or_alloc_mut`): dfdx's
+//! generic `gather` kernel computes an N-d index per element and took ~40% of an online update
+//! (and most of an evaluation), its strided broadcast-add backward another ~15%. The matmuls are
+//! dfdx's (gemm). Finite-difference tests check every gradient.
+//!
+//! Weights keep PyTorch's layouts: a conv weight `(out, in, 5, 5)` is stored flattened as
+//! `(out, in·25)`, a linear weight as `(out, in)`.
+
+use dfdx::nn::modules::Linear;
+use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection};
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use dfdx::prelude::*;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::mnist::{Samples, PIXELS, SIDE};
+use crate::TaskError;
+
+/// The device LeNet runs on: dfdx's CPU.
+pub type Dev = Cpu;
+
+/// Side of the conv kernels.
+const K: usize = 5;
+/// conv1: 1 → 10 channels, 28×28 → 24×24, pooled to 12×12.
+const C1: usize = 10;
+const H1: usize = SIDE - K + 1; // 24
+const P1: usize = H1 / 2; // 12
+/// conv2: 10 → 20 channels, 12×12 → 8×8, pooled to 4×4.
+const C2: usize = 20;
+const H2: usize = P1 - K + 1; // 8
+const P2: usize = H2 / 2; // 4
+/// Sizes dfdx needs as literal const generics.
+const PATCH1: usize = K * K; // 25
+const PATCH2: usize = C1 * K * K; // 250
+const IDX1: usize = PATCH1 * H1 * H1; // 14,400
+const IDX2: usize = PATCH2 * H2 * H2; // 16,000
+const POOLED1: usize = C1 * P1 * P1; // 1,440
+const FLAT: usize = C2 * P2 * P2; // 320
+const HIDDEN: usize = 50;
+
+/// The LeNet's trainable tensors, as a dfdx [`TensorCollection`] named like PyTorch's
+/// `state_dict`: `conv1.weight`, `conv1.bias`, …, `fc2.bias`. This is what an optimizer walks.
+#[derive(Debug, Clone)]
+pub struct LeNetParams<E: Dtype, D: Storage<E>> {
+    /// conv 1→10, 5×5: weight `(10, 1·5·5)`.
+    pub conv1: Linear<25, 10, E, D>,
+    /// conv 10→20, 5×5: weight `(20, 10·5·5)`.
+    pub conv2: Linear<250, 20, E, D>,
+    /// fc 320→50.
+    pub fc1: Linear<320, 50, E, D>,
+    /// fc 50→2.
+    pub fc2: Linear<50, 2, E, D>,
+}
+
+impl<E, D> TensorCollection<E, D> for LeNetParams<E, D>
+where
+    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
+    D: Device<E>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = LeNetParams<E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("conv1", |s| &s.conv1, |s| &mut s.conv1),
+                Self::module("conv2", |s| &s.conv2, |s| &mut s.conv2),
+                Self::module("fc1", |s| &s.fc1, |s| &mut s.fc1),
+                Self::module("fc2", |s| &s.fc2, |s| &mut s.fc2),
+            ),
+            |(conv1, conv2, fc1, fc2)| LeNetParams {
+                conv1,
+                conv2,
+                fc1,
+                fc2,
+            },
+        )
+    }
+}
+
+/// A batch of images laid out for [`LeNet`]: `(784 pixels, batch)`, batch last.
+pub type Input<T = NoneTape> = Tensor<(Const<PIXELS>, usize), f32, Dev, T>;
+/// The network's output: two logits per image, `(2, batch)`.
+pub type Logits<T = NoneTape> = Tensor<(Const<2>, usize), f32, Dev, T>;
+
+/// The authors' LeNet: parameters plus the precomputed im2col indices.
+///
+/// ```
+/// use tasks::lenet::LeNet;
+/// let dev = tasks::dfdx::tensor::Cpu::default();
+/// let net = LeNet::new(&dev, 0);
+/// let x = net.input(&[0.5; 784 * 3])?; // three images
+/// assert_eq!(net.predict(x)?.len(), 3);
+/// # Ok::<(), tasks::TaskError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LeNet {
+    /// The trainable tensors (walk these with [`crate::adapter::Adapter`]).
+    pub params: LeNetParams<f32, Dev>,
+    dev: Dev,
+    /// conv1 patches: entry `k·576 + p` is the pixel under tap `k` at output position `p`.
+    idx1: PatchIndex,
+    /// conv2 patches: entry `k·64 + p`, `k = c·25 + tap`, into the `(10, 12, 12)` maps.
+    idx2: PatchIndex,
+}
+
+/// A precomputed im2col index (shared by clones of the network).
+#[derive(Clone)]
+struct PatchIndex(Arc<[u32]>);
+
+impl std::fmt::Debug for PatchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PatchIndex({} entries)", self.0.len())
+    }
+}
+
+impl LeNet {
+    /// A LeNet on `dev` with PyTorch's default initialisation drawn from `seed`: every weight
+    /// and bias ~ U(−1/√fan_in, +1/√fan_in) (kaiming-uniform with a = √5), fan_in = 25, 250,
+    /// 320, 50. Uses ChaCha8 stream 1 of `seed` (stream 0 is the data order), so the same seed
+    /// gives the same network everywhere.
+    pub fn new(dev: &Dev, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(1);
+        let mut params: LeNetParams<f32, Dev> = LeNetParams {
+            conv1: dev.build_module::<dfdx::nn::builders::Linear<25, 10>, f32>(),
+            conv2: dev.build_module::<dfdx::nn::builders::Linear<250, 20>, f32>(),
+            fc1: dev.build_module::<dfdx::nn::builders::Linear<320, 50>, f32>(),
+            fc2: dev.build_module::<dfdx::nn::builders::Linear<50, 2>, f32>(),
+        };
+        init_uniform(&mut params.conv1, &mut rng);
+        init_uniform(&mut params.conv2, &mut rng);
+        init_uniform(&mut params.fc1, &mut rng);
+        init_uniform(&mut params.fc2, &mut rng);
+        let idx1 = PatchIndex(conv_index(1, SIDE).into());
+        let idx2 = PatchIndex(conv_index(C1, P1).into());
+        LeNet {
+            params,
+            dev: dev.clone(),
+            idx1,
+            idx2,
+        }
+    }
+
+    /// The device the network lives on.
+    pub fn device(&self) -> &Dev {
+        &self.dev
+    }
+
+    /// Packs one or more images (each [`PIXELS`] values, concatenated) into an [`Input`]
+    /// `(784, n)`.
+    pub fn input(&self, images: &[f32]) -> Result<Input, TaskError> {
+        if images.is_empty() || !images.len().is_multiple_of(PIXELS) {
+            return Err(TaskError::Argument(format!(
+                "{} values are not whole images of {PIXELS} pixels",
+                images.len()
+            )));
+        }
+        let n = images.len() / PIXELS;
+        let mut data = vec![0.0f32; images.len()];
+        for (b, img) in images.chunks_exact(PIXELS).enumerate() {
+            for (p, &v) in img.iter().enumerate() {
+                data[p * n + b] = v;
+            }
+        }
+        Ok(self.dev.try_tensor_from_vec(data, (Const::<PIXELS>, n))?)
+    }
+
+    /// Forward pass: logits `(2, n)` for the images in `x`. Works with or without a tape; with
+    /// one, backward yields the gradients of every parameter (not of the images).
+    pub fn logits<T: Tape<f32, Dev>>(&self, x: Input<T>) -> Result<Logits<T>, TaskError> {
+        let n = x.shape().1;
+        let p = &self.params;
+        let y = conv::<PIXELS, IDX1, PATCH1, C1, T>(x, &self.idx1, &p.conv1, H1 * H1, n, false)?;
+        let y = max_pool_2x2::<C1, POOLED1, T>(y, H1, n)?.try_relu()?;
+        let y = conv::<POOLED1, IDX2, PATCH2, C2, T>(y, &self.idx2, &p.conv2, H2 * H2, n, true)?;
+        let y = max_pool_2x2::<C2, FLAT, T>(y, H2, n)?.try_relu()?;
+        let y = dense::<FLAT, HIDDEN, T>(y, &p.fc1)?.try_relu()?;
+        dense::<HIDDEN, 2, T>(y, &p.fc2)
+    }
+
+    /// Mean softmax cross-entropy of the logits against `labels` (0 or 1, one per image).
+    pub fn loss<T: Tape<f32, Dev>>(
+        &self,
+        logits: Logits<T>,
+        labels: &[u8],
+    ) -> Result<Tensor<Rank0, f32, Dev, T>, TaskError> {
+        let n = logits.shape().1;
+        if labels.len() != n || n == 0 || labels.iter().any(|&l| l > 1) {
+            return Err(TaskError::Argument(format!(
+                "{} labels (each 0 or 1) for {n} images",
+                labels.len()
+            )));
+        }
+        let mut onehot = vec![0.0f32; 2 * n];
+        for (b, &l) in labels.iter().enumerate() {
+            onehot[usize::from(l) * n + b] = 1.0;
+        }
+        let onehot = self.dev.try_tensor_from_vec(onehot, (Const::<2>, n))?;
+        let logp = logits.try_log_softmax::<Axis<0>>()?;
+        Ok(logp
+            .try_mul(onehot)?
+            .try_sum::<Rank0, _>()?
+            .try_mul(-1.0 / n as f32)?)
+    }
+
+    /// Predicted labels (0 or 1) for the images in `x`; a tie predicts 0, like `argmax`.
+    pub fn predict(&self, x: Input) -> Result<Vec<u8>, TaskError> {
+        let logits = self.logits(x)?;
+        let n = logits.shape().1;
+        let v = logits.as_vec();
+        Ok((0..n).map(|b| u8::from(v[n + b] > v[b])).collect())
+    }
+
+    /// Fraction of `samples` classified correctly, evaluated in batches of `batch` images.
+    pub fn accuracy(&self, samples: &Samples, batch: usize) -> Result<f64, TaskError> {
+        if samples.is_empty() || batch == 0 {
+            return Err(TaskError::Argument(
+                "accuracy needs samples and a batch size ≥ 1".into(),
+            ));
+        }
+        let mut correct = 0usize;
+        let mut images = Vec::with_capacity(batch.min(samples.len()) * PIXELS);
+        let mut start = 0;
+        while start < samples.len() {
+            let end = (start + batch).min(samples.len());
+            images.clear();
+            for i in start..end {
+                images.extend_from_slice(samples.image(i));
+            }
+            let pred = self.predict(self.input(&images)?)?;
+            correct += pred
+                .iter()
+                .zip(&samples.labels()[start..end])
+                .filter(|(p, l)| p == l)
+                .count();
+            start = end;
+        }
+        Ok(correct as f64 / samples.len() as f64)
+    }
+}
+
+/// Fills a layer's weight and bias with U(±1/√fan_in) from `rng` (PyTorch's defaults for
+/// `Conv2d` and `Linear`), drawn weight first, in storage order.
+fn init_uniform<const I: usize, const O: usize>(
+    layer: &mut Linear<I, O, f32, Dev>,
+    rng: &mut ChaCha8Rng,
+) {
+    let bound = 1.0 / (I as f32).sqrt();
+    let mut draw = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                // 24 random bits → [0, 1) exactly representable in f32.
+                let u = (rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
+                (2.0 * u - 1.0) * bound
+            })
+            .collect()
+    };
+    layer.weight.copy_from(&draw(I * O));
+    layer.bias.copy_from(&draw(O));
+}
+
+/// im2col index of a valid 5×5 convolution over `channels` maps of `side × side`: entry
+/// `k · positions + p` (tap `k = (c·5 + ky)·5 + kx`, output position `p = y·out + x`) is the
+/// input offset `(c·side + y + ky)·side + x + kx`.
+fn conv_index(channels: usize, side: usize) -> Vec<u32> {
+    let out = side - K + 1;
+    let positions = out * out;
+    let mut idx = vec![0u32; channels * K * K * positions];
+    for c in 0..channels {
+        for ky in 0..K {
+            for kx in 0..K {
+                let k = (c * K + ky) * K + kx;
+                for y in 0..out {
+                    for x in 0..out {
+                        // < 1440: fits u32.
+                        idx[k * positions + y * out + x] =
+                            ((c * side + y + ky) * side + x + kx) as u32;
+                    }
+                }
+            }
+        }
+    }
+    idx
+}
+
+/// One convolution: gather the patches of `x (IN, n)` into `(Z, n)`, view them as
+/// `(PATCH, positions·n)`, multiply by the `(OUT, PATCH)` weight and add the bias:
+/// `(OUT, positions·n)`.
+fn conv<
+    const IN: usize,
+    const Z: usize,
+    const PATCH: usize,
+    const OUT: usize,
+    T: Tape<f32, Dev>,
+>(
+    x: Tensor<(Const<IN>, usize), f32, Dev, T>,
+    idx: &PatchIndex,
+    layer: &Linear<PATCH, OUT, f32, Dev>,
+    positions: usize,
+    n: usize,
+    input_grad: bool,
+) -> Result<Tensor<(Const<OUT>, usize), f32, Dev, T>, TaskError> {
+    let cols = gather_rows::<IN, Z, T>(x, &idx.0, input_grad)?;
+    let cols = cols.try_reshape_like(&(Const::<PATCH>, positions * n))?;
+    let y = layer.weight.retaped::<T>().try_matmul(cols)?;
+    add_bias(y, &layer.bias)
+}
+
+/// `y[o, j] + bias[o]` for `y (O, m)`. dfdx's broadcast add does the same, but its generic
+/// strided backward (the bias gradient, a sum over m = 576 or 64 positions) cost ~15% of an
+/// online update.
+fn add_bias<const O: usize, T: Tape<f32, Dev>>(
+    y: Tensor<(Const<O>, usize), f32, Dev, T>,
+    bias: &Tensor<Rank1<O>, f32, Dev>,
+) -> Result<Tensor<(Const<O>, usize), f32, Dev, T>, TaskError> {
+    let m = y.shape().1;
+    let (y, mut tape) = y.split_tape();
+    let mut out = y.device().try_zeros_like(&(Const::<O>, m))?;
+    let mut b = [0.0f32; O];
+    bias.copy_into(&mut b);
+    SCRATCH.with_borrow_mut(|bufs| {
+        let buf = &mut bufs.1;
+        buf.resize(O * m, 0.0);
+        y.copy_into(buf);
+        for (row, &b) in buf.chunks_exact_mut(m).zip(&b) {
+            row.iter_mut().for_each(|v| *v += b);
+        }
+        out.copy_from(buf);
+        trim(bufs);
+    });
+    if T::OWNS_TAPE {
+        let (y_id, b_id, out_id) = (y.clone(), bias.clone(), out.clone());
+        tape.add_backward_op(move |grads| {
+            let dout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_id)?);
+            let dy = grads.get_or_alloc_mut(&y_id)?;
+            for (d, &g) in dy.iter_mut().zip(&dout) {
+                *d += g;
+            }
+            let db = grads.get_or_alloc_mut(&b_id)?;
+            for (d, row) in db.iter_mut().zip(dout.chunks_exact(m)) {
+                *d += row.iter().sum::<f32>();
+            }
+            **grads.get_or_alloc_mut(&out_id)? = dout;
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
+thread_local! {
+    /// Host copies of op inputs and outputs, reused across calls (no page faults per op).
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Scratch buffers larger than this many floats (16 MiB) are freed after use rather than kept.
+const SCRATCH_KEEP: usize = 1 << 22;
+
+fn trim(bufs: &mut (Vec<f32>, Vec<f32>)) {
+    for b in [&mut bufs.0, &mut bufs.1] {
+        if b.capacity() > SCRATCH_KEEP {
+            *b = Vec::new();
+        }
+    }
+}
+
+/// Indexed gather of rows: `out[z, b] = x[idx[z], b]` for `x (IN, n)` and `idx` of length `Z`
+/// (entries < `IN`). Backward scatters: `dx[idx[z], b] += dout[z, b]`, unless `input_grad` is
+/// false (the network's images need no gradient; the tape still flows on to the weights).
+fn gather_rows<const IN: usize, const Z: usize, T: Tape<f32, Dev>>(
+    x: Tensor<(Const<IN>, usize), f32, Dev, T>,
+    idx: &Arc<[u32]>,
+    input_grad: bool,
+) -> Result<Tensor<(Const<Z>, usize), f32, Dev, T>, TaskError> {
+    debug_assert_eq!(idx.len(), Z);
+    let n = x.shape().1;
+    let (x, mut tape) = x.split_tape();
+    let mut out = x.device().try_zeros_like(&(Const::<Z>, n))?;
+    SCRATCH.with_borrow_mut(|bufs| {
+        let (inp, buf) = (&mut bufs.0, &mut bufs.1);
+        inp.resize(IN * n, 0.0);
+        x.copy_into(inp);
+        buf.resize(Z * n, 0.0);
+        if n == 1 {
+            for (o, &i) in buf.iter_mut().zip(idx.iter()) {
+                *o = inp[i as usize];
+            }
+        } else {
+            for (o, &i) in buf.chunks_exact_mut(n).zip(idx.iter()) {
+                let i = i as usize;
+                o.copy_from_slice(&inp[i * n..(i + 1) * n]);
+            }
+        }
+        out.copy_from(buf);
+        trim(bufs);
+    });
+    if T::OWNS_TAPE && input_grad {
+        let (x_id, out_id, idx) = (x.clone(), out.clone(), idx.clone());
+        tape.add_backward_op(move |grads| {
+            let dout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_id)?);
+            let dx = grads.get_or_alloc_mut(&x_id)?;
+            if n == 1 {
+                for (&g, &i) in dout.iter().zip(idx.iter()) {
+                    dx[i as usize] += g;
+                }
+            } else {
+                for (g, &i) in dout.chunks_exact(n).zip(idx.iter()) {
+                    let i = i as usize;
+                    for (d, &g) in dx[i * n..(i + 1) * n].iter_mut().zip(g) {
+                        *d += g;
+                    }
+                }
+            }
+            **grads.get_or_alloc_mut(&out_id)? = dout;
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
+/// A fully connected layer on `(I, n)`: `W x + b`, `(O, n)`.
+fn dense<const I: usize, const O: usize, T: Tape<f32, Dev>>(
+    x: Tensor<(Const<I>, usize), f32, Dev, T>,
+    layer: &Linear<I, O, f32, Dev>,
+) -> Result<Tensor<(Const<O>, usize), f32, Dev, T>, TaskError> {
+    let y = layer.weight.retaped::<T>().try_matmul(x)?;
+    add_bias(y, &layer.bias)
+}
+
+/// 2×2 max-pool (stride 2) of `C` maps `side × side` laid out `(C, y, x, n)`, giving
+/// `(C·(side/2)², n)`. The first maximum of each window in row-major order wins (a NaN wins),
+/// as in PyTorch, and the backward routes the window's gradient to exactly that element.
+fn max_pool_2x2<const C: usize, const OUT: usize, T: Tape<f32, Dev>>(
+    y: Tensor<(Const<C>, usize), f32, Dev, T>,
+    side: usize,
+    n: usize,
+) -> Result<Tensor<(Const<OUT>, usize), f32, Dev, T>, TaskError> {
+    debug_assert_eq!(OUT, C * (side / 2) * (side / 2));
+    let half = side / 2;
+    let (y, mut tape) = y.split_tape();
+    let mut out = y.device().try_zeros_like(&(Const::<OUT>, n))?;
+    // Only a taped pass needs the winners for its backward.
+    let mut winners: Vec<u32> = Vec::with_capacity(if T::OWNS_TAPE { OUT * n } else { 0 });
+    SCRATCH.with_borrow_mut(|bufs| {
+        let (inp, buf) = (&mut bufs.0, &mut bufs.1);
+        inp.resize(C * side * side * n, 0.0);
+        y.copy_into(inp);
+        buf.clear();
+        for c in 0..C {
+            for qy in 0..half {
+                for qx in 0..half {
+                    let base = ((c * side + 2 * qy) * side + 2 * qx) * n;
+                    for b in base..base + n {
+                        let mut best = b;
+                        for i in [b + n, b + side * n, b + side * n + n] {
+                            if inp[i] > inp[best] || inp[i].is_nan() {
+                                best = i;
+                            }
+                        }
+                        buf.push(inp[best]);
+                        if T::OWNS_TAPE {
+                            winners.push(best as u32);
+                        }
+                    }
+                }
+            }
+        }
+        out.copy_from(buf);
+        trim(bufs);
+    });
+    if T::OWNS_TAPE {
+        let (y_id, out_id) = (y.clone(), out.clone());
+        tape.add_backward_op(move |grads| {
+            let dout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_id)?);
+            let dy = grads.get_or_alloc_mut(&y_id)?;
+            for (&w, &g) in winners.iter().zip(&dout) {
+                dy[w as usize] += g;
+            }
+            **grads.get_or_alloc_mut(&out_id)? = dout;
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Max |a − b| / max(|b|, floor).
+    fn rel_err(a: f32, b: f32, floor: f32) -> f32 {
+        (a - b).abs() / b.abs().max(floor)
+    }
+
+    /// Central difference of `f` at `w[i]`, in f64 steps on f32 data.
+    fn fd(w: &mut [f32], i: usize, h: f32, mut f: impl FnMut(&[f32]) -> f32) -> f32 {
+        let orig = w[i];
+        w[i] = orig + h;
+        let up = f(w);
+        w[i] = orig - h;
+        let down = f(w);
+        w[i] = orig;
+        (up - down) / (2.0 * h)
+    }
+
+    fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..n)
+            .map(|_| ((rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * scale)
+            .collect()
+    }
+
+    #[test]
+    fn conv_index_matches_direct_convolution() {
+        // Forward of `conv` against a naive 5×5 valid convolution of two random images.
+        let dev = Dev::default();
+        let net = LeNet::new(&dev, 3);
+        let imgs = random(2 * PIXELS, 1, 1.0);
+        let x = net.input(&imgs).unwrap();
+        let y = conv::<PIXELS, IDX1, PATCH1, C1, NoneTape>(
+            x,
+            &net.idx1,
+            &net.params.conv1,
+            H1 * H1,
+            2,
+            false,
+        )
+        .unwrap()
+        .as_vec();
+        let w = net.params.conv1.weight.as_vec();
+        let bias = net.params.conv1.bias.as_vec();
+        for b in 0..2 {
+            for o in [0, 7] {
+                for (py, px) in [(0, 0), (3, 17), (23, 23)] {
+                    let mut want = bias[o];
+                    for ky in 0..K {
+                        for kx in 0..K {
+                            want += w[o * 25 + ky * 5 + kx]
+                                * imgs[b * PIXELS + (py + ky) * SIDE + px + kx];
+                        }
+                    }
+                    let got = y[(o * H1 * H1 + py * H1 + px) * 2 + b];
+                    assert!(
+                        (got - want).abs() < 1e-5,
+                        "o {o} ({py},{px}) b {b}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Gradient of Σ r ⊙ layer(x) w.r.t. the layer's inputs, by dfdx and by finite differences.
+    #[test]
+    fn conv_gradients_match_finite_differences() {
+        let dev = Dev::default();
+        let net = LeNet::new(&dev, 5);
+        let n = 2;
+        let mut xs = random(n * POOLED1, 11, 1.0);
+        let r = dev.tensor_from_vec(
+            random(C2 * H2 * H2 * n, 12, 1.0),
+            (Const::<C2>, H2 * H2 * n),
+        );
+        let eval = |net: &LeNet, xs: &[f32]| -> f32 {
+            let x = dev.tensor_from_vec(xs.to_vec(), (Const::<POOLED1>, n));
+            let y = conv::<POOLED1, IDX2, PATCH2, C2, NoneTape>(
+                x,
+                &net.idx2,
+                &net.params.conv2,
+                H2 * H2,
+                n,
+                true,
+            )
+            .unwrap();
+            (y * r.clone()).sum::<Rank0, _>().array()
+        };
+        // dfdx gradients w.r.t. input, weight and bias.
+        let x = dev.tensor_from_vec(xs.clone(), (Const::<POOLED1>, n));
+        // Leaky: keep the input's gradient too.
+        let y = conv::<POOLED1, IDX2, PATCH2, C2, _>(
+            x.leaky_trace(),
+            &net.idx2,
+            &net.params.conv2,
+            H2 * H2,
+            n,
+            true,
+        )
+        .unwrap();
+        let g = (y * r.clone()).sum::<Rank0, _>().backward();
+        let gw = g.get(&net.params.conv2.weight).as_vec();
+        let gb = g.get(&net.params.conv2.bias).as_vec();
+        let gx = g.get(&x).as_vec();
+        for i in [0, 37, 513, 1439, 2 * 1440 - 1] {
+            let want = fd(&mut xs, i, 1e-2, |xs| eval(&net, xs));
+            assert!(
+                rel_err(gx[i], want, 1e-1) < 1e-2,
+                "x[{i}]: {} vs {want}",
+                gx[i]
+            );
+        }
+        for i in [0, 249, 2600, 4999] {
+            let mut net2 = net.clone();
+            let mut w = net2.params.conv2.weight.as_vec();
+            let want = fd(&mut w, i, 1e-2, |w| {
+                net2.params.conv2.weight.copy_from(w);
+                eval(&net2, &xs)
+            });
+            assert!(want.abs() > 1e-3, "degenerate check");
+            assert!(
+                rel_err(gw[i], want, 1e-1) < 1e-2,
+                "w[{i}]: {} vs {want}",
+                gw[i]
+            );
+        }
+        for i in [0, 19] {
+            let mut net2 = net.clone();
+            let mut b = net2.params.conv2.bias.as_vec();
+            let want = fd(&mut b, i, 1e-2, |b| {
+                net2.params.conv2.bias.copy_from(b);
+                eval(&net2, &xs)
+            });
+            assert!(
+                rel_err(gb[i], want, 1e-1) < 1e-2,
+                "b[{i}]: {} vs {want}",
+                gb[i]
+            );
+        }
+    }
+
+    #[test]
+    fn max_pool_forward_and_gradient_match_pytorch() {
+        let dev = Dev::default();
+        let n = 2;
+        let side = 4;
+        let mut vals = random(3 * side * side * n, 21, 1.0);
+        // A tied window: (c 0, window (0,0), batch 0) all equal: PyTorch routes the gradient
+        // to the first element only.
+        for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            vals[(dy * side + dx) * n] = 0.25;
+        }
+        let r = random(3 * 4 * n, 22, 1.0);
+        let rt = dev.tensor_from_vec(r.clone(), (Const::<12>, n));
+        let eval = |vals: &[f32]| -> f32 {
+            let y = dev.tensor_from_vec(vals.to_vec(), (Const::<3>, side * side * n));
+            let p = max_pool_2x2::<3, 12, NoneTape>(y, side, n).unwrap();
+            (p * rt.clone()).sum::<Rank0, _>().array()
+        };
+        let y = dev.tensor_from_vec(vals.clone(), (Const::<3>, side * side * n));
+        let pooled = max_pool_2x2::<3, 12, _>(y.leaky_trace(), side, n).unwrap();
+        // Forward: each output is its window's maximum.
+        let out = pooled.as_vec();
+        for c in 0..3 {
+            for qy in 0..2 {
+                for qx in 0..2 {
+                    for b in 0..n {
+                        let at = |dy: usize, dx: usize| {
+                            vals[((c * side + 2 * qy + dy) * side + 2 * qx + dx) * n + b]
+                        };
+                        let want = at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1));
+                        assert_eq!(out[((c * 2 + qy) * 2 + qx) * n + b], want);
+                    }
+                }
+            }
+        }
+        let g = (pooled * rt.clone()).sum::<Rank0, _>().backward();
+        let gy = g.get(&y).as_vec();
+        // Tied window: all of r[0] on the first element, none on the others.
+        assert_eq!(gy[0], r[0]);
+        assert_eq!([gy[n], gy[side * n], gy[side * n + n]], [0.0; 3]);
+        // Elsewhere (no ties): finite differences.
+        let mut v = vals.clone();
+        for i in (1..v.len()).filter(|i| ![n, side * n, side * n + n].contains(i)) {
+            let want = fd(&mut v, i, 1e-3, eval);
+            assert!((gy[i] - want).abs() < 1e-2, "y[{i}]: {} vs {want}", gy[i]);
+        }
+    }
+
+    /// The whole network's loss w.r.t. a few coordinates of every parameter tensor: catches a
+    /// lost tape anywhere (a lost tape gives zeros, finite differences do not).
+    #[test]
+    fn network_gradients_match_finite_differences() {
+        let dev = Dev::default();
+        let net = LeNet::new(&dev, 9);
+        let imgs = random(2 * PIXELS, 31, 1.0)
+            .iter()
+            .map(|v| v.abs())
+            .collect::<Vec<_>>();
+        let labels = [0u8, 1];
+        let loss_of = |net: &LeNet| -> f32 {
+            let l = net
+                .loss(net.logits(net.input(&imgs).unwrap()).unwrap(), &labels)
+                .unwrap();
+            l.array()
+        };
+        let grads = net.params.alloc_grads();
+        let x = net.input(&imgs).unwrap();
+        let loss = net
+            .loss(net.logits(x.trace(grads)).unwrap(), &labels)
+            .unwrap();
+        let g = loss.backward();
+
+        macro_rules! check {
+            ($layer:ident . $t:ident, $which:expr) => {{
+                let analytic = g.get(&net.params.$layer.$t).as_vec();
+                let mut nonzero = 0;
+                for &i in $which {
+                    let mut net2 = net.clone();
+                    let mut w = net2.params.$layer.$t.as_vec();
+                    let want = fd(&mut w, i, 2e-3, |w| {
+                        net2.params.$layer.$t.copy_from(w);
+                        loss_of(&net2)
+                    });
+                    let got = analytic[i];
+                    if want.abs() > 1e-4 {
+                        nonzero += 1;
+                    }
+                    assert!(
+                        (got - want).abs() < 2e-3 + 2e-2 * want.abs(),
+                        "{}.{}[{i}]: dfdx {got} vs finite difference {want}",
+                        stringify!($layer),
+                        stringify!($t)
+                    );
+                }
+                assert!(
+                    nonzero > 0,
+                    "{}.{}: all checked gradients ~0, choose other coordinates",
+                    stringify!($layer),
+                    stringify!($t)
+                );
+            }};
+        }
+        check!(conv1.weight, &[0, 12, 24, 100, 249]);
+        check!(conv1.bias, &[0, 3, 9]);
+        check!(conv2.weight, &[0, 777, 2500, 4321, 4999]);
+        check!(conv2.bias, &[0, 5, 10, 19]);
+        check!(fc1.weight, &[0, 1000, 8000, 15999]);
+        check!(fc1.bias, &[0, 17, 49]);
+        check!(fc2.weight, &[0, 33, 50, 99]);
+        check!(fc2.bias, &[0, 1]);
+    }
+
+    #[test]
+    fn same_seed_same_network() {
+        let dev = Dev::default();
+        let a = LeNet::new(&dev, 4);
+        let b = LeNet::new(&dev, 4);
+        let c = LeNet::new(&dev, 5);
+        assert_eq!(
+            a.params.conv2.weight.as_vec(),
+            b.params.conv2.weight.as_vec()
+        );
+        assert_ne!(
+            a.params.conv2.weight.as_vec(),
+            c.params.conv2.weight.as_vec()
+        );
+        let w = a.params.fc1.weight.as_vec();
+        let bound = 1.0 / 320f32.sqrt();
+        assert!(w.iter().all(|v| v.abs() <= bound));
+        assert!(w.iter().any(|v| v.abs() > 0.9 * bound));
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let dev = Dev::default();
+        let net = LeNet::new(&dev, 0);
+        assert!(net.input(&[0.0; 783]).is_err());
+        assert!(net.input(&[]).is_err());
+        let logits = net.logits(net.input(&[0.0; 784]).unwrap()).unwrap();
+        assert!(net.loss(logits.clone(), &[2]).is_err());
+        assert!(net.loss(logits, &[0, 1]).is_err());
+    }
+}

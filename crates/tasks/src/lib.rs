@@ -1,0 +1,47 @@
+//! # tasks
+//!
+//! The learning problems lrmem's optimizers are measured on, starting with the papers' headline
+//! experiment: online binary MNIST with the authors' LeNet.
+//!
+//! - [`idx`]: IDX files (raw or gzip), strictly validated.
+//! - [`mnist`]: MNIST / Fashion-MNIST loading, digit pairs, the seeded online order.
+//! - [`lenet`]: the authors' LeNet on dfdx 0.13 (im2col convolution, PyTorch-exact max-pool).
+//! - [`adapter`]: lets any [`optimizers::Optimizer`] update any dfdx model.
+//! - [`task`]: the small [`Task`] trait and [`OnlineMnist`].
+//!
+//! dfdx stays inside this crate (re-exported as [`dfdx`] for callers that build models), so a
+//! later change of deep-learning backend touches one crate.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tasks::mnist::{BinaryPair, Samples, PIXELS};
+//! use tasks::{OnlineMnist, Task};
+//! use optimizers::{Sgd, SgdConfig};
+//!
+//! // Two synthetic images standing in for two digits.
+//! let mut pixels = vec![0.0; 2 * PIXELS];
+//! pixels[..PIXELS / 2].fill(1.0);
+//! pixels[PIXELS + PIXELS / 2..].fill(1.0);
+//! let samples = Samples::new(pixels, vec![0, 1])?;
+//! let pair = Arc::new(BinaryPair { digits: (0, 1), train: samples.clone(), test: samples });
+//! let mut task = OnlineMnist::new(pair, 0)?;
+//! let mut opt = Sgd::new(SgdConfig { lr: 0.05, ..SgdConfig::default() })?;
+//! for _ in 0..40 {
+//!     task.update(&mut opt)?;
+//! }
+//! assert_eq!(task.evaluate()?, 1.0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod adapter;
+mod error;
+pub mod idx;
+pub mod lenet;
+pub mod mnist;
+pub mod task;
+
+pub use dfdx;
+pub use error::TaskError;
+pub use task::{OnlineMnist, Task, EVAL_BATCH};

@@ -1,0 +1,126 @@
+//! The LeNet learns: online SGD through the adapter on generated data (always runs), and on
+//! real MNIST 1 vs 2 when `cargo xtask data` has fetched it.
+
+use std::sync::Arc;
+
+use optimizers::{Sgd, SgdConfig};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tasks::mnist::{default_dir, BinaryPair, Mnist, PixelScale, Samples, PIXELS, SIDE};
+use tasks::{OnlineMnist, Task};
+
+/// `n` images of two pattern classes: class 0 a horizontal bar, class 1 a vertical bar, each
+/// 3 pixels thick at a random place, on uniform noise in [0, 0.3).
+fn bars(n: usize, seed: u64) -> Samples {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut unit = move || (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32;
+    let mut pixels = Vec::with_capacity(n * PIXELS);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let label = (i % 2) as u8;
+        let at = 4 + (unit() * 18.0) as usize;
+        for y in 0..SIDE {
+            for x in 0..SIDE {
+                let on = if label == 0 {
+                    (at..at + 3).contains(&y)
+                } else {
+                    (at..at + 3).contains(&x)
+                };
+                pixels.push(if on { 1.0 } else { 0.3 * unit() });
+            }
+        }
+        labels.push(label);
+    }
+    Samples::new(pixels, labels).unwrap()
+}
+
+#[test]
+fn lenet_learns_bars_online() {
+    let pair = Arc::new(BinaryPair {
+        digits: (0, 1),
+        train: bars(300, 1),
+        test: bars(100, 2),
+    });
+    for seed in [3, 4] {
+        let mut task = OnlineMnist::new(pair.clone(), seed).unwrap();
+        let mut opt = Sgd::new(SgdConfig {
+            lr: 0.05,
+            ..SgdConfig::default()
+        })
+        .unwrap();
+        let before = task.evaluate().unwrap();
+        let losses: Vec<f32> = (0..300).map(|_| task.update(&mut opt).unwrap()).collect();
+        let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
+        let (first, last) = (mean(&losses[..50]), mean(&losses[250..]));
+        let after = task.evaluate().unwrap();
+        eprintln!("bars, seed {seed}: loss {first:.3} → {last:.3}, test accuracy {before:.2} → {after:.2}");
+        assert!(last < 0.5 * first, "loss did not fall: {first} → {last}");
+        assert!(after >= 0.95, "test accuracy {after}");
+        assert_eq!(task.updates(), 300);
+    }
+}
+
+/// Same seed, same trajectory, bit for bit.
+#[test]
+fn online_training_is_reproducible() {
+    let pair = Arc::new(BinaryPair {
+        digits: (0, 1),
+        train: bars(40, 5),
+        test: bars(10, 6),
+    });
+    let run = |seed| {
+        let mut task = OnlineMnist::new(pair.clone(), seed).unwrap();
+        let mut opt = Sgd::new(SgdConfig {
+            lr: 0.01,
+            ..SgdConfig::default()
+        })
+        .unwrap();
+        (0..20)
+            .map(|_| task.update(&mut opt).unwrap().to_bits())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(7), run(7));
+    assert_ne!(run(7), run(8));
+}
+
+/// Real MNIST 1 vs 2, if present: a few hundred SGD updates reach a useful accuracy.
+#[test]
+fn real_mnist_one_vs_two_if_present() {
+    let dir = default_dir();
+    let Ok(mnist) = Mnist::load(&dir) else {
+        eprintln!(
+            "note: no MNIST in {} (run `cargo xtask data`); skipping",
+            dir.display()
+        );
+        return;
+    };
+    let pair = Arc::new(mnist.pair(1, 2, PixelScale::Unit).unwrap());
+    let mut task = OnlineMnist::new(pair, 0).unwrap();
+    let mut opt = Sgd::new(SgdConfig {
+        lr: 0.01,
+        ..SgdConfig::default()
+    })
+    .unwrap();
+    for _ in 0..300 {
+        task.update(&mut opt).unwrap();
+    }
+    let acc = task.evaluate().unwrap();
+    eprintln!("MNIST 1 vs 2 after 300 SGD(0.01) updates: test accuracy {acc:.4}");
+    assert!(acc > 0.9, "test accuracy {acc}");
+}
+
+#[test]
+fn tasks_can_move_between_threads_and_reject_empty_pairs() {
+    fn send<T: Send>() {}
+    send::<OnlineMnist>();
+    let empty = Samples::new(Vec::new(), Vec::new()).unwrap();
+    let pair = Arc::new(BinaryPair {
+        digits: (0, 1),
+        train: empty,
+        test: bars(2, 0),
+    });
+    assert!(matches!(
+        OnlineMnist::new(pair, 0),
+        Err(tasks::TaskError::Argument(_))
+    ));
+}
