@@ -356,14 +356,13 @@ fn plot_updates(
 ) -> Result<()> {
     let arms = arms_of(results, setting);
     let tasks = protocol.pairs.len();
-    let root = SVGBackend::new(path, (900, 120 + 40 * arms.len() as u32 * tasks as u32 / 2))
-        .into_drawing_area();
-    root.fill(&WHITE)?;
     let rows = arms.len() * tasks;
+    let root = SVGBackend::new(path, (900, 100 + 22 * rows as u32)).into_drawing_area();
+    root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!(
-                "Updates to {:.0}% test accuracy (bar: mean, dots: seeds, censored at {})",
+                "Updates to {:.0}% test accuracy (bar: mean, dots: seeds, red: censored at {})",
                 protocol.threshold * 100.0,
                 protocol.cap
             ),
@@ -371,8 +370,8 @@ fn plot_updates(
         )
         .margin(12)
         .x_label_area_size(40)
-        .y_label_area_size(200)
-        .build_cartesian_2d(0f64..protocol.cap as f64 * 1.05, 0f64..rows as f64)?;
+        .y_label_area_size(220)
+        .build_cartesian_2d(0f64..protocol.cap as f64 * 1.05, (0..rows).into_segmented())?;
     let labels: Vec<String> = (0..rows)
         .map(|i| format!("{} · task {}", arms[i / tasks].name(), i % tasks + 1))
         .collect();
@@ -380,16 +379,22 @@ fn plot_updates(
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(rows)
-        .y_label_formatter(&|y| labels.get(*y as usize).cloned().unwrap_or_default())
+        .y_label_formatter(&|y| match y {
+            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
         .x_desc("updates")
         .draw()?;
     for (a, arm) in arms.iter().enumerate() {
         let colour = COLOURS[a % COLOURS.len()];
         for k in 0..tasks {
-            let row = (a * tasks + k) as f64;
+            let row = a * tasks + k;
             if let Some(s) = summarise(results, setting, *arm, k, protocol.cap) {
                 chart.draw_series(std::iter::once(Rectangle::new(
-                    [(0.0, row + 0.15), (s.mean, row + 0.85)],
+                    [
+                        (0.0, SegmentValue::Exact(row)),
+                        (s.mean, SegmentValue::Exact(row + 1)),
+                    ],
                     colour.mix(0.6).filled(),
                 )))?;
             }
@@ -399,7 +404,7 @@ fn plot_updates(
                 .filter_map(|r| updates(r, k, protocol.cap));
             chart.draw_series(dots.map(|(u, censored)| {
                 Circle::new(
-                    (u as f64, row + 0.5),
+                    (u as f64, SegmentValue::CenterOf(row)),
                     3,
                     if censored {
                         RED.filled()
