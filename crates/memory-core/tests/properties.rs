@@ -62,13 +62,17 @@ proptest! {
         prop_assert!(mem.predict(f32::MAX).is_finite() && mem.predict(f32::MIN).is_finite());
     }
 
-    /// The truncated window agrees with the dense sum over all centres within 1e−6 relative.
+    /// The truncated window agrees with the dense sum over all centres within 1e−6 relative
+    /// to θ's scale (REFERENCE.md's parity measure: when θ spans decades, f32 rounding of the
+    /// kernel weights alone moves a small η by more than 1e−6 of itself, in any evaluation order).
     #[test]
     fn truncated_prediction_equals_dense(c in config(), gs in grads(4, 5), z in -1.5f32..1.5) {
         let mem = trained(c, &gs);
         let dense = Memory::restore(MemoryConfig { cutoff: f32::INFINITY, ..c }, mem.theta().to_vec(), mem.rule_state().clone()).unwrap();
         let (a, b) = (mem.predict(z * c.clip), dense.predict(z * c.clip));
-        prop_assert!(rel(a, b) <= 1e-6, "truncated {} dense {}", a, b);
+        let scale = mem.theta().iter().fold(0.0f32, |m, t| m.max(*t));
+        prop_assert!((a - b).abs() <= 1e-6 * scale, "truncated {} dense {} (max θ {})", a, b, scale);
+        prop_assert!(rel(a, b) <= 1e-4, "truncated {} dense {}", a, b);
     }
 
     /// The truncated memory update (G) agrees with the dense one.
