@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use optimizers::OptimError;
 use serde::Serialize;
-use tasks::lenet::{Input, LeNet};
+use tasks::lenet::LeNet;
 use tasks::mnist::{BinaryPair, Samples, PIXELS};
 use tasks::{OnlineMnist, Task, TaskError};
 
@@ -80,8 +80,8 @@ pub struct RunResult {
     pub theta: Option<Vec<(String, Vec<f32>)>>,
 }
 
-/// Images per batch when re-checking the last errors.
-const HARD_BATCH: usize = 48;
+/// Test images per forward pass in the threshold check.
+const CHECK_BATCH: usize = 32;
 
 /// Derives the seed of task `k` of a run from the run's seed (SplitMix64 of both).
 fn task_seed(seed: u64, k: usize) -> u64 {
@@ -91,93 +91,68 @@ fn task_seed(seed: u64, k: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The test set of a pair, prepared for fast exact threshold checks.
+/// The test set of a pair, with what the exact threshold check remembers between updates.
 pub struct TestSet {
     samples: Samples,
-    /// Fixed-order batches (indices), in evaluation order.
-    batches: Vec<Vec<usize>>,
     /// Errors allowed while accuracy still reaches the threshold.
     allowed: usize,
+    /// Each image's last known signed margin (> 0: classified correctly).
+    margin: Vec<f32>,
+    /// Images in the order to classify them next: smallest last-known margin first.
+    order: Vec<usize>,
+    buf: Vec<f32>,
 }
 
 impl TestSet {
-    fn new(samples: &Samples, threshold: f64, batch: usize) -> Self {
+    fn new(samples: &Samples, threshold: f64) -> Self {
         let n = samples.len();
         let needed = (threshold * n as f64 - 1e-9).ceil() as usize;
-        let idx: Vec<usize> = (0..n).collect();
         TestSet {
             samples: samples.clone(),
-            batches: idx.chunks(batch).map(<[usize]>::to_vec).collect(),
             allowed: n - needed.min(n),
+            margin: vec![0.0; n],
+            order: (0..n).collect(),
+            buf: Vec::with_capacity(CHECK_BATCH * PIXELS),
         }
     }
 
-    fn input(&self, net: &LeNet, idx: &[usize], buf: &mut Vec<f32>) -> Result<Input> {
-        buf.clear();
-        for &i in idx {
-            buf.extend_from_slice(self.samples.image(i));
-        }
-        Ok(net.input(buf)?)
-    }
-}
-
-/// Decides exactly whether the test accuracy of `net` reaches the threshold, classifying as
-/// few images as it can: first the images it got wrong at the last check (`hard`), then the
-/// rest in fixed order, stopping as soon as more errors than allowed have been seen. Returns
-/// (reached, accuracy if every image was classified, images classified) and updates `hard`.
-fn check(
-    net: &LeNet,
-    test: &TestSet,
-    hard: &mut Vec<usize>,
-    marks: &mut [bool],
-    buf: &mut Vec<f32>,
-) -> Result<(bool, Option<f64>, u64)> {
-    let mut errors = Vec::new();
-    let mut seen = 0u64;
-    let labels = test.samples.labels();
-    // The last check's errors first, a small batch at a time: while accuracy is well below the
-    // threshold most of them are still wrong, and the check ends after a batch or two.
-    for chunk in hard.chunks(HARD_BATCH) {
-        let pred = net.predict(test.input(net, chunk, buf)?)?;
-        seen += chunk.len() as u64;
-        errors.extend(
-            chunk
-                .iter()
-                .zip(&pred)
-                .filter(|(&i, &p)| labels[i] != p)
-                .map(|(&i, _)| i),
-        );
-        if errors.len() > test.allowed {
-            break;
-        }
-    }
-    if errors.len() <= test.allowed {
-        for batch in &test.batches {
-            let pred = net.predict(test.input(net, batch, buf)?)?;
-            seen += batch.len() as u64;
-            errors.extend(
-                batch
-                    .iter()
-                    .zip(&pred)
-                    .filter(|(&i, &p)| !marks[i] && labels[i] != p)
-                    .map(|(&i, _)| i),
-            );
-            if errors.len() > test.allowed {
-                break;
+    /// Decides exactly whether the test accuracy of `net` reaches the threshold, classifying
+    /// as few images as it can: images in order of their last known margin (the ones it got
+    /// wrong, then the ones it nearly got wrong), stopping as soon as more errors than allowed
+    /// have been seen. Only a model at or above the threshold needs every image classified.
+    /// Returns (reached, images classified).
+    fn check(&mut self, net: &LeNet) -> Result<(bool, u64)> {
+        let labels = self.samples.labels();
+        let margin = &self.margin;
+        self.order
+            .sort_unstable_by(|&a, &b| margin[a].total_cmp(&margin[b]).then(a.cmp(&b)));
+        let (mut errors, mut seen) = (0usize, 0u64);
+        for chunk in self.order.chunks(CHECK_BATCH) {
+            self.buf.clear();
+            for &i in chunk {
+                self.buf.extend_from_slice(self.samples.image(i));
+            }
+            let logits = net.logits(net.input(&self.buf)?)?.as_vec();
+            let n = chunk.len();
+            for (b, &i) in chunk.iter().enumerate() {
+                // `predict` picks class 1 only if its logit is strictly larger (ties: 0).
+                let (l0, l1) = (logits[b], logits[n + b]);
+                let m = if labels[i] == 1 { l1 - l0 } else { l0 - l1 };
+                let correct = m > 0.0 || (m == 0.0 && labels[i] == 0);
+                self.margin[i] = if correct {
+                    m.max(f32::MIN_POSITIVE)
+                } else {
+                    m.min(0.0)
+                };
+                errors += usize::from(!correct);
+            }
+            seen += n as u64;
+            if errors > self.allowed {
+                return Ok((false, seen));
             }
         }
+        Ok((true, seen))
     }
-    for &i in hard.iter() {
-        marks[i] = false;
-    }
-    for &i in &errors {
-        marks[i] = true;
-    }
-    let complete = errors.len() <= test.allowed;
-    let n = labels.len();
-    let acc = complete.then(|| (n - errors.len()) as f64 / n as f64);
-    *hard = errors;
-    Ok((complete, acc, seen))
 }
 
 /// Runs one spec through its tasks. `progress` is called after each task.
@@ -189,7 +164,6 @@ pub fn run(
 ) -> Result<RunResult> {
     let mut opt = spec.arm.build(spec.lr)?;
     let mut results = Vec::new();
-    let mut buf = Vec::with_capacity(256 * PIXELS);
     for (k, pair) in pairs.iter().take(spec.tasks).enumerate() {
         if k > 0 {
             if spec.arm.reloads() {
@@ -199,9 +173,7 @@ pub fn run(
             }
         }
         let mut task = OnlineMnist::new(pair.clone(), task_seed(spec.seed, k))?;
-        let test = TestSet::new(&pair.test, protocol.threshold, tasks::EVAL_BATCH);
-        let mut hard = Vec::new();
-        let mut marks = vec![false; pair.test.len()];
+        let mut test = TestSet::new(&pair.test, protocol.threshold);
         let mut crossed = None;
         let mut curve = Vec::new();
         let mut images = 0u64;
@@ -237,12 +209,11 @@ pub fn run(
             }
             done = t;
             if crossed.is_none() {
-                let (reached, acc, seen) =
-                    check(task.net(), &test, &mut hard, &mut marks, &mut buf)?;
+                let (reached, seen) = test.check(task.net())?;
                 images += seen;
                 if reached {
                     crossed = Some(t);
-                    curve.push((t, acc.expect("complete")));
+                    curve.push((t, task.evaluate()?));
                 }
             }
             if t % protocol.curve_every == 0 {
