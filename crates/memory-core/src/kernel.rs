@@ -225,6 +225,11 @@ impl Grid {
         &self.inv_two_var
     }
 
+    /// h = 1 / (2 lm_scale²): 1/(2σ²) in units of the spacing (uniform layout; 0 otherwise).
+    pub(crate) fn h(&self) -> f32 {
+        self.h
+    }
+
     pub(crate) fn uniform(&self) -> Option<&Uniform> {
         self.uniform.as_ref()
     }
@@ -246,6 +251,21 @@ impl Grid {
 impl Uniform {
     pub(crate) fn k(&self) -> usize {
         self.k
+    }
+
+    /// c₀ in f64.
+    pub(crate) fn first(&self) -> f64 {
+        self.first
+    }
+
+    /// 1 / Δc in f64.
+    pub(crate) fn inv_spacing(&self) -> f64 {
+        self.inv_spacing
+    }
+
+    /// exp(−2h).
+    pub(crate) fn q(&self) -> f32 {
+        self.q
     }
 }
 

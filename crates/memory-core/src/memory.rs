@@ -4,9 +4,11 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::{check_len, MemoryError};
+use crate::fast::{self, Plan};
 use crate::kernel::{Grid, Layout};
 use crate::rule::{MemoryOptimizer, RuleState};
 use crate::signal::Signal;
+use crate::simd::{self, Isa};
 
 /// What to do with a NaN or infinite gradient coordinate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -233,6 +235,15 @@ pub struct Memory {
     /// Scratch for G (O(M·K)), kept to avoid allocating per step.
     acc: Vec<f64>,
     g: Vec<f32>,
+    /// G before the mean, in f64 (fast paths).
+    sums: Vec<f64>,
+    /// Constants of the vectorised kernels (evenly spaced centres only).
+    plan: Option<Plan>,
+    /// Moment accumulators of the binned update, [`Plan::bin_scratch`] entries of 4 f64
+    /// (allocated once here, never per step; empty when the binned update does not apply).
+    bins: Vec<[f64; 4]>,
+    /// Which instructions run the kernels.
+    isa: Isa,
 }
 
 impl PartialEq for Memory {
@@ -294,11 +305,17 @@ impl Memory {
         }
         let k = grid.uniform().map_or(0, |u| u.k());
         let w = grid.window_len();
+        let plan = Plan::new(&grid, config.clip);
+        let bins = vec![[0.0; 4]; plan.as_ref().map_or(0, Plan::bin_scratch)];
         let mut mem = Memory {
             padded: vec![0.0; m + 2 * k],
             valid: vec![0.0; m + 2 * k],
             acc: vec![0.0; if grid.uniform().is_some() { m * w } else { m }],
             g: vec![0.0; m],
+            sums: vec![0.0; m],
+            plan,
+            bins,
+            isa: Isa::detect(),
             config,
             grid,
             theta,
@@ -318,6 +335,24 @@ impl Memory {
     /// The configuration.
     pub fn config(&self) -> &MemoryConfig {
         &self.config
+    }
+
+    /// Which kernels run this memory's hot loops: `"avx512"`, `"avx2"` or `"portable"`
+    /// (vectorised, evenly spaced centres), or `"reference"` (other layouts). For reports.
+    #[doc(hidden)]
+    pub fn kernel_name(&self) -> &'static str {
+        if self.plan.is_some() {
+            self.isa.name()
+        } else {
+            "reference"
+        }
+    }
+
+    /// Runs the portable kernels instead of the CPU-specific ones (benchmarks, tests). Results
+    /// agree to float rounding.
+    #[doc(hidden)]
+    pub fn use_portable_kernels(&mut self) {
+        self.isa = Isa::portable();
     }
 
     /// The centres and kernel widths.
@@ -430,6 +465,65 @@ impl Memory {
 
     /// Calls `f(d, η̂(clip(z[d])), clip(z[d]))` for every coordinate, in order.
     pub fn for_each_rate(&self, z: &[f32], mut f: impl FnMut(usize, f32, f32)) {
+        if self.plan.is_some() && fast::all_finite(z) {
+            self.rate_blocks(z, |start, eta, zc| {
+                for (i, (&e, &c)) in eta.iter().zip(zc).enumerate() {
+                    f(start + i, e, c);
+                }
+            });
+            return;
+        }
+        self.for_each_rate_general(z, f);
+    }
+
+    /// Learning rates in blocks: calls `f(start, etas, zs)` with `etas[i] = η̂(clip(z[start+i]))`
+    /// and `zs[i] = clip(z[start+i])`, for consecutive blocks that cover `z` in order.
+    ///
+    /// The fast way to use the rates: the block is a contiguous slice, so a loop over it
+    /// vectorises. Blocks hold at most 256 coordinates.
+    ///
+    /// ```
+    /// use memory_core::{Memory, MemoryConfig};
+    /// let mem = Memory::new(MemoryConfig::default())?;
+    /// let z = vec![0.1f32; 1000];
+    /// let mut eta = vec![0.0f32; 1000];
+    /// mem.for_each_rate_block(&z, |start, etas, _| eta[start..start + etas.len()].copy_from_slice(etas));
+    /// assert!(eta.iter().all(|&e| (e - 1e-3).abs() < 1e-9));
+    /// # Ok::<(), memory_core::MemoryError>(())
+    /// ```
+    pub fn for_each_rate_block(&self, z: &[f32], mut f: impl FnMut(usize, &[f32], &[f32])) {
+        if self.plan.is_some() && fast::all_finite(z) {
+            self.rate_blocks(z, f);
+            return;
+        }
+        let mut eta = [0.0f32; fast::BLOCK];
+        let mut zc = [0.0f32; fast::BLOCK];
+        for (b, zb) in z.chunks(fast::BLOCK).enumerate() {
+            let n = zb.len();
+            self.for_each_rate_general(zb, |d, e, c| {
+                eta[d] = e;
+                zc[d] = c;
+            });
+            f(b * fast::BLOCK, &eta[..n], &zc[..n]);
+        }
+    }
+
+    /// The vectorised prediction in blocks; `self.plan` must be `Some` and `z` finite.
+    fn rate_blocks(&self, z: &[f32], mut f: impl FnMut(usize, &[f32], &[f32])) {
+        let Some(plan) = self.plan.as_ref() else {
+            return;
+        };
+        let mut eta = [0.0f32; fast::BLOCK];
+        let mut zc = [0.0f32; fast::BLOCK];
+        for (b, zb) in z.chunks(fast::BLOCK).enumerate() {
+            let n = zb.len();
+            simd::predict_block(self.isa, plan, &self.padded, zb, &mut eta, &mut zc);
+            f(b * fast::BLOCK, &eta[..n], &zc[..n]);
+        }
+    }
+
+    /// The reference prediction loop (any grid, any input).
+    fn for_each_rate_general(&self, z: &[f32], mut f: impl FnMut(usize, f32, f32)) {
         let c = self.config.clip;
         match self.grid.uniform() {
             Some(u) => {
@@ -467,7 +561,48 @@ impl Memory {
     }
 
     /// Fills `self.g` with G; errors (changing nothing else) on a non-finite `cur`.
-    fn accumulate(&mut self, prev: &[f32], cur: &[f32]) -> Result<(), MemoryError> {
+    /// Returns whether every coordinate of `cur` was finite.
+    fn accumulate(&mut self, prev: &[f32], cur: &[f32]) -> Result<bool, MemoryError> {
+        if let Some(plan) = self.plan.as_ref() {
+            let signal = self.config.signal;
+            self.sums.fill(0.0);
+            let done = if plan.use_bins(cur.len()) {
+                // The kernel checks finiteness on the way (no separate pass over `cur`).
+                let (lo, hi, finite) =
+                    simd::accumulate_bins(self.isa, plan, signal, prev, cur, &mut self.bins);
+                if finite {
+                    fast::flush_bins(plan, &mut self.bins, lo, hi, &mut self.sums);
+                } else {
+                    fast::clear_bins(plan, &mut self.bins, lo, hi);
+                }
+                finite
+            } else if fast::all_finite(cur) {
+                self.acc.fill(0.0);
+                simd::accumulate_rows(self.isa, plan, signal, prev, cur, &mut self.acc);
+                fast::fold_rows(plan, &self.acc, &mut self.sums);
+                true
+            } else {
+                false
+            };
+            if done {
+                let scale = if cur.is_empty() {
+                    0.0
+                } else {
+                    1.0 / cur.len() as f64
+                };
+                for (g, &s) in self.g.iter_mut().zip(&self.sums) {
+                    *g = (s * scale) as f32;
+                }
+                return Ok(true);
+            }
+        }
+        let finite = fast::all_finite(cur);
+        self.accumulate_general(prev, cur)?;
+        Ok(finite)
+    }
+
+    /// The reference update loop (any grid, non-finite input).
+    fn accumulate_general(&mut self, prev: &[f32], cur: &[f32]) -> Result<(), MemoryError> {
         let c = self.config.clip;
         let signal = self.config.signal;
         let skip = self.config.non_finite == NonFinite::Skip;
@@ -559,7 +694,12 @@ impl Memory {
     /// optimizer's step on θ, then θ ← clamp(θ, θ_min, θ_max). Both are clipped to ±clip.
     pub fn learn(&mut self, prev: &[f32], cur: &[f32]) -> Result<(), MemoryError> {
         check_len("previous queries", cur.len(), prev.len())?;
-        self.accumulate(prev, cur)?;
+        self.learn_inner(prev, cur).map(|_| ())
+    }
+
+    /// [`Memory::learn`] without the length check; returns whether `cur` was all finite.
+    fn learn_inner(&mut self, prev: &[f32], cur: &[f32]) -> Result<bool, MemoryError> {
+        let finite = self.accumulate(prev, cur)?;
         let g = core::mem::take(&mut self.g);
         self.config.optimizer.apply(
             &mut self.rule,
@@ -570,7 +710,7 @@ impl Memory {
         );
         self.g = g;
         self.refresh_padded();
-        Ok(())
+        Ok(finite)
     }
 
     /// One full step of the memory on one tensor (REFERENCE.md §1, steps 1–7):
@@ -586,17 +726,82 @@ impl Memory {
         mut apply: impl FnMut(usize, f32, f32),
     ) -> Result<(), MemoryError> {
         check_len("gradient", trace.prev.len(), z.len())?;
-        self.learn(&trace.prev, z)?;
-        let skip = self.config.non_finite == NonFinite::Skip;
+        let finite = self.learn_inner(&trace.prev, z)?;
         let prev = &mut trace.prev;
-        self.for_each_rate(z, |d, eta, zc| {
-            if zc.is_finite() {
+        if finite && self.plan.is_some() {
+            self.rate_blocks(z, |start, eta, zc| {
+                prev[start..start + zc.len()].copy_from_slice(zc);
+                for (i, (&e, &c)) in eta.iter().zip(zc).enumerate() {
+                    apply(start + i, e, c);
+                }
+            });
+            return Ok(());
+        }
+        let skip = self.config.non_finite == NonFinite::Skip;
+        self.for_each_rate_general(z, |d, eta, zc| {
+            // Test the raw value: clipping turns ±∞ into ±clip.
+            if z[d].is_finite() {
                 prev[d] = zc;
                 apply(d, eta, zc);
             } else if skip {
                 prev[d] = 0.0;
             }
         });
+        Ok(())
+    }
+
+    /// [`Memory::step`] with the rates handed over in blocks: `apply(start, etas, zs)` moves
+    /// coordinates `start..start + etas.len()`, where `etas[i]` is η̂ and `zs[i]` the clipped
+    /// query of coordinate `start + i`. Blocks cover the tensor in order, at most 256 at a time.
+    ///
+    /// This is the fast way to step a tensor: the block is a contiguous slice, so the caller's
+    /// loop over it vectorises (`Memory::step` calls its closure once per coordinate). A
+    /// coordinate skipped under [`NonFinite::Skip`] gets η = 0 and z = 0.
+    ///
+    /// ```
+    /// use memory_core::{Memory, MemoryConfig, Trace};
+    /// let mut mem = Memory::new(MemoryConfig::default())?;
+    /// let mut w = vec![1.0f32; 1000];
+    /// let mut trace = Trace::new(w.len());
+    /// let g = vec![0.5f32; 1000];
+    /// mem.step_blocks(&mut trace, &g, |start, etas, zs| {
+    ///     let w = &mut w[start..start + etas.len()];
+    ///     for ((w, &eta), &z) in w.iter_mut().zip(etas).zip(zs) {
+    ///         *w -= eta * z;
+    ///     }
+    /// })?;
+    /// assert!((w[0] - (1.0 - 1e-3 * 0.5)).abs() < 1e-7);
+    /// # Ok::<(), memory_core::MemoryError>(())
+    /// ```
+    pub fn step_blocks(
+        &mut self,
+        trace: &mut Trace,
+        z: &[f32],
+        mut apply: impl FnMut(usize, &[f32], &[f32]),
+    ) -> Result<(), MemoryError> {
+        check_len("gradient", trace.prev.len(), z.len())?;
+        let finite = self.learn_inner(&trace.prev, z)?;
+        let prev = &mut trace.prev;
+        if finite && self.plan.is_some() {
+            self.rate_blocks(z, |start, eta, zc| {
+                prev[start..start + zc.len()].copy_from_slice(zc);
+                apply(start, eta, zc);
+            });
+            return Ok(());
+        }
+        let mut eta = [0.0f32; fast::BLOCK];
+        let mut zc = [0.0f32; fast::BLOCK];
+        for (b, zb) in z.chunks(fast::BLOCK).enumerate() {
+            let start = b * fast::BLOCK;
+            let n = zb.len();
+            self.for_each_rate_general(zb, |d, e, c| {
+                let ok = zb[d].is_finite();
+                eta[d] = if ok { e } else { 0.0 };
+                zc[d] = if ok { c } else { 0.0 };
+            });
+            prev[start..start + n].copy_from_slice(&zc[..n]);
+            apply(start, &eta[..n], &zc[..n]);
+        }
         Ok(())
     }
 }

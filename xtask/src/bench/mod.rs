@@ -262,13 +262,12 @@ pub fn run_release(args: &[String]) -> Result<()> {
         .with_context(|| format!("cannot create {}", opts.out.display()))?;
     let mut speed = None;
     if opts.speed_only || !opts.skip_speed {
-        let quick = if opts.profile == Profile::Quick {
-            vec!["--quick".to_string()]
-        } else {
-            vec![]
-        };
-        crate::speed::run(&quick)?;
-        speed = std::fs::read_to_string(opts.out.join("SPEED.md")).ok();
+        let mut speed_args = vec!["--out".to_string(), opts.out.display().to_string()];
+        if opts.profile == Profile::Quick {
+            speed_args.push("--quick".into());
+        }
+        crate::speed::run(&speed_args)?;
+        speed = Some(crate::speed::report_section(&opts.out)?);
     }
     if opts.speed_only {
         report::write_speed_only(&opts, speed.as_deref())?;

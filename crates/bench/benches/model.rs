@@ -1,0 +1,56 @@
+//! One online update of the authors' LeNet (`tasks::OnlineMnist`: one image, forward, backward,
+//! then the optimizer's step over all 8 tensors, ~21k parameters) with each optimizer, so that
+//! the optimizer's share of a real training step is visible. The images are synthetic (random
+//! pixels): the cost of an update does not depend on what the pixels show.
+//!
+//! ```text
+//! cargo bench -p bench --bench model
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bench::Case;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use tasks::mnist::{BinaryPair, Samples};
+use tasks::{OnlineMnist, Task};
+
+fn synthetic(n: usize, seed: u64) -> Samples {
+    let mut x = seed | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let pixels = (0..n * 784)
+        .map(|_| (next() % 256) as f32 / 255.0)
+        .collect();
+    let labels = (0..n).map(|_| (next() % 2) as u8).collect();
+    Samples::new(pixels, labels).expect("whole images")
+}
+
+fn model(c: &mut Criterion) {
+    let pair = Arc::new(BinaryPair {
+        digits: (1, 2),
+        train: synthetic(256, 1),
+        test: synthetic(16, 2),
+    });
+    let mut group = c.benchmark_group("model/lenet-online-update");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    for case in Case::all() {
+        let mut task = OnlineMnist::new(pair.clone(), 0).expect("task");
+        let mut opt = case.build();
+        task.update(opt.as_mut()).expect("update");
+        group.bench_function(BenchmarkId::from_parameter(case.label()), |b| {
+            b.iter(|| task.update(opt.as_mut()).expect("update"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, model);
+criterion_main!(benches);

@@ -1,0 +1,48 @@
+//! One optimizer step on one tensor, every optimizer, D ∈ {10³, 10⁵, 10⁶, 10⁷}, M ∈ {20, 100}
+//! for the meta optimizers. Throughput: coordinates/s and bytes/s, with the bytes a step
+//! needs per coordinate from [`bench::Case::all`] (Adam: 28).
+//!
+//! ```text
+//! cargo bench -p bench --bench step
+//! ```
+
+use std::time::Duration;
+
+use bench::{gradients, Case, SIZES};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+fn step(c: &mut Criterion) {
+    for &d in &SIZES {
+        let grads = gradients(d, 7);
+        let mut group = c.benchmark_group("step");
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_millis(if d >= 10_000_000 {
+                1500
+            } else {
+                800
+            }));
+        for case in Case::all() {
+            let mut opt = case.build();
+            let mut params = vec![0.1f32; d];
+            // The first step allocates the optimizer's state.
+            opt.step("w", &mut params, &grads[0]).expect("finite");
+            let mut k = 1usize;
+            group.throughput(Throughput::ElementsAndBytes {
+                elements: d as u64,
+                bytes: (case.bytes * d) as u64,
+            });
+            group.bench_function(BenchmarkId::new(case.label(), d), |b| {
+                b.iter(|| {
+                    opt.step("w", &mut params, &grads[k % 2]).expect("finite");
+                    k += 1;
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, step);
+criterion_main!(benches);

@@ -1,0 +1,172 @@
+//! The vectorised paths of large tensors against the reference paths, through the public API:
+//! the binned update against the dense sum, `step_blocks` against `step`, the CPU-specific
+//! kernels against the portable ones, and non-finite gradients on the fast path.
+
+use memory_core::{Memory, MemoryConfig, MemoryError, MemoryOptimizer, NonFinite, Signal, Trace};
+
+/// Deterministic gradients: clipped, concentrated, spread and zero coordinates.
+fn grads(n: usize, clip: f32, seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let u = (x >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
+            clip * match i % 5 {
+                0 => 2.0 * u.signum(),
+                1 => 1e-3 * u,
+                2 => 0.0,
+                _ => 1.1 * u,
+            }
+        })
+        .collect()
+}
+
+fn config(m: usize, clip: f32, lm_scale: f32, signal: Signal) -> MemoryConfig {
+    MemoryConfig {
+        num_centers: m,
+        clip,
+        lm_scale,
+        signal,
+        eta0: 1e-2,
+        optimizer: MemoryOptimizer::adam(1e-2),
+        ..MemoryConfig::default()
+    }
+}
+
+/// max |a − b| / max |b|.
+fn scaled(a: &[f32], b: &[f32]) -> f64 {
+    let scale = b.iter().fold(0.0f64, |m, &x| m.max((x as f64).abs()));
+    let err = a
+        .iter()
+        .zip(b)
+        .fold(0.0f64, |m, (&x, &y)| m.max((x as f64 - y as f64).abs()));
+    err / scale.max(f64::MIN_POSITIVE)
+}
+
+#[test]
+fn large_tensor_update_matches_dense_sum() {
+    for (m, clip, lm, signal) in [
+        (20, 1.0, 0.5, Signal::ClippedProduct),
+        (100, 10.0, 0.5, Signal::Sign),
+        (7, 0.5, 0.3, Signal::ClippedProduct),
+    ] {
+        let c = config(m, clip, lm, signal);
+        let (prev, cur) = (grads(300_000, clip, 1), grads(300_000, clip, 2));
+        let mut fast = Memory::new(c).unwrap();
+        let mut dense = Memory::new(MemoryConfig {
+            cutoff: f32::INFINITY,
+            ..c
+        })
+        .unwrap();
+        let (mut gf, mut gd) = (vec![0.0; m], vec![0.0; m]);
+        fast.gradient(&prev, &cur, &mut gf).unwrap();
+        dense.gradient(&prev, &cur, &mut gd).unwrap();
+        let e = scaled(&gf, &gd);
+        assert!(
+            e <= 1e-6,
+            "M={m}: G off by {e:e} of its scale\n{gf:?}\n{gd:?}"
+        );
+    }
+}
+
+#[test]
+fn step_blocks_equals_step_and_portable_equals_native() {
+    for d in [37, 5_000, 200_000] {
+        let c = config(20, 1.0, 0.5, Signal::ClippedProduct);
+        let (mut a, mut b, mut p) = (
+            Memory::new(c).unwrap(),
+            Memory::new(c).unwrap(),
+            Memory::new(c).unwrap(),
+        );
+        p.use_portable_kernels();
+        let (mut ta, mut tb, mut tp) = (Trace::new(d), Trace::new(d), Trace::new(d));
+        let (mut wa, mut wb, mut wp) = (vec![0.5f32; d], vec![0.5f32; d], vec![0.5f32; d]);
+        for s in 0..6 {
+            let g = grads(d, 1.0, s);
+            a.step(&mut ta, &g, |i, eta, z| wa[i] -= eta * z).unwrap();
+            b.step_blocks(&mut tb, &g, |start, etas, zs| {
+                for (i, (&e, &z)) in etas.iter().zip(zs).enumerate() {
+                    wb[start + i] -= e * z;
+                }
+            })
+            .unwrap();
+            p.step(&mut tp, &g, |i, eta, z| wp[i] -= eta * z).unwrap();
+        }
+        assert_eq!(a.theta(), b.theta(), "D={d}");
+        assert_eq!(wa, wb, "D={d}");
+        assert_eq!(ta, tb);
+        assert!(scaled(p.theta(), a.theta()) <= 1e-5, "D={d} portable θ");
+        assert!(scaled(&wp, &wa) <= 1e-5, "D={d} portable w");
+    }
+}
+
+#[test]
+fn non_finite_on_the_fast_path() {
+    let d = 100_000;
+    let c = config(20, 1.0, 0.5, Signal::ClippedProduct);
+    // Error: nothing changes, and the error names the first bad coordinate.
+    let mut mem = Memory::new(c).unwrap();
+    let mut trace = Trace::new(d);
+    mem.step(&mut trace, &grads(d, 1.0, 1), |_, _, _| {})
+        .unwrap();
+    let (theta, prev) = (mem.theta().to_vec(), trace.clone());
+    let mut bad = grads(d, 1.0, 2);
+    bad[77_777] = f32::NAN;
+    bad[88_888] = f32::INFINITY;
+    let err = mem.step(&mut trace, &bad, |_, _, _| {}).unwrap_err();
+    assert!(matches!(
+        err,
+        MemoryError::NonFiniteGradient { index: 77_777, .. }
+    ));
+    assert_eq!(mem.theta(), &theta[..]);
+    assert_eq!(trace, prev);
+    // Skip: the same as a zero gradient there, except that the coordinate is not applied.
+    let skip = MemoryConfig {
+        non_finite: NonFinite::Skip,
+        ..c
+    };
+    let (mut s, mut z) = (Memory::new(skip).unwrap(), Memory::new(skip).unwrap());
+    let (mut ts, mut tz) = (Trace::new(d), Trace::new(d));
+    let first = grads(d, 1.0, 1);
+    s.step(&mut ts, &first, |_, _, _| {}).unwrap();
+    z.step(&mut tz, &first, |_, _, _| {}).unwrap();
+    let mut zeroed = bad.clone();
+    zeroed[77_777] = 0.0;
+    zeroed[88_888] = 0.0;
+    let mut touched = Vec::new();
+    s.step_blocks(&mut ts, &bad, |start, etas, zs| {
+        for (i, (&e, &x)) in etas.iter().zip(zs).enumerate() {
+            if start + i == 77_777 || start + i == 88_888 {
+                touched.push((e, x));
+            }
+        }
+    })
+    .unwrap();
+    z.step(&mut tz, &zeroed, |_, _, _| {}).unwrap();
+    assert_eq!(touched, vec![(0.0, 0.0), (0.0, 0.0)]);
+    assert!(scaled(s.theta(), z.theta()) <= 1e-6);
+    assert_eq!(ts.previous()[77_777], 0.0);
+}
+
+#[test]
+fn rates_in_blocks_equal_single_predictions() {
+    let c = config(100, 3.0, 0.5, Signal::ClippedProduct);
+    let mut mem = Memory::new(c).unwrap();
+    let theta: Vec<f32> = (0..100i32).map(|i| 10f32.powi(-(i * 3 % 9))).collect();
+    mem.set_theta(&theta).unwrap();
+    let z = grads(10_001, 3.0, 9);
+    let mut seen = 0;
+    mem.for_each_rate_block(&z, |start, etas, zs| {
+        assert!(etas.len() <= 256 && etas.len() == zs.len());
+        assert_eq!(start, seen);
+        seen += etas.len();
+        for (i, (&e, &c)) in etas.iter().zip(zs).enumerate() {
+            let want = mem.predict(z[start + i]);
+            assert!((e - want).abs() <= 2e-6 * want, "{e} vs {want}");
+            assert_eq!(c, z[start + i].clamp(-3.0, 3.0));
+        }
+    });
+    assert_eq!(seen, z.len());
+}
