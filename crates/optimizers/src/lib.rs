@@ -92,6 +92,24 @@ pub trait Direction: Send + Sync {
     fn query<'a>(&self, state: &'a Self::State, grads: &'a [f32]) -> &'a [f32];
     /// u_d: the direction of coordinate `d`, given its clipped query `z`, gradient `g` and value `w`.
     fn direction(&self, state: &Self::State, d: usize, z: f32, g: f32, w: f32) -> f32;
+
+    /// w_i ← w_i − η_i·u_{start+i} for a block of coordinates starting at `start` (`eta`, `z`,
+    /// `grads` and `params` are that block). The default calls [`direction`](Direction::direction)
+    /// per coordinate; a base whose direction is simple overrides it with a loop the compiler
+    /// vectorises.
+    fn apply_block(
+        &self,
+        state: &Self::State,
+        start: usize,
+        eta: &[f32],
+        z: &[f32],
+        grads: &[f32],
+        params: &mut [f32],
+    ) {
+        for (i, (((w, &e), &zc), &g)) in params.iter_mut().zip(eta).zip(z).zip(grads).enumerate() {
+            *w -= e * self.direction(state, start + i, zc, g, *w);
+        }
+    }
 }
 
 /// Bytes of optimizer state per parameter coordinate, for capacity planning and reports.

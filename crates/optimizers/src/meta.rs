@@ -190,9 +190,16 @@ impl<B: Direction> Optimizer for Meta<B> {
         let z = base.query(st, &grads);
         match memory {
             Some(mem) => mem
-                .step(trace, z, |d, eta, zc| {
-                    let w = params[d];
-                    params[d] = w - eta * base.direction(st, d, zc, grads[d], w);
+                .step_blocks(trace, z, |start, eta, zc| {
+                    let end = start + eta.len();
+                    base.apply_block(
+                        st,
+                        start,
+                        eta,
+                        zc,
+                        &grads[start..end],
+                        &mut params[start..end],
+                    );
                 })
                 .map_err(|source| OptimError::Memory {
                     tensor: Some(name.to_owned()),

@@ -190,6 +190,29 @@ impl Direction for SgdConfig {
         }
     }
 
+    /// Plain SGD (the authors' MetaSgd1d) is w ← w − η ⊙ clip(g): one vectorised loop.
+    fn apply_block(
+        &self,
+        state: &SgdState,
+        start: usize,
+        eta: &[f32],
+        z: &[f32],
+        grads: &[f32],
+        params: &mut [f32],
+    ) {
+        if self.momentum == 0.0 && self.weight_decay == 0.0 {
+            for ((w, &e), &zc) in params.iter_mut().zip(eta).zip(z) {
+                *w -= e * zc;
+            }
+        } else {
+            for (i, (((w, &e), &zc), &g)) in
+                params.iter_mut().zip(eta).zip(z).zip(grads).enumerate()
+            {
+                *w -= e * self.direction(state, start + i, zc, g, *w);
+            }
+        }
+    }
+
     #[inline(always)]
     fn direction(&self, state: &SgdState, d: usize, z: f32, g: f32, w: f32) -> f32 {
         if self.momentum == 0.0 {
