@@ -321,7 +321,7 @@ fn plot_curves(
             .map(|(&t, v)| (t, v.iter().cloned().fold(f64::MIN, f64::max).max(0.5)))
             .collect();
         let band: Vec<(usize, f64)> = hi.iter().cloned().chain(lo.iter().rev().cloned()).collect();
-        chart.draw_series(std::iter::once(Polygon::new(band, colour.mix(0.12))))?;
+        chart.draw_series(std::iter::once(Polygon::new(band, colour.mix(0.06))))?;
         let mean = by_t
             .iter()
             .map(|(&t, v)| (t, (v.iter().sum::<f64>() / v.len() as f64).max(0.5)));
