@@ -20,6 +20,8 @@ use plotters::prelude::*;
 use serde::Deserialize;
 use xshell::{cmd, Shell};
 
+use crate::bench::report::COLOURS;
+
 /// What `bench --bin speed` writes (schema 1).
 #[derive(Debug, Deserialize)]
 pub struct SpeedReport {
@@ -341,19 +343,6 @@ fn markdown(r: &SpeedReport, svg: &str) -> String {
     let _ = writeln!(s, "![ns per coordinate against D]({svg})\n");
     s
 }
-
-const COLOURS: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
 
 /// ns per coordinate against D (both log scale), one line per optimizer and M, copy dashed.
 fn plot(path: &Path, r: &SpeedReport) -> Result<()> {

@@ -5,7 +5,7 @@
 
 mod arms;
 mod mnist;
-mod report;
+pub(crate) mod report;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;

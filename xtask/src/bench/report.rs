@@ -254,7 +254,8 @@ pub fn write_speed_only(opts: &Options, speed: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-const COLOURS: [RGBColor; 12] = [
+/// The plot palette (matplotlib's tab10, then black and gold), shared with the speed plot.
+pub(crate) const COLOURS: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
