@@ -725,29 +725,16 @@ impl Memory {
         z: &[f32],
         mut apply: impl FnMut(usize, f32, f32),
     ) -> Result<(), MemoryError> {
-        check_len("gradient", trace.prev.len(), z.len())?;
-        let finite = self.learn_inner(&trace.prev, z)?;
-        let prev = &mut trace.prev;
-        if finite && self.plan.is_some() {
-            self.rate_blocks(z, |start, eta, zc| {
-                prev[start..start + zc.len()].copy_from_slice(zc);
-                for (i, (&e, &c)) in eta.iter().zip(zc).enumerate() {
+        // The block walk, one coordinate at a time; a coordinate skipped under
+        // `NonFinite::Skip` (raw value not finite: clipping would turn ±∞ into ±clip) is not
+        // handed to `apply`.
+        self.step_blocks(trace, z, |start, eta, zc| {
+            for (i, (&e, &c)) in eta.iter().zip(zc).enumerate() {
+                if z[start + i].is_finite() {
                     apply(start + i, e, c);
                 }
-            });
-            return Ok(());
-        }
-        let skip = self.config.non_finite == NonFinite::Skip;
-        self.for_each_rate_general(z, |d, eta, zc| {
-            // Test the raw value: clipping turns ±∞ into ±clip.
-            if z[d].is_finite() {
-                prev[d] = zc;
-                apply(d, eta, zc);
-            } else if skip {
-                prev[d] = 0.0;
             }
-        });
-        Ok(())
+        })
     }
 
     /// [`Memory::step`] with the rates handed over in blocks: `apply(start, etas, zs)` moves
