@@ -3,12 +3,13 @@
 //! ```text
 //! cargo run --release -p memory-core --example replay -- CONFIG.json GRADS.json
 //! ```
-//! CONFIG holds the keys of `shared/fixtures/*.json`'s `config` (`num_centers`, `clip`,
-//! `lm_scale`, `logspace`, `memory_optimizer` = "sgd" | "adam" | "momentum", `memory_lr`, `lr`,
-//! and optionally `signal` = "clipped_product" | "sign"). GRADS is a JSON array of gradient
-//! vectors, one per step, raw: they are clamped to ±clip as `MetaSgd1d.step` does. Prints one
-//! JSON object per step: `{"step": t, "theta": [...], "eta": [...]}` with θ after the step's
-//! memory update and η the learning rates applied at that step.
+//! CONFIG holds the keys of the `config` object of the fixtures in
+//! `crates/memory-core/tests/fixtures/` (`num_centers`, `clip`, `lm_scale`, `logspace`,
+//! `memory_optimizer` = "sgd" | "adam" | "momentum", `memory_lr`, `lr`, and optionally
+//! `signal` = "clipped_product" | "sign"). GRADS is a JSON array of gradient vectors, one per
+//! step, raw: they are clamped to ±clip as `MetaSgd1d.step` does. Prints one JSON object per
+//! step: `{"step": t, "theta": [...], "eta": [...]}` with θ after the step's memory update and η
+//! the learning rates applied at that step (docs/algorithm.md §9).
 
 use std::error::Error;
 
