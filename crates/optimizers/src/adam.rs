@@ -110,6 +110,11 @@ crate::state::tensor_optimizer!(
     Adam, "adam", AdamConfig, AdamState);
 
 impl Optimizer for Adam {
+    /// Forgets every tensor's state ([`reset`](Self::reset)): nothing carries over.
+    fn next_task(&mut self) {
+        self.reset();
+    }
+
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;

@@ -6,7 +6,7 @@
 //! ```
 //! It panics with a message naming the broken promise (it is meant for tests).
 
-use crate::{Checkpoint, OptimError, Optimizer};
+use crate::{Checkpoint, OptimError, Optimizer, Tensor};
 
 /// A separable quadratic ½Σ a_i (w_i − b_i)² over two tensors, with its gradient.
 fn quadratic(w: &[f32], offset: usize) -> (f32, Vec<f32>) {
@@ -44,9 +44,36 @@ fn run<O: Optimizer>(opt: &mut O, a: &mut [f32], b: &mut [f32], steps: usize) ->
     quadratic(a, 0).0 + quadratic(b, 100).0
 }
 
+/// The bits of every value, so that comparisons are exact (and NaN equals itself).
+fn bits(a: &[f32], b: &[f32]) -> (Vec<u32>, Vec<u32>) {
+    (
+        a.iter().map(|x| x.to_bits()).collect(),
+        b.iter().map(|x| x.to_bits()).collect(),
+    )
+}
+
+/// Like [`run`], but each step hands both tensors to [`Optimizer::step_model`] at once.
+fn run_model<O: Optimizer>(opt: &mut O, a: &mut [f32], b: &mut [f32], steps: usize) {
+    for _ in 0..steps {
+        let (_, ga) = quadratic(a, 0);
+        let (_, gb) = quadratic(b, 100);
+        opt.step_model(&mut [Tensor::new("a", a, &ga), Tensor::new("b", b, &gb)])
+            .expect("step_model on finite gradients must succeed");
+    }
+}
+
 /// Runs every check on optimizers made by `make` (tuned so that 500 steps solve a unit-scale
 /// quadratic): convergence, bit-exact save/load, rejection of bad lengths and NaN without side
-/// effects, rejection of damaged checkpoints, and `Send + Sync`.
+/// effects, rejection of damaged checkpoints, `Send + Sync`, and the model-level methods:
+///
+/// - [`Optimizer::step_model`] over two tensors is bit for bit stepping them one by one, and a
+///   bad first tensor makes it fail without changing anything;
+/// - [`Optimizer::next_task`] on a fresh optimizer changes nothing: the next steps are bit for
+///   bit those of a freshly made one;
+/// - after training, `next_task` keeps exactly what [`Optimizer::memory_thetas`] reports: an
+///   optimizer that reports no memory behaves as a freshly made one afterwards; one with
+///   memories keeps every θ unchanged (and may keep nothing else that this check can see
+///   without knowing the optimizer), and steps on with finite parameters.
 pub fn check<O, F>(make: F)
 where
     O: Optimizer + Checkpoint + Send + Sync + 'static,
@@ -158,4 +185,93 @@ where
     assert!(fresh.load(&flipped).is_err(), "bad magic accepted");
     let (mut a, mut b) = init();
     run(&mut fresh, &mut a, &mut b, 1);
+
+    // 6. step_model over two tensors is stepping them one by one, bit for bit.
+    let (mut by_model, mut by_tensor) = (make(), make());
+    let ((mut a, mut b), (mut a2, mut b2)) = (init(), init());
+    run_model(&mut by_model, &mut a, &mut b, 6);
+    run(&mut by_tensor, &mut a2, &mut b2, 6);
+    assert_eq!(
+        bits(&a, &b),
+        bits(&a2, &b2),
+        "step_model differs from stepping each tensor in turn"
+    );
+    assert_eq!(
+        by_model.save().unwrap(),
+        by_tensor.save().unwrap(),
+        "step_model leaves a different state than stepping each tensor in turn"
+    );
+    assert_eq!(by_model.memory_thetas(), by_tensor.memory_thetas());
+    let before = by_model.save().unwrap();
+    let (snap_a, snap_b) = (a.clone(), b.clone());
+    let gb = quadratic(&b, 100).1;
+    let err = by_model
+        .step_model(&mut [
+            Tensor::new("a", &mut a, &[1.0]),
+            Tensor::new("b", &mut b, &gb),
+        ])
+        .expect_err("step_model with a bad first tensor must fail");
+    assert!(
+        matches!(err, OptimError::LengthMismatch { .. }),
+        "wrong error {err:?}"
+    );
+    assert_eq!(
+        bits(&a, &b),
+        bits(&snap_a, &snap_b),
+        "a failed step_model changed params"
+    );
+    assert_eq!(
+        by_model.save().unwrap(),
+        before,
+        "a failed step_model changed state"
+    );
+
+    // 7. next_task on a fresh optimizer changes nothing.
+    let (mut renewed, mut fresh) = (make(), make());
+    renewed.next_task();
+    let ((mut a, mut b), (mut a2, mut b2)) = (init(), init());
+    run(&mut renewed, &mut a, &mut b, 5);
+    run(&mut fresh, &mut a2, &mut b2, 5);
+    assert_eq!(
+        bits(&a, &b),
+        bits(&a2, &b2),
+        "next_task on a fresh optimizer changed its steps"
+    );
+    assert_eq!(
+        renewed.save().unwrap(),
+        fresh.save().unwrap(),
+        "next_task on a fresh optimizer changed its state"
+    );
+
+    // 8. After training, next_task keeps exactly the memories' θ.
+    let mut trained = make();
+    let (mut a, mut b) = init();
+    run(&mut trained, &mut a, &mut b, 9);
+    let thetas = trained.memory_thetas();
+    assert!(
+        thetas.iter().all(|(_, t)| t.iter().all(|x| x.is_finite())),
+        "memory_thetas reports a non-finite θ"
+    );
+    trained.next_task();
+    assert_eq!(trained.memory_thetas(), thetas, "next_task changed θ");
+    let ((mut a, mut b), (mut a2, mut b2)) = (init(), init());
+    run(&mut trained, &mut a, &mut b, 5);
+    assert!(
+        a.iter().chain(&b).all(|x| x.is_finite()),
+        "steps after next_task are not finite"
+    );
+    if thetas.is_empty() {
+        let mut fresh = make();
+        run(&mut fresh, &mut a2, &mut b2, 5);
+        assert_eq!(
+            bits(&a, &b),
+            bits(&a2, &b2),
+            "after next_task, an optimizer without a memory must step as a fresh one"
+        );
+        assert_eq!(
+            trained.save().unwrap(),
+            fresh.save().unwrap(),
+            "after next_task, an optimizer without a memory must keep no state"
+        );
+    }
 }

@@ -126,6 +126,11 @@ crate::state::tensor_optimizer!(
     SgdHd, "sgd-hd", SgdHdConfig, HdState);
 
 impl Optimizer for SgdHd {
+    /// Forgets every tensor's state ([`reset`](Self::reset)): nothing carries over.
+    fn next_task(&mut self) {
+        self.reset();
+    }
+
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
@@ -169,6 +174,11 @@ crate::state::tensor_optimizer!(
     AdamHd, "adam-hd", AdamHdConfig, HdState);
 
 impl Optimizer for AdamHd {
+    /// Forgets every tensor's state ([`reset`](Self::reset)): nothing carries over.
+    fn next_task(&mut self) {
+        self.reset();
+    }
+
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;

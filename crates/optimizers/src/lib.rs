@@ -53,14 +53,133 @@ pub use state::{check_inputs, TensorStates};
 
 use serde::{de::DeserializeOwned, Serialize};
 
+/// One named tensor of a model, for [`Optimizer::step_model`]: its parameters and their
+/// gradients, so that a whole model can be handed to an optimizer in one call.
+#[derive(Debug)]
+pub struct Tensor<'a> {
+    /// The tensor's name, the key of its optimizer state (as in [`Optimizer::step`]).
+    pub name: &'a str,
+    /// Its parameters, updated in place.
+    pub params: &'a mut [f32],
+    /// Their gradients, one per parameter.
+    pub grads: &'a [f32],
+}
+
+impl<'a> Tensor<'a> {
+    /// Bundles a tensor's name, parameters and gradients.
+    pub fn new(name: &'a str, params: &'a mut [f32], grads: &'a [f32]) -> Self {
+        Tensor {
+            name,
+            params,
+            grads,
+        }
+    }
+}
+
 /// Steps one named parameter tensor. The one trait a training loop needs.
 ///
 /// Per-tensor state is created on the first step of each name and kept under it; a tensor
 /// must keep its length. Implementations check `grads.len() == params.len()` and finiteness
 /// before changing anything, so an `Err` leaves parameters and state as they were.
+///
+/// The trait is object safe: an experiment holds `Box<dyn Optimizer + Send>` (what
+/// `OptimizerSpec::build` makes), and `Box<O>` and `&mut O` are optimizers themselves.
 pub trait Optimizer {
     /// w ← update(w, g) for the tensor `name`.
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError>;
+
+    /// Steps every tensor of a model at once, in the order given.
+    ///
+    /// The default calls [`step`](Optimizer::step) on each tensor in order and stops at the
+    /// first error: the tensors before the failing one **have** stepped, the failing one and
+    /// those after it have not (each `step` leaves its own tensor unchanged on an error).
+    /// Optimizers with statistics across tensors (a norm over the parameter group, a memory
+    /// shared by several tensors that must see the whole model first) override it; for every
+    /// optimizer of this crate it is exactly the tensors stepped one by one.
+    ///
+    /// ```
+    /// use optimizers::{Optimizer, Sgd, SgdConfig, Tensor};
+    /// let mut sgd = Sgd::new(SgdConfig::with_lr(0.5))?;
+    /// let (mut w, mut b) = (vec![1.0f32, 2.0], vec![0.0f32]);
+    /// sgd.step_model(&mut [
+    ///     Tensor::new("w", &mut w, &[1.0, 1.0]),
+    ///     Tensor::new("b", &mut b, &[-2.0]),
+    /// ])?;
+    /// assert_eq!((w, b), (vec![0.5, 1.5], vec![1.0]));
+    /// # Ok::<(), optimizers::OptimError>(())
+    /// ```
+    fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
+        for t in tensors.iter_mut() {
+            self.step(t.name, t.params, t.grads)?;
+        }
+        Ok(())
+    }
+
+    /// A new task begins (sequential and transfer experiments): keep what the optimizer learned
+    /// that should transfer to the next task, forget the rest.
+    ///
+    /// Required, so that every optimizer states what it carries across tasks: a silent "keep
+    /// everything" would turn a fresh-start arm of an experiment into a continued one. In this
+    /// crate, [`Meta`] keeps every memory's θ and resets everything else (exactly
+    /// [`Meta::reload`]); every other optimizer forgets everything, so that after `next_task` it
+    /// behaves bit for bit as a freshly built one. An optimizer that keeps nothing calls its
+    /// reset; one that should keep everything across tasks implements it as a no-op.
+    fn next_task(&mut self);
+
+    /// θ of every memory of learning rates, by memory key (for [`Meta`], by default the tensor's
+    /// name), for reports and observers. Empty for optimizers without a memory.
+    fn memory_thetas(&self) -> Vec<(String, Vec<f32>)> {
+        Vec::new()
+    }
+}
+
+/// Lets results holding a boxed optimizer be unwrapped and printed (`build().unwrap_err()`);
+/// shows only that it is an optimizer.
+impl std::fmt::Debug for dyn Optimizer + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn Optimizer")
+    }
+}
+
+/// As for `dyn Optimizer`: the type `OptimizerSpec::build` returns.
+impl std::fmt::Debug for dyn Optimizer + Send + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn Optimizer + Send")
+    }
+}
+
+/// A boxed optimizer is an optimizer (what `OptimizerSpec::build` returns can be passed to
+/// code generic over `O: Optimizer`). Forwards every method, overrides included.
+impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
+    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
+        (**self).step(name, params, grads)
+    }
+    fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
+        (**self).step_model(tensors)
+    }
+    fn next_task(&mut self) {
+        (**self).next_task()
+    }
+    fn memory_thetas(&self) -> Vec<(String, Vec<f32>)> {
+        (**self).memory_thetas()
+    }
+}
+
+/// A borrowed optimizer is an optimizer (lend one to generic code and keep it). Forwards every
+/// method, overrides included.
+impl<O: Optimizer + ?Sized> Optimizer for &mut O {
+    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
+        (**self).step(name, params, grads)
+    }
+    fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
+        (**self).step_model(tensors)
+    }
+    fn next_task(&mut self) {
+        (**self).next_task()
+    }
+    fn memory_thetas(&self) -> Vec<(String, Vec<f32>)> {
+        (**self).memory_thetas()
+    }
 }
 
 /// Whole-optimizer state that can be saved and loaded (postcard in lrmem's versioned envelope).

@@ -38,7 +38,7 @@ pub struct MetaTensor<S> {
 ///
 /// Per step and tensor (docs/algorithm.md §11): the base takes the gradient
 /// ([`Direction::advance`]); the query z (SGD: g, Adam: m_t) is clipped to ±clip; the memory
-/// learns from s = signal(z_t, z_{t−1}) at ψ(z_{t−1}); each coordinate moves by −η̂(z_t[d])·u_d.
+/// learns from s = signal(z_t, z_{t−1}) at ψ(z_{t−1}); each coordinate moves by −η̂(z_t\[d\])·u_d.
 /// On [`SgdConfig`] this is exactly the authors' `MetaSgd1d`.
 ///
 /// By default every tensor gets its own memory, keyed by its name. [`Meta::only`] and
@@ -146,7 +146,8 @@ impl<B: Direction> Meta<B> {
     }
 
     /// Meta-learning with reloading: keep every memory's θ, reset everything else (memory
-    /// optimizer moments, traces, the base optimizer's state) for a new task.
+    /// optimizer moments, traces, the base optimizer's state) for a new task. The same as
+    /// [`Optimizer::next_task`].
     pub fn reload(&mut self) {
         for m in self.memories.values_mut() {
             m.reset();
@@ -156,6 +157,19 @@ impl<B: Direction> Meta<B> {
 }
 
 impl<B: Direction> Optimizer for Meta<B> {
+    /// Keeps every memory's θ and resets everything else: [`Meta::reload`].
+    fn next_task(&mut self) {
+        self.reload();
+    }
+
+    /// Every memory's θ ([`Memory::theta`]), by memory key.
+    fn memory_thetas(&self) -> Vec<(String, Vec<f32>)> {
+        self.memories
+            .iter()
+            .map(|(k, m)| (k.clone(), m.theta().to_vec()))
+            .collect()
+    }
+
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let mem_cfg = self.config.memory;
         let grads = check_inputs(name, params, grads, mem_cfg.non_finite)?;

@@ -121,6 +121,11 @@ crate::state::tensor_optimizer!(
     Sgd, "sgd", SgdConfig, SgdState);
 
 impl Optimizer for Sgd {
+    /// Forgets every tensor's state ([`reset`](Self::reset)): nothing carries over.
+    fn next_task(&mut self) {
+        self.reset();
+    }
+
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;

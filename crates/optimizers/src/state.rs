@@ -142,7 +142,9 @@ pub(crate) fn load<T: DeserializeOwned>(tag: &str, bytes: &[u8]) -> Result<T, Op
 }
 
 /// An optimizer made of `config` and `states: TensorStates<_>`: the struct, its `new`, `config`,
-/// `reset` and `Checkpoint`: one definition for every such optimizer of this crate.
+/// `reset`, `Checkpoint` and `StateBytes` (the config's): one definition for every such
+/// optimizer of this crate. Its `Optimizer` impl (the step) is written by hand and implements
+/// `next_task` as `reset`.
 macro_rules! tensor_optimizer {
     ($(#[$meta:meta])* $ty:ident, $tag:literal, $config:ty, $state:ty) => {
         $(#[$meta])*
@@ -167,9 +169,18 @@ macro_rules! tensor_optimizer {
                 &self.config
             }
 
-            /// Forget every tensor's state (a new task starts).
+            /// Forget every tensor's state (a new task starts): afterwards the optimizer behaves
+            /// bit for bit as one freshly built from the same config. What
+            /// [`Optimizer::next_task`](crate::Optimizer::next_task) does.
             pub fn reset(&mut self) {
                 self.states.clear();
+            }
+        }
+
+        impl $crate::StateBytes for $ty {
+            /// The config's bytes per coordinate.
+            fn bytes_per_coordinate(&self) -> usize {
+                $crate::StateBytes::bytes_per_coordinate(&self.config)
             }
         }
 

@@ -364,3 +364,113 @@ proptest! {
         }
     }
 }
+
+/// Trains `opt` on two tensors, calls `next_task`, and checks that it then steps bit for bit as
+/// a freshly made one and keeps no state.
+fn next_task_is_a_fresh_start<O: Optimizer + Checkpoint>(what: &str, make: impl Fn() -> O) {
+    let grad = |w: &[f32], t: usize| -> Vec<f32> {
+        w.iter()
+            .enumerate()
+            .map(|(i, x)| x - 0.3 + 0.1 * ((i + t) as f32).cos())
+            .collect()
+    };
+    let run = |opt: &mut O, steps: usize| -> Vec<u32> {
+        let (mut a, mut b) = (vec![0.9f32, -0.4, 0.2], vec![1.5f32]);
+        for t in 0..steps {
+            let (ga, gb) = (grad(&a, t), grad(&b, t));
+            opt.step("a", &mut a, &ga).unwrap();
+            opt.step("b", &mut b, &gb).unwrap();
+        }
+        a.iter().chain(&b).map(|x| x.to_bits()).collect()
+    };
+    let mut used = make();
+    run(&mut used, 13);
+    assert!(used.memory_thetas().is_empty(), "{what}");
+    used.next_task();
+    let mut fresh = make();
+    assert_eq!(
+        run(&mut used, 7),
+        run(&mut fresh, 7),
+        "{what}: steps after next_task"
+    );
+    assert_eq!(
+        used.save().unwrap(),
+        fresh.save().unwrap(),
+        "{what}: state after next_task"
+    );
+}
+
+#[test]
+fn next_task_forgets_everything_for_every_optimizer_but_meta() {
+    next_task_is_a_fresh_start("sgd", || {
+        Sgd::new(SgdConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            ..SgdConfig::default()
+        })
+        .unwrap()
+    });
+    next_task_is_a_fresh_start("adam", || Adam::new(AdamConfig::with_lr(0.05)).unwrap());
+    next_task_is_a_fresh_start("rprop", || Rprop::new(RpropConfig::default()).unwrap());
+    next_task_is_a_fresh_start("sgd-hd", || {
+        SgdHd::new(SgdHdConfig {
+            lr: 0.05,
+            hypergrad_lr: 0.01,
+            ..SgdHdConfig::default()
+        })
+        .unwrap()
+    });
+    next_task_is_a_fresh_start("adam-hd", || {
+        AdamHd::new(AdamHdConfig {
+            lr: 0.05,
+            hypergrad_lr: 1e-3,
+            ..AdamHdConfig::default()
+        })
+        .unwrap()
+    });
+}
+
+#[test]
+fn next_task_of_meta_is_reload() {
+    let make = || Meta::new(SgdConfig::default(), meta_config(0.01, 0.05)).unwrap();
+    let train = |opt: &mut Meta<SgdConfig>| {
+        let mut w = vec![2.0f32; 10];
+        for _ in 0..30 {
+            let g: Vec<f32> = w.iter().map(|x| 0.5 * x).collect();
+            opt.step("w", &mut w, &g).unwrap();
+        }
+    };
+    let (mut a, mut b) = (make(), make());
+    train(&mut a);
+    train(&mut b);
+    let theta = a.memory("w").unwrap().theta().to_vec();
+    assert_eq!(a.memory_thetas(), vec![("w".to_string(), theta.clone())]);
+    a.next_task();
+    b.reload();
+    assert_eq!(a.save().unwrap(), b.save().unwrap());
+    assert_eq!(a.memory_thetas(), vec![("w".to_string(), theta)]);
+    // The same through a trait object, and for Meta over Adam.
+    let mut boxed: Box<dyn Optimizer + Send> =
+        Box::new(Meta::new(AdamConfig::default(), meta_config(0.01, 0.05)).unwrap());
+    let mut w = vec![1.0f32; 3];
+    boxed.step("w", &mut w, &[0.5, -0.5, 0.1]).unwrap();
+    assert_eq!(boxed.memory_thetas()[0].1, vec![0.01; 20]);
+    boxed.next_task();
+    assert_eq!(boxed.memory_thetas().len(), 1);
+}
+
+#[test]
+fn step_model_steps_tensors_in_order_and_stops_at_the_first_error() {
+    use optimizers::Tensor;
+    let mut opt = Sgd::new(SgdConfig::with_lr(0.5)).unwrap();
+    let (mut a, mut b, mut c) = (vec![1.0f32], vec![2.0f32, 3.0], vec![4.0f32]);
+    let err = opt
+        .step_model(&mut [
+            Tensor::new("a", &mut a, &[1.0]),
+            Tensor::new("b", &mut b, &[1.0]),
+            Tensor::new("c", &mut c, &[1.0]),
+        ])
+        .unwrap_err();
+    assert!(matches!(err, OptimError::LengthMismatch { .. }));
+    assert_eq!((a, b, c), (vec![0.5], vec![2.0, 3.0], vec![4.0]));
+}
