@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
 use crate::state::check_inputs;
 use crate::{Direction, NonFinite, OptimError, Optimizer, StateBytes};
 
@@ -189,4 +190,88 @@ impl Direction for AdamConfig {
             u
         }
     }
+}
+
+/// `adam` in the [`registry`](crate::registry): `adam:lr=X` is `Adam::new(AdamConfig::with_lr(X))`.
+pub(crate) const SPEC: RegistryEntry = RegistryEntry {
+    name: "adam",
+    summary: "Adam as torch.optim.Adam (AdamW with decoupled=true)",
+    keys: &[
+        Key {
+            name: "lr",
+            meaning: "learning rate",
+            default: "0.001",
+        },
+        BETA1,
+        BETA2,
+        EPS,
+        WEIGHT_DECAY,
+        DECOUPLED,
+        spec::NON_FINITE,
+    ],
+    fields: &[],
+    build: |p| {
+        let d = AdamConfig::default();
+        let config = AdamConfig {
+            lr: p.f32("lr", d.lr)?,
+            non_finite: p.non_finite(d.non_finite)?,
+            ..direction_keys(p)?
+        };
+        Ok(Built::new(Adam::new(config)?))
+    },
+};
+
+/// The keys of [`AdamConfig`] that shape its direction (everything but `lr` and
+/// `non_finite`), shared with `meta-adam`, whose learning rates come from the memory.
+pub(crate) const BETA1: Key = Key {
+    name: "beta1",
+    meaning: "decay of the first moment, in [0, 1)",
+    default: "0.9",
+};
+/// See [`BETA1`].
+pub(crate) const BETA2: Key = Key {
+    name: "beta2",
+    meaning: "decay of the second moment, in [0, 1)",
+    default: "0.999",
+};
+/// See [`BETA1`].
+pub(crate) const EPS: Key = Key {
+    name: "eps",
+    meaning: "epsilon added to the root of the second moment, > 0",
+    default: "1e-8",
+};
+/// See [`BETA1`].
+pub(crate) const WEIGHT_DECAY: Key = Key {
+    name: "weight_decay",
+    meaning: "weight decay lambda: added to the gradient (g + lambda*w), or decoupled with decoupled=true",
+    default: "0",
+};
+/// See [`BETA1`].
+pub(crate) const DECOUPLED: Key = Key {
+    name: "decoupled",
+    meaning: "true: decoupled weight decay (AdamW); false: L2 added to the gradient (Adam)",
+    default: "false",
+};
+
+/// Reads `beta1`, `beta2`, `eps`, `weight_decay` and `decoupled` over [`AdamConfig::default`].
+pub(crate) fn direction_keys(p: &mut Params<'_>) -> Result<AdamConfig, SpecError> {
+    // Destructured in full so that a new field of the config fails to compile until it has a key.
+    let AdamConfig {
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        decoupled,
+        non_finite,
+    } = AdamConfig::default();
+    Ok(AdamConfig {
+        lr,
+        beta1: p.f32("beta1", beta1)?,
+        beta2: p.f32("beta2", beta2)?,
+        eps: p.f32("eps", eps)?,
+        weight_decay: p.f32("weight_decay", weight_decay)?,
+        decoupled: p.bool("decoupled", decoupled)?,
+        non_finite,
+    })
 }

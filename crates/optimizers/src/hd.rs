@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec::{self, Built, Key, RegistryEntry};
 use crate::state::check_inputs;
 use crate::{NonFinite, OptimError, Optimizer, StateBytes};
 
@@ -227,3 +228,69 @@ impl StateBytes for AdamHdConfig {
         8
     }
 }
+
+/// The initial learning rate key of both HD optimizers.
+const LR: Key = Key {
+    name: "lr",
+    meaning: "initial learning rate alpha0, >= 0",
+    default: "0.001",
+};
+
+/// `sgd-hd` in the [`registry`](crate::registry):
+/// `sgd-hd:lr=X` is `SgdHd::new(SgdHdConfig { lr: X, ..SgdHdConfig::default() })`.
+pub(crate) const SGD_HD_SPEC: RegistryEntry = RegistryEntry {
+    name: "sgd-hd",
+    summary: "SGD-HD (Baydin et al.): SGD whose per-tensor learning rate follows its hypergradient",
+    keys: &[
+        LR,
+        Key {
+            name: "beta",
+            meaning: "hypergradient learning rate beta, >= 0",
+            default: "0.001",
+        },
+        spec::NON_FINITE,
+    ],
+    fields: &[("hypergrad_lr", "beta")],
+    build: |p| {
+        let d = SgdHdConfig::default();
+        let config = SgdHdConfig {
+            lr: p.f32("lr", d.lr)?,
+            hypergrad_lr: p.f32("beta", d.hypergrad_lr)?,
+            non_finite: p.non_finite(d.non_finite)?,
+        };
+        Ok(Built::new(SgdHd::new(config)?))
+    },
+};
+
+/// `adam-hd` in the [`registry`](crate::registry):
+/// `adam-hd:lr=X` is `AdamHd::new(AdamHdConfig { lr: X, ..AdamHdConfig::default() })`.
+pub(crate) const ADAM_HD_SPEC: RegistryEntry = RegistryEntry {
+    name: "adam-hd",
+    summary:
+        "Adam-HD (Baydin et al.): Adam whose per-tensor learning rate follows its hypergradient",
+    keys: &[
+        LR,
+        Key {
+            name: "beta",
+            meaning: "hypergradient learning rate beta, >= 0",
+            default: "1e-7",
+        },
+        crate::adam::BETA1,
+        crate::adam::BETA2,
+        crate::adam::EPS,
+        spec::NON_FINITE,
+    ],
+    fields: &[("hypergrad_lr", "beta")],
+    build: |p| {
+        let d = AdamHdConfig::default();
+        let config = AdamHdConfig {
+            lr: p.f32("lr", d.lr)?,
+            hypergrad_lr: p.f32("beta", d.hypergrad_lr)?,
+            beta1: p.f32("beta1", d.beta1)?,
+            beta2: p.f32("beta2", d.beta2)?,
+            eps: p.f32("eps", d.eps)?,
+            non_finite: p.non_finite(d.non_finite)?,
+        };
+        Ok(Built::new(AdamHd::new(config)?))
+    },
+};

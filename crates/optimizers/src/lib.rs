@@ -40,6 +40,7 @@ mod meta;
 pub mod ndarray;
 mod rprop;
 mod sgd;
+mod spec;
 mod state;
 
 pub use adam::{Adam, AdamConfig, AdamState};
@@ -49,6 +50,7 @@ pub use memory_core::{self, MemoryConfig, MemoryOptimizer, NonFinite};
 pub use meta::{Meta, MetaConfig, MetaTensor};
 pub use rprop::{Rprop, RpropConfig, RpropState};
 pub use sgd::{Sgd, SgdConfig, SgdState};
+pub use spec::{registry, Built, Key, OptimizerSpec, RegistryEntry, SpecError};
 pub use state::{check_inputs, TensorStates};
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -83,7 +85,7 @@ impl<'a> Tensor<'a> {
 /// before changing anything, so an `Err` leaves parameters and state as they were.
 ///
 /// The trait is object safe: an experiment holds `Box<dyn Optimizer + Send>` (what
-/// `OptimizerSpec::build` makes), and `Box<O>` and `&mut O` are optimizers themselves.
+/// [`OptimizerSpec::build`] makes), and `Box<O>` and `&mut O` are optimizers themselves.
 pub trait Optimizer {
     /// w ← update(w, g) for the tensor `name`.
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError>;
@@ -141,14 +143,14 @@ impl std::fmt::Debug for dyn Optimizer + '_ {
     }
 }
 
-/// As for `dyn Optimizer`: the type `OptimizerSpec::build` returns.
+/// As for `dyn Optimizer`: the type [`OptimizerSpec::build`] returns.
 impl std::fmt::Debug for dyn Optimizer + Send + '_ {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("dyn Optimizer + Send")
     }
 }
 
-/// A boxed optimizer is an optimizer (what `OptimizerSpec::build` returns can be passed to
+/// A boxed optimizer is an optimizer (what [`OptimizerSpec::build`] returns can be passed to
 /// code generic over `O: Optimizer`). Forwards every method, overrides included.
 impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {

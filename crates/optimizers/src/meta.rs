@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use memory_core::{Memory, MemoryConfig, Trace};
+use memory_core::{Layout, Memory, MemoryConfig, MemoryOptimizer, Signal, Trace};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
 use crate::state::{self, check_inputs, TensorStates};
 use crate::{Checkpoint, Direction, OptimError, Optimizer, SgdConfig, StateBytes};
 
@@ -289,4 +290,179 @@ impl<B: Direction + StateBytes> StateBytes for Meta<B> {
     fn bytes_per_coordinate(&self) -> usize {
         self.base.bytes_per_coordinate() + 4
     }
+}
+
+/// The keys of the memory every `meta-*` entry takes, then the base's keys.
+macro_rules! memory_keys {
+    ($($base:expr),* $(,)?) => {
+        &[
+            Key { name: "lr", meaning: "eta0: the initial learning rate, theta_m = eta0 for every local model, in (theta_min, theta_max]", default: "0.001" },
+            Key { name: "xi", meaning: "the memory optimizer's learning rate xi (the meta learning rate), >= 0", default: "0.001" },
+            Key { name: "theta_opt", meaning: "how theta follows the signal: adam, sgd (theta + xi*G) or momentum", default: "adam" },
+            Key { name: "theta_momentum", meaning: "momentum of theta_opt=momentum, in [0, 1)", default: "0.9" },
+            Key { name: "theta_beta1", meaning: "beta1 of theta_opt=adam, in [0, 1)", default: "0.9" },
+            Key { name: "theta_beta2", meaning: "beta2 of theta_opt=adam, in [0, 1)", default: "0.999" },
+            Key { name: "theta_eps", meaning: "epsilon of theta_opt=adam, > 0", default: "1e-8" },
+            Key { name: "m", meaning: "number of local models M (centres), at least 2 (even for layout=log)", default: "20" },
+            Key { name: "clip", meaning: "queries are clipped to +-clip, and the centres span that range, > 0", default: "1" },
+            Key { name: "lm_scale", meaning: "kernel width as a multiple of the centre spacing, > 0", default: "0.5" },
+            Key { name: "layout", meaning: "centre layout: linear or log (dense near zero)", default: "linear" },
+            Key { name: "theta_min", meaning: "lower bound of theta", default: "1e-9" },
+            Key { name: "theta_max", meaning: "upper bound of theta, > theta_min", default: "1" },
+            Key { name: "signal", meaning: "learning signal: product (clamp(z_t*z_t-1, -1, 1), the authors' code) or sign", default: "product" },
+            Key { name: "cutoff", meaning: "kernel cutoff in kernel widths, > 0 (inf: the dense sum)", default: "9" },
+            spec::NON_FINITE,
+            $($base),*
+        ]
+    };
+}
+
+/// Config fields of the memory whose validation names differ from their keys.
+const MEMORY_FIELDS: &[(&str, &str)] = &[
+    ("eta0", "lr"),
+    ("num_centers", "m"),
+    ("optimizer.lr", "xi"),
+    ("optimizer.momentum", "theta_momentum"),
+    ("optimizer.beta1", "theta_beta1"),
+    ("optimizer.beta2", "theta_beta2"),
+    ("optimizer.eps", "theta_eps"),
+];
+
+/// `meta-sgd` in the [`registry`](crate::registry): `meta-sgd:lr=X,xi=Y` is
+/// `Meta::new(SgdConfig::default(), MetaConfig { memory: MemoryConfig { eta0: X,
+/// optimizer: MemoryOptimizer::adam(Y), ..MemoryConfig::default() } })`.
+pub(crate) const SGD_SPEC: RegistryEntry = RegistryEntry {
+    name: "meta-sgd",
+    summary: "SGD with every tensor's learning rates from its own memory of learning rates, learned online (the authors' MetaSgd1d); next_task keeps theta",
+    keys: memory_keys![
+        crate::sgd::MOMENTUM,
+        crate::sgd::DAMPENING,
+        crate::sgd::NESTEROV,
+        crate::sgd::WEIGHT_DECAY,
+    ],
+    fields: MEMORY_FIELDS,
+    build: |p| {
+        let memory = memory_keys(p)?;
+        let base = crate::sgd::direction_keys(p)?;
+        base.validate()?;
+        Ok(Built::new(Meta::new(base, MetaConfig { memory })?))
+    },
+};
+
+/// `meta-adam` in the [`registry`](crate::registry): as `meta-sgd`, on Adam's directions.
+pub(crate) const ADAM_SPEC: RegistryEntry = RegistryEntry {
+    name: "meta-adam",
+    summary: "Adam's directions with every tensor's learning rates from its own memory of learning rates, queried with Adam's first moment (the authors' TF backend); next_task keeps theta",
+    keys: memory_keys![
+        crate::adam::BETA1,
+        crate::adam::BETA2,
+        crate::adam::EPS,
+        crate::adam::WEIGHT_DECAY,
+        crate::adam::DECOUPLED,
+    ],
+    fields: MEMORY_FIELDS,
+    build: |p| {
+        let memory = memory_keys(p)?;
+        let base = crate::adam::direction_keys(p)?;
+        base.validate()?;
+        Ok(Built::new(Meta::new(base, MetaConfig { memory })?))
+    },
+};
+
+/// Which [`MemoryOptimizer`] `theta_opt` names.
+#[derive(Clone, Copy)]
+enum ThetaOpt {
+    Sgd,
+    Momentum,
+    Adam,
+}
+
+/// Reads the memory's keys over [`MemoryConfig::default`].
+fn memory_keys(p: &mut Params<'_>) -> Result<MemoryConfig, SpecError> {
+    // Destructured in full so that a new field of the config fails to compile until it has a key.
+    let MemoryConfig {
+        num_centers,
+        clip,
+        lm_scale,
+        layout,
+        eta0,
+        theta_min,
+        theta_max,
+        signal,
+        optimizer,
+        cutoff,
+        non_finite,
+    } = MemoryConfig::default();
+    let default_opt = match optimizer {
+        MemoryOptimizer::Sgd { .. } => ThetaOpt::Sgd,
+        MemoryOptimizer::Momentum { .. } => ThetaOpt::Momentum,
+        _ => ThetaOpt::Adam,
+    };
+    let kind = p.choice(
+        "theta_opt",
+        default_opt,
+        &[
+            ("adam", ThetaOpt::Adam),
+            ("sgd", ThetaOpt::Sgd),
+            ("momentum", ThetaOpt::Momentum),
+        ],
+    )?;
+    let xi = p.f32("xi", optimizer.lr())?;
+    const MOMENTUM_KEYS: &[&str] = &["theta_momentum"];
+    const ADAM_KEYS: &[&str] = &["theta_beta1", "theta_beta2", "theta_eps"];
+    let optimizer = match kind {
+        ThetaOpt::Sgd => {
+            p.forbid(MOMENTUM_KEYS, "applies only with theta_opt=momentum")?;
+            p.forbid(ADAM_KEYS, "applies only with theta_opt=adam")?;
+            MemoryOptimizer::sgd(xi)
+        }
+        ThetaOpt::Momentum => {
+            p.forbid(ADAM_KEYS, "applies only with theta_opt=adam")?;
+            match MemoryOptimizer::momentum(xi) {
+                MemoryOptimizer::Momentum { lr, momentum } => MemoryOptimizer::Momentum {
+                    lr,
+                    momentum: p.f32("theta_momentum", momentum)?,
+                },
+                _ => unreachable!("MemoryOptimizer::momentum makes Momentum"),
+            }
+        }
+        ThetaOpt::Adam => {
+            p.forbid(MOMENTUM_KEYS, "applies only with theta_opt=momentum")?;
+            match MemoryOptimizer::adam(xi) {
+                MemoryOptimizer::Adam {
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                } => MemoryOptimizer::Adam {
+                    lr,
+                    beta1: p.f32("theta_beta1", beta1)?,
+                    beta2: p.f32("theta_beta2", beta2)?,
+                    eps: p.f32("theta_eps", eps)?,
+                },
+                _ => unreachable!("MemoryOptimizer::adam makes Adam"),
+            }
+        }
+    };
+    Ok(MemoryConfig {
+        num_centers: p.usize("m", num_centers)?,
+        clip: p.f32("clip", clip)?,
+        lm_scale: p.f32("lm_scale", lm_scale)?,
+        layout: p.choice(
+            "layout",
+            layout,
+            &[("linear", Layout::Linear), ("log", Layout::Log)],
+        )?,
+        eta0: p.f32("lr", eta0)?,
+        theta_min: p.f32("theta_min", theta_min)?,
+        theta_max: p.f32("theta_max", theta_max)?,
+        signal: p.choice(
+            "signal",
+            signal,
+            &[("product", Signal::ClippedProduct), ("sign", Signal::Sign)],
+        )?,
+        optimizer,
+        cutoff: p.f32("cutoff", cutoff)?,
+        non_finite: p.non_finite(non_finite)?,
+    })
 }

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec::{self, Built, Key, RegistryEntry};
 use crate::state::check_inputs;
 use crate::{NonFinite, OptimError, Optimizer, StateBytes};
 
@@ -144,3 +145,31 @@ impl StateBytes for RpropConfig {
         8
     }
 }
+
+/// `rprop` in the [`registry`](crate::registry): `rprop:lr=X` is `Rprop::new(RpropConfig::with_lr(X))`.
+pub(crate) const SPEC: RegistryEntry = RegistryEntry {
+    name: "rprop",
+    summary: "iRprop- as torch.optim.Rprop: per-coordinate step sizes grown while the gradient keeps its sign",
+    keys: &[
+        Key { name: "lr", meaning: "initial step size Delta0, > 0", default: "0.01" },
+        Key { name: "eta_minus", meaning: "factor of a step size when the gradient flips, in (0, 1)", default: "0.5" },
+        Key { name: "eta_plus", meaning: "factor of a step size when the gradient keeps its sign, > 1", default: "1.2" },
+        Key { name: "step_min", meaning: "smallest step size, >= 0", default: "1e-6" },
+        Key { name: "step_max", meaning: "largest step size, >= step_min", default: "50" },
+        spec::NON_FINITE,
+    ],
+    fields: &[("etas", "eta_minus/eta_plus"), ("step_sizes", "step_min/step_max")],
+    build: |p| {
+        let d = RpropConfig::default();
+        let config = RpropConfig {
+            lr: p.f32("lr", d.lr)?,
+            etas: (p.f32("eta_minus", d.etas.0)?, p.f32("eta_plus", d.etas.1)?),
+            step_sizes: (
+                p.f32("step_min", d.step_sizes.0)?,
+                p.f32("step_max", d.step_sizes.1)?,
+            ),
+            non_finite: p.non_finite(d.non_finite)?,
+        };
+        Ok(Built::new(Rprop::new(config)?))
+    },
+};

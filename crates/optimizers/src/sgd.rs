@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
 use crate::state::check_inputs;
 use crate::{Direction, NonFinite, OptimError, Optimizer, StateBytes};
 
@@ -229,4 +230,75 @@ impl Direction for SgdConfig {
             z
         }
     }
+}
+
+/// `sgd` in the [`registry`](crate::registry): `sgd:lr=X` is `Sgd::new(SgdConfig::with_lr(X))`.
+pub(crate) const SPEC: RegistryEntry = RegistryEntry {
+    name: "sgd",
+    summary: "SGD as torch.optim.SGD: w <- w - lr*g, with optional momentum, Nesterov and L2 weight decay",
+    keys: &[
+        Key { name: "lr", meaning: "learning rate", default: "0.001" },
+        MOMENTUM,
+        DAMPENING,
+        NESTEROV,
+        WEIGHT_DECAY,
+        spec::NON_FINITE,
+    ],
+    fields: &[],
+    build: |p| {
+        let d = SgdConfig::default();
+        let config = SgdConfig {
+            lr: p.f32("lr", d.lr)?,
+            non_finite: p.non_finite(d.non_finite)?,
+            ..direction_keys(p)?
+        };
+        Ok(Built::new(Sgd::new(config)?))
+    },
+};
+
+/// The keys of [`SgdConfig`] that shape its direction (everything but `lr` and `non_finite`),
+/// shared with `meta-sgd`, whose learning rates come from the memory.
+pub(crate) const MOMENTUM: Key = Key {
+    name: "momentum",
+    meaning: "momentum mu in [0, 1); 0 disables the buffer",
+    default: "0",
+};
+/// See [`MOMENTUM`].
+pub(crate) const DAMPENING: Key = Key {
+    name: "dampening",
+    meaning: "dampening of the momentum buffer, in [0, 1]",
+    default: "0",
+};
+/// See [`MOMENTUM`].
+pub(crate) const NESTEROV: Key = Key {
+    name: "nesterov",
+    meaning: "Nesterov momentum, true or false (needs momentum > 0 and dampening 0)",
+    default: "false",
+};
+/// See [`MOMENTUM`].
+pub(crate) const WEIGHT_DECAY: Key = Key {
+    name: "weight_decay",
+    meaning: "L2 penalty lambda added to the gradient: g + lambda*w",
+    default: "0",
+};
+
+/// Reads `momentum`, `dampening`, `nesterov` and `weight_decay` over [`SgdConfig::default`].
+pub(crate) fn direction_keys(p: &mut Params<'_>) -> Result<SgdConfig, SpecError> {
+    // Destructured in full so that a new field of the config fails to compile until it has a key.
+    let SgdConfig {
+        lr,
+        momentum,
+        dampening,
+        nesterov,
+        weight_decay,
+        non_finite,
+    } = SgdConfig::default();
+    Ok(SgdConfig {
+        lr,
+        momentum: p.f32("momentum", momentum)?,
+        dampening: p.f32("dampening", dampening)?,
+        nesterov: p.bool("nesterov", nesterov)?,
+        weight_decay: p.f32("weight_decay", weight_decay)?,
+        non_finite,
+    })
 }

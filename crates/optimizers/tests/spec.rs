@@ -1,0 +1,669 @@
+//! `OptimizerSpec`: text and serde round trips, the registry against the contract, helpful
+//! errors, and bit-for-bit equality with the optimizers built by hand.
+
+use optimizers::{
+    contract, registry, Adam, AdamConfig, AdamHd, AdamHdConfig, Checkpoint, MemoryConfig,
+    MemoryOptimizer, Meta, MetaConfig, OptimError, Optimizer, OptimizerSpec, Rprop, RpropConfig,
+    Sgd, SgdConfig, SgdHd, SgdHdConfig, SpecError, StateBytes,
+};
+use proptest::prelude::*;
+
+fn spec(s: &str) -> OptimizerSpec {
+    OptimizerSpec::parse(s).unwrap_or_else(|e| panic!("`{s}`: {e}"))
+}
+
+fn build(s: &str) -> optimizers::Built {
+    spec(s)
+        .build_checkpointable()
+        .unwrap_or_else(|e| panic!("`{s}`: {e}"))
+}
+
+fn build_err(s: &str) -> SpecError {
+    match spec(s).build_checkpointable() {
+        Ok(_) => panic!("`{s}` built, but must not"),
+        Err(e) => e,
+    }
+}
+
+/// Steps `a` and `b` through the same gradients (two tensors, a few steps) and asserts that
+/// parameters and saved state agree bit for bit.
+fn same_bits(what: &str, mut a: impl Optimizer + Checkpoint, mut b: impl Optimizer + Checkpoint) {
+    let mut wa = vec![vec![0.3f32, -0.7, 1.1, 0.05], vec![0.5f32, -0.25]];
+    let mut wb = wa.clone();
+    for t in 0..6 {
+        for (k, name) in ["w", "b"].into_iter().enumerate() {
+            let g: Vec<f32> = wa[k]
+                .iter()
+                .enumerate()
+                .map(|(i, x)| 1.5 * x - 0.2 * (i as f32 + t as f32).sin())
+                .collect();
+            a.step(name, &mut wa[k], &g).unwrap();
+            b.step(name, &mut wb[k], &g).unwrap();
+        }
+    }
+    let bits =
+        |w: &Vec<Vec<f32>>| -> Vec<u32> { w.iter().flatten().map(|x| x.to_bits()).collect() };
+    assert_eq!(bits(&wa), bits(&wb), "{what}: parameters differ");
+    assert_eq!(
+        a.save().unwrap(),
+        b.save().unwrap(),
+        "{what}: state differs"
+    );
+    assert_eq!(a.memory_thetas(), b.memory_thetas(), "{what}: θ differs");
+}
+
+#[test]
+fn parse_display_and_accessors() {
+    let s = spec("  meta-sgd :  xi = 0.05 , m=20,signal=sign ");
+    assert_eq!(s.name(), "meta-sgd");
+    assert_eq!(s.get("xi"), Some("0.05"));
+    assert_eq!(s.get("lr"), None);
+    assert_eq!(
+        s.params().collect::<Vec<_>>(),
+        [("m", "20"), ("signal", "sign"), ("xi", "0.05")]
+    );
+    assert_eq!(s.to_string(), "meta-sgd:m=20,signal=sign,xi=0.05");
+    assert_eq!(spec(&s.to_string()), s);
+    assert_eq!(
+        "meta-sgd:m=20,signal=sign,xi=0.05"
+            .parse::<OptimizerSpec>()
+            .unwrap(),
+        s
+    );
+    assert_eq!(spec("adam").to_string(), "adam");
+    assert_eq!(OptimizerSpec::new("adam").unwrap(), spec(" adam "));
+    let s = spec("sgd:lr=0.03,momentum=0.9")
+        .with("lr", 0.1f32)
+        .with("nesterov", true);
+    assert_eq!(s.to_string(), "sgd:lr=0.1,momentum=0.9,nesterov=true");
+}
+
+#[test]
+fn serde_stores_the_canonical_string() {
+    let s = spec("sgd: momentum=0.9, lr=0.03");
+    let json = serde_json::to_string(&s).unwrap();
+    assert_eq!(json, r#""sgd:lr=0.03,momentum=0.9""#);
+    assert_eq!(serde_json::from_str::<OptimizerSpec>(&json).unwrap(), s);
+    let list: Vec<OptimizerSpec> =
+        serde_json::from_str(r#"["adam", "meta-adam:xi=0.01"]"#).unwrap();
+    assert_eq!(list, [spec("adam"), spec("meta-adam:xi=0.01")]);
+    let err = serde_json::from_str::<OptimizerSpec>(r#""adma""#).unwrap_err();
+    assert!(err.to_string().contains("did you mean `adam`"), "{err}");
+}
+
+#[test]
+fn syntax_errors_say_how_to_write_a_spec() {
+    for bad in [
+        "",
+        ":lr=1",
+        "sgd:",
+        "sgd:lr",
+        "sgd:lr=",
+        "sgd:=1",
+        "sgd:lr=1,",
+        "sgd:lr=1,,momentum=0",
+        "sgd:lr=1=2",
+        "sgd:lr=1,lr=2",
+        "sgd:l r=1",
+        "sgd:lr=0 1",
+    ] {
+        match OptimizerSpec::parse(bad) {
+            Err(e @ SpecError::Syntax { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("NAME:KEY=VALUE"), "`{bad}`: {msg}");
+            }
+            other => panic!("`{bad}` gave {other:?}"),
+        }
+    }
+    let msg = OptimizerSpec::parse("sgd:lr=1,lr=2")
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("`lr` is given twice"), "{msg}");
+    assert!(matches!(
+        spec("sgd").try_with("lr", "1,2"),
+        Err(SpecError::Syntax { .. })
+    ));
+    assert!(std::panic::catch_unwind(|| spec("sgd").with("l r", 1)).is_err());
+}
+
+#[test]
+fn unknown_optimizer_lists_the_known_ones() {
+    let err = OptimizerSpec::parse("meta_sgd:xi=0.1").unwrap_err();
+    let SpecError::UnknownOptimizer { name, known } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(name, "meta_sgd");
+    let all: Vec<String> = registry().iter().map(|e| e.name.to_string()).collect();
+    assert_eq!(known, &all);
+    let msg = err.to_string();
+    assert!(msg.contains("did you mean `meta-sgd`?"), "{msg}");
+    for name in &all {
+        assert!(msg.contains(name.as_str()), "{msg}");
+    }
+    assert!(matches!(
+        OptimizerSpec::new("lbfgs"),
+        Err(SpecError::UnknownOptimizer { .. })
+    ));
+}
+
+#[test]
+fn unknown_key_lists_the_valid_ones() {
+    let err = build_err("sgd:lr=0.1,momentun=0.9");
+    let SpecError::UnknownKey {
+        optimizer,
+        key,
+        valid,
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!((optimizer.as_str(), key.as_str()), ("sgd", "momentun"));
+    assert!(valid.iter().any(|k| k == "momentum") && valid.iter().any(|k| k == "lr"));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("did you mean `momentum`?") && msg.contains("weight_decay"),
+        "{msg}"
+    );
+    // The base's lr is not used by Meta, so meta-sgd has no such key; `lr` is η₀ there.
+    assert!(matches!(
+        build_err("meta-sgd:beta1=0.9"),
+        SpecError::UnknownKey { .. }
+    ));
+    assert!(matches!(
+        build_err("adam:momentum=0.9"),
+        SpecError::UnknownKey { .. }
+    ));
+    assert!(spec("sgd:lrr=1").build().is_err());
+    assert!(spec("sgd:lrr=1").state_bytes().is_err());
+}
+
+#[test]
+fn bad_values_say_what_the_key_takes() {
+    for (s, key, expected) in [
+        ("sgd:lr=fast", "lr", "a number"),
+        ("sgd:nesterov=yes", "nesterov", "one of: true, false"),
+        ("sgd:non_finite=ignore", "non_finite", "one of: error, skip"),
+        ("meta-sgd:m=20.5", "m", "a whole number"),
+        ("meta-sgd:m=-2", "m", "a whole number"),
+        ("meta-sgd:layout=cubic", "layout", "one of: linear, log"),
+        (
+            "meta-adam:signal=product2",
+            "signal",
+            "one of: product, sign",
+        ),
+        (
+            "meta-sgd:theta_opt=rmsprop",
+            "theta_opt",
+            "one of: adam, sgd, momentum",
+        ),
+    ] {
+        let err = build_err(s);
+        let SpecError::BadValue {
+            key: k,
+            expected: e,
+            ..
+        } = &err
+        else {
+            panic!("`{s}`: {err:?}")
+        };
+        assert_eq!(k, key, "`{s}`");
+        assert!(e.contains(expected), "`{s}`: {err}");
+        assert!(err.to_string().contains(expected), "`{s}`: {err}");
+    }
+}
+
+#[test]
+fn out_of_range_values_name_the_key() {
+    for (s, key) in [
+        ("sgd:momentum=1.5", "momentum"),
+        ("sgd:nesterov=true", "nesterov"),
+        ("sgd:lr=-1", "lr"),
+        ("adam:beta2=1", "beta2"),
+        ("rprop:eta_plus=0.9", "eta_minus/eta_plus"),
+        ("rprop:step_min=2,step_max=1", "step_min/step_max"),
+        ("sgd-hd:beta=-1", "beta"),
+        ("adam-hd:beta1=2", "beta1"),
+        ("meta-sgd:m=1", "m"),
+        ("meta-sgd:lr=2", "lr"),
+        ("meta-sgd:xi=-0.1", "xi"),
+        ("meta-sgd:theta_beta1=1", "theta_beta1"),
+        (
+            "meta-sgd:theta_opt=momentum,theta_momentum=1",
+            "theta_momentum",
+        ),
+        ("meta-sgd:clip=0", "clip"),
+        ("meta-sgd:layout=log,m=21", "m"),
+        ("meta-sgd:theta_min=1,theta_max=0.5", "theta_min"),
+        ("meta-sgd:momentum=1", "momentum"),
+        ("meta-adam:eps=0", "eps"),
+        ("meta-adam:cutoff=0", "cutoff"),
+    ] {
+        let err = build_err(s);
+        let SpecError::Invalid(OptimError::InvalidConfig { field, .. }) = &err else {
+            panic!("`{s}`: {err:?}")
+        };
+        assert_eq!(*field, key, "`{s}`: {err}");
+        assert!(
+            err.to_string().contains(&format!("`{key}`")),
+            "`{s}`: {err}"
+        );
+    }
+}
+
+#[test]
+fn keys_of_another_memory_optimizer_conflict() {
+    for s in [
+        "meta-sgd:theta_momentum=0.5",
+        "meta-sgd:theta_opt=sgd,theta_beta1=0.8",
+        "meta-adam:theta_opt=momentum,theta_eps=1e-6",
+        "meta-sgd:theta_opt=sgd,theta_momentum=0.5",
+    ] {
+        let err = build_err(s);
+        assert!(matches!(err, SpecError::Conflict { .. }), "`{s}`: {err:?}");
+        assert!(
+            err.to_string().contains("applies only with theta_opt="),
+            "{err}"
+        );
+    }
+}
+
+/// Contract settings per entry: its defaults, except where 500 steps at the default learning
+/// rate cannot solve the contract's quadratic.
+fn contract_spec(name: &str) -> OptimizerSpec {
+    let tuned = match name {
+        "sgd" => "lr=0.1",
+        "sgd-hd" => "lr=0.05",
+        "adam" | "adam-hd" => "lr=0.05",
+        "rprop" => "",
+        "meta-sgd" => "lr=0.1,clip=4",
+        "meta-adam" => "lr=0.05,clip=4",
+        other => panic!("no contract settings for `{other}`: add them here"),
+    };
+    if tuned.is_empty() {
+        spec(name)
+    } else {
+        spec(&format!("{name}:{tuned}"))
+    }
+}
+
+#[test]
+fn every_entry_builds_with_no_keys_and_passes_the_contract() {
+    assert_eq!(registry().len(), 7);
+    for entry in registry() {
+        let plain = OptimizerSpec::new(entry.name).unwrap();
+        let mut opt = plain
+            .build()
+            .unwrap_or_else(|e| panic!("{}: {e}", entry.name));
+        let mut w = vec![0.5f32, -0.5];
+        opt.step("w", &mut w, &[1.0, -1.0]).unwrap();
+        assert!(
+            w.iter().all(|x| x.is_finite() && x.abs() < 0.5),
+            "{}",
+            entry.name
+        );
+        plain.state_bytes().unwrap();
+        let s = contract_spec(entry.name);
+        contract::check(|| s.build_checkpointable().unwrap());
+        // The help text names every key with its default.
+        let help = entry.to_string();
+        for k in entry.keys {
+            assert!(
+                help.contains(&format!("{}={}", k.name, k.default)),
+                "{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_key_is_read_and_its_default_text_is_the_default() {
+    for entry in registry() {
+        let plain = build(entry.name).save().unwrap();
+        for k in entry.keys {
+            assert_eq!(entry.key(k.name), Some(k));
+            let mut s = OptimizerSpec::new(entry.name)
+                .unwrap()
+                .with(k.name, k.default);
+            if k.name == "theta_momentum" {
+                // Applies to the momentum rule only; compare against that rule's defaults.
+                s = s.with("theta_opt", "momentum");
+                let plain = build(&format!("{}:theta_opt=momentum", entry.name)).save();
+                assert_eq!(s.build_checkpointable().unwrap().save(), plain, "{s}");
+                continue;
+            }
+            let built = s
+                .build_checkpointable()
+                .unwrap_or_else(|e| panic!("`{s}` (the documented default): {e}"));
+            assert_eq!(
+                built.save().unwrap(),
+                plain,
+                "`{s}`: the documented default is not the default"
+            );
+        }
+    }
+}
+
+#[test]
+fn text_of_an_f32_is_read_exactly() {
+    assert_eq!(
+        "0.001".parse::<f32>().unwrap(),
+        "1e-3".parse::<f32>().unwrap()
+    );
+    assert_eq!("0.001".parse::<f32>().unwrap().to_bits(), 1e-3f32.to_bits());
+    for name in [
+        "sgd",
+        "adam",
+        "rprop",
+        "sgd-hd",
+        "adam-hd",
+        "meta-sgd",
+        "meta-adam",
+    ] {
+        let a = build(&format!("{name}:lr=0.001")).save().unwrap();
+        let b = build(&format!("{name}:lr=1e-3")).save().unwrap();
+        let c = build(&format!("{name}:lr=1E-3")).save().unwrap();
+        assert!(a == b && b == c, "{name}");
+    }
+}
+
+#[test]
+fn specs_build_exactly_the_hand_made_optimizers() {
+    let (x, y) = (0.0123f32, 0.045f32);
+    let memory = MemoryConfig {
+        num_centers: 20,
+        clip: 1.0,
+        eta0: x,
+        optimizer: MemoryOptimizer::adam(y),
+        ..MemoryConfig::default()
+    };
+    same_bits(
+        "meta-sgd",
+        build(&format!("meta-sgd:lr={x},xi={y}")),
+        Meta::new(SgdConfig::default(), MetaConfig { memory }).unwrap(),
+    );
+    same_bits(
+        "meta-adam",
+        build(&format!("meta-adam:lr={x},xi={y}")),
+        Meta::new(AdamConfig::default(), MetaConfig { memory }).unwrap(),
+    );
+    same_bits(
+        "meta-sgd, no keys",
+        build("meta-sgd"),
+        Meta::sgd(MetaConfig::default()).unwrap(),
+    );
+    same_bits(
+        "sgd",
+        build(&format!("sgd:lr={x}")),
+        Sgd::new(SgdConfig::with_lr(x)).unwrap(),
+    );
+    same_bits(
+        "adam",
+        build(&format!("adam:lr={x}")),
+        Adam::new(AdamConfig::with_lr(x)).unwrap(),
+    );
+    same_bits(
+        "rprop",
+        build(&format!("rprop:lr={x}")),
+        Rprop::new(RpropConfig::with_lr(x)).unwrap(),
+    );
+    same_bits(
+        "sgd-hd",
+        build(&format!("sgd-hd:lr={x}")),
+        SgdHd::new(SgdHdConfig {
+            lr: x,
+            ..SgdHdConfig::default()
+        })
+        .unwrap(),
+    );
+    same_bits(
+        "adam-hd",
+        build(&format!("adam-hd:lr={x}")),
+        AdamHd::new(AdamHdConfig {
+            lr: x,
+            ..AdamHdConfig::default()
+        })
+        .unwrap(),
+    );
+    // The harness's way: a float set with `with`.
+    same_bits(
+        "meta-sgd with()",
+        spec("meta-sgd")
+            .with("xi", y)
+            .with("lr", x)
+            .build_checkpointable()
+            .unwrap(),
+        Meta::new(SgdConfig::default(), MetaConfig { memory }).unwrap(),
+    );
+}
+
+#[test]
+fn every_key_reaches_the_config() {
+    let memory = MemoryConfig {
+        num_centers: 12,
+        clip: 2.0,
+        lm_scale: 0.75,
+        layout: optimizers::memory_core::Layout::Log,
+        eta0: 0.02,
+        theta_min: 1e-7,
+        theta_max: 0.5,
+        signal: optimizers::memory_core::Signal::Sign,
+        optimizer: MemoryOptimizer::Adam {
+            lr: 0.01,
+            beta1: 0.8,
+            beta2: 0.99,
+            eps: 1e-6,
+        },
+        cutoff: f32::INFINITY,
+        non_finite: optimizers::NonFinite::Skip,
+    };
+    let keys = "lr=0.02,xi=0.01,theta_beta1=0.8,theta_beta2=0.99,theta_eps=1e-6,m=12,clip=2,\
+                lm_scale=0.75,layout=log,theta_min=1e-7,theta_max=0.5,signal=sign,cutoff=inf,\
+                non_finite=skip";
+    same_bits(
+        "meta-sgd, every key",
+        build(&format!(
+            "meta-sgd:{keys},momentum=0.5,dampening=0,nesterov=true,weight_decay=0.01"
+        )),
+        Meta::new(
+            SgdConfig {
+                momentum: 0.5,
+                nesterov: true,
+                weight_decay: 0.01,
+                ..SgdConfig::default()
+            },
+            MetaConfig { memory },
+        )
+        .unwrap(),
+    );
+    same_bits(
+        "meta-adam, every key",
+        build(&format!(
+            "meta-adam:{keys},beta1=0.8,beta2=0.99,eps=1e-7,weight_decay=0.01,decoupled=true"
+        )),
+        Meta::new(
+            AdamConfig {
+                beta1: 0.8,
+                beta2: 0.99,
+                eps: 1e-7,
+                weight_decay: 0.01,
+                decoupled: true,
+                ..AdamConfig::default()
+            },
+            MetaConfig { memory },
+        )
+        .unwrap(),
+    );
+    for (theta_opt, rule) in [
+        ("sgd", MemoryOptimizer::sgd(0.2)),
+        (
+            "momentum,theta_momentum=0.5",
+            MemoryOptimizer::Momentum {
+                lr: 0.2,
+                momentum: 0.5,
+            },
+        ),
+        ("momentum", MemoryOptimizer::momentum(0.2)),
+    ] {
+        same_bits(
+            theta_opt,
+            build(&format!("meta-sgd:xi=0.2,lr=0.01,theta_opt={theta_opt}")),
+            Meta::sgd(MetaConfig {
+                memory: MemoryConfig {
+                    eta0: 0.01,
+                    optimizer: rule,
+                    ..MemoryConfig::default()
+                },
+            })
+            .unwrap(),
+        );
+    }
+    same_bits(
+        "sgd, every key",
+        build("sgd:lr=0.05,momentum=0.9,dampening=0.1,nesterov=false,weight_decay=0.001,non_finite=skip"),
+        Sgd::new(SgdConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            dampening: 0.1,
+            nesterov: false,
+            weight_decay: 0.001,
+            non_finite: optimizers::NonFinite::Skip,
+        })
+        .unwrap(),
+    );
+    same_bits(
+        "adam, every key",
+        build("adam:lr=0.05,beta1=0.8,beta2=0.99,eps=1e-6,weight_decay=0.01,decoupled=true,non_finite=skip"),
+        Adam::new(AdamConfig {
+            lr: 0.05,
+            beta1: 0.8,
+            beta2: 0.99,
+            eps: 1e-6,
+            weight_decay: 0.01,
+            decoupled: true,
+            non_finite: optimizers::NonFinite::Skip,
+        })
+        .unwrap(),
+    );
+    same_bits(
+        "rprop, every key",
+        build("rprop:lr=0.02,eta_minus=0.4,eta_plus=1.3,step_min=1e-5,step_max=10,non_finite=skip"),
+        Rprop::new(RpropConfig {
+            lr: 0.02,
+            etas: (0.4, 1.3),
+            step_sizes: (1e-5, 10.0),
+            non_finite: optimizers::NonFinite::Skip,
+        })
+        .unwrap(),
+    );
+    same_bits(
+        "sgd-hd, every key",
+        build("sgd-hd:lr=0.02,beta=0.01,non_finite=skip"),
+        SgdHd::new(SgdHdConfig {
+            lr: 0.02,
+            hypergrad_lr: 0.01,
+            non_finite: optimizers::NonFinite::Skip,
+        })
+        .unwrap(),
+    );
+    same_bits(
+        "adam-hd, every key",
+        build("adam-hd:lr=0.02,beta=1e-5,beta1=0.8,beta2=0.99,eps=1e-6,non_finite=skip"),
+        AdamHd::new(AdamHdConfig {
+            lr: 0.02,
+            hypergrad_lr: 1e-5,
+            beta1: 0.8,
+            beta2: 0.99,
+            eps: 1e-6,
+            non_finite: optimizers::NonFinite::Skip,
+        })
+        .unwrap(),
+    );
+}
+
+#[test]
+fn state_bytes_are_those_of_the_optimizer() {
+    assert_eq!(spec("sgd").state_bytes().unwrap(), 0);
+    assert_eq!(spec("sgd:momentum=0.9").state_bytes().unwrap(), 4);
+    assert_eq!(spec("adam").state_bytes().unwrap(), 8);
+    assert_eq!(
+        spec("meta-sgd").state_bytes().unwrap(),
+        Meta::sgd(MetaConfig::default())
+            .unwrap()
+            .bytes_per_coordinate()
+    );
+    assert_eq!(spec("meta-adam").state_bytes().unwrap(), 12);
+    assert_eq!(spec("rprop").state_bytes().unwrap(), 8);
+}
+
+#[test]
+fn next_task_through_a_spec() {
+    let mut opt = spec("meta-sgd:lr=0.01,xi=0.05").build().unwrap();
+    let mut w = vec![2.0f32; 6];
+    for _ in 0..20 {
+        let g: Vec<f32> = w.iter().map(|x| 0.5 * x).collect();
+        opt.step("w", &mut w, &g).unwrap();
+    }
+    let thetas = opt.memory_thetas();
+    assert_eq!(thetas.len(), 1);
+    assert!(thetas[0].1.iter().any(|t| *t > 0.01));
+    opt.next_task();
+    assert_eq!(opt.memory_thetas(), thetas);
+    assert!(spec("adam").build().unwrap().memory_thetas().is_empty());
+}
+
+/// Values of every kind a key takes: numbers as `f32` prints them, words, booleans.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<f32>().prop_map(|x| x.to_string()),
+        (0usize..1000).prop_map(|n| n.to_string()),
+        Just("true".to_string()),
+        Just("false".to_string()),
+        prop::sample::select(vec![
+            "adam", "sgd", "momentum", "linear", "log", "sign", "skip", "1e-3"
+        ])
+        .prop_map(str::to_string),
+    ]
+}
+
+fn any_spec() -> impl Strategy<Value = OptimizerSpec> {
+    (0..registry().len())
+        .prop_flat_map(|i| {
+            let keys: Vec<&'static str> = registry()[i].keys.iter().map(|k| k.name).collect();
+            (
+                Just(i),
+                prop::sample::subsequence(keys.clone(), 0..=keys.len()),
+                prop::collection::vec(value(), keys.len()),
+            )
+        })
+        .prop_map(|(i, keys, values)| {
+            keys.into_iter().zip(values).fold(
+                OptimizerSpec::new(registry()[i].name).unwrap(),
+                |s, (k, v)| s.with(k, v),
+            )
+        })
+}
+
+proptest! {
+    #[test]
+    fn printed_specs_parse_back_equal(s in any_spec()) {
+        let text = s.to_string();
+        prop_assert_eq!(&OptimizerSpec::parse(&text).unwrap(), &s);
+        let json = serde_json::to_string(&s).unwrap();
+        prop_assert_eq!(serde_json::from_str::<OptimizerSpec>(&json).unwrap(), s.clone());
+        // Spaces around every token change nothing.
+        let spaced = text.replace(':', " : ").replace(',', " , ").replace('=', " = ");
+        prop_assert_eq!(OptimizerSpec::parse(&format!("  {spaced} ")).unwrap(), s);
+    }
+
+    #[test]
+    fn an_f32_set_with_with_builds_exactly(lr in 2e-9f32..1.0) {
+        let built = OptimizerSpec::new("sgd").unwrap().with("lr", lr).build_checkpointable().unwrap();
+        prop_assert_eq!(built.save().unwrap(), Sgd::new(SgdConfig::with_lr(lr)).unwrap().save().unwrap());
+        let built = OptimizerSpec::new("meta-sgd").unwrap().with("lr", lr).build_checkpointable().unwrap();
+        let memory = MemoryConfig { eta0: lr, ..MemoryConfig::default() };
+        prop_assert_eq!(
+            built.save().unwrap(),
+            Meta::sgd(MetaConfig { memory }).unwrap().save().unwrap()
+        );
+    }
+}
