@@ -3,9 +3,11 @@
 //! dfdx's own `Optimizer` trait receives `&Gradients`, whose only public accessor copies each
 //! gradient; instead the [`Adapter`] does what dfdx's Sgd/Adam do internally: it walks the
 //! model's tensors with a [`TensorVisitor`] (`Viewer = ViewTensorMut`) through
-//! [`RecursiveWalker`], takes each gradient zero-copy with `Gradients::get_or_alloc_mut`, copies
-//! the parameter into a reused scratch buffer, lets the optimizer step it under the tensor's
-//! dotted name (`conv1.weight`), and copies it back.
+//! [`RecursiveWalker`], copies every trainable tensor and its gradient (taken with
+//! `Gradients::get_or_alloc_mut`) into reused buffers, lets the optimizer step the whole model
+//! at once under the tensors' dotted names (`conv1.weight`) with
+//! [`Optimizer::step_model`] — so that optimizers with statistics across tensors see them all —
+//! and copies the parameters back.
 //!
 //! **Missing gradients are errors.** dfdx gives no public way to ask whether a tensor has a
 //! gradient, and `get_or_alloc_mut` silently allocates zeros; a tensor that the autodiff tape
@@ -46,7 +48,7 @@ use dfdx::optim::{
 };
 use dfdx::prelude::{Cpu, Gradients, HasShape, Shape, Tensor, UniqueId};
 use dfdx::tensor::CpuError;
-use optimizers::Optimizer;
+use optimizers::{OptimError, Optimizer, Tensor as Named};
 
 use crate::TaskError;
 
@@ -60,8 +62,10 @@ pub struct Adapter {
     tensors: Vec<TensorInfo>,
     /// The trainable tensors' ids, for gradients that keep only them after backward.
     leaf_ids: Vec<UniqueId>,
-    /// One buffer as long as the largest tensor, reused by every step.
-    scratch: Vec<f32>,
+    /// A copy of each trainable tensor's parameters, reused by every step.
+    params: Vec<Vec<f32>>,
+    /// A copy of each trainable tensor's gradient, reused by every step.
+    grads: Vec<Vec<f32>>,
     /// Whether the first update has checked that every trainable tensor got a gradient.
     checked: bool,
 }
@@ -90,11 +94,20 @@ impl Adapter {
                 t.name = i.to_string();
             }
         }
-        let max = survey.tensors.iter().map(|t| t.len).max().unwrap_or(0);
+        let buffers = || -> Vec<Vec<f32>> {
+            survey
+                .tensors
+                .iter()
+                .filter(|t| t.trainable)
+                .map(|t| vec![0.0; t.len])
+                .collect()
+        };
+        let (params, grads) = (buffers(), buffers());
         Ok(Adapter {
             tensors: survey.tensors,
             leaf_ids: survey.unused.ids,
-            scratch: vec![0.0; max],
+            params,
+            grads,
             checked: false,
         })
     }
@@ -113,12 +126,14 @@ impl Adapter {
         grads
     }
 
-    /// Steps every trainable tensor of `model` with `opt`, using its gradient in `grads`.
+    /// Steps every trainable tensor of `model` with `opt` (one [`Optimizer::step_model`] over
+    /// the whole model), using its gradient in `grads`.
     ///
     /// On the first call, a trainable tensor without a gradient is a
-    /// [`TaskError::MissingGradient`] (see the module docs). An optimizer error (e.g. a
-    /// non-finite gradient) stops the walk: tensors before it have been stepped, the failing
-    /// one and those after it have not.
+    /// [`TaskError::MissingGradient`] (see the module docs), and nothing steps. An optimizer
+    /// error is a [`TaskError::Optim`]; whatever the optimizer changed before it failed (with
+    /// the default `step_model`: the tensors before the failing one) is written to the model,
+    /// so that the model and the optimizer's state stay consistent.
     pub fn update<M, O>(
         &mut self,
         model: &mut M,
@@ -133,18 +148,47 @@ impl Adapter {
             self.check_gradients(model, grads)?;
             self.checked = true;
         }
-        let mut step = Step {
+        self.walk(model, Some(grads))?;
+        let mut named: Vec<Named<'_>> = self
+            .tensors
+            .iter()
+            .filter(|t| t.trainable)
+            .zip(self.params.iter_mut().zip(&self.grads))
+            .map(|(t, (params, grads))| Named {
+                name: &t.name,
+                params,
+                grads,
+            })
+            .collect();
+        let stepped = opt.step_model(&mut named);
+        drop(named);
+        self.walk(model, None)?;
+        stepped.map_err(|source| TaskError::Optim {
+            name: failing_tensor(&source).unwrap_or_else(|| "(model)".to_string()),
+            source,
+        })
+    }
+
+    /// One walk over `model`: with `grads`, copies every trainable tensor and its gradient
+    /// into the buffers (checking the model against the recorded one); without, copies the
+    /// buffers back into the model.
+    fn walk<M: TensorCollection<f32, Cpu>>(
+        &mut self,
+        model: &mut M,
+        grads: Option<&mut Gradients<f32, Cpu>>,
+    ) -> Result<(), TaskError> {
+        let mut walk = Walk {
             adapter: self,
             grads,
-            opt,
             index: 0,
+            trainable: 0,
             error: None,
         };
         let walked = M::iter_tensors(&mut RecursiveWalker {
             m: model,
-            f: &mut step,
+            f: &mut walk,
         });
-        let (index, error) = (step.index, step.error);
+        let (index, error) = (walk.index, walk.error);
         walked?;
         if let Some(e) = error {
             return Err(e);
@@ -231,17 +275,31 @@ impl TensorVisitor<f32, Cpu> for Survey {
     }
 }
 
-/// The update walk.
-struct Step<'a, O: ?Sized> {
+/// The name of the tensor an optimizer error is about, if it says.
+fn failing_tensor(e: &OptimError) -> Option<String> {
+    match e {
+        OptimError::LengthMismatch { tensor, .. }
+        | OptimError::NonFiniteGradient { tensor, .. } => Some(tensor.clone()),
+        OptimError::Memory { tensor, .. } => tensor.clone(),
+        _ => None,
+    }
+}
+
+/// The walks of an update: gather (parameters and gradients into the buffers) or scatter
+/// (parameters back into the model).
+struct Walk<'a> {
     adapter: &'a mut Adapter,
-    grads: &'a mut Gradients<f32, Cpu>,
-    opt: &'a mut O,
+    /// `Some` when gathering.
+    grads: Option<&'a mut Gradients<f32, Cpu>>,
+    /// Tensors visited.
     index: usize,
+    /// Trainable tensors visited (the buffers' index).
+    trainable: usize,
     /// The first error of the walk (dfdx's walker only carries device errors).
     error: Option<TaskError>,
 }
 
-impl<O: Optimizer + ?Sized> TensorVisitor<f32, Cpu> for Step<'_, O> {
+impl TensorVisitor<f32, Cpu> for Walk<'_> {
     type Viewer = ViewTensorMut;
     type Err = CpuError;
     type E2 = f32;
@@ -272,20 +330,16 @@ impl<O: Optimizer + ?Sized> TensorVisitor<f32, Cpu> for Step<'_, O> {
         if !opts.do_gradient_update {
             return Ok(None);
         }
-        let grad = self.grads.get_or_alloc_mut(&*param)?;
-        let scratch = &mut self.adapter.scratch[..len];
-        param.copy_into(scratch);
-        if let Err(source) = self
-            .opt
-            .step(&self.adapter.tensors[index].name, scratch, grad)
-        {
-            self.error = Some(TaskError::Optim {
-                name: self.adapter.tensors[index].name.clone(),
-                source,
-            });
-            return Ok(None);
+        let slot = self.trainable;
+        self.trainable += 1;
+        match self.grads.as_deref_mut() {
+            Some(grads) => {
+                let grad = grads.get_or_alloc_mut(&*param)?;
+                self.adapter.grads[slot].copy_from_slice(grad);
+                param.copy_into(&mut self.adapter.params[slot]);
+            }
+            None => param.copy_from(&self.adapter.params[slot]),
         }
-        param.copy_from(scratch);
         Ok(None)
     }
 }

@@ -6,8 +6,11 @@
 //! - [`idx`]: IDX files (raw or gzip), strictly validated.
 //! - [`mnist`]: MNIST / Fashion-MNIST loading, digit pairs, the seeded online order.
 //! - [`lenet`]: the authors' LeNet on dfdx 0.13 (im2col convolution, PyTorch-exact max-pool).
+//! - [`logistic`]: online logistic regression on seeded synthetic data, a workload that runs
+//!   in milliseconds for tests and examples.
 //! - [`adapter`]: lets any [`optimizers::Optimizer`] update any dfdx model.
-//! - [`task`]: the small [`Task`] trait and [`OnlineMnist`].
+//! - [`task`]: the small [`Task`] and [`TaskFamily`] traits the experiment harness runs,
+//!   [`OnlineMnist`] and its family of digit pairs [`MnistPairs`].
 //!
 //! dfdx stays inside this crate (re-exported as [`dfdx`] for callers that build models), so a
 //! later change of deep-learning backend touches one crate.
@@ -39,9 +42,10 @@ pub mod adapter;
 mod error;
 pub mod idx;
 pub mod lenet;
+pub mod logistic;
 pub mod mnist;
 pub mod task;
 
 pub use dfdx;
 pub use error::TaskError;
-pub use task::{OnlineMnist, Task, EVAL_BATCH};
+pub use task::{Check, Goal, Metric, MnistPairs, OnlineMnist, Task, TaskFamily, EVAL_BATCH};

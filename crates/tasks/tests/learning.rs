@@ -124,3 +124,61 @@ fn tasks_can_move_between_threads_and_reject_empty_pairs() {
         Err(tasks::TaskError::Argument(_))
     ));
 }
+
+/// The early-exit threshold check says exactly what a full evaluation says, at every point of a
+/// run and for thresholds around the accuracy (including ones it equals), while classifying
+/// fewer images when the answer is "not yet".
+#[test]
+fn threshold_check_agrees_with_full_evaluation() {
+    let pair = Arc::new(BinaryPair {
+        digits: (0, 1),
+        train: bars(200, 11),
+        test: bars(96, 12),
+    });
+    let n = 96.0;
+    let mut task = OnlineMnist::new(pair, 13).unwrap();
+    let mut opt = Sgd::new(SgdConfig {
+        lr: 0.02,
+        ..SgdConfig::default()
+    })
+    .unwrap();
+    let mut saved = 0u64;
+    let mut seen_both = (false, false);
+    for update in 0..150 {
+        if update > 0 {
+            task.update(&mut opt).unwrap();
+        }
+        if update % 10 != 0 {
+            continue;
+        }
+        let acc = task.evaluate().unwrap();
+        let correct = (acc * n).round();
+        let thresholds = [
+            0.0,
+            0.5,
+            0.9,
+            0.98,
+            1.0,
+            correct / n,         // exactly the accuracy
+            (correct + 1.0) / n, // one image more
+            (correct - 1.0) / n, // one image fewer
+        ];
+        for thr in thresholds {
+            let check = task.check(thr).unwrap();
+            let full = task.metric().reached(task.evaluate().unwrap(), thr);
+            assert_eq!(
+                check.reached, full,
+                "update {update}, accuracy {acc}, threshold {thr}"
+            );
+            if check.reached {
+                assert_eq!(check.samples, 96, "reaching needs every image");
+                seen_both.0 = true;
+            } else {
+                saved += 96 - check.samples;
+                seen_both.1 = true;
+            }
+        }
+    }
+    assert!(seen_both.0 && seen_both.1, "both answers were exercised");
+    assert!(saved > 0, "the early exit classified fewer images");
+}
