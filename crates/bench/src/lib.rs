@@ -15,6 +15,7 @@
 //! Ratios measured in one run are what to quote: the machines are shared and noisy.
 
 pub mod dense;
+pub mod plot;
 
 use memory_core::{MemoryConfig, MemoryOptimizer};
 use optimizers::{
