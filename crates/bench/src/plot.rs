@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// The palette of every figure (matplotlib's tab10, then black and gold), so that an arm has
 /// the same colour in the accuracy curves, the bars and the speed plot when callers index it
@@ -164,8 +165,9 @@ pub fn updates_bars_size(rows: usize) -> (u32, u32) {
     (900, 110 + 22 * rows as u32)
 }
 
-/// The SVG size of a [`log_log_lines`] figure (the PNG is [`PNG_SCALE`]× larger).
-pub const LOG_LOG_SIZE: (u32, u32) = (900, 600);
+/// The SVG size of a [`log_log_lines`] figure (the PNG is [`PNG_SCALE`]× larger), legend
+/// included (right of the plot).
+pub const LOG_LOG_SIZE: (u32, u32) = (1000, 600);
 
 /// Rows and columns of the panel grid: up to 3 columns for ≤ 6 panels, 4 beyond.
 fn grid(panels: usize) -> (usize, usize) {
@@ -557,8 +559,8 @@ impl Figure for Bars<'_> {
     }
 }
 
-/// Lines on log–log axes with a legend at the upper right (the axes leave room for it above
-/// the data): solid lines carry a marker per point, dashed ones are references. Powers of ten
+/// Lines on log–log axes with a legend right of the plot: solid lines carry a marker per point,
+/// dashed ones are references. Powers of ten
 /// on the axes read `10³`. Writes `stem.svg` and `stem.png` and returns their paths.
 ///
 /// Points that are not finite and positive are skipped, and so are lines left empty; no
@@ -603,8 +605,7 @@ pub fn log_log_lines(
             y_label,
             lines: &lines,
             x: (x0 / 1.5, x1 * 1.5),
-            // Headroom above the data for the legend.
-            y: (y0 / 1.5, y1 * 12.0),
+            y: (y0 / 1.5, y1 * 1.5),
         },
     )
 }
@@ -629,8 +630,24 @@ impl Figure for LogLog<'_> {
         s: f64,
     ) -> Result<(), String> {
         root.fill(&WHITE).map_err(msg)?;
-        let mut chart = ChartBuilder::on(root)
-            .caption(self.title, (FAMILY, 19.0 * s))
+        let body = root
+            .margin(px(8.0, s), 0, 0, 0)
+            .titled(self.title, (FAMILY, 19.0 * s))
+            .map_err(msg)?;
+        // The legend sits right of the plot, so that it never hides a line.
+        let label_style: TextStyle = (FAMILY, 12.0 * s).into();
+        let mut widest = 0;
+        for l in self.lines {
+            widest = widest.max(
+                body.estimate_text_size(&l.label, &label_style)
+                    .map_err(msg)?
+                    .0,
+            );
+        }
+        let (w, _) = body.dim_in_pixel();
+        let legend_w = (widest + px(64.0, s)).min(w * 2 / 5);
+        let (plot_area, legend_area) = body.split_horizontally(w - legend_w);
+        let mut chart = ChartBuilder::on(&plot_area)
             .margin(px(12.0, s))
             .x_label_area_size(px(44.0, s))
             .y_label_area_size(px(60.0, s))
@@ -643,7 +660,7 @@ impl Figure for LogLog<'_> {
             .configure_mesh()
             .x_label_formatter(&|x| log_tick_label(*x))
             .y_label_formatter(&|y| log_tick_label(*y))
-            .label_style((FAMILY, 12.0 * s))
+            .label_style(label_style.clone())
             .axis_desc_style((FAMILY, 14.0 * s))
             .x_desc(self.x_label)
             .y_desc(self.y_label)
@@ -651,29 +668,26 @@ impl Figure for LogLog<'_> {
             .light_line_style(BLACK.mix(0.04))
             .draw()
             .map_err(msg)?;
-        let w = px(2.0, s).max(1);
+        let sw = px(2.0, s).max(1);
+        let (dash, gap) = (px(6.0, s), px(4.0, s));
         for l in self.lines {
             let c = l.colour;
-            let legend = move |(x, y): (i32, i32)| {
-                PathElement::new(vec![(x, y), (x + px(22.0, s) as i32, y)], c.stroke_width(w))
-            };
             if l.dashed {
                 chart
                     .draw_series(DashedLineSeries::new(
                         l.points.iter().copied(),
-                        px(6.0, s),
-                        px(4.0, s),
-                        c.stroke_width(w),
+                        dash,
+                        gap,
+                        c.stroke_width(sw),
                     ))
-                    .map_err(msg)?
-                    .label(l.label.clone())
-                    .legend(legend);
+                    .map_err(msg)?;
             } else {
                 chart
-                    .draw_series(LineSeries::new(l.points.iter().copied(), c.stroke_width(w)))
-                    .map_err(msg)?
-                    .label(l.label.clone())
-                    .legend(legend);
+                    .draw_series(LineSeries::new(
+                        l.points.iter().copied(),
+                        c.stroke_width(sw),
+                    ))
+                    .map_err(msg)?;
                 chart
                     .draw_series(
                         l.points
@@ -683,15 +697,45 @@ impl Figure for LogLog<'_> {
                     .map_err(msg)?;
             }
         }
-        chart
-            .configure_series_labels()
-            .label_font((FAMILY, 12.0 * s))
-            .legend_area_size(px(30.0, s))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(msg)?;
+        // The legend: a sample of each line (dashed where the line is) and its label.
+        let x0 = px(4.0, s) as i32;
+        let sample = px(26.0, s) as i32;
+        let row = px(20.0, s) as i32;
+        let top = px(16.0, s) as i32;
+        let text = label_style.pos(Pos::new(HPos::Left, VPos::Center));
+        for (i, l) in self.lines.iter().enumerate() {
+            let y = top + i as i32 * row;
+            let style = l.colour.stroke_width(sw);
+            if l.dashed {
+                let (d, g) = (dash as i32, gap as i32);
+                let mut x = x0;
+                while x < x0 + sample {
+                    let end = (x + d).min(x0 + sample);
+                    legend_area
+                        .draw(&PathElement::new(vec![(x, y), (end, y)], style))
+                        .map_err(msg)?;
+                    x = end + g;
+                }
+            } else {
+                legend_area
+                    .draw(&PathElement::new(vec![(x0, y), (x0 + sample, y)], style))
+                    .map_err(msg)?;
+                legend_area
+                    .draw(&Circle::new(
+                        (x0 + sample / 2, y),
+                        px(3.0, s),
+                        l.colour.filled(),
+                    ))
+                    .map_err(msg)?;
+            }
+            legend_area
+                .draw(&Text::new(
+                    l.label.clone(),
+                    (x0 + sample + px(8.0, s) as i32, y),
+                    text.clone(),
+                ))
+                .map_err(msg)?;
+        }
         Ok(())
     }
 }
