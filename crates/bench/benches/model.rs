@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bench::Case;
+use bench::speed::cases;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tasks::mnist::{BinaryPair, Samples};
 use tasks::{OnlineMnist, Task};
@@ -41,9 +41,9 @@ fn model(c: &mut Criterion) {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(1));
-    for case in Case::all() {
+    for case in cases() {
         let mut task = OnlineMnist::new(pair.clone(), 0).expect("task");
-        let mut opt = case.build();
+        let mut opt = case.build().expect("the suite's specs build");
         task.update(opt.as_mut()).expect("update");
         group.bench_function(BenchmarkId::from_parameter(case.label()), |b| {
             b.iter(|| task.update(opt.as_mut()).expect("update"))

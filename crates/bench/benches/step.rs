@@ -1,6 +1,7 @@
 //! One optimizer step on one tensor, every optimizer, D ∈ {10³, 10⁵, 10⁶, 10⁷}, M ∈ {20, 100}
 //! for the meta optimizers. Throughput: coordinates/s and bytes/s, with the bytes a step
-//! needs per coordinate from [`bench::Case::all`] (Adam: 28).
+//! needs per coordinate from [`bench::speed::CASES`] (Adam: 28), the same list as the `speed`
+//! binary.
 //!
 //! ```text
 //! cargo bench -p bench --bench step
@@ -8,7 +9,8 @@
 
 use std::time::Duration;
 
-use bench::{gradients, Case, SIZES};
+use bench::speed::cases;
+use bench::{gradients, SIZES};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn step(c: &mut Criterion) {
@@ -23,8 +25,8 @@ fn step(c: &mut Criterion) {
             } else {
                 800
             }));
-        for case in Case::all() {
-            let mut opt = case.build();
+        for case in cases() {
+            let mut opt = case.build().expect("the suite's specs build");
             let mut params = vec![0.1f32; d];
             // The first step allocates the optimizer's state.
             opt.step("w", &mut params, &grads[0]).expect("finite");

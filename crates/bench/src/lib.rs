@@ -9,19 +9,18 @@
 //! * `benches/memory.rs`: the memory alone, update (G and θ) and prediction (η) separately,
 //!   lrmem's truncated kernels against [`dense::DenseMemory`].
 //! * `benches/bandwidth.rs`: STREAM-style copy and triad on the same sizes (the roofline).
-//! * `src/bin/speed.rs`: every optimizer timed side by side, interleaved, on the same tensors,
-//!   plus copy/triad; writes the raw numbers as JSON for `cargo xtask bench --speed`.
+//! * [`speed`]: every optimizer of [`speed::CASES`] timed side by side, interleaved, on the
+//!   same tensors, plus copy/triad and the dense baseline; the report as JSON, Markdown and a
+//!   figure. `src/bin/speed.rs` is its command line, behind `cargo xtask bench --speed`.
+//! * [`plot`]: every figure of the reports, as SVG and PNG.
 //!
 //! Ratios measured in one run are what to quote: the machines are shared and noisy.
 
 pub mod dense;
 pub mod plot;
+pub mod speed;
 
 use memory_core::{MemoryConfig, MemoryOptimizer};
-use optimizers::{
-    Adam, AdamConfig, Meta, MetaConfig, Optimizer, Rprop, RpropConfig, Sgd, SgdConfig, SgdHd,
-    SgdHdConfig, StateBytes,
-};
 
 /// The tensor sizes of every suite.
 pub const SIZES: [usize; 4] = [1_000, 100_000, 1_000_000, 10_000_000];
@@ -37,142 +36,6 @@ pub fn memory_config(m: usize) -> MemoryConfig {
         eta0: 1e-3,
         optimizer: MemoryOptimizer::adam(1e-3),
         ..MemoryConfig::default()
-    }
-}
-
-/// One optimizer of the suites.
-pub struct Case {
-    /// Name in reports, e.g. `meta-sgd`.
-    pub name: &'static str,
-    /// M, for the meta optimizers.
-    pub centers: Option<usize>,
-    /// Bytes of memory traffic one step needs per coordinate (see [`Case::all`]).
-    pub bytes: usize,
-    /// Bytes of optimizer state per coordinate ([`StateBytes`]).
-    pub state_bytes: usize,
-    /// A fresh optimizer.
-    pub make: fn(usize) -> Box<dyn Optimizer>,
-}
-
-impl Case {
-    /// `name` or `name (M=…)`.
-    pub fn label(&self) -> String {
-        match self.centers {
-            Some(m) => format!("{} M={m}", self.name),
-            None => self.name.to_string(),
-        }
-    }
-
-    /// Every optimizer, with the traffic its step needs per coordinate in f32 tensors (4 B):
-    ///
-    /// | optimizer | reads | writes | bytes |
-    /// |---|---|---|---|
-    /// | SGD | g, w | w | 12 |
-    /// | SGD + momentum | g, w, b | w, b | 20 |
-    /// | Adam | g, w, m, v | w, m, v | 28 |
-    /// | Rprop | g, w, g_prev, Δ | w, g_prev, Δ | 28 |
-    /// | SGD-HD | g, g_prev (dot); g, w | w, g_prev | 24 |
-    /// | Meta-SGD | g, z_prev (G); g, w | w, z_prev | 24 |
-    /// | Meta-Adam | g, m, v; m, z_prev (G); m, v, w | m, v; w, z_prev | 48 |
-    ///
-    /// The meta optimizers and SGD-HD need two passes over the gradient: their learning rates
-    /// depend on a sum over all coordinates (G, or g·g_prev) that must be complete before the
-    /// first coordinate moves. Every step also checks the gradient for NaN/∞ (one more read of
-    /// g, 4 B), which the table leaves out.
-    pub fn all() -> Vec<Case> {
-        let mut v = vec![
-            Case {
-                name: "sgd",
-                centers: None,
-                bytes: 12,
-                state_bytes: SgdConfig::default().bytes_per_coordinate(),
-                make: |_| Box::new(Sgd::new(SgdConfig::with_lr(1e-3)).expect("valid")),
-            },
-            Case {
-                name: "sgd-momentum",
-                centers: None,
-                bytes: 20,
-                state_bytes: momentum().bytes_per_coordinate(),
-                make: |_| Box::new(Sgd::new(momentum()).expect("valid")),
-            },
-            Case {
-                name: "adam",
-                centers: None,
-                bytes: 28,
-                state_bytes: AdamConfig::default().bytes_per_coordinate(),
-                make: |_| Box::new(Adam::new(AdamConfig::default()).expect("valid")),
-            },
-            Case {
-                name: "rprop",
-                centers: None,
-                bytes: 28,
-                state_bytes: RpropConfig::default().bytes_per_coordinate(),
-                make: |_| Box::new(Rprop::new(RpropConfig::default()).expect("valid")),
-            },
-            Case {
-                name: "sgd-hd",
-                centers: None,
-                bytes: 24,
-                state_bytes: SgdHdConfig::default().bytes_per_coordinate(),
-                make: |_| Box::new(SgdHd::new(SgdHdConfig::default()).expect("valid")),
-            },
-        ];
-        for m in CENTERS {
-            let meta = |m| MetaConfig {
-                memory: memory_config(m),
-            };
-            v.push(Case {
-                name: "meta-sgd",
-                centers: Some(m),
-                bytes: 24,
-                state_bytes: Meta::new(SgdConfig::default(), meta(m))
-                    .expect("valid")
-                    .bytes_per_coordinate(),
-                make: |m| {
-                    Box::new(
-                        Meta::new(
-                            SgdConfig::default(),
-                            MetaConfig {
-                                memory: memory_config(m),
-                            },
-                        )
-                        .expect("valid"),
-                    )
-                },
-            });
-            v.push(Case {
-                name: "meta-adam",
-                centers: Some(m),
-                bytes: 48,
-                state_bytes: Meta::new(AdamConfig::default(), meta(m))
-                    .expect("valid")
-                    .bytes_per_coordinate(),
-                make: |m| {
-                    Box::new(
-                        Meta::new(
-                            AdamConfig::default(),
-                            MetaConfig {
-                                memory: memory_config(m),
-                            },
-                        )
-                        .expect("valid"),
-                    )
-                },
-            });
-        }
-        v
-    }
-
-    /// A fresh optimizer of this case.
-    pub fn build(&self) -> Box<dyn Optimizer> {
-        (self.make)(self.centers.unwrap_or(0))
-    }
-}
-
-fn momentum() -> SgdConfig {
-    SgdConfig {
-        momentum: 0.9,
-        ..SgdConfig::with_lr(1e-3)
     }
 }
 

@@ -1,0 +1,319 @@
+//! [`measure`]: every case stepped side by side, interleaved, with STREAM copy/triad and the
+//! dense baseline.
+
+use std::time::Instant;
+
+use memory_core::Memory;
+use optimizers::{Meta, MetaConfig, Optimizer, SgdConfig};
+
+use super::{
+    cases, median, Bandwidth, CaseKey, Dense, Row, SpeedCase, SpeedError, SpeedReport, DENSE_PEER,
+    REFERENCE, SCHEMA, VERSION,
+};
+use crate::dense::DenseMemory;
+use crate::{copy, gradients, memory_config, triad, COPY_BYTES, SIZES, TRIAD_BYTES};
+
+/// What [`measure`] runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeedOptions {
+    /// The quick profile: 5 rounds of ≥ 2 ms samples (3 for the dense baseline), about a
+    /// minute; otherwise 15 rounds of ≥ 5 ms (5 for the dense baseline).
+    pub quick: bool,
+    /// The tensor sizes D ([`crate::SIZES`] by default). The dense baseline runs up to 10⁶.
+    pub sizes: Vec<usize>,
+    /// The optimizers ([`cases`] by default); must include [`REFERENCE`].
+    pub cases: Vec<SpeedCase>,
+}
+
+impl SpeedOptions {
+    /// Every size and case, in the quick or the full profile.
+    pub fn new(quick: bool) -> Self {
+        SpeedOptions {
+            quick,
+            sizes: SIZES.to_vec(),
+            cases: cases(),
+        }
+    }
+
+    fn rounds(&self) -> usize {
+        if self.quick {
+            5
+        } else {
+            15
+        }
+    }
+
+    fn dense_rounds(&self) -> usize {
+        if self.quick {
+            3
+        } else {
+            5
+        }
+    }
+
+    fn sample_ns(&self) -> f64 {
+        if self.quick {
+            2e6
+        } else {
+            5e6
+        }
+    }
+}
+
+impl Default for SpeedOptions {
+    /// The full profile.
+    fn default() -> Self {
+        SpeedOptions::new(false)
+    }
+}
+
+/// The largest D of the dense baseline: it holds two D×M matrices (2 × 80 MB at D = 10⁶, M = 20).
+const DENSE_MAX_D: usize = 1_000_000;
+/// M of the dense baseline and of the portable-kernel case.
+const DENSE_M: usize = 20;
+
+/// What one timed entry steps.
+enum Work {
+    Opt {
+        opt: Box<dyn Optimizer + Send>,
+        params: Vec<f32>,
+    },
+    Copy {
+        src: Vec<f32>,
+        dst: Vec<f32>,
+    },
+    Triad {
+        a: Vec<f32>,
+        b: Vec<f32>,
+        c: Vec<f32>,
+    },
+    Dense {
+        mem: Box<DenseMemory>,
+        params: Vec<f32>,
+    },
+}
+
+/// One timed entry: an optimizer case (with its traffic and state), or a reference.
+struct Entry {
+    case: Option<(CaseKey, usize, usize)>,
+    work: Work,
+    /// Steps taken, to alternate the two gradients.
+    k: usize,
+}
+
+impl Entry {
+    fn run(&mut self, grads: &[Vec<f32>; 2]) -> Result<(), SpeedError> {
+        let g = &grads[self.k % 2];
+        self.k += 1;
+        match &mut self.work {
+            Work::Opt { opt, params } => opt.step("w", params, g)?,
+            Work::Copy { src, dst } => copy(dst, src),
+            Work::Triad { a, b, c } => triad(a, b, c, 0.5),
+            Work::Dense { mem, params } => mem.step(params, g),
+        }
+        Ok(())
+    }
+}
+
+/// The CPU's model name, from `/proc/cpuinfo`.
+fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Runs the speed suite (see the [module documentation](super) for the method). Takes about a
+/// minute in the quick profile and five in the full one, on every size; build in release.
+pub fn measure(opts: &SpeedOptions) -> Result<SpeedReport, SpeedError> {
+    measure_with_progress(opts, |_, _| {})
+}
+
+/// [`measure`], calling `progress(report so far, D)` after each size (the `speed` binary
+/// prints [`SpeedReport::size_summary`]).
+pub fn measure_with_progress(
+    opts: &SpeedOptions,
+    mut progress: impl FnMut(&SpeedReport, usize),
+) -> Result<SpeedReport, SpeedError> {
+    let started = Instant::now();
+    let reference = CaseKey::of(REFERENCE);
+    let dense_peer = CaseKey::of(DENSE_PEER);
+    let keys: Vec<CaseKey> = opts.cases.iter().map(CaseKey::from).collect();
+    if !keys.contains(&reference) {
+        return Err(SpeedError::MissingCase(REFERENCE.into()));
+    }
+    if opts.sizes.is_empty() {
+        return Err(SpeedError::NoSizes);
+    }
+    let mut sizes = opts.sizes.clone();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let kernel = Memory::new(memory_config(DENSE_M))?.kernel_name();
+    // Meta-SGD with the portable kernels (what a CPU without AVX-512/AVX2 runs), when the CPU
+    // has vector kernels and the suite has the case.
+    let portable =
+        (kernel != "portable" && keys.contains(&dense_peer)).then(|| dense_peer.clone().portable());
+    let mut report = SpeedReport {
+        schema: SCHEMA.into(),
+        version: VERSION,
+        quick: opts.quick,
+        rounds: opts.rounds(),
+        cpu: cpu_name(),
+        kernel: kernel.into(),
+        sizes: sizes.clone(),
+        cases: keys.iter().cloned().chain(portable.clone()).collect(),
+        rows: Vec::new(),
+        bandwidth: Vec::new(),
+        dense: Vec::new(),
+        seconds: 0.0,
+    };
+    let peer_bytes = opts
+        .cases
+        .iter()
+        .find(|c| CaseKey::from(*c) == dense_peer)
+        .map(|c| c.bytes);
+    for &d in &sizes {
+        let grads = gradients(d, 7);
+        let mut entries: Vec<Entry> = Vec::new();
+        for (case, key) in opts.cases.iter().zip(&keys) {
+            entries.push(Entry {
+                case: Some((key.clone(), case.bytes, case.state_bytes()?)),
+                work: Work::Opt {
+                    opt: case.build()?,
+                    params: vec![0.1; d],
+                },
+                k: 0,
+            });
+        }
+        if let (Some(key), Some(bytes)) = (&portable, peer_bytes) {
+            // `memory_config(20)` is what `meta-sgd:m=20` builds (the memory's defaults).
+            let mut opt = Meta::new(
+                SgdConfig::default(),
+                MetaConfig {
+                    memory: memory_config(DENSE_M),
+                },
+            )?;
+            let mut mem = Memory::new(memory_config(DENSE_M))?;
+            mem.use_portable_kernels();
+            opt.insert_memory("w", mem);
+            entries.push(Entry {
+                case: Some((key.clone(), bytes, key.spec.state_bytes()?)),
+                work: Work::Opt {
+                    opt: Box::new(opt),
+                    params: vec![0.1; d],
+                },
+                k: 0,
+            });
+        }
+        let copy_i = entries.len();
+        entries.push(Entry {
+            case: None,
+            work: Work::Copy {
+                src: grads[0].clone(),
+                dst: vec![0.0; d],
+            },
+            k: 0,
+        });
+        let triad_i = entries.len();
+        entries.push(Entry {
+            case: None,
+            work: Work::Triad {
+                a: vec![0.0; d],
+                b: grads[0].clone(),
+                c: grads[1].clone(),
+            },
+            k: 0,
+        });
+        let dense_i = (d <= DENSE_MAX_D && peer_bytes.is_some()).then(|| {
+            entries.push(Entry {
+                case: None,
+                work: Work::Dense {
+                    mem: Box::new(DenseMemory::new(&memory_config(DENSE_M), d)),
+                    params: vec![0.1; d],
+                },
+                k: 0,
+            });
+            entries.len() - 1
+        });
+        // Warm up (state allocation, first-touch page faults) and size the samples.
+        let mut reps = Vec::with_capacity(entries.len());
+        for e in entries.iter_mut() {
+            e.run(&grads)?;
+            let t = Instant::now();
+            e.run(&grads)?;
+            let ns = t.elapsed().as_nanos().max(1) as f64;
+            reps.push(((opts.sample_ns() / ns).ceil() as usize).clamp(1, 100_000));
+        }
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); entries.len()];
+        let n = entries.len();
+        for r in 0..opts.rounds() {
+            for j in 0..n {
+                let i = (j + r) % n;
+                if Some(i) == dense_i && r >= opts.dense_rounds() {
+                    continue;
+                }
+                let e = &mut entries[i];
+                let t = Instant::now();
+                for _ in 0..reps[i] {
+                    e.run(&grads)?;
+                }
+                times[i].push(t.elapsed().as_secs_f64() * 1e9 / (reps[i] * d) as f64);
+            }
+        }
+        let find = |key: &CaseKey| {
+            entries
+                .iter()
+                .position(|e| e.case.as_ref().is_some_and(|c| &c.0 == key))
+        };
+        let adam = find(&reference).expect("checked above");
+        let copy_ns = median(times[copy_i].clone());
+        let copy_gbps = COPY_BYTES as f64 / copy_ns;
+        report.bandwidth.push(Bandwidth {
+            d,
+            copy_gbps,
+            triad_gbps: TRIAD_BYTES as f64 / median(times[triad_i].clone()),
+            copy_ns_per_coord: copy_ns,
+        });
+        // Rounds run in lock step, except the dense baseline's fewer: compare its rounds with
+        // the same rounds of the other entry.
+        let per_round = |a: usize, b: usize| -> f64 {
+            median(times[a].iter().zip(&times[b]).map(|(x, y)| x / y).collect())
+        };
+        for (i, e) in entries.iter().enumerate() {
+            let Some((key, bytes, state)) = &e.case else {
+                continue;
+            };
+            let ns = median(times[i].clone());
+            let gbps = *bytes as f64 / ns;
+            report.rows.push(Row {
+                case: key.clone(),
+                d,
+                ns_per_coord: ns,
+                ns_per_coord_min: times[i].iter().copied().fold(f64::INFINITY, f64::min),
+                bytes_per_coord: *bytes,
+                state_bytes: *state,
+                gbps,
+                frac_copy: gbps / copy_gbps,
+                roofline_ratio: ns / (*bytes as f64 / copy_gbps),
+                ratio_to_adam: per_round(i, adam),
+            });
+        }
+        if let (Some(di), Some(peer)) = (dense_i, find(&dense_peer)) {
+            report.dense.push(Dense {
+                d,
+                centers: DENSE_M,
+                ns_per_coord: median(times[di].clone()),
+                peer: dense_peer.clone(),
+                speedup_of_meta_sgd: per_round(di, peer),
+            });
+        }
+        progress(&report, d);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}

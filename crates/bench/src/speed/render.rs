@@ -1,0 +1,420 @@
+//! The speed report as Markdown (`SPEED.md`, the speed section of `REPORT.md`), its targets,
+//! and its figure.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::{cases::has_memory, CaseKey, Kernels, SpeedError, SpeedReport, FIGURE_STEM};
+use crate::plot::{self, Line};
+
+/// The indices of grey and black in [`plot::COLOURS`].
+const GREY: usize = 7;
+const BLACK: usize = 10;
+
+/// Which side of its limit a [`Target`] wants the measurement on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// measured ≤ limit.
+    AtMost,
+    /// measured ≥ limit.
+    AtLeast,
+}
+
+/// One performance target of the speed suite, checked on the numbers of one run: what the
+/// "Targets" table of `SPEED.md` lists, kept as data so that callers can test them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// What is targeted, in words (with its limit).
+    pub target: String,
+    /// The measured value.
+    pub measured: f64,
+    /// The measured value as the table shows it (`1.07×`).
+    pub shown: String,
+    /// The limit.
+    pub limit: f64,
+    /// Which side of the limit is met.
+    pub bound: Bound,
+}
+
+impl Target {
+    /// Whether the measurement is on the right side of the limit.
+    pub fn met(&self) -> bool {
+        match self.bound {
+            Bound::AtMost => self.measured <= self.limit,
+            Bound::AtLeast => self.measured >= self.limit,
+        }
+    }
+
+    /// `met`, or `missed by N×` (how far off, as a factor ≥ 1).
+    pub fn status(&self) -> String {
+        if self.met() {
+            "met".into()
+        } else {
+            let factor = match self.bound {
+                Bound::AtMost => self.measured / self.limit,
+                Bound::AtLeast => self.limit / self.measured,
+            };
+            format!("missed by {factor:.1}×")
+        }
+    }
+}
+
+/// `10^k` for powers of ten, the number otherwise.
+fn pow10(d: usize) -> String {
+    let e = (d as f64).log10().round() as u32;
+    if 10usize.checked_pow(e) == Some(d) {
+        format!("10^{e}")
+    } else {
+        d.to_string()
+    }
+}
+
+/// The sizes of the large-D table and the targets: beyond the caches, D ≥ 10⁶.
+fn big_sizes(r: &SpeedReport) -> Vec<usize> {
+    r.sizes
+        .iter()
+        .copied()
+        .filter(|&d| d >= 1_000_000)
+        .collect()
+}
+
+impl SpeedReport {
+    /// The targets of the suite on this run's numbers, at the sizes D ≥ 10⁶ that it measured:
+    /// Meta-SGD within 1.2× of Adam (M = 20 and 100); Meta-SGD ≥ 100× faster than the dense
+    /// D×M formulation at D = 10⁶; ns per coordinate flat in D beyond the caches and nearly
+    /// flat in M (≤ 1.25); every optimizer within 2× of the copy-bandwidth bound at the
+    /// largest D. Targets whose rows are missing are left out.
+    pub fn targets(&self) -> Vec<Target> {
+        let mut out = Vec::new();
+        let big = big_sizes(self);
+        let m20 = CaseKey::of("meta-sgd:m=20");
+        let m100 = CaseKey::of("meta-sgd:m=100");
+        let adam = CaseKey::of(super::REFERENCE);
+        let at_most = |target: String, measured: f64, shown: String, limit: f64| Target {
+            target,
+            measured,
+            shown,
+            limit,
+            bound: Bound::AtMost,
+        };
+        for &d in &big {
+            for key in [&m20, &m100] {
+                if let Some(x) = self.row(key, d) {
+                    out.push(at_most(
+                        format!(
+                            "Meta-SGD ≤ 1.2× Adam, D={}, M={}",
+                            pow10(d),
+                            key.centers().unwrap_or_default()
+                        ),
+                        x.ratio_to_adam,
+                        format!("{:.2}×", x.ratio_to_adam),
+                        1.2,
+                    ));
+                }
+            }
+        }
+        if let Some(x) = self.dense_at(1_000_000) {
+            out.push(Target {
+                target: format!("Meta-SGD ≥ 100× faster than dense, D=10^6, M={}", x.centers),
+                measured: x.speedup_of_meta_sgd,
+                shown: format!("{:.0}×", x.speedup_of_meta_sgd),
+                limit: 100.0,
+                bound: Bound::AtLeast,
+            });
+        }
+        let (Some(&lo), Some(&hi)) = (big.first(), big.last()) else {
+            return out;
+        };
+        for key in [&m20, &m100, &adam] {
+            if let (Some(a), Some(b)) = (self.row(key, lo), self.row(key, hi)) {
+                let growth = b.ns_per_coord / a.ns_per_coord;
+                out.push(at_most(
+                    format!(
+                        "{}: ns/coord flat in D beyond the caches (D={} over D={}, ≤ 1.25)",
+                        key.label(),
+                        pow10(hi),
+                        pow10(lo)
+                    ),
+                    growth,
+                    format!("{growth:.2}"),
+                    1.25,
+                ));
+            }
+        }
+        if let (Some(a), Some(b)) = (self.row(&m20, hi), self.row(&m100, hi)) {
+            let growth = b.ns_per_coord / a.ns_per_coord;
+            out.push(at_most(
+                format!(
+                    "Meta-SGD nearly flat in M (M=100 over M=20 at D={}, ≤ 1.25)",
+                    pow10(hi)
+                ),
+                growth,
+                format!("{growth:.2}"),
+                1.25,
+            ));
+        }
+        for key in self
+            .cases
+            .iter()
+            .filter(|k| k.kernels == Kernels::Dispatched)
+        {
+            if let Some(x) = self.row(key, hi) {
+                out.push(at_most(
+                    format!(
+                        "{} within 2× of the copy-bandwidth bound at D={}",
+                        key.label(),
+                        pow10(hi)
+                    ),
+                    x.roofline_ratio,
+                    format!("{:.2}×", x.roofline_ratio),
+                    2.0,
+                ));
+            }
+        }
+        out
+    }
+
+    /// `SPEED.md`: the speed section of `REPORT.md`. Per case: state and traffic per
+    /// coordinate; at each D ≥ 10⁶ ns/coordinate, the ratio to Adam in the same run, GB/s, the
+    /// fraction of the copy bandwidth and × roofline; ns/coordinate (×Adam) at every D; the
+    /// bandwidth and the dense baseline; the [`targets`](SpeedReport::targets); the state per
+    /// coordinate; the scaling figure (`speed_scaling.png`, beside the Markdown file).
+    pub fn render_markdown(&self) -> String {
+        let r = self;
+        let mut s = String::new();
+        let big = big_sizes(r);
+        let _ = writeln!(s, "## Speed: one optimizer step on one tensor\n");
+        let _ = writeln!(
+            s,
+            "{} · memory kernels: `{}` · {} profile, {} interleaved rounds per size, {:.0} s. \
+             Times are medians over rounds; ratios are medians of per-round ratios taken side by \
+             side (the machine is shared: quote ratios, not absolute times). Gradients: \
+             `bench::gradients` (clip 1; most |g| ≈ 0.02, some ≈ 0.3, 2% beyond the clip). \
+             Optimizers are named by their specs (`optimizers::OptimizerSpec`, defaults \
+             elsewhere); meta optimizers: lm_scale 0.5, cutoff 9σ, Adam on θ. Bytes per \
+             coordinate are the traffic a step needs (`bench::speed::CASES`: Adam reads g, w, m, \
+             v and writes w, m, v = 28 B); \"of copy\" divides the resulting GB/s by the copy \
+             bandwidth measured at the same D, and \"× roofline\" is the time over that \
+             bandwidth's time for those bytes.\n",
+            r.cpu,
+            r.kernel,
+            if r.quick { "quick" } else { "full" },
+            r.rounds,
+            r.seconds
+        );
+        // Large-D table.
+        let _ = write!(s, "| optimizer | state B/coord | bytes/coord |");
+        for &d in &big {
+            let _ = write!(
+                s,
+                " D={} ns/coord | ×Adam | GB/s | of copy | ×roofline |",
+                pow10(d)
+            );
+        }
+        let _ = writeln!(s);
+        let _ = write!(s, "|---|---:|---:|");
+        for _ in &big {
+            let _ = write!(s, "---:|---:|---:|---:|---:|");
+        }
+        let _ = writeln!(s);
+        for key in &r.cases {
+            let Some(any) = r.any_row(key) else {
+                continue;
+            };
+            let state = if has_memory(&key.spec) {
+                format!("{} + O(M)", any.state_bytes)
+            } else {
+                any.state_bytes.to_string()
+            };
+            let _ = write!(s, "| {} | {state} | {} |", key.label(), any.bytes_per_coord);
+            for &d in &big {
+                match r.row(key, d) {
+                    Some(x) => {
+                        let _ = write!(
+                            s,
+                            " {:.3} | {:.2} | {:.1} | {:.0}% | {:.2} |",
+                            x.ns_per_coord,
+                            x.ratio_to_adam,
+                            x.gbps,
+                            100.0 * x.frac_copy,
+                            x.roofline_ratio
+                        );
+                    }
+                    None => {
+                        let _ = write!(s, " – | – | – | – | – |");
+                    }
+                }
+            }
+            let _ = writeln!(s);
+        }
+        // Every size.
+        let _ = writeln!(
+            s,
+            "\nns per coordinate at every size (×Adam in parentheses):\n"
+        );
+        let _ = write!(s, "| optimizer |");
+        for &d in &r.sizes {
+            let _ = write!(s, " D={} |", pow10(d));
+        }
+        let _ = writeln!(s);
+        let _ = writeln!(s, "|---|{}", "---:|".repeat(r.sizes.len()));
+        for key in &r.cases {
+            let _ = write!(s, "| {} |", key.label());
+            for &d in &r.sizes {
+                match r.row(key, d) {
+                    Some(x) => {
+                        let _ = write!(s, " {:.3} ({:.2}) |", x.ns_per_coord, x.ratio_to_adam);
+                    }
+                    None => {
+                        let _ = write!(s, " – |");
+                    }
+                }
+            }
+            let _ = writeln!(s);
+        }
+        // Bandwidth and dense.
+        let _ = writeln!(
+            s,
+            "\nMemory bandwidth (STREAM copy 8 B/element, triad 12 B/element) and the dense D×M \
+             baseline (the authors' formulation, `bench::dense`, M = 20, against {}):\n",
+            r.dense
+                .first()
+                .map_or(super::DENSE_PEER.to_string(), |x| x.peer.label())
+        );
+        let _ = writeln!(
+            s,
+            "| D | copy GB/s | triad GB/s | copy ns/coord | dense ns/coord | Meta-SGD speedup over dense |"
+        );
+        let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
+        for b in &r.bandwidth {
+            let dense = r.dense_at(b.d);
+            let _ = writeln!(
+                s,
+                "| {} | {:.1} | {:.1} | {:.3} | {} | {} |",
+                pow10(b.d),
+                b.copy_gbps,
+                b.triad_gbps,
+                b.copy_ns_per_coord,
+                dense.map_or("–".into(), |x| format!("{:.1}", x.ns_per_coord)),
+                dense.map_or("–".into(), |x| format!("{:.0}×", x.speedup_of_meta_sgd))
+            );
+        }
+        // Targets.
+        let targets = r.targets();
+        if !targets.is_empty() {
+            let _ = writeln!(s, "\nTargets (same run):\n");
+            let _ = writeln!(s, "| target | measured | status |");
+            let _ = writeln!(s, "|---|---:|---|");
+            for t in &targets {
+                let _ = writeln!(s, "| {} | {} | {} |", t.target, t.shown, t.status());
+            }
+        }
+        // State.
+        let state: Vec<String> = r
+            .cases
+            .iter()
+            .filter(|k| k.kernels == Kernels::Dispatched)
+            .filter_map(|k| {
+                r.any_row(k)
+                    .map(|x| format!("{} {}", k.label(), x.state_bytes))
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "\nState per coordinate (bytes): {}. A memory adds O(M) per tensor: θ and its Adam \
+             moments (3M f32) and, for evenly spaced centres, the large-tensor update's bins \
+             (M·nb·32 B, nb ≈ 225 bins per centre at lm_scale 0.5: 144 KB for M = 20) plus fixed \
+             tables (~100 KB).\n",
+            state.join(", ")
+        );
+        let _ = writeln!(s, "![ns per coordinate against D]({FIGURE_STEM}.png)\n");
+        s
+    }
+
+    /// The scaling figure: ns per coordinate against D (log–log), a line per case, copy
+    /// (dashed grey) and the dense baseline (dashed black). Writes `stem.svg` and `stem.png`.
+    pub fn plot(&self, stem: &Path) -> Result<[PathBuf; 2], SpeedError> {
+        // Grey and black mark the references (copy, dense); the cases get the other colours.
+        let palette: Vec<_> = plot::COLOURS
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != GREY && i != BLACK)
+            .map(|(_, c)| *c)
+            .collect();
+        let mut lines: Vec<Line> = self
+            .cases
+            .iter()
+            .enumerate()
+            .map(|(i, key)| Line {
+                label: key.label(),
+                points: self
+                    .rows
+                    .iter()
+                    .filter(|r| &r.case == key)
+                    .map(|r| (r.d as f64, r.ns_per_coord))
+                    .collect(),
+                colour: palette[i % palette.len()],
+                dashed: false,
+            })
+            .collect();
+        lines.push(Line {
+            label: "copy (8 B/coord)".into(),
+            points: self
+                .bandwidth
+                .iter()
+                .map(|b| (b.d as f64, b.copy_ns_per_coord))
+                .collect(),
+            colour: plot::COLOURS[GREY],
+            dashed: true,
+        });
+        if let Some(first) = self.dense.first() {
+            lines.push(Line {
+                label: format!("dense D×M, M={}", first.centers),
+                points: self
+                    .dense
+                    .iter()
+                    .map(|x| (x.d as f64, x.ns_per_coord))
+                    .collect(),
+                colour: plot::COLOURS[BLACK],
+                dashed: true,
+            });
+        }
+        Ok(plot::log_log_lines(
+            stem,
+            &format!("One optimizer step: ns per coordinate ({})", self.kernel),
+            "D (coordinates in the tensor)",
+            "ns per coordinate",
+            &lines,
+        )?)
+    }
+
+    /// The lines the `speed` binary prints after measuring size `d`: copy bandwidth, then per
+    /// case ns/coordinate, ×Adam and ×roofline, then the dense baseline.
+    pub fn size_summary(&self, d: usize) -> String {
+        let mut s = String::new();
+        if let Some(b) = self.bandwidth_at(d) {
+            let _ = writeln!(s, "D = {d}: copy {:.1} GB/s", b.copy_gbps);
+        }
+        for row in self.rows.iter().filter(|r| r.d == d) {
+            let _ = writeln!(
+                s,
+                "  {:<34} {:>8.3} ns/coord {:>6.2}x adam {:>5.2}x roofline",
+                row.case.label(),
+                row.ns_per_coord,
+                row.ratio_to_adam,
+                row.roofline_ratio
+            );
+        }
+        if let Some(dn) = self.dense_at(d) {
+            let _ = writeln!(
+                s,
+                "  dense M={} {:>8.3} ns/coord, {} {:.0}x faster",
+                dn.centers,
+                dn.ns_per_coord,
+                dn.peer.label(),
+                dn.speedup_of_meta_sgd
+            );
+        }
+        s
+    }
+}
