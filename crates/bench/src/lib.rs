@@ -1,8 +1,19 @@
 //! # bench
 //!
-//! How fast lrmem's optimizers step, measured against the machine's memory bandwidth and against
-//! the dense formulation of the authors' code. Unpublished; the only crate that depends on
-//! criterion.
+//! lrmem's experiments and measurements, as a library: the experiment harness that runs any
+//! workload with any optimizer of the registry, its reports, and the speed measurements.
+//! Unpublished; the only crate that depends on criterion.
+//!
+//! * [`harness`]: the protocol runner — an [`harness::Experiment`] (arms as
+//!   [`optimizers::OptimizerSpec`]s, seeds, threshold, cap, tuning) carried out on any
+//!   [`tasks::TaskFamily`] by [`harness::run`], with observers, outcomes (reached, censored,
+//!   diverged, failed) and a results file that a killed experiment resumes from.
+//! * [`workloads`]: the workload registry (MNIST and Fashion-MNIST digit pairs today); a new
+//!   workload is its `TaskFamily` plus one line there. [`arms`]: the papers' arms by name.
+//! * [`report`]: the markdown tables and figures of an experiment's results.
+//!
+//! And how fast lrmem's optimizers step, measured against the machine's memory bandwidth and
+//! against the dense formulation of the authors' code:
 //!
 //! * `benches/step.rs`: one optimizer step on one tensor, every optimizer, D ∈ {10³, 10⁵, 10⁶,
 //!   10⁷}, M ∈ {20, 100} for the meta optimizers; throughput in elements/s and bytes/s.
@@ -16,9 +27,16 @@
 //!
 //! Ratios measured in one run are what to quote: the machines are shared and noisy.
 
+pub mod arms;
 pub mod dense;
+mod error;
+pub mod harness;
 pub mod plot;
+pub mod report;
 pub mod speed;
+pub mod workloads;
+
+pub use error::BenchError;
 
 use memory_core::{MemoryConfig, MemoryOptimizer};
 

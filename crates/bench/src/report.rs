@@ -1,0 +1,439 @@
+//! The report of an experiment: markdown tables and figures (SVG and PNG) from [`Results`].
+//!
+//! [`workload_section`] renders one workload's results as a section of `REPORT.md` and writes
+//! its figures next to it: per setting, the arm × task table of updates to the threshold, one
+//! small-multiples figure per task (a panel per arm: the metric against updates, mean and
+//! min–max band over seeds, the threshold), and the updates-to-threshold figure.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::harness::{Outcome, Results, RunResult, Setting};
+use crate::plot::{self, BarRow, Panel};
+use crate::BenchError;
+
+/// Updates-to-threshold of an arm on one task over its seeds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// Mean updates, with runs that missed the threshold counted as the cap (a lower bound
+    /// when `missed > 0`).
+    pub mean: f64,
+    /// Sample standard deviation of the same numbers.
+    pub std: f64,
+    /// Runs that did not reach the threshold (censored, diverged or failed).
+    pub missed: usize,
+    /// Of those, runs that diverged or failed.
+    pub diverged: usize,
+    /// Runs.
+    pub n: usize,
+}
+
+/// Updates to the threshold of task `k` of `run`, and whether it was reached (a miss counts
+/// as the cap).
+pub fn updates(run: &RunResult, k: usize, cap: usize) -> Option<(usize, bool)> {
+    run.tasks.get(k).map(|t| match t.outcome.reached() {
+        Some(u) => (u, true),
+        None => (cap, false),
+    })
+}
+
+/// The summary of `arm`'s runs in `setting` on task `k`.
+pub fn summarise(results: &Results, setting: Setting, arm: &str, k: usize) -> Option<Summary> {
+    let cap = results.experiment.protocol.cap;
+    let runs: Vec<&RunResult> = results
+        .runs
+        .iter()
+        .filter(|r| r.spec.setting == setting && r.spec.arm.name == arm)
+        .collect();
+    let v: Vec<(usize, bool)> = runs.iter().filter_map(|r| updates(r, k, cap)).collect();
+    if v.is_empty() {
+        return None;
+    }
+    let n = v.len();
+    let mean = v.iter().map(|x| x.0 as f64).sum::<f64>() / n as f64;
+    let var = if n > 1 {
+        v.iter().map(|x| (x.0 as f64 - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+    } else {
+        0.0
+    };
+    let diverged = runs
+        .iter()
+        .filter_map(|r| r.tasks.get(k))
+        .filter(|t| matches!(t.outcome, Outcome::Diverged { .. } | Outcome::Failed { .. }))
+        .count();
+    Some(Summary {
+        mean,
+        std: var.sqrt(),
+        missed: v.iter().filter(|x| !x.1).count(),
+        diverged,
+        n,
+    })
+}
+
+/// The arms that have runs in `setting`, in experiment order.
+fn arms_of(results: &Results, setting: Setting) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for r in results.runs.iter().filter(|r| r.spec.setting == setting) {
+        if !v.contains(&r.spec.arm.name) {
+            v.push(r.spec.arm.name.clone());
+        }
+    }
+    v
+}
+
+/// The learning rate `arm`'s runs in `setting` used, as text.
+fn lr_of(results: &Results, setting: Setting, arm: &str) -> String {
+    results
+        .runs
+        .iter()
+        .find(|r| r.spec.setting == setting && r.spec.arm.name == arm)
+        .map(|r| match r.spec.base_lr() {
+            Some(lr) => format!("{lr:e}"),
+            None => "default".into(),
+        })
+        .unwrap_or_default()
+}
+
+/// The arm whose mean the × column divides by: `sgd` if it ran, else the first arm.
+fn baseline(arms: &[String]) -> Option<&str> {
+    arms.iter()
+        .find(|a| *a == "sgd")
+        .or_else(|| arms.first())
+        .map(String::as_str)
+}
+
+/// The arm × task table of `setting` (markdown).
+pub fn table(results: &Results, setting: Setting) -> String {
+    let mut out = String::new();
+    let arms = arms_of(results, setting);
+    let base = baseline(&arms).unwrap_or("sgd").to_string();
+    let _ = write!(out, "| arm | lr |");
+    for label in &results.task_labels {
+        let _ = write!(out, " {label} | missed | × {base} |");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "|---|---|{}",
+        "---|---|---|".repeat(results.task_labels.len())
+    );
+    for arm in &arms {
+        let lr = lr_of(results, setting, arm);
+        let _ = write!(out, "| {arm} | {lr} |");
+        for k in 0..results.task_labels.len() {
+            match (
+                summarise(results, setting, arm, k),
+                summarise(results, setting, &base, k),
+            ) {
+                (Some(s), b) => {
+                    let bound = if s.missed > 0 { "≥ " } else { "" };
+                    let ratio = b.map_or("—".to_string(), |b| format!("{:.2}", b.mean / s.mean));
+                    let diverged = if s.diverged > 0 {
+                        format!(" ({} diverged)", s.diverged)
+                    } else {
+                        String::new()
+                    };
+                    let _ = write!(
+                        out,
+                        " {bound}{:.0} ± {:.0} | {}/{}{diverged} | {ratio} |",
+                        s.mean, s.std, s.missed, s.n
+                    );
+                }
+                (None, _) => {
+                    let _ = write!(out, " — | — | — |");
+                }
+            }
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
+/// A description of the machine: CPU model, cores, OS and architecture.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{cpu}, {cores} cores, {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+fn plot_err(e: plot::PlotError) -> BenchError {
+    BenchError::Plot {
+        path: Default::default(),
+        reason: e.to_string(),
+    }
+}
+
+/// Renders `results` as a markdown section and writes its figures into `out_dir`, their file
+/// names starting with `prefix` (e.g. the workload's name). `about` is a paragraph on the data
+/// and the protocol that only the caller knows (data folder, pixel scaling, …).
+pub fn workload_section(
+    results: &Results,
+    out_dir: &Path,
+    prefix: &str,
+    about: &str,
+) -> Result<String, BenchError> {
+    let e = &results.experiment;
+    let p = &e.protocol;
+    let mut md = String::new();
+    let _ = writeln!(md, "## Workload `{}`\n", e.workload);
+    let arms_text = e
+        .arms
+        .iter()
+        .map(|a| {
+            if a.name == a.spec.to_string() {
+                format!("`{}`", a.name)
+            } else {
+                format!(
+                    "`{}` = `{}`{}",
+                    a.name,
+                    a.spec,
+                    if a.reload {
+                        " carried across tasks"
+                    } else {
+                        ""
+                    }
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(
+        md,
+        "Protocol: the tasks {}, in order; each task starts a fresh model (seeded) and, except for \
+         the arms carried across tasks (`+reload`: `Optimizer::next_task`, which for a memory \
+         keeps θ and resets the rest), a fresh optimizer. Metric: the first update after which \
+         the {} reaches {} (decided exactly after every update); runs that do not reach it \
+         within {} updates are censored and counted as {} (means marked ≥ are lower bounds; \
+         \"missed\" counts censored, diverged and failed runs). {} seed(s) per arm: {:?}. \
+         {about}\n\nArms: {arms_text}.\n",
+        results.task_labels.join(", "),
+        results.metric,
+        p.threshold,
+        p.cap,
+        p.cap,
+        e.seeds.len(),
+        e.seeds,
+    );
+    let settings = [
+        (
+            Setting::Paper,
+            "As in the paper: one base learning rate for every arm",
+        ),
+        (
+            Setting::Tuned,
+            "Tuned: each arm's base learning rate picked on the first task",
+        ),
+    ];
+    for (setting, title) in settings {
+        if !results.runs.iter().any(|r| r.spec.setting == setting) {
+            continue;
+        }
+        let _ = writeln!(
+            md,
+            "### {title}\n\nUpdates to the threshold, mean ± std over seeds; × = the baseline's mean / the arm's mean.\n"
+        );
+        md.push_str(&table(results, setting));
+        if setting == Setting::Tuned {
+            md.push_str(&tuning_section(results));
+        }
+        let tag = match setting {
+            Setting::Paper => "paper",
+            Setting::Tuned => "tuned",
+            Setting::Tuning => "tuning",
+        };
+        md.push('\n');
+        for k in 0..results.task_labels.len() {
+            let stem = format!("{prefix}_{tag}_task{}", k + 1);
+            if curves_figure(results, setting, k, &out_dir.join(&stem))? {
+                let _ = writeln!(
+                    md,
+                    "![{} on {}]({stem}.png) ([SVG]({stem}.svg))\n",
+                    results.metric, results.task_labels[k]
+                );
+            }
+        }
+        let stem = format!("{prefix}_{tag}_updates");
+        if updates_figure(results, setting, &out_dir.join(&stem))? {
+            let _ = writeln!(
+                md,
+                "![updates to threshold]({stem}.png) ([SVG]({stem}.svg))\n"
+            );
+        }
+    }
+    md.push_str(&timing_section(results));
+    Ok(md)
+}
+
+/// The tuned learning rates and whether each is interior to the rates tried.
+fn tuning_section(results: &Results) -> String {
+    let mut md = String::from(
+        "\nTuned rates (fewest misses on the first task, then fewest updates; the grid widens \
+         at an edge while the pick sits there and reached the threshold):\n\n| arm | lr | rates tried | interior |\n|---|---|---|---|\n",
+    );
+    for (arm, t) in &results.tuned {
+        let tried = t
+            .grid
+            .iter()
+            .map(|x| format!("{x:e}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let interior = match (&t.note, t.interior) {
+            (_, true) => "yes".to_string(),
+            (Some(n), false) => format!("no: {n}"),
+            (None, false) => "no".to_string(),
+        };
+        let _ = writeln!(md, "| {arm} | {:e} | {tried} | {interior} |", t.lr);
+    }
+    md
+}
+
+/// Mean wall time per training update per arm.
+fn timing_section(results: &Results) -> String {
+    let mut md = String::from(
+        "Mean wall time per training update (forward, backward, step), µs, over every task and run of the arm:\n\n| arm | µs/update |\n|---|---|\n",
+    );
+    let mut arms: Vec<String> = Vec::new();
+    for r in &results.runs {
+        if !arms.contains(&r.spec.arm.name) {
+            arms.push(r.spec.arm.name.clone());
+        }
+    }
+    for arm in arms {
+        let (sum, n) = results
+            .runs
+            .iter()
+            .filter(|r| r.spec.arm.name == arm)
+            .flat_map(|r| r.tasks.iter())
+            .fold((0.0, 0usize), |(s, n), t| (s + t.mean_update_us, n + 1));
+        let _ = writeln!(md, "| {arm} | {:.1} |", sum / n.max(1) as f64);
+    }
+    md.push('\n');
+    md
+}
+
+/// The small-multiples figure of task `k` in `setting`; `false` if there is nothing to draw.
+fn curves_figure(
+    results: &Results,
+    setting: Setting,
+    k: usize,
+    stem: &Path,
+) -> Result<bool, BenchError> {
+    let p = &results.experiment.protocol;
+    let panels: Vec<Panel> = arms_of(results, setting)
+        .into_iter()
+        .map(|arm| Panel {
+            runs: results
+                .runs
+                .iter()
+                .filter(|r| r.spec.setting == setting && r.spec.arm.name == arm)
+                .filter_map(|r| r.tasks.get(k))
+                .map(|t| {
+                    t.curve
+                        .iter()
+                        .filter(|(u, _)| u % p.curve_every == 0)
+                        .map(|&(u, v)| (u as f64, v))
+                        .collect()
+                })
+                .collect(),
+            label: arm,
+        })
+        .collect();
+    let values: Vec<f64> = panels
+        .iter()
+        .flat_map(|p| p.runs.iter().flatten().map(|x| x.1))
+        .filter(|v| v.is_finite())
+        .chain([p.threshold])
+        .collect();
+    if panels.is_empty() || values.len() < 2 {
+        return Ok(false);
+    }
+    let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    plot::small_multiples(
+        stem,
+        &format!(
+            "{}: {} against updates, task {} ({})",
+            results.experiment.workload,
+            results.metric,
+            k + 1,
+            results.task_labels[k]
+        ),
+        "updates",
+        &results.metric,
+        &panels,
+        Some(p.threshold),
+        (lo - pad, hi + pad),
+        p.cap as f64,
+    )
+    .map_err(plot_err)?;
+    Ok(true)
+}
+
+/// The updates-to-threshold figure of `setting`: a row per arm and task.
+fn updates_figure(results: &Results, setting: Setting, stem: &Path) -> Result<bool, BenchError> {
+    let cap = results.experiment.protocol.cap;
+    let mut rows = Vec::new();
+    for (a, arm) in arms_of(results, setting).into_iter().enumerate() {
+        for (k, label) in results.task_labels.iter().enumerate() {
+            let Some(s) = summarise(results, setting, &arm, k) else {
+                continue;
+            };
+            let seeds = results
+                .runs
+                .iter()
+                .filter(|r| r.spec.setting == setting && r.spec.arm.name == arm)
+                .filter_map(|r| updates(r, k, cap))
+                .map(|(u, reached)| (u as f64, !reached))
+                .collect();
+            rows.push(BarRow {
+                label: format!("{arm} · {label}"),
+                mean: s.mean,
+                seeds,
+                colour: a,
+            });
+        }
+    }
+    if rows.is_empty() {
+        return Ok(false);
+    }
+    plot::updates_bars(
+        stem,
+        &format!(
+            "Updates to {} {} (bar: mean, dots: seeds, red: missed, counted as {cap})",
+            results.metric, results.experiment.protocol.threshold
+        ),
+        &rows,
+        cap as f64,
+    )
+    .map_err(plot_err)?;
+    Ok(true)
+}
+
+/// Per-seed updates to the threshold of every run in `setting`: arm → seed → per task
+/// (`None` = missed). What a comparison of two runs of the same experiment looks at.
+pub fn per_seed(
+    results: &Results,
+    setting: Setting,
+) -> BTreeMap<String, BTreeMap<u64, Vec<Option<usize>>>> {
+    let mut out: BTreeMap<String, BTreeMap<u64, Vec<Option<usize>>>> = BTreeMap::new();
+    for r in results.runs.iter().filter(|r| r.spec.setting == setting) {
+        out.entry(r.spec.arm.name.clone()).or_default().insert(
+            r.spec.seed,
+            r.tasks.iter().map(|t| t.outcome.reached()).collect(),
+        );
+    }
+    out
+}

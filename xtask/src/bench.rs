@@ -1,0 +1,390 @@
+//! `cargo xtask bench`: the command line over the `bench` library's harness, and the report
+//! under `target/lrmem-bench/`.
+//!
+//! `cargo xtask bench` fetches missing data, builds itself in release and runs the work there
+//! (dfdx is ~200× slower unoptimised); the release run is `xtask bench-run` with the same
+//! options. Everything else — workloads, arms, the protocol, tuning, resumable results, the
+//! report — is library code (`bench::harness`, `bench::report`, `bench::workloads`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use bench::harness::{
+    self, Arm, Experiment, Observer, Protocol, RunOptions, RunSpec, TaskResult, Tuning,
+};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use optimizers::Optimizer;
+use xshell::{cmd, Shell};
+
+/// How much of the protocol a profile runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// CI smoke run: two tasks, three arms, one seed, a short cap.
+    Quick,
+    /// The headline table: every task, the main arms, 2 seeds, the paper's learning rate only.
+    Default,
+    /// The papers' protocol: every arm, 5 seeds, paper and tuned settings.
+    Full,
+}
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    profile: Profile,
+    speed_only: bool,
+    skip_speed: bool,
+    workload: String,
+    workload_options: BTreeMap<String, String>,
+    data_root: PathBuf,
+    threshold: Option<f64>,
+    arms: Option<Vec<Arm>>,
+    seeds: Option<u64>,
+    cap: Option<usize>,
+    tune: Option<bool>,
+    jobs: usize,
+    out: PathBuf,
+    resume: bool,
+}
+
+const HELP: &str = "\
+cargo xtask bench [--quick | --full | --speed] [options]
+
+Runs a workload (default: sequential binary MNIST, the papers' headline experiment) for every
+arm, and the optimizer speed suite, and writes target/lrmem-bench/{REPORT.md, WORKLOAD.jsonl,
+WORKLOAD.json, figures as PNG and SVG}.
+
+Profiles:
+  (default)   every task, the main arms, 2 seeds, base lr 1e-3            (~5 min on 2 cores)
+  --quick     tasks 1v2, 1v3; sgd and meta-sgd (fresh, reloaded); 1 seed (CI smoke, ~30 s)
+  --full      every preset arm, 5 seeds, paper setting + tuned setting     (~35 min on 2 cores)
+  --speed     only the optimizer speed measurements
+
+Options:
+  --workload NAME     the workload (see the list below; default mnist)
+  --fashion-mnist     short for --workload fashion-mnist
+  --data DIR          the workload's data folder (default $LRMEM_DATA/<workload> or
+                      data/<workload>; MNIST is fetched if missing)
+  --pairs 1-2,1-3     class pairs in task order (default 1-2,1-3,1-4)
+  --pixels unit       pixel scaling: unit (p/255, default; the authors' TF loader), raw (0-255,
+                      what the authors' PyTorch loader feeds) or standardized
+  --threshold F       the metric value to reach (default: the workload's, 0.98 for MNIST)
+  --arms 'A;B;...'    arms, separated by `;`: a preset name (below) or [NAME=]SPEC[+reload],
+                      SPEC = optimizer[:key=value,...], e.g. 'sgd; meta-sgd:xi=0.05,m=40+reload'
+  --arm A             one more arm (repeatable)
+  --seeds N           seeds per arm (0..N)
+  --cap N             updates per task (censored beyond)
+  --tune / --no-tune  run the tuned setting (lr grid on task 1, 2 seeds, widened at an edge)
+  --resume            keep the finished runs of WORKLOAD.jsonl (same options) and run the rest
+  --no-speed          skip the speed measurements
+  --jobs N            parallel runs (default: the machine's cores)
+  --out DIR           output directory (default target/lrmem-bench)
+";
+
+fn help_lists() -> String {
+    let workloads = bench::workloads::registry()
+        .iter()
+        .map(|w| format!("  {:<16}{}", w.name, w.summary))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let optimizers = optimizers::registry()
+        .iter()
+        .map(|e| format!("  {:<16}{}", e.name, e.summary))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        "\nWorkloads:\n{workloads}\n\nOptimizers (their keys: `cargo run -p optimizers --example trajectory -- --help` or the docs of optimizers::registry):\n{optimizers}\n\nPreset arms: {}\n",
+        bench::arms::names().join(", ")
+    )
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    use lexopt::prelude::*;
+    let root = crate::root();
+    let mut o = Options {
+        profile: Profile::Default,
+        speed_only: false,
+        skip_speed: false,
+        workload: "mnist".into(),
+        workload_options: BTreeMap::new(),
+        data_root: std::env::var_os("LRMEM_DATA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("data")),
+        threshold: None,
+        arms: None,
+        seeds: None,
+        cap: None,
+        tune: None,
+        jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        out: root.join("target/lrmem-bench"),
+        resume: false,
+    };
+    let mut p = lexopt::Parser::from_args(args.iter().map(String::as_str));
+    while let Some(arg) = p.next()? {
+        match arg {
+            Long("quick") => o.profile = Profile::Quick,
+            Long("full") => o.profile = Profile::Full,
+            Long("speed") => o.speed_only = true,
+            Long("no-speed") => o.skip_speed = true,
+            Long("workload") => o.workload = p.value()?.string()?,
+            Long("fashion-mnist") => o.workload = "fashion-mnist".into(),
+            Long("data") => {
+                o.workload_options
+                    .insert("dir".into(), p.value()?.string()?);
+            }
+            Long("pairs") => {
+                o.workload_options
+                    .insert("pairs".into(), p.value()?.string()?);
+            }
+            Long("pixels") => {
+                o.workload_options
+                    .insert("pixels".into(), p.value()?.string()?);
+            }
+            Long("threshold") => o.threshold = Some(p.value()?.parse()?),
+            Long("arms") => {
+                let list = bench::arms::parse_list(&p.value()?.string()?)?;
+                o.arms.get_or_insert_with(Vec::new).extend(list);
+            }
+            Long("arm") => {
+                let arm = bench::arms::parse(&p.value()?.string()?)?;
+                o.arms.get_or_insert_with(Vec::new).push(arm);
+            }
+            Long("seeds") => o.seeds = Some(p.value()?.parse()?),
+            Long("cap") => o.cap = Some(p.value()?.parse()?),
+            Long("tune") => o.tune = Some(true),
+            Long("no-tune") => o.tune = Some(false),
+            Long("resume") => o.resume = true,
+            Long("jobs") => o.jobs = p.value()?.parse()?,
+            Long("out") => o.out = PathBuf::from(p.value()?),
+            Long("help") | Short('h') => {
+                print!("{HELP}{}", help_lists());
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    bench::workloads::find(&o.workload)?;
+    if let Some(t) = o.threshold {
+        if !t.is_finite() {
+            bail!("--threshold must be a finite number, got {t}");
+        }
+    }
+    if o.jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    Ok(o)
+}
+
+/// The experiment a profile and the options describe.
+fn experiment(o: &Options) -> Result<Experiment> {
+    let entry = bench::workloads::find(&o.workload)?;
+    let presets = |names: &[&str]| -> Vec<Arm> {
+        names
+            .iter()
+            .map(|n| bench::arms::preset(n).expect("a preset"))
+            .collect()
+    };
+    let (arms, seeds, cap, tune) = match o.profile {
+        Profile::Quick => (
+            presets(&["sgd", "meta-sgd-xi0.01", "meta-sgd-reload-xi0.01"]),
+            1,
+            1500,
+            false,
+        ),
+        Profile::Default => (
+            presets(&[
+                "sgd",
+                "adam",
+                "meta-sgd-xi0.01",
+                "meta-sgd-reload-xi0.01",
+                "meta-adam-xi0.01",
+                "rprop",
+                "sgd-hd",
+                "adam-hd",
+            ]),
+            2,
+            3000,
+            false,
+        ),
+        Profile::Full => (bench::arms::papers(), 5, 3000, true),
+    };
+    let cap = o.cap.unwrap_or(cap);
+    let mut e = Experiment::new(
+        entry.name,
+        Protocol {
+            threshold: o.threshold.unwrap_or(entry.threshold),
+            cap,
+            curve_every: (cap / 20).max(10),
+        },
+    );
+    e.arms = o.arms.clone().unwrap_or(arms);
+    e.seeds = (0..o.seeds.unwrap_or(seeds)).collect();
+    e.tuning = o.tune.unwrap_or(tune).then(Tuning::default);
+    Ok(e)
+}
+
+/// The workload's options: the profile's pairs unless given.
+fn workload_options(o: &Options) -> BTreeMap<String, String> {
+    let mut opts = o.workload_options.clone();
+    if o.profile == Profile::Quick && !opts.contains_key("pairs") {
+        opts.insert("pairs".into(), "1-2,1-3".into());
+    }
+    opts
+}
+
+/// `cargo xtask bench`: fetch MNIST if it is missing, then re-run in release.
+pub fn run(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    if !o.speed_only && !o.workload_options.contains_key("dir") {
+        let dir = o.data_root.join(&o.workload);
+        let known = ["mnist", "fashion-mnist"].contains(&o.workload.as_str());
+        if known
+            && !dir.join("t10k-labels-idx1-ubyte").is_file()
+            && !dir.join("t10k-labels-idx1-ubyte.gz").is_file()
+        {
+            eprintln!("data missing in {}: fetching", dir.display());
+            let mut fetch = vec!["--dir".to_string(), o.data_root.display().to_string()];
+            if o.workload == "fashion-mnist" {
+                fetch.push("--fashion-mnist".into());
+            }
+            crate::data::run(&fetch)?;
+        }
+    }
+    let sh = Shell::new()?;
+    sh.change_dir(crate::root());
+    cmd!(
+        sh,
+        "cargo run --release --quiet --locked -p xtask -- bench-run {args...}"
+    )
+    .run()?;
+    Ok(())
+}
+
+/// Progress bars: one per arm and phase, counting finished tasks.
+struct Bars {
+    multi: MultiProgress,
+    tasks: usize,
+    bars: Mutex<BTreeMap<String, ProgressBar>>,
+}
+
+impl Observer for Bars {
+    fn phase_started(&self, label: &str, runs: &[RunSpec]) {
+        let style = ProgressStyle::with_template(
+            "{prefix:>28} [{bar:30}] {pos}/{len} tasks  {elapsed_precise} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> ");
+        eprintln!("== {label}: {} runs", runs.len());
+        let mut bars = self.bars.lock().expect("bars");
+        bars.clear();
+        for r in runs {
+            let bar = bars.entry(r.arm.name.clone()).or_insert_with(|| {
+                self.multi.add(
+                    ProgressBar::new(0)
+                        .with_style(style.clone())
+                        .with_prefix(r.arm.name.clone()),
+                )
+            });
+            bar.inc_length(r.tasks.min(self.tasks) as u64);
+        }
+    }
+
+    fn task_finished(&self, run: &RunSpec, _: usize, _: &TaskResult, _: &dyn Optimizer) {
+        if let Some(b) = self.bars.lock().expect("bars").get(&run.arm.name) {
+            b.inc(1);
+        }
+    }
+
+    fn phase_finished(&self, _: &str) {
+        for b in self.bars.lock().expect("bars").values() {
+            b.finish();
+        }
+    }
+}
+
+/// The release half of `cargo xtask bench`.
+pub fn run_release(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    std::fs::create_dir_all(&o.out)
+        .with_context(|| format!("cannot create {}", o.out.display()))?;
+    let mut speed = None;
+    if o.speed_only || !o.skip_speed {
+        let mut speed_args = vec!["--out".to_string(), o.out.display().to_string()];
+        if o.profile == Profile::Quick {
+            speed_args.push("--quick".into());
+        }
+        crate::speed::run(&speed_args)?;
+        speed = Some(crate::speed::report_section(&o.out)?);
+    }
+    let mut md = String::from("# lrmem benchmark report\n\n");
+    if o.speed_only {
+        md.push_str(
+            speed
+                .as_deref()
+                .unwrap_or("(no speed measurements were written)"),
+        );
+        std::fs::write(o.out.join("REPORT.md"), md)?;
+        return Ok(());
+    }
+    let experiment = experiment(&o)?;
+    let entry = bench::workloads::find(&o.workload)?;
+    let config = bench::workloads::WorkloadConfig {
+        data_root: o.data_root.clone(),
+        options: workload_options(&o),
+    };
+    let family = entry.build(&config)?;
+    let results_path = o.out.join(format!("{}.jsonl", entry.name));
+    let options = RunOptions {
+        jobs: o.jobs,
+        results: Some(results_path.clone()),
+        resume: o.resume,
+    };
+    let bars = Bars {
+        multi: MultiProgress::new(),
+        tasks: family.len(),
+        bars: Mutex::new(BTreeMap::new()),
+    };
+    let started = std::time::Instant::now();
+    let results = harness::run(family.as_ref(), &experiment, &options, &bars)?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let json = o.out.join(format!("{}.json", entry.name));
+    std::fs::write(&json, serde_json::to_string_pretty(&results)?)
+        .with_context(|| format!("cannot write {}", json.display()))?;
+    let about = format!(
+        "Data: {} (options: {}). {} runs carried out now ({elapsed:.0} s on {}, {} parallel runs), {} taken from {} (`--resume`). The paper setting gives every arm base learning rate {}.",
+        config
+            .options
+            .get("dir")
+            .cloned()
+            .unwrap_or_else(|| o.data_root.join(entry.name).display().to_string()),
+        if config.options.is_empty() {
+            "defaults".to_string()
+        } else {
+            config
+                .options
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        results.executed,
+        bench::report::machine(),
+        o.jobs,
+        results.runs.len() - results.executed,
+        results_path.display(),
+        experiment
+            .base_lr
+            .map_or("(none)".to_string(), |lr| format!("{lr:e}")),
+    );
+    md.push_str(&bench::report::workload_section(
+        &results, &o.out, entry.name, &about,
+    )?);
+    if let Some(s) = speed {
+        md.push_str(&s);
+        md.push('\n');
+    }
+    std::fs::write(o.out.join("REPORT.md"), md)?;
+    println!("report: {}", o.out.join("REPORT.md").display());
+    Ok(())
+}
