@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::hyper::{self, Hyper};
 use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
 use crate::state::check_inputs;
 use crate::{Direction, NonFinite, OptimError, Optimizer, StateBytes};
@@ -116,6 +117,19 @@ impl Optimizer for Adam {
         self.reset();
     }
 
+    /// `lr`, `beta1`, `beta2`, `eps` and `weight_decay` (the registry's keys).
+    fn hyperparameters(&self) -> Vec<(String, f32)> {
+        hyper::list(&self.config)
+    }
+
+    /// Sets `lr`, `beta1`, `beta2`, `eps` or `weight_decay`, validated as by [`Adam::new`]; the
+    /// next step uses it with the moments and step count as they are (torch's semantics: the
+    /// bias corrections use the new β's from then on).
+    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
+        self.config = hyper::updated(&self.config, name, value, !self.states.is_empty())?;
+        Ok(())
+    }
+
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
@@ -141,6 +155,33 @@ impl Optimizer for Adam {
             *w = *w * decay - step_size * (*m / denom);
         }
         Ok(())
+    }
+}
+
+impl Hyper for AdamConfig {
+    fn get(&self) -> Vec<(&'static str, f32)> {
+        vec![
+            ("lr", self.lr),
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("eps", self.eps),
+            ("weight_decay", self.weight_decay),
+        ]
+    }
+
+    fn field(&mut self, name: &str) -> Option<&mut f32> {
+        match name {
+            "lr" => Some(&mut self.lr),
+            "beta1" => Some(&mut self.beta1),
+            "beta2" => Some(&mut self.beta2),
+            "eps" => Some(&mut self.eps),
+            "weight_decay" => Some(&mut self.weight_decay),
+            _ => None,
+        }
+    }
+
+    fn check(&self) -> Result<(), OptimError> {
+        self.validate()
     }
 }
 

@@ -48,6 +48,15 @@ pub enum OptimError {
         #[source]
         source: MemoryError,
     },
+    /// [`Optimizer::set_hyperparameter`](crate::Optimizer::set_hyperparameter) named a
+    /// hyperparameter the optimizer does not have.
+    #[error("this optimizer has no hyperparameter `{name}`; {}", if known.is_empty() { "it has none that can change after construction".to_owned() } else { format!("it has: {}", known.join(", ")) })]
+    UnknownHyperparameter {
+        /// The name given.
+        name: String,
+        /// Every hyperparameter the optimizer has.
+        known: Vec<String>,
+    },
     /// Saved optimizer state could not be loaded.
     #[error("cannot load optimizer state: {reason}")]
     Corrupt {

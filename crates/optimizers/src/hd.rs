@@ -8,8 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::hyper::{self, Hyper};
 use crate::spec::{self, Built, Key, RegistryEntry};
 use crate::state::check_inputs;
+use crate::TensorStates;
 use crate::{NonFinite, OptimError, Optimizer, StateBytes};
 
 /// Configuration of [`SgdHd`].
@@ -132,6 +134,25 @@ impl Optimizer for SgdHd {
         self.reset();
     }
 
+    /// `lr` (α₀) and `beta` (the registry's keys).
+    fn hyperparameters(&self) -> Vec<(String, f32)> {
+        hyper::list(&self.config)
+    }
+
+    /// Sets a hyperparameter, validated as by [`SgdHd::new`] (errors name the key).
+    ///
+    /// `lr` is α₀: tensors that have not stepped yet start from the new value, and every α
+    /// already learned is multiplied by new/old (shifted by the new value when the old one was
+    /// 0), so that a schedule on `lr` scales the steps as it scales SGD's while keeping the
+    /// adaptation hypergradient descent learned. Overwriting α instead would undo that
+    /// adaptation at every step of a schedule. The other keys apply from the next step.
+    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
+        let new = hyper::updated(&self.config, name, value, !self.states.is_empty())?;
+        rescale_rates(&mut self.states, self.config.lr, new.lr);
+        self.config = new;
+        Ok(())
+    }
+
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
@@ -180,6 +201,25 @@ impl Optimizer for AdamHd {
         self.reset();
     }
 
+    /// `lr` (α₀), `beta`, `beta1`, `beta2` and `eps` (the registry's keys).
+    fn hyperparameters(&self) -> Vec<(String, f32)> {
+        hyper::list(&self.config)
+    }
+
+    /// Sets a hyperparameter, validated as by [`AdamHd::new`] (errors name the key).
+    ///
+    /// `lr` is α₀: tensors that have not stepped yet start from the new value, and every α
+    /// already learned is multiplied by new/old (shifted by the new value when the old one was
+    /// 0), so that a schedule on `lr` scales the steps as it scales SGD's while keeping the
+    /// adaptation hypergradient descent learned. Overwriting α instead would undo that
+    /// adaptation at every step of a schedule. The other keys apply from the next step.
+    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
+        let new = hyper::updated(&self.config, name, value, !self.states.is_empty())?;
+        rescale_rates(&mut self.states, self.config.lr, new.lr);
+        self.config = new;
+        Ok(())
+    }
+
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
@@ -214,6 +254,66 @@ impl Optimizer for AdamHd {
             *w -= step_size * (*m / (v.sqrt() + cfg.eps));
         }
         Ok(())
+    }
+}
+
+/// Every tensor's α follows a new α₀ (see `set_hyperparameter` of [`SgdHd`]).
+fn rescale_rates(states: &mut TensorStates<HdState>, old: f32, new: f32) {
+    if old != new {
+        hyper::for_each_state(
+            states,
+            |s| s.a.len(),
+            |s| s.lr = hyper::rescale(s.lr, old, new),
+        );
+    }
+}
+
+impl Hyper for SgdHdConfig {
+    const FIELDS: &'static [(&'static str, &'static str)] = SGD_HD_SPEC.fields;
+
+    fn get(&self) -> Vec<(&'static str, f32)> {
+        vec![("lr", self.lr), ("beta", self.hypergrad_lr)]
+    }
+
+    fn field(&mut self, name: &str) -> Option<&mut f32> {
+        match name {
+            "lr" => Some(&mut self.lr),
+            "beta" => Some(&mut self.hypergrad_lr),
+            _ => None,
+        }
+    }
+
+    fn check(&self) -> Result<(), OptimError> {
+        self.validate()
+    }
+}
+
+impl Hyper for AdamHdConfig {
+    const FIELDS: &'static [(&'static str, &'static str)] = ADAM_HD_SPEC.fields;
+
+    fn get(&self) -> Vec<(&'static str, f32)> {
+        vec![
+            ("lr", self.lr),
+            ("beta", self.hypergrad_lr),
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("eps", self.eps),
+        ]
+    }
+
+    fn field(&mut self, name: &str) -> Option<&mut f32> {
+        match name {
+            "lr" => Some(&mut self.lr),
+            "beta" => Some(&mut self.hypergrad_lr),
+            "beta1" => Some(&mut self.beta1),
+            "beta2" => Some(&mut self.beta2),
+            "eps" => Some(&mut self.eps),
+            _ => None,
+        }
+    }
+
+    fn check(&self) -> Result<(), OptimError> {
+        self.validate()
     }
 }
 

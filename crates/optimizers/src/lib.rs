@@ -35,6 +35,7 @@ mod adam;
 pub mod contract;
 mod error;
 mod hd;
+mod hyper;
 mod meta;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
@@ -133,6 +134,61 @@ pub trait Optimizer {
     fn memory_thetas(&self) -> Vec<(String, Vec<f32>)> {
         Vec::new()
     }
+
+    /// Every scalar hyperparameter that can change between steps, by name, with its current
+    /// value: what [`set_hyperparameter`](Optimizer::set_hyperparameter) accepts. Empty by
+    /// default.
+    ///
+    /// The names are the keys of the optimizer's [`registry`] entry (`lr`, `momentum`, `beta1`,
+    /// `xi`, …), so that the command line, the schedules and this list agree.
+    fn hyperparameters(&self) -> Vec<(String, f32)> {
+        Vec::new()
+    }
+
+    /// Sets the hyperparameter `name` to `value` between steps (a schedule, a warmup, a change
+    /// of plan after loading a checkpoint).
+    ///
+    /// The value passes exactly the validation of the constructor, and an error
+    /// ([`OptimError::InvalidConfig`] naming the key) changes nothing; a name the optimizer does
+    /// not have is [`OptimError::UnknownHyperparameter`], which lists those it has (the default
+    /// for optimizers without any). Each optimizer's docs say what a new value does to state
+    /// already learned from the old one (hypergradient descent rescales its learned rates,
+    /// [`Meta`] keeps its memories' θ).
+    ///
+    /// ```
+    /// use optimizers::{Optimizer, Sgd, SgdConfig};
+    /// let mut sgd = Sgd::new(SgdConfig::with_lr(0.1))?;
+    /// sgd.set_hyperparameter("momentum", 0.9)?;
+    /// sgd.set_lr(0.05)?;
+    /// assert_eq!(sgd.hyperparameter("momentum"), Some(0.9));
+    /// assert_eq!(sgd.lr(), Some(0.05));
+    /// assert!(sgd.set_lr(-1.0).is_err() && sgd.lr() == Some(0.05)); // refused, unchanged
+    /// let err = sgd.set_hyperparameter("beta1", 0.9).unwrap_err();
+    /// assert!(err.to_string().contains("it has: lr, momentum, dampening, weight_decay"));
+    /// # Ok::<(), optimizers::OptimError>(())
+    /// ```
+    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
+        let _ = value;
+        Err(hyper::unknown(name, &self.hyperparameters()))
+    }
+
+    /// The current value of the hyperparameter `name`, if the optimizer has it.
+    fn hyperparameter(&self, name: &str) -> Option<f32> {
+        self.hyperparameters()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The learning rate, `hyperparameter("lr")`.
+    fn lr(&self) -> Option<f32> {
+        self.hyperparameter("lr")
+    }
+
+    /// Sets the learning rate, `set_hyperparameter("lr", lr)`.
+    fn set_lr(&mut self, lr: f32) -> Result<(), OptimError> {
+        self.set_hyperparameter("lr", lr)
+    }
 }
 
 /// Lets results holding a boxed optimizer be unwrapped and printed (`build().unwrap_err()`);
@@ -165,6 +221,12 @@ impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
     fn memory_thetas(&self) -> Vec<(String, Vec<f32>)> {
         (**self).memory_thetas()
     }
+    fn hyperparameters(&self) -> Vec<(String, f32)> {
+        (**self).hyperparameters()
+    }
+    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
+        (**self).set_hyperparameter(name, value)
+    }
 }
 
 /// A borrowed optimizer is an optimizer (lend one to generic code and keep it). Forwards every
@@ -181,6 +243,12 @@ impl<O: Optimizer + ?Sized> Optimizer for &mut O {
     }
     fn memory_thetas(&self) -> Vec<(String, Vec<f32>)> {
         (**self).memory_thetas()
+    }
+    fn hyperparameters(&self) -> Vec<(String, f32)> {
+        (**self).hyperparameters()
+    }
+    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
+        (**self).set_hyperparameter(name, value)
     }
 }
 

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::hyper::{self, Hyper};
 use crate::spec::{self, Built, Key, RegistryEntry};
 use crate::state::check_inputs;
 use crate::{NonFinite, OptimError, Optimizer, StateBytes};
@@ -100,6 +101,36 @@ impl Optimizer for Rprop {
         self.reset();
     }
 
+    /// `lr` (Δ₀), `eta_minus`, `eta_plus`, `step_min` and `step_max` (the registry's keys).
+    fn hyperparameters(&self) -> Vec<(String, f32)> {
+        hyper::list(&self.config)
+    }
+
+    /// Sets a hyperparameter, validated as by [`Rprop::new`] (errors name the key).
+    ///
+    /// `lr` is Δ₀, the step size a tensor starts from: a new value applies to tensors that have
+    /// not stepped yet, and every step size Δ already learned is multiplied by new/old, so that a
+    /// schedule on `lr` scales Rprop's steps as it scales SGD's while keeping what Rprop learned
+    /// about each coordinate (the bounds `step_min`/`step_max` apply at Δ's next change, as to
+    /// Δ₀). The other keys apply from the next step.
+    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
+        let new = hyper::updated(&self.config, name, value, !self.states.is_empty())?;
+        let (old, lr) = (self.config.lr, new.lr);
+        if old != lr {
+            hyper::for_each_state(
+                &mut self.states,
+                |s| s.step.len(),
+                |s| {
+                    for d in &mut s.step {
+                        *d = hyper::rescale(*d, old, lr);
+                    }
+                },
+            );
+        }
+        self.config = new;
+        Ok(())
+    }
+
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
@@ -137,6 +168,35 @@ impl Optimizer for Rprop {
             *p = g;
         }
         Ok(())
+    }
+}
+
+impl Hyper for RpropConfig {
+    const FIELDS: &'static [(&'static str, &'static str)] = SPEC.fields;
+
+    fn get(&self) -> Vec<(&'static str, f32)> {
+        vec![
+            ("lr", self.lr),
+            ("eta_minus", self.etas.0),
+            ("eta_plus", self.etas.1),
+            ("step_min", self.step_sizes.0),
+            ("step_max", self.step_sizes.1),
+        ]
+    }
+
+    fn field(&mut self, name: &str) -> Option<&mut f32> {
+        match name {
+            "lr" => Some(&mut self.lr),
+            "eta_minus" => Some(&mut self.etas.0),
+            "eta_plus" => Some(&mut self.etas.1),
+            "step_min" => Some(&mut self.step_sizes.0),
+            "step_max" => Some(&mut self.step_sizes.1),
+            _ => None,
+        }
+    }
+
+    fn check(&self) -> Result<(), OptimError> {
+        self.validate()
     }
 }
 

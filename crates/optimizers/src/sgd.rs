@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::hyper::{self, Hyper};
 use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
 use crate::state::check_inputs;
 use crate::{Direction, NonFinite, OptimError, Optimizer, StateBytes};
@@ -127,6 +128,20 @@ impl Optimizer for Sgd {
         self.reset();
     }
 
+    /// `lr`, `momentum`, `dampening` and `weight_decay` (the registry's keys).
+    fn hyperparameters(&self) -> Vec<(String, f32)> {
+        hyper::list(&self.config)
+    }
+
+    /// Sets `lr`, `momentum`, `dampening` or `weight_decay`, validated as by [`Sgd::new`]; the
+    /// next step uses it, and momentum buffers carry on (torch's semantics). Momentum cannot
+    /// switch between 0 and > 0 while tensors have state (the buffer exists only with
+    /// momentum > 0): call [`next_task`](Optimizer::next_task) first, or build with momentum.
+    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
+        self.config = hyper::updated(&self.config, name, value, !self.states.is_empty())?;
+        Ok(())
+    }
+
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
@@ -145,6 +160,36 @@ impl Optimizer for Sgd {
             }
         }
         Ok(())
+    }
+}
+
+impl Hyper for SgdConfig {
+    fn get(&self) -> Vec<(&'static str, f32)> {
+        vec![
+            ("lr", self.lr),
+            ("momentum", self.momentum),
+            ("dampening", self.dampening),
+            ("weight_decay", self.weight_decay),
+        ]
+    }
+
+    fn field(&mut self, name: &str) -> Option<&mut f32> {
+        match name {
+            "lr" => Some(&mut self.lr),
+            "momentum" => Some(&mut self.momentum),
+            "dampening" => Some(&mut self.dampening),
+            "weight_decay" => Some(&mut self.weight_decay),
+            _ => None,
+        }
+    }
+
+    fn check(&self) -> Result<(), OptimError> {
+        self.validate()
+    }
+
+    /// The momentum buffer exists only with momentum > 0.
+    fn shape_change(&self, other: &Self) -> Option<&'static str> {
+        ((self.momentum > 0.0) != (other.momentum > 0.0)).then_some("momentum")
     }
 }
 

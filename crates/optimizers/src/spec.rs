@@ -521,6 +521,12 @@ impl Optimizer for Built {
     fn memory_thetas(&self) -> Vec<(String, Vec<f32>)> {
         self.0.memory_thetas()
     }
+    fn hyperparameters(&self) -> Vec<(String, f32)> {
+        self.0.hyperparameters()
+    }
+    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
+        self.0.set_hyperparameter(name, value)
+    }
 }
 
 impl Checkpoint for Built {

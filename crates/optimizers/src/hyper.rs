@@ -1,0 +1,211 @@
+//! Hyperparameters that change between steps: reading and setting a config's scalar fields by
+//! the names of their [`registry`](crate::registry) keys, with the config's own validation, and
+//! what a checkpoint may restore.
+//!
+//! One place for the rules every optimizer of this crate follows, so that
+//! [`Optimizer::set_hyperparameter`](crate::Optimizer::set_hyperparameter), the command line and
+//! the schedules agree: a value is set by the key that sets it in a spec, it passes exactly the
+//! validation of the constructor (the error names the key), and an error changes nothing.
+
+use memory_core::{Memory, MemoryError, MemoryOptimizer};
+
+use crate::{OptimError, TensorStates};
+
+/// A config whose scalar hyperparameters can be read and set by name.
+///
+/// Implemented by the config of every optimizer made with `tensor_optimizer!`; the optimizer's
+/// [`Optimizer`](crate::Optimizer) impl forwards to [`get`](Hyper::get) and [`set`].
+pub(crate) trait Hyper: Copy + std::fmt::Debug {
+    /// Config fields whose name in validation errors differs from the key that sets them
+    /// (`("hypergrad_lr", "beta")`), as in the optimizer's registry entry.
+    const FIELDS: &'static [(&'static str, &'static str)] = &[];
+
+    /// Every scalar hyperparameter: (registry key, value).
+    fn get(&self) -> Vec<(&'static str, f32)>;
+
+    /// The field the key `name` sets, if the config has one.
+    fn field(&mut self, name: &str) -> Option<&mut f32>;
+
+    /// The constructor's validation.
+    fn check(&self) -> Result<(), OptimError>;
+
+    /// The first key whose value, changed from `self` to `other`, changes the shape of the
+    /// tensors' state (SGD's momentum buffer exists only with momentum > 0): such a change
+    /// cannot apply to state made under the old value. `None` for configs without one.
+    fn shape_change(&self, _other: &Self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// The hyperparameters of `config` as [`Optimizer::hyperparameters`](crate::Optimizer::hyperparameters) returns them.
+pub(crate) fn list<C: Hyper>(config: &C) -> Vec<(String, f32)> {
+    config
+        .get()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
+/// `config` with `name` set to `value`, validated as by the constructor; `has_state` says
+/// whether tensors have state already (then a change of the state's shape is refused).
+/// `config` itself is not changed, so that the caller can adjust its state before storing it.
+pub(crate) fn updated<C: Hyper>(
+    config: &C,
+    name: &str,
+    value: f32,
+    has_state: bool,
+) -> Result<C, OptimError> {
+    let mut new = *config;
+    let Some(slot) = new.field(name) else {
+        return Err(unknown(name, &list(config)));
+    };
+    *slot = value;
+    new.check().map_err(|e| rename(e, C::FIELDS))?;
+    if has_state {
+        if let Some(key) = config.shape_change(&new) {
+            return Err(OptimError::invalid(
+                key,
+                value,
+                "on the same side of 0 as the value the tensors' state was made with (it decides whether that state exists); call next_task() to forget the state first",
+            ));
+        }
+    }
+    Ok(new)
+}
+
+/// The error for a hyperparameter `name` that an optimizer with `known` does not have.
+pub(crate) fn unknown(name: &str, known: &[(String, f32)]) -> OptimError {
+    OptimError::UnknownHyperparameter {
+        name: name.to_owned(),
+        known: known.iter().map(|(k, _)| k.clone()).collect(),
+    }
+}
+
+/// Names a config field in a validation error by the key that sets it, and states a memory's
+/// range error as one of the optimizer's config, so that the message names what the user set.
+pub(crate) fn rename(e: OptimError, fields: &[(&'static str, &'static str)]) -> OptimError {
+    match e {
+        OptimError::InvalidConfig {
+            field,
+            value,
+            expected,
+        }
+        | OptimError::Memory {
+            tensor: None,
+            source:
+                MemoryError::InvalidConfig {
+                    field,
+                    value,
+                    expected,
+                },
+        } => OptimError::InvalidConfig {
+            field: fields
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map_or(field, |(_, k)| *k),
+            value,
+            expected,
+        },
+        e => e,
+    }
+}
+
+/// Why a checkpoint's config cannot be restored into an optimizer built with `current`: the
+/// first key whose change of the state's shape the optimizer cannot follow.
+///
+/// Every other field is restored from the checkpoint, as `torch.optim.Optimizer.load_state_dict`
+/// restores the learning rate of every parameter group: a run resumes with the rates it was
+/// saved with, and a new rate is set after loading.
+#[allow(dead_code)] // until the checkpoint of `tensor_optimizer!` and `Meta` call it
+pub(crate) fn check_restore<C: Hyper>(current: &C, saved: &C) -> Result<(), OptimError> {
+    saved.check()?;
+    match current.shape_change(saved) {
+        None => Ok(()),
+        Some(key) => {
+            let value = |c: &C| {
+                c.get()
+                    .into_iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or_else(String::new, |(_, v)| v.to_string())
+            };
+            Err(OptimError::Corrupt {
+                reason: format!(
+                    "the checkpoint was saved with `{key}` = {} and this optimizer was built with `{key}` = {}, which changes the shape of its state; build it with `{key}` = {} to load this checkpoint",
+                    value(saved),
+                    value(current),
+                    value(saved)
+                ),
+            })
+        }
+    }
+}
+
+/// Applies `f` to every tensor's state (`len` says the length the state was made for).
+pub(crate) fn for_each_state<S>(
+    states: &mut TensorStates<S>,
+    len: impl Fn(&S) -> usize,
+    mut f: impl FnMut(&mut S),
+) {
+    let names: Vec<(String, usize)> = states
+        .names()
+        .map(|n| (n.to_owned(), len(states.get(n).expect("listed"))))
+        .collect();
+    for (name, n) in names {
+        if let Ok(s) = states.get_or_init(&name, n, || unreachable!("`{name}` is listed")) {
+            f(s);
+        }
+    }
+}
+
+/// `x · new/old` in f64, or `x + new` when `old` is 0 (there is no ratio to scale by): how a
+/// learning rate learned per tensor or coordinate follows a new initial rate.
+pub(crate) fn rescale(x: f32, old: f32, new: f32) -> f32 {
+    if old == 0.0 {
+        x + new
+    } else {
+        (x as f64 * (new as f64 / old as f64)) as f32
+    }
+}
+
+/// `optimizer` with its learning rate ξ set to `xi` (validated by the memory's config), for
+/// [`Meta`](crate::Meta)'s `xi`.
+#[allow(dead_code)] // until the checkpoint of `tensor_optimizer!` and `Meta` call it
+pub(crate) fn memory_optimizer_with_lr(
+    optimizer: MemoryOptimizer,
+    xi: f32,
+) -> Result<MemoryOptimizer, OptimError> {
+    Ok(match optimizer {
+        MemoryOptimizer::Sgd { .. } => MemoryOptimizer::Sgd { lr: xi },
+        MemoryOptimizer::Momentum { momentum, .. } => {
+            MemoryOptimizer::Momentum { lr: xi, momentum }
+        }
+        MemoryOptimizer::Adam {
+            beta1, beta2, eps, ..
+        } => MemoryOptimizer::Adam {
+            lr: xi,
+            beta1,
+            beta2,
+            eps,
+        },
+        _ => {
+            return Err(OptimError::invalid(
+                "xi",
+                xi,
+                "settable only on the memory optimizers sgd, momentum and adam",
+            ))
+        }
+    })
+}
+
+/// `memory` with ξ set to `xi`: its θ and its optimizer's moments are kept, so that the next
+/// step continues from where it was, with the new ξ.
+#[allow(dead_code)] // until the checkpoint of `tensor_optimizer!` and `Meta` call it
+pub(crate) fn memory_with_xi(memory: &Memory, xi: f32) -> Result<Memory, OptimError> {
+    let mut config = *memory.config();
+    config.optimizer = memory_optimizer_with_lr(config.optimizer, xi)?;
+    Ok(Memory::restore(
+        config,
+        memory.theta().to_vec(),
+        memory.rule_state().clone(),
+    )?)
+}
