@@ -57,6 +57,35 @@ pub enum OptimError {
         /// Every hyperparameter the optimizer has.
         known: Vec<String>,
     },
+    /// A hyperparameter that a [`Scheduled`](crate::Scheduled) optimizer sets at every step was
+    /// set by hand; the schedule would overwrite it at the next step.
+    #[error("hyperparameter `{name}` follows a schedule, which sets it at every step; change the schedule instead of setting it")]
+    Scheduled {
+        /// The hyperparameter.
+        name: String,
+    },
+    /// A pattern (or exact name) of a parameter group ([`Groups`](crate::Groups)) routed no
+    /// tensor of the first model step: a typo, a renamed layer, or a pattern shadowed by an
+    /// earlier group.
+    #[error("parameter group `{group}`: pattern `{pattern}` matched no tensor of the first model step{}; the tensors were: {}. Fix the pattern or remove it", shadowed_by.as_deref().map(|g| format!(" (the tensors it matches all went to the earlier group `{g}`)")).unwrap_or_default(), seen.join(", "))]
+    UnmatchedPattern {
+        /// The group's name.
+        group: String,
+        /// The pattern.
+        pattern: String,
+        /// The earlier group that took every tensor the pattern matches, if it matched any.
+        shadowed_by: Option<String>,
+        /// The names of the first model step's tensors.
+        seen: Vec<String>,
+    },
+    /// No parameter group ([`Groups`](crate::Groups)) has this name.
+    #[error("there is no parameter group `{name}`; the groups are: {}", known.join(", "))]
+    UnknownGroup {
+        /// The name given.
+        name: String,
+        /// Every group's name.
+        known: Vec<String>,
+    },
     /// Saved optimizer state could not be loaded.
     #[error("cannot load optimizer state: {reason}")]
     Corrupt {

@@ -9,6 +9,9 @@
 //! learning rate scales it, w ← w − η ⊙ u. Plain [`Sgd`] and [`Adam`] use a constant η;
 //! [`Meta`] asks its memory for η_d = η̂(z_d) per coordinate. The peers it is measured
 //! against: [`Rprop`] (iRprop−) and hypergradient descent ([`SgdHd`], [`AdamHd`]).
+//! Hyperparameters can change between steps ([`Optimizer::set_hyperparameter`]): [`Scheduled`]
+//! sets them from [`schedule`]s (warmup, cosine, …), and [`Groups`] gives groups of tensors
+//! optimizers of their own (no weight decay on biases, a memory on some layers only).
 //!
 //! ```
 //! use optimizers::{Meta, MetaConfig, Optimizer, SgdConfig};
@@ -34,22 +37,26 @@
 mod adam;
 pub mod contract;
 mod error;
+mod groups;
 mod hd;
 mod hyper;
 mod meta;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
 mod rprop;
+pub mod schedule;
 mod sgd;
 mod spec;
 mod state;
 
 pub use adam::{Adam, AdamConfig, AdamState};
 pub use error::OptimError;
+pub use groups::Groups;
 pub use hd::{AdamHd, AdamHdConfig, HdState, SgdHd, SgdHdConfig};
 pub use memory_core::{self, MemoryConfig, MemoryOptimizer, NonFinite};
 pub use meta::{Meta, MetaConfig, MetaTensor};
 pub use rprop::{Rprop, RpropConfig, RpropState};
+pub use schedule::{Schedule, Scheduled};
 pub use sgd::{Sgd, SgdConfig, SgdState};
 pub use spec::{registry, Built, Key, OptimizerSpec, RegistryEntry, SpecError};
 pub use state::{check_inputs, TensorStates};
@@ -136,11 +143,12 @@ pub trait Optimizer {
     }
 
     /// Every scalar hyperparameter that can change between steps, by name, with its current
-    /// value: what [`set_hyperparameter`](Optimizer::set_hyperparameter) accepts. Empty by
-    /// default.
+    /// value: what [`set_hyperparameter`](Optimizer::set_hyperparameter) accepts and what a
+    /// [`Scheduled`] optimizer can follow a [`Schedule`] for. Empty by default.
     ///
     /// The names are the keys of the optimizer's [`registry`] entry (`lr`, `momentum`, `beta1`,
-    /// `xi`, …), so that the command line, the schedules and this list agree.
+    /// `xi`, …), so that the command line, the schedules and this list agree; [`Groups`] prefixes
+    /// them with the group's name (`bias/lr`). Owned strings for that reason.
     fn hyperparameters(&self) -> Vec<(String, f32)> {
         Vec::new()
     }
