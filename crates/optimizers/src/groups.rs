@@ -107,7 +107,6 @@ struct Group<O> {
 /// ])?;
 /// assert_eq!(opt.group_of("fc.bias"), "no_decay");
 /// assert_eq!(opt.group_of("fc.weight"), "default");
-/// assert_eq!(opt.hyperparameter("memory/xi"), None); // until Meta reports its hyperparameters
 /// opt.set_hyperparameter("no_decay/lr", 3e-4)?;
 /// assert_eq!(opt.hyperparameter("no_decay/lr"), Some(3e-4));
 /// # Ok::<(), optimizers::SpecError>(())
@@ -403,7 +402,7 @@ impl<O: Optimizer + Checkpoint> Checkpoint for Groups<O> {
             .iter()
             .map(|g| Ok((g.name.clone(), g.optimizer.save()?)))
             .collect::<Result<Vec<_>, OptimError>>()?;
-        crate::state::save("groups", &SavedGroups { groups })
+        crate::state::save("Groups", &SavedGroups { groups })
     }
 
     /// Loads every group's optimizer from the group of the same name; the checkpoint must have
@@ -411,7 +410,7 @@ impl<O: Optimizer + Checkpoint> Checkpoint for Groups<O> {
     /// loaded before it get their previous state back. Routes and patterns are this optimizer's
     /// (they are code, not state), and are checked at the first step as always.
     fn load(&mut self, bytes: &[u8]) -> Result<(), OptimError> {
-        let saved: SavedGroups = crate::state::load("groups", bytes)?;
+        let saved: SavedGroups = crate::state::load("Groups", bytes)?;
         let names: Vec<&str> = saved.groups.iter().map(|(n, _)| n.as_str()).collect();
         if !names.iter().copied().eq(self.names()) {
             let ours: Vec<&str> = self.names().collect();

@@ -635,7 +635,7 @@ impl<O: Optimizer + Checkpoint> Checkpoint for Scheduled<O> {
             .filter_map(|e| Some((e.name.clone(), self.inner.hyperparameter(&e.name)?)))
             .collect();
         crate::state::save(
-            "scheduled",
+            "Scheduled",
             &SavedSchedule {
                 begun: self.begun,
                 seen: self.seen.iter().cloned().collect(),
@@ -649,7 +649,7 @@ impl<O: Optimizer + Checkpoint> Checkpoint for Scheduled<O> {
     /// values first, so that the wrapped optimizer is configured as when it was saved whether
     /// or not its own checkpoint restores its config; on an error they are set back.
     fn load(&mut self, bytes: &[u8]) -> Result<(), OptimError> {
-        let saved: SavedSchedule = crate::state::load("scheduled", bytes)?;
+        let saved: SavedSchedule = crate::state::load("Scheduled", bytes)?;
         let mut undo = Vec::new();
         for (name, value) in &saved.values {
             let Some(i) = self.schedules.iter().position(|e| e.name == *name) else {

@@ -615,7 +615,7 @@ fn group_checkpoints_need_the_same_groups() {
         .unwrap();
     train(&mut other, 1);
     let before = other.save().unwrap();
-    let err = other.load(&bytes).unwrap_err().to_string();
-    assert!(err.contains("parameter group `default`"), "{err}");
+    let err = other.load(&bytes).unwrap_err().to_string().to_lowercase();
+    assert!(err.contains("sgd") && err.contains("adam"), "{err}");
     assert_eq!(other.save().unwrap(), before);
 }
