@@ -94,7 +94,7 @@ fn help_lists() -> String {
         .collect::<Vec<_>>()
         .join("\n");
     format!(
-        "\nWorkloads:\n{workloads}\n\nOptimizers (their keys: `cargo run -p optimizers --example trajectory -- --help` or the docs of optimizers::registry):\n{optimizers}\n\nPreset arms: {}\n",
+        "\nWorkloads:\n{workloads}\n\nOptimizers (their keys: the API docs of `optimizers::registry`, or an unknown key in an arm lists them):\n{optimizers}\n\nPreset arms: {}\n",
         bench::arms::names().join(", ")
     )
 }
