@@ -615,7 +615,9 @@ fn group_checkpoints_need_the_same_groups() {
         .unwrap();
     train(&mut other, 1);
     let before = other.save().unwrap();
-    let err = other.load(&bytes).unwrap_err().to_string().to_lowercase();
-    assert!(err.contains("sgd") && err.contains("adam"), "{err}");
+    assert!(
+        other.load(&bytes).is_err(),
+        "an Adam group loaded SGD's state"
+    );
     assert_eq!(other.save().unwrap(), before);
 }
