@@ -101,8 +101,9 @@ fn build(a: &Args, name: &str) -> Result<Box<dyn Optimizer>, Box<dyn Error>> {
     Ok(match name {
         "sgd" => Box::new(Sgd::new(SgdConfig::with_lr(a.lr))?),
         "adam" => Box::new(Adam::new(AdamConfig::with_lr(a.lr))?),
-        "meta-sgd" => Box::new(Meta::new(SgdConfig::default(), meta)?),
-        "meta-adam" => Box::new(Meta::new(AdamConfig::default(), meta)?),
+        // η₀ = lr is the base's learning rate too: Meta::sgd/adam take it from the memory config.
+        "meta-sgd" => Box::new(Meta::sgd(meta)?),
+        "meta-adam" => Box::new(Meta::adam(meta)?),
         o => {
             return Err(
                 format!("--optimizer must be sgd, adam, meta-sgd or meta-adam, not {o}").into(),

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::hyper::{self, Hyper};
 use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
 use crate::state::check_inputs;
-use crate::{Direction, NonFinite, OptimError, Optimizer, StateBytes};
+use crate::{
+    Base, BaseInfo, Direction, DirectionBuf, NonFinite, OptimError, Optimizer, StateBytes,
+};
 
 /// Configuration of [`Adam`], as `torch.optim.Adam` / `AdamW`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -191,10 +193,8 @@ impl StateBytes for AdamConfig {
     }
 }
 
-impl Direction for AdamConfig {
-    type State = AdamState;
-    const NAME: &'static str = "adam";
-
+impl AdamConfig {
+    /// Fresh state for a tensor of `len` coordinates.
     fn init(&self, len: usize) -> AdamState {
         AdamState {
             step: 0,
@@ -202,34 +202,46 @@ impl Direction for AdamConfig {
             v: vec![0.0; len],
         }
     }
+}
 
-    fn advance(&self, state: &mut AdamState, params: &[f32], grads: &[f32]) {
-        state.step += 1;
-        for (((m, v), &g), &w) in state
-            .m
-            .iter_mut()
-            .zip(state.v.iter_mut())
-            .zip(grads)
-            .zip(params)
-        {
-            self.moments(m, v, g, w);
-        }
+/// Under [`Meta`](crate::Meta), the authors' TensorFlow backend (docs/algorithm.md §11): the
+/// query is m_t, not bias-corrected, and u = m_t/(√v_t + ε) (+ λw when decoupled); the memory's
+/// rate replaces Adam's bias-corrected step size. The step count advances but is not used.
+impl Base for Adam {
+    fn info(&self) -> BaseInfo {
+        BaseInfo::new("Adam", self.config.lr, self.config.non_finite)
     }
 
-    /// The memory is queried with m_t, not bias-corrected (the authors' TF backend).
-    fn query<'a>(&self, state: &'a AdamState, _grads: &'a [f32]) -> &'a [f32] {
-        &state.m
+    fn direction(
+        &mut self,
+        name: &str,
+        params: &[f32],
+        grads: &[f32],
+        mut buf: DirectionBuf<'_>,
+    ) -> Result<Direction, OptimError> {
+        let cfg = self.config;
+        let st = self
+            .states
+            .get_or_init(name, params.len(), || cfg.init(params.len()))?;
+        st.step += 1;
+        for (((m, v), &g), &w) in st.m.iter_mut().zip(st.v.iter_mut()).zip(grads).zip(params) {
+            cfg.moments(m, v, g, w);
+        }
+        let u = buf.values();
+        for (((u, &m), &v), &w) in u.iter_mut().zip(&st.m).zip(&st.v).zip(params) {
+            let d = m / (v.sqrt() + cfg.eps);
+            *u = if cfg.decoupled {
+                d + cfg.weight_decay * w
+            } else {
+                d
+            };
+        }
+        Ok(Direction::Values)
     }
 
-    /// u = m_t / (√v_t + ε); the memory's rate replaces Adam's bias-corrected step size.
-    #[inline(always)]
-    fn direction(&self, state: &AdamState, d: usize, _z: f32, _g: f32, w: f32) -> f32 {
-        let u = state.m[d] / (state.v[d].sqrt() + self.eps);
-        if self.decoupled {
-            u + self.weight_decay * w
-        } else {
-            u
-        }
+    /// m_t.
+    fn query<'a>(&'a self, name: &str, grads: &'a [f32]) -> &'a [f32] {
+        self.states.get(name).map_or(grads, |st| &st.m)
     }
 }
 

@@ -8,7 +8,7 @@ use memory_core::MemoryError;
 #[non_exhaustive]
 pub enum OptimError {
     /// `params` and `grads` differ in length, or a tensor changed size between steps.
-    #[error("tensor `{tensor}`: {what} has {found} entries, expected {expected}; pass one gradient per parameter, and keep a tensor's size fixed under one name (call `reset` to start over)")]
+    #[error("tensor `{tensor}`: {what} has {found} entries, expected {expected}; pass one gradient per parameter, and keep a tensor's size fixed under one name (to start over, `Optimizer::next_task` forgets every tensor's state and size)")]
     LengthMismatch {
         /// The tensor's name.
         tensor: String,
@@ -20,7 +20,7 @@ pub enum OptimError {
         found: usize,
     },
     /// A gradient coordinate was NaN or infinite.
-    #[error("tensor `{tensor}`: non-finite gradient {value} at coordinate {index}; nothing was updated. Fix the loss or lower the learning rate, or set `non_finite: NonFinite::Skip` to step over such coordinates")]
+    #[error("tensor `{tensor}`: non-finite gradient {value} at coordinate {index}; nothing was updated. Fix the loss or lower the learning rate, or set {setting} to `NonFinite::Skip` to step over such coordinates")]
     NonFiniteGradient {
         /// The tensor's name.
         tensor: String,
@@ -28,6 +28,30 @@ pub enum OptimError {
         index: usize,
         /// Its value.
         value: f32,
+        /// Where this optimizer's policy for such gradients is set, in words.
+        setting: &'static str,
+    },
+    /// Two settings that are one setting disagree ([`Meta`](crate::Meta): the base's `lr` is
+    /// η₀, `MetaConfig.memory.eta0`; the base's `non_finite` is `MetaConfig.memory.non_finite`).
+    #[error("conflicting optimizer config: {reason}")]
+    Conflict {
+        /// Both settings with their values, and what to set.
+        reason: String,
+    },
+    /// Tensors and memories of learning rates do not fit together: a name given to
+    /// [`Meta::only`](crate::Meta::only) that no tensor has, or a tensor whose memory a strict
+    /// [`Meta::load_memories`](crate::Meta::load_memories) did not provide.
+    #[error("{reason}")]
+    Routing {
+        /// Which tensor or name, the names seen, and what to do.
+        reason: String,
+    },
+    /// Saved state is intact but does not fit this optimizer: another kind of optimizer,
+    /// another config, an older format, or memories whose θ means something else here.
+    #[error("cannot load optimizer state: {reason}")]
+    Incompatible {
+        /// What differs (both values), and what to do.
+        reason: String,
     },
     /// A configuration value is out of range.
     #[error("invalid optimizer config: `{field}` = {value} but it must be {expected}")]

@@ -394,3 +394,108 @@ pub(crate) const ADAM_HD_SPEC: RegistryEntry = RegistryEntry {
         Ok(Built::new(AdamHd::new(config)?))
     },
 };
+
+/// α_t/α₀, the factor by which a hypergradient rate has moved from where it started (0 for
+/// α₀ = 0, which `Meta` never builds: its η₀ is positive).
+fn relative(alpha: f32, alpha0: f32) -> f32 {
+    if alpha0 > 0.0 {
+        alpha / alpha0
+    } else {
+        0.0
+    }
+}
+
+/// Under [`Meta`](crate::Meta), u = (α_t/α₀)·g (docs/algorithm.md §12): α_t follows its
+/// hypergradient exactly as without `Meta` (from the dot product of consecutive gradients), and
+/// scales the memory's rate by how far it has moved from α₀ = `lr`. The query is the gradient.
+impl crate::Base for SgdHd {
+    fn info(&self) -> crate::BaseInfo {
+        crate::BaseInfo::new("SgdHd", self.config.lr, self.config.non_finite)
+    }
+
+    fn direction(
+        &mut self,
+        name: &str,
+        params: &[f32],
+        grads: &[f32],
+        mut buf: crate::DirectionBuf<'_>,
+    ) -> Result<crate::Direction, OptimError> {
+        let cfg = self.config;
+        let n = params.len();
+        let st = self.states.get_or_init(name, n, || HdState {
+            step: 0,
+            lr: cfg.lr,
+            a: vec![0.0; n],
+            b: Vec::new(),
+        })?;
+        st.step += 1;
+        if st.step > 1 {
+            let h: f64 = grads
+                .iter()
+                .zip(&st.a)
+                .map(|(&g, &p)| g as f64 * p as f64)
+                .sum();
+            st.lr += (cfg.hypergrad_lr as f64 * h) as f32;
+        }
+        let scale = relative(st.lr, cfg.lr);
+        for ((u, &g), p) in buf.values().iter_mut().zip(grads).zip(st.a.iter_mut()) {
+            *u = scale * g;
+            *p = g;
+        }
+        Ok(crate::Direction::Values)
+    }
+}
+
+/// Under [`Meta`](crate::Meta), u = (α_t/α₀)·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m_t/(√v_t + ε)
+/// (docs/algorithm.md §12): Adam-HD's own update divided by α₀ = `lr`, with α_t following its
+/// hypergradient as without `Meta`. The query is the gradient.
+impl crate::Base for AdamHd {
+    fn info(&self) -> crate::BaseInfo {
+        crate::BaseInfo::new("AdamHd", self.config.lr, self.config.non_finite)
+    }
+
+    fn direction(
+        &mut self,
+        name: &str,
+        params: &[f32],
+        grads: &[f32],
+        mut buf: crate::DirectionBuf<'_>,
+    ) -> Result<crate::Direction, OptimError> {
+        let cfg = self.config;
+        let n = params.len();
+        let st = self.states.get_or_init(name, n, || HdState {
+            step: 0,
+            lr: cfg.lr,
+            a: vec![0.0; n],
+            b: vec![0.0; n],
+        })?;
+        st.step += 1;
+        let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
+        if st.step > 1 {
+            let t = (st.step - 1) as f64;
+            let corr = (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t));
+            let h: f64 = grads
+                .iter()
+                .zip(st.a.iter().zip(&st.b))
+                .map(|(&g, (&m, &v))| g as f64 * (m / (v.sqrt() + cfg.eps)) as f64)
+                .sum();
+            st.lr += (cfg.hypergrad_lr as f64 * h * corr) as f32;
+        }
+        let t = st.step as f64;
+        let scale = relative(
+            (st.lr as f64 * (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t))) as f32,
+            cfg.lr,
+        );
+        for ((u, &g), (m, v)) in buf
+            .values()
+            .iter_mut()
+            .zip(grads)
+            .zip(st.a.iter_mut().zip(st.b.iter_mut()))
+        {
+            *m = cfg.beta1 * *m + (1.0 - cfg.beta1) * g;
+            *v = cfg.beta2 * *v + (1.0 - cfg.beta2) * g * g;
+            *u = scale * (*m / (v.sqrt() + cfg.eps));
+        }
+        Ok(crate::Direction::Values)
+    }
+}

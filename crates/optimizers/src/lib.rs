@@ -5,16 +5,21 @@
 //! ([`memory_core`]). A model is a list of named tensors; each call of [`Optimizer::step`]
 //! updates one of them, creating its state on first sight.
 //!
-//! The seam follows optax: a base optimizer produces a *direction* u_t ([`Direction`]); a
-//! learning rate scales it, w ← w − η ⊙ u. Plain [`Sgd`] and [`Adam`] use a constant η;
-//! [`Meta`] asks its memory for η_d = η̂(z_d) per coordinate. The peers it is measured
-//! against: [`Rprop`] (iRprop−) and hypergradient descent ([`SgdHd`], [`AdamHd`]).
+//! The seam follows optax: a base optimizer produces a *direction* u_t, its own update divided
+//! by its learning rate ([`Base`]); a learning rate scales it, w ← w − η ⊙ u. Plain [`Sgd`] and
+//! [`Adam`] use a constant η; [`Meta`] wraps any [`Base`] and asks its memory for
+//! η_d = η̂(z_d) per coordinate, keeping whatever the base adapts relative to its learning
+//! rate. The peers it is measured against, which it can wrap too: [`Rprop`] (iRprop−) and
+//! hypergradient descent ([`SgdHd`], [`AdamHd`]). [`Meta::last_rates`] and [`Meta::on_step`]
+//! show the rates a step applied, and every optimizer shows its state by tensor and field
+//! ([`StateView`]).
 //! Hyperparameters can change between steps ([`Optimizer::set_hyperparameter`]): [`Scheduled`]
 //! sets them from [`schedule`]s (warmup, cosine, …), and [`Groups`] gives groups of tensors
 //! optimizers of their own (no weight decay on biases, a memory on some layers only).
+//! Feature `burn`: `optimizers::burn` trains burn modules with any of them, a whole model per step.
 //!
 //! ```
-//! use optimizers::{Meta, MetaConfig, Optimizer, SgdConfig};
+//! use optimizers::{Meta, MetaConfig, Optimizer};
 //! use memory_core::{MemoryConfig, MemoryOptimizer};
 //!
 //! // Meta-SGD as in the authors' MetaSgd1d: η₀ = 1e-2, Adam on θ with ξ = 1e-3.
@@ -22,7 +27,8 @@
 //!                                                  optimizer: MemoryOptimizer::adam(1e-3),
 //!                                                  ..MemoryConfig::default() },
 //!                           ..MetaConfig::default() };
-//! let mut opt = Meta::new(SgdConfig::default(), config)?;
+//! // η₀ is the base's learning rate: `Meta::sgd` builds plain SGD with lr = memory.eta0.
+//! let mut opt = Meta::sgd(config)?;
 //! let mut w = vec![3.0f32, -1.0];
 //! for _ in 0..100 {
 //!     let grad: Vec<f32> = w.iter().map(|x| 2.0 * x).collect(); // ∇‖w‖²
@@ -35,6 +41,8 @@
 #![forbid(unsafe_code)]
 
 mod adam;
+#[cfg(feature = "burn")]
+pub mod burn;
 pub mod contract;
 mod error;
 mod groups;
@@ -54,14 +62,15 @@ pub use error::OptimError;
 pub use groups::Groups;
 pub use hd::{AdamHd, AdamHdConfig, HdState, SgdHd, SgdHdConfig};
 pub use memory_core::{self, MemoryConfig, MemoryOptimizer, NonFinite};
-pub use meta::{Meta, MetaConfig, MetaTensor};
+pub use meta::{
+    saved_memories, LoadMemories, LoadReport, MemorySource, Meta, MetaConfig, Quantiles,
+    RateSummary, StepInfo,
+};
 pub use rprop::{Rprop, RpropConfig, RpropState};
 pub use schedule::{Schedule, Scheduled};
 pub use sgd::{Sgd, SgdConfig, SgdState};
 pub use spec::{registry, Built, Key, OptimizerSpec, RegistryEntry, SpecError};
-pub use state::{check_inputs, TensorStates};
-
-use serde::{de::DeserializeOwned, Serialize};
+pub use state::{check_inputs, checkpoint_kind, Field, Fields, Inspect, StateView, TensorStates};
 
 /// One named tensor of a model, for [`Optimizer::step_model`]: its parameters and their
 /// gradients, so that a whole model can be handed to an optimizer in one call.
@@ -261,51 +270,153 @@ impl<O: Optimizer + ?Sized> Optimizer for &mut O {
 }
 
 /// Whole-optimizer state that can be saved and loaded (postcard in lrmem's versioned envelope).
+///
+/// A checkpoint names the kind of optimizer that wrote it (`Sgd`, `Meta<Adam>`) in its header,
+/// before its body ([`checkpoint_kind`] reads it), so that loading it into another kind is an
+/// error that names both rather than a failure to decode.
 pub trait Checkpoint {
     /// Every tensor's state (and, for [`Meta`], every memory) as bytes.
     fn save(&self) -> Result<Vec<u8>, OptimError>;
-    /// Replaces the state with what [`Checkpoint::save`] wrote. The checkpoint must come from
-    /// the same kind of optimizer with the same config; damaged bytes are an error, and on an
-    /// error the optimizer is unchanged.
+    /// Replaces the state with what [`Checkpoint::save`] wrote, to resume exactly. The
+    /// checkpoint must come from the same kind of optimizer with the same config: another kind
+    /// or another config is [`OptimError::Incompatible`], naming both kinds or every differing
+    /// field with both values; damaged bytes are [`OptimError::Corrupt`]. On an error the
+    /// optimizer is unchanged. (To start a new task from a `Meta` checkpoint's θ with another
+    /// config, use [`Meta::load_memories`].)
     fn load(&mut self, bytes: &[u8]) -> Result<(), OptimError>;
 }
 
-/// A base optimizer as [`Meta`] sees it: the maths of the step direction, without a learning rate.
+/// How a base's direction u relates to the query z that the memory is asked with: what
+/// [`Base::direction`] returns, so that [`Meta`] can move every coordinate by −η_d·u_d.
 ///
-/// Per step and tensor, [`Meta`] calls [`advance`](Direction::advance) once, reads the query
-/// z = [`query`](Direction::query) (clipped to the memory's range), and moves every coordinate by
-/// `−η̂(z_d) · direction(…, z_d)`. SGD: z = u = g. Adam (the authors' TF backend): z = m_t,
-/// u = m_t/(√v_t + ε).
-pub trait Direction: Send + Sync {
-    /// Per-tensor state of the base (momentum buffers, moments, …).
-    type State: Clone + std::fmt::Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync;
-    /// A short name, stored in checkpoints.
-    const NAME: &'static str;
-    /// Fresh state for a tensor of `len` coordinates.
-    fn init(&self, len: usize) -> Self::State;
-    /// Takes this step's gradient into the state (moments, momentum). Called once per step.
-    fn advance(&self, state: &mut Self::State, params: &[f32], grads: &[f32]);
-    /// The values the memory is queried with, one per coordinate (after `advance`).
-    fn query<'a>(&self, state: &'a Self::State, grads: &'a [f32]) -> &'a [f32];
-    /// u_d: the direction of coordinate `d`, given its clipped query `z`, gradient `g` and value `w`.
-    fn direction(&self, state: &Self::State, d: usize, z: f32, g: f32, w: f32) -> f32;
+/// The query is clipped to the memory's ±clip before the memory sees it; `ClippedQuery` lets a
+/// base use that clipped value as its direction without another pass over the tensor (plain
+/// SGD, the authors' `MetaSgd1d`, which steps by η̂(z)·clip(g)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Direction {
+    /// u_d = clip(z_d): the clipped query is the direction; the buffer is not used.
+    ClippedQuery,
+    /// u_d = clip(z_d) + b_d, with b in the buffer (SGD's weight decay λw).
+    ClippedQueryPlus,
+    /// u_d = b_d: the buffer holds the whole direction.
+    Values,
+}
 
-    /// w_i ← w_i − η_i·u_{start+i} for a block of coordinates starting at `start` (`eta`, `z`,
-    /// `grads` and `params` are that block). The default calls [`direction`](Direction::direction)
-    /// per coordinate; a base whose direction is simple overrides it with a loop the compiler
-    /// vectorises.
-    fn apply_block(
-        &self,
-        state: &Self::State,
-        start: usize,
-        eta: &[f32],
-        z: &[f32],
-        grads: &[f32],
-        params: &mut [f32],
-    ) {
-        for (i, (((w, &e), &zc), &g)) in params.iter_mut().zip(eta).zip(z).zip(grads).enumerate() {
-            *w -= e * self.direction(state, start + i, zc, g, *w);
+/// Scratch space for one direction value per coordinate, lent by [`Meta`] to
+/// [`Base::direction`]. Allocated on first use and reused across steps and tensors, so that a
+/// base that never asks for it (plain SGD) costs no memory and no pass.
+#[derive(Debug)]
+pub struct DirectionBuf<'a> {
+    buf: &'a mut Vec<f32>,
+    len: usize,
+}
+
+impl<'a> DirectionBuf<'a> {
+    /// Lends `buf` for a tensor of `len` coordinates (it grows to `len` when first asked for).
+    pub fn new(buf: &'a mut Vec<f32>, len: usize) -> Self {
+        DirectionBuf { buf, len }
+    }
+
+    /// The buffer: exactly one value per coordinate of the tensor. Its contents are left over
+    /// from earlier steps: write every value that the returned [`Direction`] reads.
+    pub fn values(&mut self) -> &mut [f32] {
+        if self.buf.len() < self.len {
+            self.buf.resize(self.len, 0.0);
         }
+        &mut self.buf[..self.len]
+    }
+}
+
+/// What [`Meta`] needs to know of a base besides its direction: its name, and the two settings
+/// that `Meta` takes over.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct BaseInfo {
+    /// The base's type as messages and checkpoints name it (`"Sgd"`): a `Meta` over it saves
+    /// checkpoints of kind `Meta<Sgd>`.
+    pub kind: &'static str,
+    /// The base's learning rate, which `Meta` replaces by the memory's: η₀, the memory's rate
+    /// before it learns, so it must equal `MetaConfig.memory.eta0`.
+    pub lr: f32,
+    /// The base's policy for non-finite gradients, which `Meta` applies before the base sees
+    /// a gradient: it must equal `MetaConfig.memory.non_finite`.
+    pub non_finite: NonFinite,
+}
+
+impl BaseInfo {
+    /// A base of type `kind` with learning rate `lr` and policy `non_finite`.
+    pub fn new(kind: &'static str, lr: f32, non_finite: NonFinite) -> Self {
+        BaseInfo {
+            kind,
+            lr,
+            non_finite,
+        }
+    }
+}
+
+/// A base optimizer that [`Meta`] can wrap, implemented by the optimizers themselves ([`Sgd`],
+/// [`Adam`], [`Rprop`], [`SgdHd`], [`AdamHd`]).
+///
+/// **The rule** (docs/algorithm.md §11–§12): the memory's rate η replaces the base's learning
+/// rate lr and keeps whatever the base adapts relative to it. The direction is
+/// u = (the base's own update)/lr, so that w ← w − η ⊙ u is the base's own step wherever
+/// η = lr. The memory is queried with, and learns from, z = the gradient unless the base says
+/// otherwise ([`query`](Base::query)). Per base:
+///
+/// - [`Sgd`]: u = g (with its weight decay, momentum and Nesterov). Plain SGD steps by
+///   η̂(z)·clip(g), the authors' `MetaSgd1d`; with momentum the query is the buffer.
+/// - [`Adam`]: z = m_t and u = m_t/(√v_t + ε), the authors' TensorFlow backend (without Adam's
+///   bias corrections, which the memory's rate absorbs).
+/// - [`Rprop`]: u = sign(g)·Δ/Δ₀, the relative step: Rprop's per-coordinate step size Δ relative
+///   to where it starts, so that the memory's rate takes the place of Δ₀.
+/// - [`SgdHd`], [`AdamHd`]: u = (α_t/α₀)·(their direction): the hypergradient rate α_t, learned
+///   as without `Meta`, scales the memory's rate by how far it moved from α₀.
+///
+/// Two required methods. [`direction`](Base::direction) is called once per step of a tensor,
+/// before the memory learns; it takes the gradient into the base's state and must not move the
+/// parameters.
+pub trait Base: Optimizer + Send + Sync {
+    /// The base's name, learning rate and non-finite policy.
+    fn info(&self) -> BaseInfo;
+
+    /// Takes this step's gradient of tensor `name` into the base's state (created on first
+    /// sight; a tensor must keep its length) and says what its direction u is, writing into
+    /// `buf` what the returned [`Direction`] reads. `params` are the parameters before the step
+    /// (weight decay reads them); `grads` are finite (`Meta` has applied the non-finite policy).
+    /// On an error the base's state is unchanged.
+    fn direction(
+        &mut self,
+        name: &str,
+        params: &[f32],
+        grads: &[f32],
+        buf: DirectionBuf<'_>,
+    ) -> Result<Direction, OptimError>;
+
+    /// The query z of tensor `name` after [`direction`](Base::direction): one value per
+    /// coordinate, which the memory clips, learns from and predicts rates for. The gradient by
+    /// default.
+    fn query<'a>(&'a self, name: &str, grads: &'a [f32]) -> &'a [f32] {
+        let _ = name;
+        grads
+    }
+}
+
+/// What [`Meta::new`] takes as its base: a [`Base`] optimizer itself, or the config of one of
+/// this crate's optimizers (built and validated by that optimizer's constructor), so that
+/// `Meta::new(SgdConfig::default(), …)` and `Meta::new(Sgd::new(…)?, …)` both work.
+pub trait IntoBase {
+    /// The optimizer it becomes.
+    type Base: Base;
+    /// Builds (and validates) the base.
+    fn into_base(self) -> Result<Self::Base, OptimError>;
+}
+
+/// A base is itself.
+impl<B: Base> IntoBase for B {
+    type Base = B;
+    fn into_base(self) -> Result<B, OptimError> {
+        Ok(self)
     }
 }
 

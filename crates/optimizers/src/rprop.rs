@@ -233,3 +233,57 @@ pub(crate) const SPEC: RegistryEntry = RegistryEntry {
         Ok(Built::new(Rprop::new(config)?))
     },
 };
+
+/// Under [`Meta`](crate::Meta), u = sign(g)·Δ/Δ₀ (docs/algorithm.md §12): the relative step,
+/// Rprop's per-coordinate step size Δ (grown and shrunk from sign agreement as without `Meta`)
+/// divided by Δ₀ = `lr`, so that the memory's rate takes the place of Δ₀. The query is the
+/// gradient.
+impl crate::Base for Rprop {
+    fn info(&self) -> crate::BaseInfo {
+        crate::BaseInfo::new("Rprop", self.config.lr, self.config.non_finite)
+    }
+
+    fn direction(
+        &mut self,
+        name: &str,
+        params: &[f32],
+        grads: &[f32],
+        mut buf: crate::DirectionBuf<'_>,
+    ) -> Result<crate::Direction, OptimError> {
+        let cfg = self.config;
+        let n = params.len();
+        let st = self.states.get_or_init(name, n, || RpropState {
+            prev: vec![0.0; n],
+            step: vec![cfg.lr; n],
+        })?;
+        let ((down, up), (lo, hi)) = (cfg.etas, cfg.step_sizes);
+        for (((u, &g), p), s) in buf
+            .values()
+            .iter_mut()
+            .zip(grads)
+            .zip(st.prev.iter_mut())
+            .zip(st.step.iter_mut())
+        {
+            let agree = g * *p;
+            let g = if agree > 0.0 {
+                *s = (*s * up).min(hi);
+                g
+            } else if agree < 0.0 {
+                *s = (*s * down).max(lo);
+                0.0
+            } else {
+                g
+            };
+            let sign = if g > 0.0 {
+                1.0
+            } else if g < 0.0 {
+                -1.0
+            } else {
+                0.0
+            };
+            *u = *s / cfg.lr * sign;
+            *p = g;
+        }
+        Ok(crate::Direction::Values)
+    }
+}

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::hyper::{self, Hyper};
 use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
 use crate::state::check_inputs;
-use crate::{Direction, NonFinite, OptimError, Optimizer, StateBytes};
+use crate::{
+    Base, BaseInfo, Direction, DirectionBuf, NonFinite, OptimError, Optimizer, StateBytes,
+};
 
 /// Configuration of [`Sgd`], as `torch.optim.SGD`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -203,10 +205,8 @@ impl StateBytes for SgdConfig {
     }
 }
 
-impl Direction for SgdConfig {
-    type State = SgdState;
-    const NAME: &'static str = "sgd";
-
+impl SgdConfig {
+    /// Fresh state for a tensor of `len` coordinates (a momentum buffer only with momentum).
     fn init(&self, len: usize) -> SgdState {
         SgdState {
             step: 0,
@@ -217,62 +217,62 @@ impl Direction for SgdConfig {
             },
         }
     }
+}
 
-    fn advance(&self, state: &mut SgdState, params: &[f32], grads: &[f32]) {
-        let first = state.step == 0;
-        state.step += 1;
-        if self.momentum > 0.0 {
-            for ((b, &g), &w) in state.buf.iter_mut().zip(grads).zip(params) {
-                let g = g + self.weight_decay * w;
+/// Under [`Meta`](crate::Meta), u = g with weight decay, momentum and Nesterov as configured
+/// (docs/algorithm.md §11): the query is the gradient, or the momentum buffer with momentum;
+/// the direction is the clipped query (plain SGD: the authors' `MetaSgd1d`, η̂(z)·clip(g)),
+/// plus λw without momentum, and g + λw + μ·b (not clipped) with Nesterov.
+impl Base for Sgd {
+    fn info(&self) -> BaseInfo {
+        BaseInfo::new("Sgd", self.config.lr, self.config.non_finite)
+    }
+
+    fn direction(
+        &mut self,
+        name: &str,
+        params: &[f32],
+        grads: &[f32],
+        mut buf: DirectionBuf<'_>,
+    ) -> Result<Direction, OptimError> {
+        let cfg = self.config;
+        let st = self
+            .states
+            .get_or_init(name, params.len(), || cfg.init(params.len()))?;
+        let first = st.step == 0;
+        st.step += 1;
+        let (wd, mu) = (cfg.weight_decay, cfg.momentum);
+        if mu > 0.0 {
+            for ((b, &g), &w) in st.buf.iter_mut().zip(grads).zip(params) {
+                let g = g + wd * w;
                 *b = if first {
                     g
                 } else {
-                    self.momentum * *b + (1.0 - self.dampening) * g
+                    mu * *b + (1.0 - cfg.dampening) * g
                 };
             }
-        }
-    }
-
-    fn query<'a>(&self, state: &'a SgdState, grads: &'a [f32]) -> &'a [f32] {
-        if self.momentum > 0.0 {
-            &state.buf
-        } else {
-            grads
-        }
-    }
-
-    /// Plain SGD (the authors' MetaSgd1d) is w ← w − η ⊙ clip(g): one vectorised loop.
-    fn apply_block(
-        &self,
-        state: &SgdState,
-        start: usize,
-        eta: &[f32],
-        z: &[f32],
-        grads: &[f32],
-        params: &mut [f32],
-    ) {
-        if self.momentum == 0.0 && self.weight_decay == 0.0 {
-            for ((w, &e), &zc) in params.iter_mut().zip(eta).zip(z) {
-                *w -= e * zc;
+            if !cfg.nesterov {
+                return Ok(Direction::ClippedQuery);
             }
-        } else {
-            for (i, (((w, &e), &zc), &g)) in
-                params.iter_mut().zip(eta).zip(z).zip(grads).enumerate()
-            {
-                *w -= e * self.direction(state, start + i, zc, g, *w);
+            for (((u, &g), &w), &b) in buf.values().iter_mut().zip(grads).zip(params).zip(&st.buf) {
+                *u = g + wd * w + mu * b;
             }
+            return Ok(Direction::Values);
         }
+        if wd == 0.0 {
+            return Ok(Direction::ClippedQuery);
+        }
+        for (u, &w) in buf.values().iter_mut().zip(params) {
+            *u = wd * w;
+        }
+        Ok(Direction::ClippedQueryPlus)
     }
 
-    #[inline(always)]
-    fn direction(&self, state: &SgdState, d: usize, z: f32, g: f32, w: f32) -> f32 {
-        if self.momentum == 0.0 {
-            // MetaSgd1d: the clipped gradient itself (plus the optional L2 term).
-            z + self.weight_decay * w
-        } else if self.nesterov {
-            g + self.weight_decay * w + self.momentum * state.buf[d]
-        } else {
-            z
+    /// The momentum buffer with momentum, else the gradient.
+    fn query<'a>(&'a self, name: &str, grads: &'a [f32]) -> &'a [f32] {
+        match self.states.get(name) {
+            Some(st) if self.config.momentum > 0.0 => &st.buf,
+            _ => grads,
         }
     }
 }

@@ -28,6 +28,9 @@ static REGISTRY: &[RegistryEntry] = &[
     crate::rprop::SPEC,
     crate::hd::SGD_HD_SPEC,
     crate::hd::ADAM_HD_SPEC,
+    crate::meta::RPROP_SPEC,
+    crate::meta::SGD_HD_SPEC,
+    crate::meta::ADAM_HD_SPEC,
 ];
 
 /// Every optimizer an [`OptimizerSpec`] can name, in the order a help text lists them.

@@ -1,5 +1,6 @@
-//! Per-tensor state created lazily by name, input checks, and the checkpoint format shared by
-//! every optimizer of this crate.
+//! Per-tensor state created lazily by name, input checks, the checkpoint format shared by every
+//! optimizer of this crate, and [`StateView`], a structured read-only view of any optimizer's
+//! state.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -52,9 +53,25 @@ impl<S> TensorStates<S> {
         self.states.get(name).map(|(_, s)| s)
     }
 
+    /// The state of `name`, mutably, if it has stepped.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut S> {
+        self.states.get_mut(name).map(|(_, s)| s)
+    }
+
+    /// The length `name` had when its state was made, if it has stepped: what a later step
+    /// must pass again.
+    pub fn len_of(&self, name: &str) -> Option<usize> {
+        self.states.get(name).map(|(n, _)| *n)
+    }
+
     /// Names of the tensors seen so far, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.states.keys().map(String::as_str)
+    }
+
+    /// Every tensor's name and state, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &S)> {
+        self.states.iter().map(|(k, (_, s))| (k.as_str(), s))
     }
 
     /// Forget every tensor.
@@ -72,6 +89,11 @@ impl<S> TensorStates<S> {
         self.states.is_empty()
     }
 }
+
+/// Where [`check_inputs`] tells the user to set [`NonFinite::Skip`]: the `non_finite` field of
+/// the config of every optimizer of this crate but [`Meta`](crate::Meta), which says where its
+/// own policy lives.
+pub(crate) const NON_FINITE_SETTING: &str = "the `non_finite` field of the optimizer's config";
 
 /// Checks `params`/`grads` lengths and finiteness before anything is changed.
 ///
@@ -112,39 +134,350 @@ pub fn check_inputs<'g>(
                 tensor: name.to_owned(),
                 index,
                 value,
+                setting: NON_FINITE_SETTING,
             })
         }
     }
 }
 
 /// Version of the optimizer checkpoint format written by this build.
-pub(crate) const CHECKPOINT_VERSION: u16 = 1;
+///
+/// 1: `(tag, body)` with lowercase registry names as tags (`"sgd"`, `"meta-adam"`); a `Meta`
+/// body held the base's config and its per-tensor states. 2: the tag is the optimizer's kind as
+/// messages name it (`"Sgd"`, `"Meta<Adam>"`), read before the body; a `Meta` body holds the
+/// base optimizer's own checkpoint. The bodies of the other optimizers did not change.
+pub(crate) const CHECKPOINT_VERSION: u16 = 2;
 
-/// Writes `(tag, value)` in the versioned lrmem envelope.
-pub(crate) fn save<T: Serialize>(tag: &str, value: &T) -> Result<Vec<u8>, OptimError> {
+/// The kinds that version 1 wrote as lowercase tags.
+const V1_KINDS: &[(&str, &str)] = &[
+    ("sgd", "Sgd"),
+    ("adam", "Adam"),
+    ("rprop", "Rprop"),
+    ("sgd-hd", "SgdHd"),
+    ("adam-hd", "AdamHd"),
+    ("meta-sgd", "Meta<Sgd>"),
+    ("meta-adam", "Meta<Adam>"),
+];
+
+/// Writes `(kind, value)` in the versioned lrmem envelope: the kind comes first, so that a
+/// loader can say which optimizer wrote a checkpoint before it decodes anything else.
+pub(crate) fn save<T: Serialize>(kind: &str, value: &T) -> Result<Vec<u8>, OptimError> {
     Ok(persist::seal(
         Kind::Optimizer,
         CHECKPOINT_VERSION,
-        &(tag, value),
+        &(kind, value),
     )?)
 }
 
-/// Reads what [`save`] wrote, checking the envelope and that `tag` names this optimizer.
-pub(crate) fn load<T: DeserializeOwned>(tag: &str, bytes: &[u8]) -> Result<T, OptimError> {
-    let (_, payload) = persist::open(bytes, Kind::Optimizer, CHECKPOINT_VERSION)?;
-    let (found, value): (String, T) = persist::decode(payload)?;
-    if found != tag {
-        return Err(OptimError::Corrupt {
-            reason: format!("this checkpoint was saved by `{found}`, not `{tag}`"),
-        });
+/// A checkpoint's envelope, read and checked, and its kind, read before its body.
+pub(crate) struct Opened<'a> {
+    /// The format version it was written with.
+    pub(crate) version: u16,
+    /// The optimizer that wrote it, as messages name it (`Meta<Adam>`).
+    pub(crate) kind: String,
+    /// The body, not yet decoded.
+    pub(crate) body: &'a [u8],
+}
+
+/// Opens an optimizer checkpoint: the envelope (magic, version, kind of file), then the kind of
+/// optimizer. Damaged or truncated bytes are [`OptimError::Corrupt`].
+pub(crate) fn open(bytes: &[u8]) -> Result<Opened<'_>, OptimError> {
+    let (version, payload) = persist::open(bytes, Kind::Optimizer, CHECKPOINT_VERSION)?;
+    let (tag, body): (String, &[u8]) =
+        postcard::take_from_bytes(payload).map_err(|e| OptimError::Corrupt {
+            reason: format!(
+                "the checkpoint's header (which optimizer wrote it) is damaged or truncated ({e})"
+            ),
+        })?;
+    let kind = match version {
+        1 => V1_KINDS
+            .iter()
+            .find(|(old, _)| *old == tag)
+            .map_or(tag, |(_, kind)| (*kind).to_owned()),
+        _ => tag,
+    };
+    Ok(Opened {
+        version,
+        kind,
+        body,
+    })
+}
+
+impl Opened<'_> {
+    /// Errors unless the checkpoint was written by an optimizer of kind `here`: the message
+    /// names both, and says how to use a `Meta` checkpoint's memories elsewhere.
+    pub(crate) fn expect(&self, here: &str) -> Result<(), OptimError> {
+        if self.kind == here {
+            return Ok(());
+        }
+        let saved = &self.kind;
+        let mut reason = format!(
+            "this checkpoint was saved by {saved}, loading into {here}: load it into a {saved} built with the same config"
+        );
+        if saved.starts_with("Meta<") && here.starts_with("Meta<") {
+            reason.push_str(
+                ", or carry its memories' θ over to this optimizer with `Meta::load_memories`",
+            );
+        }
+        Err(OptimError::Incompatible { reason })
     }
-    Ok(value)
+}
+
+/// The kind of optimizer that wrote a checkpoint (`"Sgd"`, `"Meta<Adam>"`), read from its
+/// header without decoding the rest: to tell what a file holds before loading it.
+///
+/// ```
+/// use optimizers::{checkpoint_kind, Checkpoint, Meta, MetaConfig};
+/// let bytes = Meta::adam(MetaConfig::default())?.save()?;
+/// assert_eq!(checkpoint_kind(&bytes)?, "Meta<Adam>");
+/// # Ok::<(), optimizers::OptimError>(())
+/// ```
+pub fn checkpoint_kind(bytes: &[u8]) -> Result<String, OptimError> {
+    Ok(open(bytes)?.kind)
+}
+
+/// Reads what [`save`] wrote: checks the envelope and that the checkpoint was written by
+/// `kind` before decoding the body.
+pub(crate) fn load<T: DeserializeOwned>(kind: &str, bytes: &[u8]) -> Result<T, OptimError> {
+    let opened = open(bytes)?;
+    opened.expect(kind)?;
+    Ok(persist::decode(opened.body)?)
+}
+
+/// The fields of a config as `(path, value)`, from its pretty `Debug` output (`memory.eta0`,
+/// `etas.0`, the variant of an enum as its own entry): what a mismatch message lists.
+fn debug_fields(value: &impl std::fmt::Debug) -> Vec<(String, String)> {
+    let text = format!("{value:#?}");
+    let mut path: Vec<String> = Vec::new();
+    let mut index: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let t = line.trim();
+        if t.starts_with(['}', ')', ']']) {
+            path.pop();
+            index.pop();
+            continue;
+        }
+        let t = t.strip_suffix(',').unwrap_or(t);
+        let named = t
+            .split_once(": ")
+            .filter(|(n, _)| n.chars().all(|c| c.is_alphanumeric() || c == '_'));
+        let (name, v) = match named {
+            Some((n, v)) => (n.to_owned(), v),
+            None => {
+                let i = index.last_mut().map_or(0, |i| {
+                    *i += 1;
+                    *i - 1
+                });
+                (i.to_string(), t)
+            }
+        };
+        let full = path
+            .iter()
+            .chain(std::iter::once(&name))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(".");
+        if let Some(head) = v.strip_suffix(['{', '(', '[']) {
+            if !head.trim().is_empty() {
+                out.push((full, head.trim().to_owned()));
+            }
+            path.push(name);
+            index.push(0);
+        } else {
+            out.push((full, v.to_owned()));
+        }
+    }
+    out
+}
+
+/// The fields in which `saved` and `here` differ, each with both values
+/// (`` `eps`: saved 1e-8, here 1e-6 ``), or `None` when they are equal. A field under one that
+/// differs (the settings of another variant) is not listed again.
+pub(crate) fn config_diff<T: std::fmt::Debug + PartialEq>(saved: &T, here: &T) -> Option<String> {
+    if saved == here {
+        return None;
+    }
+    let (a, b) = (debug_fields(saved), debug_fields(here));
+    let lookup = |v: &[(String, String)], k: &str| {
+        v.iter()
+            .find(|(p, _)| p == k)
+            .map_or_else(|| "(none)".to_owned(), |(_, x)| x.clone())
+    };
+    let mut paths: Vec<&String> = a.iter().map(|(p, _)| p).collect();
+    paths.extend(
+        b.iter()
+            .map(|(p, _)| p)
+            .filter(|p| !a.iter().any(|(q, _)| q == *p)),
+    );
+    let mut differing: Vec<&String> = Vec::new();
+    let mut parts = Vec::new();
+    for p in paths {
+        let (x, y) = (lookup(&a, p), lookup(&b, p));
+        if x == y
+            || differing
+                .iter()
+                .any(|d| p.starts_with(d.as_str()) && p[d.len()..].starts_with('.'))
+        {
+            continue;
+        }
+        differing.push(p);
+        parts.push(format!("`{p}`: saved {x}, here {y}"));
+    }
+    Some(if parts.is_empty() {
+        format!("saved {saved:?}, here {here:?}")
+    } else {
+        parts.join("; ")
+    })
+}
+
+/// Errors if a checkpoint's `saved` config differs from `here`, naming every differing field.
+pub(crate) fn check_config<T: std::fmt::Debug + PartialEq>(
+    saved: &T,
+    here: &T,
+) -> Result<(), OptimError> {
+    match config_diff(saved, here) {
+        None => Ok(()),
+        Some(diff) => Err(OptimError::Incompatible {
+            reason: format!(
+                "the checkpoint was saved with another config ({diff}); build the optimizer with the saved values to resume from it"
+            ),
+        }),
+    }
+}
+
+/// One field of an optimizer's state in a [`StateView`], borrowed from the optimizer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Field<'a> {
+    /// One value per coordinate of the tensor (moments, buffers, traces), or per local model
+    /// of a memory (θ and its optimizer's moments).
+    Values(&'a [f32]),
+    /// One number for the whole tensor (hypergradient descent's learned rate α).
+    Scalar(f32),
+    /// A count (steps taken).
+    Count(u64),
+    /// A name (the memory of learning rates a tensor uses).
+    Text(&'a str),
+}
+
+impl<'a> Field<'a> {
+    /// The values, if the field is per coordinate.
+    pub fn values(&self) -> Option<&'a [f32]> {
+        match *self {
+            Field::Values(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// The fields of one tensor's (or one memory's) state, by name.
+pub type Fields<'a> = BTreeMap<String, Field<'a>>;
+
+/// A structured, read-only view of an optimizer's state, like torch's `state_dict`: per tensor
+/// name, its fields by name; for [`Meta`](crate::Meta), also every memory of learning rates.
+///
+/// The field names are those of the optimizer's per-tensor state struct (`AdamState`: `step`,
+/// `m`, `v`; `SgdState`: `step`, `buf`; `RpropState`: `prev`, `step`; `HdState`: `step`, `lr`,
+/// `a`, `b`). `Meta` lists its own fields (`memory`, `trace`, `steps`, and `rates` when
+/// [`Meta::record_rates`](crate::Meta::record_rates) is on) and its base's, prefixed with
+/// `base.`; its memories have `theta`, `m`, `v` and `step` (the memory optimizer's moments and
+/// step count). For logging and debugging: what a checkpoint holds, without decoding one.
+///
+/// ```
+/// use optimizers::{Adam, AdamConfig, Optimizer};
+/// let mut adam = Adam::new(AdamConfig::default())?;
+/// let mut w = vec![1.0f32, 2.0];
+/// adam.step("fc.weight", &mut w, &[0.5, -0.5])?;
+/// let view = adam.state();
+/// let m = view.values("fc.weight", "m").unwrap(); // m = (1 − β₁)·g
+/// assert!((m[0] - 0.05).abs() < 1e-6 && (m[1] + 0.05).abs() < 1e-6);
+/// assert_eq!(view.get("fc.weight", "step"), Some(optimizers::Field::Count(1)));
+/// # Ok::<(), optimizers::OptimError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateView<'a> {
+    /// Every tensor that has stepped, by name.
+    pub tensors: BTreeMap<String, Fields<'a>>,
+    /// Every memory of learning rates, by key (empty for optimizers without one).
+    pub memories: BTreeMap<String, Fields<'a>>,
+}
+
+impl<'a> StateView<'a> {
+    /// The field `field` of tensor `tensor`.
+    pub fn get(&self, tensor: &str, field: &str) -> Option<Field<'a>> {
+        self.tensors.get(tensor)?.get(field).copied()
+    }
+
+    /// The per-coordinate values of field `field` of tensor `tensor`.
+    pub fn values(&self, tensor: &str, field: &str) -> Option<&'a [f32]> {
+        self.get(tensor, field)?.values()
+    }
+}
+
+/// Optimizers that can show their state as a [`StateView`]; every optimizer of this crate.
+pub trait Inspect {
+    /// The state, by tensor name and field.
+    fn state(&self) -> StateView<'_>;
+}
+
+/// A per-tensor state that lists its fields for a [`StateView`].
+pub(crate) trait StateFields {
+    /// Adds every field, named as the struct's field.
+    fn fields<'a>(&'a self, out: &mut Fields<'a>);
+}
+
+impl StateFields for crate::SgdState {
+    fn fields<'a>(&'a self, out: &mut Fields<'a>) {
+        out.insert("step".into(), Field::Count(self.step));
+        out.insert("buf".into(), Field::Values(&self.buf));
+    }
+}
+
+impl StateFields for crate::AdamState {
+    fn fields<'a>(&'a self, out: &mut Fields<'a>) {
+        out.insert("step".into(), Field::Count(self.step));
+        out.insert("m".into(), Field::Values(&self.m));
+        out.insert("v".into(), Field::Values(&self.v));
+    }
+}
+
+impl StateFields for crate::RpropState {
+    fn fields<'a>(&'a self, out: &mut Fields<'a>) {
+        out.insert("prev".into(), Field::Values(&self.prev));
+        out.insert("step".into(), Field::Values(&self.step));
+    }
+}
+
+impl StateFields for crate::HdState {
+    fn fields<'a>(&'a self, out: &mut Fields<'a>) {
+        out.insert("step".into(), Field::Count(self.step));
+        out.insert("lr".into(), Field::Scalar(self.lr));
+        out.insert("a".into(), Field::Values(&self.a));
+        out.insert("b".into(), Field::Values(&self.b));
+    }
+}
+
+/// The view of optimizers made of `TensorStates` of a [`StateFields`] state.
+pub(crate) fn view<S: StateFields>(states: &TensorStates<S>) -> StateView<'_> {
+    StateView {
+        tensors: states
+            .iter()
+            .map(|(name, s)| {
+                let mut fields = Fields::new();
+                s.fields(&mut fields);
+                (name.to_owned(), fields)
+            })
+            .collect(),
+        memories: BTreeMap::new(),
+    }
 }
 
 /// An optimizer made of `config` and `states: TensorStates<_>`: the struct, its `new`, `config`,
-/// `reset`, `Checkpoint` and `StateBytes` (the config's): one definition for every such
-/// optimizer of this crate. Its `Optimizer` impl (the step) is written by hand and implements
-/// `next_task` as `reset`.
+/// `reset`, `state`, `Checkpoint`, `Inspect` and `StateBytes` (the config's): one definition for
+/// every such optimizer of this crate. Its `Optimizer` impl (the step) is written by hand and
+/// implements `next_task` as `reset`. Its checkpoints are tagged with the type's name (`$tag`,
+/// the registry name, is what format version 1 wrote; see `V1_KINDS`).
 macro_rules! tensor_optimizer {
     ($(#[$meta:meta])* $ty:ident, $tag:literal, $config:ty, $state:ty) => {
         $(#[$meta])*
@@ -175,6 +508,17 @@ macro_rules! tensor_optimizer {
             pub fn reset(&mut self) {
                 self.states.clear();
             }
+
+            /// Every tensor's state, by tensor name and field ([`StateView`](crate::StateView)).
+            pub fn state(&self) -> $crate::StateView<'_> {
+                $crate::state::view(&self.states)
+            }
+        }
+
+        impl $crate::Inspect for $ty {
+            fn state(&self) -> $crate::StateView<'_> {
+                $crate::state::view(&self.states)
+            }
         }
 
         impl $crate::StateBytes for $ty {
@@ -186,20 +530,17 @@ macro_rules! tensor_optimizer {
 
         impl $crate::Checkpoint for $ty {
             fn save(&self) -> Result<Vec<u8>, $crate::OptimError> {
-                $crate::state::save($tag, &(&self.config, &self.states))
+                $crate::state::save(stringify!($ty), &(&self.config, &self.states))
             }
 
+            /// Checks which optimizer wrote the checkpoint before decoding it (a checkpoint of
+            /// another kind is an error that names both), then that it was saved with this
+            /// config (a difference is an error that names every differing field). Reads the
+            /// checkpoints of format version 1 too.
             fn load(&mut self, bytes: &[u8]) -> Result<(), $crate::OptimError> {
                 let (config, states): ($config, $crate::TensorStates<$state>) =
-                    $crate::state::load($tag, bytes)?;
-                if config != self.config {
-                    return Err($crate::OptimError::Corrupt {
-                        reason: format!(
-                            "the checkpoint's config {config:?} differs from this optimizer's {:?}",
-                            self.config
-                        ),
-                    });
-                }
+                    $crate::state::load(stringify!($ty), bytes)?;
+                $crate::state::check_config(&config, &self.config)?;
                 self.states = states;
                 Ok(())
             }

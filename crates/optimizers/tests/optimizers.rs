@@ -107,32 +107,25 @@ fn hypergradient_lr_follows_gradient_agreement() {
 
 #[test]
 fn contract_meta() {
-    contract::check(|| Meta::new(SgdConfig::default(), meta_config(0.1, 1e-3)).unwrap());
+    contract::check(|| Meta::sgd(meta_config(0.1, 1e-3)).unwrap());
     contract::check(|| {
-        Meta::new(
-            SgdConfig::default(),
-            MetaConfig {
-                memory: MemoryConfig {
-                    clip: 4.0,
-                    eta0: 0.1,
-                    optimizer: MemoryOptimizer::sgd(0.01),
-                    ..MemoryConfig::default()
-                },
+        Meta::sgd(MetaConfig {
+            memory: MemoryConfig {
+                clip: 4.0,
+                eta0: 0.1,
+                optimizer: MemoryOptimizer::sgd(0.01),
+                ..MemoryConfig::default()
             },
-        )
+        })
         .unwrap()
     });
-    contract::check(|| Meta::new(AdamConfig::default(), meta_config(0.05, 1e-3)).unwrap());
+    contract::check(|| Meta::adam(meta_config(0.05, 1e-3)).unwrap());
     contract::check(|| {
-        Meta::new(SgdConfig::default(), meta_config(0.1, 1e-3))
+        Meta::sgd(meta_config(0.1, 1e-3))
             .unwrap()
             .with_routing(|_| Some("shared".into()))
     });
-    contract::check(|| {
-        Meta::new(SgdConfig::default(), meta_config(0.1, 1e-3))
-            .unwrap()
-            .only(&["a"])
-    });
+    contract::check(|| Meta::sgd(meta_config(0.1, 1e-3)).unwrap().only(&["a"]));
 }
 
 #[test]
@@ -191,7 +184,7 @@ fn adam_matches_torch() {
 fn meta_sgd_is_the_memory_step() {
     // Meta<Sgd> on one tensor = memory-core's step with w −= η·clip(g).
     let cfg = meta_config(0.02, 1e-2);
-    let mut opt = Meta::new(SgdConfig::default(), cfg).unwrap();
+    let mut opt = Meta::sgd(cfg).unwrap();
     let mut mem = Memory::new(cfg.memory).unwrap();
     let mut trace = Trace::new(3);
     let (mut w1, mut w2) = ([1.0f32, -3.0, 7.0], [1.0f32, -3.0, 7.0]);
@@ -207,7 +200,7 @@ fn meta_sgd_is_the_memory_step() {
 
 #[test]
 fn reload_keeps_theta_and_resets_the_rest() {
-    let mut opt = Meta::new(SgdConfig::default(), meta_config(0.01, 0.05)).unwrap();
+    let mut opt = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
     let mut w = vec![2.0f32; 10];
     for _ in 0..30 {
         let g: Vec<f32> = w.iter().map(|x| 0.5 * x).collect();
@@ -236,7 +229,7 @@ fn reload_keeps_theta_and_resets_the_rest() {
 
 #[test]
 fn routing_shares_and_skips_memories() {
-    let mut opt = Meta::new(SgdConfig::default(), meta_config(0.01, 0.01))
+    let mut opt = Meta::sgd(meta_config(0.01, 0.01))
         .unwrap()
         .with_routing(|n| {
             if n.ends_with("bias") {
@@ -259,28 +252,35 @@ fn routing_shares_and_skips_memories() {
 
 #[test]
 fn checkpoint_restores_memories_and_rejects_other_optimizers() {
-    let mut opt = Meta::new(AdamConfig::default(), meta_config(0.01, 0.05)).unwrap();
+    let mut opt = Meta::adam(meta_config(0.01, 0.05)).unwrap();
     let mut w = vec![1.0f32; 5];
     for i in 0..10 {
         opt.step("w", &mut w, &[0.3, -0.2, 0.1 * i as f32, 1.0, 5.0])
             .unwrap();
     }
     let bytes = opt.save().unwrap();
-    let mut other = Meta::new(AdamConfig::default(), meta_config(0.01, 0.05)).unwrap();
+    let mut other = Meta::adam(meta_config(0.01, 0.05)).unwrap();
     other.load(&bytes).unwrap();
     assert_eq!(
         other.memory("w").unwrap().theta(),
         opt.memory("w").unwrap().theta()
     );
-    let mut sgd_meta = Meta::new(SgdConfig::default(), meta_config(0.01, 0.05)).unwrap();
+    // Another kind or another config is intact but does not fit: not "corrupt".
+    let mut sgd_meta = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
     assert!(matches!(
         sgd_meta.load(&bytes),
-        Err(OptimError::Corrupt { .. })
+        Err(OptimError::Incompatible { .. })
     ));
-    let mut different = Meta::new(AdamConfig::default(), meta_config(0.02, 0.05)).unwrap();
-    assert!(different.load(&bytes).is_err());
+    let mut different = Meta::adam(meta_config(0.02, 0.05)).unwrap();
+    assert!(matches!(
+        different.load(&bytes),
+        Err(OptimError::Incompatible { .. })
+    ));
     let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
-    assert!(sgd.load(&bytes).is_err());
+    assert!(matches!(
+        sgd.load(&bytes),
+        Err(OptimError::Incompatible { .. })
+    ));
 }
 
 #[test]
@@ -311,7 +311,7 @@ fn invalid_configs_are_errors() {
             ..MemoryConfig::default()
         },
     };
-    let err = Meta::new(SgdConfig::default(), bad).unwrap_err();
+    let err = Meta::sgd(bad).unwrap_err();
     assert!(err.to_string().contains("num_centers"), "{err}");
 }
 
@@ -322,7 +322,7 @@ proptest! {
     fn meta_with_frozen_memory_is_sgd(eta0 in 1e-4f32..0.5, w0 in prop::collection::vec(-3.0f32..3.0, 1..30), steps in 1usize..10, sgd_memory in any::<bool>()) {
         let optimizer = if sgd_memory { MemoryOptimizer::sgd(0.0) } else { MemoryOptimizer::adam(0.0) };
         let cfg = MetaConfig { memory: MemoryConfig { clip: 10.0, eta0, optimizer, ..MemoryConfig::default() } };
-        let mut meta = Meta::new(SgdConfig::default(), cfg).unwrap();
+        let mut meta = Meta::sgd(cfg).unwrap();
         let mut sgd = Sgd::new(SgdConfig::with_lr(eta0)).unwrap();
         // Every step starts both from the same point (θ = η₀ exactly, so Meta-SGD has no
         // other state that could drift) and must move it by the same amount: |Δ| within 1e−6
@@ -348,8 +348,8 @@ proptest! {
         let mut opts: Vec<Box<dyn Optimizer>> = vec![
             Box::new(Sgd::new(SgdConfig::default()).unwrap()),
             Box::new(Adam::new(AdamConfig::default()).unwrap()),
-            Box::new(Meta::new(SgdConfig::default(), MetaConfig::default()).unwrap()),
-            Box::new(Meta::new(AdamConfig::default(), MetaConfig::default()).unwrap()),
+            Box::new(Meta::sgd(MetaConfig::default()).unwrap()),
+            Box::new(Meta::adam(MetaConfig::default()).unwrap()),
             Box::new(Rprop::new(RpropConfig::default()).unwrap()),
             Box::new(SgdHd::new(SgdHdConfig::default()).unwrap()),
             Box::new(AdamHd::new(AdamHdConfig::default()).unwrap()),
@@ -432,8 +432,8 @@ fn next_task_forgets_everything_for_every_optimizer_but_meta() {
 
 #[test]
 fn next_task_of_meta_is_reload() {
-    let make = || Meta::new(SgdConfig::default(), meta_config(0.01, 0.05)).unwrap();
-    let train = |opt: &mut Meta<SgdConfig>| {
+    let make = || Meta::sgd(meta_config(0.01, 0.05)).unwrap();
+    let train = |opt: &mut Meta<Sgd>| {
         let mut w = vec![2.0f32; 10];
         for _ in 0..30 {
             let g: Vec<f32> = w.iter().map(|x| 0.5 * x).collect();
@@ -451,7 +451,7 @@ fn next_task_of_meta_is_reload() {
     assert_eq!(a.memory_thetas(), vec![("w".to_string(), theta)]);
     // The same through a trait object, and for Meta over Adam.
     let mut boxed: Box<dyn Optimizer + Send> =
-        Box::new(Meta::new(AdamConfig::default(), meta_config(0.01, 0.05)).unwrap());
+        Box::new(Meta::adam(meta_config(0.01, 0.05)).unwrap());
     let mut w = vec![1.0f32; 3];
     boxed.step("w", &mut w, &[0.5, -0.5, 0.1]).unwrap();
     assert_eq!(boxed.memory_thetas()[0].1, vec![0.01; 20]);

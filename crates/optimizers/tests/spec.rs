@@ -277,6 +277,8 @@ fn contract_spec(name: &str) -> OptimizerSpec {
         "rprop" => "",
         "meta-sgd" => "lr=0.1,clip=4",
         "meta-adam" => "lr=0.05,clip=4",
+        "meta-rprop" => "lr=0.01,clip=4",
+        "meta-sgd-hd" | "meta-adam-hd" => "lr=0.05,clip=4",
         other => panic!("no contract settings for `{other}`: add them here"),
     };
     if tuned.is_empty() {
@@ -288,7 +290,7 @@ fn contract_spec(name: &str) -> OptimizerSpec {
 
 #[test]
 fn every_entry_builds_with_no_keys_and_passes_the_contract() {
-    assert_eq!(registry().len(), 7);
+    assert_eq!(registry().len(), 10);
     for entry in registry() {
         let plain = OptimizerSpec::new(entry.name).unwrap();
         let mut opt = plain
@@ -358,6 +360,9 @@ fn text_of_an_f32_is_read_exactly() {
         "adam-hd",
         "meta-sgd",
         "meta-adam",
+        "meta-rprop",
+        "meta-sgd-hd",
+        "meta-adam-hd",
     ] {
         let a = build(&format!("{name}:lr=0.001")).save().unwrap();
         let b = build(&format!("{name}:lr=1e-3")).save().unwrap();
@@ -379,12 +384,12 @@ fn specs_build_exactly_the_hand_made_optimizers() {
     same_bits(
         "meta-sgd",
         build(&format!("meta-sgd:lr={x},xi={y}")),
-        Meta::new(SgdConfig::default(), MetaConfig { memory }).unwrap(),
+        Meta::sgd(MetaConfig { memory }).unwrap(),
     );
     same_bits(
         "meta-adam",
         build(&format!("meta-adam:lr={x},xi={y}")),
-        Meta::new(AdamConfig::default(), MetaConfig { memory }).unwrap(),
+        Meta::adam(MetaConfig { memory }).unwrap(),
     );
     same_bits(
         "meta-sgd, no keys",
@@ -432,7 +437,7 @@ fn specs_build_exactly_the_hand_made_optimizers() {
             .with("lr", x)
             .build_checkpointable()
             .unwrap(),
-        Meta::new(SgdConfig::default(), MetaConfig { memory }).unwrap(),
+        Meta::sgd(MetaConfig { memory }).unwrap(),
     );
 }
 
@@ -466,9 +471,11 @@ fn every_key_reaches_the_config() {
         )),
         Meta::new(
             SgdConfig {
+                lr: memory.eta0,
                 momentum: 0.5,
                 nesterov: true,
                 weight_decay: 0.01,
+                non_finite: memory.non_finite,
                 ..SgdConfig::default()
             },
             MetaConfig { memory },
@@ -482,12 +489,13 @@ fn every_key_reaches_the_config() {
         )),
         Meta::new(
             AdamConfig {
+                lr: memory.eta0,
                 beta1: 0.8,
                 beta2: 0.99,
                 eps: 1e-7,
                 weight_decay: 0.01,
                 decoupled: true,
-                ..AdamConfig::default()
+                non_finite: memory.non_finite,
             },
             MetaConfig { memory },
         )

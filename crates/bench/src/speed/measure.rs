@@ -200,7 +200,8 @@ pub fn measure_with_progress(
             )?;
             let mut mem = Memory::new(memory_config(DENSE_M))?;
             mem.use_portable_kernels();
-            opt.insert_memory("w", mem);
+            // The optimizer's own memory config: installed as it is, portable kernels included.
+            opt.insert_memory("w", mem)?;
             entries.push(Entry {
                 case: Some((key.clone(), bytes, key.spec.state_bytes()?)),
                 work: Work::Opt {
