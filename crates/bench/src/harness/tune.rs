@@ -135,7 +135,12 @@ pub fn widened(
 fn ladder(lr: f32, up: bool) -> f32 {
     let lr = f64::from(lr);
     let mut exp = lr.log10().floor() as i32;
-    let mantissa = lr / 10f64.powi(exp);
+    let mut mantissa = lr / 10f64.powi(exp);
+    // 1e-4 as f32 is 9.99999974…e-5: its mantissa is 10, not 9.99….
+    if mantissa > 9.5 {
+        mantissa /= 10.0;
+        exp += 1;
+    }
     // Mantissas on the ladder are 1 or 3 (within float error).
     let three = mantissa > 2.0;
     let m = match (three, up) {
