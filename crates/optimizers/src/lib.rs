@@ -16,6 +16,7 @@
 //! Hyperparameters can change between steps ([`Optimizer::set_hyperparameter`]): [`Scheduled`]
 //! sets them from [`schedule`]s (warmup, cosine, …), and [`Groups`] gives groups of tensors
 //! optimizers of their own (no weight decay on biases, a memory on some layers only).
+//! Feature `burn`: `optimizers::burn` trains burn modules with any of them, a whole model per step.
 //!
 //! ```
 //! use optimizers::{Meta, MetaConfig, Optimizer};
@@ -40,6 +41,8 @@
 #![forbid(unsafe_code)]
 
 mod adam;
+#[cfg(feature = "burn")]
+pub mod burn;
 pub mod contract;
 mod error;
 mod groups;
