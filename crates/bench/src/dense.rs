@@ -1,5 +1,5 @@
 //! The dense formulation of the memory, as the authors' PyTorch `MemoryStatic1d` + `MetaSgd1d`
-//! compute it (REFERENCE.md §1): every step materialises the D×M activation matrix of the
+//! compute it (docs/algorithm.md §5–§9): every step materialises the D×M activation matrix of the
 //! current gradient and keeps the previous one; G is a mean over D of s ⊙ A_prev; η is
 //! A_cur·θ / A_cur·1. Kept here, in the bench crate only, as the baseline lrmem's truncated
 //! kernels are measured against. Written as plain loops (the compiler vectorises the sums; the
