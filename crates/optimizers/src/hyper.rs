@@ -116,7 +116,6 @@ pub(crate) fn rename(e: OptimError, fields: &[(&'static str, &'static str)]) -> 
 /// Every other field is restored from the checkpoint, as `torch.optim.Optimizer.load_state_dict`
 /// restores the learning rate of every parameter group: a run resumes with the rates it was
 /// saved with, and a new rate is set after loading.
-#[allow(dead_code)] // until the checkpoint of `tensor_optimizer!` and `Meta` call it
 pub(crate) fn check_restore<C: Hyper>(current: &C, saved: &C) -> Result<(), OptimError> {
     saved.check()?;
     match current.shape_change(saved) {
@@ -128,7 +127,7 @@ pub(crate) fn check_restore<C: Hyper>(current: &C, saved: &C) -> Result<(), Opti
                     .find(|(k, _)| *k == key)
                     .map_or_else(String::new, |(_, v)| v.to_string())
             };
-            Err(OptimError::Corrupt {
+            Err(OptimError::Incompatible {
                 reason: format!(
                     "the checkpoint was saved with `{key}` = {} and this optimizer was built with `{key}` = {}, which changes the shape of its state; build it with `{key}` = {} to load this checkpoint",
                     value(saved),
@@ -169,7 +168,6 @@ pub(crate) fn rescale(x: f32, old: f32, new: f32) -> f32 {
 
 /// `optimizer` with its learning rate ξ set to `xi` (validated by the memory's config), for
 /// [`Meta`](crate::Meta)'s `xi`.
-#[allow(dead_code)] // until the checkpoint of `tensor_optimizer!` and `Meta` call it
 pub(crate) fn memory_optimizer_with_lr(
     optimizer: MemoryOptimizer,
     xi: f32,
@@ -199,7 +197,6 @@ pub(crate) fn memory_optimizer_with_lr(
 
 /// `memory` with ξ set to `xi`: its θ and its optimizer's moments are kept, so that the next
 /// step continues from where it was, with the new ξ.
-#[allow(dead_code)] // until the checkpoint of `tensor_optimizer!` and `Meta` call it
 pub(crate) fn memory_with_xi(memory: &Memory, xi: f32) -> Result<Memory, OptimError> {
     let mut config = *memory.config();
     config.optimizer = memory_optimizer_with_lr(config.optimizer, xi)?;

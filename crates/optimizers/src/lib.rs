@@ -277,12 +277,17 @@ impl<O: Optimizer + ?Sized> Optimizer for &mut O {
 pub trait Checkpoint {
     /// Every tensor's state (and, for [`Meta`], every memory) as bytes.
     fn save(&self) -> Result<Vec<u8>, OptimError>;
-    /// Replaces the state with what [`Checkpoint::save`] wrote, to resume exactly. The
-    /// checkpoint must come from the same kind of optimizer with the same config: another kind
-    /// or another config is [`OptimError::Incompatible`], naming both kinds or every differing
-    /// field with both values; damaged bytes are [`OptimError::Corrupt`]. On an error the
-    /// optimizer is unchanged. (To start a new task from a `Meta` checkpoint's θ with another
-    /// config, use [`Meta::load_memories`].)
+    /// Replaces the state with what [`Checkpoint::save`] wrote, to resume exactly.
+    ///
+    /// The hyperparameters that change between steps (the learning rate, `Meta`'s ξ, every key
+    /// of [`Optimizer::hyperparameters`]) are restored as they were saved, as torch's
+    /// `load_state_dict` restores each parameter group's: set a new rate after loading. The
+    /// checkpoint must come from the same kind of optimizer, with the same structure (SGD with
+    /// or without momentum; `Meta`'s memory layout and clip): another kind or structure is
+    /// [`OptimError::Incompatible`], naming both kinds or every differing field with both
+    /// values; damaged bytes are [`OptimError::Corrupt`]. On an error the optimizer is
+    /// unchanged. (To start a new task from a `Meta` checkpoint's θ with another config, use
+    /// [`Meta::load_memories`].)
     fn load(&mut self, bytes: &[u8]) -> Result<(), OptimError>;
 }
 

@@ -962,6 +962,57 @@ impl<B: Base> Optimizer for Meta<B> {
             .collect()
     }
 
+    /// `lr`: η₀, which is the base's `lr` too (one setting, see [`MetaConfig`]): the rate of
+    /// tensors without a memory, and θ of every memory made from now on; a memory that exists
+    /// keeps its θ, which is what it learned. `xi`: ξ, the memory optimizer's learning rate, of
+    /// every memory (each keeps θ and moments) and of those to come. Then the base's own
+    /// hyperparameters but its `lr` (`momentum`, `beta1`, …), under the keys of the `meta-*`
+    /// entries of the registry.
+    fn hyperparameters(&self) -> Vec<(String, f32)> {
+        let memory = &self.config.memory;
+        let mut out = vec![
+            ("lr".to_owned(), memory.eta0),
+            ("xi".to_owned(), memory.optimizer.lr()),
+        ];
+        out.extend(
+            self.base
+                .hyperparameters()
+                .into_iter()
+                .filter(|(k, _)| k != "lr" && k != "xi"),
+        );
+        out
+    }
+
+    /// Sets `lr` (η₀ and the base's `lr`), `xi`, or a hyperparameter of the base, validated as
+    /// by the constructors (an error names the key and changes nothing).
+    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
+        let mut memory = self.config.memory;
+        match name {
+            "lr" => memory.eta0 = value,
+            "xi" => {
+                memory.optimizer = crate::hyper::memory_optimizer_with_lr(memory.optimizer, value)?
+            }
+            _ if self.base.hyperparameter(name).is_some() => {
+                return self.base.set_hyperparameter(name, value)
+            }
+            _ => return Err(crate::hyper::unknown(name, &self.hyperparameters())),
+        }
+        memory
+            .validate()
+            .map_err(|e| crate::hyper::rename(e.into(), MEMORY_FIELDS))?;
+        if name == "lr" {
+            self.base.set_hyperparameter("lr", value)?;
+        } else {
+            self.memories = self
+                .memories
+                .iter()
+                .map(|(k, m)| Ok((k.clone(), crate::hyper::memory_with_xi(m, value)?)))
+                .collect::<Result<_, OptimError>>()?;
+        }
+        self.config.memory = memory;
+        Ok(())
+    }
+
     /// Steps the tensors one by one, as the default does; on the first pass over the model, a
     /// name given to [`Meta::only`] that none of them has is an error before any tensor steps.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
@@ -1207,9 +1258,11 @@ impl<B: Base + Checkpoint> Checkpoint for Meta<B> {
 
     /// Resumes exactly where [`save`](Checkpoint::save) left off: the checkpoint must come from
     /// a `Meta` over the same kind of base (else an error naming both kinds) with the same
-    /// config (else an error naming every differing field with both values). To start from a
-    /// checkpoint's θ with another config, use [`Meta::load_memories`], which also reads the
-    /// checkpoints of format version 1. All or nothing.
+    /// memory structure (else an error naming every differing field with both values). Its
+    /// rates, η₀ (`lr`) and ξ (`xi`), and the base's hyperparameters are restored as saved, as
+    /// torch's `load_state_dict` does; set new ones after loading. To start from a checkpoint's
+    /// θ with another config, use [`Meta::load_memories`], which also reads the checkpoints of
+    /// format version 1. All or nothing.
     fn load(&mut self, bytes: &[u8]) -> Result<(), OptimError> {
         let kind = self.kind();
         let opened = state::open(bytes)?;
@@ -1223,7 +1276,17 @@ impl<B: Base + Checkpoint> Checkpoint for Meta<B> {
             });
         }
         let ck: MetaCheckpoint = persist::decode(opened.body)?;
-        if let Some(diff) = state::config_diff(&ck.config, &self.config) {
+        // `lr` (η₀) and `xi` change between steps: the checkpoint's values are restored, as
+        // torch's `load_state_dict` restores a parameter group's lr; every other field must match.
+        let mut config = self.config;
+        config.memory.eta0 = ck.config.memory.eta0;
+        if let Ok(optimizer) = crate::hyper::memory_optimizer_with_lr(
+            config.memory.optimizer,
+            ck.config.memory.optimizer.lr(),
+        ) {
+            config.memory.optimizer = optimizer;
+        }
+        if let Some(diff) = state::config_diff(&ck.config, &config) {
             return Err(OptimError::Incompatible {
                 reason: format!(
                     "the checkpoint was saved with another config ({diff}); build the optimizer with the saved values to resume from it, or start from its θ with this config through `Meta::load_memories`"
@@ -1254,6 +1317,7 @@ impl<B: Base + Checkpoint> Checkpoint for Meta<B> {
             }
         }
         self.base.load(&ck.base)?;
+        self.config = config;
         self.memories = memories;
         self.tensors = ck.tensors;
         Ok(())

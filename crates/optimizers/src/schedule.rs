@@ -407,8 +407,24 @@ struct Entry {
 /// and the step count, not the schedules (they are code, like the optimizer's type); loading
 /// restores the count, and the next step sets each hyperparameter to its schedule's value there.
 ///
-/// With [`Meta`](crate::Meta), schedule its memory learning rate `xi` the same way once
-/// `Meta` reports it among its hyperparameters.
+/// [`Meta`](crate::Meta)'s memory learning rate ξ is its hyperparameter `xi`:
+///
+/// ```
+/// use optimizers::schedule::{Linear, Scheduled};
+/// use optimizers::{Meta, MetaConfig, Optimizer};
+///
+/// // ξ from 10⁻² down to 10⁻³ over the first 100 model steps, then 10⁻³.
+/// let mut opt = Scheduled::new(Meta::sgd(MetaConfig::default())?)
+///     .schedule("xi", Linear::new(1e-2, 1e-3, 100)?)?;
+/// let mut w = vec![0.5f32; 3];
+/// for _ in 0..200 {
+///     let g = w.clone();
+///     opt.step("w", &mut w, &g)?;
+/// }
+/// assert_eq!(opt.hyperparameter("xi"), Some(1e-3));
+/// assert_eq!(opt.inner().memory("w").unwrap().config().optimizer.lr(), 1e-3);
+/// # Ok::<(), optimizers::OptimError>(())
+/// ```
 ///
 /// ```
 /// use optimizers::schedule::{Scheduled, StepDecay};

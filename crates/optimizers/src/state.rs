@@ -331,21 +331,6 @@ pub(crate) fn config_diff<T: std::fmt::Debug + PartialEq>(saved: &T, here: &T) -
     })
 }
 
-/// Errors if a checkpoint's `saved` config differs from `here`, naming every differing field.
-pub(crate) fn check_config<T: std::fmt::Debug + PartialEq>(
-    saved: &T,
-    here: &T,
-) -> Result<(), OptimError> {
-    match config_diff(saved, here) {
-        None => Ok(()),
-        Some(diff) => Err(OptimError::Incompatible {
-            reason: format!(
-                "the checkpoint was saved with another config ({diff}); build the optimizer with the saved values to resume from it"
-            ),
-        }),
-    }
-}
-
 /// One field of an optimizer's state in a [`StateView`], borrowed from the optimizer.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -534,13 +519,18 @@ macro_rules! tensor_optimizer {
             }
 
             /// Checks which optimizer wrote the checkpoint before decoding it (a checkpoint of
-            /// another kind is an error that names both), then that it was saved with this
-            /// config (a difference is an error that names every differing field). Reads the
-            /// checkpoints of format version 1 too.
+            /// another kind is an error that names both), then restores its config with its
+            /// states: the learning rate and every other hyperparameter as they were saved, as
+            /// torch's `load_state_dict` restores each parameter group's, so that a run resumes
+            /// as it was and a new rate is set after loading
+            /// ([`Optimizer::set_hyperparameter`](crate::Optimizer::set_hyperparameter)). A
+            /// difference that changes the shape of the state (SGD's momentum 0 against > 0) is
+            /// an error naming the key. Reads the checkpoints of format version 1 too.
             fn load(&mut self, bytes: &[u8]) -> Result<(), $crate::OptimError> {
                 let (config, states): ($config, $crate::TensorStates<$state>) =
                     $crate::state::load(stringify!($ty), bytes)?;
-                $crate::state::check_config(&config, &self.config)?;
+                $crate::hyper::check_restore(&self.config, &config)?;
+                self.config = config;
                 self.states = states;
                 Ok(())
             }

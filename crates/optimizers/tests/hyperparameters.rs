@@ -1,10 +1,13 @@
 //! Hyperparameters that change between steps (`Optimizer::hyperparameters`,
 //! `set_hyperparameter`): the registry's names, setters against construction bit for bit,
-//! refused values, and what a new rate does to learned state.
+//! refused values, what a new rate does to learned state, and checkpoints that restore the
+//! rates they were saved with (the reload workflow: load, then set a new rate).
 
+use optimizers::schedule::{Linear, Scheduled};
 use optimizers::{
-    registry, Built, Checkpoint, OptimError, Optimizer, OptimizerSpec, Rprop, RpropConfig, Sgd,
-    SgdConfig, SgdHd, SgdHdConfig, Tensor,
+    registry, Adam, AdamConfig, Built, Checkpoint, MemoryConfig, MemoryOptimizer, Meta, MetaConfig,
+    OptimError, Optimizer, OptimizerSpec, Rprop, RpropConfig, Sgd, SgdConfig, SgdHd, SgdHdConfig,
+    Tensor,
 };
 
 fn spec(text: &str) -> OptimizerSpec {
@@ -98,6 +101,16 @@ fn setters_match_construction_bit_for_bit() {
         ("adam-hd", "beta1", 0.8),
         ("adam-hd", "beta2", 0.99),
         ("adam-hd", "eps", 1e-6),
+        // Meta: `lr` is η₀ and the base's lr, `xi` the memory's rate, then the base's keys.
+        ("meta-sgd", "lr", 0.01),
+        ("meta-sgd", "xi", 0.01),
+        ("meta-sgd:momentum=0.9", "momentum", 0.5),
+        ("meta-adam", "xi", 0.01),
+        ("meta-adam", "beta1", 0.8),
+        ("meta-rprop", "lr", 0.01),
+        ("meta-rprop", "eta_plus", 1.5),
+        ("meta-sgd-hd", "beta", 0.01),
+        ("meta-adam-hd", "eps", 1e-6),
     ];
     for &(base, key, value) in cases {
         let mut set = built(base);
@@ -155,7 +168,9 @@ fn refused_values_name_the_key_and_change_nothing() {
         match (&err, &built_err) {
             (
                 OptimError::InvalidConfig { field: f, .. },
-                optimizers::SpecError::Invalid(OptimError::InvalidConfig { field: g, .. }),
+                optimizers::SpecError::Invalid(OptimError::InvalidConfig {
+                    field: g, ..
+                }),
             ) => {
                 assert_eq!(*f, field, "{base} {key}");
                 assert_eq!(f, g, "{base} {key}: setter and constructor disagree");
@@ -303,4 +318,122 @@ fn rprop_lr_rescales_learned_step_sizes() {
     opt.set_lr(0.05).unwrap(); // Δ = 0.06
     opt.step("w", &mut w, &[3.0]).unwrap(); // Δ = 0.072
     assert!((w[0] - (1.0 - 0.1 - 0.12 - 0.072)).abs() < 1e-6, "{w:?}");
+}
+
+#[test]
+fn meta_hyperparameters() {
+    let opt = spec("meta-sgd:lr=0.01,xi=0.05").build().unwrap();
+    assert_eq!(
+        opt.hyperparameters(),
+        [
+            ("lr".to_owned(), 0.01),
+            ("xi".to_owned(), 0.05),
+            ("momentum".to_owned(), 0.0),
+            ("dampening".to_owned(), 0.0),
+            ("weight_decay".to_owned(), 0.0),
+        ]
+    );
+    for (key, value) in [("lr", 2.0), ("lr", 0.0), ("xi", -1.0), ("beta1", 1.0)] {
+        let mut opt = spec("meta-adam").build_checkpointable().unwrap();
+        train(&mut opt, 2);
+        let before = opt.save().unwrap();
+        let err = opt.set_hyperparameter(key, value).unwrap_err();
+        assert!(
+            matches!(err, OptimError::InvalidConfig { field, .. } if field == key),
+            "{key}: {err:?}"
+        );
+        assert_eq!(opt.save().unwrap(), before, "{key}");
+    }
+}
+
+/// A memory's ξ changes in place: θ and moments carry on. The reload workflow: load a
+/// checkpoint into an optimizer built with other rates (they are restored), then set the new one.
+#[test]
+fn meta_xi_changes_existing_memories_and_survives_reload() {
+    let config = |xi: f32| MetaConfig {
+        memory: MemoryConfig {
+            clip: 4.0,
+            optimizer: MemoryOptimizer::sgd(xi),
+            ..MemoryConfig::default()
+        },
+    };
+    let mut a = Meta::sgd(config(0.01)).unwrap();
+    train(&mut a, 3);
+    let saved = a.save().unwrap();
+    a.set_hyperparameter("xi", 0.02).unwrap();
+    assert_eq!(a.memory("a").unwrap().config().optimizer.lr(), 0.02);
+
+    let mut b = Meta::sgd(config(0.05)).unwrap();
+    b.load(&saved).unwrap();
+    assert_eq!(
+        b.hyperparameter("xi"),
+        Some(0.01),
+        "the checkpoint's xi is restored"
+    );
+    b.set_hyperparameter("xi", 0.02).unwrap();
+    assert_eq!(train(&mut a, 4), train(&mut b, 4));
+    assert_eq!(a.save().unwrap(), b.save().unwrap());
+
+    // lr is η₀ and the base's lr: both change, and both are restored.
+    a.set_lr(0.002).unwrap();
+    assert_eq!((a.lr(), a.base().config().lr), (Some(0.002), 0.002));
+    let mut c = Meta::sgd(config(0.05)).unwrap();
+    c.load(&a.save().unwrap()).unwrap();
+    assert_eq!((c.lr(), c.base().config().lr), (Some(0.002), 0.002));
+    // Structure must match.
+    let mut other = Meta::sgd(MetaConfig {
+        memory: MemoryConfig {
+            num_centers: 10,
+            ..config(0.01).memory
+        },
+    })
+    .unwrap();
+    assert!(other.load(&saved).is_err());
+}
+
+/// Checkpoints restore the config's rates, as torch's `load_state_dict` restores a group's lr;
+/// a difference in the state's shape is refused, naming the key.
+#[test]
+fn checkpoints_restore_the_config() {
+    let mut sgd = Sgd::new(SgdConfig::with_lr(0.1)).unwrap();
+    train(&mut sgd, 3);
+    let bytes = sgd.save().unwrap();
+    let mut rebuilt = Sgd::new(SgdConfig::with_lr(0.5)).unwrap();
+    rebuilt.load(&bytes).unwrap();
+    assert_eq!(rebuilt.lr(), Some(0.1));
+    rebuilt.set_lr(0.05).unwrap();
+    sgd.set_lr(0.05).unwrap();
+    assert_eq!(train(&mut sgd, 3), train(&mut rebuilt, 3));
+
+    let mut momentum = Sgd::new(SgdConfig {
+        momentum: 0.9,
+        ..SgdConfig::with_lr(0.1)
+    })
+    .unwrap();
+    let err = momentum.load(&bytes).unwrap_err().to_string();
+    assert!(err.contains("`momentum`"), "{err}");
+
+    let mut adam = Adam::new(AdamConfig {
+        eps: 1e-6,
+        ..AdamConfig::default()
+    })
+    .unwrap();
+    train(&mut adam, 2);
+    let mut other = Adam::new(AdamConfig::default()).unwrap();
+    other.load(&adam.save().unwrap()).unwrap();
+    assert_eq!(other.hyperparameter("eps"), Some(1e-6));
+}
+
+/// A schedule on Meta's memory learning rate ξ.
+#[test]
+fn scheduled_xi() {
+    let mut opt = Scheduled::new(Meta::sgd(MetaConfig::default()).unwrap())
+        .schedule("xi", Linear::new(0.01, 0.001, 4).unwrap())
+        .unwrap();
+    train(&mut opt, 5);
+    assert_eq!(opt.hyperparameter("xi"), Some(0.001));
+    assert_eq!(
+        opt.inner().memory("a").unwrap().config().optimizer.lr(),
+        0.001
+    );
 }

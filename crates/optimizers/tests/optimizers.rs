@@ -271,11 +271,23 @@ fn checkpoint_restores_memories_and_rejects_other_optimizers() {
         sgd_meta.load(&bytes),
         Err(OptimError::Incompatible { .. })
     ));
-    let mut different = Meta::adam(meta_config(0.02, 0.05)).unwrap();
-    assert!(matches!(
-        different.load(&bytes),
-        Err(OptimError::Incompatible { .. })
-    ));
+    // η₀ and ξ are restored from the checkpoint (they change between steps); the clip is not.
+    let mut rates = Meta::adam(meta_config(0.02, 0.01)).unwrap();
+    rates.load(&bytes).unwrap();
+    assert_eq!(rates.lr(), Some(0.01));
+    assert_eq!(rates.hyperparameter("xi"), Some(0.05));
+    let mut different = Meta::adam(MetaConfig {
+        memory: MemoryConfig {
+            clip: 2.0,
+            ..meta_config(0.01, 0.05).memory
+        },
+    })
+    .unwrap();
+    let err = different.load(&bytes).unwrap_err();
+    assert!(
+        matches!(&err, OptimError::Incompatible { reason } if reason.contains("clip")),
+        "{err}"
+    );
     let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
     assert!(matches!(
         sgd.load(&bytes),
