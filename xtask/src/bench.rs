@@ -4,18 +4,18 @@
 //! `cargo xtask bench` fetches missing data, builds itself in release and runs the work there
 //! (dfdx is ~200× slower unoptimised); the release run is `xtask bench-run` with the same
 //! options. Everything else — workloads, arms, the protocol, tuning, resumable results, the
-//! report — is library code (`bench::harness`, `bench::report`, `bench::workloads`).
+//! report — is library code (`lrmem_bench::harness`, `lrmem_bench::report`, `lrmem_bench::workloads`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
-use bench::harness::{
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use lrmem_bench::harness::{
     self, Arm, Experiment, Observer, Protocol, RunOptions, RunSpec, TaskResult, Tuning,
 };
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use optimizers::Optimizer;
+use lrmem_optimizers::Optimizer;
 use xshell::{cmd, Shell};
 
 /// How much of the protocol a profile runs.
@@ -83,19 +83,19 @@ Options:
 ";
 
 fn help_lists() -> String {
-    let workloads = bench::workloads::registry()
+    let workloads = lrmem_bench::workloads::registry()
         .iter()
         .map(|w| format!("  {:<16}{}", w.name, w.summary))
         .collect::<Vec<_>>()
         .join("\n");
-    let optimizers = optimizers::registry()
+    let optimizers = lrmem_optimizers::registry()
         .iter()
         .map(|e| format!("  {:<16}{}", e.name, e.summary))
         .collect::<Vec<_>>()
         .join("\n");
     format!(
-        "\nWorkloads:\n{workloads}\n\nOptimizers (their keys: the API docs of `optimizers::registry`, or an unknown key in an arm lists them):\n{optimizers}\n\nPreset arms: {}\n",
-        bench::arms::names().join(", ")
+        "\nWorkloads:\n{workloads}\n\nOptimizers (their keys: the API docs of `lrmem_optimizers::registry`, or an unknown key in an arm lists them):\n{optimizers}\n\nPreset arms: {}\n",
+        lrmem_bench::arms::names().join(", ")
     )
 }
 
@@ -143,11 +143,11 @@ fn parse(args: &[String]) -> Result<Options> {
             }
             Long("threshold") => o.threshold = Some(p.value()?.parse()?),
             Long("arms") => {
-                let list = bench::arms::parse_list(&p.value()?.string()?)?;
+                let list = lrmem_bench::arms::parse_list(&p.value()?.string()?)?;
                 o.arms.get_or_insert_with(Vec::new).extend(list);
             }
             Long("arm") => {
-                let arm = bench::arms::parse(&p.value()?.string()?)?;
+                let arm = lrmem_bench::arms::parse(&p.value()?.string()?)?;
                 o.arms.get_or_insert_with(Vec::new).push(arm);
             }
             Long("seeds") => o.seeds = Some(p.value()?.parse()?),
@@ -164,7 +164,7 @@ fn parse(args: &[String]) -> Result<Options> {
             _ => return Err(arg.unexpected().into()),
         }
     }
-    bench::workloads::find(&o.workload)?;
+    lrmem_bench::workloads::find(&o.workload)?;
     if let Some(t) = o.threshold {
         if !t.is_finite() {
             bail!("--threshold must be a finite number, got {t}");
@@ -178,11 +178,11 @@ fn parse(args: &[String]) -> Result<Options> {
 
 /// The experiment a profile and the options describe.
 fn experiment(o: &Options) -> Result<Experiment> {
-    let entry = bench::workloads::find(&o.workload)?;
+    let entry = lrmem_bench::workloads::find(&o.workload)?;
     let presets = |names: &[&str]| -> Vec<Arm> {
         names
             .iter()
-            .map(|n| bench::arms::preset(n).expect("a preset"))
+            .map(|n| lrmem_bench::arms::preset(n).expect("a preset"))
             .collect()
     };
     let (arms, seeds, cap, tune) = match o.profile {
@@ -207,7 +207,7 @@ fn experiment(o: &Options) -> Result<Experiment> {
             3000,
             false,
         ),
-        Profile::Full => (bench::arms::papers(), 5, 3000, true),
+        Profile::Full => (lrmem_bench::arms::papers(), 5, 3000, true),
     };
     let cap = o.cap.unwrap_or(cap);
     let mut e = Experiment::new(
@@ -328,8 +328,8 @@ pub fn run_release(args: &[String]) -> Result<()> {
         return Ok(());
     }
     let experiment = experiment(&o)?;
-    let entry = bench::workloads::find(&o.workload)?;
-    let config = bench::workloads::WorkloadConfig {
+    let entry = lrmem_bench::workloads::find(&o.workload)?;
+    let config = lrmem_bench::workloads::WorkloadConfig {
         data_root: o.data_root.clone(),
         options: workload_options(&o),
     };
@@ -369,7 +369,7 @@ pub fn run_release(args: &[String]) -> Result<()> {
                 .join(", ")
         },
         results.executed,
-        bench::report::machine(),
+        lrmem_bench::report::machine(),
         o.jobs,
         results.runs.len() - results.executed,
         results_path.display(),
@@ -377,7 +377,7 @@ pub fn run_release(args: &[String]) -> Result<()> {
             .base_lr
             .map_or("(none)".to_string(), |lr| format!("{lr:e}")),
     );
-    md.push_str(&bench::report::workload_section(
+    md.push_str(&lrmem_bench::report::workload_section(
         &results, &o.out, entry.name, &about,
     )?);
     if let Some(s) = speed {

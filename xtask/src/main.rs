@@ -29,9 +29,9 @@ Commands:
 ";
 
 fn main() -> Result<()> {
-    // plotters draws text with the font bench::plot embeds (no system fonts needed); every
+    // plotters draws text with the font lrmem_bench::plot embeds (no system fonts needed); every
     // figure of every command needs it registered, SVG included (text is measured for layout).
-    ::bench::plot::register_fonts()?;
+    lrmem_bench::plot::register_fonts()?;
     let mut args = std::env::args().skip(1);
     let cmd = args.next();
     let rest: Vec<String> = args.collect();

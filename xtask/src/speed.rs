@@ -1,5 +1,5 @@
 //! The speed suite of `cargo xtask bench`: runs the release-built `speed` binary of the bench
-//! crate (`bench::speed`: every optimizer step timed side by side with STREAM copy/triad and
+//! crate (`lrmem_bench::speed`: every optimizer step timed side by side with STREAM copy/triad and
 //! the dense D×M baseline), which writes `speed.json`, `SPEED.md` and
 //! `speed_scaling.{svg,png}`; [`report_section`] is the speed section of REPORT.md.
 //!
@@ -41,15 +41,15 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     cmd!(
         sh,
-        "cargo run --release --quiet --locked -p bench --bin speed -- {quick_flag...} --out {out}"
+        "cargo run --release --quiet --locked -p lrmem-bench --bin speed -- {quick_flag...} --out {out}"
     )
     .run()?;
     Ok(())
 }
 
 /// The speed section of REPORT.md, rendered from `out/speed.json` (written by [`run`]) by
-/// `bench::speed::SpeedReport::render_markdown`; it links `speed_scaling.png` in `out`.
+/// `lrmem_bench::speed::SpeedReport::render_markdown`; it links `speed_scaling.png` in `out`.
 pub fn report_section(out: &Path) -> Result<String> {
-    bench::speed::report_section(out)
+    lrmem_bench::speed::report_section(out)
         .with_context(|| format!("no speed section from {}", out.display()))
 }

@@ -22,15 +22,32 @@ pub fn run(args: &[String]) -> Result<()> {
     // and a #![no_std] consumer crate that would fail to link if anything pulled in std.
     cmd!(
         sh,
-        "cargo build --locked -p memory-core --no-default-features"
+        "cargo build --locked -p lrmem-memory-core --no-default-features"
     )
     .run()?;
     cmd!(
         sh,
-        "cargo build --locked -p memory-core --no-default-features --features serde"
+        "cargo build --locked -p lrmem-memory-core --no-default-features --features serde"
     )
     .run()?;
     cmd!(sh, "cargo build --locked --manifest-path xtask/no-std-check/Cargo.toml --target-dir target/no-std-check").run()?;
     cmd!(sh, "cargo test --workspace --all-features --locked").run()?;
+    if !quick {
+        // Documentation without a warning (broken or private intra-doc links fail).
+        cmd!(
+            sh,
+            "cargo doc --workspace --no-deps --all-features --locked"
+        )
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .run()?;
+        // Every library crate packages and builds from its package alone, as crates.io would
+        // build it (the crates depend on each other through a local overlay registry).
+        // `--allow-dirty`: so that a change can be checked before it is committed.
+        cmd!(
+            sh,
+            "cargo package --workspace --exclude xtask --locked --allow-dirty"
+        )
+        .run()?;
+    }
     Ok(())
 }

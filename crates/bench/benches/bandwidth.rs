@@ -2,13 +2,13 @@
 //! the step suite: the memory-bandwidth roofline every optimizer step is measured against.
 //!
 //! ```text
-//! cargo bench -p bench --bench bandwidth
+//! cargo bench -p lrmem-bench --bench bandwidth
 //! ```
 
 use std::time::Duration;
 
-use bench::{copy, gradients, triad, COPY_BYTES, SIZES, TRIAD_BYTES};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use lrmem_bench::{copy, gradients, triad, COPY_BYTES, SIZES, TRIAD_BYTES};
 
 fn bandwidth(c: &mut Criterion) {
     let mut group = c.benchmark_group("bandwidth");

@@ -1,18 +1,18 @@
 //! The memory alone: its update (G, then θ) and its prediction (η for every coordinate),
 //! lrmem's truncated kernels against the dense D×M formulation of the authors' code
-//! ([`bench::dense::DenseMemory`]). Also `Memory::step` (a closure call per coordinate) against
+//! ([`lrmem_bench::dense::DenseMemory`]). Also `Memory::step` (a closure call per coordinate) against
 //! `Memory::step_blocks` (a closure call per block of 256).
 //!
 //! ```text
-//! cargo bench -p bench --bench memory
+//! cargo bench -p lrmem-bench --bench memory
 //! ```
 
 use std::time::Duration;
 
-use bench::dense::DenseMemory;
-use bench::{gradients, memory_config, CENTERS, SIZES};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use memory_core::{Memory, Trace};
+use lrmem_bench::dense::DenseMemory;
+use lrmem_bench::{gradients, memory_config, CENTERS, SIZES};
+use lrmem_memory_core::{Memory, Trace};
 
 /// The dense baseline keeps two D×M f32 matrices: cap them at 800 MB.
 fn dense_fits(d: usize, m: usize) -> bool {

@@ -1,19 +1,19 @@
-//! One online update of the authors' LeNet (`tasks::OnlineMnist`: one image, forward, backward,
+//! One online update of the authors' LeNet (`lrmem_tasks::OnlineMnist`: one image, forward, backward,
 //! then the optimizer's step over all 8 tensors, ~21k parameters) with each optimizer, so that
 //! the optimizer's share of a real training step is visible. The images are synthetic (random
 //! pixels): the cost of an update does not depend on what the pixels show.
 //!
 //! ```text
-//! cargo bench -p bench --bench model
+//! cargo bench -p lrmem-bench --bench model
 //! ```
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bench::speed::cases;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use tasks::mnist::{BinaryPair, Samples};
-use tasks::{OnlineMnist, Task};
+use lrmem_bench::speed::cases;
+use lrmem_tasks::mnist::{BinaryPair, Samples};
+use lrmem_tasks::{OnlineMnist, Task};
 
 fn synthetic(n: usize, seed: u64) -> Samples {
     let mut x = seed | 1;

@@ -1,17 +1,17 @@
 //! One optimizer step on one tensor, every optimizer, D ∈ {10³, 10⁵, 10⁶, 10⁷}, M ∈ {20, 100}
 //! for the meta optimizers. Throughput: coordinates/s and bytes/s, with the bytes a step
-//! needs per coordinate from [`bench::speed::CASES`] (Adam: 28), the same list as the `speed`
+//! needs per coordinate from [`lrmem_bench::speed::CASES`] (Adam: 28), the same list as the `speed`
 //! binary.
 //!
 //! ```text
-//! cargo bench -p bench --bench step
+//! cargo bench -p lrmem-bench --bench step
 //! ```
 
 use std::time::Duration;
 
-use bench::speed::cases;
-use bench::{gradients, SIZES};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use lrmem_bench::speed::cases;
+use lrmem_bench::{gradients, SIZES};
 
 fn step(c: &mut Criterion) {
     for &d in &SIZES {

@@ -2,18 +2,18 @@
 //! a resumable file, a report with figures.
 //!
 //! ```sh
-//! cargo run --release -p bench --example experiment -- [OUT_DIR]
+//! cargo run --release -p lrmem-bench --example experiment -- [OUT_DIR]
 //! ```
 //! It runs online logistic regression on seeded synthetic data (a workload that runs in
-//! seconds; swap in `tasks::MnistPairs` or any `TaskFamily` of yours) for SGD, Adam and a
+//! seconds; swap in `lrmem_tasks::MnistPairs` or any `TaskFamily` of yours) for SGD, Adam and a
 //! memory of learning rates, fresh and carried across tasks, 3 seeds, with tuned learning
 //! rates; then writes `OUT_DIR/REPORT.md` (default `target/lrmem-example`). Run it twice: the
 //! second run resumes from `OUT_DIR/results.jsonl` and carries out nothing.
 
 use std::path::PathBuf;
 
-use bench::harness::{self, Arm, Experiment, NoObserver, Protocol, RunOptions, Tuning};
-use tasks::logistic::LogisticFamily;
+use lrmem_bench::harness::{self, Arm, Experiment, NoObserver, Protocol, RunOptions, Tuning};
+use lrmem_tasks::logistic::LogisticFamily;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args()
@@ -44,11 +44,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..RunOptions::default()
     };
     let results = harness::run(&family, &experiment, &options, &NoObserver)?;
-    let section = bench::report::workload_section(
+    let section = lrmem_bench::report::workload_section(
         &results,
         &out,
         "logistic",
-        "Synthetic data (tasks::logistic), for illustration only.",
+        "Synthetic data (lrmem_tasks::logistic), for illustration only.",
     )?;
     std::fs::write(
         out.join("REPORT.md"),

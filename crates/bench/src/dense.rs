@@ -6,7 +6,7 @@
 //! exponentials are `f32::exp`), with no temporaries beyond the two matrices: a faithful but
 //! not a deliberately slow port.
 
-use memory_core::{Layout, MemoryConfig, MemoryOptimizer};
+use lrmem_memory_core::{Layout, MemoryConfig, MemoryOptimizer};
 
 /// A dense memory of learning rates for one tensor of `d` coordinates (linear centres, Adam or
 /// SGD on θ).

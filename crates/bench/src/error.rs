@@ -15,7 +15,7 @@ pub enum BenchError {
         arm: String,
         /// What the optimizer registry said.
         #[source]
-        source: Box<optimizers::SpecError>,
+        source: Box<lrmem_optimizers::SpecError>,
     },
     /// The arm or workload text on the command line is not understood.
     #[error("{0}")]
@@ -27,7 +27,7 @@ pub enum BenchError {
         context: String,
         /// What the task said.
         #[source]
-        source: Box<tasks::TaskError>,
+        source: Box<lrmem_tasks::TaskError>,
     },
     /// The experiment itself is inconsistent (no arms, no seeds, a cap of 0, …).
     #[error("invalid experiment: {0}")]

@@ -1,12 +1,12 @@
-//! # bench
+//! # lrmem-bench
 //!
 //! lrmem's experiments and measurements, as a library: the experiment harness that runs any
 //! workload with any optimizer of the registry, its reports, and the speed measurements.
-//! Unpublished; the only crate that depends on criterion.
+//! The only crate that depends on criterion (a dev-dependency, for its benchmark suites).
 //!
 //! * [`harness`]: the protocol runner — an [`harness::Experiment`] (arms as
-//!   [`optimizers::OptimizerSpec`]s, seeds, threshold, cap, tuning) carried out on any
-//!   [`tasks::TaskFamily`] by [`harness::run`], with observers, outcomes (reached, censored,
+//!   [`lrmem_optimizers::OptimizerSpec`]s, seeds, threshold, cap, tuning) carried out on any
+//!   [`lrmem_tasks::TaskFamily`] by [`harness::run`], with observers, outcomes (reached, censored,
 //!   diverged, failed) and a results file that a killed experiment resumes from.
 //! * [`workloads`]: the workload registry (MNIST and Fashion-MNIST digit pairs today); a new
 //!   workload is its `TaskFamily` plus one line there. [`arms`]: the papers' arms by name.
@@ -38,7 +38,7 @@ pub mod workloads;
 
 pub use error::BenchError;
 
-use memory_core::{MemoryConfig, MemoryOptimizer};
+use lrmem_memory_core::{MemoryConfig, MemoryOptimizer};
 
 /// The tensor sizes of every suite.
 pub const SIZES: [usize; 4] = [1_000, 100_000, 1_000_000, 10_000_000];

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use tasks::mnist::{Mnist, PixelScale};
-use tasks::{MnistPairs, TaskFamily};
+use lrmem_tasks::mnist::{Mnist, PixelScale};
+use lrmem_tasks::{MnistPairs, TaskFamily};
 
 use crate::BenchError;
 

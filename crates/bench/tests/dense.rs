@@ -1,8 +1,8 @@
 //! The dense baseline computes what lrmem computes: same θ and η within float noise.
 
-use bench::dense::DenseMemory;
-use bench::{gradients, memory_config};
-use memory_core::{Memory, Trace};
+use lrmem_bench::dense::DenseMemory;
+use lrmem_bench::{gradients, memory_config};
+use lrmem_memory_core::{Memory, Trace};
 
 fn scaled(a: &[f32], b: &[f32]) -> f64 {
     let scale = b.iter().fold(0.0f64, |m, &x| m.max((x as f64).abs()));

@@ -3,13 +3,13 @@
 
 use std::sync::Mutex;
 
-use bench::harness::{
+use lrmem_bench::harness::{
     self, Arm, Experiment, NoObserver, Observer, Outcome, Protocol, Results, RunOptions, RunSpec,
     Setting, TaskResult, Tuning,
 };
-use optimizers::Optimizer;
-use tasks::logistic::LogisticFamily;
-use tasks::TaskFamily;
+use lrmem_optimizers::Optimizer;
+use lrmem_tasks::logistic::LogisticFamily;
+use lrmem_tasks::TaskFamily;
 
 fn family() -> LogisticFamily {
     LogisticFamily {

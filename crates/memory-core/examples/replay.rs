@@ -1,7 +1,7 @@
 //! Replays a gradient sequence through one memory, exactly as the authors' `MetaSgd1d` would.
 //!
 //! ```text
-//! cargo run --release -p memory-core --example replay -- CONFIG.json GRADS.json
+//! cargo run --release -p lrmem-memory-core --example replay -- CONFIG.json GRADS.json
 //! ```
 //! CONFIG holds the keys of the `config` object of the fixtures in
 //! `crates/memory-core/tests/fixtures/` (`num_centers`, `clip`, `lm_scale`, `logspace`,
@@ -13,7 +13,7 @@
 
 use std::error::Error;
 
-use memory_core::{Layout, Memory, MemoryConfig, MemoryOptimizer, Signal, Trace};
+use lrmem_memory_core::{Layout, Memory, MemoryConfig, MemoryOptimizer, Signal, Trace};
 use serde::{Deserialize, Serialize};
 
 /// The authors' meta parameters, as the fixtures spell them.

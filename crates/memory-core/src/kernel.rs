@@ -3,7 +3,7 @@
 //! ψ_m(z) = exp(−(z − c_m)² / (2σ_m²)), the squared-exponential kernel of the papers. The memory
 //! never stores activations: it recomputes the few that matter for each coordinate. For evenly
 //! spaced centres only the `2K + 1` centres nearest to z are evaluated, and their kernel values
-//! come from two exponentials and a recurrence (see [`Grid::window`]).
+//! come from two exponentials and a recurrence (see `Grid::window`).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -290,7 +290,7 @@ fn geomspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
 /// inputs above 88 saturate at e^88. Maximum relative error over [−87.3, 88] is below 3 ulp
 /// (2·10⁻⁷), which `tests::exp_error_bound` checks on every 97th float of that range.
 #[inline(always)]
-pub fn exp(x: f32) -> f32 {
+pub(crate) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = core::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;

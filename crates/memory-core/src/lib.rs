@@ -1,11 +1,11 @@
-//! # memory-core
+//! # lrmem-memory-core
 //!
 //! An online **memory of learning rates** (Meier, Kappler & Schaal, "Online Learning of a Memory
 //! for Learning Rates", 2017): a locally weighted regression η̂(z; θ) from a gradient value z to
 //! a learning rate, learned *while* the model trains.
 //!
 //! * Prediction (Eq. 3): η̂(z) = Σ_m ψ_m(z) θ_m / Σ_m ψ_m(z), ψ_m(z) = exp(−(z − c_m)²/(2σ²)).
-//! * Learning (Eq. 4–5): G_m = mean_d s_d ψ_m(z_{t−1}[d]) with s_d = clamp(z_t z_{t−1}, −1, 1)
+//! * Learning (Eq. 4–5): G_m = mean_d s_d ψ_m(z_{t−1}\[d\]) with s_d = clamp(z_t z_{t−1}, −1, 1)
 //!   (or its sign); θ ascends on G with SGD, momentum or Adam and stays in [θ_min, θ_max].
 //!
 //! Each step costs O(D) for a tensor of D coordinates, independent of M: only the 2K + 1 = 9
@@ -31,7 +31,7 @@
 //! (default) adds serialization and versioned save/load.
 //!
 //! ```
-//! use memory_core::{Memory, MemoryConfig, MemoryOptimizer, Trace};
+//! use lrmem_memory_core::{Memory, MemoryConfig, MemoryOptimizer, Trace};
 //! // Minimise f(w) = ½‖w‖² with learning rates the memory learns on the way.
 //! let config = MemoryConfig { clip: 4.0, eta0: 0.01, optimizer: MemoryOptimizer::adam(0.01),
 //!                             ..MemoryConfig::default() };
@@ -43,7 +43,7 @@
 //!     memory.step(&mut trace, &grad, |d, eta, g| w[d] -= eta * g)?;
 //! }
 //! assert!(w.iter().all(|x| x.abs() < 0.1));
-//! # Ok::<(), memory_core::MemoryError>(())
+//! # Ok::<(), lrmem_memory_core::MemoryError>(())
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
@@ -55,7 +55,11 @@ mod error;
 mod fast;
 pub mod kernel;
 mod memory;
+// Plumbing, hidden from the docs: lrmem-optimizers writes its checkpoints in the same checked
+// envelope; users save and load through `Memory::to_bytes` / `from_bytes` and the optimizers'
+// `Checkpoint`.
 #[cfg(feature = "serde")]
+#[doc(hidden)]
 pub mod persist;
 mod rule;
 mod signal;

@@ -27,12 +27,12 @@ pub enum NonFinite {
 /// [`Default`], then [`Memory::new`] validates it.
 ///
 /// ```
-/// use memory_core::{Memory, MemoryConfig, MemoryOptimizer};
+/// use lrmem_memory_core::{Memory, MemoryConfig, MemoryOptimizer};
 /// let config = MemoryConfig { num_centers: 20, clip: 1.0, eta0: 1e-3,
 ///                             optimizer: MemoryOptimizer::sgd(1e-2), ..MemoryConfig::default() };
 /// let memory = Memory::new(config)?;
 /// assert_eq!(memory.theta(), &[1e-3; 20][..]);
-/// # Ok::<(), memory_core::MemoryError>(())
+/// # Ok::<(), lrmem_memory_core::MemoryError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -211,7 +211,7 @@ impl Trace {
 /// caller, one per tensor, so that one memory can serve several tensors.
 ///
 /// ```
-/// use memory_core::{Memory, MemoryConfig, MemoryOptimizer, Trace};
+/// use lrmem_memory_core::{Memory, MemoryConfig, MemoryOptimizer, Trace};
 /// let mut mem = Memory::new(MemoryConfig { optimizer: MemoryOptimizer::sgd(0.1), eta0: 0.01,
 ///                                          ..MemoryConfig::default() })?;
 /// let mut w = [1.0f32, -2.0];
@@ -222,7 +222,7 @@ impl Trace {
 /// }
 /// // Gradients kept their sign, so every learning rate in use grew above η₀.
 /// assert!(mem.theta().iter().all(|&t| t >= 0.01));
-/// # Ok::<(), memory_core::MemoryError>(())
+/// # Ok::<(), lrmem_memory_core::MemoryError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Memory {
@@ -484,13 +484,13 @@ impl Memory {
     /// vectorises. Blocks hold at most 256 coordinates.
     ///
     /// ```
-    /// use memory_core::{Memory, MemoryConfig};
+    /// use lrmem_memory_core::{Memory, MemoryConfig};
     /// let mem = Memory::new(MemoryConfig::default())?;
     /// let z = vec![0.1f32; 1000];
     /// let mut eta = vec![0.0f32; 1000];
     /// mem.for_each_rate_block(&z, |start, etas, _| eta[start..start + etas.len()].copy_from_slice(etas));
     /// assert!(eta.iter().all(|&e| (e - 1e-3).abs() < 1e-9));
-    /// # Ok::<(), memory_core::MemoryError>(())
+    /// # Ok::<(), lrmem_memory_core::MemoryError>(())
     /// ```
     pub fn for_each_rate_block(&self, z: &[f32], mut f: impl FnMut(usize, &[f32], &[f32])) {
         if self.plan.is_some() && fast::all_finite(z) {
@@ -546,7 +546,7 @@ impl Memory {
         }
     }
 
-    /// The memory gradient G_m = mean_d s_d ψ_m(z_{t−1}[d]) (Eq. 4) for queries `cur` = z_t and
+    /// The memory gradient G_m = mean_d s_d ψ_m(z_{t−1}\[d\]) (Eq. 4) for queries `cur` = z_t and
     /// `prev` = z_{t−1}, both clipped to ±clip here. Writes M values into `out`.
     pub fn gradient(
         &mut self,
@@ -747,7 +747,7 @@ impl Memory {
     /// coordinate skipped under [`NonFinite::Skip`] gets η = 0 and z = 0.
     ///
     /// ```
-    /// use memory_core::{Memory, MemoryConfig, Trace};
+    /// use lrmem_memory_core::{Memory, MemoryConfig, Trace};
     /// let mut mem = Memory::new(MemoryConfig::default())?;
     /// let mut w = vec![1.0f32; 1000];
     /// let mut trace = Trace::new(w.len());
@@ -759,7 +759,7 @@ impl Memory {
     ///     }
     /// })?;
     /// assert!((w[0] - (1.0 - 1e-3 * 0.5)).abs() < 1e-7);
-    /// # Ok::<(), memory_core::MemoryError>(())
+    /// # Ok::<(), lrmem_memory_core::MemoryError>(())
     /// ```
     pub fn step_blocks(
         &mut self,

@@ -99,12 +99,12 @@ impl Memory {
     /// Saves config, θ and the memory optimizer's state in the versioned envelope.
     ///
     /// ```
-    /// use memory_core::{Memory, MemoryConfig};
+    /// use lrmem_memory_core::{Memory, MemoryConfig};
     /// let mem = Memory::new(MemoryConfig::default())?;
     /// let bytes = mem.to_bytes()?;
     /// assert_eq!(Memory::from_bytes(&bytes)?, mem);
     /// assert!(Memory::from_bytes(&bytes[..bytes.len() - 1]).is_err());
-    /// # Ok::<(), memory_core::MemoryError>(())
+    /// # Ok::<(), lrmem_memory_core::MemoryError>(())
     /// ```
     pub fn to_bytes(&self) -> Result<Vec<u8>, MemoryError> {
         let body = MemoryV1 {

@@ -2,7 +2,7 @@
 
 /// How the memory reads the agreement of two consecutive gradients z_t, z_{t−1} of one coordinate.
 ///
-/// The memory ascends on G_m = mean_d s_d ψ_m(z_{t−1}[d]): a positive s says "the last step was
+/// The memory ascends on G_m = mean_d s_d ψ_m(z_{t−1}\[d\]): a positive s says "the last step was
 /// too short" (the gradient kept its sign) and raises the learning rates near z_{t−1}; a negative
 /// s says "it overshot" and lowers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -21,7 +21,7 @@ impl Signal {
     /// The signal of one coordinate from its current and previous (clipped) gradient.
     ///
     /// ```
-    /// use memory_core::Signal;
+    /// use lrmem_memory_core::Signal;
     /// assert_eq!(Signal::ClippedProduct.eval(0.5, 0.5), 0.25);
     /// assert_eq!(Signal::ClippedProduct.eval(4.0, -3.0), -1.0);
     /// assert_eq!(Signal::Sign.eval(0.01, 0.02), 1.0);

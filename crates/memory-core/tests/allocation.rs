@@ -3,7 +3,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use memory_core::{Layout as Centres, Memory, MemoryConfig, Trace};
+use lrmem_memory_core::{Layout as Centres, Memory, MemoryConfig, Trace};
 
 struct Counting;
 static CURRENT: AtomicUsize = AtomicUsize::new(0);

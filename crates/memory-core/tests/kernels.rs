@@ -2,7 +2,9 @@
 //! the binned update against the dense sum, `step_blocks` against `step`, the CPU-specific
 //! kernels against the portable ones, and non-finite gradients on the fast path.
 
-use memory_core::{Memory, MemoryConfig, MemoryError, MemoryOptimizer, NonFinite, Signal, Trace};
+use lrmem_memory_core::{
+    Memory, MemoryConfig, MemoryError, MemoryOptimizer, NonFinite, Signal, Trace,
+};
 
 /// Deterministic gradients: clipped, concentrated, spread and zero coordinates.
 fn grads(n: usize, clip: f32, seed: u64) -> Vec<f32> {

@@ -1,6 +1,6 @@
 //! Properties of the memory, checked with proptest over configs, gradients and bytes.
 
-use memory_core::{Layout, Memory, MemoryConfig, MemoryOptimizer, NonFinite, Signal, Trace};
+use lrmem_memory_core::{Layout, Memory, MemoryConfig, MemoryOptimizer, NonFinite, Signal, Trace};
 use proptest::prelude::*;
 
 fn optimizer() -> impl Strategy<Value = MemoryOptimizer> {

@@ -1,9 +1,9 @@
 //! A burn MLP (2 → 32 → 1, ReLU) on a seeded synthetic regression task, trained through
-//! `optimizers::burn::BurnOptimizer` with Meta-SGD (every tensor's learning rates from its own
+//! `lrmem_optimizers::burn::BurnOptimizer` with Meta-SGD (every tensor's learning rates from its own
 //! memory, η₀ = 0.01) and, from the same initial weights, with plain SGD at that learning rate.
 //!
 //! ```text
-//! cargo run -p optimizers --features burn --example burn_mlp [-- STEPS]
+//! cargo run -p lrmem-optimizers --features burn --example burn_mlp [-- STEPS]
 //! ```
 //! Prints both full-batch losses every 50 steps, the learned rate range of each memory at the
 //! end, and fails if Meta-SGD's loss has not fallen to half its start.
@@ -14,8 +14,8 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use optimizers::burn::BurnOptimizer;
-use optimizers::{MemoryConfig, Meta, MetaConfig, Optimizer, Sgd, SgdConfig};
+use lrmem_optimizers::burn::BurnOptimizer;
+use lrmem_optimizers::{MemoryConfig, Meta, MetaConfig, Optimizer, Sgd, SgdConfig};
 
 #[derive(Module, Debug)]
 struct Mlp {

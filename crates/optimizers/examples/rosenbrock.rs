@@ -1,7 +1,7 @@
 //! The authors' Rosenbrock notebook: f = (1−x₁)² + 100(x₂−x₁²)² from (1.5, −0.5).
 //!
 //! ```text
-//! cargo run --release -p optimizers --example rosenbrock -- [--optimizer sgd|adam|meta-sgd|meta-adam]
+//! cargo run --release -p lrmem-optimizers --example rosenbrock -- [--optimizer sgd|adam|meta-sgd|meta-adam]
 //!     [--memory-optimizer sgd|adam] [--memory-lr F] [--lr F] [--clip F] [--centers N]
 //!     [--lm-scale F] [--iters N] [--json]
 //! ```
@@ -13,8 +13,8 @@
 
 use std::error::Error;
 
-use memory_core::{MemoryConfig, MemoryOptimizer};
-use optimizers::{Adam, AdamConfig, Meta, MetaConfig, Optimizer, Sgd, SgdConfig};
+use lrmem_memory_core::{MemoryConfig, MemoryOptimizer};
+use lrmem_optimizers::{Adam, AdamConfig, Meta, MetaConfig, Optimizer, Sgd, SgdConfig};
 
 #[derive(Debug, Clone)]
 struct Args {

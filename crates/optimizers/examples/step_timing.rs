@@ -1,7 +1,7 @@
 //! Wall time of one optimizer step on one large tensor, optimizers interleaved in one run.
 //!
 //! ```text
-//! cargo run --release -p optimizers --example step_timing -- [D] [M] [ROUNDS]
+//! cargo run --release -p lrmem-optimizers --example step_timing -- [D] [M] [ROUNDS]
 //! ```
 //! Defaults D = 1,000,000, M = 20, 15 rounds. Each round times one step of every optimizer in
 //! turn; the median per optimizer and its ratio to Adam's median are printed. Ratios measured
@@ -10,8 +10,8 @@
 
 use std::time::Instant;
 
-use memory_core::{MemoryConfig, MemoryOptimizer};
-use optimizers::{Adam, AdamConfig, Meta, MetaConfig, Optimizer, Sgd, SgdConfig};
+use lrmem_memory_core::{MemoryConfig, MemoryOptimizer};
+use lrmem_optimizers::{Adam, AdamConfig, Meta, MetaConfig, Optimizer, Sgd, SgdConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<usize> = std::env::args()

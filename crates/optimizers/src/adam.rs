@@ -104,12 +104,12 @@ crate::state::tensor_optimizer!(
     /// w ← w − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε).
     ///
     /// ```
-    /// use optimizers::{Adam, AdamConfig, Optimizer};
+    /// use lrmem_optimizers::{Adam, AdamConfig, Optimizer};
     /// let mut adam = Adam::new(AdamConfig::with_lr(0.1))?;
     /// let mut w = [1.0f32];
     /// adam.step("w", &mut w, &[5.0])?;
     /// assert!((w[0] - 0.9).abs() < 1e-6); // the first Adam step has length lr
-    /// # Ok::<(), optimizers::OptimError>(())
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     Adam, "adam", AdamConfig, AdamState);
 

@@ -7,8 +7,8 @@
 //! use burn::nn::{Linear, LinearConfig, Relu};
 //! use burn::optim::GradientsParams;
 //! use burn::tensor::{Device, Tensor};
-//! use optimizers::burn::BurnOptimizer;
-//! use optimizers::OptimizerSpec;
+//! use lrmem_optimizers::burn::BurnOptimizer;
+//! use lrmem_optimizers::OptimizerSpec;
 //!
 //! #[derive(Module, Debug)]
 //! struct Mlp {
@@ -31,7 +31,7 @@
 //!     let grads = GradientsParams::from_grads(loss.backward(), &model);
 //!     opt.step(&mut model, &grads)?; // one `step_model` over the whole model
 //! }
-//! let names = optimizers::burn::param_names(&model);
+//! let names = lrmem_optimizers::burn::param_names(&model);
 //! assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
 //! assert_eq!(opt.memory_thetas().len(), 4); // one memory per tensor, keyed by its name
 //! # Ok::<(), Box<dyn std::error::Error>>(())

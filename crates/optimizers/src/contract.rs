@@ -1,10 +1,13 @@
 //! The contract every optimizer of lrmem passes, as one reusable check.
 //!
 //! ```
-//! use optimizers::{contract, Sgd, SgdConfig};
+//! use lrmem_optimizers::{contract, Sgd, SgdConfig};
 //! contract::check(|| Sgd::new(SgdConfig::with_lr(0.1)).unwrap());
 //! ```
-//! It panics with a message naming the broken promise (it is meant for tests).
+//! It panics with a message naming the broken promise (it is meant for tests). It is public on
+//! purpose: an optimizer you write against [`Optimizer`](crate::Optimizer) can be held to the
+//! same promises as lrmem's own (convergence, bit-exact checkpoints, errors that change
+//! nothing, `step_model` and `next_task` as documented) from your own tests.
 
 use crate::{Checkpoint, OptimError, Optimizer, Tensor};
 

@@ -1,6 +1,6 @@
 //! The error type of the optimizers.
 
-use memory_core::MemoryError;
+use lrmem_memory_core::MemoryError;
 
 /// What can go wrong when stepping, configuring, saving or loading an optimizer.
 /// Every message names the tensor and says what to do; on an error nothing was changed.

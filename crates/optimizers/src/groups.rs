@@ -89,9 +89,9 @@ struct Group<O> {
 /// No weight decay on biases and norms, and a memory of learning rates on the convolutions only:
 ///
 /// ```
-/// use optimizers::{AdamConfig, Groups, Optimizer, OptimizerSpec, Tensor};
+/// use lrmem_optimizers::{AdamConfig, Groups, Optimizer, OptimizerSpec, Tensor};
 ///
-/// let adam = |wd: f32| -> Result<_, optimizers::SpecError> {
+/// let adam = |wd: f32| -> Result<_, lrmem_optimizers::SpecError> {
 ///     OptimizerSpec::new("adam")?.with("lr", 1e-3).with("weight_decay", wd).build()
 /// };
 /// let mut opt = Groups::new(adam(1e-2)?)
@@ -109,7 +109,7 @@ struct Group<O> {
 /// assert_eq!(opt.group_of("fc.weight"), "default");
 /// opt.set_hyperparameter("no_decay/lr", 3e-4)?;
 /// assert_eq!(opt.hyperparameter("no_decay/lr"), Some(3e-4));
-/// # Ok::<(), optimizers::SpecError>(())
+/// # Ok::<(), lrmem_optimizers::SpecError>(())
 /// ```
 #[derive(Debug)]
 pub struct Groups<O = Box<dyn Optimizer + Send>> {

@@ -118,13 +118,13 @@ crate::state::tensor_optimizer!(
     /// SGD-HD: α_t = α_{t−1} + β·(g_t · g_{t−1}); w ← w − α_t g_t.
     ///
     /// ```
-    /// use optimizers::{Optimizer, SgdHd, SgdHdConfig};
+    /// use lrmem_optimizers::{Optimizer, SgdHd, SgdHdConfig};
     /// let mut opt = SgdHd::new(SgdHdConfig { lr: 0.1, hypergrad_lr: 0.01, ..Default::default() })?;
     /// let mut w = [1.0f32, 1.0];
     /// opt.step("w", &mut w, &[1.0, 1.0])?;
     /// opt.step("w", &mut w, &[1.0, 1.0])?; // g·g_prev = 2: α = 0.1 + 0.01·2
     /// assert!((w[0] - (1.0 - 0.1 - 0.12)).abs() < 1e-6);
-    /// # Ok::<(), optimizers::OptimError>(())
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     SgdHd, "sgd-hd", SgdHdConfig, HdState);
 
@@ -186,12 +186,12 @@ crate::state::tensor_optimizer!(
     /// (bias-corrected), then an Adam step with α_t (Baydin et al.'s `AdamHD`).
     ///
     /// ```
-    /// use optimizers::{AdamHd, AdamHdConfig, Optimizer};
+    /// use lrmem_optimizers::{AdamHd, AdamHdConfig, Optimizer};
     /// let mut opt = AdamHd::new(AdamHdConfig { lr: 0.1, ..Default::default() })?;
     /// let mut w = [1.0f32];
     /// opt.step("w", &mut w, &[5.0])?;
     /// assert!((w[0] - 0.9).abs() < 1e-5);
-    /// # Ok::<(), optimizers::OptimError>(())
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     AdamHd, "adam-hd", AdamHdConfig, HdState);
 

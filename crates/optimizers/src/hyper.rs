@@ -7,7 +7,7 @@
 //! the schedules agree: a value is set by the key that sets it in a spec, it passes exactly the
 //! validation of the constructor (the error names the key), and an error changes nothing.
 
-use memory_core::{Memory, MemoryError, MemoryOptimizer};
+use lrmem_memory_core::{Memory, MemoryError, MemoryOptimizer};
 
 use crate::{OptimError, TensorStates};
 

@@ -1,8 +1,8 @@
-//! # optimizers
+//! # lrmem-optimizers
 //!
 //! Gradient-descent optimizers over **named `f32` tensors**, and [`Meta`], which wraps any of
 //! them and learns the learning rate of every coordinate online with a memory of learning rates
-//! ([`memory_core`]). A model is a list of named tensors; each call of [`Optimizer::step`]
+//! ([`lrmem_memory_core`]). A model is a list of named tensors; each call of [`Optimizer::step`]
 //! updates one of them, creating its state on first sight.
 //!
 //! The seam follows optax: a base optimizer produces a *direction* u_t, its own update divided
@@ -16,13 +16,19 @@
 //! Hyperparameters can change between steps ([`Optimizer::set_hyperparameter`]): [`Scheduled`]
 //! sets them from [`schedule`]s (warmup, cosine, …), and [`Groups`] gives groups of tensors
 //! optimizers of their own (no weight decay on biases, a memory on some layers only).
-//! Feature `burn`: `optimizers::burn` trains burn modules with any of them, a whole model per step.
+//! Feature `burn`: `lrmem_optimizers::burn` trains burn modules with any of them, a whole model per step.
+//!
+//! How to choose ξ, M, clip and the layout from your gradients' scale, when the memory helps
+//! and when it does not (measured), and carrying a memory into the next task end to end: the
+//! practitioner's guide, `docs/guide.md` in the lrmem repository (its examples are doctests
+//! of this crate).
 //!
 //! ```
-//! use optimizers::{Meta, MetaConfig, Optimizer};
-//! use memory_core::{MemoryConfig, MemoryOptimizer};
+//! use lrmem_optimizers::{Meta, MetaConfig, Optimizer};
+//! use lrmem_memory_core::{MemoryConfig, MemoryOptimizer};
 //!
-//! // Meta-SGD as in the authors' MetaSgd1d: η₀ = 1e-2, Adam on θ with ξ = 1e-3.
+//! // Meta over plain SGD (the authors' MetaSgd1d), here with η₀ = 1e-2, clip 10 and Adam on θ
+//! // with ξ = 1e-3 (guide: docs/guide.md).
 //! let config = MetaConfig { memory: MemoryConfig { clip: 10.0, eta0: 1e-2,
 //!                                                  optimizer: MemoryOptimizer::adam(1e-3),
 //!                                                  ..MemoryConfig::default() },
@@ -35,7 +41,7 @@
 //!     opt.step("w", &mut w, &grad)?;
 //! }
 //! assert!(w.iter().all(|x| x.abs() < 1.0));
-//! # Ok::<(), optimizers::OptimError>(())
+//! # Ok::<(), lrmem_optimizers::OptimError>(())
 //! ```
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -61,7 +67,9 @@ pub use adam::{Adam, AdamConfig, AdamState};
 pub use error::OptimError;
 pub use groups::Groups;
 pub use hd::{AdamHd, AdamHdConfig, HdState, SgdHd, SgdHdConfig};
-pub use memory_core::{self, MemoryConfig, MemoryOptimizer, NonFinite};
+/// The memory itself (`lrmem-memory-core`), re-exported so that one dependency gives both.
+pub use lrmem_memory_core as memory_core;
+pub use lrmem_memory_core::{MemoryConfig, MemoryOptimizer, NonFinite};
 pub use meta::{
     saved_memories, LoadMemories, LoadReport, MemorySource, Meta, MetaConfig, Quantiles,
     RateSummary, StepInfo,
@@ -70,7 +78,8 @@ pub use rprop::{Rprop, RpropConfig, RpropState};
 pub use schedule::{Schedule, Scheduled};
 pub use sgd::{Sgd, SgdConfig, SgdState};
 pub use spec::{registry, Built, Key, OptimizerSpec, RegistryEntry, SpecError};
-pub use state::{check_inputs, checkpoint_kind, Field, Fields, Inspect, StateView, TensorStates};
+pub(crate) use state::TensorStates;
+pub use state::{checkpoint_kind, Field, Fields, Inspect, StateView};
 
 /// One named tensor of a model, for [`Optimizer::step_model`]: its parameters and their
 /// gradients, so that a whole model can be handed to an optimizer in one call.
@@ -117,7 +126,7 @@ pub trait Optimizer {
     /// optimizer of this crate it is exactly the tensors stepped one by one.
     ///
     /// ```
-    /// use optimizers::{Optimizer, Sgd, SgdConfig, Tensor};
+    /// use lrmem_optimizers::{Optimizer, Sgd, SgdConfig, Tensor};
     /// let mut sgd = Sgd::new(SgdConfig::with_lr(0.5))?;
     /// let (mut w, mut b) = (vec![1.0f32, 2.0], vec![0.0f32]);
     /// sgd.step_model(&mut [
@@ -125,7 +134,7 @@ pub trait Optimizer {
     ///     Tensor::new("b", &mut b, &[-2.0]),
     /// ])?;
     /// assert_eq!((w, b), (vec![0.5, 1.5], vec![1.0]));
-    /// # Ok::<(), optimizers::OptimError>(())
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
         for t in tensors.iter_mut() {
@@ -173,7 +182,7 @@ pub trait Optimizer {
     /// [`Meta`] keeps its memories' θ).
     ///
     /// ```
-    /// use optimizers::{Optimizer, Sgd, SgdConfig};
+    /// use lrmem_optimizers::{Optimizer, Sgd, SgdConfig};
     /// let mut sgd = Sgd::new(SgdConfig::with_lr(0.1))?;
     /// sgd.set_hyperparameter("momentum", 0.9)?;
     /// sgd.set_lr(0.05)?;
@@ -182,7 +191,7 @@ pub trait Optimizer {
     /// assert!(sgd.set_lr(-1.0).is_err() && sgd.lr() == Some(0.05)); // refused, unchanged
     /// let err = sgd.set_hyperparameter("beta1", 0.9).unwrap_err();
     /// assert!(err.to_string().contains("it has: lr, momentum, dampening, weight_decay"));
-    /// # Ok::<(), optimizers::OptimError>(())
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
         let _ = value;
@@ -434,3 +443,8 @@ pub trait StateBytes {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+
+// The practitioner's guide's examples compile and run as written.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide.md")]
+struct GuideDoctests;

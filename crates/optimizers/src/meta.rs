@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use memory_core::{
+use lrmem_memory_core::{
     persist, Layout, Memory, MemoryConfig, MemoryOptimizer, NonFinite, Signal, Trace,
 };
 use serde::{Deserialize, Serialize};
@@ -80,7 +80,7 @@ impl RateSummary {
     /// The summary of `rates`, percentiles included.
     ///
     /// ```
-    /// let s = optimizers::RateSummary::of(&[0.1, 0.3, 0.2]);
+    /// let s = lrmem_optimizers::RateSummary::of(&[0.1, 0.3, 0.2]);
     /// assert_eq!((s.count, s.min, s.max), (3, 0.1, 0.3));
     /// assert_eq!(s.quantiles.unwrap().p50, 0.2);
     /// ```
@@ -311,7 +311,7 @@ struct FirstPass {
 /// shared by several tensors learns from each of them in turn, in the order they step.
 ///
 /// ```
-/// use optimizers::{Adam, AdamConfig, Meta, MetaConfig, Optimizer, Sgd, SgdConfig};
+/// use lrmem_optimizers::{Adam, AdamConfig, Meta, MetaConfig, Optimizer, Sgd, SgdConfig};
 /// // Any base optimizer, built and validated by its own constructor (η₀ = its lr = 1e-3).
 /// let mut opt = Meta::new(Sgd::new(SgdConfig::with_lr(1e-3))?, MetaConfig::default())?;
 /// // Meta-Adam; only the tensor "w" uses a memory, "b" steps at η₀.
@@ -324,7 +324,7 @@ struct FirstPass {
 /// let rates = opt.last_rates("w").unwrap();
 /// assert_eq!(rates.count, 4);
 /// assert!((rates.min - 1e-3).abs() < 1e-9 && (rates.max - 1e-3).abs() < 1e-9);
-/// # Ok::<(), optimizers::OptimError>(())
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
 /// ```
 #[derive(Clone)]
 pub struct Meta<B> {
@@ -527,11 +527,11 @@ impl<B: Base> Meta<B> {
     /// no memory. Must be set before the first step.
     ///
     /// ```
-    /// # use optimizers::{Meta, MetaConfig};
+    /// # use lrmem_optimizers::{Meta, MetaConfig};
     /// // One memory for all weights, none for biases.
     /// let opt = Meta::sgd(MetaConfig::default())?
     ///     .with_routing(|name| (!name.ends_with(".bias")).then(|| "weights".to_string()));
-    /// # Ok::<(), optimizers::OptimError>(())
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     pub fn with_routing(
         mut self,
@@ -661,8 +661,8 @@ impl<B: Base> Meta<B> {
     /// rather than a fresh memory. All or nothing: on an error nothing is installed.
     ///
     /// ```
-    /// use memory_core::MemoryOptimizer;
-    /// use optimizers::{Checkpoint, LoadMemories, Meta, MetaConfig, Optimizer};
+    /// use lrmem_memory_core::MemoryOptimizer;
+    /// use lrmem_optimizers::{Checkpoint, LoadMemories, Meta, MetaConfig, Optimizer};
     /// let mut first = Meta::sgd(MetaConfig::default())?;
     /// let mut w = vec![1.0f32; 8];
     /// first.step("conv1.weight", &mut w, &[0.5; 8])?;
@@ -680,7 +680,7 @@ impl<B: Base> Meta<B> {
     /// next.step("features.0.weight", &mut w, &[0.5; 8])?;
     /// // A tensor whose memory was not loaded is an error, not a silently fresh memory.
     /// assert!(next.step("fc.weight", &mut w, &[0.5; 8]).is_err());
-    /// # Ok::<(), optimizers::OptimError>(())
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     pub fn load_memories<'s>(
         &mut self,
@@ -814,7 +814,7 @@ impl<B: Base> Meta<B> {
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
-    /// use optimizers::{Meta, MetaConfig, Optimizer};
+    /// use lrmem_optimizers::{Meta, MetaConfig, Optimizer};
     /// let log = Arc::new(Mutex::new(Vec::new()));
     /// let mut opt = Meta::sgd(MetaConfig::default())?;
     /// let sink = log.clone();
@@ -823,7 +823,7 @@ impl<B: Base> Meta<B> {
     /// let (tensor, step, mean) = log.lock().unwrap()[0].clone();
     /// assert_eq!((tensor.as_str(), step), ("w", 1));
     /// assert!((mean - 1e-3).abs() < 1e-9); // a fresh memory's rate is η₀
-    /// # Ok::<(), optimizers::OptimError>(())
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     pub fn on_step(&mut self, observer: impl FnMut(&StepInfo<'_>) + Send + 'static) {
         self.observer = Some(Arc::new(Mutex::new(observer)));
@@ -1191,12 +1191,12 @@ struct MetaCheckpointRef<'a> {
 /// what [`Meta::load_memories`] installs, to inspect or filter first.
 ///
 /// ```
-/// use optimizers::{saved_memories, Checkpoint, Meta, MetaConfig, Optimizer};
+/// use lrmem_optimizers::{saved_memories, Checkpoint, Meta, MetaConfig, Optimizer};
 /// let mut opt = Meta::adam(MetaConfig::default())?;
 /// opt.step("w", &mut [1.0f32], &[0.5])?;
 /// let memories = saved_memories(&opt.save()?)?;
 /// assert_eq!(memories[0].0, "w");
-/// # Ok::<(), optimizers::OptimError>(())
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
 /// ```
 pub fn saved_memories(bytes: &[u8]) -> Result<Vec<(String, Memory)>, OptimError> {
     let opened = state::open(bytes)?;

@@ -9,12 +9,12 @@ use crate::{OptimError, Optimizer};
 ///
 /// ```
 /// use ndarray::array;
-/// use optimizers::{ndarray::step_array, Sgd, SgdConfig};
+/// use lrmem_optimizers::{ndarray::step_array, Sgd, SgdConfig};
 /// let mut sgd = Sgd::new(SgdConfig::with_lr(0.5))?;
 /// let mut w = array![[1.0f32, 2.0], [3.0, 4.0]];
 /// step_array(&mut sgd, "w", &mut w, &array![[2.0f32, 2.0], [2.0, 2.0]])?;
 /// assert_eq!(w, array![[0.0f32, 1.0], [2.0, 3.0]]);
-/// # Ok::<(), optimizers::OptimError>(())
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
 /// ```
 pub fn step_array<O, S, T, D>(
     opt: &mut O,

@@ -85,13 +85,13 @@ crate::state::tensor_optimizer!(
     /// w ← w − Δ·sign(g).
     ///
     /// ```
-    /// use optimizers::{Optimizer, Rprop, RpropConfig};
+    /// use lrmem_optimizers::{Optimizer, Rprop, RpropConfig};
     /// let mut rprop = Rprop::new(RpropConfig::with_lr(0.1))?;
     /// let mut w = [1.0f32];
     /// rprop.step("w", &mut w, &[3.0])?; // first step: w − Δ₀·sign(g)
     /// rprop.step("w", &mut w, &[3.0])?; // same sign: Δ grows to 0.12
     /// assert!((w[0] - 0.78).abs() < 1e-6);
-    /// # Ok::<(), optimizers::OptimError>(())
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     Rprop, "rprop", RpropConfig, RpropState);
 

@@ -11,8 +11,8 @@
 //! down to 10⁻⁵ over 900 steps.
 //!
 //! ```
-//! use optimizers::schedule::{Cosine, Schedule, Scheduled, Warmup};
-//! use optimizers::{Adam, AdamConfig, Optimizer};
+//! use lrmem_optimizers::schedule::{Cosine, Schedule, Scheduled, Warmup};
+//! use lrmem_optimizers::{Adam, AdamConfig, Optimizer};
 //!
 //! let warmup = Warmup::new(1e-3, 0.01, 100)?;
 //! let lr = warmup.then(100, Cosine::new(1e-3, 1e-5, 900)?);
@@ -28,7 +28,7 @@
 //! }
 //! assert_eq!(opt.step_count(), 150); // the last of them ran at t = 149
 //! assert_eq!(opt.lr(), Some(lr.value(149)));
-//! # Ok::<(), optimizers::OptimError>(())
+//! # Ok::<(), lrmem_optimizers::OptimError>(())
 //! ```
 
 use std::collections::BTreeSet;
@@ -118,9 +118,9 @@ macro_rules! checked_serde {
 /// The same value at every step.
 ///
 /// ```
-/// use optimizers::schedule::{Constant, Schedule};
+/// use lrmem_optimizers::schedule::{Constant, Schedule};
 /// assert_eq!(Constant::new(0.1)?.value(1000), 0.1);
-/// # Ok::<(), optimizers::OptimError>(())
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ConstantRaw")]
@@ -151,10 +151,10 @@ impl Schedule for Constant {
 /// Follow it with another schedule with [`Schedule::then`]`(n, …)`.
 ///
 /// ```
-/// use optimizers::schedule::{Schedule, Warmup};
+/// use lrmem_optimizers::schedule::{Schedule, Warmup};
 /// let w = Warmup::new(0.1, 0.25, 4)?;
 /// assert_eq!([w.value(0), w.value(2), w.value(4), w.value(9)], [0.025, 0.0625, 0.1, 0.1]);
-/// # Ok::<(), optimizers::OptimError>(())
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "WarmupRaw")]
@@ -203,10 +203,10 @@ impl Schedule for Warmup {
 /// value(t) = init · γ^⌊t/n⌋: torch's `StepLR(step_size=n, gamma=γ)` on a base rate `init`.
 ///
 /// ```
-/// use optimizers::schedule::{Schedule, StepDecay};
+/// use lrmem_optimizers::schedule::{Schedule, StepDecay};
 /// let s = StepDecay::new(0.1, 0.5, 3)?;
 /// assert_eq!([s.value(0), s.value(2), s.value(3), s.value(6)], [0.1, 0.1, 0.05, 0.025]);
-/// # Ok::<(), optimizers::OptimError>(())
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "StepDecayRaw")]
@@ -253,10 +253,10 @@ impl Schedule for StepDecay {
 /// rise again.
 ///
 /// ```
-/// use optimizers::schedule::{Cosine, Schedule};
+/// use lrmem_optimizers::schedule::{Cosine, Schedule};
 /// let c = Cosine::new(0.1, 0.0, 10)?;
 /// assert_eq!([c.value(0), c.value(5), c.value(10), c.value(20)], [0.1, 0.05, 0.0, 0.0]);
-/// # Ok::<(), optimizers::OptimError>(())
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "CosineRaw")]
@@ -303,10 +303,10 @@ impl Schedule for Cosine {
 /// value(t) = init + (end − init) · min(t, n)/n.
 ///
 /// ```
-/// use optimizers::schedule::{Linear, Schedule};
+/// use lrmem_optimizers::schedule::{Linear, Schedule};
 /// let l = Linear::new(0.1, 0.0, 4)?;
 /// assert_eq!([l.value(0), l.value(1), l.value(4), l.value(8)], [0.1, 0.075, 0.0, 0.0]);
-/// # Ok::<(), optimizers::OptimError>(())
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "LinearRaw")]
@@ -347,11 +347,11 @@ impl Schedule for Linear {
 /// `SequentialLR`). Made by [`Schedule::then`]; joins nest, for more than two phases.
 ///
 /// ```
-/// use optimizers::schedule::{Constant, Linear, Schedule, Warmup};
+/// use lrmem_optimizers::schedule::{Constant, Linear, Schedule, Warmup};
 /// let s = Warmup::new(0.1, 0.5, 2)?.then(2, Linear::new(0.1, 0.0, 2)?).then(4, Constant::new(0.0)?);
 /// let v: Vec<f32> = (0..6).map(|t| s.value(t)).collect();
 /// assert_eq!(v, [0.05, 0.075, 0.1, 0.05, 0.0, 0.0]);
-/// # Ok::<(), optimizers::OptimError>(())
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Join<A, B> {
@@ -410,8 +410,8 @@ struct Entry {
 /// [`Meta`](crate::Meta)'s memory learning rate ξ is its hyperparameter `xi`:
 ///
 /// ```
-/// use optimizers::schedule::{Linear, Scheduled};
-/// use optimizers::{Meta, MetaConfig, Optimizer};
+/// use lrmem_optimizers::schedule::{Linear, Scheduled};
+/// use lrmem_optimizers::{Meta, MetaConfig, Optimizer};
 ///
 /// // ξ from 10⁻² down to 10⁻³ over the first 100 model steps, then 10⁻³.
 /// let mut opt = Scheduled::new(Meta::sgd(MetaConfig::default())?)
@@ -423,12 +423,12 @@ struct Entry {
 /// }
 /// assert_eq!(opt.hyperparameter("xi"), Some(1e-3));
 /// assert_eq!(opt.inner().memory("w").unwrap().config().optimizer.lr(), 1e-3);
-/// # Ok::<(), optimizers::OptimError>(())
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
 /// ```
 ///
 /// ```
-/// use optimizers::schedule::{Scheduled, StepDecay};
-/// use optimizers::{Optimizer, Sgd, SgdConfig, Tensor};
+/// use lrmem_optimizers::schedule::{Scheduled, StepDecay};
+/// use lrmem_optimizers::{Optimizer, Sgd, SgdConfig, Tensor};
 ///
 /// // SGD whose rate halves every 2 model steps, over a model of two tensors.
 /// let mut opt = Scheduled::new(Sgd::new(SgdConfig::default())?)
@@ -441,7 +441,7 @@ struct Entry {
 /// assert_eq!(a, [1.0 - 0.5 - 0.5 - 0.25]);
 /// opt.step_model(&mut [Tensor::new("a", &mut a, &[1.0]), Tensor::new("b", &mut b, &[1.0])])?;
 /// assert_eq!(a, [1.0 - 0.5 - 0.5 - 0.25 - 0.25]);
-/// # Ok::<(), optimizers::OptimError>(())
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
 /// ```
 pub struct Scheduled<O> {
     inner: O,

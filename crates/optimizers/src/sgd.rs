@@ -115,12 +115,12 @@ crate::state::tensor_optimizer!(
     /// SGD over named tensors: w ← w − lr·u, u = g (+ λw, momentum, Nesterov as configured).
     ///
     /// ```
-    /// use optimizers::{Optimizer, Sgd, SgdConfig};
+    /// use lrmem_optimizers::{Optimizer, Sgd, SgdConfig};
     /// let mut sgd = Sgd::new(SgdConfig::with_lr(0.1))?;
     /// let mut w = [1.0f32];
     /// sgd.step("w", &mut w, &[2.0])?;
     /// assert_eq!(w, [0.8]);
-    /// # Ok::<(), optimizers::OptimError>(())
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     Sgd, "sgd", SgdConfig, SgdState);
 

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
-use memory_core::MemoryError;
+use lrmem_memory_core::MemoryError;
 use serde::{Deserialize, Serialize};
 
 use crate::{Checkpoint, NonFinite, OptimError, Optimizer, StateBytes, Tensor};
@@ -36,7 +36,7 @@ static REGISTRY: &[RegistryEntry] = &[
 /// Every optimizer an [`OptimizerSpec`] can name, in the order a help text lists them.
 ///
 /// ```
-/// let names: Vec<&str> = optimizers::registry().iter().map(|e| e.name).collect();
+/// let names: Vec<&str> = lrmem_optimizers::registry().iter().map(|e| e.name).collect();
 /// assert!(names.contains(&"meta-sgd") && names.contains(&"adam"));
 /// ```
 pub fn registry() -> &'static [RegistryEntry] {
@@ -197,7 +197,7 @@ fn did_you_mean(given: &str, candidates: &[String]) -> String {
 /// runs the config's validation.
 ///
 /// ```
-/// use optimizers::{Optimizer, OptimizerSpec};
+/// use lrmem_optimizers::{Optimizer, OptimizerSpec};
 ///
 /// let spec: OptimizerSpec = "meta-sgd: xi = 0.01, lr=1e-3".parse()?;
 /// assert_eq!(spec.to_string(), "meta-sgd:lr=1e-3,xi=0.01");
@@ -216,7 +216,7 @@ fn did_you_mean(given: &str, candidates: &[String]) -> String {
 /// // Mistakes are errors that say what to write.
 /// let err = "sgd:lrr=0.1".parse::<OptimizerSpec>()?.build().unwrap_err();
 /// assert!(err.to_string().contains("did you mean `lr`?"));
-/// # Ok::<(), optimizers::SpecError>(())
+/// # Ok::<(), lrmem_optimizers::SpecError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

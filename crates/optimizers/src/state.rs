@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use memory_core::persist::{self, Kind};
-use memory_core::NonFinite;
+use lrmem_memory_core::persist::{self, Kind};
+use lrmem_memory_core::NonFinite;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::OptimError;
@@ -77,11 +77,6 @@ impl<S> TensorStates<S> {
     /// Forget every tensor.
     pub fn clear(&mut self) {
         self.states.clear();
-    }
-
-    /// Number of tensors seen.
-    pub fn len(&self) -> usize {
-        self.states.len()
     }
 
     /// No tensor seen yet.
@@ -227,10 +222,10 @@ impl Opened<'_> {
 /// header without decoding the rest: to tell what a file holds before loading it.
 ///
 /// ```
-/// use optimizers::{checkpoint_kind, Checkpoint, Meta, MetaConfig};
+/// use lrmem_optimizers::{checkpoint_kind, Checkpoint, Meta, MetaConfig};
 /// let bytes = Meta::adam(MetaConfig::default())?.save()?;
 /// assert_eq!(checkpoint_kind(&bytes)?, "Meta<Adam>");
-/// # Ok::<(), optimizers::OptimError>(())
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
 /// ```
 pub fn checkpoint_kind(bytes: &[u8]) -> Result<String, OptimError> {
     Ok(open(bytes)?.kind)
@@ -370,15 +365,15 @@ pub type Fields<'a> = BTreeMap<String, Field<'a>>;
 /// step count). For logging and debugging: what a checkpoint holds, without decoding one.
 ///
 /// ```
-/// use optimizers::{Adam, AdamConfig, Optimizer};
+/// use lrmem_optimizers::{Adam, AdamConfig, Optimizer};
 /// let mut adam = Adam::new(AdamConfig::default())?;
 /// let mut w = vec![1.0f32, 2.0];
 /// adam.step("fc.weight", &mut w, &[0.5, -0.5])?;
 /// let view = adam.state();
 /// let m = view.values("fc.weight", "m").unwrap(); // m = (1 − β₁)·g
 /// assert!((m[0] - 0.05).abs() < 1e-6 && (m[1] + 0.05).abs() < 1e-6);
-/// assert_eq!(view.get("fc.weight", "step"), Some(optimizers::Field::Count(1)));
-/// # Ok::<(), optimizers::OptimError>(())
+/// assert_eq!(view.get("fc.weight", "step"), Some(lrmem_optimizers::Field::Count(1)));
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StateView<'a> {

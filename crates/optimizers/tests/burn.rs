@@ -1,4 +1,4 @@
-//! `optimizers::burn`: training a burn model through the adaptor is bit for bit `step_model` on
+//! `lrmem_optimizers::burn`: training a burn model through the adaptor is bit for bit `step_model` on
 //! `Vec<f32>` slices with the same gradients (Sgd, Adam, Meta<Sgd>); names are paths, stable
 //! across steps and models; bad input is a typed error that leaves the model as documented.
 #![cfg(feature = "burn")]
@@ -7,8 +7,8 @@ use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::GradientsParams;
 use burn::tensor::{DType, Device, Tensor};
-use optimizers::burn::{param_names, BurnError, BurnOptimizer};
-use optimizers::{
+use lrmem_optimizers::burn::{param_names, BurnError, BurnOptimizer};
+use lrmem_optimizers::{
     Adam, AdamConfig, MemoryConfig, Meta, MetaConfig, OptimError, Optimizer, Sgd, SgdConfig,
     Tensor as Named,
 };
@@ -193,7 +193,7 @@ fn meta_sgd_with_one_shared_memory_matches_slices() {
 #[test]
 fn boxed_spec_optimizer_matches_slices() {
     let build = || {
-        optimizers::OptimizerSpec::parse("meta-sgd:lr=0.01")
+        lrmem_optimizers::OptimizerSpec::parse("meta-sgd:lr=0.01")
             .unwrap()
             .build()
             .unwrap()

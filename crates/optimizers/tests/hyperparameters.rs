@@ -3,8 +3,8 @@
 //! refused values, what a new rate does to learned state, and checkpoints that restore the
 //! rates they were saved with (the reload workflow: load, then set a new rate).
 
-use optimizers::schedule::{Linear, Scheduled};
-use optimizers::{
+use lrmem_optimizers::schedule::{Linear, Scheduled};
+use lrmem_optimizers::{
     registry, Adam, AdamConfig, Built, Checkpoint, MemoryConfig, MemoryOptimizer, Meta, MetaConfig,
     OptimError, Optimizer, OptimizerSpec, Rprop, RpropConfig, Sgd, SgdConfig, SgdHd, SgdHdConfig,
     Tensor,
@@ -168,7 +168,7 @@ fn refused_values_name_the_key_and_change_nothing() {
         match (&err, &built_err) {
             (
                 OptimError::InvalidConfig { field: f, .. },
-                optimizers::SpecError::Invalid(OptimError::InvalidConfig {
+                lrmem_optimizers::SpecError::Invalid(OptimError::InvalidConfig {
                     field: g, ..
                 }),
             ) => {

@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use memory_core::{Memory, MemoryConfig, MemoryOptimizer, NonFinite};
-use optimizers::{
+use lrmem_memory_core::{Memory, MemoryConfig, MemoryOptimizer, NonFinite};
+use lrmem_optimizers::{
     checkpoint_kind, contract, saved_memories, Adam, AdamConfig, AdamHd, AdamHdConfig, Base,
     BaseInfo, Checkpoint, Direction, DirectionBuf, Field, Inspect, LoadMemories, Meta, MetaConfig,
     OptimError, Optimizer, OptimizerSpec, Rprop, RpropConfig, Sgd, SgdConfig, SgdHd, SgdHdConfig,
@@ -331,7 +331,7 @@ fn meta_adam_is_the_tf_backend() {
     let cfg = config(0.01, 0.05);
     let mut meta = Meta::adam(cfg).unwrap();
     let mut mem = Memory::new(cfg.memory).unwrap();
-    let mut trace = memory_core::Trace::new(3);
+    let mut trace = lrmem_memory_core::Trace::new(3);
     let (mut m, mut v) = (vec![0.0f32; 3], vec![0.0f32; 3]);
     let (mut w1, mut w2) = (vec![1.0f32, -3.0, 7.0], vec![1.0f32, -3.0, 7.0]);
     for _ in 0..15 {
@@ -410,7 +410,7 @@ fn load_memories_keeps_theta_and_takes_the_new_config() {
     // Another ξ, another memory optimizer, another signal, another base.
     let mut cfg = config(0.01, 1e-4);
     cfg.memory.optimizer = MemoryOptimizer::sgd(1e-4);
-    cfg.memory.signal = memory_core::Signal::Sign;
+    cfg.memory.signal = lrmem_memory_core::Signal::Sign;
     let mut next = Meta::new(RpropConfig::with_lr(0.01), cfg).unwrap();
     assert!(
         next.load(&bytes).is_err(),
@@ -450,7 +450,7 @@ fn load_memories_refuses_theta_that_means_something_else() {
         (|c| c.clip = 1.0, "`memory.clip`", "4", "1"),
         (|c| c.lm_scale = 0.75, "`memory.lm_scale`", "0.5", "0.75"),
         (
-            |c| c.layout = memory_core::Layout::Log,
+            |c| c.layout = lrmem_memory_core::Layout::Log,
             "`memory.layout`",
             "Linear",
             "Log",

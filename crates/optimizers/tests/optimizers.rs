@@ -1,7 +1,7 @@
 //! Every optimizer against the shared contract, literal torch values, and Meta's own promises.
 
-use memory_core::{Memory, MemoryConfig, MemoryOptimizer, Trace};
-use optimizers::{
+use lrmem_memory_core::{Memory, MemoryConfig, MemoryOptimizer, Trace};
+use lrmem_optimizers::{
     contract, Adam, AdamConfig, AdamHd, AdamHdConfig, Checkpoint, Meta, MetaConfig, OptimError,
     Optimizer, Rprop, RpropConfig, Sgd, SgdConfig, SgdHd, SgdHdConfig,
 };
@@ -473,7 +473,7 @@ fn next_task_of_meta_is_reload() {
 
 #[test]
 fn step_model_steps_tensors_in_order_and_stops_at_the_first_error() {
-    use optimizers::Tensor;
+    use lrmem_optimizers::Tensor;
     let mut opt = Sgd::new(SgdConfig::with_lr(0.5)).unwrap();
     let (mut a, mut b, mut c) = (vec![1.0f32], vec![2.0f32, 3.0], vec![4.0f32]);
     let err = opt

@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use optimizers::schedule::{Constant, Cosine, Join, Linear, Schedule, StepDecay, Warmup};
-use optimizers::{
+use lrmem_optimizers::schedule::{Constant, Cosine, Join, Linear, Schedule, StepDecay, Warmup};
+use lrmem_optimizers::{
     contract, Built, Checkpoint, Groups, Meta, MetaConfig, OptimError, Optimizer, OptimizerSpec,
     Scheduled, Sgd, SgdConfig, Tensor,
 };

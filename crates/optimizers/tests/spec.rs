@@ -1,7 +1,7 @@
 //! `OptimizerSpec`: text and serde round trips, the registry against the contract, helpful
 //! errors, and bit-for-bit equality with the optimizers built by hand.
 
-use optimizers::{
+use lrmem_optimizers::{
     contract, registry, Adam, AdamConfig, AdamHd, AdamHdConfig, Checkpoint, MemoryConfig,
     MemoryOptimizer, Meta, MetaConfig, OptimError, Optimizer, OptimizerSpec, Rprop, RpropConfig,
     Sgd, SgdConfig, SgdHd, SgdHdConfig, SpecError, StateBytes,
@@ -12,7 +12,7 @@ fn spec(s: &str) -> OptimizerSpec {
     OptimizerSpec::parse(s).unwrap_or_else(|e| panic!("`{s}`: {e}"))
 }
 
-fn build(s: &str) -> optimizers::Built {
+fn build(s: &str) -> lrmem_optimizers::Built {
     spec(s)
         .build_checkpointable()
         .unwrap_or_else(|e| panic!("`{s}`: {e}"))
@@ -447,11 +447,11 @@ fn every_key_reaches_the_config() {
         num_centers: 12,
         clip: 2.0,
         lm_scale: 0.75,
-        layout: optimizers::memory_core::Layout::Log,
+        layout: lrmem_optimizers::memory_core::Layout::Log,
         eta0: 0.02,
         theta_min: 1e-7,
         theta_max: 0.5,
-        signal: optimizers::memory_core::Signal::Sign,
+        signal: lrmem_optimizers::memory_core::Signal::Sign,
         optimizer: MemoryOptimizer::Adam {
             lr: 0.01,
             beta1: 0.8,
@@ -459,7 +459,7 @@ fn every_key_reaches_the_config() {
             eps: 1e-6,
         },
         cutoff: f32::INFINITY,
-        non_finite: optimizers::NonFinite::Skip,
+        non_finite: lrmem_optimizers::NonFinite::Skip,
     };
     let keys = "lr=0.02,xi=0.01,theta_beta1=0.8,theta_beta2=0.99,theta_eps=1e-6,m=12,clip=2,\
                 lm_scale=0.75,layout=log,theta_min=1e-7,theta_max=0.5,signal=sign,cutoff=inf,\
@@ -534,7 +534,7 @@ fn every_key_reaches_the_config() {
             dampening: 0.1,
             nesterov: false,
             weight_decay: 0.001,
-            non_finite: optimizers::NonFinite::Skip,
+            non_finite: lrmem_optimizers::NonFinite::Skip,
         })
         .unwrap(),
     );
@@ -548,7 +548,7 @@ fn every_key_reaches_the_config() {
             eps: 1e-6,
             weight_decay: 0.01,
             decoupled: true,
-            non_finite: optimizers::NonFinite::Skip,
+            non_finite: lrmem_optimizers::NonFinite::Skip,
         })
         .unwrap(),
     );
@@ -559,7 +559,7 @@ fn every_key_reaches_the_config() {
             lr: 0.02,
             etas: (0.4, 1.3),
             step_sizes: (1e-5, 10.0),
-            non_finite: optimizers::NonFinite::Skip,
+            non_finite: lrmem_optimizers::NonFinite::Skip,
         })
         .unwrap(),
     );
@@ -569,7 +569,7 @@ fn every_key_reaches_the_config() {
         SgdHd::new(SgdHdConfig {
             lr: 0.02,
             hypergrad_lr: 0.01,
-            non_finite: optimizers::NonFinite::Skip,
+            non_finite: lrmem_optimizers::NonFinite::Skip,
         })
         .unwrap(),
     );
@@ -582,7 +582,7 @@ fn every_key_reaches_the_config() {
             beta1: 0.8,
             beta2: 0.99,
             eps: 1e-6,
-            non_finite: optimizers::NonFinite::Skip,
+            non_finite: lrmem_optimizers::NonFinite::Skip,
         })
         .unwrap(),
     );

@@ -3,15 +3,15 @@
 //! and training phase, quantiles of |g| and the fraction of coordinates beyond a clip of 1
 //! (the default), i.e. those the memory sees at its outermost centre.
 //!
-//! `cargo run --release -p tasks --example gradient_scale -- [LR] [UPDATES] [SEED]`
+//! `cargo run --release -p lrmem-tasks --example gradient_scale -- [LR] [UPDATES] [SEED]`
 //! (defaults 1e-3, 1000, 0; needs `cargo xtask data`). docs/guide.md quotes its output.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use optimizers::{OptimError, Optimizer, Sgd, SgdConfig};
-use tasks::mnist::{default_dir, Mnist, PixelScale};
-use tasks::{OnlineMnist, Task};
+use lrmem_optimizers::{OptimError, Optimizer, Sgd, SgdConfig};
+use lrmem_tasks::mnist::{default_dir, Mnist, PixelScale};
+use lrmem_tasks::{OnlineMnist, Task};
 
 /// SGD that keeps every |g| it sees, per tensor and phase.
 struct Recorder {

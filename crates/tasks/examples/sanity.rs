@@ -1,15 +1,15 @@
 //! Sanity run (not the experiment): online SGD on MNIST 1 vs 2, test accuracy every 200
 //! updates, for each pixel scaling.
 //!
-//! `cargo run --release -p tasks --example sanity -- [LR] [UPDATES] [SEED]`
+//! `cargo run --release -p lrmem-tasks --example sanity -- [LR] [UPDATES] [SEED]`
 //! (defaults 1e-3, 2000, 0; needs `cargo xtask data`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use optimizers::{Sgd, SgdConfig};
-use tasks::mnist::{default_dir, Mnist, PixelScale};
-use tasks::{OnlineMnist, Task};
+use lrmem_optimizers::{Sgd, SgdConfig};
+use lrmem_tasks::mnist::{default_dir, Mnist, PixelScale};
+use lrmem_tasks::{OnlineMnist, Task};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

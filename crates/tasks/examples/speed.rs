@@ -1,15 +1,15 @@
 //! Online LeNet speed: updates/s at batch 1 (forward + backward + SGD through the adapter) and
 //! the time of one full test-set evaluation of a digit pair.
 //!
-//! `cargo run --release -p tasks --example speed` — uses real MNIST 1 vs 2 when
+//! `cargo run --release -p lrmem-tasks --example speed` — uses real MNIST 1 vs 2 when
 //! `cargo xtask data` has fetched it, else random images of the same sizes.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use optimizers::{Sgd, SgdConfig};
-use tasks::mnist::{default_dir, BinaryPair, Mnist, PixelScale, Samples, PIXELS};
-use tasks::{OnlineMnist, Task, EVAL_BATCH};
+use lrmem_optimizers::{Sgd, SgdConfig};
+use lrmem_tasks::mnist::{default_dir, BinaryPair, Mnist, PixelScale, Samples, PIXELS};
+use lrmem_tasks::{OnlineMnist, Task, EVAL_BATCH};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pair = match Mnist::load(&default_dir()) {

@@ -1,4 +1,4 @@
-//! Lets any [`optimizers::Optimizer`] train any dfdx model.
+//! Lets any [`lrmem_optimizers::Optimizer`] train any dfdx model.
 //!
 //! dfdx's own `Optimizer` trait receives `&Gradients`, whose only public accessor copies each
 //! gradient; instead the [`Adapter`] does what dfdx's Sgd/Adam do internally: it walks the
@@ -19,9 +19,9 @@
 //! applies.
 //!
 //! ```
-//! use tasks::adapter::Adapter;
-//! use tasks::dfdx::prelude::*;
-//! use optimizers::{Sgd, SgdConfig};
+//! use lrmem_tasks::adapter::Adapter;
+//! use lrmem_tasks::dfdx::prelude::*;
+//! use lrmem_optimizers::{Sgd, SgdConfig};
 //!
 //! let dev = Cpu::default();
 //! let mut model = dev.build_module::<Linear<3, 1>, f32>();
@@ -48,7 +48,7 @@ use dfdx::optim::{
 };
 use dfdx::prelude::{Cpu, Gradients, HasShape, Shape, Tensor, UniqueId};
 use dfdx::tensor::CpuError;
-use optimizers::{OptimError, Optimizer, Tensor as Named};
+use lrmem_optimizers::{OptimError, Optimizer, Tensor as Named};
 
 use crate::TaskError;
 
@@ -349,7 +349,7 @@ mod tests {
     use super::*;
     use crate::lenet::LeNet;
     use dfdx::prelude::*;
-    use optimizers::{Sgd, SgdConfig};
+    use lrmem_optimizers::{Sgd, SgdConfig};
 
     #[test]
     fn names_are_dotted_paths() {

@@ -81,7 +81,7 @@ pub enum TaskError {
         name: String,
         /// The optimizer's error.
         #[source]
-        source: optimizers::OptimError,
+        source: lrmem_optimizers::OptimError,
     },
     /// dfdx's device failed (allocation, shape); carries dfdx's message.
     #[error("dfdx device error: {0}")]

@@ -8,8 +8,8 @@
 //! or trailing bytes are errors, so a damaged download is never half-used.
 //!
 //! ```
-//! # fn main() -> Result<(), tasks::TaskError> {
-//! use tasks::idx;
+//! # fn main() -> Result<(), lrmem_tasks::TaskError> {
+//! use lrmem_tasks::idx;
 //! let mut bytes = vec![0, 0, 8, 1, 0, 0, 0, 3]; // labels, 3 of them
 //! bytes.extend([7, 0, 9]);
 //! assert_eq!(idx::parse_labels(&bytes, "example".as_ref())?, vec![7, 0, 9]);

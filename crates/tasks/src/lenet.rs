@@ -107,12 +107,12 @@ pub type Logits<T = NoneTape> = Tensor<(Const<2>, usize), f32, Dev, T>;
 /// The authors' LeNet: parameters plus the precomputed im2col indices.
 ///
 /// ```
-/// use tasks::lenet::LeNet;
-/// let dev = tasks::dfdx::tensor::Cpu::default();
+/// use lrmem_tasks::lenet::LeNet;
+/// let dev = lrmem_tasks::dfdx::tensor::Cpu::default();
 /// let net = LeNet::new(&dev, 0);
 /// let x = net.input(&[0.5; 784 * 3])?; // three images
 /// assert_eq!(net.predict(x)?.len(), 3);
-/// # Ok::<(), tasks::TaskError>(())
+/// # Ok::<(), lrmem_tasks::TaskError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct LeNet {

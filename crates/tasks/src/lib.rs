@@ -1,4 +1,4 @@
-//! # tasks
+//! # lrmem-tasks
 //!
 //! The learning problems lrmem's optimizers are measured on, starting with the papers' headline
 //! experiment: online binary MNIST with the authors' LeNet.
@@ -8,7 +8,7 @@
 //! - [`lenet`]: the authors' LeNet on dfdx 0.13 (im2col convolution, PyTorch-exact max-pool).
 //! - [`logistic`]: online logistic regression on seeded synthetic data, a workload that runs
 //!   in milliseconds for tests and examples.
-//! - [`adapter`]: lets any [`optimizers::Optimizer`] update any dfdx model.
+//! - [`adapter`]: lets any [`lrmem_optimizers::Optimizer`] update any dfdx model.
 //! - [`task`]: the small [`Task`] and [`TaskFamily`] traits the experiment harness runs,
 //!   [`OnlineMnist`] and its family of digit pairs [`MnistPairs`].
 //!
@@ -17,9 +17,9 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use tasks::mnist::{BinaryPair, Samples, PIXELS};
-//! use tasks::{OnlineMnist, Task};
-//! use optimizers::{Sgd, SgdConfig};
+//! use lrmem_tasks::mnist::{BinaryPair, Samples, PIXELS};
+//! use lrmem_tasks::{OnlineMnist, Task};
+//! use lrmem_optimizers::{Sgd, SgdConfig};
 //!
 //! // Two synthetic images standing in for two digits.
 //! let mut pixels = vec![0.0; 2 * PIXELS];

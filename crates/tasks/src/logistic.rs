@@ -8,7 +8,7 @@
 //! p = σ(w·x + b), trained one sample per update on the cross-entropy, and evaluated by its
 //! accuracy on a held-out set.
 
-use optimizers::{Optimizer, Tensor};
+use lrmem_optimizers::{Optimizer, Tensor};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use dfdx::prelude::*;
-use optimizers::Optimizer;
+use lrmem_optimizers::Optimizer;
 
 use crate::adapter::Adapter;
 use crate::lenet::{Dev, Input, LeNet};
@@ -51,7 +51,7 @@ impl Metric {
     /// `value ≤ threshold` when minimising. NaN never reaches anything.
     ///
     /// ```
-    /// use tasks::Metric;
+    /// use lrmem_tasks::Metric;
     /// assert!(Metric::maximize("accuracy").reached(0.99, 0.98));
     /// assert!(!Metric::minimize("nmse").reached(0.2, 0.1));
     /// assert!(!Metric::minimize("nmse").reached(f64::NAN, 0.1));
@@ -138,10 +138,10 @@ pub const EVAL_BATCH: usize = 32;
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use tasks::{mnist::{Mnist, PixelScale}, OnlineMnist, Task};
-/// use optimizers::{Sgd, SgdConfig};
+/// use lrmem_tasks::{mnist::{Mnist, PixelScale}, OnlineMnist, Task};
+/// use lrmem_optimizers::{Sgd, SgdConfig};
 ///
-/// let mnist = Mnist::load(&tasks::mnist::default_dir())?;
+/// let mnist = Mnist::load(&lrmem_tasks::mnist::default_dir())?;
 /// let pair = Arc::new(mnist.pair(1, 2, PixelScale::Unit)?);
 /// let mut task = OnlineMnist::new(pair, 0)?;
 /// let mut opt = Sgd::new(SgdConfig { lr: 1e-3, ..SgdConfig::default() })?;
@@ -335,9 +335,9 @@ impl Margins {
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use tasks::{mnist::{Mnist, PixelScale}, MnistPairs, TaskFamily};
+/// use lrmem_tasks::{mnist::{Mnist, PixelScale}, MnistPairs, TaskFamily};
 ///
-/// let mnist = Mnist::load(&tasks::mnist::default_dir())?;
+/// let mnist = Mnist::load(&lrmem_tasks::mnist::default_dir())?;
 /// let family = MnistPairs::new(&mnist, &[(1, 2), (1, 3), (1, 4)], PixelScale::Unit)?;
 /// let mut first = family.build(0, 7)?; // task "1 vs 2", seed 7
 /// # Ok::<(), Box<dyn std::error::Error>>(())

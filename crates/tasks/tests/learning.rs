@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use optimizers::{Sgd, SgdConfig};
+use lrmem_optimizers::{Sgd, SgdConfig};
+use lrmem_tasks::mnist::{default_dir, BinaryPair, Mnist, PixelScale, Samples, PIXELS, SIDE};
+use lrmem_tasks::{OnlineMnist, Task};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tasks::mnist::{default_dir, BinaryPair, Mnist, PixelScale, Samples, PIXELS, SIDE};
-use tasks::{OnlineMnist, Task};
 
 /// `n` images of two pattern classes: class 0 a horizontal bar, class 1 a vertical bar, each
 /// 3 pixels thick at a random place, on uniform noise in [0, 0.3).
@@ -121,7 +121,7 @@ fn tasks_can_move_between_threads_and_reject_empty_pairs() {
     });
     assert!(matches!(
         OnlineMnist::new(pair, 0),
-        Err(tasks::TaskError::Argument(_))
+        Err(lrmem_tasks::TaskError::Argument(_))
     ));
 }
 

@@ -4,7 +4,7 @@
 extern crate alloc;
 
 use core::alloc::{GlobalAlloc, Layout};
-use memory_core::{Memory, MemoryConfig, Trace};
+use lrmem_memory_core::{Memory, MemoryConfig, Trace};
 
 struct NoHeap;
 

@@ -1,8 +1,8 @@
-//! The command line of the speed suite (`bench::speed`): measures, then writes the report.
+//! The command line of the speed suite (`lrmem_bench::speed`): measures, then writes the report.
 //!
 //! ```text
-//! cargo run --release -p bench --bin speed -- [--quick] [--json FILE] [--out DIR]
-//! cargo run --release -p bench --bin speed -- --render FILE --out DIR
+//! cargo run --release -p lrmem-bench --bin speed -- [--quick] [--json FILE] [--out DIR]
+//! cargo run --release -p lrmem-bench --bin speed -- --render FILE --out DIR
 //! ```
 //! `--json FILE` writes the raw report (`speed.json`'s schema); `--out DIR` writes `speed.json`,
 //! `SPEED.md` and `speed_scaling.{svg,png}` into DIR; with neither, the JSON goes to stdout.
@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use bench::speed::{self, SpeedOptions, SpeedReport};
+use lrmem_bench::speed::{self, SpeedOptions, SpeedReport};
 
 const USAGE: &str =
     "usage: speed [--quick] [--json FILE] [--out DIR]\n       speed --render FILE --out DIR";

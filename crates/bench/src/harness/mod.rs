@@ -9,10 +9,10 @@
 //! their own loop.
 //!
 //! ```no_run
-//! use bench::harness::{self, Arm, Experiment, NoObserver, Protocol, RunOptions};
-//! use tasks::{mnist::{Mnist, PixelScale}, MnistPairs};
+//! use lrmem_bench::harness::{self, Arm, Experiment, NoObserver, Protocol, RunOptions};
+//! use lrmem_tasks::{mnist::{Mnist, PixelScale}, MnistPairs};
 //!
-//! let mnist = Mnist::load(&tasks::mnist::default_dir())?;
+//! let mnist = Mnist::load(&lrmem_tasks::mnist::default_dir())?;
 //! let family = MnistPairs::new(&mnist, &[(1, 2), (1, 3)], PixelScale::Unit)?;
 //! let experiment = Experiment {
 //!     arms: vec![Arm::parse("sgd")?, Arm::parse("meta-sgd:xi=0.001+reload")?],
@@ -34,9 +34,9 @@ use std::path::PathBuf;
 use std::sync::{mpsc, Mutex};
 use std::time::Instant;
 
-use optimizers::{OptimError, Optimizer, OptimizerSpec};
+use lrmem_optimizers::{OptimError, Optimizer, OptimizerSpec};
+use lrmem_tasks::{TaskError, TaskFamily};
 use serde::{Deserialize, Serialize};
-use tasks::{TaskError, TaskFamily};
 
 use crate::BenchError;
 pub use store::{ResultsFile, SCHEMA, SCHEMA_VERSION};
@@ -98,13 +98,13 @@ impl Arm {
     /// registry with any hyperparameters is an arm.
     ///
     /// ```
-    /// use bench::harness::Arm;
+    /// use lrmem_bench::harness::Arm;
     /// let arm = Arm::parse("meta-sgd:xi=0.01+reload")?;
     /// assert!(arm.reload);
     /// assert_eq!(arm.spec.get("xi"), Some("0.01"));
     /// assert_eq!(Arm::parse("mine=adam:lr=0.003")?.name, "mine");
     /// assert!(Arm::parse("no-such-optimizer").is_err());
-    /// # Ok::<(), bench::BenchError>(())
+    /// # Ok::<(), lrmem_bench::BenchError>(())
     /// ```
     pub fn parse(text: &str) -> Result<Arm, BenchError> {
         let text = text.trim();
@@ -327,7 +327,7 @@ fn non_finite(e: &TaskError) -> bool {
             ..
         } | TaskError::Optim {
             source: OptimError::Memory {
-                source: optimizers::memory_core::MemoryError::NonFiniteGradient { .. },
+                source: lrmem_optimizers::memory_core::MemoryError::NonFiniteGradient { .. },
                 ..
             },
             ..

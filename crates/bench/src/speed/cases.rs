@@ -1,10 +1,10 @@
 //! The optimizers of the speed suite, as optimizer specs with the memory traffic of their step.
 
-use optimizers::{Optimizer, OptimizerSpec, SpecError};
+use lrmem_optimizers::{Optimizer, OptimizerSpec, SpecError};
 use serde::{Deserialize, Serialize};
 
 /// Every optimizer of the speed suite (the `speed` binary and the criterion suites `step` and
-/// `model`): an optimizer spec (see `optimizers::OptimizerSpec`) and the bytes of memory traffic
+/// `model`): an optimizer spec (see `lrmem_optimizers::OptimizerSpec`) and the bytes of memory traffic
 /// one step needs per coordinate, with f32 tensors (4 B). Adding an optimizer to the suite is one
 /// line here.
 ///
@@ -70,7 +70,7 @@ impl SpeedCase {
         self.spec.build()
     }
 
-    /// Bytes of optimizer state per coordinate (`optimizers::StateBytes`).
+    /// Bytes of optimizer state per coordinate (`lrmem_optimizers::StateBytes`).
     pub fn state_bytes(&self) -> Result<usize, SpecError> {
         self.spec.state_bytes()
     }

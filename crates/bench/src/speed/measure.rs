@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use memory_core::Memory;
-use optimizers::{Meta, MetaConfig, Optimizer, SgdConfig};
+use lrmem_memory_core::Memory;
+use lrmem_optimizers::{Meta, MetaConfig, Optimizer, SgdConfig};
 
 use super::{
     cases, median, Bandwidth, CaseKey, Dense, Row, SpeedCase, SpeedError, SpeedReport, DENSE_PEER,

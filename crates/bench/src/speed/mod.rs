@@ -9,7 +9,7 @@
 //! by matching label text.
 //!
 //! ```text
-//! cargo run --release -p bench --bin speed -- --quick --out target/lrmem-bench
+//! cargo run --release -p lrmem-bench --bin speed -- --quick --out target/lrmem-bench
 //! cargo xtask bench --speed          # the same, then the section of REPORT.md
 //! ```
 //!
@@ -81,13 +81,13 @@ pub enum SpeedError {
     },
     /// A case of the suite is not a valid optimizer spec.
     #[error(transparent)]
-    Spec(#[from] optimizers::SpecError),
+    Spec(#[from] lrmem_optimizers::SpecError),
     /// An optimizer rejected a step (the suite's gradients are finite: a bug).
     #[error(transparent)]
-    Step(#[from] optimizers::OptimError),
+    Step(#[from] lrmem_optimizers::OptimError),
     /// The memory of the portable-kernel case could not be built.
     #[error(transparent)]
-    Memory(#[from] memory_core::MemoryError),
+    Memory(#[from] lrmem_memory_core::MemoryError),
     /// The suite lacks a case that the report needs.
     #[error("the speed suite has no case `{0}`, which the report's ratios are taken to")]
     MissingCase(String),

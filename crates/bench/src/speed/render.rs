@@ -189,10 +189,10 @@ impl SpeedReport {
             "{} · memory kernels: `{}` · {} profile, {} interleaved rounds per size, {:.0} s. \
              Times are medians over rounds; ratios are medians of per-round ratios taken side by \
              side (the machine is shared: quote ratios, not absolute times). Gradients: \
-             `bench::gradients` (clip 1; most |g| ≈ 0.02, some ≈ 0.3, 2% beyond the clip). \
-             Optimizers are named by their specs (`optimizers::OptimizerSpec`, defaults \
+             `lrmem_bench::gradients` (clip 1; most |g| ≈ 0.02, some ≈ 0.3, 2% beyond the clip). \
+             Optimizers are named by their specs (`lrmem_optimizers::OptimizerSpec`, defaults \
              elsewhere); meta optimizers: lm_scale 0.5, cutoff 9σ, Adam on θ. Bytes per \
-             coordinate are the traffic a step needs (`bench::speed::CASES`: Adam reads g, w, m, \
+             coordinate are the traffic a step needs (`lrmem_bench::speed::CASES`: Adam reads g, w, m, \
              v and writes w, m, v = 28 B); \"of copy\" divides the resulting GB/s by the copy \
              bandwidth measured at the same D, and \"× roofline\" is the time over that \
              bandwidth's time for those bytes.\n",
@@ -276,7 +276,7 @@ impl SpeedReport {
         let _ = writeln!(
             s,
             "\nMemory bandwidth (STREAM copy 8 B/element, triad 12 B/element) and the dense D×M \
-             baseline (the authors' formulation, `bench::dense`, M = 20, against {}):\n",
+             baseline (the authors' formulation, `lrmem_bench::dense`, M = 20, against {}):\n",
             r.dense
                 .first()
                 .map_or(super::DENSE_PEER.to_string(), |x| x.peer.label())

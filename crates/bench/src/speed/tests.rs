@@ -1,5 +1,5 @@
 use super::*;
-use optimizers::{Meta, MetaConfig, SgdConfig, StateBytes};
+use lrmem_optimizers::{Meta, MetaConfig, SgdConfig, StateBytes};
 
 fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir()
@@ -101,7 +101,7 @@ fn the_portable_case_is_the_dense_peer() {
     .unwrap();
     let spec = CaseKey::of(DENSE_PEER).spec;
     assert_eq!(by_hand.bytes_per_coordinate(), spec.state_bytes().unwrap());
-    let (mut a, mut b): (Box<dyn optimizers::Optimizer>, _) =
+    let (mut a, mut b): (Box<dyn lrmem_optimizers::Optimizer>, _) =
         (Box::new(by_hand), spec.build().unwrap());
     let (mut wa, mut wb) = (vec![0.1f32; 64], vec![0.1f32; 64]);
     let [g0, g1] = crate::gradients(64, 3);
