@@ -120,7 +120,9 @@ impl MemoryOptimizer {
         lo: f32,
         hi: f32,
     ) {
-        state.step += 1;
+        // Saturating: a memory shared by many tensors counts every one of their steps, and the
+        // bias corrections are 1 long before the count could wrap.
+        state.step = state.step.saturating_add(1);
         match *self {
             MemoryOptimizer::Sgd { lr } => {
                 for (t, &gm) in theta.iter_mut().zip(g) {
@@ -140,9 +142,11 @@ impl MemoryOptimizer {
                 eps,
             } => {
                 // The step size is computed in f64 like the authors' Python `math` expression.
-                let t = state.step as i32;
-                let bc1 = 1.0 - libm::pow(beta1 as f64, t as f64);
-                let bc2 = 1.0 - libm::pow(beta2 as f64, t as f64);
+                // t as f64, never through i32 (which wrapped negative after 2³¹ − 1 steps and
+                // made θ NaN); identical for every t the authors' code can reach.
+                let t = state.step as f64;
+                let bc1 = 1.0 - libm::pow(beta1 as f64, t);
+                let bc2 = 1.0 - libm::pow(beta2 as f64, t);
                 let step = (lr as f64 * libm::sqrt(bc2) / bc1) as f32;
                 for (((th, m), v), &gm) in
                     theta.iter_mut().zip(&mut state.m).zip(&mut state.v).zip(g)
@@ -178,6 +182,37 @@ impl RuleState {
             step: 0,
             m: vec![0.0; m],
             v: vec![0.0; m],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    /// The step count saturates instead of wrapping (or panicking with overflow checks), and the
+    /// bias correction stays finite at every count.
+    #[test]
+    fn any_step_count_keeps_theta_finite() {
+        for opt in [
+            MemoryOptimizer::adam(1e-3),
+            MemoryOptimizer::sgd(1e-3),
+            MemoryOptimizer::momentum(1e-3),
+        ] {
+            for start in [i32::MAX as u64 - 1, u32::MAX as u64, u64::MAX - 1, u64::MAX] {
+                let mut state = RuleState::new(3);
+                state.step = start;
+                let mut theta = vec![1e-3f32; 3];
+                for _ in 0..3 {
+                    opt.apply(&mut state, &[0.1, -0.1, 0.0], &mut theta, 1e-9, 1.0);
+                }
+                assert!(
+                    theta.iter().all(|t| t.is_finite() && *t > 0.0),
+                    "{opt:?} from step {start}: {theta:?}"
+                );
+                assert_eq!(state.step, start.saturating_add(3));
+            }
         }
     }
 }

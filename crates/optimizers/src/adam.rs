@@ -138,7 +138,7 @@ impl Optimizer for Adam {
         let st = self
             .states
             .get_or_init(name, params.len(), || cfg.init(params.len()))?;
-        st.step += 1;
+        st.step = st.step.saturating_add(1);
         let t = st.step as f64;
         let bc1 = 1.0 - (cfg.beta1 as f64).powf(t);
         let bc2 = 1.0 - (cfg.beta2 as f64).powf(t);
@@ -223,7 +223,7 @@ impl Base for Adam {
         let st = self
             .states
             .get_or_init(name, params.len(), || cfg.init(params.len()))?;
-        st.step += 1;
+        st.step = st.step.saturating_add(1);
         for (((m, v), &g), &w) in st.m.iter_mut().zip(st.v.iter_mut()).zip(grads).zip(params) {
             cfg.moments(m, v, g, w);
         }

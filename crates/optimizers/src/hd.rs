@@ -163,7 +163,7 @@ impl Optimizer for SgdHd {
             a: vec![0.0; n],
             b: Vec::new(),
         })?;
-        st.step += 1;
+        st.step = st.step.saturating_add(1);
         if st.step > 1 {
             let h: f64 = grads
                 .iter()
@@ -230,7 +230,7 @@ impl Optimizer for AdamHd {
             a: vec![0.0; n],
             b: vec![0.0; n],
         })?;
-        st.step += 1;
+        st.step = st.step.saturating_add(1);
         let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
         if st.step > 1 {
             let t = (st.step - 1) as f64;
@@ -428,7 +428,7 @@ impl crate::Base for SgdHd {
             a: vec![0.0; n],
             b: Vec::new(),
         })?;
-        st.step += 1;
+        st.step = st.step.saturating_add(1);
         if st.step > 1 {
             let h: f64 = grads
                 .iter()
@@ -469,7 +469,7 @@ impl crate::Base for AdamHd {
             a: vec![0.0; n],
             b: vec![0.0; n],
         })?;
-        st.step += 1;
+        st.step = st.step.saturating_add(1);
         let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
         if st.step > 1 {
             let t = (st.step - 1) as f64;

@@ -151,7 +151,7 @@ impl Optimizer for Sgd {
             .states
             .get_or_init(name, params.len(), || cfg.init(params.len()))?;
         let first = st.step == 0;
-        st.step += 1;
+        st.step = st.step.saturating_add(1);
         if cfg.momentum == 0.0 {
             for (w, &g) in params.iter_mut().zip(grads.iter()) {
                 *w -= cfg.lr * cfg.direction_of(g, *w, None, first);
@@ -240,7 +240,7 @@ impl Base for Sgd {
             .states
             .get_or_init(name, params.len(), || cfg.init(params.len()))?;
         let first = st.step == 0;
-        st.step += 1;
+        st.step = st.step.saturating_add(1);
         let (wd, mu) = (cfg.weight_decay, cfg.momentum);
         if mu > 0.0 {
             for ((b, &g), &w) in st.buf.iter_mut().zip(grads).zip(params) {

@@ -464,7 +464,7 @@ macro_rules! tensor_optimizer {
         #[derive(Debug, Clone, PartialEq)]
         pub struct $ty {
             config: $config,
-            states: $crate::TensorStates<$state>,
+            pub(crate) states: $crate::TensorStates<$state>,
         }
 
         impl $ty {
@@ -533,3 +533,42 @@ macro_rules! tensor_optimizer {
     };
 }
 pub(crate) use tensor_optimizer;
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        Adam, AdamConfig, AdamHd, AdamHdConfig, Optimizer, Sgd, SgdConfig, SgdHd, SgdHdConfig,
+    };
+
+    /// Per-tensor step counts saturate instead of overflowing (a panic with overflow checks, a
+    /// wrap to 0 without, which would redo the first step's special cases), and the parameters
+    /// stay finite at any count.
+    #[test]
+    fn step_counts_saturate() {
+        macro_rules! saturates {
+            ($opt:expr) => {{
+                let mut opt = $opt;
+                let mut w = vec![0.5f32, -0.25];
+                opt.step("w", &mut w, &[0.1, -0.2]).unwrap();
+                for start in [u64::MAX - 1, u64::MAX] {
+                    opt.states
+                        .get_or_init("w", 2, || unreachable!())
+                        .unwrap()
+                        .step = start;
+                    opt.step("w", &mut w, &[0.1, -0.2]).unwrap();
+                    opt.step("w", &mut w, &[0.3, 0.1]).unwrap();
+                    assert_eq!(opt.states.get("w").unwrap().step, u64::MAX);
+                    assert!(w.iter().all(|x| x.is_finite()), "{w:?}");
+                }
+            }};
+        }
+        saturates!(Sgd::new(SgdConfig {
+            momentum: 0.9,
+            ..SgdConfig::default()
+        })
+        .unwrap());
+        saturates!(Adam::new(AdamConfig::default()).unwrap());
+        saturates!(SgdHd::new(SgdHdConfig::default()).unwrap());
+        saturates!(AdamHd::new(AdamHdConfig::default()).unwrap());
+    }
+}
