@@ -179,7 +179,9 @@ impl Grid {
     /// With `u = (z − c₀)/Δ`, `j` the nearest centre and `r = u − j ∈ [−½, ½]`, the kernel of
     /// centre j + i is `exp(−(r − i)² h)`, h = 1/(2·lm_scale²). Relative to the nearest centre,
     /// consecutive ratios are `a = exp((2r − 1)h)`, `a·q`, `a·q²`, … to the right and
-    /// `b = q/a`, `b·q`, … to the left, with `q = exp(−2h)`: two exponentials per coordinate.
+    /// `b = exp(−(2r + 1)h)`, `b·q`, … to the left, with `q = exp(−2h)`: three exponentials per
+    /// coordinate (b is not q/a, which is ∞ once a underflows for narrow kernels). Products that
+    /// underflow are 0, never NaN, for every finite h.
     ///
     /// `normalised`: if true the nearest centre gets weight 1 (what a prediction Σψθ/Σψ needs:
     /// it never underflows, however far z lies outside the grid); if false the values are the
@@ -202,7 +204,9 @@ impl Grid {
             exp(-(r * r) * self.h)
         };
         let a = exp((2.0 * rc - 1.0) * self.h);
-        let b = u.q / a;
+        // b = e^{−(2r+1)h} directly, not as q/a: for narrow kernels (h > 43, lm_scale < 0.108)
+        // a underflows to 0 at r near −½ and q/a was ∞, whose products with 0 made NaN rates.
+        let b = exp((-2.0 * rc - 1.0) * self.h);
         out[k] = centre;
         let (mut right, mut fr) = (centre, a);
         let (mut left, mut fl) = (centre, b);

@@ -23,6 +23,11 @@ pub enum NonFinite {
     Skip,
 }
 
+/// The narrowest kernel [`MemoryConfig::validate`] accepts, as a multiple of the centre spacing:
+/// narrower kernels change no rate (each coordinate already gets its nearest centre's alone) and
+/// would overflow 1/(2σ²).
+pub const MIN_LM_SCALE: f32 = 1e-6;
+
 /// Configuration of one memory of learning rates. Build with struct update syntax over
 /// [`Default`], then [`Memory::new`] validates it.
 ///
@@ -42,7 +47,10 @@ pub struct MemoryConfig {
     pub num_centers: usize,
     /// Gradients are clipped to ±clip, and the centres span that range. Default 1.0.
     pub clip: f32,
-    /// Kernel width as a multiple of the centre spacing: σ = lm_scale · Δc. Default 0.5.
+    /// Kernel width as a multiple of the centre spacing: σ = lm_scale · Δc. Default 0.5. At
+    /// least 1e−6 ([`MIN_LM_SCALE`]): far below 0.1 the neighbours' weights vanish and each
+    /// coordinate gets the rate of its nearest centre alone; narrower still, 1/(2σ²) would
+    /// overflow.
     pub lm_scale: f32,
     /// Centre layout. Default [`Layout::Linear`].
     pub layout: Layout,
@@ -122,11 +130,11 @@ impl MemoryConfig {
                 "> 1e-6 for Layout::Log",
             ));
         }
-        if !(self.lm_scale.is_finite() && self.lm_scale > 0.0) {
+        if !(self.lm_scale.is_finite() && self.lm_scale >= MIN_LM_SCALE) {
             return Err(MemoryError::invalid(
                 "lm_scale",
                 self.lm_scale,
-                "finite and > 0",
+                "finite and ≥ 1e-6 (at 1e-6 every coordinate already gets the rate of its nearest centre alone)",
             ));
         }
         if !(self.theta_min.is_finite()

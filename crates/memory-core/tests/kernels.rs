@@ -172,3 +172,71 @@ fn rates_in_blocks_equal_single_predictions() {
     });
     assert_eq!(seen, z.len());
 }
+
+/// Narrow kernels give finite rates and a finite θ on every path: every lm_scale from the
+/// minimum up, with the default cutoff and the dense one, both layouts, small and large tensors
+/// (`lm_scale` ≤ 0.107 gave NaN: the window recurrence divided by an exponential that underflowed).
+/// Narrower than the minimum is a typed error.
+#[test]
+fn narrow_kernels_give_finite_rates() {
+    use lrmem_memory_core::{Layout, MIN_LM_SCALE};
+    let queries: Vec<f32> = (0..=400).map(|i| -1.2 + i as f32 * 0.006).collect();
+    for layout in [Layout::Linear, Layout::Log] {
+        for cutoff in [9.0, f32::INFINITY] {
+            for lm_scale in [
+                MIN_LM_SCALE,
+                1e-4,
+                0.01,
+                0.05,
+                0.056,
+                0.08,
+                0.1,
+                0.107,
+                0.11,
+                0.2,
+                0.5,
+                3.0,
+            ] {
+                let c = MemoryConfig {
+                    layout,
+                    cutoff,
+                    ..config(20, 1.0, lm_scale, Signal::ClippedProduct)
+                };
+                let what = format!("{layout:?}, cutoff {cutoff}, lm_scale {lm_scale}");
+                let mut mem = Memory::new(c).unwrap();
+                for &z in queries.iter().chain(&[-0.936_842_1, 0.0, 1.0, -1.0]) {
+                    let eta = mem.predict(z);
+                    assert!(eta.is_finite() && eta > 0.0, "{what}: η̂({z}) = {eta}");
+                }
+                for d in [7, 5_000] {
+                    let mut trace = Trace::new(d);
+                    for seed in 0..4 {
+                        let g = grads(d, 1.0, seed);
+                        mem.step(&mut trace, &g, |_, eta, _| {
+                            assert!(eta.is_finite(), "{what}: a rate is {eta}");
+                        })
+                        .unwrap();
+                    }
+                    assert!(
+                        mem.theta().iter().all(|t| t.is_finite()),
+                        "{what}: θ {:?}",
+                        mem.theta()
+                    );
+                }
+            }
+        }
+    }
+    for bad in [MIN_LM_SCALE / 2.0, 1e-20, 0.0, -0.5, f32::NAN] {
+        let err = Memory::new(config(20, 1.0, bad, Signal::ClippedProduct)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                MemoryError::InvalidConfig {
+                    field: "lm_scale",
+                    ..
+                }
+            ),
+            "{bad}: {err:?}"
+        );
+    }
+}
