@@ -133,7 +133,7 @@ fn every_optimizer_at_its_defaults_on_the_logistic_regression() {
     let test = problem.samples(3, 500);
     let start = loss(&[0.0; DIM], 0.0, &test);
     let names = ["linear.weight", "linear.bias"];
-    let mut run = |name: &str, opt: &mut dyn Optimizer| {
+    let run = |name: &str, opt: &mut dyn Optimizer| {
         let (w, b) = train(opt, &data, names).unwrap();
         assert!(
             w.iter().all(|x| x.is_finite()) && b.is_finite(),
