@@ -69,6 +69,6 @@ mod simd;
 
 pub use error::MemoryError;
 pub use kernel::{Grid, Layout};
-pub use memory::{Memory, MemoryConfig, NonFinite, Trace, MIN_LM_SCALE};
+pub use memory::{Memory, MemoryConfig, NonFinite, Trace, MAX_RATE, MIN_LM_SCALE};
 pub use rule::{MemoryOptimizer, RuleState};
 pub use signal::Signal;

@@ -18,8 +18,11 @@ pub enum NonFinite {
     /// Return [`MemoryError::NonFiniteGradient`] and change nothing (default).
     #[default]
     Error,
-    /// Treat the coordinate as a zero gradient: it gives the memory no signal and its
-    /// parameter does not move. NaN/∞ never reach θ.
+    /// Treat the coordinate as a zero gradient: it gives the memory no signal, NaN/∞ never
+    /// reach θ, and [`Memory::step`] does not apply it (its caller's parameter does not move).
+    /// Through an optimizer of lrmem-optimizers the coordinate is a zero gradient for the base
+    /// optimizer too: plain SGD does not move it, but a base with state still does, as for any
+    /// zero gradient (momentum, weight decay, Adam's first moment).
     Skip,
 }
 
@@ -27,6 +30,11 @@ pub enum NonFinite {
 /// narrower kernels change no rate (each coordinate already gets its nearest centre's alone) and
 /// would overflow 1/(2σ²).
 pub const MIN_LM_SCALE: f32 = 1e-6;
+
+/// The largest rate [`MemoryConfig::validate`] accepts, for θ_max and for the memory
+/// optimizer's ξ: far above any learning rate in use, and far enough below `f32::MAX` that
+/// sums of rates and steps of θ stay finite.
+pub const MAX_RATE: f32 = 1e6;
 
 /// Configuration of one memory of learning rates. Build with struct update syntax over
 /// [`Default`], then [`Memory::new`] validates it.
@@ -56,9 +64,10 @@ pub struct MemoryConfig {
     pub layout: Layout,
     /// η₀: the initial learning rate, θ_m = η₀ for every m. Default 1e−3.
     pub eta0: f32,
-    /// Lower bound of θ. Default 1e−9 (the authors').
+    /// Lower bound of θ. Default 1e−9 (the authors'). At least 0: a negative rate would ascend
+    /// the loss.
     pub theta_min: f32,
-    /// Upper bound of θ. Default 1.
+    /// Upper bound of θ. Default 1. At most [`MAX_RATE`] (10⁶).
     pub theta_max: f32,
     /// The learning signal s_d. Default [`Signal::ClippedProduct`] (the authors' code).
     pub signal: Signal,
@@ -137,14 +146,18 @@ impl MemoryConfig {
                 "finite and ≥ 1e-6 (at 1e-6 every coordinate already gets the rate of its nearest centre alone)",
             ));
         }
-        if !(self.theta_min.is_finite()
-            && self.theta_max.is_finite()
-            && self.theta_min < self.theta_max)
-        {
+        if !(self.theta_max.is_finite() && self.theta_max <= MAX_RATE) {
+            return Err(MemoryError::invalid(
+                "theta_max",
+                self.theta_max,
+                "finite and ≤ 1e6 (a rate above it overflows Σψθ and every step; learning rates are ≤ 1 in practice)",
+            ));
+        }
+        if !(self.theta_min >= 0.0 && self.theta_min < self.theta_max) {
             return Err(MemoryError::invalid(
                 "theta_min",
                 self.theta_min,
-                "finite and below a finite theta_max",
+                "≥ 0 (a negative rate ascends the loss) and below theta_max",
             ));
         }
         if !(self.eta0 > self.theta_min && self.eta0 <= self.theta_max) {
@@ -555,7 +568,8 @@ impl Memory {
     }
 
     /// The memory gradient G_m = mean_d s_d ψ_m(z_{t−1}\[d\]) (Eq. 4) for queries `cur` = z_t and
-    /// `prev` = z_{t−1}, both clipped to ±clip here. Writes M values into `out`.
+    /// `prev` = z_{t−1}, both clipped to ±clip here. Writes M values into `out`. A non-finite
+    /// `prev` coordinate is an error (a non-finite `cur` follows [`MemoryConfig::non_finite`]).
     pub fn gradient(
         &mut self,
         prev: &[f32],
@@ -564,6 +578,7 @@ impl Memory {
     ) -> Result<(), MemoryError> {
         check_len("previous queries", cur.len(), prev.len())?;
         check_len("memory gradient", self.theta.len(), out.len())?;
+        check_finite(prev)?;
         self.accumulate(prev, cur)?;
         out.copy_from_slice(&self.g);
         Ok(())
@@ -700,9 +715,12 @@ impl Memory {
     }
 
     /// One memory update from queries z_{t−1} = `prev` and z_t = `cur` (Eq. 4–5): G, the memory
-    /// optimizer's step on θ, then θ ← clamp(θ, θ_min, θ_max). Both are clipped to ±clip.
+    /// optimizer's step on θ, then θ ← clamp(θ, θ_min, θ_max). Both are clipped to ±clip. A
+    /// non-finite `prev` coordinate is an error that changes nothing (a non-finite `cur` follows
+    /// [`MemoryConfig::non_finite`]).
     pub fn learn(&mut self, prev: &[f32], cur: &[f32]) -> Result<(), MemoryError> {
         check_len("previous queries", cur.len(), prev.len())?;
+        check_finite(prev)?;
         self.learn_inner(prev, cur).map(|_| ())
     }
 
@@ -799,5 +817,17 @@ impl Memory {
             apply(start, &eta[..n], &zc[..n]);
         }
         Ok(())
+    }
+}
+
+/// The previous queries given to the public [`Memory::learn`] and [`Memory::gradient`] must be
+/// finite (a [`Trace`] only ever holds finite ones): ψ of NaN would make G and θ NaN.
+fn check_finite(prev: &[f32]) -> Result<(), MemoryError> {
+    match prev.iter().position(|x| !x.is_finite()) {
+        None => Ok(()),
+        Some(index) => Err(MemoryError::NonFiniteGradient {
+            index,
+            value: prev[index],
+        }),
     }
 }

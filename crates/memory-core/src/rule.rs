@@ -76,11 +76,11 @@ impl MemoryOptimizer {
 
     pub(crate) fn validate(&self) -> Result<(), MemoryError> {
         let lr = self.lr();
-        if !(lr.is_finite() && lr >= 0.0) {
+        if !(0.0..=crate::memory::MAX_RATE).contains(&lr) {
             return Err(MemoryError::invalid(
                 "optimizer.lr",
                 lr,
-                "finite and >= 0 (0 freezes the memory)",
+                "in [0, 1e6] (0 freezes the memory; above θ_max, one step crosses θ's whole range)",
             ));
         }
         match *self {

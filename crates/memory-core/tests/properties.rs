@@ -315,3 +315,83 @@ fn length_mismatch_is_an_error() {
     let mut out = [0.0; 2];
     assert!(mem.predict_into(&[1.0], &mut out).is_err());
 }
+
+/// What validation must refuse, each a config that was accepted and broke a promise: rates that
+/// overflow (θ_max or ξ near `f32::MAX`), negative rates (gradient ascent), and non-finite previous
+/// queries handed to the public `learn`/`gradient`, which made θ NaN. Refusals change nothing.
+#[test]
+fn validation_closes_the_gaps() {
+    use lrmem_memory_core::{MemoryError, MAX_RATE};
+    let invalid = |c: MemoryConfig, field: &str| {
+        let err = Memory::new(c).unwrap_err();
+        assert!(
+            matches!(&err, MemoryError::InvalidConfig { field: f, .. } if *f == field),
+            "{c:?}: {err:?}"
+        );
+    };
+    let d = MemoryConfig::default();
+    invalid(
+        MemoryConfig {
+            eta0: f32::MAX,
+            theta_max: f32::MAX,
+            ..d
+        },
+        "theta_max",
+    );
+    invalid(
+        MemoryConfig {
+            theta_max: MAX_RATE * 2.0,
+            ..d
+        },
+        "theta_max",
+    );
+    invalid(
+        MemoryConfig {
+            theta_min: -1e-3,
+            ..d
+        },
+        "theta_min",
+    );
+    for opt in [
+        MemoryOptimizer::adam(f32::MAX),
+        MemoryOptimizer::sgd(f32::MAX),
+        MemoryOptimizer::momentum(MAX_RATE * 2.0),
+    ] {
+        invalid(
+            MemoryConfig {
+                optimizer: opt,
+                ..d
+            },
+            "optimizer.lr",
+        );
+    }
+    // The limits themselves are accepted, and give finite rates and θ.
+    let edge = MemoryConfig {
+        eta0: MAX_RATE,
+        theta_max: MAX_RATE,
+        theta_min: 0.0,
+        optimizer: MemoryOptimizer::adam(MAX_RATE),
+        ..d
+    };
+    let mut mem = Memory::new(edge).unwrap();
+    let mut trace = Trace::new(3);
+    for g in [[0.5f32, -0.5, 1e-3], [0.5, 0.5, -1e-3], [-0.2, 0.1, 0.0]] {
+        mem.step(&mut trace, &g, |_, eta, _| assert!(eta.is_finite()))
+            .unwrap();
+    }
+    assert!(mem.theta().iter().all(|t| t.is_finite()));
+
+    let mut mem = Memory::new(d).unwrap();
+    let theta = mem.theta().to_vec();
+    for bad in [f32::NAN, f32::INFINITY] {
+        let prev = [0.1, bad, 0.2];
+        let err = mem.learn(&prev, &[0.1, 0.1, 0.1]).unwrap_err();
+        assert!(
+            matches!(err, MemoryError::NonFiniteGradient { index: 1, .. }),
+            "{err:?}"
+        );
+        let mut out = vec![0.0; mem.theta().len()];
+        assert!(mem.gradient(&prev, &[0.1, 0.1, 0.1], &mut out).is_err());
+        assert_eq!(mem.theta(), &theta[..]);
+    }
+}

@@ -24,7 +24,8 @@ pub struct AdamConfig {
     pub weight_decay: f32,
     /// If true, decay is decoupled (AdamW: w ← w − lr·λ·w); else added to the gradient (Adam).
     pub decoupled: bool,
-    /// NaN/∞ gradients: error (default) or skip the coordinate.
+    /// NaN/∞ gradients: error (default), or `Skip`: a zero gradient there, which the moments
+    /// still move ([`NonFinite::Skip`]).
     pub non_finite: NonFinite,
 }
 

@@ -21,7 +21,8 @@ pub struct SgdHdConfig {
     pub lr: f32,
     /// Hypergradient learning rate β. Default 1e−3 (Baydin et al.'s SGD-HD runs).
     pub hypergrad_lr: f32,
-    /// NaN/∞ gradients: error (default) or skip the coordinate.
+    /// NaN/∞ gradients: error (default), or `Skip`: a zero gradient there, so that the
+    /// coordinate does not move ([`NonFinite::Skip`]).
     pub non_finite: NonFinite,
 }
 
@@ -48,7 +49,8 @@ pub struct AdamHdConfig {
     pub eps: f32,
     /// Hypergradient learning rate β. Default 1e−7 (Baydin et al.'s Adam-HD runs).
     pub hypergrad_lr: f32,
-    /// NaN/∞ gradients: error (default) or skip the coordinate.
+    /// NaN/∞ gradients: error (default), or `Skip`: a zero gradient there, which the moments
+    /// still move ([`NonFinite::Skip`]).
     pub non_finite: NonFinite,
 }
 

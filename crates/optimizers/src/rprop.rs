@@ -21,7 +21,8 @@ pub struct RpropConfig {
     pub etas: (f32, f32),
     /// (Δmin, Δmax). Default (1e−6, 50).
     pub step_sizes: (f32, f32),
-    /// NaN/∞ gradients: error (default) or skip the coordinate.
+    /// NaN/∞ gradients: error (default), or `Skip`: a zero gradient there, so that the
+    /// coordinate does not move ([`NonFinite::Skip`]).
     pub non_finite: NonFinite,
 }
 

@@ -22,7 +22,8 @@ pub struct SgdConfig {
     pub nesterov: bool,
     /// L2 penalty added to the gradient: g + λw. Default 0.
     pub weight_decay: f32,
-    /// NaN/∞ gradients: error (default) or skip the coordinate.
+    /// NaN/∞ gradients: error (default), or `Skip`: a zero gradient there, which momentum and
+    /// weight decay still move ([`NonFinite::Skip`]).
     pub non_finite: NonFinite,
 }
 

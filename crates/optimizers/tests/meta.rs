@@ -136,6 +136,41 @@ fn eta0_and_the_base_lr_are_one_setting() {
     assert!(Meta::new(SgdConfig::with_lr(0.02), config(0.02, 0.0)).is_ok());
 }
 
+/// What `NonFinite::Skip` promises through `Meta` (its docs): the coordinate is a zero
+/// gradient. Over plain SGD it does not move; over Adam its first moment still moves it; θ stays
+/// finite either way.
+#[test]
+fn skip_is_a_zero_gradient_for_the_base() {
+    let skip = MetaConfig {
+        memory: MemoryConfig {
+            non_finite: NonFinite::Skip,
+            ..MemoryConfig::default()
+        },
+    };
+    for (adam, mut meta) in [
+        (
+            false,
+            Box::new(Meta::sgd(skip).unwrap()) as Box<dyn Optimizer>,
+        ),
+        (true, Box::new(Meta::adam(skip).unwrap())),
+    ] {
+        let mut w = vec![1.0f32, 2.0];
+        meta.step("w", &mut w, &[0.5, 1.0]).unwrap();
+        let before = w[0];
+        meta.step("w", &mut w, &[f32::NAN, 1.0]).unwrap();
+        assert_eq!(
+            w[0] != before,
+            adam,
+            "Meta (adam: {adam}): {before} → {}",
+            w[0]
+        );
+        assert!(meta
+            .memory_thetas()
+            .iter()
+            .all(|(_, t)| t.iter().all(|x| x.is_finite())));
+    }
+}
+
 #[test]
 fn non_finite_is_one_setting_and_its_error_says_where() {
     let skip = MetaConfig {
