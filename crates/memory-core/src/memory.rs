@@ -325,6 +325,11 @@ impl Memory {
                 "memory optimizer moments are not finite",
             ));
         }
+        if rule.v.iter().any(|&x| x < 0.0) {
+            return Err(MemoryError::corrupt(
+                "the memory optimizer's second moment is negative (its square root would be NaN)",
+            ));
+        }
         let k = grid.uniform().map_or(0, |u| u.k());
         let w = grid.window_len();
         let plan = Plan::new(&grid, config.clip);

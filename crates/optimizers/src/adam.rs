@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hyper::{self, Hyper};
 use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
-use crate::state::check_inputs;
+use crate::state::{check_inputs, negative, CheckState};
 use crate::{
     Base, BaseInfo, Direction, DirectionBuf, NonFinite, OptimError, Optimizer, StateBytes,
 };
@@ -138,7 +138,7 @@ impl Optimizer for Adam {
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
         let st = self
             .states
-            .get_or_init(name, params.len(), || cfg.init(params.len()))?;
+            .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;
         st.step = st.step.saturating_add(1);
         let t = st.step as f64;
         let bc1 = 1.0 - (cfg.beta1 as f64).powf(t);
@@ -194,14 +194,18 @@ impl StateBytes for AdamConfig {
     }
 }
 
-impl AdamConfig {
+impl CheckState<AdamState> for AdamConfig {
     /// Fresh state for a tensor of `len` coordinates.
-    fn init(&self, len: usize) -> AdamState {
+    fn fresh(&self, len: usize) -> AdamState {
         AdamState {
             step: 0,
             m: vec![0.0; len],
             v: vec![0.0; len],
         }
+    }
+
+    fn problem(&self, state: &AdamState) -> Option<String> {
+        negative("v", &state.v)
     }
 }
 
@@ -223,7 +227,7 @@ impl Base for Adam {
         let cfg = self.config;
         let st = self
             .states
-            .get_or_init(name, params.len(), || cfg.init(params.len()))?;
+            .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;
         st.step = st.step.saturating_add(1);
         for (((m, v), &g), &w) in st.m.iter_mut().zip(st.v.iter_mut()).zip(grads).zip(params) {
             cfg.moments(m, v, g, w);

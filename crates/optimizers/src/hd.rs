@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hyper::{self, Hyper};
 use crate::spec::{self, Built, Key, RegistryEntry};
-use crate::state::check_inputs;
+use crate::state::{check_inputs, negative, CheckState};
 use crate::TensorStates;
 use crate::{NonFinite, OptimError, Optimizer, StateBytes};
 
@@ -159,12 +159,7 @@ impl Optimizer for SgdHd {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
         let n = params.len();
-        let st = self.states.get_or_init(name, n, || HdState {
-            step: 0,
-            lr: cfg.lr,
-            a: vec![0.0; n],
-            b: Vec::new(),
-        })?;
+        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
         st.step = st.step.saturating_add(1);
         if st.step > 1 {
             let h: f64 = grads
@@ -226,12 +221,7 @@ impl Optimizer for AdamHd {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
         let n = params.len();
-        let st = self.states.get_or_init(name, n, || HdState {
-            step: 0,
-            lr: cfg.lr,
-            a: vec![0.0; n],
-            b: vec![0.0; n],
-        })?;
+        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
         st.step = st.step.saturating_add(1);
         let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
         if st.step > 1 {
@@ -316,6 +306,34 @@ impl Hyper for AdamHdConfig {
 
     fn check(&self) -> Result<(), OptimError> {
         self.validate()
+    }
+}
+
+impl CheckState<HdState> for SgdHdConfig {
+    /// α₀ and the previous gradient.
+    fn fresh(&self, len: usize) -> HdState {
+        HdState {
+            step: 0,
+            lr: self.lr,
+            a: vec![0.0; len],
+            b: Vec::new(),
+        }
+    }
+}
+
+impl CheckState<HdState> for AdamHdConfig {
+    /// α₀ and Adam's moments.
+    fn fresh(&self, len: usize) -> HdState {
+        HdState {
+            step: 0,
+            lr: self.lr,
+            a: vec![0.0; len],
+            b: vec![0.0; len],
+        }
+    }
+
+    fn problem(&self, state: &HdState) -> Option<String> {
+        negative("v", &state.b)
     }
 }
 
@@ -424,12 +442,7 @@ impl crate::Base for SgdHd {
     ) -> Result<crate::Direction, OptimError> {
         let cfg = self.config;
         let n = params.len();
-        let st = self.states.get_or_init(name, n, || HdState {
-            step: 0,
-            lr: cfg.lr,
-            a: vec![0.0; n],
-            b: Vec::new(),
-        })?;
+        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
         st.step = st.step.saturating_add(1);
         if st.step > 1 {
             let h: f64 = grads
@@ -465,12 +478,7 @@ impl crate::Base for AdamHd {
     ) -> Result<crate::Direction, OptimError> {
         let cfg = self.config;
         let n = params.len();
-        let st = self.states.get_or_init(name, n, || HdState {
-            step: 0,
-            lr: cfg.lr,
-            a: vec![0.0; n],
-            b: vec![0.0; n],
-        })?;
+        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
         st.step = st.step.saturating_add(1);
         let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
         if st.step > 1 {

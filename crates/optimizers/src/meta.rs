@@ -1262,7 +1262,11 @@ impl<B: Base + Checkpoint> Checkpoint for Meta<B> {
     /// rates, η₀ (`lr`) and ξ (`xi`), and the base's hyperparameters are restored as saved, as
     /// torch's `load_state_dict` does; set new ones after loading. To start from a checkpoint's
     /// θ with another config, use [`Meta::load_memories`], which also reads the checkpoints of
-    /// format version 1. All or nothing.
+    /// format version 1. Every saved memory, trace and base state is checked before it is
+    /// trusted (configs agreeing with the checkpoint's, finite traces within ±clip, the base's own
+    /// checks): a damaged checkpoint is [`OptimError::Corrupt`]. The routing of every tensor seen
+    /// is saved; the routing rule ([`Meta::only`], [`Meta::with_routing`]) is code, so tensors first
+    /// seen after loading follow this optimizer's. All or nothing.
     fn load(&mut self, bytes: &[u8]) -> Result<(), OptimError> {
         let kind = self.kind();
         let opened = state::open(bytes)?;
@@ -1295,8 +1299,21 @@ impl<B: Base + Checkpoint> Checkpoint for Meta<B> {
         }
         let mut memories = BTreeMap::new();
         for (k, bytes) in ck.memories {
-            memories.insert(k, Memory::from_bytes(&bytes)?);
+            let memory = Memory::from_bytes(&bytes)?;
+            // Every memory has the checkpoint's memory config but η₀, which a memory keeps from
+            // when it was made (η₀ changes between steps; θ is what it learned since).
+            let mut seen = *memory.config();
+            seen.eta0 = config.memory.eta0;
+            if let Some(diff) = state::config_diff(&seen, &config.memory) {
+                return Err(OptimError::Corrupt {
+                    reason: format!(
+                        "the memory `{k}` was saved with another config than the checkpoint's ({diff}); the checkpoint is damaged or was not written by lrmem"
+                    ),
+                });
+            }
+            memories.insert(k, memory);
         }
+        let clip = config.memory.clip;
         for (name, t) in ck.tensors.iter() {
             let len = ck.tensors.len_of(name).unwrap_or(0);
             let expected = if t.memory.is_some() { len } else { 0 };
@@ -1305,6 +1322,15 @@ impl<B: Base + Checkpoint> Checkpoint for Meta<B> {
                     reason: format!(
                         "tensor `{name}` has {len} coordinates but a trace of {}",
                         t.trace.len()
+                    ),
+                });
+            }
+            // A trace holds clipped, finite queries; anything else would poison θ.
+            let outside = |z: &&f32| !z.is_finite() || z.abs() > clip;
+            if let Some(bad) = t.trace.previous().iter().find(outside) {
+                return Err(OptimError::Corrupt {
+                    reason: format!(
+                        "the trace of tensor `{name}` holds {bad}, outside the memory's ±clip = ±{clip}; the checkpoint is damaged or was not written by lrmem"
                     ),
                 });
             }
@@ -1645,4 +1671,68 @@ fn memory_keys(p: &mut Params<'_>) -> Result<MemoryConfig, SpecError> {
         cutoff: p.f32("cutoff", cutoff)?,
         non_finite: p.non_finite(non_finite)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AdamConfig, Checkpoint};
+
+    /// A `Meta` checkpoint is checked before it is trusted: a memory saved with another config
+    /// than the checkpoint's (it loaded silently), a trace with NaN or beyond ±clip, and a damaged
+    /// base state are `Corrupt` errors that change nothing.
+    #[test]
+    fn loaded_meta_state_is_checked() {
+        let mut good = Meta::adam(MetaConfig::default()).unwrap();
+        let mut w = vec![0.5f32, -0.25, 0.75];
+        for g in [[0.1f32, -0.2, 0.3], [0.2, 0.1, -0.3]] {
+            good.step("w", &mut w, &g).unwrap();
+        }
+        let trace = |values: Vec<f32>| -> Trace {
+            postcard::from_bytes(&postcard::to_allocvec(&values).unwrap()).unwrap()
+        };
+        type Damage = Box<dyn Fn(&mut Meta<Adam>)>;
+        let damaged: Vec<(&str, Damage)> = vec![
+            (
+                "memory config",
+                Box::new(|m| {
+                    let other = MemoryConfig {
+                        clip: 2.0,
+                        ..MetaConfig::default().memory
+                    };
+                    m.memories.insert("w".into(), Memory::new(other).unwrap());
+                }),
+            ),
+            (
+                "NaN trace",
+                Box::new(move |m| {
+                    m.tensors.get_mut("w").unwrap().trace = trace(vec![0.1, f32::NAN, 0.0]);
+                }),
+            ),
+            (
+                "trace beyond clip",
+                Box::new(move |m| {
+                    m.tensors.get_mut("w").unwrap().trace = trace(vec![0.1, 5.0, 0.0]);
+                }),
+            ),
+            (
+                "base state",
+                Box::new(|m| m.base.states.get_mut("w").unwrap().v[0] = -1.0),
+            ),
+        ];
+        for (what, damage) in damaged {
+            let mut bad = good.clone();
+            damage(&mut bad);
+            let bytes = bad.save().unwrap();
+            let mut target = Meta::adam(MetaConfig::default()).unwrap();
+            let err = target.load(&bytes).unwrap_err();
+            assert!(matches!(err, OptimError::Corrupt { .. }), "{what}: {err}");
+            assert!(
+                target.memories.is_empty() && target.tensors.is_empty(),
+                "{what}"
+            );
+        }
+        let mut target = Meta::new(AdamConfig::default(), MetaConfig::default()).unwrap();
+        target.load(&good.save().unwrap()).unwrap();
+    }
 }

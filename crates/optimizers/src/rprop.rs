@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hyper::{self, Hyper};
 use crate::spec::{self, Built, Key, RegistryEntry};
-use crate::state::check_inputs;
+use crate::state::{check_inputs, CheckState};
 use crate::{NonFinite, OptimError, Optimizer, StateBytes};
 
 /// Configuration of [`Rprop`] (torch defaults).
@@ -136,10 +136,7 @@ impl Optimizer for Rprop {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
         let n = params.len();
-        let st = self.states.get_or_init(name, n, || RpropState {
-            prev: vec![0.0; n],
-            step: vec![cfg.lr; n],
-        })?;
+        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
         let ((down, up), (lo, hi)) = (cfg.etas, cfg.step_sizes);
         for (((w, &g), p), s) in params
             .iter_mut()
@@ -201,6 +198,27 @@ impl Hyper for RpropConfig {
     }
 }
 
+impl CheckState<RpropState> for RpropConfig {
+    fn fresh(&self, len: usize) -> RpropState {
+        RpropState {
+            prev: vec![0.0; len],
+            step: vec![self.lr; len],
+        }
+    }
+
+    /// Step sizes stay within [Δmin, Δmax] (the initial one may lie outside, as in torch).
+    fn problem(&self, state: &RpropState) -> Option<String> {
+        let (lo, hi) = self.step_sizes;
+        let bad = state
+            .step
+            .iter()
+            .find(|&&s| !((lo..=hi).contains(&s) || s == self.lr))?;
+        Some(format!(
+            "has a step size {bad} outside [step_min, step_max] = [{lo}, {hi}]"
+        ))
+    }
+}
+
 impl StateBytes for RpropConfig {
     fn bytes_per_coordinate(&self) -> usize {
         8
@@ -253,10 +271,7 @@ impl crate::Base for Rprop {
     ) -> Result<crate::Direction, OptimError> {
         let cfg = self.config;
         let n = params.len();
-        let st = self.states.get_or_init(name, n, || RpropState {
-            prev: vec![0.0; n],
-            step: vec![cfg.lr; n],
-        })?;
+        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
         let ((down, up), (lo, hi)) = (cfg.etas, cfg.step_sizes);
         for (((u, &g), p), s) in buf
             .values()

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hyper::{self, Hyper};
 use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
-use crate::state::check_inputs;
+use crate::state::{check_inputs, CheckState};
 use crate::{
     Base, BaseInfo, Direction, DirectionBuf, NonFinite, OptimError, Optimizer, StateBytes,
 };
@@ -150,7 +150,7 @@ impl Optimizer for Sgd {
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
         let st = self
             .states
-            .get_or_init(name, params.len(), || cfg.init(params.len()))?;
+            .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;
         let first = st.step == 0;
         st.step = st.step.saturating_add(1);
         if cfg.momentum == 0.0 {
@@ -206,9 +206,9 @@ impl StateBytes for SgdConfig {
     }
 }
 
-impl SgdConfig {
+impl CheckState<SgdState> for SgdConfig {
     /// Fresh state for a tensor of `len` coordinates (a momentum buffer only with momentum).
-    fn init(&self, len: usize) -> SgdState {
+    fn fresh(&self, len: usize) -> SgdState {
         SgdState {
             step: 0,
             buf: if self.momentum > 0.0 {
@@ -239,7 +239,7 @@ impl Base for Sgd {
         let cfg = self.config;
         let st = self
             .states
-            .get_or_init(name, params.len(), || cfg.init(params.len()))?;
+            .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;
         let first = st.step == 0;
         st.step = st.step.saturating_add(1);
         let (wd, mu) = (cfg.weight_decay, cfg.momentum);

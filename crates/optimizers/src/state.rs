@@ -438,6 +438,69 @@ impl StateFields for crate::HdState {
     }
 }
 
+/// What a checkpoint's per-tensor state must satisfy before an optimizer trusts it: a damaged or
+/// hand-made checkpoint is an error on load, never a panic, a frozen coordinate or NaN on the
+/// next step.
+pub(crate) trait CheckState<S> {
+    /// The state a tensor of `len` coordinates starts with: the lengths a loaded one must have.
+    fn fresh(&self, len: usize) -> S;
+    /// A constraint beyond lengths and finiteness that `state` breaks (a negative second
+    /// moment, a step size out of range), in words.
+    fn problem(&self, _state: &S) -> Option<String> {
+        None
+    }
+}
+
+/// A second moment must not be negative (its square root would be NaN).
+pub(crate) fn negative(field: &str, values: &[f32]) -> Option<String> {
+    let bad = values.iter().find(|&&x| x < 0.0)?;
+    Some(format!("has a negative second moment `{field}` = {bad}"))
+}
+
+/// Checks every loaded tensor state against `config` ([`CheckState`]): each vector as long as a
+/// fresh state's, every value finite, and the config's own constraints.
+pub(crate) fn check_loaded<C: CheckState<S>, S: StateFields>(
+    config: &C,
+    states: &TensorStates<S>,
+) -> Result<(), OptimError> {
+    let corrupt = |name: &str, what: String| {
+        OptimError::Corrupt {
+        reason: format!("the state of tensor `{name}` {what}; the checkpoint is damaged or was not written by lrmem"),
+    }
+    };
+    for (name, (len, state)) in &states.states {
+        let fresh = config.fresh(*len);
+        let (mut got, mut want) = (Fields::new(), Fields::new());
+        state.fields(&mut got);
+        fresh.fields(&mut want);
+        for (field, value) in &got {
+            match (value, want.get(field)) {
+                (Field::Values(v), Some(Field::Values(w))) if v.len() != w.len() => {
+                    return Err(corrupt(
+                        name,
+                        format!(
+                            "has {} values of `{field}` for {len} coordinates ({} expected)",
+                            v.len(),
+                            w.len()
+                        ),
+                    ))
+                }
+                (Field::Values(v), _) if v.iter().any(|x| !x.is_finite()) => {
+                    return Err(corrupt(name, format!("has non-finite values of `{field}`")))
+                }
+                (Field::Scalar(x), _) if !x.is_finite() => {
+                    return Err(corrupt(name, format!("has `{field}` = {x}")))
+                }
+                _ => {}
+            }
+        }
+        if let Some(problem) = config.problem(state) {
+            return Err(corrupt(name, problem));
+        }
+    }
+    Ok(())
+}
+
 /// The view of optimizers made of `TensorStates` of a [`StateFields`] state.
 pub(crate) fn view<S: StateFields>(states: &TensorStates<S>) -> StateView<'_> {
     StateView {
@@ -520,11 +583,15 @@ macro_rules! tensor_optimizer {
             /// as it was and a new rate is set after loading
             /// ([`Optimizer::set_hyperparameter`](crate::Optimizer::set_hyperparameter)). A
             /// difference that changes the shape of the state (SGD's momentum 0 against > 0) is
-            /// an error naming the key. Reads the checkpoints of format version 1 too.
+            /// an error naming the key. Every tensor's state is checked before it is trusted
+            /// (lengths, finite values, the optimizer's own ranges): a damaged one is
+            /// [`OptimError::Corrupt`](crate::OptimError::Corrupt) naming the tensor and field.
+            /// Reads the checkpoints of format version 1 too.
             fn load(&mut self, bytes: &[u8]) -> Result<(), $crate::OptimError> {
                 let (config, states): ($config, $crate::TensorStates<$state>) =
                     $crate::state::load(stringify!($ty), bytes)?;
                 $crate::hyper::check_restore(&self.config, &config)?;
+                $crate::state::check_loaded(&config, &states)?;
                 self.config = config;
                 self.states = states;
                 Ok(())
@@ -570,5 +637,92 @@ mod tests {
         saturates!(Adam::new(AdamConfig::default()).unwrap());
         saturates!(SgdHd::new(SgdHdConfig::default()).unwrap());
         saturates!(AdamHd::new(AdamHdConfig::default()).unwrap());
+    }
+
+    /// A loaded state is checked before it is trusted: vectors of the wrong length (a panic on
+    /// the next step, or coordinates silently frozen), non-finite values, negative second
+    /// moments and step sizes out of range are `Corrupt` errors naming the tensor, and change
+    /// nothing. Each damaged checkpoint loaded before.
+    #[test]
+    fn loaded_states_are_checked() {
+        use crate::{Checkpoint, OptimError, Rprop, RpropConfig};
+        fn refused<O: Optimizer + Checkpoint + Clone>(
+            what: &str,
+            good: &O,
+            damage: impl Fn(&mut O),
+        ) {
+            let mut bad = good.clone();
+            damage(&mut bad);
+            let bytes = bad.save().unwrap();
+            let mut target = good.clone();
+            let before = target.save().unwrap();
+            let err = target.load(&bytes).unwrap_err();
+            assert!(
+                matches!(&err, OptimError::Corrupt { reason } if reason.contains("`w`")),
+                "{what}: {err}"
+            );
+            assert_eq!(
+                target.save().unwrap(),
+                before,
+                "{what}: a refused load changes nothing"
+            );
+        }
+        fn stepped<O: Optimizer>(mut opt: O) -> O {
+            let mut w = vec![0.5f32, -0.25, 1.0];
+            for g in [[0.1f32, -0.2, 0.3], [0.2, 0.1, -0.3]] {
+                opt.step("w", &mut w, &g).unwrap();
+            }
+            opt
+        }
+        let sgd = stepped(
+            Sgd::new(SgdConfig {
+                momentum: 0.9,
+                ..SgdConfig::default()
+            })
+            .unwrap(),
+        );
+        refused("sgd short buf", &sgd, |o| {
+            o.states.get_mut("w").unwrap().buf.pop();
+        });
+        refused("sgd NaN buf", &sgd, |o| {
+            o.states.get_mut("w").unwrap().buf[1] = f32::NAN
+        });
+        let adam = stepped(Adam::new(AdamConfig::default()).unwrap());
+        refused("adam long m", &adam, |o| {
+            o.states.get_mut("w").unwrap().m.push(0.0)
+        });
+        refused("adam short v", &adam, |o| {
+            o.states.get_mut("w").unwrap().v.pop();
+        });
+        refused("adam NaN m", &adam, |o| {
+            o.states.get_mut("w").unwrap().m[0] = f32::NAN
+        });
+        refused("adam v < 0", &adam, |o| {
+            o.states.get_mut("w").unwrap().v[2] = -1.0
+        });
+        let rprop = stepped(Rprop::new(RpropConfig::default()).unwrap());
+        refused("rprop NaN step", &rprop, |o| {
+            o.states.get_mut("w").unwrap().step[0] = f32::NAN
+        });
+        refused("rprop step > max", &rprop, |o| {
+            o.states.get_mut("w").unwrap().step[0] = 1e9
+        });
+        refused("rprop short prev", &rprop, |o| {
+            o.states.get_mut("w").unwrap().prev.pop();
+        });
+        let sgd_hd = stepped(SgdHd::new(SgdHdConfig::default()).unwrap());
+        refused("sgd-hd NaN lr", &sgd_hd, |o| {
+            o.states.get_mut("w").unwrap().lr = f32::NAN
+        });
+        refused("sgd-hd ∞ prev", &sgd_hd, |o| {
+            o.states.get_mut("w").unwrap().a[0] = f32::INFINITY
+        });
+        let adam_hd = stepped(AdamHd::new(AdamHdConfig::default()).unwrap());
+        refused("adam-hd v < 0", &adam_hd, |o| {
+            o.states.get_mut("w").unwrap().b[0] = -0.5
+        });
+        // The undamaged checkpoints load.
+        let mut again = adam.clone();
+        again.load(&adam.save().unwrap()).unwrap();
     }
 }
