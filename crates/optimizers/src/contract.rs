@@ -5,7 +5,7 @@
 //! contract::check(|| Sgd::new(SgdConfig::with_lr(0.1)).unwrap());
 //! ```
 //! It panics with a message naming the broken promise (it is meant for tests). It is public on
-//! purpose: an optimizer you write against [`Optimizer`](crate::Optimizer) can be held to the
+//! purpose: an optimizer you write against [`Optimizer`] can be held to the
 //! same promises as lrmem's own (convergence, bit-exact checkpoints, errors that change
 //! nothing, `step_model` and `next_task` as documented) from your own tests.
 
