@@ -1,8 +1,12 @@
 //! Versioned save/load: a small envelope (magic, format version, kind) around a postcard body.
 //!
 //! ```text
-//! b"LRMEM" | format version: u16 LE | kind: u8 | postcard payload
+//! b"LRMEM" | format version: u16 LE | kind: u8 | postcard payload | CRC-32C: u32 LE
 //! ```
+//! The CRC-32C (Castagnoli) covers every byte before it, so that a damaged file is refused
+//! before anything is decoded (a flipped bit inside a float would otherwise decode to another
+//! valid number). Formats written before the checksum (memories of version 1, optimizer
+//! checkpoints of versions 1 and 2) still load, unchecked.
 //! The envelope is public so that crates built on this one (the optimizers' whole-state
 //! checkpoints) write the same, checked format.
 
@@ -19,6 +23,10 @@ use crate::rule::RuleState;
 pub const MAGIC: &[u8; 5] = b"LRMEM";
 /// Header length: magic, version, kind.
 const HEADER: usize = 5 + 2 + 1;
+/// Trailer length: the CRC-32C.
+const TRAILER: usize = 4;
+/// CRC-32C (Castagnoli; `CRC_32_ISCSI` in the `crc` catalogue).
+const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
 /// What a saved blob holds, so that one kind of state is never read as another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +39,8 @@ pub enum Kind {
     Optimizer = 2,
 }
 
-/// Wraps `value` as `MAGIC | version | kind | postcard(value)`.
+/// Wraps `value` as `MAGIC | version | kind | postcard(value) | CRC-32C` (the version given
+/// must be one that has the checksum: every current one).
 pub fn seal<T: Serialize>(kind: Kind, version: u16, value: &T) -> Result<Vec<u8>, MemoryError> {
     let mut out = Vec::with_capacity(HEADER + 64);
     out.extend_from_slice(MAGIC);
@@ -40,12 +49,19 @@ pub fn seal<T: Serialize>(kind: Kind, version: u16, value: &T) -> Result<Vec<u8>
     let body = postcard::to_allocvec(value)
         .map_err(|e| MemoryError::corrupt(format!("could not encode state: {e}")))?;
     out.extend_from_slice(&body);
+    let sum = CRC.checksum(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
     Ok(out)
 }
 
-/// Checks the envelope of `bytes` (magic, `kind`, a version in `1..=newest`) and returns the
-/// format version and the payload.
-pub fn open(bytes: &[u8], kind: Kind, newest: u16) -> Result<(u16, &[u8]), MemoryError> {
+/// Checks the envelope of `bytes` (magic, `kind`, a version in `1..=newest`, and from version
+/// `checked_since` on the CRC-32C trailer) and returns the format version and the payload.
+pub fn open(
+    bytes: &[u8],
+    kind: Kind,
+    newest: u16,
+    checked_since: u16,
+) -> Result<(u16, &[u8]), MemoryError> {
     if bytes.len() < HEADER {
         return Err(MemoryError::corrupt(format!(
             "{} bytes is shorter than the {HEADER}-byte header: the file is truncated or not an lrmem file",
@@ -69,7 +85,22 @@ pub fn open(bytes: &[u8], kind: Kind, newest: u16) -> Result<(u16, &[u8]), Memor
             bytes[7], kind as u8
         )));
     }
-    Ok((version, &bytes[HEADER..]))
+    if version < checked_since {
+        return Ok((version, &bytes[HEADER..]));
+    }
+    if bytes.len() < HEADER + TRAILER {
+        return Err(MemoryError::corrupt(
+            "the file ends before its checksum: it is truncated",
+        ));
+    }
+    let (data, trailer) = bytes.split_at(bytes.len() - TRAILER);
+    let saved = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    if CRC.checksum(data) != saved {
+        return Err(MemoryError::corrupt(
+            "the checksum does not match: the bytes were damaged or truncated after they were saved; nothing was loaded",
+        ));
+    }
+    Ok((version, &data[HEADER..]))
 }
 
 /// Decodes a whole postcard payload; trailing bytes are an error.
@@ -93,7 +124,8 @@ struct MemoryV1 {
     rule: RuleState,
 }
 
-const MEMORY_VERSION: u16 = 1;
+/// Version 2 adds the checksum; the body is version 1's.
+const MEMORY_VERSION: u16 = 2;
 
 impl Memory {
     /// Saves config, θ and the memory optimizer's state in the versioned envelope.
@@ -118,7 +150,7 @@ impl Memory {
     /// Loads what [`Memory::to_bytes`] wrote. Truncated, damaged, foreign or newer bytes, an
     /// invalid config and θ outside its bounds are all errors; nothing panics.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MemoryError> {
-        let (_, payload) = open(bytes, Kind::Memory, MEMORY_VERSION)?;
+        let (_, payload) = open(bytes, Kind::Memory, MEMORY_VERSION, 2)?;
         let v: MemoryV1 = decode(payload)?;
         v.config
             .validate()

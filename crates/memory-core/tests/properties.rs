@@ -395,3 +395,43 @@ fn validation_closes_the_gaps() {
         assert_eq!(mem.theta(), &theta[..]);
     }
 }
+
+/// A saved memory ends with a CRC-32C: every single-byte corruption and every truncation is
+/// refused. Memories saved before the checksum (format version 1, `tests/fixtures/memory_v1.bin`)
+/// still load, equal to the memory the same steps reach today.
+#[test]
+fn saved_memories_are_checksummed() {
+    let config = MemoryConfig {
+        clip: 2.0,
+        eta0: 0.01,
+        optimizer: MemoryOptimizer::adam(0.05),
+        ..MemoryConfig::default()
+    };
+    let mut mem = Memory::new(config).unwrap();
+    let mut trace = Trace::new(3);
+    for t in 0..4 {
+        let g: Vec<f32> = (0..3)
+            .map(|i| std::hint::black_box((i + 3 * t) as f32 * 0.7).sin() * 1.3)
+            .collect();
+        mem.step(&mut trace, &g, |_, _, _| {}).unwrap();
+    }
+    let bytes = mem.to_bytes().unwrap();
+    assert_eq!(Memory::from_bytes(&bytes).unwrap(), mem);
+    for i in 0..bytes.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= flip;
+            assert!(
+                Memory::from_bytes(&damaged).is_err(),
+                "byte {i} ^ {flip:#x} loaded"
+            );
+        }
+    }
+    for cut in 0..bytes.len() {
+        assert!(Memory::from_bytes(&bytes[..cut]).is_err(), "{cut} bytes");
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/memory_v1.bin");
+    let v1 = std::fs::read(path).unwrap();
+    assert_eq!(u16::from_le_bytes([v1[5], v1[6]]), 1);
+    assert_eq!(Memory::from_bytes(&v1).unwrap(), mem);
+}

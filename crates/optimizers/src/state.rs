@@ -140,8 +140,12 @@ pub fn check_inputs<'g>(
 /// 1: `(tag, body)` with lowercase registry names as tags (`"sgd"`, `"meta-adam"`); a `Meta`
 /// body held the base's config and its per-tensor states. 2: the tag is the optimizer's kind as
 /// messages name it (`"Sgd"`, `"Meta<Adam>"`), read before the body; a `Meta` body holds the
-/// base optimizer's own checkpoint. The bodies of the other optimizers did not change.
-pub(crate) const CHECKPOINT_VERSION: u16 = 2;
+/// base optimizer's own checkpoint. The bodies of the other optimizers did not change. 3: the
+/// envelope ends with a CRC-32C of everything before it (bodies as in 2).
+pub(crate) const CHECKPOINT_VERSION: u16 = 3;
+
+/// The first checkpoint version with the checksum.
+const CHECKSUM_SINCE: u16 = 3;
 
 /// The kinds that version 1 wrote as lowercase tags.
 const V1_KINDS: &[(&str, &str)] = &[
@@ -177,7 +181,8 @@ pub(crate) struct Opened<'a> {
 /// Opens an optimizer checkpoint: the envelope (magic, version, kind of file), then the kind of
 /// optimizer. Damaged or truncated bytes are [`OptimError::Corrupt`].
 pub(crate) fn open(bytes: &[u8]) -> Result<Opened<'_>, OptimError> {
-    let (version, payload) = persist::open(bytes, Kind::Optimizer, CHECKPOINT_VERSION)?;
+    let (version, payload) =
+        persist::open(bytes, Kind::Optimizer, CHECKPOINT_VERSION, CHECKSUM_SINCE)?;
     let (tag, body): (String, &[u8]) =
         postcard::take_from_bytes(payload).map_err(|e| OptimError::Corrupt {
             reason: format!(
