@@ -19,8 +19,9 @@ pub enum OptimError {
         /// The length given.
         found: usize,
     },
-    /// A gradient coordinate was NaN or infinite.
-    #[error("tensor `{tensor}`: non-finite gradient {value} at coordinate {index}; nothing was updated. Fix the loss or lower the learning rate, or set {setting} to `NonFinite::Skip` to step over such coordinates")]
+    /// A gradient coordinate was NaN, infinite, or beyond ±[`MAX_GRADIENT`](crate::MAX_GRADIENT)
+    /// (10¹⁸, whose square would overflow Adam's second moment and poison it for good).
+    #[error("tensor `{tensor}`: unusable gradient {value} at coordinate {index} (NaN, infinite, or beyond ±1e18, where f32 state overflows); nothing was updated. Fix the loss or lower the learning rate, or set {setting} to `NonFinite::Skip` to step over such coordinates")]
     NonFiniteGradient {
         /// The tensor's name.
         tensor: String,

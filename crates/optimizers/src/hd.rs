@@ -167,7 +167,7 @@ impl Optimizer for SgdHd {
                 .zip(&st.a)
                 .map(|(&g, &p)| g as f64 * p as f64)
                 .sum();
-            st.lr += (cfg.hypergrad_lr as f64 * h) as f32;
+            st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h) as f32);
         }
         let lr = st.lr;
         for ((w, &g), p) in params.iter_mut().zip(grads.iter()).zip(st.a.iter_mut()) {
@@ -232,7 +232,7 @@ impl Optimizer for AdamHd {
                 .zip(st.a.iter().zip(&st.b))
                 .map(|(&g, (&m, &v))| g as f64 * (m / (v.sqrt() + cfg.eps)) as f64)
                 .sum();
-            st.lr += (cfg.hypergrad_lr as f64 * h * corr) as f32;
+            st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h * corr) as f32);
         }
         let t = st.step as f64;
         let step_size = (st.lr as f64 * (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t))) as f32;
@@ -307,6 +307,14 @@ impl Hyper for AdamHdConfig {
     fn check(&self) -> Result<(), OptimError> {
         self.validate()
     }
+}
+
+/// The learned rate α after an update, within ±[`MAX_RATE`](lrmem_memory_core::MAX_RATE): the
+/// hypergradient has no bound of its own (large gradients drove α, and the parameters with it, to
+/// ±∞ with `Ok`), and no useful rate lies beyond it.
+fn bounded(lr: f32) -> f32 {
+    let max = lrmem_memory_core::MAX_RATE;
+    lr.clamp(-max, max)
 }
 
 impl CheckState<HdState> for SgdHdConfig {
@@ -450,7 +458,7 @@ impl crate::Base for SgdHd {
                 .zip(&st.a)
                 .map(|(&g, &p)| g as f64 * p as f64)
                 .sum();
-            st.lr += (cfg.hypergrad_lr as f64 * h) as f32;
+            st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h) as f32);
         }
         let scale = relative(st.lr, cfg.lr);
         for ((u, &g), p) in buf.values().iter_mut().zip(grads).zip(st.a.iter_mut()) {
@@ -489,7 +497,7 @@ impl crate::Base for AdamHd {
                 .zip(st.a.iter().zip(&st.b))
                 .map(|(&g, (&m, &v))| g as f64 * (m / (v.sqrt() + cfg.eps)) as f64)
                 .sum();
-            st.lr += (cfg.hypergrad_lr as f64 * h * corr) as f32;
+            st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h * corr) as f32);
         }
         let t = st.step as f64;
         let scale = relative(

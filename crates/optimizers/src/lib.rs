@@ -79,7 +79,7 @@ pub use schedule::{Schedule, Scheduled};
 pub use sgd::{Sgd, SgdConfig, SgdState};
 pub use spec::{registry, Built, Key, OptimizerSpec, RegistryEntry, SpecError};
 pub(crate) use state::TensorStates;
-pub use state::{checkpoint_kind, Field, Fields, Inspect, StateView};
+pub use state::{checkpoint_kind, Field, Fields, Inspect, StateView, MAX_GRADIENT};
 
 /// One named tensor of a model, for [`Optimizer::step_model`]: its parameters and their
 /// gradients, so that a whole model can be handed to an optimizer in one call.

@@ -90,10 +90,22 @@ impl<S> TensorStates<S> {
 /// own policy lives.
 pub(crate) const NON_FINITE_SETTING: &str = "the `non_finite` field of the optimizer's config";
 
-/// Checks `params`/`grads` lengths and finiteness before anything is changed.
+/// The largest gradient magnitude an optimizer accepts: its square (Adam's second moment) and
+/// its products with a previous gradient (hypergradients) stay finite in f32. Larger gradients
+/// are treated as non-finite ones: an error, or skipped under [`NonFinite::Skip`].
+pub const MAX_GRADIENT: f32 = 1e18;
+
+/// Whether `g` is a usable gradient coordinate: finite and within ±[`MAX_GRADIENT`].
+#[inline(always)]
+fn usable(g: f32) -> bool {
+    g.abs() <= MAX_GRADIENT
+}
+
+/// Checks `params`/`grads` lengths and that every gradient is usable (finite, within
+/// ±[`MAX_GRADIENT`]) before anything is changed.
 ///
-/// Returns the gradients to use: borrowed when all are finite, a copy with non-finite
-/// coordinates set to zero under [`NonFinite::Skip`].
+/// Returns the gradients to use: borrowed when all are usable, a copy with the others set to
+/// zero under [`NonFinite::Skip`].
 pub fn check_inputs<'g>(
     name: &str,
     params: &[f32],
@@ -108,23 +120,23 @@ pub fn check_inputs<'g>(
             found: grads.len(),
         });
     }
-    // Fast path: one vectorisable pass.
-    if grads.iter().all(|g| g.is_finite()) {
+    // Fast path: one vectorisable pass (NaN fails the comparison).
+    if grads.iter().all(|&g| usable(g)) {
         return Ok(Cow::Borrowed(grads));
     }
     match policy {
         NonFinite::Skip => Ok(Cow::Owned(
             grads
                 .iter()
-                .map(|&g| if g.is_finite() { g } else { 0.0 })
+                .map(|&g| if usable(g) { g } else { 0.0 })
                 .collect(),
         )),
         _ => {
             let (index, &value) = grads
                 .iter()
                 .enumerate()
-                .find(|(_, g)| !g.is_finite())
-                .expect("one is not finite");
+                .find(|(_, &g)| !usable(g))
+                .expect("one is not usable");
             Err(OptimError::NonFiniteGradient {
                 tensor: name.to_owned(),
                 index,

@@ -486,3 +486,69 @@ fn step_model_steps_tensors_in_order_and_stops_at_the_first_error() {
     assert!(matches!(err, OptimError::LengthMismatch { .. }));
     assert_eq!((a, b, c), (vec![0.5], vec![2.0, 3.0], vec![4.0]));
 }
+
+/// Finite but huge gradients broke promises: one gradient of 1e21 made Adam's v = ∞ for good
+/// (the coordinate never moved again), `f32::MAX` gradients drove SGD-HD's rate and the
+/// parameters to −∞ with `Ok`, and two of them wedged Meta over momentum SGD (every later step
+/// failed, naming a value never passed). Gradients beyond ±`MAX_GRADIENT` are now refused like
+/// non-finite ones, before anything changes; under `Skip` they are a zero gradient; and the
+/// hypergradient rate is bounded.
+#[test]
+fn huge_finite_gradients_are_refused_and_change_nothing() {
+    use lrmem_optimizers::{NonFinite, OptimizerSpec, MAX_GRADIENT};
+    for spec in [
+        "sgd",
+        "sgd:momentum=0.9",
+        "adam",
+        "rprop",
+        "sgd-hd",
+        "adam-hd",
+        "meta-sgd",
+        "meta-sgd:momentum=0.9",
+        "meta-adam",
+    ] {
+        let mut opt = spec
+            .parse::<OptimizerSpec>()
+            .unwrap()
+            .build_checkpointable()
+            .unwrap();
+        let mut w = vec![0.5f32, -0.5];
+        opt.step("w", &mut w, &[0.1, 0.2]).unwrap();
+        let (before, kept) = (opt.save().unwrap(), w.clone());
+        for big in [1e21f32, f32::MAX, -f32::MAX, MAX_GRADIENT * 1.01] {
+            let err = opt.step("w", &mut w, &[big, 0.1]).unwrap_err();
+            assert!(
+                matches!(err, OptimError::NonFiniteGradient { index: 0, .. }),
+                "{spec}: {err}"
+            );
+            assert_eq!(opt.save().unwrap(), before, "{spec}: {big}");
+            assert_eq!(w, kept, "{spec}: {big}");
+        }
+        opt.step("w", &mut w, &[MAX_GRADIENT, -MAX_GRADIENT])
+            .unwrap();
+        opt.step("w", &mut w, &[0.1, 0.2]).unwrap();
+        assert!(w.iter().all(|x| x.is_finite()), "{spec}: {w:?}");
+    }
+    // Under Skip such a coordinate is a zero gradient: Adam's v stays finite, it moves again.
+    let mut adam = Adam::new(AdamConfig {
+        non_finite: NonFinite::Skip,
+        ..AdamConfig::default()
+    })
+    .unwrap();
+    let mut w = vec![0.5f32];
+    adam.step("w", &mut w, &[1e21]).unwrap();
+    let moved = w[0];
+    adam.step("w", &mut w, &[1.0]).unwrap();
+    assert!(w[0] < moved);
+    // The hypergradient rate is bounded: gradients at the limit keep the parameters finite.
+    let mut hd = SgdHd::new(SgdHdConfig {
+        hypergrad_lr: 1.0,
+        ..SgdHdConfig::default()
+    })
+    .unwrap();
+    let mut w = vec![0.0f32; 4];
+    for _ in 0..10 {
+        hd.step("w", &mut w, &[MAX_GRADIENT; 4]).unwrap();
+    }
+    assert!(w.iter().all(|x| x.is_finite()), "{w:?}");
+}
