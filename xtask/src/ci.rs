@@ -11,5 +11,8 @@ pub fn run(args: &[String]) -> Result<()> {
     // 2. The real data (checksummed), then a smoke run of the experiment and the speed suite.
     crate::data::run(&[])?;
     crate::bench::run(&["--quick".to_string()])?;
+    // 3. Bounded smokes of the fuzzer and the soak (every promise under hostile input).
+    crate::robust::run("fuzz", &["--quick".to_string()])?;
+    crate::robust::run("soak", &["--quick".to_string()])?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 mod bench;
 mod ci;
 mod data;
+mod robust;
 mod speed;
 mod test;
 
@@ -25,6 +26,13 @@ Commands:
   bench [--quick | --full | --speed] [options]
                      the MNIST experiment against the peers and the speed suite; writes
                      target/lrmem-bench/REPORT.md (see `cargo xtask bench --help`)
+  fuzz [--quick] [--cases N] [--target T] [--seed S]
+                     structured fuzzing of every optimizer: checkpoints, configs, gradient
+                     streams; 100,000 cases per target (--quick: 2,000); writes
+                     target/lrmem-robustness/FUZZ.md, fails on a broken promise
+  soak [--quick] [--steps N] [--seed S]
+                     1,000,000 adversarial steps per optimizer (--quick: 10,000), every step
+                     checked, memory use reported; writes target/lrmem-robustness/SOAK.md
   help               this text
 ";
 
@@ -41,6 +49,7 @@ fn main() -> Result<()> {
         Some("data") => data::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("bench-run") => bench::run_release(&rest),
+        Some(c @ ("fuzz" | "soak")) => robust::run(c, &rest),
         None | Some("help" | "-h" | "--help") => {
             print!("{HELP}");
             Ok(())

@@ -11,6 +11,8 @@
 //! * [`workloads`]: the workload registry (MNIST and Fashion-MNIST digit pairs today); a new
 //!   workload is its `TaskFamily` plus one line there. [`arms`]: the papers' arms by name.
 //! * [`report`]: the markdown tables and figures of an experiment's results.
+//! * [`robust`]: every promise under any input, at volume: structured fuzzing of checkpoints,
+//!   configs and gradient streams, and a long adversarial soak (`cargo xtask fuzz`, `soak`).
 //!
 //! And how fast lrmem's optimizers step, measured against the machine's memory bandwidth and
 //! against the dense formulation of the authors' code:
@@ -33,6 +35,7 @@ mod error;
 pub mod harness;
 pub mod plot;
 pub mod report;
+pub mod robust;
 pub mod speed;
 pub mod workloads;
 

@@ -54,9 +54,7 @@ impl AdamConfig {
 
     /// Checks every field.
     pub fn validate(&self) -> Result<(), OptimError> {
-        if !(self.lr.is_finite() && self.lr >= 0.0) {
-            return Err(OptimError::invalid("lr", self.lr, "finite and >= 0"));
-        }
+        hyper::check_lr(self.lr)?;
         if !(0.0..1.0).contains(&self.beta1) {
             return Err(OptimError::invalid("beta1", self.beta1, "in [0, 1)"));
         }
@@ -66,13 +64,7 @@ impl AdamConfig {
         if !(self.eps.is_finite() && self.eps > 0.0) {
             return Err(OptimError::invalid("eps", self.eps, "finite and > 0"));
         }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(OptimError::invalid(
-                "weight_decay",
-                self.weight_decay,
-                "finite and >= 0",
-            ));
-        }
+        hyper::check_weight_decay(self.lr, self.weight_decay)?;
         Ok(())
     }
 

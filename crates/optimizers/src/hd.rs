@@ -68,9 +68,7 @@ impl Default for AdamHdConfig {
 }
 
 fn check_lrs(lr: f32, hypergrad_lr: f32) -> Result<(), OptimError> {
-    if !(lr.is_finite() && lr >= 0.0) {
-        return Err(OptimError::invalid("lr", lr, "finite and >= 0"));
-    }
+    hyper::check_lr(lr)?;
     if !(hypergrad_lr.is_finite() && hypergrad_lr >= 0.0) {
         return Err(OptimError::invalid(
             "hypergrad_lr",

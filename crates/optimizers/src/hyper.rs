@@ -206,3 +206,27 @@ pub(crate) fn memory_with_xi(memory: &Memory, xi: f32) -> Result<Memory, OptimEr
         memory.rule_state().clone(),
     )?)
 }
+
+/// A learning rate must lie in [0, 10⁶] (memory-core's `MAX_RATE`): any step of a usable
+/// gradient (|g| ≤ `MAX_GRADIENT`) then stays finite.
+pub(crate) fn check_lr(lr: f32) -> Result<(), OptimError> {
+    if (0.0..=lrmem_memory_core::MAX_RATE).contains(&lr) {
+        Ok(())
+    } else {
+        Err(OptimError::invalid("lr", lr, "in [0, 1e6]"))
+    }
+}
+
+/// Weight decay λ must be ≥ 0 with lr·λ ≤ 1: a decay of more than the whole weight per step
+/// flips its sign and grows it geometrically (w ← (1 − lr·λ)·w), to ∞ within steps.
+pub(crate) fn check_weight_decay(lr: f32, weight_decay: f32) -> Result<(), OptimError> {
+    if weight_decay >= 0.0 && lr * weight_decay <= 1.0 {
+        Ok(())
+    } else {
+        Err(OptimError::invalid(
+            "weight_decay",
+            weight_decay,
+            "≥ 0 with lr × weight_decay ≤ 1 (more decays past zero every step and diverges)",
+        ))
+    }
+}

@@ -48,8 +48,8 @@ impl RpropConfig {
 
     /// Checks every field.
     pub fn validate(&self) -> Result<(), OptimError> {
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(OptimError::invalid("lr", self.lr, "finite and > 0"));
+        if !(self.lr > 0.0 && self.lr <= lrmem_memory_core::MAX_RATE) {
+            return Err(OptimError::invalid("lr", self.lr, "in (0, 1e6]"));
         }
         let (down, up) = self.etas;
         if !(0.0 < down && down < 1.0 && up > 1.0 && up.is_finite()) {
@@ -60,11 +60,11 @@ impl RpropConfig {
             ));
         }
         let (lo, hi) = self.step_sizes;
-        if !(lo >= 0.0 && lo <= hi && hi.is_finite()) {
+        if !(lo >= 0.0 && lo <= hi && hi <= lrmem_memory_core::MAX_RATE) {
             return Err(OptimError::invalid(
                 "step_sizes",
                 format!("{:?}", self.step_sizes),
-                "0 <= min <= max, finite",
+                "0 <= min <= max <= 1e6",
             ));
         }
         Ok(())

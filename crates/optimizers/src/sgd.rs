@@ -51,9 +51,7 @@ impl SgdConfig {
 
     /// Checks every field.
     pub fn validate(&self) -> Result<(), OptimError> {
-        if !(self.lr.is_finite() && self.lr >= 0.0) {
-            return Err(OptimError::invalid("lr", self.lr, "finite and >= 0"));
-        }
+        hyper::check_lr(self.lr)?;
         if !(0.0..1.0).contains(&self.momentum) {
             return Err(OptimError::invalid("momentum", self.momentum, "in [0, 1)"));
         }
@@ -71,13 +69,7 @@ impl SgdConfig {
                 "false unless momentum > 0 and dampening = 0",
             ));
         }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(OptimError::invalid(
-                "weight_decay",
-                self.weight_decay,
-                "finite and >= 0",
-            ));
-        }
+        hyper::check_weight_decay(self.lr, self.weight_decay)?;
         Ok(())
     }
 

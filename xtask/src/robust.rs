@@ -1,0 +1,20 @@
+//! `cargo xtask fuzz` and `cargo xtask soak`: run the release-built `robust` binary of the bench
+//! crate (`lrmem_bench::robust`), which checks every promise of the optimizers under structured
+//! fuzzing and a long adversarial soak, writes `FUZZ.md` / `SOAK.md` into
+//! `target/lrmem-robustness` and fails if a promise broke. The options are the binary's
+//! (`--quick`, `--cases N` / `--steps N`, `--seed S`, `--target T`, `--out DIR`).
+
+use anyhow::Result;
+use xshell::{cmd, Shell};
+
+/// Runs `robust <command> <args>` in a release build.
+pub fn run(command: &str, args: &[String]) -> Result<()> {
+    let sh = Shell::new()?;
+    sh.change_dir(crate::root());
+    cmd!(
+        sh,
+        "cargo run --release --quiet --locked -p lrmem-bench --bin robust -- {command} {args...}"
+    )
+    .run()?;
+    Ok(())
+}
