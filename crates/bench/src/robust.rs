@@ -122,6 +122,16 @@ impl Found {
         }
     }
 
+    /// Counts one case, accepted or refused.
+    fn count(&mut self, accepted: bool) {
+        self.cases += 1;
+        if accepted {
+            self.accepted += 1;
+        } else {
+            self.refused += 1;
+        }
+    }
+
     fn fail(&mut self, what: String) {
         self.failed += 1;
         if self.failures.len() < 20 {
@@ -425,18 +435,9 @@ fn fuzz_gradients(rng: &mut Rng, cases: u64) -> Found {
             let la = if rng.chance(0.02) { rng.below(8) } else { 5 };
             let ga: Vec<f32> = (0..la).map(|_| coordinate(rng, hostile)).collect();
             let gb: Vec<f32> = (0..3).map(|_| coordinate(rng, hostile)).collect();
-            found.cases += 1;
-            if checked_step(
-                &mut opt,
-                &mut model,
-                (&ga, &gb),
-                &mut found,
-                &format!("step {case} of `{spec}`"),
-            ) {
-                found.accepted += 1;
-            } else {
-                found.refused += 1;
-            }
+            let tag = format!("step {case} of `{spec}`");
+            let accepted = checked_step(&mut opt, &mut model, (&ga, &gb), &mut found, &tag);
+            found.count(accepted);
             case += 1;
         }
     }
@@ -487,18 +488,9 @@ pub fn soak(steps: u64, seed: u64) -> Vec<Soaked> {
                     .collect();
                 let gb: Vec<f32> = b.iter().map(|w| w + 0.2 * (rng.unit() - 0.5)).collect();
                 let mut model = Model { a, b };
-                found.cases += 1;
-                if checked_step(
-                    &mut opt,
-                    &mut model,
-                    (&ga, &gb),
-                    &mut found,
-                    &format!("{spec} step {t}"),
-                ) {
-                    found.accepted += 1;
-                } else {
-                    found.refused += 1;
-                }
+                let tag = format!("{spec} step {t}");
+                let accepted = checked_step(&mut opt, &mut model, (&ga, &gb), &mut found, &tag);
+                found.count(accepted);
                 Model { a, b } = model;
                 if t == steps / 10 {
                     early = resident();
