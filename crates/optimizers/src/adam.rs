@@ -77,7 +77,8 @@ impl AdamConfig {
             g + self.weight_decay * w
         };
         *m = self.beta1 * *m + (1.0 - self.beta1) * g;
-        *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;
+        // Saturates rather than overflowing to ∞, which would freeze the coordinate for good.
+        *v = (self.beta2 * *v + (1.0 - self.beta2) * g * g).min(f32::MAX);
     }
 }
 

@@ -240,7 +240,8 @@ impl Optimizer for AdamHd {
             .zip(st.a.iter_mut().zip(st.b.iter_mut()))
         {
             *m = cfg.beta1 * *m + (1.0 - cfg.beta1) * g;
-            *v = cfg.beta2 * *v + (1.0 - cfg.beta2) * g * g;
+            // Saturates rather than overflowing to ∞, which would freeze the coordinate for good.
+            *v = (cfg.beta2 * *v + (1.0 - cfg.beta2) * g * g).min(f32::MAX);
             *w -= step_size * (*m / (v.sqrt() + cfg.eps));
         }
         Ok(())
@@ -509,7 +510,8 @@ impl crate::Base for AdamHd {
             .zip(st.a.iter_mut().zip(st.b.iter_mut()))
         {
             *m = cfg.beta1 * *m + (1.0 - cfg.beta1) * g;
-            *v = cfg.beta2 * *v + (1.0 - cfg.beta2) * g * g;
+            // Saturates rather than overflowing to ∞, which would freeze the coordinate for good.
+            *v = (cfg.beta2 * *v + (1.0 - cfg.beta2) * g * g).min(f32::MAX);
             *u = scale * (*m / (v.sqrt() + cfg.eps));
         }
         Ok(crate::Direction::Values)

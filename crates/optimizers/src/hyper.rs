@@ -217,16 +217,17 @@ pub(crate) fn check_lr(lr: f32) -> Result<(), OptimError> {
     }
 }
 
-/// Weight decay λ must be ≥ 0 with lr·λ ≤ 1: a decay of more than the whole weight per step
-/// flips its sign and grows it geometrically (w ← (1 − lr·λ)·w), to ∞ within steps.
+/// Weight decay λ must lie in [0, 10⁶] with lr·λ ≤ 1: a decay of more than the whole weight per
+/// step flips its sign and grows it geometrically (w ← (1 − lr·λ)·w), to ∞ within steps, and a
+/// larger λ overflows the decayed gradient g + λw.
 pub(crate) fn check_weight_decay(lr: f32, weight_decay: f32) -> Result<(), OptimError> {
-    if weight_decay >= 0.0 && lr * weight_decay <= 1.0 {
+    if (0.0..=lrmem_memory_core::MAX_RATE).contains(&weight_decay) && lr * weight_decay <= 1.0 {
         Ok(())
     } else {
         Err(OptimError::invalid(
             "weight_decay",
             weight_decay,
-            "≥ 0 with lr × weight_decay ≤ 1 (more decays past zero every step and diverges)",
+            "in [0, 1e6] with lr × weight_decay ≤ 1 (more decays past zero every step and diverges)",
         ))
     }
 }
