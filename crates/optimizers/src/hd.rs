@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::adam::direction;
 use crate::hyper::{self, Hyper};
 use crate::spec::{self, Built, Key, RegistryEntry};
 use crate::state::{check_inputs, negative, CheckState};
@@ -228,7 +229,7 @@ impl Optimizer for AdamHd {
             let h: f64 = grads
                 .iter()
                 .zip(st.a.iter().zip(&st.b))
-                .map(|(&g, (&m, &v))| g as f64 * (m / (v.sqrt() + cfg.eps)) as f64)
+                .map(|(&g, (&m, &v))| g as f64 * direction(m / (v.sqrt() + cfg.eps)) as f64)
                 .sum();
             st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h * corr) as f32);
         }
@@ -242,7 +243,7 @@ impl Optimizer for AdamHd {
             *m = cfg.beta1 * *m + (1.0 - cfg.beta1) * g;
             // Saturates rather than overflowing to ∞, which would freeze the coordinate for good.
             *v = (cfg.beta2 * *v + (1.0 - cfg.beta2) * g * g).min(f32::MAX);
-            *w -= step_size * (*m / (v.sqrt() + cfg.eps));
+            *w -= step_size * direction(*m / (v.sqrt() + cfg.eps));
         }
         Ok(())
     }
@@ -326,6 +327,15 @@ impl CheckState<HdState> for SgdHdConfig {
             b: Vec::new(),
         }
     }
+
+    fn problem(&self, state: &HdState) -> Option<String> {
+        rate_out_of_bounds(state.lr)
+    }
+}
+
+/// A learned rate α beyond the ±10⁶ that the update keeps it within.
+fn rate_out_of_bounds(lr: f32) -> Option<String> {
+    (bounded(lr) != lr).then(|| format!("has a learned rate α = {lr}, beyond ±1e6"))
 }
 
 impl CheckState<HdState> for AdamHdConfig {
@@ -340,7 +350,7 @@ impl CheckState<HdState> for AdamHdConfig {
     }
 
     fn problem(&self, state: &HdState) -> Option<String> {
-        negative("v", &state.b)
+        rate_out_of_bounds(state.lr).or_else(|| negative("v", &state.b))
     }
 }
 
@@ -426,7 +436,8 @@ pub(crate) const ADAM_HD_SPEC: RegistryEntry = RegistryEntry {
 /// α₀ = 0, which `Meta` never builds: its η₀ is positive).
 fn relative(alpha: f32, alpha0: f32) -> f32 {
     if alpha0 > 0.0 {
-        alpha / alpha0
+        // Bounded like α itself: a denormal α₀ would make the ratio ∞.
+        bounded(alpha / alpha0)
     } else {
         0.0
     }
@@ -494,7 +505,7 @@ impl crate::Base for AdamHd {
             let h: f64 = grads
                 .iter()
                 .zip(st.a.iter().zip(&st.b))
-                .map(|(&g, (&m, &v))| g as f64 * (m / (v.sqrt() + cfg.eps)) as f64)
+                .map(|(&g, (&m, &v))| g as f64 * direction(m / (v.sqrt() + cfg.eps)) as f64)
                 .sum();
             st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h * corr) as f32);
         }
@@ -512,7 +523,7 @@ impl crate::Base for AdamHd {
             *m = cfg.beta1 * *m + (1.0 - cfg.beta1) * g;
             // Saturates rather than overflowing to ∞, which would freeze the coordinate for good.
             *v = (cfg.beta2 * *v + (1.0 - cfg.beta2) * g * g).min(f32::MAX);
-            *u = scale * (*m / (v.sqrt() + cfg.eps));
+            *u = scale * direction(*m / (v.sqrt() + cfg.eps));
         }
         Ok(crate::Direction::Values)
     }
