@@ -5,38 +5,12 @@
 
 use lrmem_optimizers::schedule::{Linear, Scheduled};
 use lrmem_optimizers::{
-    registry, Adam, AdamConfig, Built, Checkpoint, MemoryConfig, MemoryOptimizer, Meta, MetaConfig,
+    registry, Adam, AdamConfig, Checkpoint, MemoryConfig, MemoryOptimizer, Meta, MetaConfig,
     OptimError, Optimizer, OptimizerSpec, Rprop, RpropConfig, Sgd, SgdConfig, SgdHd, SgdHdConfig,
-    Tensor,
 };
 
-fn spec(text: &str) -> OptimizerSpec {
-    text.parse().unwrap()
-}
-
-fn built(text: &str) -> Built {
-    spec(text).build_checkpointable().unwrap()
-}
-
-fn bits(x: &[f32]) -> Vec<u32> {
-    x.iter().map(|v| v.to_bits()).collect()
-}
-
-/// `steps` model steps over two tensors of a quadratic; returns the parameters.
-fn train<O: Optimizer>(opt: &mut O, steps: usize) -> (Vec<f32>, Vec<f32>) {
-    let (mut a, mut b) = (vec![1.0f32, -0.5, 0.25], vec![0.75f32, 2.0]);
-    for _ in 0..steps {
-        let ga: Vec<f32> = a
-            .iter()
-            .enumerate()
-            .map(|(i, x)| (1.0 + i as f32) * x)
-            .collect();
-        let gb: Vec<f32> = b.iter().map(|x| 0.5 * x - 0.1).collect();
-        opt.step_model(&mut [Tensor::new("a", &mut a, &ga), Tensor::new("b", &mut b, &gb)])
-            .unwrap();
-    }
-    (a, b)
-}
+mod common;
+use common::{bits, built, spec, train};
 
 /// Every optimizer's hyperparameters, in order, with their defaults (the registry's).
 #[test]
