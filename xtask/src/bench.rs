@@ -384,7 +384,28 @@ pub fn run_release(args: &[String]) -> Result<()> {
         md.push_str(&s);
         md.push('\n');
     }
+    md.push_str(&robustness_section());
     std::fs::write(o.out.join("REPORT.md"), md)?;
     println!("report: {}", o.out.join("REPORT.md").display());
     Ok(())
+}
+
+/// The summaries of the last `cargo xtask fuzz` and `cargo xtask soak` (their `FUZZ.md` and
+/// `SOAK.md` in `target/lrmem-robustness`), where they exist, as a section of REPORT.md.
+fn robustness_section() -> String {
+    let dir = crate::root().join("target/lrmem-robustness");
+    let mut md = String::new();
+    for (file, title) in [
+        ("FUZZ.md", "Fuzzing (`cargo xtask fuzz`)"),
+        ("SOAK.md", "Soak (`cargo xtask soak`)"),
+    ] {
+        if let Ok(text) = std::fs::read_to_string(dir.join(file)) {
+            if md.is_empty() {
+                md.push_str("\n## Robustness: every promise under hostile input\n\n");
+                md.push_str("From the last runs of the commands below on this checkout; each fails if a promise (no panic, an error changes nothing, finite parameters and θ after `Ok`) broke.\n");
+            }
+            md.push_str(&format!("\n### {title}\n\n{text}\n"));
+        }
+    }
+    md
 }

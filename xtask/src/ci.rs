@@ -8,11 +8,12 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     // 1. Everything a change must pass.
     crate::test::run(&[])?;
-    // 2. The real data (checksummed), then a smoke run of the experiment and the speed suite.
-    crate::data::run(&[])?;
-    crate::bench::run(&["--quick".to_string()])?;
-    // 3. Bounded smokes of the fuzzer and the soak (every promise under hostile input).
+    // 2. Bounded smokes of the fuzzer and the soak (every promise under hostile input), whose
+    //    summaries the report below includes.
     crate::robust::run("fuzz", &["--quick".to_string()])?;
     crate::robust::run("soak", &["--quick".to_string()])?;
+    // 3. The real data (checksummed), then a smoke run of the experiment and the speed suite.
+    crate::data::run(&[])?;
+    crate::bench::run(&["--quick".to_string()])?;
     Ok(())
 }
