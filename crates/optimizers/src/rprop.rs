@@ -137,35 +137,43 @@ impl Optimizer for Rprop {
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
         let n = params.len();
         let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        let ((down, up), (lo, hi)) = (cfg.etas, cfg.step_sizes);
         for (((w, &g), p), s) in params
             .iter_mut()
             .zip(grads.iter())
             .zip(st.prev.iter_mut())
             .zip(st.step.iter_mut())
         {
-            let agree = g * *p;
-            let g = if agree > 0.0 {
-                *s = (*s * up).min(hi);
-                g
-            } else if agree < 0.0 {
-                *s = (*s * down).max(lo);
-                0.0
-            } else {
-                g
-            };
-            // sign(0) = 0, as torch's `grad.sign()`.
-            let sign = if g > 0.0 {
-                1.0
-            } else if g < 0.0 {
-                -1.0
-            } else {
-                0.0
-            };
+            let sign = adapt(g, p, s, &cfg); // updates Δ first
             *w -= *s * sign;
-            *p = g;
         }
         Ok(())
+    }
+}
+
+/// iRprop−'s rule for one coordinate, shared by the step and the direction under `Meta`: Δ grows
+/// (×η₊, at most Δmax) where g agrees in sign with the previous gradient and shrinks (×η₋, at
+/// least Δmin) where it flips, in which case g counts as 0; stores what the next step compares
+/// with and returns sign(g), with sign(0) = 0 as torch's `grad.sign()`.
+#[inline(always)]
+fn adapt(g: f32, prev: &mut f32, step: &mut f32, cfg: &RpropConfig) -> f32 {
+    let ((down, up), (lo, hi)) = (cfg.etas, cfg.step_sizes);
+    let agree = g * *prev;
+    let g = if agree > 0.0 {
+        *step = (*step * up).min(hi);
+        g
+    } else if agree < 0.0 {
+        *step = (*step * down).max(lo);
+        0.0
+    } else {
+        g
+    };
+    *prev = g;
+    if g > 0.0 {
+        1.0
+    } else if g < 0.0 {
+        -1.0
+    } else {
+        0.0
     }
 }
 
@@ -272,7 +280,6 @@ impl crate::Base for Rprop {
         let cfg = self.config;
         let n = params.len();
         let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        let ((down, up), (lo, hi)) = (cfg.etas, cfg.step_sizes);
         for (((u, &g), p), s) in buf
             .values()
             .iter_mut()
@@ -280,25 +287,8 @@ impl crate::Base for Rprop {
             .zip(st.prev.iter_mut())
             .zip(st.step.iter_mut())
         {
-            let agree = g * *p;
-            let g = if agree > 0.0 {
-                *s = (*s * up).min(hi);
-                g
-            } else if agree < 0.0 {
-                *s = (*s * down).max(lo);
-                0.0
-            } else {
-                g
-            };
-            let sign = if g > 0.0 {
-                1.0
-            } else if g < 0.0 {
-                -1.0
-            } else {
-                0.0
-            };
+            let sign = adapt(g, p, s, &cfg); // updates Δ first
             *u = *s / cfg.lr * sign;
-            *p = g;
         }
         Ok(crate::Direction::Values)
     }
