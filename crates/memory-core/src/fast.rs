@@ -696,12 +696,68 @@ mod tests {
         (g, mag)
     }
 
+    /// Every tier this CPU can run.
     fn isas() -> Vec<Isa> {
+        use crate::memory::Kernels;
         let mut v = vec![Isa::portable()];
-        if Isa::detect() != Isa::portable() {
-            v.push(Isa::detect());
+        for k in [Kernels::Reproducible, Kernels::Fastest] {
+            if !v.contains(&Isa::select(k)) {
+                v.push(Isa::select(k));
+            }
         }
         v
+    }
+
+    /// The portable kernels and the tier [`Kernels::Reproducible`] picks on this CPU (AVX2 +
+    /// FMA where present) give the same bits: rates, clipped queries, rows and bins.
+    #[test]
+    fn reproducible_tier_is_bit_identical_to_portable() {
+        use crate::memory::Kernels;
+        let tiers = [Isa::portable(), Isa::select(Kernels::Reproducible)];
+        for (m, clip, lm, signal) in [
+            (20, 1.0, 0.5, Signal::ClippedProduct),
+            (100, 10.0, 0.5, Signal::Sign),
+            (5, 0.3, 1.0, Signal::ClippedProduct),
+            (33, 2.0, 0.3, Signal::Sign),
+            (2, 1.0, 0.5, Signal::ClippedProduct),
+        ] {
+            let (_, p) = plan(m, clip, lm);
+            let n = 20_011;
+            let (prev, cur) = (values(n, clip, m as u64), values(n, clip, 9 + m as u64));
+            let theta: Vec<f32> = (0..m).map(|i| 10f32.powi(-((i * 7 % 10) as i32))).collect();
+            let mut padded = vec![0.0f32; m + 2 * p.k];
+            padded[p.k..p.k + m].copy_from_slice(&theta);
+            let outputs = tiers.map(|isa| {
+                let mut rows = vec![0.0f64; p.m * p.window()];
+                simd::accumulate_rows(isa, &p, signal, &prev, &cur, &mut rows);
+                let mut bins = vec![[0.0f64; 4]; p.bin_scratch()];
+                let range = simd::accumulate_bins(isa, &p, signal, &prev, &cur, &mut bins);
+                let (mut eta, mut zc) = (vec![0.0f32; n], vec![0.0f32; n]);
+                for ((zb, eb), cb) in cur
+                    .chunks(BLOCK)
+                    .zip(eta.chunks_mut(BLOCK))
+                    .zip(zc.chunks_mut(BLOCK))
+                {
+                    simd::predict_block(isa, &p, &padded, zb, eb, cb);
+                }
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let bits32 = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                (
+                    bits(&rows),
+                    bits(bins.as_flattened()),
+                    range,
+                    bits32(&eta),
+                    bits32(&zc),
+                )
+            });
+            let names = tiers.map(|t| t.name());
+            assert!(
+                outputs[0] == outputs[1],
+                "m={m}: {} and {} kernels differ",
+                names[0],
+                names[1]
+            );
+        }
     }
 
     #[test]

@@ -19,9 +19,9 @@
 //! ## Speed
 //! A step is two passes over the tensor: the update (G needs every coordinate before θ moves)
 //! and the prediction. For evenly spaced centres both are vectorised ([`Memory::step_blocks`]
-//! hands the rates over in contiguous blocks); with `std` on x86-64 they run AVX-512 or AVX2
-//! code chosen at run time (see the `simd` module's documentation for the one place with
-//! `unsafe`). The prediction is exact (same formula as [`Memory::predict`]). The update of large
+//! hands the rates over in contiguous blocks); with `std` on x86-64 they run AVX2 code, or with
+//! [`Kernels::Fastest`] AVX-512 code, chosen at run time (see [`Kernels`] for what each
+//! promises, and the `simd` module's documentation for the one place with `unsafe`). The prediction is exact (same formula as [`Memory::predict`]). The update of large
 //! tensors accumulates, per bin of width 1/nb spacings, the moments s·(1, δ, δ², δ³) of the
 //! offsets δ from the bin centre and turns them into G with a degree-3 Taylor expansion of the
 //! kernel: every term s·ψ_m(z) is off by at most 1.1·10⁻⁷ of itself (a bound proved in the
@@ -69,6 +69,6 @@ mod simd;
 
 pub use error::MemoryError;
 pub use kernel::{Grid, Layout};
-pub use memory::{Memory, MemoryConfig, NonFinite, Trace, MAX_RATE, MIN_LM_SCALE};
+pub use memory::{Kernels, Memory, MemoryConfig, NonFinite, Trace, MAX_RATE, MIN_LM_SCALE};
 pub use rule::{MemoryOptimizer, RuleState};
 pub use signal::Signal;

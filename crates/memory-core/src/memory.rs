@@ -10,6 +10,32 @@ use crate::rule::{MemoryOptimizer, RuleState};
 use crate::signal::Signal;
 use crate::simd::{self, Isa};
 
+/// Which instructions a memory's hot loops may use, and so which results it promises.
+///
+/// Rust neither fuses nor reorders floating-point operations, so one source compiled for
+/// different instruction sets computes the same bits. The portable kernels are such a source;
+/// [`Kernels::Reproducible`] runs them, compiled for AVX2 + FMA when the CPU has those, and so
+/// gives **the same bits on every CPU** (tested against the baseline build). The hand-written
+/// AVX-512 kernels of [`Kernels::Fastest`] compute the same formulas with fused multiply-adds,
+/// a hardware reciprocal and another summation order: their rates agree with the reproducible
+/// ones to about 5·10⁻⁷ relative, not bit for bit, so runs on machines with and without AVX-512
+/// drift apart over many steps. The choice is not saved with the memory: it belongs to the
+/// machine, not to what was learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Kernels {
+    /// The default: the same bits on every CPU (AVX2 + FMA where available, else the
+    /// baseline build, which computes the same).
+    #[default]
+    Reproducible,
+    /// The fastest kernels this CPU has: AVX-512 where available (agreeing with
+    /// [`Kernels::Reproducible`] to float rounding only), else as `Reproducible`.
+    Fastest,
+    /// The portable kernels compiled for the build's baseline only (SSE2 on x86-64): what a CPU
+    /// without vector extensions gets, for benchmarks. Same bits as `Reproducible`.
+    Portable,
+}
+
 /// What to do with a NaN or infinite gradient coordinate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -264,7 +290,8 @@ pub struct Memory {
     /// Moment accumulators of the binned update, [`Plan::bin_scratch`] entries of 4 f64
     /// (allocated once here, never per step; empty when the binned update does not apply).
     bins: Vec<[f64; 4]>,
-    /// Which instructions run the kernels.
+    /// Which kernels were asked for, and the instructions that run them on this CPU.
+    kernels: Kernels,
     isa: Isa,
 }
 
@@ -342,7 +369,8 @@ impl Memory {
             sums: vec![0.0; m],
             plan,
             bins,
-            isa: Isa::detect(),
+            kernels: Kernels::default(),
+            isa: Isa::select(Kernels::default()),
             config,
             grid,
             theta,
@@ -364,8 +392,9 @@ impl Memory {
         &self.config
     }
 
-    /// Which kernels run this memory's hot loops: `"avx512"`, `"avx2"` or `"portable"`
-    /// (vectorised, evenly spaced centres), or `"reference"` (other layouts). For reports.
+    /// Which instructions run this memory's hot loops: `"avx512"`, `"avx2"` or `"portable"`
+    /// (vectorised, evenly spaced centres; see [`Kernels`]), or `"reference"` (other layouts).
+    /// For reports.
     #[doc(hidden)]
     pub fn kernel_name(&self) -> &'static str {
         if self.plan.is_some() {
@@ -375,11 +404,25 @@ impl Memory {
         }
     }
 
-    /// Runs the portable kernels instead of the CPU-specific ones (benchmarks, tests). Results
-    /// agree to float rounding.
-    #[doc(hidden)]
-    pub fn use_portable_kernels(&mut self) {
-        self.isa = Isa::portable();
+    /// Chooses the kernels of the hot loops (see [`Kernels`] for what each promises). Takes
+    /// effect from the next step; θ and the moments are untouched.
+    ///
+    /// ```
+    /// use lrmem_memory_core::{Kernels, Memory, MemoryConfig};
+    /// let mut memory = Memory::new(MemoryConfig::default())?;
+    /// assert_eq!(memory.kernels(), Kernels::Reproducible);
+    /// memory.set_kernels(Kernels::Fastest); // AVX-512 where the CPU has it
+    /// # Ok::<(), lrmem_memory_core::MemoryError>(())
+    /// ```
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+        self.isa = Isa::select(kernels);
+    }
+
+    /// The kernels chosen with [`set_kernels`](Memory::set_kernels) (default
+    /// [`Kernels::Reproducible`]).
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     /// The centres and kernel widths.

@@ -4,11 +4,12 @@
 //! The crate is otherwise `unsafe`-free. The portable kernels of [`crate::fast`] are compiled for
 //! the baseline of the target (SSE2 on x86-64), which leaves most of a modern core idle. This
 //! module compiles them a second time with AVX2 + FMA enabled and adds AVX-512 versions of the
-//! two hottest loops, and picks one at run time. Calling a `#[target_feature]` function is
+//! two hottest loops, and picks one at run time as [`Kernels`] asks. Calling a `#[target_feature]` function is
 //! `unsafe` because running it on a CPU without those features is undefined behaviour; every
 //! such call below is guarded by [`Isa::detect`], which asks the CPU (`std`'s
 //! `is_x86_feature_detected!`), and an [`Isa`] value other than `Portable` can only be made
-//! by `detect` (the type has no public constructor; [`Isa::portable`] always works).
+//! from `detect`'s answer (the type has no public constructor; [`Isa::select`] only steps
+//! down from AVX-512 to AVX2, which `detect` checked too; [`Isa::portable`] always works).
 //! Without `std` there is no run-time detection: the portable kernels run, compiled for whatever
 //! the build targets (e.g. `-C target-cpu=native`).
 //!
@@ -18,9 +19,14 @@
 //! bounds by the type of their argument. Audit: search this file for `unsafe`.
 
 use crate::fast::{self, Plan};
+use crate::memory::Kernels;
 use crate::signal::Signal;
 
 /// The instruction set the hot loops use.
+///
+/// `Portable` and `Avx2` run the same Rust source (the portable kernels, the second compiled
+/// with AVX2 + FMA enabled) and so compute the same bits: Rust neither fuses nor reorders
+/// floating-point operations. `Avx512` runs hand-written kernels that round differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Isa(Kind);
 
@@ -51,6 +57,21 @@ impl Isa {
             }
         }
         Isa(Kind::Portable)
+    }
+
+    /// The instruction set that runs `kernels` on this CPU.
+    pub(crate) fn select(kernels: Kernels) -> Isa {
+        match kernels {
+            Kernels::Portable => Isa::portable(),
+            Kernels::Fastest => Isa::detect(),
+            // The best tier that computes the portable kernels' bits.
+            _ => match Isa::detect().0 {
+                #[cfg(all(feature = "std", target_arch = "x86_64"))]
+                // `detect` returns Avx512 only if the CPU has AVX2 and FMA too.
+                Kind::Avx512 => Isa(Kind::Avx2),
+                other => Isa(other),
+            },
+        }
     }
 
     /// The portable kernels, compiled for the build's target features.

@@ -3,7 +3,7 @@
 //! kernels against the portable ones, and non-finite gradients on the fast path.
 
 use lrmem_memory_core::{
-    Memory, MemoryConfig, MemoryError, MemoryOptimizer, NonFinite, Signal, Trace,
+    Kernels, Memory, MemoryConfig, MemoryError, MemoryOptimizer, NonFinite, Signal, Trace,
 };
 
 /// Deterministic gradients: clipped, concentrated, spread and zero coordinates.
@@ -73,34 +73,45 @@ fn large_tensor_update_matches_dense_sum() {
     }
 }
 
+/// `step_blocks` is `step`; the default kernels ([`Kernels::Reproducible`]) give the portable
+/// kernels' bits on every CPU (a checkpoint resumes identically on a machine with another
+/// instruction set); [`Kernels::Fastest`] agrees to float rounding.
 #[test]
-fn step_blocks_equals_step_and_portable_equals_native() {
-    for d in [37, 5_000, 200_000] {
+fn step_blocks_equals_step_and_kernels_keep_their_promises() {
+    for (d, steps) in [(37, 6), (1_000, 200), (5_000, 6), (200_000, 6)] {
         let c = config(20, 1.0, 0.5, Signal::ClippedProduct);
-        let (mut a, mut b, mut p) = (
-            Memory::new(c).unwrap(),
-            Memory::new(c).unwrap(),
-            Memory::new(c).unwrap(),
-        );
-        p.use_portable_kernels();
-        let (mut ta, mut tb, mut tp) = (Trace::new(d), Trace::new(d), Trace::new(d));
-        let (mut wa, mut wb, mut wp) = (vec![0.5f32; d], vec![0.5f32; d], vec![0.5f32; d]);
-        for s in 0..6 {
+        let mut mems: Vec<Memory> = (0..4).map(|_| Memory::new(c).unwrap()).collect();
+        assert_eq!(mems[0].kernels(), Kernels::Reproducible);
+        mems[2].set_kernels(Kernels::Portable);
+        mems[3].set_kernels(Kernels::Fastest);
+        let mut traces = vec![Trace::new(d); 4];
+        let mut ws = vec![vec![0.5f32; d]; 4];
+        for s in 0..steps {
             let g = grads(d, 1.0, s);
-            a.step(&mut ta, &g, |i, eta, z| wa[i] -= eta * z).unwrap();
-            b.step_blocks(&mut tb, &g, |start, etas, zs| {
-                for (i, (&e, &z)) in etas.iter().zip(zs).enumerate() {
-                    wb[start + i] -= e * z;
+            for (i, ((mem, trace), w)) in mems.iter_mut().zip(&mut traces).zip(&mut ws).enumerate()
+            {
+                if i == 1 {
+                    mem.step_blocks(trace, &g, |start, etas, zs| {
+                        for (k, (&e, &z)) in etas.iter().zip(zs).enumerate() {
+                            w[start + k] -= e * z;
+                        }
+                    })
+                    .unwrap();
+                } else {
+                    mem.step(trace, &g, |k, eta, z| w[k] -= eta * z).unwrap();
                 }
-            })
-            .unwrap();
-            p.step(&mut tp, &g, |i, eta, z| wp[i] -= eta * z).unwrap();
+            }
         }
-        assert_eq!(a.theta(), b.theta(), "D={d}");
-        assert_eq!(wa, wb, "D={d}");
-        assert_eq!(ta, tb);
-        assert!(scaled(p.theta(), a.theta()) <= 1e-5, "D={d} portable θ");
-        assert!(scaled(&wp, &wa) <= 1e-5, "D={d} portable w");
+        for i in [1, 2] {
+            assert_eq!(mems[i].theta(), mems[0].theta(), "D={d} memory {i} θ");
+            assert_eq!(ws[i], ws[0], "D={d} memory {i} w");
+            assert_eq!(traces[i], traces[0], "D={d} memory {i} trace");
+        }
+        assert!(
+            scaled(mems[3].theta(), mems[0].theta()) <= 1e-5,
+            "D={d} fastest θ"
+        );
+        assert!(scaled(&ws[3], &ws[0]) <= 1e-5, "D={d} fastest w");
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use lrmem_memory_core::{
-    persist, Layout, Memory, MemoryConfig, MemoryOptimizer, NonFinite, Signal, Trace,
+    persist, Kernels, Layout, Memory, MemoryConfig, MemoryOptimizer, NonFinite, Signal, Trace,
 };
 use serde::{Deserialize, Serialize};
 
@@ -343,6 +343,8 @@ pub struct Meta<B> {
     fresh: Vec<String>,
     record: bool,
     observer: Option<Observer>,
+    /// The kernels every memory runs ([`Meta::set_kernels`]); not saved.
+    kernels: Kernels,
 }
 
 impl<B: std::fmt::Debug> std::fmt::Debug for Meta<B> {
@@ -520,6 +522,7 @@ impl<B: Base> Meta<B> {
             fresh: Vec::new(),
             record: false,
             observer: None,
+            kernels: Kernels::default(),
         })
     }
 
@@ -588,11 +591,12 @@ impl<B: Base> Meta<B> {
     /// clip and lm_scale) and lie within this config's bounds, else
     /// [`OptimError::Incompatible`] names the field.
     pub fn insert_memory(&mut self, key: &str, memory: Memory) -> Result<(), OptimError> {
-        let memory = if *memory.config() == self.config.memory {
+        let mut memory = if *memory.config() == self.config.memory {
             memory
         } else {
             self.adopt(key, &memory)?
         };
+        memory.set_kernels(self.kernels);
         self.memories.insert(key.to_owned(), memory);
         Ok(())
     }
@@ -635,6 +639,7 @@ impl<B: Base> Meta<B> {
             });
         }
         let mut adopted = Memory::new(*here)?;
+        adopted.set_kernels(self.kernels);
         adopted.set_theta(memory.theta()).map_err(|e| {
             let lo = memory.theta().iter().copied().fold(f32::INFINITY, f32::min);
             let hi = memory.theta().iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -748,6 +753,31 @@ impl<B: Base> Meta<B> {
     /// which refuses to create them): which tensors did not get a saved memory.
     pub fn fresh_memories(&self) -> &[String] {
         &self.fresh
+    }
+
+    /// Chooses the kernels of every memory, present and future (default
+    /// [`Kernels::Reproducible`]: the same bits on every CPU; [`Kernels::Fastest`] uses AVX-512
+    /// where the CPU has it and agrees to float rounding only). Not saved in checkpoints: a
+    /// loaded checkpoint runs with this optimizer's choice.
+    ///
+    /// ```
+    /// use lrmem_optimizers::memory_core::Kernels;
+    /// use lrmem_optimizers::{Meta, MetaConfig};
+    /// let mut opt = Meta::sgd(MetaConfig::default())?;
+    /// opt.set_kernels(Kernels::Fastest);
+    /// assert_eq!(opt.kernels(), Kernels::Fastest);
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
+    /// ```
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+        for m in self.memories.values_mut() {
+            m.set_kernels(kernels);
+        }
+    }
+
+    /// The kernels set with [`set_kernels`](Meta::set_kernels).
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     /// Meta-learning with reloading: keep every memory's θ, reset everything else (memory
@@ -1069,7 +1099,9 @@ impl<B: Base> Optimizer for Meta<B> {
         if let Some(memory) = route {
             if let Some(key) = &memory {
                 if !self.memories.contains_key(key) {
-                    self.memories.insert(key.clone(), Memory::new(mem_cfg)?);
+                    let mut fresh = Memory::new(mem_cfg)?;
+                    fresh.set_kernels(self.kernels);
+                    self.memories.insert(key.clone(), fresh);
                     if self.loaded.is_some() {
                         self.fresh.push(key.clone());
                     }
@@ -1299,7 +1331,8 @@ impl<B: Base + Checkpoint> Checkpoint for Meta<B> {
         }
         let mut memories = BTreeMap::new();
         for (k, bytes) in ck.memories {
-            let memory = Memory::from_bytes(&bytes)?;
+            let mut memory = Memory::from_bytes(&bytes)?;
+            memory.set_kernels(self.kernels);
             // Every memory has the checkpoint's memory config but η₀, which a memory keeps from
             // when it was made (η₀ changes between steps; θ is what it learned since).
             let mut seen = *memory.config();

@@ -1066,3 +1066,47 @@ fn new_registry_entries_build_meta_over_rprop_and_hd() {
     assert_eq!(train(&mut a, &["w"], 5), train(&mut b, &["w"], 5));
     assert_eq!(a.save().unwrap(), b.save().unwrap());
 }
+
+// ---- Reproducible on every CPU -------------------------------------------------------------
+
+/// The default kernels compute the portable kernels' bits, so a run (or a checkpoint resumed)
+/// on a machine with another instruction set gives the same parameters and θ; the choice
+/// reaches every memory, those made later and those loaded from a checkpoint too.
+#[test]
+fn default_kernels_give_the_same_bits_on_every_cpu() {
+    use lrmem_memory_core::Kernels;
+    let run = |kernels: Kernels| {
+        let mut meta = Meta::adam(config(0.01, 0.05)).unwrap();
+        assert_eq!(meta.kernels(), Kernels::Reproducible);
+        meta.set_kernels(kernels);
+        let mut w: Vec<f32> = (0..1_000).map(|i| ((i as f32) * 0.37).sin()).collect();
+        for t in 0..200 {
+            let g = grad(&w, t);
+            meta.step("w", &mut w, &g).unwrap();
+        }
+        assert!(meta.memories().all(|(_, m)| m.kernels() == kernels));
+        (w, meta)
+    };
+    let (w_rep, rep) = run(Kernels::Reproducible);
+    let (w_port, port) = run(Kernels::Portable);
+    let (w_fast, _) = run(Kernels::Fastest);
+    assert_eq!(w_rep, w_port, "parameters");
+    assert_eq!(
+        rep.memory("w").unwrap().theta(),
+        port.memory("w").unwrap().theta()
+    );
+    let off = w_fast
+        .iter()
+        .zip(&w_rep)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(off <= 1e-4, "fastest kernels off by {off}");
+    // A checkpoint resumed with other kernels: the loaded memories run the loader's choice.
+    let bytes = rep.save().unwrap();
+    let mut resumed = Meta::adam(config(0.01, 0.05)).unwrap();
+    resumed.set_kernels(Kernels::Portable);
+    resumed.load(&bytes).unwrap();
+    assert!(resumed
+        .memories()
+        .all(|(_, m)| m.kernels() == Kernels::Portable));
+}

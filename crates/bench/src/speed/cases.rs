@@ -95,8 +95,9 @@ pub fn cases() -> Vec<SpeedCase> {
         .collect()
 }
 
-/// Which kernels an optimizer ran with: what `memory_core` picks for this CPU (AVX-512, AVX2 or
-/// portable), or the portable ones forced, to show what a CPU without vector units gets.
+/// Which kernels an optimizer ran with: the memory's default (reproducible: AVX2 or portable,
+/// the same bits), the portable ones forced, to show what a CPU without vector units gets, or
+/// the fastest (AVX-512 where the CPU has it), to show what reproducibility costs.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]
@@ -107,6 +108,8 @@ pub enum Kernels {
     Dispatched,
     /// The portable kernels, forced.
     Portable,
+    /// The fastest kernels of this CPU (`Kernels::Fastest` of the memory).
+    Fastest,
 }
 
 /// What a row of the report measured: which optimizer, with which kernels. With the size D it
@@ -141,11 +144,21 @@ impl CaseKey {
         }
     }
 
-    /// The name in tables and legends: the spec, and `(portable kernels)` where forced.
+    /// The same optimizer with the fastest kernels.
+    pub fn fastest(self) -> Self {
+        CaseKey {
+            kernels: Kernels::Fastest,
+            ..self
+        }
+    }
+
+    /// The name in tables and legends: the spec, and `(portable kernels)` or
+    /// `(fastest kernels)` where forced.
     pub fn label(&self) -> String {
         match self.kernels {
             Kernels::Dispatched => self.spec.to_string(),
             Kernels::Portable => format!("{} (portable kernels)", self.spec),
+            Kernels::Fastest => format!("{} (fastest kernels)", self.spec),
         }
     }
 

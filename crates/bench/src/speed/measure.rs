@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use lrmem_memory_core::Memory;
+use lrmem_memory_core::{Kernels as MemKernels, Memory};
 use lrmem_optimizers::{Meta, MetaConfig, Optimizer, SgdConfig};
 
 use super::{
@@ -153,11 +153,26 @@ pub fn measure_with_progress(
     let mut sizes = opts.sizes.clone();
     sizes.sort_unstable();
     sizes.dedup();
-    let kernel = Memory::new(memory_config(DENSE_M))?.kernel_name();
-    // Meta-SGD with the portable kernels (what a CPU without AVX-512/AVX2 runs), when the CPU
-    // has vector kernels and the suite has the case.
-    let portable =
-        (kernel != "portable" && keys.contains(&dense_peer)).then(|| dense_peer.clone().portable());
+    let kernel_of = |kernels: MemKernels| -> Result<&'static str, SpeedError> {
+        let mut memory = Memory::new(memory_config(DENSE_M))?;
+        memory.set_kernels(kernels);
+        Ok(memory.kernel_name())
+    };
+    let kernel = kernel_of(MemKernels::Reproducible)?;
+    // Meta-SGD with the portable kernels (what a CPU without AVX-512/AVX2 runs) and with the
+    // fastest ones (AVX-512, which round differently), where they differ from the default and
+    // the suite has the case.
+    let mut forced = Vec::new();
+    if keys.contains(&dense_peer) {
+        for (key, kernels) in [
+            (dense_peer.clone().portable(), MemKernels::Portable),
+            (dense_peer.clone().fastest(), MemKernels::Fastest),
+        ] {
+            if kernel_of(kernels)? != kernel {
+                forced.push((key, kernels));
+            }
+        }
+    }
     let mut report = SpeedReport {
         schema: SCHEMA.into(),
         version: VERSION,
@@ -166,7 +181,11 @@ pub fn measure_with_progress(
         cpu: cpu_name(),
         kernel: kernel.into(),
         sizes: sizes.clone(),
-        cases: keys.iter().cloned().chain(portable.clone()).collect(),
+        cases: keys
+            .iter()
+            .cloned()
+            .chain(forced.iter().map(|(k, _)| k.clone()))
+            .collect(),
         rows: Vec::new(),
         bandwidth: Vec::new(),
         dense: Vec::new(),
@@ -190,7 +209,7 @@ pub fn measure_with_progress(
                 k: 0,
             });
         }
-        if let (Some(key), Some(bytes)) = (&portable, peer_bytes) {
+        for ((key, kernels), bytes) in forced.iter().zip(std::iter::repeat(peer_bytes).flatten()) {
             // `memory_config(20)` is what `meta-sgd:m=20` builds (the memory's defaults).
             let mut opt = Meta::new(
                 SgdConfig::default(),
@@ -198,10 +217,9 @@ pub fn measure_with_progress(
                     memory: memory_config(DENSE_M),
                 },
             )?;
-            let mut mem = Memory::new(memory_config(DENSE_M))?;
-            mem.use_portable_kernels();
-            // The optimizer's own memory config: installed as it is, portable kernels included.
-            opt.insert_memory("w", mem)?;
+            opt.set_kernels(*kernels);
+            // The optimizer's own memory config: installed as it is, with the forced kernels.
+            opt.insert_memory("w", Memory::new(memory_config(DENSE_M))?)?;
             entries.push(Entry {
                 case: Some((key.clone(), bytes, key.spec.state_bytes()?)),
                 work: Work::Opt {

@@ -85,7 +85,7 @@ pub enum SpeedError {
     /// An optimizer rejected a step (the suite's gradients are finite: a bug).
     #[error(transparent)]
     Step(#[from] lrmem_optimizers::OptimError),
-    /// The memory of the portable-kernel case could not be built.
+    /// The memory of a forced-kernel case could not be built.
     #[error(transparent)]
     Memory(#[from] lrmem_memory_core::MemoryError),
     /// The suite lacks a case that the report needs.
@@ -112,7 +112,8 @@ pub struct SpeedReport {
     pub rounds: usize,
     /// The CPU's model name.
     pub cpu: String,
-    /// The memory kernels the CPU got (`avx512`, `avx2`, `portable`).
+    /// The memory kernels the CPU runs by default (`avx2` or `portable`; `avx512` in reports
+    /// written before the default became reproducible).
     pub kernel: String,
     /// The tensor sizes D, ascending.
     pub sizes: Vec<usize>,
