@@ -134,8 +134,8 @@ impl Optimizer for Adam {
             .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;
         st.step = st.step.saturating_add(1);
         let t = st.step as f64;
-        let bc1 = 1.0 - (cfg.beta1 as f64).powf(t);
-        let bc2 = 1.0 - (cfg.beta2 as f64).powf(t);
+        let bc1 = 1.0 - libm::pow(cfg.beta1 as f64, t);
+        let bc2 = 1.0 - libm::pow(cfg.beta2 as f64, t);
         let step_size = (cfg.lr as f64 / bc1) as f32;
         let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
         let decay = if cfg.decoupled {

@@ -225,7 +225,7 @@ impl Optimizer for AdamHd {
         let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
         if st.step > 1 {
             let t = (st.step - 1) as f64;
-            let corr = (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t));
+            let corr = (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t));
             let h: f64 = grads
                 .iter()
                 .zip(st.a.iter().zip(&st.b))
@@ -234,7 +234,8 @@ impl Optimizer for AdamHd {
             st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h * corr) as f32);
         }
         let t = st.step as f64;
-        let step_size = (st.lr as f64 * (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t))) as f32;
+        let step_size =
+            (st.lr as f64 * (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t))) as f32;
         for ((w, &g), (m, v)) in params
             .iter_mut()
             .zip(grads.iter())
@@ -501,7 +502,7 @@ impl crate::Base for AdamHd {
         let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
         if st.step > 1 {
             let t = (st.step - 1) as f64;
-            let corr = (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t));
+            let corr = (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t));
             let h: f64 = grads
                 .iter()
                 .zip(st.a.iter().zip(&st.b))
@@ -511,7 +512,7 @@ impl crate::Base for AdamHd {
         }
         let t = st.step as f64;
         let scale = relative(
-            (st.lr as f64 * (1.0 - b2.powf(t)).sqrt() / (1.0 - b1.powf(t))) as f32,
+            (st.lr as f64 * (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t))) as f32,
             cfg.lr,
         );
         for ((u, &g), (m, v)) in buf

@@ -293,7 +293,7 @@ impl Schedule for Cosine {
             // Exactly the floor, not the floor plus cos(π)'s rounding.
             return self.floor;
         }
-        (floor + (init - floor) * (1.0 + (PI * fraction(t, self.steps)).cos()) / 2.0) as f32
+        (floor + (init - floor) * (1.0 + libm::cos(PI * fraction(t, self.steps))) / 2.0) as f32
     }
 }
 
