@@ -195,7 +195,9 @@ fn checked_tensor_step(
     case: &str,
 ) -> bool {
     let before = opt.save();
-    let kept = params.clone();
+    // Bits, so that a refused NaN parameter compares equal to itself.
+    let bits = |w: &[f32]| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let kept = bits(params);
     let result = catch_unwind(AssertUnwindSafe(|| opt.step(name, params, grads)));
     match result {
         Err(_) => {
@@ -203,7 +205,7 @@ fn checked_tensor_step(
             false
         }
         Ok(Err(e)) => {
-            if opt.save().ok() != before.ok() || *params != kept {
+            if opt.save().ok() != before.ok() || bits(params) != kept {
                 found.fail(format!(
                     "{case}: a refused step of `{name}` changed the state or parameters ({e})"
                 ));
@@ -417,11 +419,24 @@ fn fuzz_configs(rng: &mut Rng, cases: u64) -> Found {
     found
 }
 
-/// Adversarial gradient streams for every optimizer (NaN, ±∞, huge, denormal, zero and wrong
-/// lengths among ordinary values): every step keeps the promises.
+/// Adversarial gradient streams for every optimizer, with and without weight decay (NaN, ±∞,
+/// huge, denormal, zero and wrong lengths among ordinary values, and now and then a hostile
+/// parameter): every step keeps the promises.
 fn fuzz_gradients(rng: &mut Rng, cases: u64) -> Found {
     let mut found = Found::new("gradients");
-    let specs = every_optimizer();
+    let mut specs = every_optimizer();
+    specs.extend(
+        [
+            "sgd:weight_decay=0.5",
+            "sgd:weight_decay=0.5,momentum=0.9",
+            "adam:weight_decay=0.5",
+            "adam:weight_decay=0.5,decoupled=true",
+            "meta-sgd:weight_decay=0.5",
+            "meta-adam:weight_decay=0.5",
+            "meta-adam:weight_decay=0.5,decoupled=true",
+        ]
+        .map(String::from),
+    );
     let mut case = 0;
     while case < cases {
         let spec = rng.pick(&specs).clone();
@@ -435,9 +450,18 @@ fn fuzz_gradients(rng: &mut Rng, cases: u64) -> Found {
             let la = if rng.chance(0.02) { rng.below(8) } else { 5 };
             let ga: Vec<f32> = (0..la).map(|_| coordinate(rng, hostile)).collect();
             let gb: Vec<f32> = (0..3).map(|_| coordinate(rng, hostile)).collect();
+            if rng.chance(0.02) {
+                // A diverged parameter: hostile, or far out.
+                let i = rng.below(model.a.len());
+                model.a[i] = coordinate(rng, 1.0);
+            }
             let tag = format!("step {case} of `{spec}`");
             let accepted = checked_step(&mut opt, &mut model, (&ga, &gb), &mut found, &tag);
             found.count(accepted);
+            // The caller restarts a parameter that did not come back finite.
+            for w in model.a.iter_mut().filter(|w| !w.is_finite()) {
+                *w = 0.5;
+            }
             case += 1;
         }
     }

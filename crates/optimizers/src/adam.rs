@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hyper::{self, Hyper};
 use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
-use crate::state::{check_inputs, negative, CheckState};
+use crate::state::{check_decay, check_inputs, negative, CheckState};
 use crate::{
     Base, BaseInfo, Direction, DirectionBuf, NonFinite, OptimError, Optimizer, StateBytes,
 };
@@ -129,6 +129,10 @@ impl Optimizer for Adam {
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
+        if !cfg.decoupled {
+            // Decoupled decay scales w by 1 − lr·λ ∈ [0, 1], which cannot overflow.
+            check_decay(name, params, Some(&grads), cfg.weight_decay)?;
+        }
         let st = self
             .states
             .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;
@@ -227,6 +231,9 @@ impl Base for Adam {
         mut buf: DirectionBuf<'_>,
     ) -> Result<Direction, OptimError> {
         let cfg = self.config;
+        // Coupled decay enters the moments; decoupled decay adds λw to the direction.
+        let coupled = (!cfg.decoupled).then_some(grads);
+        check_decay(name, params, coupled, cfg.weight_decay)?;
         let st = self
             .states
             .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;

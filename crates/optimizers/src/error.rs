@@ -32,6 +32,33 @@ pub enum OptimError {
         /// Where this optimizer's policy for such gradients is set, in words.
         setting: &'static str,
     },
+    /// A parameter was NaN or infinite: the model diverged before this step (refused under
+    /// every `NonFinite` policy, which is about gradients).
+    #[error("tensor `{tensor}`: parameter {value} at coordinate {index} is not finite; nothing was updated. The model diverged before this step: restart from a checkpoint with a lower learning rate")]
+    NonFiniteParameter {
+        /// The tensor's name.
+        tensor: String,
+        /// The first non-finite coordinate.
+        index: usize,
+        /// Its value.
+        value: f32,
+    },
+    /// Weight decay turned a parameter into an unusable gradient: λ·w (added to the gradient,
+    /// or to the direction under `Meta`) is NaN, infinite or beyond ±[`MAX_GRADIENT`](crate::MAX_GRADIENT).
+    /// Only a diverged (or NaN) parameter gets there.
+    #[error("tensor `{tensor}`: weight decay {weight_decay} times the parameter {param} at coordinate {index} gives {value} (NaN, infinite, or beyond ±1e18, where f32 state overflows); nothing was updated. The parameter has diverged: restart from a checkpoint with a lower learning rate")]
+    DecayedGradient {
+        /// The tensor's name.
+        tensor: String,
+        /// The first such coordinate.
+        index: usize,
+        /// Its parameter.
+        param: f32,
+        /// The gradient (or direction) term it gave.
+        value: f32,
+        /// The weight decay λ.
+        weight_decay: f32,
+    },
     /// Two settings that are one setting disagree ([`Meta`](crate::Meta): the base's `lr` is
     /// η₀, `MetaConfig.memory.eta0`; the base's `non_finite` is `MetaConfig.memory.non_finite`).
     #[error("conflicting optimizer config: {reason}")]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hyper::{self, Hyper};
 use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
-use crate::state::{check_inputs, CheckState};
+use crate::state::{check_decay, check_inputs, CheckState};
 use crate::{
     Base, BaseInfo, Direction, DirectionBuf, NonFinite, OptimError, Optimizer, StateBytes,
 };
@@ -140,6 +140,7 @@ impl Optimizer for Sgd {
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
+        check_decay(name, params, Some(&grads), cfg.weight_decay)?;
         let st = self
             .states
             .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;
@@ -229,6 +230,7 @@ impl Base for Sgd {
         mut buf: DirectionBuf<'_>,
     ) -> Result<Direction, OptimError> {
         let cfg = self.config;
+        check_decay(name, params, Some(grads), cfg.weight_decay)?;
         let st = self
             .states
             .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;

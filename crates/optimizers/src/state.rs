@@ -101,8 +101,58 @@ fn usable(g: f32) -> bool {
     g.abs() <= MAX_GRADIENT
 }
 
-/// Checks `params`/`grads` lengths and that every gradient is usable (finite, within
-/// ±[`MAX_GRADIENT`]) before anything is changed.
+/// Checks that weight decay keeps every coordinate usable, before anything is changed:
+/// g + λw with `grads` (coupled decay, which adds λw to the gradient), λw without (decoupled
+/// decay in a direction). A finite parameter gets there only when it has diverged (|w| ≳
+/// 10¹⁸/λ); a NaN or infinite one always does. Lengths are checked by [`check_inputs`].
+pub(crate) fn check_decay(
+    name: &str,
+    params: &[f32],
+    grads: Option<&[f32]>,
+    weight_decay: f32,
+) -> Result<(), OptimError> {
+    if weight_decay == 0.0 {
+        return Ok(());
+    }
+    let term = |d: usize, w: f32| grads.map_or(0.0, |g| g[d]) + weight_decay * w;
+    // Fast path: one vectorisable pass.
+    let ok = match grads {
+        Some(g) => params
+            .iter()
+            .zip(g)
+            .all(|(&w, &g)| usable(g + weight_decay * w)),
+        None => params.iter().all(|&w| usable(weight_decay * w)),
+    };
+    if ok {
+        return Ok(());
+    }
+    let (index, &param) = params
+        .iter()
+        .enumerate()
+        .find(|&(d, &w)| !usable(term(d, w)))
+        .expect("one is not usable");
+    Err(OptimError::DecayedGradient {
+        tensor: name.to_owned(),
+        index,
+        param,
+        value: term(index, param),
+        weight_decay,
+    })
+}
+
+/// Whether every parameter is finite and every gradient usable, in chunks that the compiler
+/// vectorises (no early exit within a chunk).
+fn all_usable(params: &[f32], grads: &[f32]) -> bool {
+    const CHUNK: usize = 64;
+    params.chunks(CHUNK).zip(grads.chunks(CHUNK)).all(|(w, g)| {
+        w.iter()
+            .zip(g)
+            .fold(true, |ok, (&w, &g)| ok & (w.abs() <= f32::MAX) & usable(g))
+    })
+}
+
+/// Checks `params`/`grads` lengths, that every parameter is finite and every gradient usable
+/// (finite, within ±[`MAX_GRADIENT`]) before anything is changed.
 ///
 /// Returns the gradients to use: borrowed when all are usable, a copy with the others set to
 /// zero under [`NonFinite::Skip`].
@@ -120,9 +170,17 @@ pub fn check_inputs<'g>(
             found: grads.len(),
         });
     }
-    // Fast path: one vectorisable pass (NaN fails the comparison).
-    if grads.iter().all(|&g| usable(g)) {
+    // Fast path: one vectorisable pass over both (NaN fails the comparisons).
+    if all_usable(params, grads) {
         return Ok(Cow::Borrowed(grads));
+    }
+    // A non-finite parameter is refused under every policy: the model diverged before this step.
+    if let Some((index, &value)) = params.iter().enumerate().find(|(_, w)| !w.is_finite()) {
+        return Err(OptimError::NonFiniteParameter {
+            tensor: name.to_owned(),
+            index,
+            value,
+        });
     }
     match policy {
         NonFinite::Skip => Ok(Cow::Owned(

@@ -552,3 +552,66 @@ fn huge_finite_gradients_are_refused_and_change_nothing() {
     }
     assert!(w.iter().all(|x| x.is_finite()), "{w:?}");
 }
+
+/// Parameters broke promises too: weight decay λ·w of a diverged parameter (λ = 2, w = 10³⁸)
+/// overflowed the gradient, so that SGD put ∞ into the parameter with `Ok` and Meta-Adam failed
+/// after its base had moved; a NaN or infinite parameter came back NaN with `Ok`. Both are now
+/// refused before anything changes, under every `NonFinite` policy, and any finite parameter
+/// stays finite.
+#[test]
+fn diverged_parameters_are_refused_and_change_nothing() {
+    use lrmem_optimizers::OptimizerSpec;
+    let names: Vec<&str> = lrmem_optimizers::registry()
+        .iter()
+        .map(|e| e.name)
+        .collect();
+    let mut specs: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    specs.extend(names.iter().map(|n| format!("{n}:non_finite=skip")));
+    for extra in [
+        ":weight_decay=2",
+        ":weight_decay=1e6,lr=1e-6",
+        ":weight_decay=2,decoupled=true",
+    ] {
+        for base in ["sgd", "adam", "meta-sgd", "meta-adam"] {
+            specs.push(format!("{base}{extra}"));
+        }
+    }
+    let bits = |w: &[f32]| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let mut refused = 0;
+    for spec in &specs {
+        let spec: OptimizerSpec = spec.parse().unwrap();
+        if spec.build().is_err() {
+            continue; // `decoupled` is a key of Adam only
+        }
+        for w0 in [f32::MAX, -f32::MAX, 1e38, 3e37, f32::NAN, f32::INFINITY] {
+            let mut opt = spec.build_checkpointable().unwrap();
+            let mut w = vec![0.5f32, -0.5];
+            opt.step("w", &mut w, &[0.1, 0.2]).unwrap();
+            w[0] = w0;
+            for g in [1e18f32, -1e18, 1.0] {
+                let (before, kept) = (opt.save().unwrap(), bits(&w));
+                match opt.step("w", &mut w, &[g, g]) {
+                    Ok(()) => assert!(
+                        w.iter().all(|x| x.is_finite()),
+                        "{spec} w0={w0} g={g}: Ok but {w:?}"
+                    ),
+                    Err(e) => {
+                        refused += 1;
+                        assert!(
+                            matches!(
+                                e,
+                                OptimError::NonFiniteParameter { index: 0, .. }
+                                    | OptimError::DecayedGradient { index: 0, .. }
+                            ),
+                            "{spec} w0={w0} g={g}: {e}"
+                        );
+                        assert!(!w0.is_finite() || spec.get("weight_decay").is_some());
+                        assert_eq!(opt.save().unwrap(), before, "{spec} w0={w0} g={g}");
+                        assert_eq!(bits(&w), kept, "{spec} w0={w0} g={g}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(refused > 100, "only {refused} refusals");
+}
