@@ -35,7 +35,25 @@ fn init() -> (Vec<f32>, Vec<f32>) {
     )
 }
 
-fn run<O: Optimizer>(opt: &mut O, a: &mut [f32], b: &mut [f32], steps: usize) -> f32 {
+/// How an optimizer is handed the model: tensor by tensor (`step`, as most optimizers are used),
+/// or all at once (`step_model`, which the whole-model optimizers need).
+#[derive(Clone, Copy, PartialEq)]
+enum Stepping {
+    PerTensor,
+    WholeModel,
+}
+
+fn run_as<O: Optimizer>(
+    how: Stepping,
+    opt: &mut O,
+    a: &mut [f32],
+    b: &mut [f32],
+    steps: usize,
+) -> f32 {
+    if how == Stepping::WholeModel {
+        run_model(opt, a, b, steps);
+        return quadratic(a, 0).0 + quadratic(b, 100).0;
+    }
     for _ in 0..steps {
         let (_, ga) = quadratic(a, 0);
         let (_, gb) = quadratic(b, 100);
@@ -82,6 +100,34 @@ where
     O: Optimizer + Checkpoint + Send + Sync + 'static,
     F: Fn() -> O,
 {
+    check_as(Stepping::PerTensor, make)
+}
+
+/// [`check`] for optimizers whose step needs the whole model at once (a norm or a distance over
+/// every tensor: Prodigy, D-Adaptation, DoG, Schedule-Free, Mechanic), stepped by
+/// [`Optimizer::step_model`] throughout. Instead of "`step_model` is stepping the tensors one by
+/// one" it requires that a bad *last* tensor fails the whole step without changing anything,
+/// the first tensor's parameters included.
+///
+/// ```
+/// use lrmem_optimizers::{contract, Prodigy, ProdigyConfig};
+/// contract::check_model(|| Prodigy::new(ProdigyConfig::default()).unwrap());
+/// ```
+pub fn check_model<O, F>(make: F)
+where
+    O: Optimizer + Checkpoint + Send + Sync + 'static,
+    F: Fn() -> O,
+{
+    check_as(Stepping::WholeModel, make)
+}
+
+fn check_as<O, F>(how: Stepping, make: F)
+where
+    O: Optimizer + Checkpoint + Send + Sync + 'static,
+    F: Fn() -> O,
+{
+    let run =
+        |opt: &mut O, a: &mut [f32], b: &mut [f32], steps: usize| run_as(how, opt, a, b, steps);
     fn send_sync<T: Send + Sync>() {}
     send_sync::<O>();
 
@@ -189,45 +235,75 @@ where
     let (mut a, mut b) = init();
     run(&mut fresh, &mut a, &mut b, 1);
 
-    // 6. step_model over two tensors is stepping them one by one, bit for bit.
-    let (mut by_model, mut by_tensor) = (make(), make());
-    let ((mut a, mut b), (mut a2, mut b2)) = (init(), init());
-    run_model(&mut by_model, &mut a, &mut b, 6);
-    run(&mut by_tensor, &mut a2, &mut b2, 6);
-    assert_eq!(
-        bits(&a, &b),
-        bits(&a2, &b2),
-        "step_model differs from stepping each tensor in turn"
-    );
-    assert_eq!(
-        by_model.save().unwrap(),
-        by_tensor.save().unwrap(),
-        "step_model leaves a different state than stepping each tensor in turn"
-    );
-    assert_eq!(by_model.memory_thetas(), by_tensor.memory_thetas());
-    let before = by_model.save().unwrap();
-    let (snap_a, snap_b) = (a.clone(), b.clone());
-    let gb = quadratic(&b, 100).1;
-    let err = by_model
-        .step_model(&mut [
-            Tensor::new("a", &mut a, &[1.0]),
-            Tensor::new("b", &mut b, &gb),
-        ])
-        .expect_err("step_model with a bad first tensor must fail");
-    assert!(
-        matches!(err, OptimError::LengthMismatch { .. }),
-        "wrong error {err:?}"
-    );
-    assert_eq!(
-        bits(&a, &b),
-        bits(&snap_a, &snap_b),
-        "a failed step_model changed params"
-    );
-    assert_eq!(
-        by_model.save().unwrap(),
-        before,
-        "a failed step_model changed state"
-    );
+    // 6. step_model over two tensors is stepping them one by one, bit for bit (whole-model
+    // optimizers: a bad last tensor fails the step and changes nothing).
+    if how == Stepping::WholeModel {
+        let mut opt = make();
+        let (mut a, mut b) = init();
+        run_model(&mut opt, &mut a, &mut b, 6);
+        let before = opt.save().unwrap();
+        let (snap_a, snap_b) = (a.clone(), b.clone());
+        let ga = quadratic(&a, 0).1;
+        let err = opt
+            .step_model(&mut [
+                Tensor::new("a", &mut a, &ga),
+                Tensor::new("b", &mut b, &[1.0]),
+            ])
+            .expect_err("step_model with a bad last tensor must fail");
+        assert!(
+            matches!(err, OptimError::LengthMismatch { .. }),
+            "wrong error {err:?}"
+        );
+        assert_eq!(
+            bits(&a, &b),
+            bits(&snap_a, &snap_b),
+            "a failed step_model changed params"
+        );
+        assert_eq!(
+            opt.save().unwrap(),
+            before,
+            "a failed step_model changed state"
+        );
+    } else {
+        let (mut by_model, mut by_tensor) = (make(), make());
+        let ((mut a, mut b), (mut a2, mut b2)) = (init(), init());
+        run_model(&mut by_model, &mut a, &mut b, 6);
+        run(&mut by_tensor, &mut a2, &mut b2, 6);
+        assert_eq!(
+            bits(&a, &b),
+            bits(&a2, &b2),
+            "step_model differs from stepping each tensor in turn"
+        );
+        assert_eq!(
+            by_model.save().unwrap(),
+            by_tensor.save().unwrap(),
+            "step_model leaves a different state than stepping each tensor in turn"
+        );
+        assert_eq!(by_model.memory_thetas(), by_tensor.memory_thetas());
+        let before = by_model.save().unwrap();
+        let (snap_a, snap_b) = (a.clone(), b.clone());
+        let gb = quadratic(&b, 100).1;
+        let err = by_model
+            .step_model(&mut [
+                Tensor::new("a", &mut a, &[1.0]),
+                Tensor::new("b", &mut b, &gb),
+            ])
+            .expect_err("step_model with a bad first tensor must fail");
+        assert!(
+            matches!(err, OptimError::LengthMismatch { .. }),
+            "wrong error {err:?}"
+        );
+        assert_eq!(
+            bits(&a, &b),
+            bits(&snap_a, &snap_b),
+            "a failed step_model changed params"
+        );
+        assert_eq!(
+            by_model.save().unwrap(),
+            before,
+            "a failed step_model changed state"
+        );
+    }
 
     // 7. next_task on a fresh optimizer changes nothing.
     let (mut renewed, mut fresh) = (make(), make());

@@ -32,6 +32,12 @@ pub enum OptimError {
         /// Where this optimizer's policy for such gradients is set, in words.
         setting: &'static str,
     },
+    /// One call of [`Optimizer::step_model`](crate::Optimizer::step_model) named a tensor twice.
+    #[error("tensor `{tensor}` was given twice in one model step; give every tensor once, under its own name")]
+    DuplicateTensor {
+        /// The tensor's name.
+        tensor: String,
+    },
     /// A parameter was NaN or infinite: the model diverged before this step (refused under
     /// every `NonFinite` policy, which is about gradients).
     #[error("tensor `{tensor}`: parameter {value} at coordinate {index} is not finite; nothing was updated. The model diverged before this step: restart from a checkpoint with a lower learning rate")]

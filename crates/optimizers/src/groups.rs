@@ -339,6 +339,12 @@ impl<O: Optimizer> Optimizer for Groups<O> {
     }
 
     /// Every group's, with `group/` before a key that two groups report.
+    /// The evaluation point of `name` from the optimizer of its group.
+    fn eval_params(&self, name: &str) -> Option<&[f32]> {
+        let g = self.routes.get(name)?;
+        self.groups[*g].optimizer.eval_params(name)
+    }
+
     fn memory_thetas(&self) -> Vec<(String, Vec<f32>)> {
         type Thetas = Vec<(String, Vec<f32>)>;
         let per_group: Vec<(&str, Thetas)> = self

@@ -55,6 +55,13 @@ mod groups;
 mod hd;
 mod hyper;
 mod meta;
+mod model;
+mod prodigy;
+// mod: dadapt
+// mod: dog
+// mod: schedule-free
+// mod: cocob
+// mod: mechanic
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
 mod rprop;
@@ -74,6 +81,12 @@ pub use meta::{
     saved_memories, LoadMemories, LoadReport, MemorySource, Meta, MetaConfig, Quantiles,
     RateSummary, StepInfo,
 };
+pub use prodigy::{Prodigy, ProdigyConfig, ProdigyScalars, ProdigyState, D_LIMIT};
+// use: dadapt
+// use: dog
+// use: schedule-free
+// use: cocob
+// use: mechanic
 pub use rprop::{Rprop, RpropConfig, RpropState};
 pub use schedule::{Schedule, Scheduled};
 pub use sgd::{Sgd, SgdConfig, SgdState};
@@ -153,6 +166,29 @@ pub trait Optimizer {
     /// behaves bit for bit as a freshly built one. An optimizer that keeps nothing calls its
     /// reset; one that should keep everything across tasks implements it as a no-op.
     fn next_task(&mut self);
+
+    /// The point to evaluate the model at, for tensor `name`, where the optimizer trains at one
+    /// point and evaluates at another: Schedule-Free's x (the average its gradients are not
+    /// taken at), DoG's polynomial average. `None` (the default) where the model is evaluated
+    /// at its parameters, as for every other optimizer, and before `name` has stepped.
+    ///
+    /// The references switch their parameters between the two (`optimizer.eval()` /
+    /// `optimizer.train()`); here the parameters stay the training point and this is what to
+    /// evaluate: copy it into the model for evaluation, then copy the parameters back.
+    ///
+    /// ```
+    /// use lrmem_optimizers::{Optimizer, Sgd, SgdConfig};
+    /// let mut sgd = Sgd::new(SgdConfig::with_lr(0.1))?;
+    /// let mut w = vec![1.0f32];
+    /// sgd.step("w", &mut w, &[1.0])?;
+    /// let at = sgd.eval_params("w").unwrap_or(&w); // SGD evaluates where it trains
+    /// assert_eq!(at, &[0.9f32][..]);
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
+    /// ```
+    fn eval_params(&self, name: &str) -> Option<&[f32]> {
+        let _ = name;
+        None
+    }
 
     /// θ of every memory of learning rates, by memory key (for [`Meta`], by default the tensor's
     /// name), for reports and observers. Empty for optimizers without a memory.
@@ -247,6 +283,9 @@ impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
     fn memory_thetas(&self) -> Vec<(String, Vec<f32>)> {
         (**self).memory_thetas()
     }
+    fn eval_params(&self, name: &str) -> Option<&[f32]> {
+        (**self).eval_params(name)
+    }
     fn hyperparameters(&self) -> Vec<(String, f32)> {
         (**self).hyperparameters()
     }
@@ -269,6 +308,9 @@ impl<O: Optimizer + ?Sized> Optimizer for &mut O {
     }
     fn memory_thetas(&self) -> Vec<(String, Vec<f32>)> {
         (**self).memory_thetas()
+    }
+    fn eval_params(&self, name: &str) -> Option<&[f32]> {
+        (**self).eval_params(name)
     }
     fn hyperparameters(&self) -> Vec<(String, f32)> {
         (**self).hyperparameters()

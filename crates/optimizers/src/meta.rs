@@ -901,7 +901,11 @@ impl<B: Base> Meta<B> {
                 (key.clone(), f)
             })
             .collect();
-        StateView { tensors, memories }
+        StateView {
+            tensors,
+            memories,
+            model: Fields::new(),
+        }
     }
 
     /// The kind a checkpoint of this optimizer names: `Meta<Sgd>`.

@@ -617,6 +617,10 @@ impl<O: Optimizer> Optimizer for Scheduled<O> {
         self.inner.memory_thetas()
     }
 
+    fn eval_params(&self, name: &str) -> Option<&[f32]> {
+        self.inner.eval_params(name)
+    }
+
     /// The wrapped optimizer's, scheduled ones included (with the value of the current step).
     fn hyperparameters(&self) -> Vec<(String, f32)> {
         self.inner.hyperparameters()

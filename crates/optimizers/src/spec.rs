@@ -31,6 +31,13 @@ static REGISTRY: &[RegistryEntry] = &[
     crate::meta::RPROP_SPEC,
     crate::meta::SGD_HD_SPEC,
     crate::meta::ADAM_HD_SPEC,
+    // The learning-rate-free peers.
+    crate::prodigy::SPEC,
+    // registry: dadapt
+    // registry: dog
+    // registry: schedule-free
+    // registry: cocob
+    // registry: mechanic
 ];
 
 /// Every optimizer an [`OptimizerSpec`] can name, in the order a help text lists them.
@@ -524,6 +531,9 @@ impl Optimizer for Built {
     fn memory_thetas(&self) -> Vec<(String, Vec<f32>)> {
         self.0.memory_thetas()
     }
+    fn eval_params(&self, name: &str) -> Option<&[f32]> {
+        self.0.eval_params(name)
+    }
     fn hyperparameters(&self) -> Vec<(String, f32)> {
         self.0.hyperparameters()
     }
@@ -558,7 +568,7 @@ pub(crate) struct Params<'a> {
 
 impl<'a> Params<'a> {
     /// The text of `key`, if given; marks it read.
-    fn text(&mut self, key: &str) -> Option<&'a str> {
+    pub(crate) fn text(&mut self, key: &str) -> Option<&'a str> {
         let (k, v) = self.values.get_key_value(key)?;
         self.read.insert(k.as_str());
         Some(v.as_str())

@@ -456,6 +456,9 @@ pub struct StateView<'a> {
     pub tensors: BTreeMap<String, Fields<'a>>,
     /// Every memory of learning rates, by key (empty for optimizers without one).
     pub memories: BTreeMap<String, Fields<'a>>,
+    /// Model-wide scalars of the optimizers whose step needs the whole model (Prodigy's `d`,
+    /// the step count `k`, …); empty for the others.
+    pub model: Fields<'a>,
 }
 
 impl<'a> StateView<'a> {
@@ -588,6 +591,7 @@ pub(crate) fn view<S: StateFields>(states: &TensorStates<S>) -> StateView<'_> {
             })
             .collect(),
         memories: BTreeMap::new(),
+        model: Fields::new(),
     }
 }
 

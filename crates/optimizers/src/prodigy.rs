@@ -1,0 +1,500 @@
+//! Prodigy (Mishchenko & Defazio, "Prodigy: An Expeditiously Adaptive Parameter-Free Learner",
+//! 2023): Adam whose step size d is estimated from the distance travelled, as the reference
+//! `prodigyopt` 1.1.2 (`prodigy.py`) computes it, number for number.
+//!
+//! With k the step, g_k the gradients of the whole model (plus λw without decoupling) and
+//! dlr = d·lr·bc (bc = √(1−β₂^{k+1})/(1−β₁^{k+1}) with bias correction, else 1):
+//!
+//! - m ← β₁m + d(1−β₁)g, v ← β₂v + d²(1−β₂)g², per coordinate;
+//! - r ← β₃r + (d/d₀)·dlr·⟨g, x₀ − x⟩ (over the model), s ← β₃s + (d/d₀)·dlr·g
+//!   ((d/d₀)·d with `safeguard_warmup`);
+//! - d̂ = d_coef·r/‖s‖₁; d ← max(d, d̂) while d = d₀; d_max ← max(d_max, d̂);
+//!   d ← min(d_max, d·growth_rate);
+//! - x ← x − λ·dlr·x (decoupled decay), then x ← x − dlr·m/(√v + d·ε) (with β₁ = 0:
+//!   x − dlr·d·g/(√v + d·ε)), where dlr is the one from before d changed.
+//!
+//! If ‖s‖₁ = 0 (every gradient so far zero) the step ends after the moments, as the
+//! reference's does: the parameters, d and k stay. The reference's float64 scalars (d, the
+//! sums) are f64 here; its float32 tensors are f32.
+//!
+//! Guards the reference does not have, which change nothing in any run it survives: moments,
+//! sums and parameters saturate at ±`f32::MAX` instead of overflowing; d is capped at
+//! [`D_LIMIT`], and a step whose estimate is not finite keeps the previous d; a coordinate
+//! whose denominator √v + d·ε is 0 (it never had a gradient and d·ε underflowed) does not
+//! move. So hostile gradients and configs never turn state into ∞ or NaN.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hyper::{self, Hyper};
+use crate::model::{self, check_model, model_optimizer, ModelScalars};
+use crate::spec::{self, Built, Key, RegistryEntry};
+use crate::state::{negative, CheckState, Field};
+use crate::{NonFinite, OptimError, Optimizer, StateBytes, Tensor};
+
+/// Configuration of [`Prodigy`]: the reference's arguments and defaults (`prodigyopt` 1.1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProdigyConfig {
+    /// A multiplier of the estimated step size d (the reference recommends leaving it at 1).
+    /// Default 1.
+    pub lr: f32,
+    /// β₁ of the first moment; 0 keeps no first moment. Default 0.9.
+    pub beta1: f32,
+    /// β₂ of the second moment. Default 0.999.
+    pub beta2: f32,
+    /// β₃ of the running sums r and s; `None` (default) is √β₂.
+    pub beta3: Option<f32>,
+    /// ε added to √v, scaled by d. Default 1e−8.
+    pub eps: f32,
+    /// Weight decay λ. Default 0.
+    pub weight_decay: f32,
+    /// Decoupled weight decay (AdamW-style, the reference's default) or λw added to the
+    /// gradient. Default true.
+    pub decouple: bool,
+    /// Adam's bias correction in the step size. Default false.
+    pub use_bias_correction: bool,
+    /// Leaves lr out of the s update, to avoid a large d early on. Default false.
+    pub safeguard_warmup: bool,
+    /// Initial estimate d₀. Default 1e−6.
+    pub d0: f32,
+    /// Multiplier of the estimate d̂. Default 1.
+    pub d_coef: f32,
+    /// Largest factor by which d may grow per step (∞: unbounded). Default ∞.
+    pub growth_rate: f32,
+    /// NaN/∞ gradients: error (default), or `Skip`: a zero gradient there
+    /// ([`NonFinite::Skip`]; the moments still move the coordinate).
+    pub non_finite: NonFinite,
+}
+
+impl Default for ProdigyConfig {
+    fn default() -> Self {
+        ProdigyConfig {
+            lr: 1.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            beta3: None,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decouple: true,
+            use_bias_correction: false,
+            safeguard_warmup: false,
+            d0: 1e-6,
+            d_coef: 1.0,
+            growth_rate: f32::INFINITY,
+            non_finite: NonFinite::Error,
+        }
+    }
+}
+
+impl ProdigyConfig {
+    /// Checks every field (the reference's checks, and finite ranges for the rest).
+    pub fn validate(&self) -> Result<(), OptimError> {
+        if !(self.lr > 0.0 && self.lr <= lrmem_memory_core::MAX_RATE) {
+            return Err(OptimError::invalid("lr", self.lr, "in (0, 1e6]"));
+        }
+        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(OptimError::invalid(name, b, "in [0, 1)"));
+            }
+        }
+        if let Some(b) = self.beta3 {
+            if !(0.0..1.0).contains(&b) {
+                return Err(OptimError::invalid("beta3", b, "in [0, 1)"));
+            }
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(OptimError::invalid("eps", self.eps, "finite and > 0"));
+        }
+        if !(0.0..=lrmem_memory_core::MAX_RATE).contains(&self.weight_decay) {
+            return Err(OptimError::invalid(
+                "weight_decay",
+                self.weight_decay,
+                "in [0, 1e6]",
+            ));
+        }
+        if !(self.d0 > 0.0 && self.d0 <= lrmem_memory_core::MAX_RATE) {
+            return Err(OptimError::invalid("d0", self.d0, "in (0, 1e6]"));
+        }
+        if !(self.d_coef > 0.0 && self.d_coef <= lrmem_memory_core::MAX_RATE) {
+            return Err(OptimError::invalid("d_coef", self.d_coef, "in (0, 1e6]"));
+        }
+        if self.growth_rate.is_nan() || self.growth_rate < 1.0 {
+            return Err(OptimError::invalid(
+                "growth_rate",
+                self.growth_rate,
+                ">= 1 (inf: unbounded)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// β₃: the given one, or √β₂.
+    fn beta3(&self) -> f64 {
+        self.beta3.map_or((self.beta2 as f64).sqrt(), f64::from)
+    }
+}
+
+/// Per-tensor state of Prodigy.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProdigyState {
+    /// Steps taken.
+    pub step: u64,
+    /// The parameters at the tensor's first step, x₀.
+    pub p0: Vec<f32>,
+    /// The running sum s of scaled gradients.
+    pub s: Vec<f32>,
+    /// First moment m (empty with β₁ = 0).
+    pub exp_avg: Vec<f32>,
+    /// Second moment v.
+    pub exp_avg_sq: Vec<f32>,
+}
+
+/// Prodigy's model-wide scalars (the reference's parameter-group entries).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProdigyScalars {
+    /// Steps of the model, k.
+    pub k: u64,
+    /// The step size estimate d (`None` before the first step: d₀ of the config).
+    pub d: Option<f64>,
+    /// The largest estimate so far, d_max.
+    pub d_max: Option<f64>,
+    /// The running numerator r.
+    pub d_numerator: f64,
+}
+
+impl Default for ProdigyScalars {
+    fn default() -> Self {
+        ProdigyScalars {
+            k: 0,
+            d: None,
+            d_max: None,
+            d_numerator: 0.0,
+        }
+    }
+}
+
+impl ModelScalars for ProdigyScalars {
+    fn fields(&self) -> Vec<(&'static str, Field<'static>)> {
+        let mut out = vec![
+            ("k", Field::Count(self.k)),
+            ("d_numerator", Field::Scalar(self.d_numerator as f32)),
+        ];
+        if let (Some(d), Some(d_max)) = (self.d, self.d_max) {
+            out.push(("d", Field::Scalar(d as f32)));
+            out.push(("d_max", Field::Scalar(d_max as f32)));
+        }
+        out
+    }
+
+    fn problem(&self) -> Option<String> {
+        let finite = |x: Option<f64>| x.is_none_or(|x| x.is_finite() && x > 0.0);
+        if !(finite(self.d) && finite(self.d_max) && self.d_numerator.is_finite()) {
+            return Some(format!(
+                "has d = {:?}, d_max = {:?}, d_numerator = {} (d and d_max must be finite and > 0)",
+                self.d, self.d_max, self.d_numerator
+            ));
+        }
+        None
+    }
+}
+
+model_optimizer!(
+    /// Prodigy over a whole model (see the [module docs](crate::prodigy) for the update): no
+    /// learning rate to tune, d is learned. Step it with
+    /// [`step_model`](Optimizer::step_model) and every tensor of the model.
+    ///
+    /// ```
+    /// use lrmem_optimizers::{Optimizer, Prodigy, ProdigyConfig, Tensor};
+    /// let mut opt = Prodigy::new(ProdigyConfig::default())?;
+    /// let (mut w, mut b) = (vec![1.0f32, -2.0], vec![0.5f32]);
+    /// for _ in 0..100 {
+    ///     let (gw, gb): (Vec<f32>, Vec<f32>) = (w.clone(), b.clone()); // ½‖x‖²
+    ///     opt.step_model(&mut [Tensor::new("w", &mut w, &gw), Tensor::new("b", &mut b, &gb)])?;
+    /// }
+    /// assert!(w.iter().chain(&b).all(|x| x.abs() < 0.5));
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
+    /// ```
+    Prodigy, ProdigyConfig, ProdigyState, ProdigyScalars);
+
+impl Prodigy {
+    /// The current estimate d (d₀ before the first step).
+    pub fn d(&self) -> f64 {
+        self.global.d.unwrap_or(self.config.d0 as f64)
+    }
+}
+
+/// The largest d: every coefficient built from it stays finite in f64 (and saturates in f32).
+pub const D_LIMIT: f64 = 1e100;
+
+/// `x` as f32, saturated at ±`f32::MAX` (a coefficient from an f64 product).
+#[inline(always)]
+fn coef(x: f64) -> f32 {
+    x.clamp(-(f32::MAX as f64), f32::MAX as f64) as f32
+}
+
+/// `x` clamped to ±`f32::MAX`: moments and parameters saturate instead of overflowing.
+#[inline(always)]
+fn sat(x: f32) -> f32 {
+    x.clamp(-f32::MAX, f32::MAX)
+}
+
+impl Optimizer for Prodigy {
+    /// A model of the one tensor `name` (see [`crate::prodigy`]): use
+    /// [`step_model`](Optimizer::step_model) for a model of several.
+    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
+        self.step_model(&mut [Tensor::new(name, params, grads)])
+    }
+
+    /// One Prodigy step of the whole model.
+    fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
+        let cfg = self.config;
+        let grads = check_model(&self.states, tensors, cfg.non_finite)?;
+        let (b1, b2, b3) = (cfg.beta1 as f64, cfg.beta2 as f64, cfg.beta3());
+        let (lr, d0) = (cfg.lr as f64, cfg.d0 as f64);
+        let decay = cfg.weight_decay;
+        let g = &mut self.global;
+        let (mut d, mut d_max) = (g.d.unwrap_or(d0), g.d_max.unwrap_or(d0));
+        let k = g.k;
+        let bc = if cfg.use_bias_correction {
+            (1.0 - libm::pow(b2, (k + 1) as f64)).sqrt() / (1.0 - libm::pow(b1, (k + 1) as f64))
+        } else {
+            1.0
+        };
+        let dlr = d * lr * bc;
+        let d_numerator = g.d_numerator * b3;
+        let mut delta_numerator = 0.0f64;
+        let mut d_denom = 0.0f64;
+        // Coefficients of the moment updates, float64 products cast to float32 as torch does.
+        let m_alpha = coef(d * (1.0 - b1));
+        let v_value = coef(d * d * (1.0 - b2));
+        let s_alpha = coef(if cfg.safeguard_warmup {
+            (d / d0) * d
+        } else {
+            (d / d0) * dlr
+        });
+        let (b1f, b2f, b3f) = (cfg.beta1, cfg.beta2, b3 as f32);
+        let mut effective: Vec<Vec<f32>> = Vec::with_capacity(tensors.len());
+        for (t, grad) in tensors.iter().zip(&grads) {
+            let n = t.params.len();
+            let st = self
+                .states
+                .get_or_init(t.name, n, || cfg.fresh_with(t.params))?;
+            let grad: Vec<f32> = if decay != 0.0 && !cfg.decouple {
+                grad.iter()
+                    .zip(t.params.iter())
+                    .map(|(&g, &w)| sat(g + decay * w))
+                    .collect()
+            } else {
+                grad.to_vec()
+            };
+            let dot: f64 = grad
+                .iter()
+                .zip(st.p0.iter().zip(t.params.iter()))
+                .map(|(&g, (&p0, &w))| g as f64 * (p0 as f64 - w as f64))
+                .sum();
+            delta_numerator += (d / d0) * dlr * dot;
+            if b1f > 0.0 {
+                for (m, &g) in st.exp_avg.iter_mut().zip(&grad) {
+                    *m = sat(*m * b1f + m_alpha * g);
+                }
+            }
+            for (v, &g) in st.exp_avg_sq.iter_mut().zip(&grad) {
+                *v = (*v * b2f + v_value * (g * g)).min(f32::MAX);
+            }
+            for (s, &g) in st.s.iter_mut().zip(&grad) {
+                *s = sat(*s * b3f + s_alpha * g);
+            }
+            d_denom += model::sum_abs(&st.s);
+            effective.push(grad);
+        }
+        if d_denom == 0.0 {
+            // As the reference: nothing to estimate from yet; the parameters do not move.
+            return Ok(());
+        }
+        let global_numerator = d_numerator + delta_numerator;
+        let d_hat = cfg.d_coef as f64 * global_numerator / d_denom;
+        if global_numerator.is_finite() && d_hat.is_finite() {
+            if d == d0 {
+                d = d.max(d_hat);
+            }
+            d_max = d_max.max(d_hat).min(D_LIMIT);
+            d = d_max.min(d * cfg.growth_rate as f64);
+            g.d_numerator = global_numerator;
+        }
+        g.d = Some(d);
+        g.d_max = Some(d_max);
+        g.k = k.saturating_add(1);
+        let deps = coef(d * cfg.eps as f64);
+        let wd = coef(-(decay as f64) * dlr);
+        let step = coef(-dlr);
+        let step_g = coef(-dlr * d);
+        for (t, grad) in tensors.iter_mut().zip(&effective) {
+            let st = self.states.get_mut(t.name).expect("made in the first pass");
+            st.step = st.step.saturating_add(1);
+            for (i, w) in t.params.iter_mut().enumerate() {
+                let denom = st.exp_avg_sq[i].sqrt() + deps;
+                if decay != 0.0 && cfg.decouple {
+                    *w = sat(*w + wd * *w);
+                }
+                let u = if denom == 0.0 {
+                    0.0
+                } else if b1f > 0.0 {
+                    st.exp_avg[i] / denom
+                } else {
+                    grad[i] / denom
+                };
+                *w = sat(*w + if b1f > 0.0 { step } else { step_g } * u);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets every tensor's state and d ([`reset`](Prodigy::reset)).
+    fn next_task(&mut self) {
+        self.reset();
+    }
+
+    /// `lr`, `beta1`, `beta2`, `eps`, `weight_decay`, `d_coef`, `growth_rate` (the registry's
+    /// keys; `d0`, `beta3` and the switches are fixed at construction).
+    fn hyperparameters(&self) -> Vec<(String, f32)> {
+        hyper::list(&self.config)
+    }
+
+    /// Sets a hyperparameter, validated as by [`Prodigy::new`]; it applies from the next step
+    /// (d and the sums are kept).
+    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
+        self.config = hyper::updated(&self.config, name, value, !self.states.is_empty())?;
+        Ok(())
+    }
+}
+
+impl ProdigyConfig {
+    /// The state of a tensor at its first step: x₀ = its parameters, zero sums and moments.
+    fn fresh_with(&self, params: &[f32]) -> ProdigyState {
+        ProdigyState {
+            p0: params.to_vec(),
+            ..self.fresh(params.len())
+        }
+    }
+}
+
+impl Hyper for ProdigyConfig {
+    fn get(&self) -> Vec<(&'static str, f32)> {
+        vec![
+            ("lr", self.lr),
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("eps", self.eps),
+            ("weight_decay", self.weight_decay),
+            ("d_coef", self.d_coef),
+            ("growth_rate", self.growth_rate),
+        ]
+    }
+
+    fn field(&mut self, name: &str) -> Option<&mut f32> {
+        match name {
+            "lr" => Some(&mut self.lr),
+            "beta1" => Some(&mut self.beta1),
+            "beta2" => Some(&mut self.beta2),
+            "eps" => Some(&mut self.eps),
+            "weight_decay" => Some(&mut self.weight_decay),
+            "d_coef" => Some(&mut self.d_coef),
+            "growth_rate" => Some(&mut self.growth_rate),
+            _ => None,
+        }
+    }
+
+    fn check(&self) -> Result<(), OptimError> {
+        self.validate()
+    }
+
+    /// β₁ = 0 keeps no first moment.
+    fn shape_change(&self, other: &Self) -> Option<&'static str> {
+        ((self.beta1 == 0.0) != (other.beta1 == 0.0)).then_some("beta1")
+    }
+}
+
+impl CheckState<ProdigyState> for ProdigyConfig {
+    fn fresh(&self, len: usize) -> ProdigyState {
+        ProdigyState {
+            step: 0,
+            p0: vec![0.0; len],
+            s: vec![0.0; len],
+            exp_avg: if self.beta1 > 0.0 {
+                vec![0.0; len]
+            } else {
+                Vec::new()
+            },
+            exp_avg_sq: vec![0.0; len],
+        }
+    }
+
+    fn problem(&self, state: &ProdigyState) -> Option<String> {
+        negative("exp_avg_sq", &state.exp_avg_sq)
+    }
+}
+
+impl StateBytes for ProdigyConfig {
+    /// x₀, s and v, and m with β₁ > 0.
+    fn bytes_per_coordinate(&self) -> usize {
+        if self.beta1 > 0.0 {
+            16
+        } else {
+            12
+        }
+    }
+}
+
+impl crate::state::StateFields for ProdigyState {
+    fn fields<'a>(&'a self, out: &mut crate::Fields<'a>) {
+        out.insert("step".into(), Field::Count(self.step));
+        out.insert("p0".into(), Field::Values(&self.p0));
+        out.insert("s".into(), Field::Values(&self.s));
+        out.insert("exp_avg".into(), Field::Values(&self.exp_avg));
+        out.insert("exp_avg_sq".into(), Field::Values(&self.exp_avg_sq));
+    }
+}
+
+/// `prodigy` in the [`registry`](crate::registry).
+pub(crate) const SPEC: RegistryEntry = RegistryEntry {
+    name: "prodigy",
+    summary: "Prodigy (Mishchenko & Defazio 2023) as prodigyopt 1.1.2: Adam with its step size d estimated while training",
+    keys: &[
+        Key { name: "lr", meaning: "multiplier of the estimated step size d, > 0", default: "1" },
+        Key { name: "beta1", meaning: "decay of the first moment, in [0, 1) (0: none)", default: "0.9" },
+        Key { name: "beta2", meaning: "decay of the second moment, in [0, 1)", default: "0.999" },
+        Key { name: "beta3", meaning: "decay of the sums behind d, in [0, 1)", default: "sqrt(beta2)" },
+        Key { name: "eps", meaning: "epsilon added to the root of the second moment (times d), > 0", default: "1e-8" },
+        Key { name: "weight_decay", meaning: "weight decay lambda, in [0, 1e6]", default: "0" },
+        Key { name: "decouple", meaning: "true: decoupled weight decay; false: lambda*w added to the gradient", default: "true" },
+        Key { name: "use_bias_correction", meaning: "Adam's bias correction in the step size", default: "false" },
+        Key { name: "safeguard_warmup", meaning: "leave lr out of the sum s (avoids a large d early)", default: "false" },
+        Key { name: "d0", meaning: "initial estimate of d, > 0", default: "1e-6" },
+        Key { name: "d_coef", meaning: "multiplier of the estimate, > 0", default: "1" },
+        Key { name: "growth_rate", meaning: "largest factor by which d grows per step, >= 1", default: "inf" },
+        spec::NON_FINITE,
+    ],
+    fields: &[],
+    build: |p| {
+        let d = ProdigyConfig::default();
+        let beta3 = match p.text("beta3") {
+            None | Some("sqrt(beta2)") => None,
+            Some(_) => Some(p.f32("beta3", 0.0)?),
+        };
+        let config = ProdigyConfig {
+            lr: p.f32("lr", d.lr)?,
+            beta1: p.f32("beta1", d.beta1)?,
+            beta2: p.f32("beta2", d.beta2)?,
+            beta3,
+            eps: p.f32("eps", d.eps)?,
+            weight_decay: p.f32("weight_decay", d.weight_decay)?,
+            decouple: p.bool("decouple", d.decouple)?,
+            use_bias_correction: p.bool("use_bias_correction", d.use_bias_correction)?,
+            safeguard_warmup: p.bool("safeguard_warmup", d.safeguard_warmup)?,
+            d0: p.f32("d0", d.d0)?,
+            d_coef: p.f32("d_coef", d.d_coef)?,
+            growth_rate: p.f32("growth_rate", d.growth_rate)?,
+            non_finite: p.non_finite(d.non_finite)?,
+        };
+        Ok(Built::new(Prodigy::new(config)?))
+    },
+};
