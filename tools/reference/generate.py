@@ -144,7 +144,7 @@ def cases():
         ("dadapt-sgd-options", "dadapt-sgd:momentum=0.9,weight_decay=0.01,growth_rate=1.5",
          "dadaptation.DAdaptSGD(params, momentum=0.9, weight_decay=0.01, growth_rate=1.5)",
          lambda p: dadaptation.DAdaptSGD(p, momentum=0.9, weight_decay=0.01, growth_rate=1.5), {}),
-        ("dog", "dog", "dog.DoG(params) with dog.PolynomialDecayAverager(gamma=8) as the eval point",
+        ("dog", "dog:average=8", "dog.DoG(params) with dog.PolynomialDecayAverager(gamma=8) as the eval point",
          lambda p: dog.DoG(p), {"averager": 8.0}),
         ("dog-options", "dog:weight_decay=0.01,reps_rel=1e-4", "dog.DoG(params, weight_decay=0.01, reps_rel=1e-4)",
          lambda p: dog.DoG(p, weight_decay=0.01, reps_rel=1e-4), {}),
