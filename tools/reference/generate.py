@@ -261,6 +261,18 @@ def main():
         write(name, spec, call, traj)
     for name, spec, call, traj in cocob_cases(init, grads):
         write(name, spec, call, traj)
+    # Adam-HD: Baydin's AdamHD keeps one learning rate per parameter group, updated tensor by
+    # tensor inside a step; lrmem's keeps one per tensor, which is AdamHD with one group per
+    # tensor.
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "vendor"))
+    from adam_hd import AdamHD
+    per_tensor = lambda p: AdamHD([{"params": [t]} for t in p], lr=1e-3, hypergrad_lr=1e-7)
+    traj = run(per_tensor, init, grads)
+    exact = run(per_tensor, init, grads, dtype=np.float64)
+    traj["steps64"], traj["final64"] = exact["steps"], exact["final"]
+    write("adam-hd", "adam-hd:beta=1e-7",
+          "vendor/adam_hd.py AdamHD([{'params': [t]} for t in params], lr=1e-3, hypergrad_lr=1e-7)",
+          traj)
 
 
 if __name__ == "__main__":

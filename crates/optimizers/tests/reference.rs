@@ -161,6 +161,9 @@ fixtures! {
     prodigy => "prodigy",
     prodigy_options => "prodigy-options",
     prodigy_coupled => "prodigy-coupled",
+    // Baydin's AdamHD with one parameter group per tensor: lrmem's α is per tensor, the
+    // reference's per group (updated tensor by tensor within a step when a group has several).
+    adam_hd => "adam-hd",
 }
 // fixtures: dadapt
 // fixtures: dog
