@@ -169,6 +169,39 @@ impl Adapter {
         })
     }
 
+    /// The model to evaluate after a step of `opt`: a copy of `model` with each trainable
+    /// tensor set to [`Optimizer::eval_params`] where the optimizer has one (Schedule-Free's x,
+    /// DoG's average), or `None` when it has none, so that the model itself is evaluated.
+    /// Call it after [`update`](Self::update), which left the buffers equal to the model.
+    pub fn eval_point<M, O>(&mut self, model: &M, opt: &O) -> Result<Option<M>, TaskError>
+    where
+        M: TensorCollection<f32, Cpu> + Clone,
+        O: Optimizer + ?Sized,
+    {
+        let trainable = || self.tensors.iter().filter(|t| t.trainable);
+        if !trainable().any(|t| opt.eval_params(&t.name).is_some()) {
+            return Ok(None);
+        }
+        let mut at = self.params.clone();
+        let indexed = self.tensors.iter().enumerate().filter(|(_, t)| t.trainable);
+        for ((index, t), buf) in indexed.zip(at.iter_mut()) {
+            if let Some(x) = opt.eval_params(&t.name) {
+                if x.len() != buf.len() {
+                    return Err(
+                        self.mismatch(index, "the optimizer's evaluation point has another length")
+                    );
+                }
+                buf.copy_from_slice(x);
+            }
+        }
+        std::mem::swap(&mut self.params, &mut at);
+        let mut eval = model.clone();
+        let written = self.walk(&mut eval, None);
+        std::mem::swap(&mut self.params, &mut at);
+        written?;
+        Ok(Some(eval))
+    }
+
     /// One walk over `model`: with `grads`, copies every trainable tensor and its gradient
     /// into the buffers (checking the model against the recorded one); without, copies the
     /// buffers back into the model.
@@ -397,6 +430,43 @@ mod tests {
             vec![0.5 - 0.1 * 2.0, -1.0 - 0.1 * 3.0]
         );
         assert_eq!(model.bias.as_vec(), vec![0.25 - 0.1]);
+    }
+
+    /// An optimizer that trains at its parameters and evaluates at their negation (a stand-in
+    /// for Schedule-Free's x): the evaluation model carries the evaluation point, the model the
+    /// parameters; an optimizer without one gives no evaluation model.
+    #[test]
+    fn eval_point_carries_the_optimizers_evaluation_parameters() {
+        struct Negated(Sgd, std::collections::BTreeMap<String, Vec<f32>>);
+        impl Optimizer for Negated {
+            fn step(&mut self, name: &str, p: &mut [f32], g: &[f32]) -> Result<(), OptimError> {
+                self.0.step(name, p, g)?;
+                self.1.insert(name.into(), p.iter().map(|x| -x).collect());
+                Ok(())
+            }
+            fn next_task(&mut self) {}
+            fn eval_params(&self, name: &str) -> Option<&[f32]> {
+                self.1.get(name).map(|v| &v[..])
+            }
+        }
+        let dev = Cpu::default();
+        let mut model = dev.build_module::<Linear<2, 1>, f32>();
+        model.weight.copy_from(&[0.5, -1.0]);
+        model.bias.copy_from(&[0.25]);
+        let mut adapter = Adapter::new(&model).unwrap();
+        let sgd = || Sgd::new(SgdConfig::default()).unwrap();
+        let mut opt = Negated(sgd(), Default::default());
+        let y = model.forward(dev.tensor([2.0f32, 3.0]).trace(adapter.fresh_grads()));
+        let mut grads = y.sum::<Rank0, _>().backward();
+        adapter.update(&mut model, &mut grads, &mut opt).unwrap();
+        let eval = adapter
+            .eval_point(&model, &opt)
+            .unwrap()
+            .expect("an eval point");
+        let neg = |v: Vec<f32>| v.into_iter().map(|x| -x).collect::<Vec<_>>();
+        assert_eq!(eval.weight.as_vec(), neg(model.weight.as_vec()));
+        assert_eq!(eval.bias.as_vec(), neg(model.bias.as_vec()));
+        assert!(adapter.eval_point(&model, &sgd()).unwrap().is_none());
     }
 
     /// A model whose bias never reaches the loss: the first update is an error naming it.

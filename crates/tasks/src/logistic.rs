@@ -121,6 +121,7 @@ impl TaskFamily for LogisticFamily {
             gw: vec![0.0; self.dim],
             gb: vec![0.0],
             updates: 0,
+            eval: None,
         }))
     }
 }
@@ -137,12 +138,18 @@ struct Logistic {
     gw: Vec<f32>,
     gb: Vec<f32>,
     updates: usize,
+    /// (w, b) at the optimizer's evaluation point where it has one (Schedule-Free's x).
+    eval: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl Logistic {
     fn logit(&self, x: &[f32]) -> f32 {
-        x.iter().zip(&self.w).map(|(a, b)| a * b).sum::<f32>() + self.b[0]
+        logit(&self.w, &self.b, x)
     }
+}
+
+fn logit(w: &[f32], b: &[f32], x: &[f32]) -> f32 {
+    x.iter().zip(w).map(|(a, b)| a * b).sum::<f32>() + b[0]
 }
 
 impl Task for Logistic {
@@ -175,16 +182,24 @@ impl Task for Logistic {
                 name: "w/b".into(),
                 source,
             })?;
+        self.eval = match (opt.eval_params("w"), opt.eval_params("b")) {
+            (None, None) => None,
+            (w, b) => Some((w.unwrap_or(&self.w).to_vec(), b.unwrap_or(&self.b).to_vec())),
+        };
         self.updates += 1;
         Ok(loss)
     }
 
     fn evaluate(&mut self) -> Result<f64, TaskError> {
+        let (w, b) = self
+            .eval
+            .as_ref()
+            .map_or((&self.w[..], &self.b[..]), |(w, b)| (&w[..], &b[..]));
         let correct = self
             .x_test
             .chunks_exact(self.dim)
             .zip(&self.y_test)
-            .filter(|(x, &y)| u8::from(self.logit(x) > 0.0) == y)
+            .filter(|(x, &y)| u8::from(logit(w, b, x) > 0.0) == y)
             .count();
         Ok(correct as f64 / self.y_test.len() as f64)
     }
