@@ -438,7 +438,7 @@ mod tests {
     #[test]
     fn eval_point_carries_the_optimizers_evaluation_parameters() {
         struct Negated(Sgd, std::collections::BTreeMap<String, Vec<f32>>);
-        impl Optimizer for Negated {
+        impl lrmem_optimizers::Optimizer for Negated {
             fn step(&mut self, name: &str, p: &mut [f32], g: &[f32]) -> Result<(), OptimError> {
                 self.0.step(name, p, g)?;
                 self.1.insert(name.into(), p.iter().map(|x| -x).collect());
