@@ -202,6 +202,7 @@ fn experiment(o: &Options) -> Result<Experiment> {
                 "rprop",
                 "sgd-hd",
                 "adam-hd",
+                "prodigy",
             ]),
             2,
             3000,

@@ -1,8 +1,9 @@
 //! Named arms of the papers' protocol, so that reports keep their familiar row names.
 //!
 //! Any [`Arm`] can be written as `[NAME=]SPEC[+reload]` (see [`Arm::parse`]); these presets
-//! are names for the arms of the papers' sequential MNIST protocol. The memory's settings are
-//! the library defaults (M = 20 centres over ±1, Adam on θ), with ξ in the name.
+//! are names for the arms of the papers' sequential MNIST protocol and of the peers people pick
+//! today. The memory's settings are the library defaults (M = 20 centres over ±1, Adam on θ),
+//! with ξ in the name.
 
 use crate::harness::Arm;
 use crate::BenchError;
@@ -21,6 +22,8 @@ const PRESETS: &[(&str, &str)] = &[
     ("rprop", "rprop"),
     ("sgd-hd", "sgd-hd"),
     ("adam-hd", "adam-hd"),
+    // The learning-rate-free and schedule-free peers (at their defaults in the paper setting).
+    ("prodigy", "prodigy"),
 ];
 
 /// The preset `name`, if there is one.

@@ -229,7 +229,7 @@ pub fn workload_section(
     let settings = [
         (
             Setting::Paper,
-            "As in the paper: one base learning rate for every arm",
+            "As in the paper: one base learning rate for every arm (the learning-rate-free and schedule-free peers at their own defaults)",
         ),
         (
             Setting::Tuned,

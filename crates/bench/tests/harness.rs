@@ -364,3 +364,38 @@ fn observers_see_every_task() {
     assert_eq!(memories, 6 * 2);
     assert_eq!(family().len(), 3);
 }
+
+/// The learning-rate-free peers keep their own defaults in the paper setting (their promise),
+/// and their tuning grid is moved from around 1e−3 to around their default `lr`.
+#[test]
+fn peers_run_at_their_defaults_and_tune_around_them() {
+    let mut e = experiment(&["sgd", "prodigy"], 1, 0.85, 60);
+    e.tuning = Some(Tuning {
+        grid: vec![3e-4, 1e-3, 3e-3],
+        seeds: vec![0],
+        max_widen: 0,
+        bounds: (1e-6, 1.0),
+    });
+    let r = harness::run(&family(), &e, &options(2), &NoObserver).unwrap();
+    let paper = |arm: &str| {
+        r.runs
+            .iter()
+            .find(|x| x.spec.setting == Setting::Paper && x.spec.arm.name == arm)
+            .unwrap()
+            .spec
+            .lr
+    };
+    assert_eq!(paper("sgd"), Some(1e-3));
+    assert_eq!(paper("prodigy"), None, "prodigy runs at its default lr = 1");
+    assert!(!harness::takes_base_lr(&Arm::parse("prodigy").unwrap()));
+    assert!(harness::takes_base_lr(&Arm::parse("adam").unwrap()));
+    assert!(!harness::takes_base_lr(
+        &Arm::parse("adam:lr=0.01").unwrap()
+    ));
+    assert_eq!(r.tuned["sgd"].grid, [3e-4, 1e-3, 3e-3]);
+    let grid = &r.tuned["prodigy"].grid;
+    assert_eq!(grid.len(), 3);
+    for (got, want) in grid.iter().zip([0.3f32, 1.0, 3.0]) {
+        assert!((got - want).abs() < 1e-6 * want, "{grid:?}");
+    }
+}

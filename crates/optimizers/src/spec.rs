@@ -87,7 +87,41 @@ pub struct RegistryEntry {
     pub(crate) build: fn(&mut Params<'_>) -> Result<Built, SpecError>,
 }
 
+/// The peers whose defaults are their promise: learning-rate-free (Prodigy, D-Adaptation,
+/// DoG, COCOB, Mechanic) or schedule-free. See [`RegistryEntry::runs_at_defaults`].
+const AT_DEFAULTS: &[&str] = &[
+    "prodigy",
+    "dadapt-adam",
+    "dadapt-sgd",
+    "dog",
+    "ldog",
+    "sf-sgd",
+    "sf-adamw",
+    "cocob",
+    "mechanic-sgd",
+    "mechanic-adam",
+];
+
 impl RegistryEntry {
+    /// Whether experiments run this optimizer at its own defaults where the others get the
+    /// protocol's one base learning rate: the learning-rate-free and schedule-free peers, whose
+    /// promise is that their defaults work (their `lr` is a multiplier of a learned step, or
+    /// their reference's tuned default). A tuned setting searches their `lr` around
+    /// [`default_lr`](Self::default_lr).
+    ///
+    /// ```
+    /// let prodigy = lrmem_optimizers::registry().iter().find(|e| e.name == "prodigy").unwrap();
+    /// assert!(prodigy.runs_at_defaults() && prodigy.default_lr() == Some(1.0));
+    /// ```
+    pub fn runs_at_defaults(&self) -> bool {
+        AT_DEFAULTS.contains(&self.name)
+    }
+
+    /// The default of the `lr` key, if the optimizer has one that is a number.
+    pub fn default_lr(&self) -> Option<f32> {
+        self.key("lr")?.default.parse().ok()
+    }
+
     /// The key called `name`, if this optimizer accepts it.
     pub fn key(&self, name: &str) -> Option<&'static Key> {
         self.keys.iter().find(|k| k.name == name)

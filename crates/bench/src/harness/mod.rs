@@ -491,6 +491,40 @@ impl Default for Tuning {
     }
 }
 
+impl Tuning {
+    /// The tuning of `arm`: this one, or for a peer that runs at its defaults
+    /// ([`RegistryEntry::runs_at_defaults`](lrmem_optimizers::RegistryEntry::runs_at_defaults)),
+    /// the same grid and bounds moved from around 1e−3 (the papers' rate, which the default
+    /// grid brackets) to around the peer's default `lr`: Prodigy's {0.1, 0.3, …, 30} × its
+    /// default 1.
+    pub fn for_arm(&self, arm: &Arm) -> Tuning {
+        let default = arm
+            .spec
+            .entry()
+            .ok()
+            .filter(|e| e.runs_at_defaults())
+            .and_then(|e| e.default_lr());
+        match default {
+            Some(lr) => {
+                let scale = |x: f32| (f64::from(x) * f64::from(lr) / 1e-3) as f32;
+                Tuning {
+                    grid: self.grid.iter().map(|&x| scale(x)).collect(),
+                    bounds: (scale(self.bounds.0), scale(self.bounds.1)),
+                    ..self.clone()
+                }
+            }
+            None => self.clone(),
+        }
+    }
+}
+
+/// Whether `arm` gets the protocol's base learning rate in the paper setting: unless its spec
+/// sets `lr`, or it is a peer that runs at its own defaults
+/// ([`RegistryEntry::runs_at_defaults`](lrmem_optimizers::RegistryEntry::runs_at_defaults)).
+pub fn takes_base_lr(arm: &Arm) -> bool {
+    arm.spec.get("lr").is_none() && !arm.spec.entry().is_ok_and(|e| e.runs_at_defaults())
+}
+
 /// Everything that defines an experiment's results (what a resumed results file must match).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Experiment {
@@ -551,9 +585,8 @@ impl Experiment {
                     arm.name
                 )));
             }
-            let lr = self.base_lr;
-            let spec = match lr {
-                Some(lr) if arm.spec.get("lr").is_none() => arm.spec.clone().with("lr", lr),
+            let spec = match self.base_lr {
+                Some(lr) if takes_base_lr(arm) => arm.spec.clone().with("lr", lr),
                 _ => arm.spec.clone(),
             };
             spec.build().map_err(|source| BenchError::Arm {
@@ -696,7 +729,7 @@ pub fn run(
             .arms
             .iter()
             .flat_map(|arm| {
-                let lr = arm.spec.get("lr").is_none().then_some(lr);
+                let lr = takes_base_lr(arm).then_some(lr);
                 experiment.seeds.iter().map(move |&seed| RunSpec {
                     setting: Setting::Paper,
                     arm: arm.clone(),
@@ -717,14 +750,18 @@ pub fn run(
                 twins.push(twin);
             }
         }
-        let mut grids: BTreeMap<String, Vec<f32>> = twins
+        let plans: BTreeMap<String, Tuning> = twins
             .iter()
-            .map(|t| (t.name.clone(), tuning.grid.clone()))
+            .map(|t| (t.name.clone(), tuning.for_arm(t)))
+            .collect();
+        let mut grids: BTreeMap<String, Vec<f32>> = plans
+            .iter()
+            .map(|(name, plan)| (name.clone(), plan.grid.clone()))
             .collect();
         let mut tuning_runs: Vec<RunResult> = Vec::new();
         let mut pending: Vec<(Arm, f32)> = twins
             .iter()
-            .flat_map(|t| tuning.grid.iter().map(move |&lr| (t.clone(), lr)))
+            .flat_map(|t| plans[&t.name].grid.iter().map(move |&lr| (t.clone(), lr)))
             .collect();
         for round in 0..=2 * tuning.max_widen {
             if pending.is_empty() {
@@ -751,8 +788,9 @@ pub fn run(
             pending.clear();
             for twin in &twins {
                 let grid = grids.get_mut(&twin.name).expect("one grid per twin");
+                let plan = &plans[&twin.name];
                 if let Some(lr) =
-                    widened(&tuning_runs, &twin.name, grid, tuning, &experiment.protocol)
+                    widened(&tuning_runs, &twin.name, grid, plan, &experiment.protocol)
                 {
                     grid.push(lr);
                     grid.sort_by(f32::total_cmp);
