@@ -72,10 +72,10 @@ pub(crate) fn check_scalars<G: ModelScalars>(global: &G) -> Result<(), OptimErro
 /// gradients to use (zeros for skipped coordinates under [`NonFinite::Skip`]).
 pub(crate) fn check_model<'g, S>(
     states: &TensorStates<S>,
-    tensors: &'g [Tensor<'_>],
+    tensors: &[Tensor<'g>],
     policy: NonFinite,
 ) -> Result<Vec<Cow<'g, [f32]>>, OptimError> {
-    let mut seen = BTreeSet::new();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
     let mut grads = Vec::with_capacity(tensors.len());
     for t in tensors {
         if !seen.insert(t.name) {

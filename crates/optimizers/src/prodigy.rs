@@ -23,6 +23,8 @@
 //! whose denominator √v + d·ε is 0 (it never had a gradient and d·ε underflowed) does not
 //! move. So hostile gradients and configs never turn state into ∞ or NaN.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::hyper::{self, Hyper};
@@ -272,19 +274,22 @@ impl Optimizer for Prodigy {
             (d / d0) * dlr
         });
         let (b1f, b2f, b3f) = (cfg.beta1, cfg.beta2, b3 as f32);
-        let mut effective: Vec<Vec<f32>> = Vec::with_capacity(tensors.len());
+        // The gradients with coupled weight decay added (a copy only then).
+        let mut effective: Vec<Cow<'_, [f32]>> = Vec::with_capacity(tensors.len());
         for (t, grad) in tensors.iter().zip(&grads) {
             let n = t.params.len();
             let st = self
                 .states
                 .get_or_init(t.name, n, || cfg.fresh_with(t.params))?;
-            let grad: Vec<f32> = if decay != 0.0 && !cfg.decouple {
-                grad.iter()
-                    .zip(t.params.iter())
-                    .map(|(&g, &w)| sat(g + decay * w))
-                    .collect()
+            let grad: Cow<'_, [f32]> = if decay != 0.0 && !cfg.decouple {
+                Cow::Owned(
+                    grad.iter()
+                        .zip(t.params.iter())
+                        .map(|(&g, &w)| sat(g + decay * w))
+                        .collect(),
+                )
             } else {
-                grad.to_vec()
+                Cow::Borrowed(grad)
             };
             let dot: f64 = grad
                 .iter()
@@ -293,14 +298,14 @@ impl Optimizer for Prodigy {
                 .sum();
             delta_numerator += (d / d0) * dlr * dot;
             if b1f > 0.0 {
-                for (m, &g) in st.exp_avg.iter_mut().zip(&grad) {
+                for (m, &g) in st.exp_avg.iter_mut().zip(grad.iter()) {
                     *m = sat(*m * b1f + m_alpha * g);
                 }
             }
-            for (v, &g) in st.exp_avg_sq.iter_mut().zip(&grad) {
+            for (v, &g) in st.exp_avg_sq.iter_mut().zip(grad.iter()) {
                 *v = (*v * b2f + v_value * (g * g)).min(f32::MAX);
             }
-            for (s, &g) in st.s.iter_mut().zip(&grad) {
+            for (s, &g) in st.s.iter_mut().zip(grad.iter()) {
                 *s = sat(*s * b3f + s_alpha * g);
             }
             d_denom += model::sum_abs(&st.s);
