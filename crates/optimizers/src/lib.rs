@@ -58,7 +58,7 @@ mod meta;
 mod model;
 mod prodigy;
 // mod: dadapt
-// mod: dog
+mod dog;
 // mod: schedule-free
 // mod: cocob
 // mod: mechanic
@@ -83,7 +83,7 @@ pub use meta::{
 };
 pub use prodigy::{Prodigy, ProdigyConfig, ProdigyScalars, ProdigyState, D_LIMIT};
 // use: dadapt
-// use: dog
+pub use dog::{Dog, DogBlock, DogConfig, DogScalars, DogState, LDog};
 // use: schedule-free
 // use: cocob
 // use: mechanic

@@ -163,7 +163,12 @@ fixtures! {
     prodigy_coupled => "prodigy-coupled",
 }
 // fixtures: dadapt
-// fixtures: dog
+fixtures! {
+    dog => "dog",
+    dog_options => "dog-options",
+    dog_init_eta => "dog-init-eta",
+    ldog => "ldog",
+}
 // fixtures: schedule-free
 // fixtures: cocob
 // fixtures: mechanic

@@ -282,7 +282,7 @@ fn contract_spec(name: &str) -> OptimizerSpec {
         // The learning-rate-free peers at their defaults.
         "prodigy" => "",
         // contract: dadapt
-        // contract: dog
+        "dog" | "ldog" => "",
         // contract: schedule-free
         // contract: cocob
         // contract: mechanic
@@ -310,7 +310,8 @@ const ENTRIES: &[(&str, bool)] = &[
     ("meta-adam-hd", false),
     ("prodigy", true),
     // entries: dadapt
-    // entries: dog
+    ("dog", true),
+    ("ldog", true),
     // entries: schedule-free
     // entries: cocob
     // entries: mechanic
