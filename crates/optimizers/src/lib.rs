@@ -60,7 +60,7 @@ mod prodigy;
 // mod: dadapt
 mod dog;
 // mod: schedule-free
-// mod: cocob
+mod cocob;
 // mod: mechanic
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
@@ -85,7 +85,7 @@ pub use prodigy::{Prodigy, ProdigyConfig, ProdigyScalars, ProdigyState, D_LIMIT}
 // use: dadapt
 pub use dog::{Dog, DogBlock, DogConfig, DogScalars, DogState, LDog};
 // use: schedule-free
-// use: cocob
+pub use cocob::{Cocob, CocobConfig, CocobState};
 // use: mechanic
 pub use rprop::{Rprop, RpropConfig, RpropState};
 pub use schedule::{Schedule, Scheduled};

@@ -37,7 +37,7 @@ static REGISTRY: &[RegistryEntry] = &[
     crate::dog::SPEC,
     crate::dog::LDOG_SPEC,
     // registry: schedule-free
-    // registry: cocob
+    crate::cocob::SPEC,
     // registry: mechanic
 ];
 

@@ -170,7 +170,10 @@ fixtures! {
     ldog => "ldog",
 }
 // fixtures: schedule-free
-// fixtures: cocob
+fixtures! {
+    cocob => "cocob",
+    cocob_options => "cocob-options",
+}
 // fixtures: mechanic
 
 #[test]

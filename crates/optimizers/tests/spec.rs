@@ -284,7 +284,7 @@ fn contract_spec(name: &str) -> OptimizerSpec {
         // contract: dadapt
         "dog" | "ldog" => "",
         // contract: schedule-free
-        // contract: cocob
+        "cocob" => "",
         // contract: mechanic
         other => panic!("no contract settings for `{other}`: add them here"),
     };
@@ -313,7 +313,7 @@ const ENTRIES: &[(&str, bool)] = &[
     ("dog", true),
     ("ldog", true),
     // entries: schedule-free
-    // entries: cocob
+    ("cocob", false),
     // entries: mechanic
 ];
 
