@@ -58,9 +58,9 @@ mod meta;
 mod model;
 mod prodigy;
 // mod: dadapt
-// mod: dog
+mod dog;
 // mod: schedule-free
-// mod: cocob
+mod cocob;
 // mod: mechanic
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
@@ -83,9 +83,9 @@ pub use meta::{
 };
 pub use prodigy::{Prodigy, ProdigyConfig, ProdigyScalars, ProdigyState, D_LIMIT};
 // use: dadapt
-// use: dog
+pub use dog::{Dog, DogBlock, DogConfig, DogScalars, DogState, LDog};
 // use: schedule-free
-// use: cocob
+pub use cocob::{Cocob, CocobConfig, CocobState};
 // use: mechanic
 pub use rprop::{Rprop, RpropConfig, RpropState};
 pub use schedule::{Schedule, Scheduled};

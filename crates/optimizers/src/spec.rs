@@ -34,9 +34,10 @@ static REGISTRY: &[RegistryEntry] = &[
     // The learning-rate-free peers.
     crate::prodigy::SPEC,
     // registry: dadapt
-    // registry: dog
+    crate::dog::SPEC,
+    crate::dog::LDOG_SPEC,
     // registry: schedule-free
-    // registry: cocob
+    crate::cocob::SPEC,
     // registry: mechanic
 ];
 

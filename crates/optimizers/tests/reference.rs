@@ -166,9 +166,17 @@ fixtures! {
     adam_hd => "adam-hd",
 }
 // fixtures: dadapt
-// fixtures: dog
+fixtures! {
+    dog => "dog",
+    dog_options => "dog-options",
+    dog_init_eta => "dog-init-eta",
+    ldog => "ldog",
+}
 // fixtures: schedule-free
-// fixtures: cocob
+fixtures! {
+    cocob => "cocob",
+    cocob_options => "cocob-options",
+}
 // fixtures: mechanic
 
 #[test]

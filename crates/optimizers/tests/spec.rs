@@ -282,9 +282,9 @@ fn contract_spec(name: &str) -> OptimizerSpec {
         // The learning-rate-free peers at their defaults.
         "prodigy" => "",
         // contract: dadapt
-        // contract: dog
+        "dog" | "ldog" => "",
         // contract: schedule-free
-        // contract: cocob
+        "cocob" => "",
         // contract: mechanic
         other => panic!("no contract settings for `{other}`: add them here"),
     };
@@ -310,9 +310,10 @@ const ENTRIES: &[(&str, bool)] = &[
     ("meta-adam-hd", false),
     ("prodigy", true),
     // entries: dadapt
-    // entries: dog
+    ("dog", true),
+    ("ldog", true),
     // entries: schedule-free
-    // entries: cocob
+    ("cocob", false),
     // entries: mechanic
 ];
 
