@@ -37,7 +37,8 @@ static REGISTRY: &[RegistryEntry] = &[
     // registry: dog
     // registry: schedule-free
     // registry: cocob
-    // registry: mechanic
+    crate::mechanic::SGD_SPEC,
+    crate::mechanic::ADAM_SPEC,
 ];
 
 /// Every optimizer an [`OptimizerSpec`] can name, in the order a help text lists them.

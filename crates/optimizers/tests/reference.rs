@@ -166,7 +166,11 @@ fixtures! {
 // fixtures: dog
 // fixtures: schedule-free
 // fixtures: cocob
-// fixtures: mechanic
+fixtures! {
+    mechanic_sgd => "mechanic-sgd",
+    mechanic_adam => "mechanic-adam",
+    mechanic_adam_options => "mechanic-adam-options",
+}
 
 #[test]
 fn replay_errors_say_what_is_wrong() {

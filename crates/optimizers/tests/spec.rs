@@ -285,7 +285,7 @@ fn contract_spec(name: &str) -> OptimizerSpec {
         // contract: dog
         // contract: schedule-free
         // contract: cocob
-        // contract: mechanic
+        "mechanic-sgd" | "mechanic-adam" => "",
         other => panic!("no contract settings for `{other}`: add them here"),
     };
     if tuned.is_empty() {
@@ -313,7 +313,8 @@ const ENTRIES: &[(&str, bool)] = &[
     // entries: dog
     // entries: schedule-free
     // entries: cocob
-    // entries: mechanic
+    ("mechanic-sgd", true),
+    ("mechanic-adam", true),
 ];
 
 #[test]
