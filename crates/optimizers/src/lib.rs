@@ -61,7 +61,7 @@ mod prodigy;
 mod dog;
 // mod: schedule-free
 mod cocob;
-// mod: mechanic
+mod mechanic;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
 mod rprop;
@@ -86,7 +86,7 @@ pub use prodigy::{Prodigy, ProdigyConfig, ProdigyScalars, ProdigyState, D_LIMIT}
 pub use dog::{Dog, DogBlock, DogConfig, DogScalars, DogState, LDog};
 // use: schedule-free
 pub use cocob::{Cocob, CocobConfig, CocobState};
-// use: mechanic
+pub use mechanic::{Mechanic, MechanicConfig, MechanicScalars, MechanicState, MAX_BETAS};
 pub use rprop::{Rprop, RpropConfig, RpropState};
 pub use schedule::{Schedule, Scheduled};
 pub use sgd::{Sgd, SgdConfig, SgdState};

@@ -38,7 +38,8 @@ static REGISTRY: &[RegistryEntry] = &[
     crate::dog::LDOG_SPEC,
     // registry: schedule-free
     crate::cocob::SPEC,
-    // registry: mechanic
+    crate::mechanic::SGD_SPEC,
+    crate::mechanic::ADAM_SPEC,
 ];
 
 /// Every optimizer an [`OptimizerSpec`] can name, in the order a help text lists them.

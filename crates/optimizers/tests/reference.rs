@@ -177,7 +177,11 @@ fixtures! {
     cocob => "cocob",
     cocob_options => "cocob-options",
 }
-// fixtures: mechanic
+fixtures! {
+    mechanic_sgd => "mechanic-sgd",
+    mechanic_adam => "mechanic-adam",
+    mechanic_adam_options => "mechanic-adam-options",
+}
 
 #[test]
 fn replay_errors_say_what_is_wrong() {

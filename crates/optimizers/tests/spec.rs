@@ -285,7 +285,7 @@ fn contract_spec(name: &str) -> OptimizerSpec {
         "dog" | "ldog" => "",
         // contract: schedule-free
         "cocob" => "",
-        // contract: mechanic
+        "mechanic-sgd" | "mechanic-adam" => "",
         other => panic!("no contract settings for `{other}`: add them here"),
     };
     if tuned.is_empty() {
@@ -314,7 +314,8 @@ const ENTRIES: &[(&str, bool)] = &[
     ("ldog", true),
     // entries: schedule-free
     ("cocob", false),
-    // entries: mechanic
+    ("mechanic-sgd", true),
+    ("mechanic-adam", true),
 ];
 
 #[test]
