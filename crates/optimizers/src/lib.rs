@@ -59,7 +59,7 @@ mod model;
 mod prodigy;
 // mod: dadapt
 // mod: dog
-// mod: schedule-free
+mod schedule_free;
 // mod: cocob
 // mod: mechanic
 #[cfg(feature = "ndarray")]
@@ -84,7 +84,10 @@ pub use meta::{
 pub use prodigy::{Prodigy, ProdigyConfig, ProdigyScalars, ProdigyState, D_LIMIT};
 // use: dadapt
 // use: dog
-// use: schedule-free
+pub use schedule_free::{
+    ScheduleFreeAdamW, ScheduleFreeAdamWConfig, ScheduleFreeAdamWState, ScheduleFreeScalars,
+    ScheduleFreeSgd, ScheduleFreeSgdConfig, ScheduleFreeSgdState,
+};
 // use: cocob
 // use: mechanic
 pub use rprop::{Rprop, RpropConfig, RpropState};

@@ -35,7 +35,8 @@ static REGISTRY: &[RegistryEntry] = &[
     crate::prodigy::SPEC,
     // registry: dadapt
     // registry: dog
-    // registry: schedule-free
+    crate::schedule_free::SGD_SPEC,
+    crate::schedule_free::ADAMW_SPEC,
     // registry: cocob
     // registry: mechanic
 ];

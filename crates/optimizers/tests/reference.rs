@@ -164,7 +164,12 @@ fixtures! {
 }
 // fixtures: dadapt
 // fixtures: dog
-// fixtures: schedule-free
+fixtures! {
+    sf_sgd => "sf-sgd",
+    sf_sgd_options => "sf-sgd-options",
+    sf_adamw => "sf-adamw",
+    sf_adamw_options => "sf-adamw-options",
+}
 // fixtures: cocob
 // fixtures: mechanic
 
