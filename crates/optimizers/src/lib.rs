@@ -58,14 +58,14 @@ mod meta;
 mod model;
 mod prodigy;
 // mod: dadapt
-mod dog;
-// mod: schedule-free
 mod cocob;
+mod dog;
 mod mechanic;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
 mod rprop;
 pub mod schedule;
+mod schedule_free;
 mod sgd;
 mod spec;
 mod state;
@@ -83,12 +83,15 @@ pub use meta::{
 };
 pub use prodigy::{Prodigy, ProdigyConfig, ProdigyScalars, ProdigyState, D_LIMIT};
 // use: dadapt
-pub use dog::{Dog, DogBlock, DogConfig, DogScalars, DogState, LDog};
-// use: schedule-free
 pub use cocob::{Cocob, CocobConfig, CocobState};
+pub use dog::{Dog, DogBlock, DogConfig, DogScalars, DogState, LDog};
 pub use mechanic::{Mechanic, MechanicConfig, MechanicScalars, MechanicState, MAX_BETAS};
 pub use rprop::{Rprop, RpropConfig, RpropState};
 pub use schedule::{Schedule, Scheduled};
+pub use schedule_free::{
+    ScheduleFreeAdamW, ScheduleFreeAdamWConfig, ScheduleFreeAdamWState, ScheduleFreeScalars,
+    ScheduleFreeSgd, ScheduleFreeSgdConfig, ScheduleFreeSgdState,
+};
 pub use sgd::{Sgd, SgdConfig, SgdState};
 pub use spec::{registry, Built, Key, OptimizerSpec, RegistryEntry, SpecError};
 pub(crate) use state::TensorStates;

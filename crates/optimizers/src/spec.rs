@@ -36,10 +36,11 @@ static REGISTRY: &[RegistryEntry] = &[
     // registry: dadapt
     crate::dog::SPEC,
     crate::dog::LDOG_SPEC,
-    // registry: schedule-free
     crate::cocob::SPEC,
     crate::mechanic::SGD_SPEC,
     crate::mechanic::ADAM_SPEC,
+    crate::schedule_free::SGD_SPEC,
+    crate::schedule_free::ADAMW_SPEC,
 ];
 
 /// Every optimizer an [`OptimizerSpec`] can name, in the order a help text lists them.

@@ -172,7 +172,6 @@ fixtures! {
     dog_init_eta => "dog-init-eta",
     ldog => "ldog",
 }
-// fixtures: schedule-free
 fixtures! {
     cocob => "cocob",
     cocob_options => "cocob-options",
@@ -181,6 +180,12 @@ fixtures! {
     mechanic_sgd => "mechanic-sgd",
     mechanic_adam => "mechanic-adam",
     mechanic_adam_options => "mechanic-adam-options",
+}
+fixtures! {
+    sf_sgd => "sf-sgd",
+    sf_sgd_options => "sf-sgd-options",
+    sf_adamw => "sf-adamw",
+    sf_adamw_options => "sf-adamw-options",
 }
 
 #[test]
