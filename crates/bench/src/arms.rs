@@ -24,6 +24,13 @@ const PRESETS: &[(&str, &str)] = &[
     ("adam-hd", "adam-hd"),
     // The learning-rate-free and schedule-free peers (at their defaults in the paper setting).
     ("prodigy", "prodigy"),
+    ("dog", "dog"),
+    ("ldog", "ldog"),
+    ("sf-sgd", "sf-sgd"),
+    ("sf-adamw", "sf-adamw"),
+    ("cocob", "cocob"),
+    ("mechanic-sgd", "mechanic-sgd"),
+    ("mechanic-adam", "mechanic-adam"),
 ];
 
 /// The preset `name`, if there is one.

@@ -17,6 +17,11 @@ use serde::{Deserialize, Serialize};
 /// | SGD-HD | g, g_prev (dot); g, w | w, g_prev | 24 |
 /// | Meta-SGD | g, z_prev (G); g, w | w, z_prev | 24 |
 /// | Meta-Adam | g, m, v; m, z_prev (G); m, v, w | m, v; w, z_prev | 48 |
+/// | Prodigy | g, w, x₀, s, m, v; m, v, w | s, m, v; w | 52 |
+/// | DoG | g, w, x₀ (distance, Σg²); g, w | w | 24 |
+/// | Schedule-Free AdamW | g, w, z, x, v | z, x, v, w | 36 |
+/// | COCOB | g, w, x₀, C, L, G, R | C, L, G, R, w | 48 |
+/// | Mechanic over Adam | w (copy); Adam's; w, ref, g, copy; ref | copy; Adam's; w | 64 |
 ///
 /// The meta optimizers and SGD-HD need two passes over the gradient: their learning rates
 /// depend on a sum over all coordinates (G, or g·g_prev) that must be complete before the first
@@ -34,6 +39,11 @@ pub const CASES: &[(&str, usize)] = &[
     ("meta-adam:m=20", 48),
     ("meta-sgd:m=100", 24),
     ("meta-adam:m=100", 48),
+    ("prodigy", 52),
+    ("dog", 24),
+    ("sf-adamw", 36),
+    ("cocob", 48),
+    ("mechanic-adam", 64),
 ];
 
 /// The case every ratio of the report is taken to: the optimizer most models train with.
