@@ -50,6 +50,7 @@ mod adam;
 #[cfg(feature = "burn")]
 pub mod burn;
 pub mod contract;
+mod dadapt;
 mod error;
 mod groups;
 mod hd;
@@ -57,7 +58,6 @@ mod hyper;
 mod meta;
 mod model;
 mod prodigy;
-// mod: dadapt
 // mod: dog
 // mod: schedule-free
 // mod: cocob
@@ -71,6 +71,10 @@ mod spec;
 mod state;
 
 pub use adam::{Adam, AdamConfig, AdamState};
+pub use dadapt::{
+    DAdaptAdam, DAdaptAdamConfig, DAdaptAdamScalars, DAdaptAdamState, DAdaptSgd, DAdaptSgdConfig,
+    DAdaptSgdScalars, DAdaptSgdState,
+};
 pub use error::OptimError;
 pub use groups::Groups;
 pub use hd::{AdamHd, AdamHdConfig, HdState, SgdHd, SgdHdConfig};
@@ -82,7 +86,6 @@ pub use meta::{
     RateSummary, StepInfo,
 };
 pub use prodigy::{Prodigy, ProdigyConfig, ProdigyScalars, ProdigyState, D_LIMIT};
-// use: dadapt
 // use: dog
 // use: schedule-free
 // use: cocob

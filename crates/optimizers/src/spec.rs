@@ -33,7 +33,8 @@ static REGISTRY: &[RegistryEntry] = &[
     crate::meta::ADAM_HD_SPEC,
     // The learning-rate-free peers.
     crate::prodigy::SPEC,
-    // registry: dadapt
+    crate::dadapt::ADAM_SPEC,
+    crate::dadapt::SGD_SPEC,
     // registry: dog
     // registry: schedule-free
     // registry: cocob

@@ -162,7 +162,12 @@ fixtures! {
     prodigy_options => "prodigy-options",
     prodigy_coupled => "prodigy-coupled",
 }
-// fixtures: dadapt
+fixtures! {
+    dadapt_adam => "dadapt-adam",
+    dadapt_adam_options => "dadapt-adam-options",
+    dadapt_sgd => "dadapt-sgd",
+    dadapt_sgd_options => "dadapt-sgd-options",
+}
 // fixtures: dog
 // fixtures: schedule-free
 // fixtures: cocob

@@ -281,7 +281,7 @@ fn contract_spec(name: &str) -> OptimizerSpec {
         "meta-sgd-hd" | "meta-adam-hd" => "lr=0.05,clip=4",
         // The learning-rate-free peers at their defaults.
         "prodigy" => "",
-        // contract: dadapt
+        "dadapt-adam" | "dadapt-sgd" => "",
         // contract: dog
         // contract: schedule-free
         // contract: cocob
@@ -309,7 +309,8 @@ const ENTRIES: &[(&str, bool)] = &[
     ("meta-sgd-hd", false),
     ("meta-adam-hd", false),
     ("prodigy", true),
-    // entries: dadapt
+    ("dadapt-adam", true),
+    ("dadapt-sgd", true),
     // entries: dog
     // entries: schedule-free
     // entries: cocob
