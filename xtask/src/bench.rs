@@ -203,6 +203,7 @@ fn experiment(o: &Options) -> Result<Experiment> {
                 "sgd-hd",
                 "adam-hd",
                 "prodigy",
+                "dadapt-adam",
                 "sf-adamw",
             ]),
             2,

@@ -24,6 +24,8 @@ const PRESETS: &[(&str, &str)] = &[
     ("adam-hd", "adam-hd"),
     // The learning-rate-free and schedule-free peers (at their defaults in the paper setting).
     ("prodigy", "prodigy"),
+    ("dadapt-adam", "dadapt-adam"),
+    ("dadapt-sgd", "dadapt-sgd"),
     ("dog", "dog"),
     ("ldog", "ldog"),
     ("sf-sgd", "sf-sgd"),

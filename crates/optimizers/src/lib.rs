@@ -49,20 +49,20 @@
 mod adam;
 #[cfg(feature = "burn")]
 pub mod burn;
+mod cocob;
 pub mod contract;
+mod dadapt;
+mod dog;
 mod error;
 mod groups;
 mod hd;
 mod hyper;
+mod mechanic;
 mod meta;
 mod model;
-mod prodigy;
-// mod: dadapt
-mod cocob;
-mod dog;
-mod mechanic;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
+mod prodigy;
 mod rprop;
 pub mod schedule;
 mod schedule_free;
@@ -71,21 +71,24 @@ mod spec;
 mod state;
 
 pub use adam::{Adam, AdamConfig, AdamState};
+pub use cocob::{Cocob, CocobConfig, CocobState};
+pub use dadapt::{
+    DAdaptAdam, DAdaptAdamConfig, DAdaptAdamScalars, DAdaptAdamState, DAdaptSgd, DAdaptSgdConfig,
+    DAdaptSgdScalars, DAdaptSgdState,
+};
+pub use dog::{Dog, DogBlock, DogConfig, DogScalars, DogState, LDog};
 pub use error::OptimError;
 pub use groups::Groups;
 pub use hd::{AdamHd, AdamHdConfig, HdState, SgdHd, SgdHdConfig};
 /// The memory itself (`lrmem-memory-core`), re-exported so that one dependency gives both.
 pub use lrmem_memory_core as memory_core;
 pub use lrmem_memory_core::{MemoryConfig, MemoryOptimizer, NonFinite};
+pub use mechanic::{Mechanic, MechanicConfig, MechanicScalars, MechanicState, MAX_BETAS};
 pub use meta::{
     saved_memories, LoadMemories, LoadReport, MemorySource, Meta, MetaConfig, Quantiles,
     RateSummary, StepInfo,
 };
 pub use prodigy::{Prodigy, ProdigyConfig, ProdigyScalars, ProdigyState, D_LIMIT};
-// use: dadapt
-pub use cocob::{Cocob, CocobConfig, CocobState};
-pub use dog::{Dog, DogBlock, DogConfig, DogScalars, DogState, LDog};
-pub use mechanic::{Mechanic, MechanicConfig, MechanicScalars, MechanicState, MAX_BETAS};
 pub use rprop::{Rprop, RpropConfig, RpropState};
 pub use schedule::{Schedule, Scheduled};
 pub use schedule_free::{

@@ -33,14 +33,15 @@ static REGISTRY: &[RegistryEntry] = &[
     crate::meta::ADAM_HD_SPEC,
     // The learning-rate-free peers.
     crate::prodigy::SPEC,
-    // registry: dadapt
+    crate::dadapt::ADAM_SPEC,
+    crate::dadapt::SGD_SPEC,
     crate::dog::SPEC,
     crate::dog::LDOG_SPEC,
+    crate::schedule_free::SGD_SPEC,
+    crate::schedule_free::ADAMW_SPEC,
     crate::cocob::SPEC,
     crate::mechanic::SGD_SPEC,
     crate::mechanic::ADAM_SPEC,
-    crate::schedule_free::SGD_SPEC,
-    crate::schedule_free::ADAMW_SPEC,
 ];
 
 /// Every optimizer an [`OptimizerSpec`] can name, in the order a help text lists them.

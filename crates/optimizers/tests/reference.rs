@@ -165,7 +165,6 @@ fixtures! {
     // reference's per group (updated tensor by tensor within a step when a group has several).
     adam_hd => "adam-hd",
 }
-// fixtures: dadapt
 fixtures! {
     dog => "dog",
     dog_options => "dog-options",
@@ -186,6 +185,12 @@ fixtures! {
     sf_sgd_options => "sf-sgd-options",
     sf_adamw => "sf-adamw",
     sf_adamw_options => "sf-adamw-options",
+}
+fixtures! {
+    dadapt_adam => "dadapt-adam",
+    dadapt_adam_options => "dadapt-adam-options",
+    dadapt_sgd => "dadapt-sgd",
+    dadapt_sgd_options => "dadapt-sgd-options",
 }
 
 #[test]

@@ -281,13 +281,13 @@ fn contract_spec(name: &str) -> OptimizerSpec {
         "meta-sgd-hd" | "meta-adam-hd" => "lr=0.05,clip=4",
         // The learning-rate-free peers at their defaults.
         "prodigy" => "",
-        // contract: dadapt
         "dog" | "ldog" => "",
         "cocob" => "",
         "mechanic-sgd" | "mechanic-adam" => "",
         "sf-sgd" => "",
         // Adam-sized steps of about lr: 500 × 0.0025 leaves 14% of the loss; 0.01 leaves 0.3%.
         "sf-adamw" => "lr=0.01",
+        "dadapt-adam" | "dadapt-sgd" => "",
         other => panic!("no contract settings for `{other}`: add them here"),
     };
     if tuned.is_empty() {
@@ -311,14 +311,15 @@ const ENTRIES: &[(&str, bool)] = &[
     ("meta-sgd-hd", false),
     ("meta-adam-hd", false),
     ("prodigy", true),
-    // entries: dadapt
+    ("dadapt-adam", true),
+    ("dadapt-sgd", true),
     ("dog", true),
     ("ldog", true),
+    ("sf-sgd", true),
+    ("sf-adamw", true),
     ("cocob", false),
     ("mechanic-sgd", true),
     ("mechanic-adam", true),
-    ("sf-sgd", true),
-    ("sf-adamw", true),
 ];
 
 #[test]

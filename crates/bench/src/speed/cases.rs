@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 /// | Meta-SGD | g, z_prev (G); g, w | w, z_prev | 24 |
 /// | Meta-Adam | g, m, v; m, z_prev (G); m, v, w | m, v; w, z_prev | 48 |
 /// | Prodigy | g, w, x₀, s, m, v; m, v, w | s, m, v; w | 52 |
+/// | D-Adapt Adam | g, s, m, v; m, v, w | s, m, v; w | 44 |
 /// | DoG | g, w, x₀ (distance, Σg²); g, w | w | 24 |
 /// | Schedule-Free AdamW | g, w, z, x, v | z, x, v, w | 36 |
 /// | COCOB | g, w, x₀, C, L, G, R | C, L, G, R, w | 48 |
@@ -40,6 +41,7 @@ pub const CASES: &[(&str, usize)] = &[
     ("meta-sgd:m=100", 24),
     ("meta-adam:m=100", 48),
     ("prodigy", 52),
+    ("dadapt-adam", 44),
     ("dog", 24),
     ("sf-adamw", 36),
     ("cocob", 48),
