@@ -18,6 +18,14 @@
 //! optimizers of their own (no weight decay on biases, a memory on some layers only).
 //! Feature `burn`: `lrmem_optimizers::burn` trains burn modules with any of them, a whole model per step.
 //!
+//! The learning-rate-free and schedule-free optimizers practitioners pick today, each matched
+//! number for number to its reference implementation: [`Prodigy`] ([`prodigy`]),
+//! [`DAdaptAdam`] and [`DAdaptSgd`] ([`dadapt`]), [`Dog`] and [`LDog`] ([`dog`]),
+//! [`ScheduleFreeSgd`] and [`ScheduleFreeAdamW`] ([`schedule_free`]), [`Cocob`] ([`cocob`])
+//! and [`Mechanic`] over any base ([`mechanic`]). Most need the whole model at once: step them
+//! with [`Optimizer::step_model`]; Schedule-Free and averaged DoG evaluate at
+//! [`Optimizer::eval_params`].
+//!
 //! How to choose ξ, M, clip and the layout from your gradients' scale, when the memory helps
 //! and when it does not (measured), and carrying a memory into the next task end to end: the
 //! practitioner's guide, `docs/guide.md` in the lrmem repository (its examples are doctests
@@ -49,23 +57,23 @@
 mod adam;
 #[cfg(feature = "burn")]
 pub mod burn;
-mod cocob;
+pub mod cocob;
 pub mod contract;
-mod dadapt;
-mod dog;
+pub mod dadapt;
+pub mod dog;
 mod error;
 mod groups;
 mod hd;
 mod hyper;
-mod mechanic;
+pub mod mechanic;
 mod meta;
 mod model;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
-mod prodigy;
+pub mod prodigy;
 mod rprop;
 pub mod schedule;
-mod schedule_free;
+pub mod schedule_free;
 mod sgd;
 mod spec;
 mod state;

@@ -494,7 +494,7 @@ impl<B: Optimizer + Checkpoint + Clone> Checkpoint for Mechanic<B> {
     /// torch's `load_state_dict` restores the reference's `_mechanic` state), its scalars,
     /// every reference point and the base's state, each checked first (the config's ranges,
     /// one finite, non-negative value per β, finite reference points, the base's own checks):
-    /// a damaged one is [`OptimError::Corrupt`](crate::OptimError::Corrupt). All or nothing.
+    /// a damaged one is [`OptimError::Corrupt`]. All or nothing.
     fn load(&mut self, bytes: &[u8]) -> Result<(), OptimError> {
         let (config, global, states, base): Saved = state::load(&self.kind, bytes)?;
         config.validate()?;
