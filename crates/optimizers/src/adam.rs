@@ -159,25 +159,12 @@ impl Optimizer for Adam {
 }
 
 impl Hyper for AdamConfig {
-    fn get(&self) -> Vec<(&'static str, f32)> {
-        vec![
-            ("lr", self.lr),
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-        ]
-    }
-
-    fn field(&mut self, name: &str) -> Option<&mut f32> {
-        match name {
-            "lr" => Some(&mut self.lr),
-            "beta1" => Some(&mut self.beta1),
-            "beta2" => Some(&mut self.beta2),
-            "eps" => Some(&mut self.eps),
-            "weight_decay" => Some(&mut self.weight_decay),
-            _ => None,
-        }
+    crate::hyper::hyper_fields! {
+        "lr" => lr,
+        "beta1" => beta1,
+        "beta2" => beta2,
+        "eps" => eps,
+        "weight_decay" => weight_decay,
     }
 
     fn check(&self) -> Result<(), OptimError> {

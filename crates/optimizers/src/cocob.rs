@@ -188,23 +188,11 @@ impl Optimizer for Cocob {
 }
 
 impl Hyper for CocobConfig {
-    fn get(&self) -> Vec<(&'static str, f32)> {
-        vec![
-            ("lr", self.lr),
-            ("alpha", self.alpha),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-        ]
-    }
-
-    fn field(&mut self, name: &str) -> Option<&mut f32> {
-        match name {
-            "lr" => Some(&mut self.lr),
-            "alpha" => Some(&mut self.alpha),
-            "eps" => Some(&mut self.eps),
-            "weight_decay" => Some(&mut self.weight_decay),
-            _ => None,
-        }
+    crate::hyper::hyper_fields! {
+        "lr" => lr,
+        "alpha" => alpha,
+        "eps" => eps,
+        "weight_decay" => weight_decay,
     }
 
     fn check(&self) -> Result<(), OptimError> {

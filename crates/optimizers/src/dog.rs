@@ -490,25 +490,12 @@ dog_optimizer!(Dog, false, "DoG");
 dog_optimizer!(LDog, true, "L-DoG");
 
 impl Hyper for DogConfig {
-    fn get(&self) -> Vec<(&'static str, f32)> {
-        vec![
-            ("lr", self.lr),
-            ("reps_rel", self.reps_rel),
-            ("weight_decay", self.weight_decay),
-            ("eps", self.eps),
-            ("average", self.average),
-        ]
-    }
-
-    fn field(&mut self, name: &str) -> Option<&mut f32> {
-        match name {
-            "lr" => Some(&mut self.lr),
-            "reps_rel" => Some(&mut self.reps_rel),
-            "weight_decay" => Some(&mut self.weight_decay),
-            "eps" => Some(&mut self.eps),
-            "average" => Some(&mut self.average),
-            _ => None,
-        }
+    crate::hyper::hyper_fields! {
+        "lr" => lr,
+        "reps_rel" => reps_rel,
+        "weight_decay" => weight_decay,
+        "eps" => eps,
+        "average" => average,
     }
 
     fn check(&self) -> Result<(), OptimError> {

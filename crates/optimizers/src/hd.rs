@@ -268,16 +268,9 @@ fn rescale_rates(states: &mut TensorStates<HdState>, old: f32, new: f32) {
 impl Hyper for SgdHdConfig {
     const FIELDS: &'static [(&'static str, &'static str)] = SGD_HD_SPEC.fields;
 
-    fn get(&self) -> Vec<(&'static str, f32)> {
-        vec![("lr", self.lr), ("beta", self.hypergrad_lr)]
-    }
-
-    fn field(&mut self, name: &str) -> Option<&mut f32> {
-        match name {
-            "lr" => Some(&mut self.lr),
-            "beta" => Some(&mut self.hypergrad_lr),
-            _ => None,
-        }
+    crate::hyper::hyper_fields! {
+        "lr" => lr,
+        "beta" => hypergrad_lr,
     }
 
     fn check(&self) -> Result<(), OptimError> {
@@ -288,25 +281,12 @@ impl Hyper for SgdHdConfig {
 impl Hyper for AdamHdConfig {
     const FIELDS: &'static [(&'static str, &'static str)] = ADAM_HD_SPEC.fields;
 
-    fn get(&self) -> Vec<(&'static str, f32)> {
-        vec![
-            ("lr", self.lr),
-            ("beta", self.hypergrad_lr),
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("eps", self.eps),
-        ]
-    }
-
-    fn field(&mut self, name: &str) -> Option<&mut f32> {
-        match name {
-            "lr" => Some(&mut self.lr),
-            "beta" => Some(&mut self.hypergrad_lr),
-            "beta1" => Some(&mut self.beta1),
-            "beta2" => Some(&mut self.beta2),
-            "eps" => Some(&mut self.eps),
-            _ => None,
-        }
+    crate::hyper::hyper_fields! {
+        "lr" => lr,
+        "beta" => hypergrad_lr,
+        "beta1" => beta1,
+        "beta2" => beta2,
+        "eps" => eps,
     }
 
     fn check(&self) -> Result<(), OptimError> {

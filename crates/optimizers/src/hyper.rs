@@ -37,6 +37,24 @@ pub(crate) trait Hyper: Copy + std::fmt::Debug {
     }
 }
 
+/// Implements [`Hyper::get`] and [`Hyper::field`] from one list of `"registry key" => field`
+/// pairs (a field path such as `etas.0` too), so that the two cannot disagree.
+macro_rules! hyper_fields {
+    ($($key:literal => $($field:tt).+),* $(,)?) => {
+        fn get(&self) -> Vec<(&'static str, f32)> {
+            vec![$(($key, self.$($field).+)),*]
+        }
+
+        fn field(&mut self, name: &str) -> Option<&mut f32> {
+            match name {
+                $($key => Some(&mut self.$($field).+),)*
+                _ => None,
+            }
+        }
+    };
+}
+pub(crate) use hyper_fields;
+
 /// The hyperparameters of `config` as [`Optimizer::hyperparameters`](crate::Optimizer::hyperparameters) returns them.
 pub(crate) fn list<C: Hyper>(config: &C) -> Vec<(String, f32)> {
     config

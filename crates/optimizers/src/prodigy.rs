@@ -383,29 +383,14 @@ impl ProdigyConfig {
 }
 
 impl Hyper for ProdigyConfig {
-    fn get(&self) -> Vec<(&'static str, f32)> {
-        vec![
-            ("lr", self.lr),
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-            ("d_coef", self.d_coef),
-            ("growth_rate", self.growth_rate),
-        ]
-    }
-
-    fn field(&mut self, name: &str) -> Option<&mut f32> {
-        match name {
-            "lr" => Some(&mut self.lr),
-            "beta1" => Some(&mut self.beta1),
-            "beta2" => Some(&mut self.beta2),
-            "eps" => Some(&mut self.eps),
-            "weight_decay" => Some(&mut self.weight_decay),
-            "d_coef" => Some(&mut self.d_coef),
-            "growth_rate" => Some(&mut self.growth_rate),
-            _ => None,
-        }
+    crate::hyper::hyper_fields! {
+        "lr" => lr,
+        "beta1" => beta1,
+        "beta2" => beta2,
+        "eps" => eps,
+        "weight_decay" => weight_decay,
+        "d_coef" => d_coef,
+        "growth_rate" => growth_rate,
     }
 
     fn check(&self) -> Result<(), OptimError> {

@@ -180,25 +180,12 @@ fn adapt(g: f32, prev: &mut f32, step: &mut f32, cfg: &RpropConfig) -> f32 {
 impl Hyper for RpropConfig {
     const FIELDS: &'static [(&'static str, &'static str)] = SPEC.fields;
 
-    fn get(&self) -> Vec<(&'static str, f32)> {
-        vec![
-            ("lr", self.lr),
-            ("eta_minus", self.etas.0),
-            ("eta_plus", self.etas.1),
-            ("step_min", self.step_sizes.0),
-            ("step_max", self.step_sizes.1),
-        ]
-    }
-
-    fn field(&mut self, name: &str) -> Option<&mut f32> {
-        match name {
-            "lr" => Some(&mut self.lr),
-            "eta_minus" => Some(&mut self.etas.0),
-            "eta_plus" => Some(&mut self.etas.1),
-            "step_min" => Some(&mut self.step_sizes.0),
-            "step_max" => Some(&mut self.step_sizes.1),
-            _ => None,
-        }
+    crate::hyper::hyper_fields! {
+        "lr" => lr,
+        "eta_minus" => etas.0,
+        "eta_plus" => etas.1,
+        "step_min" => step_sizes.0,
+        "step_max" => step_sizes.1,
     }
 
     fn check(&self) -> Result<(), OptimError> {

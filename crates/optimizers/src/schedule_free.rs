@@ -565,25 +565,12 @@ impl Optimizer for ScheduleFreeAdamW {
 }
 
 impl Hyper for ScheduleFreeSgdConfig {
-    fn get(&self) -> Vec<(&'static str, f32)> {
-        vec![
-            ("lr", self.lr),
-            ("momentum", self.momentum),
-            ("weight_decay", self.weight_decay),
-            ("r", self.r),
-            ("weight_lr_power", self.weight_lr_power),
-        ]
-    }
-
-    fn field(&mut self, name: &str) -> Option<&mut f32> {
-        match name {
-            "lr" => Some(&mut self.lr),
-            "momentum" => Some(&mut self.momentum),
-            "weight_decay" => Some(&mut self.weight_decay),
-            "r" => Some(&mut self.r),
-            "weight_lr_power" => Some(&mut self.weight_lr_power),
-            _ => None,
-        }
+    crate::hyper::hyper_fields! {
+        "lr" => lr,
+        "momentum" => momentum,
+        "weight_decay" => weight_decay,
+        "r" => r,
+        "weight_lr_power" => weight_lr_power,
     }
 
     fn check(&self) -> Result<(), OptimError> {
@@ -592,29 +579,14 @@ impl Hyper for ScheduleFreeSgdConfig {
 }
 
 impl Hyper for ScheduleFreeAdamWConfig {
-    fn get(&self) -> Vec<(&'static str, f32)> {
-        vec![
-            ("lr", self.lr),
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-            ("r", self.r),
-            ("weight_lr_power", self.weight_lr_power),
-        ]
-    }
-
-    fn field(&mut self, name: &str) -> Option<&mut f32> {
-        match name {
-            "lr" => Some(&mut self.lr),
-            "beta1" => Some(&mut self.beta1),
-            "beta2" => Some(&mut self.beta2),
-            "eps" => Some(&mut self.eps),
-            "weight_decay" => Some(&mut self.weight_decay),
-            "r" => Some(&mut self.r),
-            "weight_lr_power" => Some(&mut self.weight_lr_power),
-            _ => None,
-        }
+    crate::hyper::hyper_fields! {
+        "lr" => lr,
+        "beta1" => beta1,
+        "beta2" => beta2,
+        "eps" => eps,
+        "weight_decay" => weight_decay,
+        "r" => r,
+        "weight_lr_power" => weight_lr_power,
     }
 
     fn check(&self) -> Result<(), OptimError> {

@@ -160,23 +160,11 @@ impl Optimizer for Sgd {
 }
 
 impl Hyper for SgdConfig {
-    fn get(&self) -> Vec<(&'static str, f32)> {
-        vec![
-            ("lr", self.lr),
-            ("momentum", self.momentum),
-            ("dampening", self.dampening),
-            ("weight_decay", self.weight_decay),
-        ]
-    }
-
-    fn field(&mut self, name: &str) -> Option<&mut f32> {
-        match name {
-            "lr" => Some(&mut self.lr),
-            "momentum" => Some(&mut self.momentum),
-            "dampening" => Some(&mut self.dampening),
-            "weight_decay" => Some(&mut self.weight_decay),
-            _ => None,
-        }
+    crate::hyper::hyper_fields! {
+        "lr" => lr,
+        "momentum" => momentum,
+        "dampening" => dampening,
+        "weight_decay" => weight_decay,
     }
 
     fn check(&self) -> Result<(), OptimError> {
