@@ -29,7 +29,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::hyper::{self, Hyper};
+use crate::hyper::Hyper;
 use crate::spec::{self, Built, Key, RegistryEntry};
 use crate::state::{check_decay, check_inputs, CheckState, Field, Fields, StateFields};
 use crate::{NonFinite, OptimError, Optimizer, StateBytes};
@@ -132,22 +132,7 @@ fn sat(x: f32) -> f32 {
 }
 
 impl Optimizer for Cocob {
-    /// Forgets every tensor's state ([`reset`](Self::reset)): nothing carries over.
-    fn next_task(&mut self) {
-        self.reset();
-    }
-
-    /// `lr`, `alpha`, `eps` and `weight_decay` (the registry's keys).
-    fn hyperparameters(&self) -> Vec<(String, f32)> {
-        hyper::list(&self.config)
-    }
-
-    /// Sets a hyperparameter, validated as by [`Cocob::new`]; it applies from the next step
-    /// (the state is kept; `eps` is the L of tensors that have not stepped yet).
-    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
-        self.config = hyper::updated(&self.config, name, value, !self.states.is_empty())?;
-        Ok(())
-    }
+    crate::hyper::config_hyperparameters!();
 
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;

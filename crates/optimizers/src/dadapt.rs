@@ -55,7 +55,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::hyper::{self, Hyper};
+use crate::hyper::Hyper;
 use crate::model::{self, check_model, model_optimizer, ModelScalars};
 use crate::spec::{self, Built, Key, RegistryEntry};
 use crate::state::{negative, CheckState, Field};
@@ -364,23 +364,7 @@ impl Optimizer for DAdaptAdam {
         Ok(())
     }
 
-    /// Forgets every tensor's state and d ([`reset`](DAdaptAdam::reset)).
-    fn next_task(&mut self) {
-        self.reset();
-    }
-
-    /// `lr`, `beta1`, `beta2`, `eps`, `weight_decay`, `growth_rate` (the registry's keys; `d0`
-    /// and the switches are fixed at construction).
-    fn hyperparameters(&self) -> Vec<(String, f32)> {
-        hyper::list(&self.config)
-    }
-
-    /// Sets a hyperparameter, validated as by [`DAdaptAdam::new`]; it applies from the next
-    /// step (d and the sums are kept).
-    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
-        self.config = hyper::updated(&self.config, name, value, !self.states.is_empty())?;
-        Ok(())
-    }
+    crate::hyper::config_hyperparameters!();
 }
 
 impl Hyper for DAdaptAdamConfig {
@@ -685,23 +669,7 @@ impl Optimizer for DAdaptSgd {
         Ok(())
     }
 
-    /// Forgets every tensor's state, d and ‖g₀‖ ([`reset`](DAdaptSgd::reset)).
-    fn next_task(&mut self) {
-        self.reset();
-    }
-
-    /// `lr`, `momentum`, `weight_decay`, `growth_rate` (the registry's keys; `d0` is fixed at
-    /// construction).
-    fn hyperparameters(&self) -> Vec<(String, f32)> {
-        hyper::list(&self.config)
-    }
-
-    /// Sets a hyperparameter, validated as by [`DAdaptSgd::new`]; it applies from the next step
-    /// (d, ‖g₀‖ and the sums are kept).
-    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
-        self.config = hyper::updated(&self.config, name, value, !self.states.is_empty())?;
-        Ok(())
-    }
+    crate::hyper::config_hyperparameters!();
 }
 
 impl Hyper for DAdaptSgdConfig {

@@ -55,6 +55,34 @@ macro_rules! hyper_fields {
 }
 pub(crate) use hyper_fields;
 
+/// The `Optimizer` methods of an optimizer made of `config` and `states` whose
+/// hyperparameters are its config's [`Hyper`] fields, applied from the next step, and which
+/// carries nothing across tasks: `next_task` is its `reset`, `hyperparameters` lists the
+/// config's, `set_hyperparameter` validates as the constructor does (an error names the key
+/// and changes nothing) and keeps what the optimizer learned.
+macro_rules! config_hyperparameters {
+    () => {
+        /// Forgets everything ([`reset`](Self::reset)): nothing carries over to the next task.
+        fn next_task(&mut self) {
+            self.reset();
+        }
+
+        /// The config's hyperparameters, by the registry's keys.
+        fn hyperparameters(&self) -> Vec<(String, f32)> {
+            $crate::hyper::list(&self.config)
+        }
+
+        /// Sets a hyperparameter, validated as by the constructor (an error names the key and
+        /// changes nothing); it applies from the next step, and what was learned is kept.
+        fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), $crate::OptimError> {
+            self.config =
+                $crate::hyper::updated(&self.config, name, value, !self.states.is_empty())?;
+            Ok(())
+        }
+    };
+}
+pub(crate) use config_hyperparameters;
+
 /// The hyperparameters of `config` as [`Optimizer::hyperparameters`](crate::Optimizer::hyperparameters) returns them.
 pub(crate) fn list<C: Hyper>(config: &C) -> Vec<(String, f32)> {
     config

@@ -27,7 +27,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hyper::{self, Hyper};
+use crate::hyper::Hyper;
 use crate::model::{self, check_model, model_optimizer, ModelScalars};
 use crate::spec::{self, Built, Key, RegistryEntry};
 use crate::state::{negative, CheckState, Field};
@@ -353,23 +353,7 @@ impl Optimizer for Prodigy {
         Ok(())
     }
 
-    /// Forgets every tensor's state and d ([`reset`](Prodigy::reset)).
-    fn next_task(&mut self) {
-        self.reset();
-    }
-
-    /// `lr`, `beta1`, `beta2`, `eps`, `weight_decay`, `d_coef`, `growth_rate` (the registry's
-    /// keys; `d0`, `beta3` and the switches are fixed at construction).
-    fn hyperparameters(&self) -> Vec<(String, f32)> {
-        hyper::list(&self.config)
-    }
-
-    /// Sets a hyperparameter, validated as by [`Prodigy::new`]; it applies from the next step
-    /// (d and the sums are kept).
-    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
-        self.config = hyper::updated(&self.config, name, value, !self.states.is_empty())?;
-        Ok(())
-    }
+    crate::hyper::config_hyperparameters!();
 }
 
 impl ProdigyConfig {

@@ -461,28 +461,11 @@ impl Optimizer for ScheduleFreeSgd {
         Ok(())
     }
 
-    /// Forgets every tensor's state and the model-wide scalars
-    /// ([`reset`](ScheduleFreeSgd::reset)).
-    fn next_task(&mut self) {
-        self.reset();
-    }
+    crate::hyper::config_hyperparameters!();
 
     /// x, the average of the z's, once `name` has stepped.
     fn eval_params(&self, name: &str) -> Option<&[f32]> {
         self.states.get(name).map(|s| s.x.as_slice())
-    }
-
-    /// `lr`, `momentum`, `weight_decay`, `r`, `weight_lr_power` (the registry's keys;
-    /// `warmup_steps` is fixed at construction).
-    fn hyperparameters(&self) -> Vec<(String, f32)> {
-        hyper::list(&self.config)
-    }
-
-    /// Sets a hyperparameter, validated as by [`ScheduleFreeSgd::new`]; it applies from the
-    /// next step (z, x, k, W and lr_max are kept: the weights use the largest rate so far).
-    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
-        self.config = hyper::updated(&self.config, name, value, !self.states.is_empty())?;
-        Ok(())
     }
 }
 
@@ -539,28 +522,11 @@ impl Optimizer for ScheduleFreeAdamW {
         Ok(())
     }
 
-    /// Forgets every tensor's state and the model-wide scalars
-    /// ([`reset`](ScheduleFreeAdamW::reset)).
-    fn next_task(&mut self) {
-        self.reset();
-    }
+    crate::hyper::config_hyperparameters!();
 
     /// x, the average of the z's, once `name` has stepped.
     fn eval_params(&self, name: &str) -> Option<&[f32]> {
         self.states.get(name).map(|s| s.x.as_slice())
-    }
-
-    /// `lr`, `beta1`, `beta2`, `eps`, `weight_decay`, `r`, `weight_lr_power` (the registry's
-    /// keys; `warmup_steps` and `decay_at_z` are fixed at construction).
-    fn hyperparameters(&self) -> Vec<(String, f32)> {
-        hyper::list(&self.config)
-    }
-
-    /// Sets a hyperparameter, validated as by [`ScheduleFreeAdamW::new`]; it applies from the
-    /// next step (z, x, v, k, W and lr_max are kept; the bias correction uses the new β₂).
-    fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
-        self.config = hyper::updated(&self.config, name, value, !self.states.is_empty())?;
-        Ok(())
     }
 }
 
