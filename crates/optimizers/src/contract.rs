@@ -235,39 +235,14 @@ where
     let (mut a, mut b) = init();
     run(&mut fresh, &mut a, &mut b, 1);
 
-    // 6. step_model over two tensors is stepping them one by one, bit for bit (whole-model
-    // optimizers: a bad last tensor fails the step and changes nothing).
-    if how == Stepping::WholeModel {
-        let mut opt = make();
-        let (mut a, mut b) = init();
-        run_model(&mut opt, &mut a, &mut b, 6);
-        let before = opt.save().unwrap();
-        let (snap_a, snap_b) = (a.clone(), b.clone());
-        let ga = quadratic(&a, 0).1;
-        let err = opt
-            .step_model(&mut [
-                Tensor::new("a", &mut a, &ga),
-                Tensor::new("b", &mut b, &[1.0]),
-            ])
-            .expect_err("step_model with a bad last tensor must fail");
-        assert!(
-            matches!(err, OptimError::LengthMismatch { .. }),
-            "wrong error {err:?}"
-        );
-        assert_eq!(
-            bits(&a, &b),
-            bits(&snap_a, &snap_b),
-            "a failed step_model changed params"
-        );
-        assert_eq!(
-            opt.save().unwrap(),
-            before,
-            "a failed step_model changed state"
-        );
-    } else {
-        let (mut by_model, mut by_tensor) = (make(), make());
-        let ((mut a, mut b), (mut a2, mut b2)) = (init(), init());
-        run_model(&mut by_model, &mut a, &mut b, 6);
+    // 6. step_model over two tensors is stepping them one by one, bit for bit; a bad tensor
+    // (the first; for whole-model optimizers the last) fails the step and changes nothing.
+    let mut opt = make();
+    let (mut a, mut b) = init();
+    run_model(&mut opt, &mut a, &mut b, 6);
+    if how == Stepping::PerTensor {
+        let mut by_tensor = make();
+        let (mut a2, mut b2) = init();
         run(&mut by_tensor, &mut a2, &mut b2, 6);
         assert_eq!(
             bits(&a, &b),
@@ -275,35 +250,37 @@ where
             "step_model differs from stepping each tensor in turn"
         );
         assert_eq!(
-            by_model.save().unwrap(),
+            opt.save().unwrap(),
             by_tensor.save().unwrap(),
             "step_model leaves a different state than stepping each tensor in turn"
         );
-        assert_eq!(by_model.memory_thetas(), by_tensor.memory_thetas());
-        let before = by_model.save().unwrap();
-        let (snap_a, snap_b) = (a.clone(), b.clone());
-        let gb = quadratic(&b, 100).1;
-        let err = by_model
-            .step_model(&mut [
-                Tensor::new("a", &mut a, &[1.0]),
-                Tensor::new("b", &mut b, &gb),
-            ])
-            .expect_err("step_model with a bad first tensor must fail");
-        assert!(
-            matches!(err, OptimError::LengthMismatch { .. }),
-            "wrong error {err:?}"
-        );
-        assert_eq!(
-            bits(&a, &b),
-            bits(&snap_a, &snap_b),
-            "a failed step_model changed params"
-        );
-        assert_eq!(
-            by_model.save().unwrap(),
-            before,
-            "a failed step_model changed state"
-        );
+        assert_eq!(opt.memory_thetas(), by_tensor.memory_thetas());
     }
+    let before = opt.save().unwrap();
+    let (snap_a, snap_b) = (a.clone(), b.clone());
+    let (ga, gb) = (quadratic(&a, 0).1, quadratic(&b, 100).1);
+    let (bad_first, bad_last) = ([1.0f32], [1.0f32]);
+    let (ga, gb): (&[f32], &[f32]) = match how {
+        Stepping::PerTensor => (&bad_first, &gb),
+        Stepping::WholeModel => (&ga, &bad_last),
+    };
+    let err = opt
+        .step_model(&mut [Tensor::new("a", &mut a, ga), Tensor::new("b", &mut b, gb)])
+        .expect_err("step_model with a bad tensor must fail");
+    assert!(
+        matches!(err, OptimError::LengthMismatch { .. }),
+        "wrong error {err:?}"
+    );
+    assert_eq!(
+        bits(&a, &b),
+        bits(&snap_a, &snap_b),
+        "a failed step_model changed params"
+    );
+    assert_eq!(
+        opt.save().unwrap(),
+        before,
+        "a failed step_model changed state"
+    );
 
     // 7. next_task on a fresh optimizer changes nothing.
     let (mut renewed, mut fresh) = (make(), make());
