@@ -23,7 +23,7 @@ use xshell::{cmd, Shell};
 pub enum Profile {
     /// CI smoke run: two tasks, three arms, one seed, a short cap.
     Quick,
-    /// The headline table: every task, the main arms, 2 seeds, the paper's learning rate only.
+    /// The headline table: every task, the main arms and three peers at their defaults, 2 seeds, the paper's learning rate only.
     Default,
     /// The papers' protocol: every arm, 5 seeds, paper and tuned settings.
     Full,
@@ -56,9 +56,10 @@ arm, and the optimizer speed suite, and writes target/lrmem-bench/{REPORT.md, WO
 WORKLOAD.json, figures as PNG and SVG}.
 
 Profiles:
-  (default)   every task, the main arms, 2 seeds, base lr 1e-3            (~5 min on 2 cores)
+  (default)   every task, the main arms and Prodigy, D-Adapt Adam and Schedule-Free AdamW at
+              their defaults, 2 seeds, base lr 1e-3                        (~10 min on 2 cores)
   --quick     tasks 1v2, 1v3; sgd and meta-sgd (fresh, reloaded); 1 seed (CI smoke, ~30 s)
-  --full      every preset arm, 5 seeds, paper setting + tuned setting     (~35 min on 2 cores)
+  --full      every preset arm (the peers too), 5 seeds, paper + tuned     (~2 h on 2 cores)
   --speed     only the optimizer speed measurements
 
 Options:
