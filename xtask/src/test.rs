@@ -43,11 +43,40 @@ pub fn run(args: &[String]) -> Result<()> {
         // Every library crate packages and builds from its package alone, as crates.io would
         // build it (the crates depend on each other through a local overlay registry).
         // `--allow-dirty`: so that a change can be checked before it is committed.
+        forget_packaged_sources()?;
         cmd!(
             sh,
             "cargo package --workspace --exclude xtask --locked --allow-dirty"
         )
         .run()?;
+    }
+    Ok(())
+}
+
+/// Removes cargo's extracted sources of this workspace's packages (`lrmem-*` under
+/// `$CARGO_HOME/registry/src`). The overlay registry of `cargo package` extracts each packaged
+/// crate once per version and target folder; the version stays 0.1.0 between changes, so a
+/// later run would verify against the sources of an earlier one (a crate that compiled then).
+/// No crate of crates.io is named `lrmem-*` here, so only our own extractions go.
+fn forget_packaged_sources() -> Result<()> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for krate in crates.flatten() {
+            if krate.file_name().to_string_lossy().starts_with("lrmem-") {
+                std::fs::remove_dir_all(krate.path())?;
+            }
+        }
     }
     Ok(())
 }
