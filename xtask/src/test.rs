@@ -53,12 +53,26 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Removes cargo's extracted sources of this workspace's packages (`lrmem-*` under
-/// `$CARGO_HOME/registry/src`). The overlay registry of `cargo package` extracts each packaged
-/// crate once per version and target folder; the version stays 0.1.0 between changes, so a
-/// later run would verify against the sources of an earlier one (a crate that compiled then).
-/// No crate of crates.io is named `lrmem-*` here, so only our own extractions go.
+/// Makes `cargo package` verify this change's packages, not an earlier run's: the overlay
+/// registry it builds them from extracts each packaged crate once per version (into
+/// `$CARGO_HOME/registry/src`), and cargo takes a registry crate's compiled artifacts for
+/// unchanged while its version is, which stays 0.1.0 between changes. So both go: the
+/// extracted `lrmem-*` sources (no crate of crates.io is named so here) and the build
+/// fingerprints of `lrmem-*` in the target folder (the workspace crates rebuild in seconds).
 fn forget_packaged_sources() -> Result<()> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::root().join("target"));
+    for profile in ["debug", "release"] {
+        let Ok(entries) = std::fs::read_dir(target.join(profile).join(".fingerprint")) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("lrmem-") {
+                std::fs::remove_dir_all(e.path())?;
+            }
+        }
+    }
     let home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
