@@ -55,15 +55,7 @@ impl AdamConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<(), OptimError> {
         hyper::check_lr(self.lr)?;
-        if !(0.0..1.0).contains(&self.beta1) {
-            return Err(OptimError::invalid("beta1", self.beta1, "in [0, 1)"));
-        }
-        if !(0.0..1.0).contains(&self.beta2) {
-            return Err(OptimError::invalid("beta2", self.beta2, "in [0, 1)"));
-        }
-        if !(self.eps.is_finite() && self.eps > 0.0) {
-            return Err(OptimError::invalid("eps", self.eps, "finite and > 0"));
-        }
+        hyper::check_moments(self.beta1, self.beta2, self.eps)?;
         hyper::check_weight_decay(self.lr, self.weight_decay)?;
         Ok(())
     }

@@ -30,6 +30,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::hyper::Hyper;
+use crate::model::sat;
 use crate::spec::{self, Built, Key, RegistryEntry};
 use crate::state::{check_decay, check_inputs, CheckState, Field, Fields, StateFields};
 use crate::{NonFinite, OptimError, Optimizer, StateBytes};
@@ -124,12 +125,6 @@ crate::state::tensor_optimizer!(
     /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     Cocob, "cocob", CocobConfig, CocobState);
-
-/// `x` clamped to ±`f32::MAX`: state and parameters saturate instead of overflowing.
-#[inline(always)]
-fn sat(x: f32) -> f32 {
-    x.clamp(-f32::MAX, f32::MAX)
-}
 
 impl Optimizer for Cocob {
     crate::hyper::config_hyperparameters!();

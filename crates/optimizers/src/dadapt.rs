@@ -57,27 +57,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::hyper::Hyper;
 use crate::model::{self, check_model, model_optimizer, ModelScalars};
+use crate::model::{coef, sat};
 use crate::spec::{self, Built, Key, RegistryEntry};
 use crate::state::{negative, CheckState, Field};
 use crate::{NonFinite, OptimError, Optimizer, StateBytes, Tensor, D_LIMIT};
-
-/// `x` as f32, saturated at ±`f32::MAX` (a coefficient from an f64 product).
-#[inline(always)]
-fn coef(x: f64) -> f32 {
-    x.clamp(-(f32::MAX as f64), f32::MAX as f64) as f32
-}
 
 /// The float64 the reference computes with for a hyperparameter given as `x`: the shortest
 /// decimal that reads back as `x` (what the user wrote, `0.999`), not `x` widened (0.999000013).
 /// Where a scalar enters as 1 − β₂, the difference would be 1e−5 of it.
 fn dec(x: f32) -> f64 {
     x.to_string().parse().unwrap_or(x as f64)
-}
-
-/// `x` clamped to ±`f32::MAX`: moments, sums and parameters saturate instead of overflowing.
-#[inline(always)]
-fn sat(x: f32) -> f32 {
-    x.clamp(-f32::MAX, f32::MAX)
 }
 
 /// The checks shared by both configs: lr, weight decay, d₀ and the growth rate.
@@ -174,14 +163,7 @@ impl Default for DAdaptAdamConfig {
 impl DAdaptAdamConfig {
     /// Checks every field (the reference's checks, and finite ranges for the rest).
     pub fn validate(&self) -> Result<(), OptimError> {
-        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
-            if !(0.0..1.0).contains(&b) {
-                return Err(OptimError::invalid(name, b, "in [0, 1)"));
-            }
-        }
-        if !(self.eps.is_finite() && self.eps > 0.0) {
-            return Err(OptimError::invalid("eps", self.eps, "finite and > 0"));
-        }
+        crate::hyper::check_moments(self.beta1, self.beta2, self.eps)?;
         validate_common(self.lr, self.weight_decay, self.d0, self.growth_rate)
     }
 }

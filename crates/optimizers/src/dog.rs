@@ -55,6 +55,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::hyper::{self, Hyper};
+use crate::model::sat;
 use crate::model::{check_model, model_optimizer, ModelScalars};
 use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
 use crate::state::{check_decay, CheckState, Field, Fields, StateFields};
@@ -295,12 +296,6 @@ model_optimizer!(
 #[inline(always)]
 fn coef(x: f64) -> f32 {
     x.min(f32::MAX as f64) as f32
-}
-
-/// `x` clamped to ±`f32::MAX`: parameters and averages saturate instead of overflowing.
-#[inline(always)]
-fn sat(x: f32) -> f32 {
-    x.clamp(-f32::MAX, f32::MAX)
 }
 
 /// x + a·b rounded to f32 from the exact product, as torch's vectorised `add_(b, alpha=a)`

@@ -253,6 +253,20 @@ pub(crate) fn memory_with_xi(memory: &Memory, xi: f32) -> Result<Memory, OptimEr
     )?)
 }
 
+/// β₁ and β₂ in [0, 1) and ε finite and > 0: the moment settings of Adam and of the optimizers
+/// built on its moments (Prodigy, D-Adapt Adam, Schedule-Free AdamW).
+pub(crate) fn check_moments(beta1: f32, beta2: f32, eps: f32) -> Result<(), OptimError> {
+    for (name, b) in [("beta1", beta1), ("beta2", beta2)] {
+        if !(0.0..1.0).contains(&b) {
+            return Err(OptimError::invalid(name, b, "in [0, 1)"));
+        }
+    }
+    if !(eps.is_finite() && eps > 0.0) {
+        return Err(OptimError::invalid("eps", eps, "finite and > 0"));
+    }
+    Ok(())
+}
+
 /// A learning rate must lie in [0, 10⁶] (memory-core's `MAX_RATE`): any step of a usable
 /// gradient (|g| ≤ `MAX_GRADIENT`) then stays finite.
 pub(crate) fn check_lr(lr: f32) -> Result<(), OptimError> {

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hyper;
 use crate::model::check_model;
+use crate::model::{coef, sat};
 use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
 use crate::state::{self, check_decay, CheckState, Field, Fields, StateFields};
 use crate::{
@@ -295,18 +296,6 @@ fn torch_sum(x: &[f32]) -> f32 {
         partial[0] += v;
     }
     sat(partial[0] + partial[1] + partial[2] + partial[3])
-}
-
-/// `x` clamped to ±`f32::MAX`: every value saturates instead of overflowing.
-#[inline(always)]
-fn sat(x: f32) -> f32 {
-    x.clamp(-f32::MAX, f32::MAX)
-}
-
-/// `x` as f32, saturated at ±`f32::MAX`.
-#[inline(always)]
-fn coef(x: f64) -> f32 {
-    x.clamp(-(f32::MAX as f64), f32::MAX as f64) as f32
 }
 
 /// ⟨a, b⟩ in f64 (the reference's float32 `torch.dot`, summed exactly enough to round once).

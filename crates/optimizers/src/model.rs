@@ -98,6 +98,20 @@ pub(crate) fn check_model<'g, S>(
     Ok(grads)
 }
 
+/// `x` clamped to ±`f32::MAX`: the peers' moments, sums and parameters saturate instead of
+/// overflowing, so that hostile inputs never put ∞ (and then NaN) into their state.
+#[inline(always)]
+pub(crate) fn sat(x: f32) -> f32 {
+    x.clamp(-f32::MAX, f32::MAX)
+}
+
+/// `x` as f32, saturated at ±`f32::MAX`: a coefficient the references compute as a Python
+/// float (f64) and torch rounds to float32.
+#[inline(always)]
+pub(crate) fn coef(x: f64) -> f32 {
+    x.clamp(-(f32::MAX as f64), f32::MAX as f64) as f32
+}
+
 /// Σ |x| in f64.
 pub(crate) fn sum_abs(a: &[f32]) -> f64 {
     a.iter().map(|&x| (x as f64).abs()).sum()

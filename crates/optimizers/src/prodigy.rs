@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hyper::Hyper;
 use crate::model::{self, check_model, model_optimizer, ModelScalars};
+use crate::model::{coef, sat};
 use crate::spec::{self, Built, Key, RegistryEntry};
 use crate::state::{negative, CheckState, Field};
 use crate::{NonFinite, OptimError, Optimizer, StateBytes, Tensor};
@@ -93,18 +94,11 @@ impl ProdigyConfig {
         if !(self.lr > 0.0 && self.lr <= lrmem_memory_core::MAX_RATE) {
             return Err(OptimError::invalid("lr", self.lr, "in (0, 1e6]"));
         }
-        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
-            if !(0.0..1.0).contains(&b) {
-                return Err(OptimError::invalid(name, b, "in [0, 1)"));
-            }
-        }
+        crate::hyper::check_moments(self.beta1, self.beta2, self.eps)?;
         if let Some(b) = self.beta3 {
             if !(0.0..1.0).contains(&b) {
                 return Err(OptimError::invalid("beta3", b, "in [0, 1)"));
             }
-        }
-        if !(self.eps.is_finite() && self.eps > 0.0) {
-            return Err(OptimError::invalid("eps", self.eps, "finite and > 0"));
         }
         if !(0.0..=lrmem_memory_core::MAX_RATE).contains(&self.weight_decay) {
             return Err(OptimError::invalid(
@@ -226,18 +220,6 @@ impl Prodigy {
 
 /// The largest d: every coefficient built from it stays finite in f64 (and saturates in f32).
 pub const D_LIMIT: f64 = 1e100;
-
-/// `x` as f32, saturated at ±`f32::MAX` (a coefficient from an f64 product).
-#[inline(always)]
-fn coef(x: f64) -> f32 {
-    x.clamp(-(f32::MAX as f64), f32::MAX as f64) as f32
-}
-
-/// `x` clamped to ±`f32::MAX`: moments and parameters saturate instead of overflowing.
-#[inline(always)]
-fn sat(x: f32) -> f32 {
-    x.clamp(-f32::MAX, f32::MAX)
-}
 
 impl Optimizer for Prodigy {
     /// A model of the one tensor `name` (see [`crate::prodigy`]): use

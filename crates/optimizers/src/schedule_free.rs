@@ -90,6 +90,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hyper::{self, Hyper};
 use crate::model::{check_model, model_optimizer, ModelScalars};
+use crate::model::{coef, sat};
 use crate::spec::{self, Built, Key, RegistryEntry};
 use crate::state::{check_decay, negative, CheckState, Field};
 use crate::{NonFinite, OptimError, Optimizer, StateBytes, Tensor};
@@ -218,14 +219,7 @@ impl ScheduleFreeAdamWConfig {
     /// Checks every field (the reference checks none; these are the finite ranges in which
     /// every step stays finite).
     pub fn validate(&self) -> Result<(), OptimError> {
-        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
-            if !(0.0..1.0).contains(&b) {
-                return Err(OptimError::invalid(name, b, "in [0, 1)"));
-            }
-        }
-        if !(self.eps.is_finite() && self.eps > 0.0) {
-            return Err(OptimError::invalid("eps", self.eps, "finite and > 0"));
-        }
+        crate::hyper::check_moments(self.beta1, self.beta2, self.eps)?;
         check_shared(self.lr, self.weight_decay, self.r, self.weight_lr_power)
     }
 }
@@ -331,18 +325,6 @@ impl ScheduleFreeScalars {
         self.k = k.saturating_add(1);
         Averaging { lr, ckp1 }
     }
-}
-
-/// `x` as f32, saturated at ±`f32::MAX` (a Python float that torch rounds to float32).
-#[inline(always)]
-fn coef(x: f64) -> f32 {
-    x.clamp(-(f32::MAX as f64), f32::MAX as f64) as f32
-}
-
-/// `x` clamped to ±`f32::MAX`: state and parameters saturate instead of overflowing.
-#[inline(always)]
-fn sat(x: f32) -> f32 {
-    x.clamp(-f32::MAX, f32::MAX)
 }
 
 /// x ← (1−c)·x + c·z, then the parameters y ← βx + (1−β)z: torch's
