@@ -83,6 +83,37 @@ pub enum TaskError {
         #[source]
         source: lrmem_optimizers::OptimError,
     },
+    /// A joint vector handed to the Panda model has the wrong number of entries.
+    #[error("{what} has {found} entries but the Panda has {expected} joints; pass one value per joint, base to flange")]
+    JointCount {
+        /// Which vector (`q`, `qd`, `qdd`, `tau`, possibly prefixed by where it came from).
+        what: String,
+        /// Entries required.
+        expected: usize,
+        /// Entries given.
+        found: usize,
+    },
+    /// A joint vector or configuration value handed to the Panda model is NaN or infinite.
+    #[error("{what}[{index}] is {value}; every joint value must be a finite number")]
+    NonFinite {
+        /// Which vector.
+        what: String,
+        /// The offending entry.
+        index: usize,
+        /// Its value.
+        value: f64,
+    },
+    /// The vendored robot description failed to load (the packaged crate is damaged).
+    #[error("the vendored Panda URDF does not give a 7-joint arm: {0}; reinstall lrmem-tasks (crates/tasks/data/panda must be the file named in its PROVENANCE.md)")]
+    Robot(String),
+    /// A JSON input (e.g. the `panda` example's STATES.json) is malformed.
+    #[error("{origin}: {reason}")]
+    Json {
+        /// Where the JSON came from (a file name, or a position inside it).
+        origin: String,
+        /// What is wrong and what to write instead.
+        reason: String,
+    },
     /// dfdx's device failed (allocation, shape); carries dfdx's message.
     #[error("dfdx device error: {0}")]
     Device(String),

@@ -9,6 +9,8 @@
 //! - [`logistic`]: online logistic regression on seeded synthetic data, a workload that runs
 //!   in milliseconds for tests and examples.
 //! - [`adapter`]: lets any [`lrmem_optimizers::Optimizer`] update any dfdx model.
+//! - [`panda`]: a simulated Franka Emika Panda arm (rigid-body dynamics from its public URDF
+//!   and identified inertias), for the robot-dynamics tasks.
 //! - [`task`]: the small [`Task`] and [`TaskFamily`] traits the experiment harness runs,
 //!   [`OnlineMnist`] and its family of digit pairs [`MnistPairs`].
 //!
@@ -44,6 +46,7 @@ pub mod idx;
 pub mod lenet;
 pub mod logistic;
 pub mod mnist;
+pub mod panda;
 pub mod task;
 
 pub use dfdx;
