@@ -3,25 +3,27 @@
 //! ```text
 //! cargo run --release -p lrmem-tasks --example panda -- rnea STATES.json   # (q, qd, qdd) → tau
 //! cargo run --release -p lrmem-tasks --example panda -- aba STATES.json    # (q, qd, tau) → qdd
-//! cargo run --release -p lrmem-tasks --example panda -- time               # µs per RNEA / ABA
+//! cargo run --release -p lrmem-tasks --example panda -- time               # µs per RNEA / ABA / step
 //! ```
 //!
 //! STATES.json is a JSON list of `{"q": [7], "qd": [7], "qdd": [7]}` (rnea) or
 //! `{"q": [7], "qd": [7], "tau": [7]}` (aba); one JSON line is printed per state (see
 //! `lrmem_tasks::panda::query`). The arm is the default one: no payload, no friction, standard
-//! gravity. `time` measures how long one call takes (a release build is what counts).
+//! gravity. `time` measures how long one call takes and how long one simulated 1 ms step of
+//! `lrmem_tasks::panda::motion::generate` takes (a release build is what counts).
 //! Errors go to stderr with what to do, and the exit status is 1 (2 for a bad command line).
 
 use std::process::ExitCode;
 use std::time::Instant;
 
+use lrmem_tasks::panda::motion::{generate, Family, MotionConfig};
 use lrmem_tasks::panda::query::{answer_all, Mode};
 use lrmem_tasks::panda::{Panda, PandaConfig, Payload, QDD_MAX, QD_MAX, Q_MAX, Q_MIN, TAU_MAX};
 
 const USAGE: &str = "usage: panda rnea|aba STATES.json | panda time\n  \
     rnea: STATES.json is a JSON list of {\"q\": [7], \"qd\": [7], \"qdd\": [7]}; prints {\"tau\": [7]} per state\n  \
     aba:  STATES.json is a JSON list of {\"q\": [7], \"qd\": [7], \"tau\": [7]}; prints {\"qdd\": [7]} per state\n  \
-    time: prints the µs per RNEA and per ABA call";
+    time: prints the µs per RNEA and per ABA call, and per simulated 1 ms step";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -127,6 +129,31 @@ fn time() -> Result<(), lrmem_tasks::TaskError> {
         println!(
             "{name}: RNEA {rnea:.2} µs/call, ABA {aba:.2} µs/call ({} calls each; checksum {sink:.3})",
             N * REPEAT
+        );
+    }
+    // Trajectory generation: one RNEA (controller) + one ABA (plant) + reference per step.
+    let arm = Panda::new(PandaConfig::default())?;
+    for family in [Family::PointToPoint, Family::Sinusoids] {
+        let config = MotionConfig {
+            family,
+            steps: 60_000,
+            ..MotionConfig::default()
+        };
+        let start = Instant::now();
+        let t = generate(&arm, &arm, &config, 1)?;
+        let us = start.elapsed().as_secs_f64() * 1e6 / t.len() as f64;
+        let (mut track, mut tau, mut qd) = (0.0f64, 0.0f64, 0.0f64);
+        for k in 0..t.len() {
+            for i in 0..7 {
+                track = track.max((t.q[k][i] - t.q_ref[k][i]).abs());
+                tau = tau.max(t.tau[k][i].abs() / TAU_MAX[i]);
+                qd = qd.max(t.qd[k][i].abs() / QD_MAX[i]);
+            }
+        }
+        println!(
+            "motion {family:?}: {us:.2} µs per simulated 1 ms step ({} steps); max tracking \
+             error {track:.2e} rad, peak |tau|/TAU_MAX {tau:.2}, peak |qd|/QD_MAX {qd:.2}",
+            t.len()
         );
     }
     Ok(())

@@ -417,3 +417,174 @@ fn bad_states_files_are_typed_errors() {
     assert!(matches!(Mode::parse("fk"), Err(TaskError::Argument(_))));
     assert_eq!(Mode::parse("aba").unwrap(), Mode::Aba);
 }
+
+mod motion {
+    use super::*;
+    use lrmem_tasks::panda::motion::{generate, Family, MotionConfig, Noise, Trajectory, DT};
+
+    fn config(family: Family, steps: usize) -> MotionConfig {
+        MotionConfig {
+            family,
+            steps,
+            ..MotionConfig::default()
+        }
+    }
+
+    fn bits(t: &Trajectory) -> Vec<u64> {
+        [&t.q, &t.qd, &t.qdd, &t.tau, &t.q_ref]
+            .iter()
+            .flat_map(|rows| rows.iter().flatten().map(|x| x.to_bits()))
+            .collect()
+    }
+
+    #[test]
+    fn same_seed_same_bits() {
+        let arm = Panda::new(PandaConfig::default()).unwrap();
+        for family in [Family::PointToPoint, Family::Sinusoids] {
+            let c = MotionConfig {
+                noise: Noise {
+                    q_std: 1e-4,
+                    qd_std: 1e-3,
+                },
+                ..config(family, 1500)
+            };
+            let a = generate(&arm, &arm, &c, 7).unwrap();
+            let b = generate(&arm, &arm, &c, 7).unwrap();
+            assert_eq!(a.len(), 1500);
+            assert_eq!(bits(&a), bits(&b));
+            let other = generate(&arm, &arm, &c, 8).unwrap();
+            assert_ne!(a.q_ref, other.q_ref);
+            // The noise has its own stream: turning it off leaves the reference unchanged.
+            let quiet = generate(&arm, &arm, &config(family, 1500), 7).unwrap();
+            assert_eq!(quiet.q_ref, a.q_ref);
+            assert_ne!(quiet.q, a.q);
+        }
+    }
+
+    #[test]
+    fn tracks_within_limits() {
+        let arm = Panda::new(PandaConfig::default()).unwrap();
+        for family in [Family::PointToPoint, Family::Sinusoids] {
+            for seed in 0..3 {
+                let t = generate(&arm, &arm, &config(family, 3000), seed).unwrap();
+                let mut moved = [0.0f64; DOF];
+                for k in 0..t.len() {
+                    for i in 0..DOF {
+                        assert!(
+                            (Q_MIN[i]..=Q_MAX[i]).contains(&t.q[k][i]),
+                            "{family:?} {seed} q"
+                        );
+                        assert!(t.qd[k][i].abs() <= QD_MAX[i], "{family:?} {seed} qd");
+                        assert!(t.tau[k][i].abs() < TAU_MAX[i], "{family:?} {seed} tau");
+                        // A perfect-model computed-torque controller tracks closely.
+                        assert!(
+                            (t.q[k][i] - t.q_ref[k][i]).abs() < 1e-3,
+                            "{family:?} {seed}"
+                        );
+                        moved[i] = moved[i].max((t.q[k][i] - t.q[0][i]).abs());
+                    }
+                }
+                // And the motion is not trivial: every joint travels.
+                assert!(
+                    moved.iter().all(|&m| m > 0.05),
+                    "{family:?} {seed}: {moved:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rows_follow_the_dynamics() {
+        let plant = Panda::new(PandaConfig {
+            payload: Payload {
+                mass: 1.5,
+                ..Payload::default()
+            },
+            ..PandaConfig::default()
+        })
+        .unwrap();
+        let t = generate(&plant, &plant, &config(Family::Sinusoids, 200), 3).unwrap();
+        for k in 0..t.len() - 1 {
+            let qdd = plant
+                .forward_dynamics(&t.q[k], &t.qd[k], &t.tau[k])
+                .unwrap();
+            assert_eq!(qdd, t.qdd[k]);
+            for i in 0..DOF {
+                assert_eq!(t.qd[k + 1][i], t.qd[k][i] + DT * t.qdd[k][i]);
+                assert_eq!(t.q[k + 1][i], t.q[k][i] + DT * t.qd[k + 1][i]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_controller_unaware_of_the_payload_tracks_worse() {
+        let bare = Panda::new(PandaConfig::default()).unwrap();
+        let loaded = Panda::new(PandaConfig {
+            payload: Payload {
+                mass: 1.5,
+                ..Payload::default()
+            },
+            ..PandaConfig::default()
+        })
+        .unwrap();
+        let c = config(Family::PointToPoint, 2000);
+        let err = |t: &Trajectory| {
+            (0..t.len())
+                .flat_map(|k| (0..DOF).map(move |i| (t.q[k][i] - t.q_ref[k][i]).abs()))
+                .fold(0.0, f64::max)
+        };
+        let aware = err(&generate(&loaded, &loaded, &c, 1).unwrap());
+        let unaware = err(&generate(&loaded, &bare, &c, 1).unwrap());
+        assert!(unaware > 10.0 * aware, "aware {aware}, unaware {unaware}");
+    }
+
+    #[test]
+    fn bad_motion_configs_are_argument_errors() {
+        let arm = Panda::new(PandaConfig::default()).unwrap();
+        let d = MotionConfig::default();
+        let bad = [
+            MotionConfig { steps: 0, ..d },
+            MotionConfig { speed: 0.0, ..d },
+            MotionConfig { speed: 1.5, ..d },
+            MotionConfig {
+                speed: f64::NAN,
+                ..d
+            },
+            MotionConfig { margin: 0.5, ..d },
+            MotionConfig { kp: -1.0, ..d },
+            MotionConfig {
+                kd: f64::INFINITY,
+                ..d
+            },
+            MotionConfig {
+                hold: [0.5, 0.1],
+                ..d
+            },
+            MotionConfig { components: 0, ..d },
+            MotionConfig {
+                max_frequency: 0.0,
+                ..d
+            },
+            MotionConfig {
+                noise: Noise {
+                    q_std: -1.0,
+                    qd_std: 0.0,
+                },
+                ..d
+            },
+            MotionConfig {
+                noise: Noise {
+                    q_std: 0.0,
+                    qd_std: f64::NAN,
+                },
+                ..d
+            },
+        ];
+        for c in bad {
+            assert!(
+                matches!(generate(&arm, &arm, &c, 0), Err(TaskError::Argument(_))),
+                "{c:?}"
+            );
+        }
+    }
+}

@@ -44,6 +44,9 @@
 //!   documentation (the joint-space limits table, and the 3 kg payload of the Panda's
 //!   technical data). The position, velocity and torque limits are also the URDF's `<limit>`s.
 //!
+//! [`motion`] makes seeded trajectories of the arm at 1 ms (the robot tasks' data); [`query`]
+//! is the `panda` example's JSON input and output.
+//!
 //! # Example
 //!
 //! ```
@@ -59,6 +62,7 @@
 //! # Ok::<(), lrmem_tasks::TaskError>(())
 //! ```
 
+pub mod motion;
 pub mod query;
 
 use crate::TaskError;
