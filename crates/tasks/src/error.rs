@@ -114,6 +114,23 @@ pub enum TaskError {
         /// What is wrong and what to write instead.
         reason: String,
     },
+    /// Data for the dynamics models hold a NaN or an infinity.
+    #[error("{what} holds a non-finite value at index {index}; the simulation or the sensor data that produced it diverged: regenerate or filter the data")]
+    NonFiniteData {
+        /// Which data (e.g. "training trajectory 3, tau").
+        what: String,
+        /// Index of the first bad value in that array.
+        index: usize,
+    },
+    /// An evaluation target does not vary, so its NMSE (MSE divided by the target's variance)
+    /// is undefined.
+    #[error("dimension {dim} of {what} is constant on the evaluation set, so its NMSE is undefined; evaluate on data where every output varies")]
+    ConstantTarget {
+        /// Which targets.
+        what: String,
+        /// The constant dimension.
+        dim: usize,
+    },
     /// dfdx's device failed (allocation, shape); carries dfdx's message.
     #[error("dfdx device error: {0}")]
     Device(String),

@@ -8,6 +8,10 @@
 //! - [`lenet`]: the authors' LeNet on dfdx 0.13 (im2col convolution, PyTorch-exact max-pool).
 //! - [`logistic`]: online logistic regression on seeded synthetic data, a workload that runs
 //!   in milliseconds for tests and examples.
+//! - [`dynamics`]: robot-arm trajectories for dynamics learning: normalisation from training
+//!   data only, seeded subsequences, NMSE.
+//! - [`lstm`]: an LSTM forward-dynamics model on dfdx, trained by backpropagation through time.
+//! - [`mlp`]: a small MLP for online inverse dynamics.
 //! - [`adapter`]: lets any [`lrmem_optimizers::Optimizer`] update any dfdx model.
 //! - [`panda`]: a simulated Franka Emika Panda arm (rigid-body dynamics from its public URDF
 //!   and identified inertias), for the robot-dynamics tasks.
@@ -41,10 +45,13 @@
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+pub mod dynamics;
 mod error;
 pub mod idx;
 pub mod lenet;
 pub mod logistic;
+pub mod lstm;
+pub mod mlp;
 pub mod mnist;
 pub mod panda;
 pub mod task;

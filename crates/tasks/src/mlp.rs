@@ -1,0 +1,442 @@
+//! A small MLP for online inverse dynamics, (q, q̇, q̈) ∈ R²¹ → τ ∈ R⁷, and
+//! [`InverseLearner`], the one-sample-per-update training loop a harness task wraps.
+//!
+//! The network is `fc1 → tanh → fc2 → tanh → fc3` with `H1` and `H2` hidden units (default
+//! 64 and 64, [`ArmMlp`]) trained on the MSE of normalised torques. The papers learn "online
+//! inverse dynamics" one data point at a time but do not describe the model, so the sizes are
+//! ours: small enough for microseconds per update, large enough for the smooth nonlinear map
+//! (the torques are sums of trigonometric terms in q times q̈, q̇ products and gravity).
+//! tanh rather than ReLU because that map is smooth. Initialisation as PyTorch's `nn.Linear`:
+//! U(−1/√fan_in, 1/√fan_in) for weights and biases.
+
+use std::sync::Arc;
+
+use dfdx::nn::modules::Linear;
+use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection};
+use dfdx::prelude::*;
+use lrmem_optimizers::Optimizer;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::adapter::Adapter;
+use crate::dynamics::{nmse, InverseData, SampleOrder, INVERSE_INPUT, JOINTS};
+use crate::lstm::{Dev, Rows};
+use crate::TaskError;
+
+/// The MLP's trainable tensors, named `fc1.weight`, `fc1.bias`, …, `fc3.bias`.
+#[derive(Debug, Clone)]
+pub struct MlpParams<
+    const I: usize,
+    const H1: usize,
+    const H2: usize,
+    const O: usize,
+    E: Dtype,
+    D: Storage<E>,
+> {
+    /// Input layer.
+    pub fc1: Linear<I, H1, E, D>,
+    /// Hidden layer.
+    pub fc2: Linear<H1, H2, E, D>,
+    /// Output layer.
+    pub fc3: Linear<H2, O, E, D>,
+}
+
+impl<const I: usize, const H1: usize, const H2: usize, const O: usize, E, D> TensorCollection<E, D>
+    for MlpParams<I, H1, H2, O, E, D>
+where
+    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
+    D: Device<E>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = MlpParams<I, H1, H2, O, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("fc1", |s| &s.fc1, |s| &mut s.fc1),
+                Self::module("fc2", |s| &s.fc2, |s| &mut s.fc2),
+                Self::module("fc3", |s| &s.fc3, |s| &mut s.fc3),
+            ),
+            |(fc1, fc2, fc3)| MlpParams { fc1, fc2, fc3 },
+        )
+    }
+}
+
+/// A two-hidden-layer tanh MLP from `I` inputs to `O` outputs (see the module docs).
+///
+/// ```
+/// use lrmem_tasks::mlp::ArmMlp;
+/// let dev = lrmem_tasks::lstm::Dev::default();
+/// let mlp = ArmMlp::new(&dev, 0);
+/// assert_eq!(mlp.predict(&[0.0; 21 * 3])?.len(), 7 * 3);
+/// # Ok::<(), lrmem_tasks::TaskError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Mlp<const I: usize, const H1: usize, const H2: usize, const O: usize> {
+    /// The trainable tensors (walk these with [`Adapter`]).
+    pub params: MlpParams<I, H1, H2, O, f32, Dev>,
+    dev: Dev,
+}
+
+/// The arm's inverse-dynamics MLP: (q, q̇, q̈) ∈ R²¹ → τ ∈ R⁷, hidden 64 and 64.
+pub type ArmMlp = Mlp<INVERSE_INPUT, 64, 64, JOINTS>;
+
+fn init<const I: usize, const O: usize>(layer: &mut Linear<I, O, f32, Dev>, rng: &mut ChaCha8Rng) {
+    let bound = 1.0 / (I as f32).sqrt();
+    let mut draw = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                let u = (rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
+                (2.0 * u - 1.0) * bound
+            })
+            .collect()
+    };
+    layer.weight.copy_from(&draw(I * O));
+    layer.bias.copy_from(&draw(O));
+}
+
+impl<const I: usize, const H1: usize, const H2: usize, const O: usize> Mlp<I, H1, H2, O> {
+    /// An MLP on `dev` initialised from ChaCha8 stream 1 of `seed` (stream 0 is for data
+    /// order), so the same seed gives the same network everywhere.
+    pub fn new(dev: &Dev, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(1);
+        let mut params = MlpParams {
+            fc1: Linear {
+                weight: dev.zeros(),
+                bias: dev.zeros(),
+            },
+            fc2: Linear {
+                weight: dev.zeros(),
+                bias: dev.zeros(),
+            },
+            fc3: Linear {
+                weight: dev.zeros(),
+                bias: dev.zeros(),
+            },
+        };
+        init(&mut params.fc1, &mut rng);
+        init(&mut params.fc2, &mut rng);
+        init(&mut params.fc3, &mut rng);
+        Mlp {
+            params,
+            dev: dev.clone(),
+        }
+    }
+
+    /// Packs input rows (`n·I` values) into an `(n, I)` tensor.
+    pub fn rows(&self, values: &[f32]) -> Result<Rows<I>, TaskError> {
+        if values.is_empty() || !values.len().is_multiple_of(I) {
+            return Err(TaskError::Argument(format!(
+                "{} values are not whole rows of {I}",
+                values.len()
+            )));
+        }
+        Ok(self
+            .dev
+            .try_tensor_from_vec(values.to_vec(), (values.len() / I, Const::<I>))?)
+    }
+
+    /// Outputs `(n, O)` for inputs `(n, I)`; with a tape, backward reaches every parameter.
+    pub fn forward<T: Tape<f32, Dev>>(&self, x: Rows<I, T>) -> Result<Rows<O, T>, TaskError> {
+        let p = &self.params;
+        let h = p.fc1.try_forward(x)?.try_tanh()?;
+        let h = p.fc2.try_forward(h)?.try_tanh()?;
+        Ok(p.fc3.try_forward(h)?)
+    }
+
+    /// The MSE of `y` against `targets` (row-major, as `y`).
+    pub fn loss<T: Tape<f32, Dev>>(
+        &self,
+        y: Rows<O, T>,
+        targets: &[f32],
+    ) -> Result<Tensor<Rank0, f32, Dev, T>, TaskError> {
+        let n = y.shape().0;
+        if targets.len() != n * O {
+            return Err(TaskError::Argument(format!(
+                "{} targets for {n} output rows of {O}",
+                targets.len()
+            )));
+        }
+        let targets = self
+            .dev
+            .try_tensor_from_vec(targets.to_vec(), (n, Const::<O>))?;
+        Ok(y.try_sub(targets)?.try_square()?.try_mean()?)
+    }
+
+    /// Outputs for input rows (`n·I` values), `n·O` values, without a tape.
+    pub fn predict(&self, inputs: &[f32]) -> Result<Vec<f32>, TaskError> {
+        Ok(self.forward(self.rows(inputs)?)?.as_vec())
+    }
+}
+
+/// Held-out samples per batched evaluation pass.
+const EVAL_BATCH: usize = 1024;
+
+/// Online inverse-dynamics learning: each [`update`](Self::update) takes the next training
+/// sample in the chosen [`SampleOrder`] (cycling), and steps every tensor with the caller's
+/// optimizer on its MSE; [`evaluate`](Self::evaluate) is the held-out torque NMSE. A harness
+/// `Task` is a thin wrapper around it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use lrmem_tasks::dynamics::{ArmTrajectory, InverseData, SampleOrder, JOINTS};
+/// use lrmem_tasks::mlp::InverseLearner;
+/// use lrmem_optimizers::{Sgd, SgdConfig};
+///
+/// let wave = |phase: f64| {
+///     let v = |k: f64| (0..100 * JOINTS).map(|i| ((i / JOINTS) as f64 * 1e-2 + phase + k * (i % JOINTS) as f64).sin()).collect::<Vec<_>>();
+///     ArmTrajectory::new(v(1.0), v(2.0), v(3.0), v(4.0))
+/// };
+/// let data = Arc::new(InverseData::new(&[wave(0.0)?], &[wave(1.0)?])?);
+/// let mut learner: InverseLearner = InverseLearner::new(data, SampleOrder::Shuffled, 0)?;
+/// let mut opt = Sgd::new(SgdConfig { lr: 1e-2, ..SgdConfig::default() })?;
+/// for _ in 0..10 {
+///     learner.update(&mut opt)?;
+/// }
+/// assert!(learner.evaluate()?.is_finite());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct InverseLearner<const H1: usize = 64, const H2: usize = 64> {
+    mlp: Mlp<INVERSE_INPUT, H1, H2, JOINTS>,
+    adapter: Adapter,
+    grads: Option<Gradients<f32, Dev>>,
+    data: Arc<InverseData>,
+    order: Vec<(u32, u32)>,
+    updates: usize,
+    /// The reused `(1, 21)` input tensor.
+    x: Rows<INVERSE_INPUT>,
+    /// The model at the optimizer's evaluation point (see [`Adapter::eval_point`]).
+    eval: Option<Mlp<INVERSE_INPUT, H1, H2, JOINTS>>,
+    /// The held-out targets, concatenated (computed once).
+    test_targets: Vec<f32>,
+}
+
+impl<const H1: usize, const H2: usize> InverseLearner<H1, H2> {
+    /// A fresh learner on `data`: the MLP initialised from `seed` (stream 1), the samples in
+    /// `order` (shuffled with `seed`, stream 0). Share one `data` between runs.
+    pub fn new(data: Arc<InverseData>, order: SampleOrder, seed: u64) -> Result<Self, TaskError> {
+        dfdx::flush_denormals_to_zero();
+        let dev = Dev::default();
+        let mlp = Mlp::new(&dev, seed);
+        let adapter = Adapter::new(&mlp.params)?;
+        let grads = Some(adapter.fresh_grads());
+        let order = data.order(order, seed);
+        let x = dev.try_zeros_like(&(1, Const::<INVERSE_INPUT>))?;
+        let test_targets = data.test().all_targets();
+        Ok(InverseLearner {
+            mlp,
+            adapter,
+            grads,
+            data,
+            order,
+            updates: 0,
+            x,
+            eval: None,
+            test_targets,
+        })
+    }
+
+    /// Training updates done so far.
+    pub fn updates(&self) -> usize {
+        self.updates
+    }
+
+    /// The model.
+    pub fn mlp(&self) -> &Mlp<INVERSE_INPUT, H1, H2, JOINTS> {
+        &self.mlp
+    }
+
+    /// One update on the next training sample; returns its MSE (normalised torques) before
+    /// the step.
+    pub fn update(&mut self, opt: &mut dyn Optimizer) -> Result<f32, TaskError> {
+        dfdx::flush_denormals_to_zero();
+        let (s, t) = self.order[self.updates % self.order.len()];
+        let seq = &self.data.train().sequences()[s as usize];
+        let t = t as usize;
+        self.x
+            .copy_from(&seq.inputs[t * INVERSE_INPUT..(t + 1) * INVERSE_INPUT]);
+        let grads = self
+            .grads
+            .take()
+            .unwrap_or_else(|| self.adapter.fresh_grads());
+        let y = self.mlp.forward(self.x.clone().traced(grads))?;
+        let loss = self
+            .mlp
+            .loss(y, &seq.targets[t * JOINTS..(t + 1) * JOINTS])?;
+        let value = loss.array();
+        let mut grads = loss.try_backward()?;
+        let result = self.adapter.update(&mut self.mlp.params, &mut grads, opt);
+        self.mlp.params.try_zero_grads(&mut grads)?;
+        self.grads = Some(grads);
+        result?;
+        self.eval = self
+            .adapter
+            .eval_point(&self.mlp.params, &*opt)?
+            .map(|params| Mlp {
+                params,
+                dev: self.mlp.dev.clone(),
+            });
+        self.updates += 1;
+        Ok(value)
+    }
+
+    /// Held-out NMSE of the torques (at the optimizer's evaluation point, if it has one).
+    pub fn evaluate(&self) -> Result<f64, TaskError> {
+        dfdx::flush_denormals_to_zero();
+        let model = self.eval.as_ref().unwrap_or(&self.mlp);
+        let mut pred = Vec::with_capacity(self.test_targets.len());
+        let inputs: Vec<f32> = self
+            .data
+            .test()
+            .sequences()
+            .iter()
+            .flat_map(|s| s.inputs.iter().copied())
+            .collect();
+        for chunk in inputs.chunks(EVAL_BATCH * INVERSE_INPUT) {
+            pred.extend(model.predict(chunk)?);
+        }
+        nmse(&pred, &self.test_targets, JOINTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynamics::tests::synthetic;
+    use lrmem_optimizers::{Adam, AdamConfig};
+
+    type Small = Mlp<5, 6, 4, 3>;
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..n)
+            .map(|_| (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0)
+            .collect()
+    }
+
+    fn tensors(m: &Small) -> Vec<Vec<f32>> {
+        let p = &m.params;
+        vec![
+            p.fc1.weight.as_vec(),
+            p.fc1.bias.as_vec(),
+            p.fc2.weight.as_vec(),
+            p.fc2.bias.as_vec(),
+            p.fc3.weight.as_vec(),
+            p.fc3.bias.as_vec(),
+        ]
+    }
+
+    fn set(m: &mut Small, k: usize, v: &[f32]) {
+        let p = &mut m.params;
+        match k {
+            0 => p.fc1.weight.copy_from(v),
+            1 => p.fc1.bias.copy_from(v),
+            2 => p.fc2.weight.copy_from(v),
+            3 => p.fc2.bias.copy_from(v),
+            4 => p.fc3.weight.copy_from(v),
+            _ => p.fc3.bias.copy_from(v),
+        }
+    }
+
+    /// Every coordinate of every tensor against central finite differences of the f32 loss
+    /// (h = 1e-2: rounding error ~1e-5, truncation ~2e-5·|L'''|, hence 2e-4 + 2%), and no
+    /// tensor with an all-zero gradient.
+    #[test]
+    fn gradients_match_finite_differences() {
+        let dev = Dev::default();
+        let m = Small::new(&dev, 2);
+        let x = random(2 * 5, 3);
+        let y = random(2 * 3, 4);
+        let loss_of = |m: &Small| {
+            m.loss(m.forward(m.rows(&x).unwrap()).unwrap(), &y)
+                .unwrap()
+                .array()
+        };
+        let out = m
+            .forward(m.rows(&x).unwrap().traced(m.params.alloc_grads()))
+            .unwrap();
+        let g = m.loss(out, &y).unwrap().backward();
+        let p = &m.params;
+        let grads = [
+            g.get(&p.fc1.weight).as_vec(),
+            g.get(&p.fc1.bias).as_vec(),
+            g.get(&p.fc2.weight).as_vec(),
+            g.get(&p.fc2.bias).as_vec(),
+            g.get(&p.fc3.weight).as_vec(),
+            g.get(&p.fc3.bias).as_vec(),
+        ];
+        for (k, grad) in grads.iter().enumerate() {
+            assert!(
+                grad.iter().any(|&v| v != 0.0),
+                "tensor {k}: all-zero gradient"
+            );
+            let base = tensors(&m)[k].clone();
+            for (i, &got) in grad.iter().enumerate() {
+                let h = 1e-2;
+                let mut mm = m.clone();
+                let mut v = base.clone();
+                v[i] += h;
+                set(&mut mm, k, &v);
+                let up = loss_of(&mm);
+                v[i] -= 2.0 * h;
+                set(&mut mm, k, &v);
+                let down = loss_of(&mm);
+                let fd = (up - down) / (2.0 * h);
+                assert!(
+                    (got - fd).abs() < 2e-4 + 2e-2 * fd.abs(),
+                    "tensor {k}[{i}]: dfdx {got} vs finite difference {fd}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn online_learning_lowers_the_heldout_nmse() {
+        let train = [synthetic(600, 0.0, 1.0), synthetic(600, 1.3, 0.8)];
+        let test = [synthetic(300, 0.6, 0.9)];
+        let data = Arc::new(InverseData::new(&train, &test).unwrap());
+        let run = |seed: u64| {
+            let mut l: InverseLearner<16, 16> =
+                InverseLearner::new(data.clone(), SampleOrder::Shuffled, seed).unwrap();
+            let mut opt = Adam::new(AdamConfig {
+                lr: 3e-3,
+                ..AdamConfig::default()
+            })
+            .unwrap();
+            let before = l.evaluate().unwrap();
+            let losses: Vec<f32> = (0..600).map(|_| l.update(&mut opt).unwrap()).collect();
+            (before, losses, l.evaluate().unwrap())
+        };
+        let (before, losses, after) = run(1);
+        assert!(after < 0.5 * before, "NMSE {before} → {after}");
+        assert_eq!(run(1).1, losses, "same seed, same run");
+    }
+
+    #[test]
+    fn names_and_bad_inputs() {
+        let dev = Dev::default();
+        let m = ArmMlp::new(&dev, 0);
+        let names: Vec<String> = Adapter::new(&m.params)
+            .unwrap()
+            .names()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "fc1.weight",
+                "fc1.bias",
+                "fc2.weight",
+                "fc2.bias",
+                "fc3.weight",
+                "fc3.bias"
+            ]
+        );
+        assert!(m.predict(&[0.0; 20]).is_err());
+        let y = m.forward(m.rows(&[0.0; 21]).unwrap()).unwrap();
+        assert!(m.loss(y, &[0.0; 6]).is_err());
+    }
+}
