@@ -35,7 +35,9 @@ pub struct Options {
     profile: Profile,
     speed_only: bool,
     skip_speed: bool,
-    workload: String,
+    /// The workloads named on the command line (`--workload`, `--robot`); `None`: the
+    /// profile's (MNIST, or every workload with `--full`).
+    workloads: Option<Vec<String>>,
     workload_options: BTreeMap<String, String>,
     data_root: PathBuf,
     threshold: Option<f64>,
@@ -51,31 +53,40 @@ pub struct Options {
 const HELP: &str = "\
 cargo xtask bench [--quick | --full | --speed] [options]
 
-Runs a workload (default: sequential binary MNIST, the papers' headline experiment) for every
+Runs workloads (default: sequential binary MNIST, the papers' headline experiment) for every
 arm, and the optimizer speed suite, and writes target/lrmem-bench/{REPORT.md, WORKLOAD.jsonl,
-WORKLOAD.json, figures as PNG and SVG}.
+WORKLOAD.json, figures as PNG and SVG}: one REPORT.md with a section per workload, one
+results file per workload.
 
-Profiles:
+Profiles (each workload with its own cap and curve spacing, see the list below):
   (default)   every task, the main arms and Prodigy, D-Adapt Adam and Schedule-Free AdamW at
-              their defaults, 2 seeds, base lr 1e-3                        (~10 min on 2 cores)
-  --quick     tasks 1v2, 1v3; sgd and meta-sgd (fresh, reloaded); 1 seed (CI smoke, ~30 s)
-  --full      every preset arm (the peers too), 5 seeds, paper + tuned     (~2 h on 2 cores)
+              their defaults, 2 seeds, base lr 1e-3   (MNIST ~10 min on 2 cores; panda-forward
+              ~10 min, panda-inverse ~3 min with --jobs 2 on 2 free cores)
+  --quick     sgd and meta-sgd (fresh, reloaded); 1 seed; a short cap and small data (MNIST:
+              tasks 1v2, 1v3; robot: 0.5 s trajectories) (CI smoke, ≲ 1 min per workload)
+  --full      every preset arm (the peers too), 5 seeds, paper + tuned, and, unless
+              --workload/--robot name workloads, every workload: mnist, panda-forward and
+              panda-inverse, one after the other into one report  (many hours on 2 cores)
   --speed     only the optimizer speed measurements
 
 Options:
-  --workload NAME     the workload (see the list below; default mnist)
+  --workload NAME     a workload (see the list below; default mnist); repeatable
+  --robot             both robot workloads: panda-forward and panda-inverse
   --fashion-mnist     short for --workload fashion-mnist
+  --set KEY=VALUE     a workload option (see the list below), e.g. --set order=stream; given
+                      to every selected workload that has it (an error if none has)
   --data DIR          the workload's data folder (default $LRMEM_DATA/<workload> or
                       data/<workload>; MNIST is fetched if missing)
   --pairs 1-2,1-3     class pairs in task order (default 1-2,1-3,1-4)
   --pixels unit       pixel scaling: unit (p/255, default; the authors' TF loader), raw (0-255,
                       what the authors' PyTorch loader feeds) or standardized
-  --threshold F       the metric value to reach (default: the workload's, 0.98 for MNIST)
+  --threshold F       the metric value to reach (default: the workload's, 0.98 for MNIST,
+                      NMSE 0.1 for the robot workloads, which also record NMSE 0.03)
   --arms 'A;B;...'    arms, separated by `;`: a preset name (below) or [NAME=]SPEC[+reload],
                       SPEC = optimizer[:key=value,...], e.g. 'sgd; meta-sgd:xi=0.05,m=40+reload'
   --arm A             one more arm (repeatable)
   --seeds N           seeds per arm (0..N)
-  --cap N             updates per task (censored beyond)
+  --cap N             updates per task (censored beyond; default: the workload's)
   --tune / --no-tune  run the tuned setting (lr grid on task 1, 2 seeds, widened at an edge)
   --resume            keep the finished runs of WORKLOAD.jsonl (same options) and run the rest
   --no-speed          skip the speed measurements
@@ -86,7 +97,27 @@ Options:
 fn help_lists() -> String {
     let workloads = lrmem_bench::workloads::registry()
         .iter()
-        .map(|w| format!("  {:<16}{}", w.name, w.summary))
+        .map(|w| {
+            let also = w
+                .also
+                .iter()
+                .map(|t| format!(", also {t}"))
+                .collect::<String>();
+            let options = w
+                .options
+                .iter()
+                .map(|(k, v)| format!("\n      {k}: {v}"))
+                .collect::<String>();
+            format!(
+                "  {:<16}{}\n      threshold {}{also}; cap {} (quick {}); curve every {} updates{options}",
+                w.name,
+                w.summary,
+                w.threshold,
+                w.cap,
+                w.quick_cap,
+                w.curve_every(w.cap)
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let optimizers = lrmem_optimizers::registry()
@@ -107,7 +138,7 @@ fn parse(args: &[String]) -> Result<Options> {
         profile: Profile::Default,
         speed_only: false,
         skip_speed: false,
-        workload: "mnist".into(),
+        workloads: None,
         workload_options: BTreeMap::new(),
         data_root: std::env::var_os("LRMEM_DATA")
             .map(PathBuf::from)
@@ -128,8 +159,26 @@ fn parse(args: &[String]) -> Result<Options> {
             Long("full") => o.profile = Profile::Full,
             Long("speed") => o.speed_only = true,
             Long("no-speed") => o.skip_speed = true,
-            Long("workload") => o.workload = p.value()?.string()?,
-            Long("fashion-mnist") => o.workload = "fashion-mnist".into(),
+            Long("workload") => o
+                .workloads
+                .get_or_insert_with(Vec::new)
+                .push(p.value()?.string()?),
+            Long("robot") => o
+                .workloads
+                .get_or_insert_with(Vec::new)
+                .extend(["panda-forward".to_string(), "panda-inverse".to_string()]),
+            Long("fashion-mnist") => o
+                .workloads
+                .get_or_insert_with(Vec::new)
+                .push("fashion-mnist".into()),
+            Long("set") => {
+                let kv = p.value()?.string()?;
+                let Some((k, v)) = kv.split_once('=') else {
+                    bail!("--set takes KEY=VALUE, got `{kv}`");
+                };
+                o.workload_options
+                    .insert(k.trim().to_string(), v.trim().to_string());
+            }
             Long("data") => {
                 o.workload_options
                     .insert("dir".into(), p.value()?.string()?);
@@ -165,7 +214,20 @@ fn parse(args: &[String]) -> Result<Options> {
             _ => return Err(arg.unexpected().into()),
         }
     }
-    lrmem_bench::workloads::find(&o.workload)?;
+    let names = workloads(&o);
+    for w in &names {
+        lrmem_bench::workloads::find(w)?;
+    }
+    if let Some(key) = o.workload_options.keys().find(|k| {
+        !names.iter().any(|w| {
+            lrmem_bench::workloads::find(w).is_ok_and(|e| e.options.iter().any(|(o, _)| o == k))
+        })
+    }) {
+        bail!(
+            "no selected workload ({}) has the option `{key}`; see --help for each workload's options",
+            names.join(", ")
+        );
+    }
     if let Some(t) = o.threshold {
         if !t.is_finite() {
             bail!("--threshold must be a finite number, got {t}");
@@ -177,9 +239,28 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(o)
 }
 
-/// The experiment a profile and the options describe.
-fn experiment(o: &Options) -> Result<Experiment> {
-    let entry = lrmem_bench::workloads::find(&o.workload)?;
+/// The workloads to run, in order.
+fn workloads(o: &Options) -> Vec<String> {
+    match (&o.workloads, o.profile) {
+        (Some(w), _) => {
+            let mut v: Vec<String> = Vec::new();
+            for x in w {
+                if !v.contains(x) {
+                    v.push(x.clone());
+                }
+            }
+            v
+        }
+        (None, Profile::Full) => ["mnist", "panda-forward", "panda-inverse"]
+            .map(String::from)
+            .to_vec(),
+        (None, _) => vec!["mnist".into()],
+    }
+}
+
+/// The experiment a profile and the options describe, on `workload`.
+fn experiment(o: &Options, workload: &str) -> Result<Experiment> {
+    let entry = lrmem_bench::workloads::find(workload)?;
     let presets = |names: &[&str]| -> Vec<Arm> {
         names
             .iter()
@@ -190,7 +271,7 @@ fn experiment(o: &Options) -> Result<Experiment> {
         Profile::Quick => (
             presets(&["sgd", "meta-sgd-xi0.01", "meta-sgd-reload-xi0.01"]),
             1,
-            1500,
+            entry.quick_cap,
             false,
         ),
         Profile::Default => (
@@ -208,10 +289,10 @@ fn experiment(o: &Options) -> Result<Experiment> {
                 "sf-adamw",
             ]),
             2,
-            3000,
+            entry.cap,
             false,
         ),
-        Profile::Full => (lrmem_bench::arms::papers(), 5, 3000, true),
+        Profile::Full => (lrmem_bench::arms::papers(), 5, entry.cap, true),
     };
     let cap = o.cap.unwrap_or(cap);
     let mut e = Experiment::new(
@@ -219,7 +300,8 @@ fn experiment(o: &Options) -> Result<Experiment> {
         Protocol {
             threshold: o.threshold.unwrap_or(entry.threshold),
             cap,
-            curve_every: (cap / 20).max(10),
+            curve_every: entry.curve_every(cap),
+            also: entry.also.to_vec(),
         },
     );
     e.arms = o.arms.clone().unwrap_or(arms);
@@ -228,28 +310,39 @@ fn experiment(o: &Options) -> Result<Experiment> {
     Ok(e)
 }
 
-/// The workload's options: the profile's pairs unless given.
-fn workload_options(o: &Options) -> BTreeMap<String, String> {
-    let mut opts = o.workload_options.clone();
-    if o.profile == Profile::Quick && !opts.contains_key("pairs") {
-        opts.insert("pairs".into(), "1-2,1-3".into());
+/// `workload`'s options: those given that it has, then the quick profile's unless given.
+fn workload_options(o: &Options, workload: &str) -> Result<BTreeMap<String, String>> {
+    let entry = lrmem_bench::workloads::find(workload)?;
+    let mut opts: BTreeMap<String, String> = o
+        .workload_options
+        .iter()
+        .filter(|(k, _)| entry.options.iter().any(|(o, _)| o == k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if o.profile == Profile::Quick {
+        for (k, v) in entry.quick_options {
+            opts.entry(k.to_string()).or_insert_with(|| v.to_string());
+        }
     }
-    opts
+    Ok(opts)
 }
 
 /// `cargo xtask bench`: fetch MNIST if it is missing, then re-run in release.
 pub fn run(args: &[String]) -> Result<()> {
     let o = parse(args)?;
-    if !o.speed_only && !o.workload_options.contains_key("dir") {
-        let dir = o.data_root.join(&o.workload);
-        let known = ["mnist", "fashion-mnist"].contains(&o.workload.as_str());
+    for workload in workloads(&o) {
+        if o.speed_only || o.workload_options.contains_key("dir") {
+            break;
+        }
+        let dir = o.data_root.join(&workload);
+        let known = ["mnist", "fashion-mnist"].contains(&workload.as_str());
         if known
             && !dir.join("t10k-labels-idx1-ubyte").is_file()
             && !dir.join("t10k-labels-idx1-ubyte.gz").is_file()
         {
             eprintln!("data missing in {}: fetching", dir.display());
             let mut fetch = vec!["--dir".to_string(), o.data_root.display().to_string()];
-            if o.workload == "fashion-mnist" {
+            if workload == "fashion-mnist" {
                 fetch.push("--fashion-mnist".into());
             }
             crate::data::run(&fetch)?;
@@ -331,12 +424,28 @@ pub fn run_release(args: &[String]) -> Result<()> {
         std::fs::write(o.out.join("REPORT.md"), md)?;
         return Ok(());
     }
-    let experiment = experiment(&o)?;
-    let entry = lrmem_bench::workloads::find(&o.workload)?;
+    for workload in workloads(&o) {
+        md.push_str(&run_workload(&o, &workload)?);
+    }
+    if let Some(s) = speed {
+        md.push_str(&s);
+        md.push('\n');
+    }
+    md.push_str(&robustness_section());
+    std::fs::write(o.out.join("REPORT.md"), md)?;
+    println!("report: {}", o.out.join("REPORT.md").display());
+    Ok(())
+}
+
+/// Runs `workload`'s experiment and returns its section of REPORT.md.
+fn run_workload(o: &Options, workload: &str) -> Result<String> {
+    let experiment = experiment(o, workload)?;
+    let entry = lrmem_bench::workloads::find(workload)?;
     let config = lrmem_bench::workloads::WorkloadConfig {
         data_root: o.data_root.clone(),
-        options: workload_options(&o),
+        options: workload_options(o, workload)?,
     };
+    eprintln!("== workload {workload}: building its tasks");
     let family = entry.build(&config)?;
     let results_path = o.out.join(format!("{}.jsonl", entry.name));
     let options = RunOptions {
@@ -357,11 +466,15 @@ pub fn run_release(args: &[String]) -> Result<()> {
         .with_context(|| format!("cannot write {}", json.display()))?;
     let about = format!(
         "Data: {} (options: {}). {} runs carried out now ({elapsed:.0} s on {}, {} parallel runs), {} taken from {} (`--resume`). The paper setting gives every arm base learning rate {}.",
-        config
-            .options
-            .get("dir")
-            .cloned()
-            .unwrap_or_else(|| o.data_root.join(entry.name).display().to_string()),
+        if entry.options.iter().any(|(k, _)| *k == "dir") {
+            config
+                .options
+                .get("dir")
+                .cloned()
+                .unwrap_or_else(|| o.data_root.join(entry.name).display().to_string())
+        } else {
+            "simulated when the workload is built (fixed data seeds)".to_string()
+        },
         if config.options.is_empty() {
             "defaults".to_string()
         } else {
@@ -381,17 +494,9 @@ pub fn run_release(args: &[String]) -> Result<()> {
             .base_lr
             .map_or("(none)".to_string(), |lr| format!("{lr:e}")),
     );
-    md.push_str(&lrmem_bench::report::workload_section(
+    Ok(lrmem_bench::report::workload_section(
         &results, &o.out, entry.name, &about,
-    )?);
-    if let Some(s) = speed {
-        md.push_str(&s);
-        md.push('\n');
-    }
-    md.push_str(&robustness_section());
-    std::fs::write(o.out.join("REPORT.md"), md)?;
-    println!("report: {}", o.out.join("REPORT.md").display());
-    Ok(())
+    )?)
 }
 
 /// The summaries of the last `cargo xtask fuzz` and `cargo xtask soak` (their `FUZZ.md` and

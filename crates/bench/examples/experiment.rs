@@ -35,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 threshold: 0.9,
                 cap: 1000,
                 curve_every: 50,
+                also: vec![],
             },
         )
     };

@@ -317,6 +317,63 @@ pub fn small_multiples(
             threshold: threshold.filter(|t| t.is_finite()),
             y_range,
             x_max,
+            log_y: false,
+        },
+    )
+}
+
+/// [`small_multiples`] with a logarithmic y axis, for errors that fall by decades (NMSE):
+/// `y_range` must be positive; non-positive points are skipped. The line is the mean of
+/// log10 y over runs (the geometric mean), the band the min–max.
+#[allow(clippy::too_many_arguments)]
+pub fn small_multiples_log_y(
+    stem: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    panels: &[Panel],
+    threshold: Option<f64>,
+    y_range: (f64, f64),
+    x_max: f64,
+) -> Result<[PathBuf; 2], PlotError> {
+    if panels.is_empty() {
+        return Err(PlotError::NoData {
+            figure: stem.to_path_buf(),
+            why: "no panels",
+        });
+    }
+    if !(y_range.0 > 0.0) {
+        return Err(PlotError::NoData {
+            figure: stem.to_path_buf(),
+            why: "a log axis needs a positive range",
+        });
+    }
+    let log = |y: f64| if y > 0.0 { y.log10() } else { f64::NAN };
+    let panels: Vec<Panel> = panels
+        .iter()
+        .map(|p| Panel {
+            label: p.label.clone(),
+            runs: p
+                .runs
+                .iter()
+                .map(|r| r.iter().map(|&(x, y)| (x, log(y))).collect())
+                .collect(),
+        })
+        .collect();
+    let y_range = (log(y_range.0), log(y_range.1));
+    check_range(stem, "y", y_range.0, y_range.1)?;
+    check_range(stem, "x", 0.0, x_max)?;
+    render(
+        stem,
+        &SmallMultiples {
+            title,
+            x_label,
+            y_label,
+            panels: &panels,
+            threshold: threshold.map(log).filter(|t| t.is_finite()),
+            y_range,
+            x_max,
+            log_y: true,
         },
     )
 }
@@ -329,6 +386,8 @@ struct SmallMultiples<'a> {
     threshold: Option<f64>,
     y_range: (f64, f64),
     x_max: f64,
+    /// The y values are log10 of what the ticks show.
+    log_y: bool,
 }
 
 /// Mean, min and max over runs at each x, from the finite points within `0..=x_max`, with y
@@ -394,7 +453,13 @@ impl Figure for SmallMultiples<'_> {
                 .x_labels(4)
                 .y_labels(6)
                 .x_label_formatter(&|x| tick_label(*x))
-                .y_label_formatter(&|y| tick_label(*y))
+                .y_label_formatter(&|y| {
+                    if self.log_y {
+                        log_tick_label(10f64.powf(*y))
+                    } else {
+                        tick_label(*y)
+                    }
+                })
                 .label_style((FAMILY, 11.0 * s))
                 .axis_desc_style((FAMILY, 12.0 * s))
                 .x_desc(if bottom { self.x_label } else { "" })

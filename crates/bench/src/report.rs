@@ -32,21 +32,53 @@ pub struct Summary {
 /// Updates to the threshold of task `k` of `run`, and whether it was reached (a miss counts
 /// as the cap).
 pub fn updates(run: &RunResult, k: usize, cap: usize) -> Option<(usize, bool)> {
-    run.tasks.get(k).map(|t| match t.outcome.reached() {
-        Some(u) => (u, true),
-        None => (cap, false),
+    updates_at(run, k, cap, None)
+}
+
+/// As [`updates`], for the main threshold (`which = None`) or the `i`-th of
+/// [`Protocol::also`](crate::harness::Protocol) (`Some(i)`; a run recorded without it counts
+/// as missing it).
+pub fn updates_at(
+    run: &RunResult,
+    k: usize,
+    cap: usize,
+    which: Option<usize>,
+) -> Option<(usize, bool)> {
+    run.tasks.get(k).map(|t| {
+        let reached = match which {
+            None => t.outcome.reached(),
+            Some(i) => t.also.get(i).and_then(|c| c.update),
+        };
+        match reached {
+            Some(u) => (u, true),
+            None => (cap, false),
+        }
     })
 }
 
 /// The summary of `arm`'s runs in `setting` on task `k`.
 pub fn summarise(results: &Results, setting: Setting, arm: &str, k: usize) -> Option<Summary> {
+    summarise_at(results, setting, arm, k, None)
+}
+
+/// As [`summarise`], for the main threshold or the `i`-th further one (see [`updates_at`]).
+pub fn summarise_at(
+    results: &Results,
+    setting: Setting,
+    arm: &str,
+    k: usize,
+    which: Option<usize>,
+) -> Option<Summary> {
     let cap = results.experiment.protocol.cap;
     let runs: Vec<&RunResult> = results
         .runs
         .iter()
         .filter(|r| r.spec.setting == setting && r.spec.arm.name == arm)
         .collect();
-    let v: Vec<(usize, bool)> = runs.iter().filter_map(|r| updates(r, k, cap)).collect();
+    let v: Vec<(usize, bool)> = runs
+        .iter()
+        .filter_map(|r| updates_at(r, k, cap, which))
+        .collect();
     if v.is_empty() {
         return None;
     }
@@ -105,6 +137,11 @@ fn baseline(arms: &[String]) -> Option<&str> {
 
 /// The arm × task table of `setting` (markdown).
 pub fn table(results: &Results, setting: Setting) -> String {
+    table_at(results, setting, None)
+}
+
+/// The arm × task table of `setting` for the main threshold or the `i`-th further one.
+pub fn table_at(results: &Results, setting: Setting, which: Option<usize>) -> String {
     let mut out = String::new();
     let arms = arms_of(results, setting);
     let base = baseline(&arms).unwrap_or("sgd").to_string();
@@ -123,8 +160,8 @@ pub fn table(results: &Results, setting: Setting) -> String {
         let _ = write!(out, "| {arm} | {lr} |");
         for k in 0..results.task_labels.len() {
             match (
-                summarise(results, setting, arm, k),
-                summarise(results, setting, &base, k),
+                summarise_at(results, setting, arm, k, which),
+                summarise_at(results, setting, &base, k, which),
             ) {
                 (Some(s), b) => {
                     let bound = if s.missed > 0 { "≥ " } else { "" };
@@ -245,6 +282,15 @@ pub fn workload_section(
             "### {title}\n\nUpdates to the threshold, mean ± std over seeds; × = the baseline's mean / the arm's mean.\n"
         );
         md.push_str(&table(results, setting));
+        for (i, t) in p.also.iter().enumerate() {
+            let _ = writeln!(
+                md,
+                "\nUpdates to {} {t} (a further threshold of the protocol; same conventions):\n",
+                results.metric
+            );
+            md.push_str(&table_at(results, setting, Some(i)));
+        }
+        md.push_str(&extra_section(results, setting));
         if setting == Setting::Tuned {
             md.push_str(&tuning_section(results));
         }
@@ -274,6 +320,85 @@ pub fn workload_section(
     }
     md.push_str(&timing_section(results));
     Ok(md)
+}
+
+/// The tasks' extra numbers ([`TaskResult::extra`](crate::harness::TaskResult)) of
+/// `setting`, mean over seeds per arm and task; a number that is the same for every run of a
+/// task (a baseline of the data) is given once, below the table. Empty if there are none.
+fn extra_section(results: &Results, setting: Setting) -> String {
+    let runs: Vec<&RunResult> = results
+        .runs
+        .iter()
+        .filter(|r| r.spec.setting == setting)
+        .collect();
+    let mut names: Vec<String> = Vec::new();
+    for t in runs.iter().flat_map(|r| &r.tasks) {
+        for (n, _) in &t.extra {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+    }
+    if names.is_empty() {
+        return String::new();
+    }
+    let value = |r: &RunResult, k: usize, name: &str| {
+        r.tasks
+            .get(k)
+            .and_then(|t| t.extra.iter().find(|(n, _)| n == name).map(|x| x.1))
+    };
+    let tasks = results.task_labels.len();
+    let constant = |name: &str| -> Option<Vec<f64>> {
+        (0..tasks)
+            .map(|k| {
+                let v: Vec<f64> = runs.iter().filter_map(|r| value(r, k, name)).collect();
+                (!v.is_empty() && v.iter().all(|x| x.to_bits() == v[0].to_bits())).then(|| v[0])
+            })
+            .collect()
+    };
+    let (fixed, varying): (Vec<&String>, Vec<&String>) =
+        names.iter().partition(|n| constant(n).is_some());
+    let mut md =
+        String::from("\nAt the end of each task, besides the metric (mean over seeds):\n\n| arm |");
+    for label in &results.task_labels {
+        for n in &varying {
+            let _ = write!(md, " {label}: {n} |");
+        }
+    }
+    let _ = writeln!(md, "\n|---|{}", "---|".repeat(tasks * varying.len()));
+    for arm in arms_of(results, setting) {
+        let _ = write!(md, "| {arm} |");
+        for k in 0..tasks {
+            for n in &varying {
+                let v: Vec<f64> = runs
+                    .iter()
+                    .filter(|r| r.spec.arm.name == arm)
+                    .filter_map(|r| value(r, k, n))
+                    .collect();
+                if v.is_empty() {
+                    let _ = write!(md, " — |");
+                } else {
+                    let _ = write!(md, " {:.3e} |", v.iter().sum::<f64>() / v.len() as f64);
+                }
+            }
+        }
+        let _ = writeln!(md);
+    }
+    for n in fixed {
+        let v = constant(n).unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "\n{n} (the same for every run): {}",
+            results
+                .task_labels
+                .iter()
+                .zip(v)
+                .map(|(l, x)| format!("{l}: {x:.3e}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    md
 }
 
 /// The tuned learning rates and whether each is interior to the rates tried.
@@ -361,6 +486,28 @@ fn curves_figure(
     }
     let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
     let hi = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if lo > 0.0 && hi / lo > 10.0 {
+        // Errors that fall by decades (NMSE) read better on a log axis.
+        let pad = (hi / lo).log10() * 0.05;
+        plot::small_multiples_log_y(
+            stem,
+            &format!(
+                "{}: {} against updates, task {} ({}), log scale",
+                results.experiment.workload,
+                results.metric,
+                k + 1,
+                results.task_labels[k]
+            ),
+            "updates",
+            &results.metric,
+            &panels,
+            Some(p.threshold),
+            (lo / 10f64.powf(pad), hi * 10f64.powf(pad)),
+            p.cap as f64,
+        )
+        .map_err(plot_err)?;
+        return Ok(true);
+    }
     let pad = ((hi - lo) * 0.05).max(1e-3);
     plot::small_multiples(
         stem,

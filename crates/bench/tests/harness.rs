@@ -26,6 +26,7 @@ fn protocol(threshold: f64, cap: usize) -> Protocol {
         threshold,
         cap,
         curve_every: 25,
+        also: vec![],
     }
 }
 
@@ -397,5 +398,107 @@ fn peers_run_at_their_defaults_and_tune_around_them() {
     assert_eq!(grid.len(), 3);
     for (got, want) in grid.iter().zip([0.3f32, 1.0, 3.0]) {
         assert!((got - want).abs() < 1e-6 * want, "{grid:?}");
+    }
+}
+
+#[test]
+fn further_thresholds_are_recorded_at_their_first_crossing() {
+    // A curve point after every update, so the curve shows each crossing.
+    let e = Experiment {
+        arms: vec![Arm::parse("sgd:lr=0.1").unwrap()],
+        ..Experiment::new(
+            "synthetic-logistic",
+            Protocol {
+                threshold: 0.9,
+                cap: 300,
+                curve_every: 1,
+                also: vec![0.6, 0.8, 2.0],
+            },
+        )
+    };
+    let r = harness::run(&family(), &e, &options(1), &NoObserver).unwrap();
+    for t in &r.runs[0].tasks {
+        assert_eq!(t.also.len(), 3);
+        for (c, &threshold) in t.also.iter().zip(&[0.6, 0.8, 2.0]) {
+            assert_eq!(c.threshold, threshold);
+            let first = t.curve.iter().find(|p| p.1 >= threshold).map(|p| p.0);
+            assert_eq!(c.update, first, "threshold {threshold}");
+        }
+        assert!(t.also[0].update.is_some() && t.also[2].update.is_none());
+        assert!(t.also[0].update <= t.also[1].update);
+        // The main threshold is recorded as before, and the curve has no duplicate points.
+        assert_eq!(
+            t.outcome.reached(),
+            t.curve.iter().find(|p| p.1 >= 0.9).map(|p| p.0)
+        );
+        assert!(t.curve.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+    // The report has a table for each further threshold.
+    let dir = tmp("also").parent().unwrap().to_path_buf();
+    let md = lrmem_bench::report::workload_section(&r, &dir, "also", "").unwrap();
+    for t in ["0.6", "0.8", "2"] {
+        assert!(
+            md.contains(&format!("Updates to {} {t} ", r.metric)),
+            "{md}"
+        );
+    }
+    // Non-finite further thresholds are refused.
+    let mut bad = e.clone();
+    bad.protocol.also = vec![f64::NAN];
+    assert!(harness::run(&family(), &bad, &options(1), &NoObserver).is_err());
+}
+
+#[test]
+fn results_files_written_before_further_thresholds_still_load() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/results/peers-defaults-2026-11-30.jsonl");
+    let (experiment, runs) = harness::ResultsFile::read(&path).unwrap();
+    assert!(experiment.protocol.also.is_empty());
+    assert!(!runs.is_empty());
+    for t in runs.iter().flat_map(|r| &r.tasks) {
+        assert!(t.also.is_empty() && t.extra.is_empty());
+    }
+    // And an experiment without further thresholds is written exactly as before (no new
+    // keys), so such files also resume.
+    let json = serde_json::to_value(&experiment).unwrap();
+    assert!(json["protocol"].get("also").is_none());
+}
+
+#[test]
+fn robot_workload_options_are_checked() {
+    use lrmem_bench::workloads::{find, WorkloadConfig};
+    let build = |name: &str, opts: &[(&str, &str)]| {
+        find(name).unwrap().build(&WorkloadConfig {
+            data_root: Default::default(),
+            options: opts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        })
+    };
+    let tiny = [("train", "1"), ("test", "1"), ("seconds", "0.2")];
+    let inv = build("panda-inverse", &tiny).unwrap();
+    assert_eq!(inv.len(), 3);
+    assert_eq!(inv.name(), "panda-inverse");
+    for bad in [
+        ("order", "sideways"),
+        ("train", "many"),
+        ("seconds", "-1"),
+        ("eval-every", "0"),
+        ("payload", "9"),
+        ("no-such-option", "1"),
+    ] {
+        let mut opts = tiny.to_vec();
+        opts.push(bad);
+        assert!(build("panda-inverse", &opts).is_err(), "{bad:?}");
+    }
+    // The forward model samples subsequences: a sample order is an error there.
+    let mut opts = tiny.to_vec();
+    opts.push(("order", "stream"));
+    assert!(build("panda-forward", &opts).is_err());
+    for name in ["panda-forward", "panda-inverse"] {
+        let e = find(name).unwrap();
+        assert_eq!((e.threshold, e.also), (0.1, &[0.03][..]));
+        assert_eq!(e.curve_every(e.cap) % e.curve_unit, 0);
     }
 }

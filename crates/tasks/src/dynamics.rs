@@ -308,15 +308,32 @@ struct Raw {
     targets: Vec<f64>,
 }
 
-/// Fits input and target normalisers on `train`, then normalises `train` and `test` with them.
+/// Fits input and target normalisers on `train` (or takes the `fixed` ones, fitted on an
+/// earlier task's training data), then normalises `train` and `test` with them.
 fn normalise(
     train: &[Raw],
     test: &[Raw],
     din: usize,
     dout: usize,
+    fixed: Option<&Normalizers>,
 ) -> Result<(SequenceSet, SequenceSet, Normalizer, Normalizer), TaskError> {
-    let inorm = Normalizer::fit(train.iter().map(|r| &r.inputs[..]), din)?;
-    let tnorm = Normalizer::fit(train.iter().map(|r| &r.targets[..]), dout)?;
+    let (inorm, tnorm) = match fixed {
+        Some(n) => {
+            if n.input.dim() != din || n.target.dim() != dout {
+                return Err(TaskError::Argument(format!(
+                    "normalisers of dimensions {} → {} given for data of dimensions {din} → {dout}; \
+                     pass the normalisers of the same kind of data (forward or inverse)",
+                    n.input.dim(),
+                    n.target.dim()
+                )));
+            }
+            (n.input.clone(), n.target.clone())
+        }
+        None => (
+            Normalizer::fit(train.iter().map(|r| &r.inputs[..]), din)?,
+            Normalizer::fit(train.iter().map(|r| &r.targets[..]), dout)?,
+        ),
+    };
     let apply = |raw: &[Raw]| SequenceSet {
         din,
         dout,
@@ -336,6 +353,16 @@ fn normalise(
             .collect(),
     };
     Ok((apply(train), apply(test), inorm, tnorm))
+}
+
+/// An input and a target normaliser fitted together (e.g. on the first task of a sequence and
+/// reused for the later ones, so that a model's inputs mean the same across the sequence).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalizers {
+    /// The input normaliser.
+    pub input: Normalizer,
+    /// The target normaliser.
+    pub target: Normalizer,
 }
 
 /// What the forward model predicts (both are evaluated either way, see [`ForwardNmse`]).
@@ -382,6 +409,18 @@ impl ForwardData {
         test: &[ArmTrajectory],
         target: ForwardTarget,
     ) -> Result<Self, TaskError> {
+        Self::with_normalizers(train, test, target, None)
+    }
+
+    /// As [`ForwardData::new`], but normalised with `fixed` (fitted on another training set,
+    /// e.g. the first task's of a sequence: [`ForwardData::normalizers`]) when given; they must
+    /// be of forward data (21 inputs, 14 targets) with the same `target`.
+    pub fn with_normalizers(
+        train: &[ArmTrajectory],
+        test: &[ArmTrajectory],
+        target: ForwardTarget,
+        fixed: Option<&Normalizers>,
+    ) -> Result<Self, TaskError> {
         if train.is_empty() || test.is_empty() {
             return Err(TaskError::Argument(
                 "forward dynamics needs at least one training and one held-out trajectory".into(),
@@ -410,7 +449,7 @@ impl ForwardData {
                 .collect()
         };
         let (train_set, test_set, input_norm, target_norm) =
-            normalise(&raw(train), &raw(test), FORWARD_INPUT, STATE)?;
+            normalise(&raw(train), &raw(test), FORWARD_INPUT, STATE, fixed)?;
         let (mut test_now, mut test_next) = (Vec::new(), Vec::new());
         for tr in test {
             for t in 0..tr.steps() - 1 {
@@ -452,6 +491,15 @@ impl ForwardData {
     /// The target normaliser (fitted on the training targets).
     pub fn target_norm(&self) -> &Normalizer {
         &self.target_norm
+    }
+
+    /// Both normalisers, to normalise later data the same way
+    /// ([`ForwardData::with_normalizers`]).
+    pub fn normalizers(&self) -> Normalizers {
+        Normalizers {
+            input: self.input_norm.clone(),
+            target: self.target_norm.clone(),
+        }
     }
 
     /// Held-out NMSE of `pred`: the model's normalised targets for every held-out step, in
@@ -664,6 +712,17 @@ impl InverseData {
     /// Samples (q, q̇, q̈) → τ of every step of `train` and `test` trajectories, normalised with
     /// statistics of `train` only.
     pub fn new(train: &[ArmTrajectory], test: &[ArmTrajectory]) -> Result<Self, TaskError> {
+        Self::with_normalizers(train, test, None)
+    }
+
+    /// As [`InverseData::new`], but normalised with `fixed` (fitted on another training set,
+    /// e.g. the first task's of a sequence: [`InverseData::normalizers`]) when given; they must
+    /// be of inverse data (21 inputs, 7 targets).
+    pub fn with_normalizers(
+        train: &[ArmTrajectory],
+        test: &[ArmTrajectory],
+        fixed: Option<&Normalizers>,
+    ) -> Result<Self, TaskError> {
         if train.is_empty() || test.is_empty() {
             return Err(TaskError::Argument(
                 "inverse dynamics needs at least one training and one held-out trajectory".into(),
@@ -688,7 +747,7 @@ impl InverseData {
                 .collect()
         };
         let (train, test, input_norm, target_norm) =
-            normalise(&raw(train), &raw(test), INVERSE_INPUT, JOINTS)?;
+            normalise(&raw(train), &raw(test), INVERSE_INPUT, JOINTS, fixed)?;
         Ok(InverseData {
             train,
             test,
@@ -715,6 +774,15 @@ impl InverseData {
     /// The torque normaliser (fitted on the training torques).
     pub fn target_norm(&self) -> &Normalizer {
         &self.target_norm
+    }
+
+    /// Both normalisers, to normalise later data the same way
+    /// ([`InverseData::with_normalizers`]).
+    pub fn normalizers(&self) -> Normalizers {
+        Normalizers {
+            input: self.input_norm.clone(),
+            target: self.target_norm.clone(),
+        }
     }
 
     /// The training samples as (sequence, step) in `order`: one pass over all of them

@@ -15,6 +15,9 @@
 //! - [`adapter`]: lets any [`lrmem_optimizers::Optimizer`] update any dfdx model.
 //! - [`panda`]: a simulated Franka Emika Panda arm (rigid-body dynamics from its public URDF
 //!   and identified inertias), for the robot-dynamics tasks.
+//! - [`robot`]: the robot-dynamics task families (the Panda's forward dynamics with the LSTM,
+//!   its inverse dynamics online with the MLP), three tasks each: no payload, a payload, other
+//!   motions.
 //! - [`task`]: the small [`Task`] and [`TaskFamily`] traits the experiment harness runs,
 //!   [`OnlineMnist`] and its family of digit pairs [`MnistPairs`].
 //!
@@ -54,6 +57,7 @@ pub mod lstm;
 pub mod mlp;
 pub mod mnist;
 pub mod panda;
+pub mod robot;
 pub mod task;
 
 pub use dfdx;

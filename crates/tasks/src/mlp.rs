@@ -244,6 +244,11 @@ impl<const H1: usize, const H2: usize> InverseLearner<H1, H2> {
         self.updates
     }
 
+    /// The data.
+    pub fn data(&self) -> &InverseData {
+        &self.data
+    }
+
     /// The model.
     pub fn mlp(&self) -> &Mlp<INVERSE_INPUT, H1, H2, JOINTS> {
         &self.mlp

@@ -101,6 +101,14 @@ pub trait Task {
             samples: 0,
         })
     }
+
+    /// Held-out numbers worth recording at the end of a task besides the metric, as
+    /// (name, value): e.g. a forward-dynamics model's next-state NMSE and the copy baseline
+    /// it is compared with. The harness records them once per task, after the last update.
+    /// The default has none.
+    fn extra_metrics(&mut self) -> Result<Vec<(String, f64)>, TaskError> {
+        Ok(Vec::new())
+    }
 }
 
 /// A sequence of related tasks (MNIST digit pairs today; robot payloads or GAN data sets

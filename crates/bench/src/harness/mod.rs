@@ -17,7 +17,7 @@
 //! let experiment = Experiment {
 //!     arms: vec![Arm::parse("sgd")?, Arm::parse("meta-sgd:xi=0.001+reload")?],
 //!     seeds: vec![0, 1],
-//!     ..Experiment::new("mnist", Protocol { threshold: 0.98, cap: 3000, curve_every: 150 })
+//!     ..Experiment::new("mnist", Protocol { threshold: 0.98, cap: 3000, curve_every: 150, also: vec![] })
 //! };
 //! let results = harness::run(&family, &experiment, &RunOptions::default(), &NoObserver)?;
 //! for run in &results.runs {
@@ -49,8 +49,24 @@ pub struct Protocol {
     pub threshold: f64,
     /// Updates per task; a task that has not reached the threshold by then is censored.
     pub cap: usize,
-    /// A full evaluation for the metric curve every this many updates (and at the crossing).
+    /// A full evaluation for the metric curve every this many updates (and at the crossings).
     pub curve_every: usize,
+    /// Further thresholds, each recorded per task as the first update that reached it
+    /// ([`TaskResult::also`]); the main `threshold` alone decides tuning. Empty by default
+    /// and then left out of the results file, so that files written before it existed load
+    /// and resume unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<f64>,
+}
+
+/// Whether a task reached one of [`Protocol::also`]'s thresholds, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Crossing {
+    /// The threshold.
+    pub threshold: f64,
+    /// The first update after which the metric reached it; `None`: censored (or the task
+    /// diverged or failed first).
+    pub update: Option<usize>,
 }
 
 /// One arm: an optimizer with its hyperparameters, and whether it is carried across tasks.
@@ -261,6 +277,13 @@ pub struct TaskResult {
     pub mean_update_us: f64,
     /// Held-out samples the threshold checks evaluated (their cost).
     pub check_samples: u64,
+    /// One entry per threshold of [`Protocol::also`], in order (absent in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Crossing>,
+    /// The task's [`Task::extra_metrics`](lrmem_tasks::Task::extra_metrics) after its last
+    /// update (absent in older files and for tasks without any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<(String, f64)>,
 }
 
 /// One finished run.
@@ -384,6 +407,7 @@ pub fn run_one(
         };
         let mut task = family.build(k, task_seed(spec.seed, k)).map_err(task_err)?;
         let mut reached_at = None;
+        let mut also_at: Vec<Option<usize>> = vec![None; protocol.also.len()];
         let mut stopped = None;
         let mut curve = Vec::new();
         let mut samples = 0u64;
@@ -418,15 +442,29 @@ pub fn run_one(
                 }
             }
             done = t;
+            let mut crossed = false;
             if reached_at.is_none() {
                 let check = task.check(protocol.threshold).map_err(task_err)?;
                 samples += check.samples;
                 if check.reached {
                     reached_at = Some(t);
-                    let value = task.evaluate().map_err(task_err)?;
-                    observer.evaluated(spec, k, t, value);
-                    curve.push((t, value));
+                    crossed = true;
                 }
+            }
+            for (at, &threshold) in also_at.iter_mut().zip(&protocol.also) {
+                if at.is_none() {
+                    let check = task.check(threshold).map_err(task_err)?;
+                    samples += check.samples;
+                    if check.reached {
+                        *at = Some(t);
+                        crossed = true;
+                    }
+                }
+            }
+            if crossed && t % protocol.curve_every != 0 {
+                let value = task.evaluate().map_err(task_err)?;
+                observer.evaluated(spec, k, t, value);
+                curve.push((t, value));
             }
             if t % protocol.curve_every == 0 {
                 let value = task.evaluate().map_err(task_err)?;
@@ -434,6 +472,12 @@ pub fn run_one(
                 curve.push((t, value));
             }
         }
+        // The task's own extra numbers, unless it stopped early (its model is then unusable).
+        let extra = if stopped.is_none() {
+            task.extra_metrics().map_err(task_err)?
+        } else {
+            Vec::new()
+        };
         // A task that reached the threshold and then diverged still reached it; `stopped`
         // keeps what ended it early.
         let outcome = match (reached_at, &stopped) {
@@ -449,6 +493,13 @@ pub fn run_one(
             updates: done,
             mean_update_us: train_time * 1e6 / done.max(1) as f64,
             check_samples: samples,
+            also: protocol
+                .also
+                .iter()
+                .zip(also_at)
+                .map(|(&threshold, update)| Crossing { threshold, update })
+                .collect(),
+            extra,
         };
         observer.task_finished(spec, k, &result, opt.as_ref());
         results.push(result);
@@ -566,10 +617,12 @@ impl Experiment {
                 "the cap and the curve spacing must be at least 1 update".into(),
             ));
         }
-        if !p.threshold.is_finite() {
+        if let Some(t) = std::iter::once(&p.threshold)
+            .chain(&p.also)
+            .find(|t| !t.is_finite())
+        {
             return Err(BenchError::Invalid(format!(
-                "the threshold must be finite, got {}",
-                p.threshold
+                "every threshold must be finite, got {t}"
             )));
         }
         if self.arms.is_empty() || self.seeds.is_empty() {
