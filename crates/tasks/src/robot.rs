@@ -563,12 +563,6 @@ impl Task for ForwardTask {
         FORWARD_METRIC
     }
 
-    /// The held-out torque NMSE (the metric) after the last update, also when no threshold
-    /// was reached.
-    fn extra_metrics(&mut self) -> Result<Vec<(String, f64)>, TaskError> {
-        Ok(vec![("torque NMSE".into(), self.evaluate()?)])
-    }
-
     /// From the evaluation at the latest multiple of `eval_every` (see the module docs).
     fn check(&mut self, threshold: f64) -> Result<Check, TaskError> {
         let learner = &self.learner;
