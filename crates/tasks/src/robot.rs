@@ -405,7 +405,7 @@ impl<V: Copy> Evals<V> {
         eval: impl FnOnce() -> Result<V, TaskError>,
     ) -> Result<Check, TaskError> {
         let mut cost = 0;
-        if updates % self.eval_every == 0 {
+        if updates.is_multiple_of(self.eval_every) {
             let (v, ran) = self.at(updates, eval)?;
             self.checked = Some(metric(&v));
             cost = if ran { samples } else { 0 };

@@ -10,7 +10,7 @@ use lrmem_tasks::lstm::ForwardConfig;
 use lrmem_tasks::robot::{
     data_seed, trajectories, PandaForward, PandaInverse, RobotConfig, Split, FORWARD_METRIC,
 };
-use lrmem_tasks::{Task, TaskFamily};
+use lrmem_tasks::TaskFamily;
 
 /// Tiny data, so that the tests run in seconds in debug builds.
 fn tiny(eval_every: usize) -> RobotConfig {

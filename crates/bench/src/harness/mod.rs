@@ -461,7 +461,7 @@ pub fn run_one(
                     }
                 }
             }
-            if crossed && t % protocol.curve_every != 0 {
+            if crossed && !t.is_multiple_of(protocol.curve_every) {
                 let value = task.evaluate().map_err(task_err)?;
                 observer.evaluated(spec, k, t, value);
                 curve.push((t, value));
