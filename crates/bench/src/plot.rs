@@ -342,7 +342,7 @@ pub fn small_multiples_log_y(
             why: "no panels",
         });
     }
-    if !(y_range.0 > 0.0) {
+    if y_range.0.is_nan() || y_range.0 <= 0.0 {
         return Err(PlotError::NoData {
             figure: stem.to_path_buf(),
             why: "a log axis needs a positive range",
