@@ -61,7 +61,9 @@ results file per workload.
 Profiles (each workload with its own cap and curve spacing, see the list below):
   (default)   every task, the main arms and Prodigy, D-Adapt Adam and Schedule-Free AdamW at
               their defaults, 2 seeds, base lr 1e-3   (MNIST ~10 min on 2 cores; panda-forward
-              ~10 min, panda-inverse ~3 min with --jobs 2 on 2 free cores)
+              and panda-inverse each ~15-25 min on 2 cores: 6 of these arms took 800 s and
+              730 s on 2 heavily shared cores; the memory arms step the inverse MLP's small
+              tensors at ~1 ms per update against ~0.12 ms for SGD)
   --quick     sgd and meta-sgd (fresh, reloaded); 1 seed; a short cap and small data (MNIST:
               tasks 1v2, 1v3; robot: 0.5 s trajectories) (CI smoke, ≲ 1 min per workload)
   --full      every preset arm (the peers too), 5 seeds, paper + tuned, and, unless

@@ -251,9 +251,9 @@ fn pairs(config: &WorkloadConfig, set: &str) -> Result<Box<dyn TaskFamily + Send
     Ok(Box::new(family))
 }
 
-/// Updates per task of `panda-forward`: what the default profile's time allows (11 arms × 2
-/// seeds × 3 tasks at ≈ 5 ms per 128-step BPTT update with its checks: ≈ 8 min with 2 jobs
-/// on 2 free cores). Measured on task 1 (`robot_tasks` example of the tasks crate): after 3000
+/// Updates per task of `panda-forward`: about what the default profile's time allows (11
+/// arms × 2 seeds × 3 tasks at ≈ 5 ms per 128-step BPTT update with its checks on a free
+/// core: ≈ 8 min with 2 jobs; 6 arms took 800 s on 2 heavily shared cores). Measured on task 1 (`robot_tasks` example of the tasks crate): after 3000
 /// updates at lr 1e−3 Adam's held-out state-change NMSE is ≈ 0.44 and SGD's ≈ 1.0 (at 1e−2:
 /// Adam ≈ 0.55, SGD ≈ 0.66), so NMSE 0.1 is not reached within this cap at the papers' rate:
 /// the forward workload's thresholds are censored in the default profile and its final NMSEs
@@ -261,7 +261,9 @@ fn pairs(config: &WorkloadConfig, set: &str) -> Result<Box<dyn TaskFamily + Send
 const FORWARD_CAP: usize = 3000;
 /// Updates per task of `panda-inverse`. Measured on task 1 (shuffled order, lr 1e−3): Adam
 /// reaches NMSE 0.1 after ≈ 10 000 updates and then plateaus near 0.08; SGD plateaus near
-/// 0.23. At ≈ 60 µs per update the default profile takes ≈ 3 min with 2 jobs.
+/// 0.23. Plain optimizers step at ≈ 0.1 ms per update, the memory arms at ≈ 1 ms (their
+/// per-tensor cost dominates on the MLP's small tensors), so the default profile takes
+/// ≈ 15–25 min on 2 cores, most of it in the memory arms.
 const INVERSE_CAP: usize = 50_000;
 
 /// The robot data settings of `config`'s options over `defaults`.
