@@ -299,26 +299,8 @@ pub fn small_multiples(
     y_range: (f64, f64),
     x_max: f64,
 ) -> Result<[PathBuf; 2], PlotError> {
-    if panels.is_empty() {
-        return Err(PlotError::NoData {
-            figure: stem.to_path_buf(),
-            why: "no panels",
-        });
-    }
-    check_range(stem, "y", y_range.0, y_range.1)?;
-    check_range(stem, "x", 0.0, x_max)?;
-    render(
-        stem,
-        &SmallMultiples {
-            title,
-            x_label,
-            y_label,
-            panels,
-            threshold: threshold.filter(|t| t.is_finite()),
-            y_range,
-            x_max,
-            log_y: false,
-        },
+    draw_small_multiples(
+        stem, title, x_label, y_label, panels, threshold, y_range, x_max, false,
     )
 }
 
@@ -336,12 +318,6 @@ pub fn small_multiples_log_y(
     y_range: (f64, f64),
     x_max: f64,
 ) -> Result<[PathBuf; 2], PlotError> {
-    if panels.is_empty() {
-        return Err(PlotError::NoData {
-            figure: stem.to_path_buf(),
-            why: "no panels",
-        });
-    }
     if y_range.0.is_nan() || y_range.0 <= 0.0 {
         return Err(PlotError::NoData {
             figure: stem.to_path_buf(),
@@ -360,7 +336,39 @@ pub fn small_multiples_log_y(
                 .collect(),
         })
         .collect();
-    let y_range = (log(y_range.0), log(y_range.1));
+    draw_small_multiples(
+        stem,
+        title,
+        x_label,
+        y_label,
+        &panels,
+        threshold.map(log),
+        (log(y_range.0), log(y_range.1)),
+        x_max,
+        true,
+    )
+}
+
+/// The checks and drawing of both [`small_multiples`] flavours; `log_y`: the panels, threshold
+/// and range are already log10 values, and the axis labels say so.
+#[allow(clippy::too_many_arguments)]
+fn draw_small_multiples(
+    stem: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    panels: &[Panel],
+    threshold: Option<f64>,
+    y_range: (f64, f64),
+    x_max: f64,
+    log_y: bool,
+) -> Result<[PathBuf; 2], PlotError> {
+    if panels.is_empty() {
+        return Err(PlotError::NoData {
+            figure: stem.to_path_buf(),
+            why: "no panels",
+        });
+    }
     check_range(stem, "y", y_range.0, y_range.1)?;
     check_range(stem, "x", 0.0, x_max)?;
     render(
@@ -369,11 +377,11 @@ pub fn small_multiples_log_y(
             title,
             x_label,
             y_label,
-            panels: &panels,
-            threshold: threshold.map(log).filter(|t| t.is_finite()),
+            panels,
+            threshold: threshold.filter(|t| t.is_finite()),
             y_range,
             x_max,
-            log_y: true,
+            log_y,
         },
     )
 }

@@ -501,6 +501,14 @@ impl PandaForward {
     }
 }
 
+/// The label of task `k` (a plain number past the end, as the harness asks only for `k < len`).
+fn task_label(labels: &[String], k: usize) -> String {
+    labels
+        .get(k)
+        .cloned()
+        .unwrap_or_else(|| format!("task {}", k + 1))
+}
+
 fn no_task(k: usize, n: usize) -> TaskError {
     TaskError::Argument(format!("task {k} requested from a family of {n} tasks"))
 }
@@ -515,10 +523,7 @@ impl TaskFamily for PandaForward {
     }
 
     fn label(&self, k: usize) -> String {
-        self.labels
-            .get(k)
-            .cloned()
-            .unwrap_or_else(|| format!("task {}", k + 1))
+        task_label(&self.labels, k)
     }
 
     fn metric(&self) -> Metric {
@@ -655,10 +660,7 @@ impl TaskFamily for PandaInverse {
     }
 
     fn label(&self, k: usize) -> String {
-        self.labels
-            .get(k)
-            .cloned()
-            .unwrap_or_else(|| format!("task {}", k + 1))
+        task_label(&self.labels, k)
     }
 
     fn metric(&self) -> Metric {
