@@ -451,7 +451,7 @@ fn further_thresholds_are_recorded_at_their_first_crossing() {
 #[test]
 fn results_files_written_before_further_thresholds_still_load() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../docs/results/peers-defaults-2026-11-30.jsonl");
+        .join("../../docs/results/peers-2026-11-30.jsonl");
     let (experiment, runs) = harness::ResultsFile::read(&path).unwrap();
     assert!(experiment.protocol.also.is_empty());
     assert!(!runs.is_empty());
