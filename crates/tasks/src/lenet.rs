@@ -263,22 +263,24 @@ impl LeNet {
 
 /// Fills a layer's weight and bias with U(±1/√fan_in) from `rng` (PyTorch's defaults for
 /// `Conv2d` and `Linear`), drawn weight first, in storage order.
-fn init_uniform<const I: usize, const O: usize>(
+pub(crate) fn init_uniform<const I: usize, const O: usize>(
     layer: &mut Linear<I, O, f32, Dev>,
     rng: &mut ChaCha8Rng,
 ) {
     let bound = 1.0 / (I as f32).sqrt();
-    let mut draw = |n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                // 24 random bits → [0, 1) exactly representable in f32.
-                let u = (rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
-                (2.0 * u - 1.0) * bound
-            })
-            .collect()
-    };
-    layer.weight.copy_from(&draw(I * O));
-    layer.bias.copy_from(&draw(O));
+    layer.weight.copy_from(&uniform(rng, I * O, bound));
+    layer.bias.copy_from(&uniform(rng, O, bound));
+}
+
+/// `n` draws from U(−bound, bound), each from 24 random bits (→ [0, 1) exactly representable
+/// in f32), so that every model of this crate initialises the same way on every machine.
+pub(crate) fn uniform(rng: &mut ChaCha8Rng, n: usize, bound: f32) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let u = (rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
+            (2.0 * u - 1.0) * bound
+        })
+        .collect()
 }
 
 /// im2col index of a valid 5×5 convolution over `channels` maps of `side × side`: entry

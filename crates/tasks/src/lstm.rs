@@ -45,13 +45,14 @@ use dfdx::nn::modules::Linear;
 use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::prelude::*;
 use lrmem_optimizers::Optimizer;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::adapter::Adapter;
 use crate::dynamics::{
     ForwardData, ForwardNmse, SequenceSet, Subsequences, FORWARD_INPUT, STATE, SUBSEQUENCE,
 };
+use crate::lenet::uniform;
 use crate::TaskError;
 
 /// The device the models run on: dfdx's CPU.
@@ -192,15 +193,7 @@ impl<const I: usize, const H: usize, const G: usize, const O: usize> Lstm<I, H, 
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(1);
         let bound = 1.0 / (H as f32).sqrt();
-        let mut draw = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| {
-                    // 24 random bits → [0, 1) exactly representable in f32.
-                    let u = (rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
-                    (2.0 * u - 1.0) * bound
-                })
-                .collect()
-        };
+        let mut draw = |n: usize| uniform(&mut rng, n, bound);
         let mut params = LstmParams {
             cell: LstmCell {
                 weight_ih: dev.zeros(),
@@ -575,6 +568,7 @@ mod tests {
     use crate::dynamics::tests::synthetic;
     use crate::dynamics::ForwardTarget;
     use lrmem_optimizers::{Adam, AdamConfig};
+    use rand_chacha::rand_core::RngCore;
 
     fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -15,11 +15,12 @@ use dfdx::nn::modules::Linear;
 use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 use lrmem_optimizers::Optimizer;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::adapter::Adapter;
 use crate::dynamics::{nmse, InverseData, SampleOrder, INVERSE_INPUT, JOINTS};
+use crate::lenet::init_uniform;
 use crate::lstm::{Dev, Rows};
 use crate::TaskError;
 
@@ -82,20 +83,6 @@ pub struct Mlp<const I: usize, const H1: usize, const H2: usize, const O: usize>
 /// The arm's inverse-dynamics MLP: (q, q̇, q̈) ∈ R²¹ → τ ∈ R⁷, hidden 64 and 64.
 pub type ArmMlp = Mlp<INVERSE_INPUT, 64, 64, JOINTS>;
 
-fn init<const I: usize, const O: usize>(layer: &mut Linear<I, O, f32, Dev>, rng: &mut ChaCha8Rng) {
-    let bound = 1.0 / (I as f32).sqrt();
-    let mut draw = |n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                let u = (rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
-                (2.0 * u - 1.0) * bound
-            })
-            .collect()
-    };
-    layer.weight.copy_from(&draw(I * O));
-    layer.bias.copy_from(&draw(O));
-}
-
 impl<const I: usize, const H1: usize, const H2: usize, const O: usize> Mlp<I, H1, H2, O> {
     /// An MLP on `dev` initialised from ChaCha8 stream 1 of `seed` (stream 0 is for data
     /// order), so the same seed gives the same network everywhere.
@@ -116,9 +103,9 @@ impl<const I: usize, const H1: usize, const H2: usize, const O: usize> Mlp<I, H1
                 bias: dev.zeros(),
             },
         };
-        init(&mut params.fc1, &mut rng);
-        init(&mut params.fc2, &mut rng);
-        init(&mut params.fc3, &mut rng);
+        init_uniform(&mut params.fc1, &mut rng);
+        init_uniform(&mut params.fc2, &mut rng);
+        init_uniform(&mut params.fc3, &mut rng);
         Mlp {
             params,
             dev: dev.clone(),
@@ -312,6 +299,7 @@ mod tests {
     use super::*;
     use crate::dynamics::tests::synthetic;
     use lrmem_optimizers::{Adam, AdamConfig};
+    use rand_chacha::rand_core::RngCore;
 
     type Small = Mlp<5, 6, 4, 3>;
 
