@@ -83,7 +83,8 @@ Options:
   --pixels unit       pixel scaling: unit (p/255, default; the authors' TF loader), raw (0-255,
                       what the authors' PyTorch loader feeds) or standardized
   --threshold F       the metric value to reach (default: the workload's, 0.98 for MNIST,
-                      NMSE 0.1 for the robot workloads, which also record NMSE 0.03)
+                      NMSE 0.1 for the robot workloads, which also record NMSE 0.03, and
+                      panda-forward NMSE 0.6)
   --arms 'A;B;...'    arms, separated by `;`: a preset name (below) or [NAME=]SPEC[+reload],
                       SPEC = optimizer[:key=value,...], e.g. 'sgd; meta-sgd:xi=0.05,m=40+reload'
   --arm A             one more arm (repeatable)

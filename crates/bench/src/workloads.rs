@@ -161,7 +161,7 @@ pub fn registry() -> &'static [WorkloadEntry] {
             summary: "simulated Panda, LSTM forward dynamics (128-step BPTT): no payload, 1.5 kg, sinusoids; held-out state-change NMSE",
             options: ROBOT_OPTIONS,
             threshold: 0.1,
-            also: &[0.03],
+            also: FORWARD_ALSO,
             cap: FORWARD_CAP,
             quick_cap: 300,
             curve_unit: 50,
@@ -259,6 +259,17 @@ fn pairs(config: &WorkloadConfig, set: &str) -> Result<Box<dyn TaskFamily + Send
 /// the forward workload's thresholds are censored in the default profile and its final NMSEs
 /// (the report's end-of-task table) carry the comparison.
 const FORWARD_CAP: usize = 3000;
+/// Further thresholds of `panda-forward`: the NMSE 0.03, and NMSE 0.6, chosen on
+/// task 1 (the development task) so that the updates-to-threshold table separates arms at
+/// all. Why 0.1 and 0.03 are out of reach: the state change of q is q̇·dt (linear in the
+/// input, learned), but the change of q̇ is M(q)⁻¹(τ − h(q, q̇))·dt, and under computed-torque
+/// tracking τ is mostly gravity, so q̈ is a small difference of large terms. Measured on task 1
+/// (`robot_tasks` example of the tasks crate, `perdim` mode): a least-squares affine model
+/// reaches held-out NMSE 0.000 on the seven q dimensions but 0.23–1.13 on the q̇ ones (0.34
+/// overall); the LSTM after 2000 Adam updates at 1e−3 reaches 0.46 (q dimensions 0.10–0.41,
+/// q̇ dimensions 0.32–1.20), and 0.51 in batches of 16. Adam crosses 0.6 after ≈ 1000 updates
+/// on task 1, SGD not within the cap.
+const FORWARD_ALSO: &[f64] = &[0.03, 0.6];
 /// Updates per task of `panda-inverse`. Measured on task 1 (shuffled order, lr 1e−3): Adam
 /// reaches NMSE 0.1 after ≈ 10 000 updates and then plateaus near 0.08; SGD plateaus near
 /// 0.23. Plain optimizers step at ≈ 0.1 ms per update, the memory arms at ≈ 1 ms (their

@@ -85,6 +85,136 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         return Ok(());
     }
+    if which == "rates" {
+        // Meta-SGD (ξ = 0.01, η₀ = LR) on the inverse workload's three tasks, the memory kept
+        // across tasks (the reloaded arm): every UPDATES/10 updates the held-out NMSE and the
+        // mean rate each tensor's last step applied. Shows whether the rates keep growing once
+        // the NMSE has levelled off, and what a reloaded memory starts the next task with.
+        use lrmem_optimizers::{Meta, MetaConfig, MemoryConfig, MemoryOptimizer};
+        let family = PandaInverse::new(&RobotConfig::inverse())?;
+        let mut opt = Meta::sgd(MetaConfig {
+            memory: MemoryConfig {
+                eta0: lr,
+                optimizer: MemoryOptimizer::adam(0.01),
+                ..MemoryConfig::default()
+            },
+            ..MetaConfig::default()
+        })?;
+        for k in 0..3 {
+            let mut task = family.build(k, 0)?;
+            if k > 0 {
+                opt.reload();
+            }
+            for t in 1..=updates {
+                task.update(&mut opt)?;
+                if t % (updates / 10).max(1) == 0 {
+                    let keys: Vec<String> = opt.memories().map(|(k, _)| k.to_string()).collect();
+                    let rates = keys
+                        .iter()
+                        .filter_map(|key| opt.last_rates(key).map(|r| format!("{key} {:.2e}", r.mean)))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    println!("task {} update {t}: NMSE {:.3}; mean rates {rates}", k + 1, task.evaluate()?);
+                }
+            }
+        }
+        return Ok(());
+    }
+    if which == "perdim" {
+        // Per output dimension: the held-out state-change NMSE of a least-squares affine model
+        // fitted on the training data (what a linear predictor can reach), and of the LSTM
+        // trained with Adam for UPDATES updates in batches of 1 and 16.
+        let family = PandaForward::new(&RobotConfig::forward())?;
+        let data = family.data(0).expect("task 1").clone();
+        let (din, dout) = (data.train().din(), data.train().dout());
+        let k = din + 1;
+        let mut ata = vec![0.0f64; k * k];
+        let mut aty = vec![0.0f64; k * dout];
+        for s in data.train().sequences() {
+            for (x, y) in s.inputs.chunks(din).zip(s.targets.chunks(dout)) {
+                let row: Vec<f64> = x.iter().map(|&v| v as f64).chain([1.0]).collect();
+                for i in 0..k {
+                    for j in 0..k {
+                        ata[i * k + j] += row[i] * row[j];
+                    }
+                    for o in 0..dout {
+                        aty[i * dout + o] += row[i] * y[o] as f64;
+                    }
+                }
+            }
+        }
+        for i in 0..k {
+            ata[i * k + i] += 1e-9;
+        }
+        // Gauss-Jordan on [ata | aty].
+        for c in 0..k {
+            let p = ata[c * k + c];
+            for r in 0..k {
+                if r == c {
+                    continue;
+                }
+                let f = ata[r * k + c] / p;
+                for j in 0..k {
+                    ata[r * k + j] -= f * ata[c * k + j];
+                }
+                for o in 0..dout {
+                    aty[r * dout + o] -= f * aty[c * dout + o];
+                }
+            }
+        }
+        let mut pred = Vec::new();
+        for s in data.test().sequences() {
+            for x in s.inputs.chunks(din) {
+                let row: Vec<f64> = x.iter().map(|&v| v as f64).chain([1.0]).collect();
+                for o in 0..dout {
+                    let v: f64 = (0..k)
+                        .map(|i| row[i] * aty[i * dout + o] / ata[i * k + i])
+                        .sum();
+                    pred.push(v as f32);
+                }
+            }
+        }
+        let per_dim = |pred: &[f32]| {
+            let y = data.test().all_targets();
+            (0..dout)
+                .map(|d| {
+                    let p: Vec<f32> = pred.iter().skip(d).step_by(dout).copied().collect();
+                    let t: Vec<f32> = y.iter().skip(d).step_by(dout).copied().collect();
+                    format!("{:.3}", lrmem_tasks::dynamics::nmse(&p, &t, 1).unwrap_or(f64::NAN))
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!("linear: {:?}\n  per dim (q then q̇): {}", data.nmse(&pred)?, per_dim(&pred));
+        for batch in [1usize, 16] {
+            let mut learner = lrmem_tasks::lstm::ForwardLearner::<32, 128>::new(
+                data.clone(),
+                lrmem_tasks::lstm::ForwardConfig {
+                    batch,
+                    ..Default::default()
+                },
+                0,
+            )?;
+            let mut opt = Adam::new(AdamConfig {
+                lr,
+                ..AdamConfig::default()
+            })?;
+            let start = Instant::now();
+            for t in 1..=updates {
+                learner.update(&mut opt)?;
+                if t % (updates / 5).max(1) == 0 {
+                    let pred = learner.lstm().predict_set(data.test(), 128, 256)?;
+                    println!(
+                        "lstm batch {batch} after {t}: {:?} ({:.1} s)\n  per dim: {}",
+                        data.nmse(&pred)?,
+                        start.elapsed().as_secs_f64(),
+                        per_dim(&pred)
+                    );
+                }
+            }
+        }
+        return Ok(());
+    }
     if which == "stats" {
         // Per dimension: the held-out targets' mean and standard deviation in training units.
         for (test, seconds) in [(1usize, 5.0f64), (4, 5.0), (8, 1.0), (16, 1.0)] {
