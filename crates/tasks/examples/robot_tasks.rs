@@ -90,7 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // across tasks (the reloaded arm): every UPDATES/10 updates the held-out NMSE and the
         // mean rate each tensor's last step applied. Shows whether the rates keep growing once
         // the NMSE has levelled off, and what a reloaded memory starts the next task with.
-        use lrmem_optimizers::{Meta, MetaConfig, MemoryConfig, MemoryOptimizer};
+        use lrmem_optimizers::{MemoryConfig, MemoryOptimizer, Meta, MetaConfig};
         let family = PandaInverse::new(&RobotConfig::inverse())?;
         let mut opt = Meta::sgd(MetaConfig {
             memory: MemoryConfig {
@@ -98,7 +98,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 optimizer: MemoryOptimizer::adam(0.01),
                 ..MemoryConfig::default()
             },
-            ..MetaConfig::default()
         })?;
         for k in 0..3 {
             let mut task = family.build(k, 0)?;
@@ -111,10 +110,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let keys: Vec<String> = opt.memories().map(|(k, _)| k.to_string()).collect();
                     let rates = keys
                         .iter()
-                        .filter_map(|key| opt.last_rates(key).map(|r| format!("{key} {:.2e}", r.mean)))
+                        .filter_map(|key| {
+                            opt.last_rates(key).map(|r| format!("{key} {:.2e}", r.mean))
+                        })
                         .collect::<Vec<_>>()
                         .join(", ");
-                    println!("task {} update {t}: NMSE {:.3}; mean rates {rates}", k + 1, task.evaluate()?);
+                    println!(
+                        "task {} update {t}: NMSE {:.3}; mean rates {rates}",
+                        k + 1,
+                        task.evaluate()?
+                    );
                 }
             }
         }
@@ -180,12 +185,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map(|d| {
                     let p: Vec<f32> = pred.iter().skip(d).step_by(dout).copied().collect();
                     let t: Vec<f32> = y.iter().skip(d).step_by(dout).copied().collect();
-                    format!("{:.3}", lrmem_tasks::dynamics::nmse(&p, &t, 1).unwrap_or(f64::NAN))
+                    format!(
+                        "{:.3}",
+                        lrmem_tasks::dynamics::nmse(&p, &t, 1).unwrap_or(f64::NAN)
+                    )
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        println!("linear: {:?}\n  per dim (q then q̇): {}", data.nmse(&pred)?, per_dim(&pred));
+        println!(
+            "linear: {:?}\n  per dim (q then q̇): {}",
+            data.nmse(&pred)?,
+            per_dim(&pred)
+        );
         for batch in [1usize, 16] {
             let mut learner = lrmem_tasks::lstm::ForwardLearner::<32, 128>::new(
                 data.clone(),
