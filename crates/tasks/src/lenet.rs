@@ -26,18 +26,18 @@
 
 use dfdx::nn::modules::Linear;
 use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection};
-use std::cell::RefCell;
-use std::sync::Arc;
 
 use dfdx::prelude::*;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::mnist::{Samples, PIXELS, SIDE};
 use crate::TaskError;
 
-/// The device LeNet runs on: dfdx's CPU.
-pub type Dev = Cpu;
+pub use crate::layers::Dev;
+use crate::layers::{
+    conv, conv_index, dense, init_uniform, trim, ConvGeometry, PatchIndex, SCRATCH,
+};
 
 /// Side of the conv kernels.
 const K: usize = 5;
@@ -57,6 +57,12 @@ const IDX2: usize = PATCH2 * H2 * H2; // 16,000
 const POOLED1: usize = C1 * P1 * P1; // 1,440
 const FLAT: usize = C2 * P2 * P2; // 320
 const HIDDEN: usize = 50;
+/// Both convolutions: 5×5, stride 1, no padding ("valid").
+const VALID: ConvGeometry = ConvGeometry {
+    kernel: K,
+    stride: 1,
+    pad: 0,
+};
 
 /// The LeNet's trainable tensors, as a dfdx [`TensorCollection`] named like PyTorch's
 /// `state_dict`: `conv1.weight`, `conv1.bias`, …, `fc2.bias`. This is what an optimizer walks.
@@ -125,16 +131,6 @@ pub struct LeNet {
     idx2: PatchIndex,
 }
 
-/// A precomputed im2col index (shared by clones of the network).
-#[derive(Clone)]
-struct PatchIndex(Arc<[u32]>);
-
-impl std::fmt::Debug for PatchIndex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PatchIndex({} entries)", self.0.len())
-    }
-}
-
 impl LeNet {
     /// A LeNet on `dev` with PyTorch's default initialisation drawn from `seed`: every weight
     /// and bias ~ U(−1/√fan_in, +1/√fan_in) (kaiming-uniform with a = √5), fan_in = 25, 250,
@@ -153,8 +149,8 @@ impl LeNet {
         init_uniform(&mut params.conv2, &mut rng);
         init_uniform(&mut params.fc1, &mut rng);
         init_uniform(&mut params.fc2, &mut rng);
-        let idx1 = PatchIndex(conv_index(1, SIDE).into());
-        let idx2 = PatchIndex(conv_index(C1, P1).into());
+        let idx1 = conv_index(1, SIDE, VALID);
+        let idx2 = conv_index(C1, P1, VALID);
         LeNet {
             params,
             dev: dev.clone(),
@@ -261,195 +257,6 @@ impl LeNet {
     }
 }
 
-/// Fills a layer's weight and bias with U(±1/√fan_in) from `rng` (PyTorch's defaults for
-/// `Conv2d` and `Linear`), drawn weight first, in storage order.
-pub(crate) fn init_uniform<const I: usize, const O: usize>(
-    layer: &mut Linear<I, O, f32, Dev>,
-    rng: &mut ChaCha8Rng,
-) {
-    let bound = 1.0 / (I as f32).sqrt();
-    layer.weight.copy_from(&uniform(rng, I * O, bound));
-    layer.bias.copy_from(&uniform(rng, O, bound));
-}
-
-/// `n` draws from U(−bound, bound), each from 24 random bits (→ [0, 1) exactly representable
-/// in f32), so that every model of this crate initialises the same way on every machine.
-pub(crate) fn uniform(rng: &mut ChaCha8Rng, n: usize, bound: f32) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            let u = (rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
-            (2.0 * u - 1.0) * bound
-        })
-        .collect()
-}
-
-/// im2col index of a valid 5×5 convolution over `channels` maps of `side × side`: entry
-/// `k · positions + p` (tap `k = (c·5 + ky)·5 + kx`, output position `p = y·out + x`) is the
-/// input offset `(c·side + y + ky)·side + x + kx`.
-fn conv_index(channels: usize, side: usize) -> Vec<u32> {
-    let out = side - K + 1;
-    let positions = out * out;
-    let mut idx = vec![0u32; channels * K * K * positions];
-    for c in 0..channels {
-        for ky in 0..K {
-            for kx in 0..K {
-                let k = (c * K + ky) * K + kx;
-                for y in 0..out {
-                    for x in 0..out {
-                        // < 1440: fits u32.
-                        idx[k * positions + y * out + x] =
-                            ((c * side + y + ky) * side + x + kx) as u32;
-                    }
-                }
-            }
-        }
-    }
-    idx
-}
-
-/// One convolution: gather the patches of `x (IN, n)` into `(Z, n)`, view them as
-/// `(PATCH, positions·n)`, multiply by the `(OUT, PATCH)` weight and add the bias:
-/// `(OUT, positions·n)`.
-fn conv<
-    const IN: usize,
-    const Z: usize,
-    const PATCH: usize,
-    const OUT: usize,
-    T: Tape<f32, Dev>,
->(
-    x: Tensor<(Const<IN>, usize), f32, Dev, T>,
-    idx: &PatchIndex,
-    layer: &Linear<PATCH, OUT, f32, Dev>,
-    positions: usize,
-    n: usize,
-    input_grad: bool,
-) -> Result<Tensor<(Const<OUT>, usize), f32, Dev, T>, TaskError> {
-    let cols = gather_rows::<IN, Z, T>(x, &idx.0, input_grad)?;
-    let cols = cols.try_reshape_like(&(Const::<PATCH>, positions * n))?;
-    let y = layer.weight.retaped::<T>().try_matmul(cols)?;
-    add_bias(y, &layer.bias)
-}
-
-/// `y[o, j] + bias[o]` for `y (O, m)`. dfdx's broadcast add does the same, but its generic
-/// strided backward (the bias gradient, a sum over m = 576 or 64 positions) cost ~15% of an
-/// online update.
-fn add_bias<const O: usize, T: Tape<f32, Dev>>(
-    y: Tensor<(Const<O>, usize), f32, Dev, T>,
-    bias: &Tensor<Rank1<O>, f32, Dev>,
-) -> Result<Tensor<(Const<O>, usize), f32, Dev, T>, TaskError> {
-    let m = y.shape().1;
-    let (y, mut tape) = y.split_tape();
-    let mut out = y.device().try_zeros_like(&(Const::<O>, m))?;
-    let mut b = [0.0f32; O];
-    bias.copy_into(&mut b);
-    SCRATCH.with_borrow_mut(|bufs| {
-        let buf = &mut bufs.1;
-        buf.resize(O * m, 0.0);
-        y.copy_into(buf);
-        for (row, &b) in buf.chunks_exact_mut(m).zip(&b) {
-            row.iter_mut().for_each(|v| *v += b);
-        }
-        out.copy_from(buf);
-        trim(bufs);
-    });
-    if T::OWNS_TAPE {
-        let (y_id, b_id, out_id) = (y.clone(), bias.clone(), out.clone());
-        tape.add_backward_op(move |grads| {
-            let dout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_id)?);
-            let dy = grads.get_or_alloc_mut(&y_id)?;
-            for (d, &g) in dy.iter_mut().zip(&dout) {
-                *d += g;
-            }
-            let db = grads.get_or_alloc_mut(&b_id)?;
-            for (d, row) in db.iter_mut().zip(dout.chunks_exact(m)) {
-                *d += row.iter().sum::<f32>();
-            }
-            **grads.get_or_alloc_mut(&out_id)? = dout;
-            Ok(())
-        });
-    }
-    Ok(out.put_tape(tape))
-}
-
-thread_local! {
-    /// Host copies of op inputs and outputs, reused across calls (no page faults per op).
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-}
-
-/// Scratch buffers larger than this many floats (16 MiB) are freed after use rather than kept.
-const SCRATCH_KEEP: usize = 1 << 22;
-
-fn trim(bufs: &mut (Vec<f32>, Vec<f32>)) {
-    for b in [&mut bufs.0, &mut bufs.1] {
-        if b.capacity() > SCRATCH_KEEP {
-            *b = Vec::new();
-        }
-    }
-}
-
-/// Indexed gather of rows: `out[z, b] = x[idx[z], b]` for `x (IN, n)` and `idx` of length `Z`
-/// (entries < `IN`). Backward scatters: `dx[idx[z], b] += dout[z, b]`, unless `input_grad` is
-/// false (the network's images need no gradient; the tape still flows on to the weights).
-fn gather_rows<const IN: usize, const Z: usize, T: Tape<f32, Dev>>(
-    x: Tensor<(Const<IN>, usize), f32, Dev, T>,
-    idx: &Arc<[u32]>,
-    input_grad: bool,
-) -> Result<Tensor<(Const<Z>, usize), f32, Dev, T>, TaskError> {
-    debug_assert_eq!(idx.len(), Z);
-    let n = x.shape().1;
-    let (x, mut tape) = x.split_tape();
-    let mut out = x.device().try_zeros_like(&(Const::<Z>, n))?;
-    SCRATCH.with_borrow_mut(|bufs| {
-        let (inp, buf) = (&mut bufs.0, &mut bufs.1);
-        inp.resize(IN * n, 0.0);
-        x.copy_into(inp);
-        buf.resize(Z * n, 0.0);
-        if n == 1 {
-            for (o, &i) in buf.iter_mut().zip(idx.iter()) {
-                *o = inp[i as usize];
-            }
-        } else {
-            for (o, &i) in buf.chunks_exact_mut(n).zip(idx.iter()) {
-                let i = i as usize;
-                o.copy_from_slice(&inp[i * n..(i + 1) * n]);
-            }
-        }
-        out.copy_from(buf);
-        trim(bufs);
-    });
-    if T::OWNS_TAPE && input_grad {
-        let (x_id, out_id, idx) = (x.clone(), out.clone(), idx.clone());
-        tape.add_backward_op(move |grads| {
-            let dout = std::mem::take(&mut **grads.get_or_alloc_mut(&out_id)?);
-            let dx = grads.get_or_alloc_mut(&x_id)?;
-            if n == 1 {
-                for (&g, &i) in dout.iter().zip(idx.iter()) {
-                    dx[i as usize] += g;
-                }
-            } else {
-                for (g, &i) in dout.chunks_exact(n).zip(idx.iter()) {
-                    let i = i as usize;
-                    for (d, &g) in dx[i * n..(i + 1) * n].iter_mut().zip(g) {
-                        *d += g;
-                    }
-                }
-            }
-            **grads.get_or_alloc_mut(&out_id)? = dout;
-            Ok(())
-        });
-    }
-    Ok(out.put_tape(tape))
-}
-
-/// A fully connected layer on `(I, n)`: `W x + b`, `(O, n)`.
-fn dense<const I: usize, const O: usize, T: Tape<f32, Dev>>(
-    x: Tensor<(Const<I>, usize), f32, Dev, T>,
-    layer: &Linear<I, O, f32, Dev>,
-) -> Result<Tensor<(Const<O>, usize), f32, Dev, T>, TaskError> {
-    let y = layer.weight.retaped::<T>().try_matmul(x)?;
-    add_bias(y, &layer.bias)
-}
-
 /// 2×2 max-pool (stride 2) of `C` maps `side × side` laid out `(C, y, x, n)`, giving
 /// `(C·(side/2)², n)`. The first maximum of each window in row-major order wins (a NaN wins),
 /// as in PyTorch, and the backward routes the window's gradient to exactly that element.
@@ -509,29 +316,7 @@ fn max_pool_2x2<const C: usize, const OUT: usize, T: Tape<f32, Dev>>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    /// Max |a − b| / max(|b|, floor).
-    fn rel_err(a: f32, b: f32, floor: f32) -> f32 {
-        (a - b).abs() / b.abs().max(floor)
-    }
-
-    /// Central difference of `f` at `w[i]`, in f64 steps on f32 data.
-    fn fd(w: &mut [f32], i: usize, h: f32, mut f: impl FnMut(&[f32]) -> f32) -> f32 {
-        let orig = w[i];
-        w[i] = orig + h;
-        let up = f(w);
-        w[i] = orig - h;
-        let down = f(w);
-        w[i] = orig;
-        (up - down) / (2.0 * h)
-    }
-
-    fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        (0..n)
-            .map(|_| ((rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * scale)
-            .collect()
-    }
+    use crate::layers::tests::{fd, random, rel_err};
 
     #[test]
     fn conv_index_matches_direct_convolution() {

@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::adapter::Adapter;
 use crate::dynamics::{nmse, InverseData, SampleOrder, INVERSE_INPUT, JOINTS};
-use crate::lenet::init_uniform;
+use crate::layers::init_uniform;
 use crate::lstm::{Dev, Rows};
 use crate::TaskError;
 
