@@ -131,6 +131,15 @@ pub enum TaskError {
         /// The constant dimension.
         dim: usize,
     },
+    /// Training produced a non-finite loss: the model diverged (an outcome of a too-large
+    /// step, reported rather than trained on).
+    #[error("{what} at iteration {iteration} is not finite: the model diverged; lower the learning rates")]
+    Diverged {
+        /// Which losses, with their values.
+        what: String,
+        /// Iterations done before the diverged one.
+        iteration: usize,
+    },
     /// dfdx's device failed (allocation, shape); carries dfdx's message.
     #[error("dfdx device error: {0}")]
     Device(String),

@@ -12,6 +12,7 @@
 //!   data only, seeded subsequences, NMSE.
 //! - [`lstm`]: an LSTM forward-dynamics model on dfdx, trained by backpropagation through time.
 //! - [`mlp`]: a small MLP for online inverse dynamics.
+//! - [`began`]: BEGAN on MNIST, the papers' GAN experiment: two players, an optimizer each.
 //! - [`adapter`]: lets any [`lrmem_optimizers::Optimizer`] update any dfdx model.
 //! - [`panda`]: a simulated Franka Emika Panda arm (rigid-body dynamics from its public URDF
 //!   and identified inertias), for the robot-dynamics tasks.
@@ -48,9 +49,11 @@
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+pub mod began;
 pub mod dynamics;
 mod error;
 pub mod idx;
+mod layers;
 pub mod lenet;
 pub mod logistic;
 pub mod lstm;

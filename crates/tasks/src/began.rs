@@ -1,0 +1,953 @@
+//! BEGAN, the Boundary Equilibrium GAN of Berthelot, Schumm and Metz (2017), on MNIST: the
+//! workshop paper's third experiment, scaled to run on two CPU cores.
+//!
+//! # The model
+//!
+//! The discriminator is an autoencoder and scores an image by how badly it reconstructs it,
+//! L(v) = mean |v − D(v)| (per image, over its pixels); the generator G has the shape of the
+//! discriminator's decoder. With γ = 0.5 and λ_k = 0.001 (the paper's values), each iteration
+//!
+//! - L_D = L(x) − k_t·L(G(z_D)) steps the discriminator,
+//! - L_G = L(G(z_G)) steps the generator,
+//! - k_{t+1} = clamp(k_t + λ_k·(γ·L(x) − L(G(z_G))), 0, 1),
+//!
+//! and M_global = L(x) + |γ·L(x) − L(G(z_G))| measures convergence (the quantity the
+//! workshop paper's Figure 2 plots). z_D and z_G are two independent draws from U(−1, 1)^[`H`],
+//! as in the paper.
+//!
+//! Sizes ([`NF`] = 8 filters, embedding and noise [`H`] = 16, batches of 16 real images), with
+//! 3×3 convolutions (zero padding 1) and ELU after every convolution but the last:
+//!
+//! - encoder: `1×28×28 → conv NF → conv NF, stride 2 (14×14) → conv 2NF, stride 2 (7×7) →
+//!   fc 784 → H`;
+//! - decoder (and generator): `fc H → NF×7×7 → conv NF → 2× upsample → conv NF (14×14) → 2×
+//!   upsample → conv 1 (28×28)`, no output activation (the images are scaled to [−1, 1]).
+//!
+//! The paper's MNIST-scale BEGAN has 64 filters and blocks of two convolutions per scale; these
+//! sizes keep one iteration in the tens of milliseconds on one core so that every arm of the
+//! harness runs for several seeds (see the crate's README for the time per iteration).
+//! Subsampling uses strided convolutions and upsampling nearest neighbours, as in the paper.
+//! dfdx 0.13 has neither convolutions nor ELU on stable Rust: they come from this crate's
+//! im2col layers, each checked against finite differences.
+
+use std::sync::Arc;
+
+use dfdx::nn::modules::Linear;
+use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection};
+use dfdx::prelude::*;
+use lrmem_optimizers::Optimizer;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::adapter::Adapter;
+use crate::layers::{
+    conv, conv_index, dense, elu, gather_rows, init_uniform, upsample_index, ConvGeometry, Dev,
+    PatchIndex,
+};
+use crate::mnist::{PIXELS, SIDE};
+use crate::TaskError;
+
+/// Filters of the first convolutions (the encoder's last has 2·NF).
+pub const NF: usize = 8;
+/// Dimension of the discriminator's embedding h and of the generator's noise z.
+pub const H: usize = 16;
+/// Side of the smallest feature maps (28 / 4).
+const S7: usize = SIDE / 4;
+/// Side of the middle feature maps.
+const S14: usize = SIDE / 2;
+/// Taps of a 3×3 convolution over one and over NF channels.
+const P1: usize = 9;
+const PNF: usize = 9 * NF;
+/// Features of NF maps at each scale, and of the encoder's 2·NF maps at 7×7.
+const F7: usize = NF * S7 * S7; // 392
+const F14: usize = NF * S14 * S14; // 1,568
+const F28: usize = NF * SIDE * SIDE; // 6,272
+const E7: usize = 2 * NF * S7 * S7; // 784
+/// Gathered patch rows of each convolution.
+const Z_E1: usize = P1 * SIDE * SIDE;
+const Z_14: usize = PNF * S14 * S14;
+const Z_7: usize = PNF * S7 * S7;
+const Z_28: usize = PNF * SIDE * SIDE;
+
+/// 3×3, stride 1, zero padding 1: the side stays.
+const SAME: ConvGeometry = ConvGeometry {
+    kernel: 3,
+    stride: 1,
+    pad: 1,
+};
+/// 3×3, stride 2, zero padding 1: the side halves.
+const DOWN: ConvGeometry = ConvGeometry {
+    kernel: 3,
+    stride: 2,
+    pad: 1,
+};
+
+/// The decoder's (and the generator's) tensors: `fc`, `conv1`, `conv2`, `conv3` (a conv weight
+/// `(out, in·3·3)` flattened as PyTorch lays it out).
+#[derive(Debug, Clone)]
+pub struct DecoderParams<E: Dtype, D: Storage<E>> {
+    /// h (or z) → NF×7×7.
+    pub fc: Linear<H, F7, E, D>,
+    /// NF → NF at 7×7.
+    pub conv1: Linear<PNF, NF, E, D>,
+    /// NF → NF at 14×14.
+    pub conv2: Linear<PNF, NF, E, D>,
+    /// NF → 1 at 28×28: the image.
+    pub conv3: Linear<PNF, 1, E, D>,
+}
+
+/// The encoder's tensors: `conv1`, `conv2`, `conv3`, `fc`.
+#[derive(Debug, Clone)]
+pub struct EncoderParams<E: Dtype, D: Storage<E>> {
+    /// 1 → NF at 28×28.
+    pub conv1: Linear<P1, NF, E, D>,
+    /// NF → NF, stride 2: 28×28 → 14×14.
+    pub conv2: Linear<PNF, NF, E, D>,
+    /// NF → 2·NF, stride 2: 14×14 → 7×7.
+    pub conv3: Linear<PNF, { 2 * NF }, E, D>,
+    /// 2·NF×7×7 → h.
+    pub fc: Linear<E7, H, E, D>,
+}
+
+/// The discriminator's tensors: `enc.*` and `dec.*`.
+#[derive(Debug, Clone)]
+pub struct DiscriminatorParams<E: Dtype, D: Storage<E>> {
+    /// The encoder.
+    pub enc: EncoderParams<E, D>,
+    /// The decoder.
+    pub dec: DecoderParams<E, D>,
+}
+
+impl<E, D> TensorCollection<E, D> for DecoderParams<E, D>
+where
+    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
+    D: Device<E>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = DecoderParams<E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("fc", |s| &s.fc, |s| &mut s.fc),
+                Self::module("conv1", |s| &s.conv1, |s| &mut s.conv1),
+                Self::module("conv2", |s| &s.conv2, |s| &mut s.conv2),
+                Self::module("conv3", |s| &s.conv3, |s| &mut s.conv3),
+            ),
+            |(fc, conv1, conv2, conv3)| DecoderParams {
+                fc,
+                conv1,
+                conv2,
+                conv3,
+            },
+        )
+    }
+}
+
+impl<E, D> TensorCollection<E, D> for EncoderParams<E, D>
+where
+    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
+    D: Device<E>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = EncoderParams<E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("conv1", |s| &s.conv1, |s| &mut s.conv1),
+                Self::module("conv2", |s| &s.conv2, |s| &mut s.conv2),
+                Self::module("conv3", |s| &s.conv3, |s| &mut s.conv3),
+                Self::module("fc", |s| &s.fc, |s| &mut s.fc),
+            ),
+            |(conv1, conv2, conv3, fc)| EncoderParams {
+                conv1,
+                conv2,
+                conv3,
+                fc,
+            },
+        )
+    }
+}
+
+impl<E, D> TensorCollection<E, D> for DiscriminatorParams<E, D>
+where
+    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
+    D: Device<E>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = DiscriminatorParams<E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("enc", |s| &s.enc, |s| &mut s.enc),
+                Self::module("dec", |s| &s.dec, |s| &mut s.dec),
+            ),
+            |(enc, dec)| DiscriminatorParams { enc, dec },
+        )
+    }
+}
+
+/// Images laid out batch last: `(784 pixels, batch)`, pixels in [−1, 1].
+pub type Images<T = NoneTape> = Tensor<(Const<PIXELS>, usize), f32, Dev, T>;
+/// Codes (noise z or embeddings h), `(H, batch)`.
+pub type Codes<T = NoneTape> = Tensor<(Const<H>, usize), f32, Dev, T>;
+
+/// The precomputed gather indices of both networks (shared by clones).
+#[derive(Debug, Clone)]
+struct Indices {
+    /// Encoder: 1 channel 28×28, same; NF 28×28 → 14×14; NF 14×14 → 7×7.
+    e1: PatchIndex,
+    e2: PatchIndex,
+    e3: PatchIndex,
+    /// Decoder: NF 7×7 same; 7 → 14 upsample; NF 14×14 same; 14 → 28 upsample; NF 28×28 same.
+    d1: PatchIndex,
+    up1: PatchIndex,
+    d2: PatchIndex,
+    up2: PatchIndex,
+    d3: PatchIndex,
+}
+
+impl Indices {
+    fn new() -> Self {
+        Indices {
+            e1: conv_index(1, SIDE, SAME),
+            e2: conv_index(NF, SIDE, DOWN),
+            e3: conv_index(NF, S14, DOWN),
+            d1: conv_index(NF, S7, SAME),
+            up1: upsample_index(NF, S7),
+            d2: conv_index(NF, S14, SAME),
+            up2: upsample_index(NF, S14),
+            d3: conv_index(NF, SIDE, SAME),
+        }
+    }
+}
+
+/// `(C, positions·n)` → `(C·positions, n)`: the next layer's feature-major view (no copy of
+/// meaning: the row-major order is already `(C, y, x, n)`).
+fn flat<const C: usize, const F: usize, T: Tape<f32, Dev>>(
+    y: Tensor<(Const<C>, usize), f32, Dev, T>,
+    n: usize,
+) -> Result<Tensor<(Const<F>, usize), f32, Dev, T>, TaskError> {
+    Ok(y.try_reshape_like(&(Const::<F>, n))?)
+}
+
+/// The decoder (the generator's shape): codes `(H, n)` → images `(784, n)`.
+fn decode<T: Tape<f32, Dev>>(
+    p: &DecoderParams<f32, Dev>,
+    idx: &Indices,
+    h: Codes<T>,
+) -> Result<Images<T>, TaskError> {
+    let n = h.shape().1;
+    let y = dense::<H, F7, T>(h, &p.fc)?;
+    let y = conv::<F7, Z_7, PNF, NF, T>(y, &idx.d1, &p.conv1, S7 * S7, n, true)?;
+    let y = elu(flat::<NF, F7, T>(y, n)?)?;
+    let y = gather_rows::<F7, F14, T>(y, &idx.up1, true)?;
+    let y = conv::<F14, Z_14, PNF, NF, T>(y, &idx.d2, &p.conv2, S14 * S14, n, true)?;
+    let y = elu(flat::<NF, F14, T>(y, n)?)?;
+    let y = gather_rows::<F14, F28, T>(y, &idx.up2, true)?;
+    let y = conv::<F28, Z_28, PNF, 1, T>(y, &idx.d3, &p.conv3, SIDE * SIDE, n, true)?;
+    flat::<1, PIXELS, T>(y, n)
+}
+
+/// The encoder: images `(784, n)` → embeddings `(H, n)`. `input_grad`: whether the images
+/// need a gradient (a generator's samples do, real images do not).
+fn encode<T: Tape<f32, Dev>>(
+    p: &EncoderParams<f32, Dev>,
+    idx: &Indices,
+    x: Images<T>,
+    input_grad: bool,
+) -> Result<Codes<T>, TaskError> {
+    let n = x.shape().1;
+    let y = conv::<PIXELS, Z_E1, P1, NF, T>(x, &idx.e1, &p.conv1, SIDE * SIDE, n, input_grad)?;
+    let y = elu(flat::<NF, F28, T>(y, n)?)?;
+    let y = conv::<F28, Z_14, PNF, NF, T>(y, &idx.e2, &p.conv2, S14 * S14, n, true)?;
+    let y = elu(flat::<NF, F14, T>(y, n)?)?;
+    let y = conv::<F14, Z_7, PNF, { 2 * NF }, T>(y, &idx.e3, &p.conv3, S7 * S7, n, true)?;
+    let y = elu(flat::<{ 2 * NF }, E7, T>(y, n)?)?;
+    dense::<E7, H, T>(y, &p.fc)
+}
+
+/// Per-image reconstruction losses mean_pixels |v − D(v)| of the discriminator's reconstruction
+/// `recon` of `v`, `(n,)`.
+fn recon_losses<T, T2>(
+    recon: Images<T>,
+    v: Images<T2>,
+) -> Result<Tensor<(usize,), f32, Dev, T>, TaskError>
+where
+    T: Tape<f32, Dev> + Merge<T2>,
+    T2: Tape<f32, Dev>,
+{
+    Ok(recon
+        .try_sub(v)?
+        .try_abs()?
+        .try_mean::<(usize,), Axis<0>>()?)
+}
+
+/// The settings of BEGAN's training ([`Began::new`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BeganConfig {
+    /// γ, the diversity ratio E[L(G(z))] / E[L(x)] the equilibrium aims at. Default 0.5 (the
+    /// workshop paper's). In (0, 1].
+    pub gamma: f32,
+    /// λ_k, the proportional gain of k_t. Default 0.001 (the BEGAN paper's). In (0, 1].
+    pub lambda_k: f32,
+    /// Real images per iteration (and generated images per loss). Default 16.
+    pub batch: usize,
+}
+
+impl Default for BeganConfig {
+    fn default() -> Self {
+        BeganConfig {
+            gamma: 0.5,
+            lambda_k: 0.001,
+            batch: 16,
+        }
+    }
+}
+
+impl BeganConfig {
+    /// Checks the settings against their documented ranges.
+    pub fn validated(self) -> Result<Self, TaskError> {
+        let unit = |v: f32| v > 0.0 && v <= 1.0;
+        if !unit(self.gamma) || !unit(self.lambda_k) || self.batch == 0 || self.batch > 4096 {
+            return Err(TaskError::Argument(format!(
+                "BEGAN with gamma {}, lambda_k {} and batch {}: gamma and lambda_k must lie in \
+                 (0, 1], the batch in 1..=4096 (defaults 0.5, 0.001, 16)",
+                self.gamma, self.lambda_k, self.batch
+            )));
+        }
+        Ok(self)
+    }
+}
+
+/// What one training iteration measured (before its steps).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BeganStep {
+    /// L(x), the real batch's mean reconstruction loss.
+    pub real: f32,
+    /// L(G(z_D)), the generated batch the discriminator was trained on.
+    pub fake_d: f32,
+    /// L(G(z_G)), the generated batch the generator was trained on.
+    pub fake_g: f32,
+    /// k_t after this iteration's update.
+    pub k: f32,
+    /// M_global = L(x) + |γ·L(x) − L(G(z_G))|.
+    pub m_global: f32,
+}
+
+/// BEGAN's two players, their adapters and k_t, trained one iteration at a time with an
+/// optimizer per player.
+///
+/// ```
+/// use lrmem_tasks::began::Began;
+/// use lrmem_optimizers::{Adam, AdamConfig};
+///
+/// let mut gan = Began::new(Default::default(), 0)?;
+/// let adam = || Adam::new(AdamConfig { lr: 1e-4, ..AdamConfig::default() });
+/// let (mut g, mut d) = (adam()?, adam()?);
+/// let real = vec![-1.0f32; 784 * 16]; // a batch of blank images in [−1, 1]
+/// let step = gan.step(&real, &mut g, &mut d)?;
+/// assert!(step.m_global.is_finite() && step.k >= 0.0);
+/// assert_eq!(gan.sample(&gan.noise(4))?.len(), 4 * 784);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Began {
+    /// The generator's tensors (`fc.*`, `conv1.*`, …).
+    pub generator: DecoderParams<f32, Dev>,
+    /// The discriminator's tensors (`enc.*`, `dec.*`).
+    pub discriminator: DiscriminatorParams<f32, Dev>,
+    cfg: BeganConfig,
+    dev: Dev,
+    idx: Arc<Indices>,
+    adapter_g: Adapter,
+    adapter_d: Adapter,
+    grads_g: Option<Gradients<f32, Dev>>,
+    grads_d: Option<Gradients<f32, Dev>>,
+    k: f32,
+    rng: ChaCha8Rng,
+    iterations: usize,
+}
+
+impl Began {
+    /// Both players initialised from `seed` (PyTorch's default U(±1/√fan_in), ChaCha8 stream
+    /// 1: generator first, then encoder and decoder), k_0 = 0, and the noise drawn from stream
+    /// 2 of `seed`.
+    pub fn new(cfg: BeganConfig, seed: u64) -> Result<Self, TaskError> {
+        let cfg = cfg.validated()?;
+        dfdx::flush_denormals_to_zero();
+        let dev = Dev::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(1);
+        let generator = decoder(&dev, &mut rng);
+        let mut enc = EncoderParams {
+            conv1: dev.build_module::<dfdx::nn::builders::Linear<P1, NF>, f32>(),
+            conv2: dev.build_module::<dfdx::nn::builders::Linear<PNF, NF>, f32>(),
+            conv3: dev.build_module::<dfdx::nn::builders::Linear<PNF, { 2 * NF }>, f32>(),
+            fc: dev.build_module::<dfdx::nn::builders::Linear<E7, H>, f32>(),
+        };
+        init_uniform(&mut enc.conv1, &mut rng);
+        init_uniform(&mut enc.conv2, &mut rng);
+        init_uniform(&mut enc.conv3, &mut rng);
+        init_uniform(&mut enc.fc, &mut rng);
+        let discriminator = DiscriminatorParams {
+            enc,
+            dec: decoder(&dev, &mut rng),
+        };
+        let adapter_g = Adapter::new(&generator)?;
+        let adapter_d = Adapter::new(&discriminator)?;
+        let mut noise = ChaCha8Rng::seed_from_u64(seed);
+        noise.set_stream(2);
+        Ok(Began {
+            grads_g: Some(adapter_g.fresh_grads()),
+            grads_d: Some(adapter_d.fresh_grads()),
+            generator,
+            discriminator,
+            cfg,
+            dev,
+            idx: Arc::new(Indices::new()),
+            adapter_g,
+            adapter_d,
+            k: 0.0,
+            rng: noise,
+            iterations: 0,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &BeganConfig {
+        &self.cfg
+    }
+
+    /// k_t, the weight of the generated images in the discriminator's loss.
+    pub fn k(&self) -> f32 {
+        self.k
+    }
+
+    /// Iterations done.
+    pub fn iterations(&self) -> usize {
+        self.iterations
+    }
+
+    /// `n` noise vectors z ~ U(−1, 1)^H from the model's seeded stream, `n·H` values.
+    pub fn noise(&mut self, n: usize) -> Vec<f32> {
+        noise(&mut self.rng, n)
+    }
+
+    /// Generated images for the noise vectors `z` (`n·H` values), `n·784` pixels in image
+    /// order (image 0's pixels first).
+    pub fn sample(&self, z: &[f32]) -> Result<Vec<f32>, TaskError> {
+        let z = self.codes(z)?;
+        let n = z.shape().1;
+        Ok(transpose(
+            &decode(&self.generator, &self.idx, z)?.as_vec(),
+            n,
+        ))
+    }
+
+    /// The discriminator's reconstruction loss L(v) of each image of `images` (`n·784`
+    /// pixels in image order, in [−1, 1]).
+    pub fn reconstruction_losses(&self, images: &[f32]) -> Result<Vec<f32>, TaskError> {
+        let v = self.images(images)?;
+        let recon = self.reconstruct(v.clone(), false)?;
+        Ok(recon_losses(recon, v)?.as_vec())
+    }
+
+    /// One BEGAN iteration on `real` (`batch·784` pixels in image order, in [−1, 1]): the
+    /// discriminator steps with `opt_d` on L_D, the generator with `opt_g` on L_G, then k_t
+    /// moves. Non-finite losses are a [`TaskError::Diverged`], before anything steps; an
+    /// optimizer's error is returned after the players that stepped before it (the
+    /// discriminator first) kept their step, as each optimizer's state stays consistent with
+    /// its own player, and k_t and the noise stream stay where they were.
+    pub fn step(
+        &mut self,
+        real: &[f32],
+        opt_g: &mut dyn Optimizer,
+        opt_d: &mut dyn Optimizer,
+    ) -> Result<BeganStep, TaskError> {
+        dfdx::flush_denormals_to_zero();
+        let b = self.cfg.batch;
+        if real.len() != b * PIXELS {
+            return Err(TaskError::Argument(format!(
+                "{} pixels for a batch of {b} images of {PIXELS}",
+                real.len()
+            )));
+        }
+        let gamma = self.cfg.gamma;
+        // The stream moves on only when the iteration succeeds (an error changes nothing here).
+        let mut rng = self.rng.clone();
+        let z_d = noise(&mut rng, b);
+        let z_g = noise(&mut rng, b);
+        let grads_d = self
+            .grads_d
+            .take()
+            .unwrap_or_else(|| self.adapter_d.fresh_grads());
+        let grads_g = self
+            .grads_g
+            .take()
+            .unwrap_or_else(|| self.adapter_g.fresh_grads());
+        let Losses {
+            d: loss_d,
+            g: loss_g,
+            real: l_real,
+            fake_d: l_fake_d,
+            fake_g: l_fake_g,
+        } = self.losses(real, &z_d, &z_g, grads_d, grads_g)?;
+        if !(l_real.is_finite() && l_fake_d.is_finite() && l_fake_g.is_finite()) {
+            return Err(TaskError::Diverged {
+                what: format!(
+                    "BEGAN's losses L(x) {l_real}, L(G(z_D)) {l_fake_d}, L(G(z_G)) {l_fake_g}"
+                ),
+                iteration: self.iterations,
+            });
+        }
+        let mut gd = loss_d.try_backward()?;
+        let mut gg = loss_g.try_backward()?;
+        let stepped_d = self
+            .adapter_d
+            .update(&mut self.discriminator, &mut gd, opt_d);
+        self.discriminator.try_zero_grads(&mut gd)?;
+        self.grads_d = Some(gd);
+        stepped_d?;
+        let stepped_g = self.adapter_g.update(&mut self.generator, &mut gg, opt_g);
+        self.generator.try_zero_grads(&mut gg)?;
+        // The discriminator's gradients of L_G are not used: drop them with the rest.
+        self.discriminator.try_zero_grads(&mut gg)?;
+        self.grads_g = Some(gg);
+        stepped_g?;
+        self.k = (self.k + self.cfg.lambda_k * (gamma * l_real - l_fake_g)).clamp(0.0, 1.0);
+        self.rng = rng;
+        self.iterations += 1;
+        Ok(BeganStep {
+            real: l_real,
+            fake_d: l_fake_d,
+            fake_g: l_fake_g,
+            k: self.k,
+            m_global: l_real + (gamma * l_real - l_fake_g).abs(),
+        })
+    }
+
+    /// L_D and L_G on `real` (image order) with the noise `z_d` and `z_g`, each on its own
+    /// tape (`grads_d` collects the discriminator's gradients of L_D; `grads_g` the
+    /// generator's of L_G, and the discriminator's of L_G, which are not used).
+    fn losses(
+        &self,
+        real: &[f32],
+        z_d: &[f32],
+        z_g: &[f32],
+        grads_d: Gradients<f32, Dev>,
+        grads_g: Gradients<f32, Dev>,
+    ) -> Result<Losses, TaskError> {
+        let b = real.len() / PIXELS;
+        // The discriminator's batch: b real images, then b generated ones (no generator tape).
+        let fake = decode(&self.generator, &self.idx, self.codes(z_d)?)?.as_vec();
+        let both = side_by_side(&transpose_in(real, b), &fake, b);
+        let v = self
+            .dev
+            .try_tensor_from_vec(both, (Const::<PIXELS>, 2 * b))?;
+        let recon = self.reconstruct(v.clone().traced(grads_d), false)?;
+        let per_image = recon_losses(recon, v)?;
+        let values = per_image.as_vec();
+        let mut w = vec![1.0 / b as f32; 2 * b];
+        w[b..].fill(-self.k / b as f32);
+        let w = self.dev.try_tensor_from_vec(w, (2 * b,))?;
+        let d = per_image.try_mul(w)?.try_sum::<Rank0, _>()?;
+        // The generator's loss through the discriminator: G(z_G) is used twice (as D's input
+        // and in |v − D(v)|), so its tape is split and both paths reach its gradient.
+        let fake = decode(&self.generator, &self.idx, self.codes(z_g)?.traced(grads_g))?;
+        let (fake, tape) = fake.split_tape();
+        let recon = self.reconstruct(fake.clone().put_tape(tape), true)?;
+        let g =
+            recon_losses(recon, fake.retaped::<OwnedTape<f32, Dev>>())?.try_mean::<Rank0, _>()?;
+        Ok(Losses {
+            real: values[..b].iter().sum::<f32>() / b as f32,
+            fake_d: values[b..].iter().sum::<f32>() / b as f32,
+            fake_g: g.array(),
+            d,
+            g,
+        })
+    }
+
+    /// D(v): the discriminator's reconstruction of `v`.
+    fn reconstruct<T: Tape<f32, Dev>>(
+        &self,
+        v: Images<T>,
+        input_grad: bool,
+    ) -> Result<Images<T>, TaskError> {
+        let h = encode(&self.discriminator.enc, &self.idx, v, input_grad)?;
+        decode(&self.discriminator.dec, &self.idx, h)
+    }
+
+    fn codes(&self, z: &[f32]) -> Result<Codes, TaskError> {
+        if z.is_empty() || !z.len().is_multiple_of(H) {
+            return Err(TaskError::Argument(format!(
+                "{} values are not whole noise vectors of {H}",
+                z.len()
+            )));
+        }
+        let n = z.len() / H;
+        Ok(self
+            .dev
+            .try_tensor_from_vec(transpose_in_dim(z, n, H), (Const::<H>, n))?)
+    }
+
+    fn images(&self, images: &[f32]) -> Result<Images, TaskError> {
+        if images.is_empty() || !images.len().is_multiple_of(PIXELS) {
+            return Err(TaskError::Argument(format!(
+                "{} values are not whole images of {PIXELS} pixels",
+                images.len()
+            )));
+        }
+        let n = images.len() / PIXELS;
+        Ok(self
+            .dev
+            .try_tensor_from_vec(transpose_in(images, n), (Const::<PIXELS>, n))?)
+    }
+}
+
+/// A decoder with fresh U(±1/√fan_in) weights drawn from `rng` in field order.
+fn decoder(dev: &Dev, rng: &mut ChaCha8Rng) -> DecoderParams<f32, Dev> {
+    let mut d = DecoderParams {
+        fc: dev.build_module::<dfdx::nn::builders::Linear<H, F7>, f32>(),
+        conv1: dev.build_module::<dfdx::nn::builders::Linear<PNF, NF>, f32>(),
+        conv2: dev.build_module::<dfdx::nn::builders::Linear<PNF, NF>, f32>(),
+        conv3: dev.build_module::<dfdx::nn::builders::Linear<PNF, 1>, f32>(),
+    };
+    init_uniform(&mut d.fc, rng);
+    init_uniform(&mut d.conv1, rng);
+    init_uniform(&mut d.conv2, rng);
+    init_uniform(&mut d.conv3, rng);
+    d
+}
+
+/// `n·H` draws from U(−1, 1), 24 random bits each.
+fn noise(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    (0..n * H)
+        .map(|_| (rng.next_u32() >> 8) as f32 * (2.0 / (1u32 << 24) as f32) - 1.0)
+        .collect()
+}
+
+/// Image-order `n × d` values → feature-major `(d, n)`.
+fn transpose_in_dim(v: &[f32], n: usize, d: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; v.len()];
+    for (s, row) in v.chunks_exact(d).enumerate() {
+        for (i, &x) in row.iter().enumerate() {
+            out[i * n + s] = x;
+        }
+    }
+    out
+}
+
+/// Image-order pixels of `n` images → `(784, n)`.
+fn transpose_in(v: &[f32], n: usize) -> Vec<f32> {
+    transpose_in_dim(v, n, PIXELS)
+}
+
+/// `(784, n)` → image order.
+fn transpose(v: &[f32], n: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; v.len()];
+    for (i, row) in v.chunks_exact(n).enumerate() {
+        for (s, &x) in row.iter().enumerate() {
+            out[s * PIXELS + i] = x;
+        }
+    }
+    out
+}
+
+/// The `(784, b)` columns of `real` and of `fake` side by side: `(784, 2b)`.
+fn side_by_side(real: &[f32], fake: &[f32], b: usize) -> Vec<f32> {
+    let mut both = Vec::with_capacity(2 * real.len());
+    for (r, f) in real.chunks_exact(b).zip(fake.chunks_exact(b)) {
+        both.extend_from_slice(r);
+        both.extend_from_slice(f);
+    }
+    both
+}
+
+/// Both players' losses on their tapes, and the three reconstruction losses.
+struct Losses {
+    d: Tensor<Rank0, f32, Dev, OwnedTape<f32, Dev>>,
+    g: Tensor<Rank0, f32, Dev, OwnedTape<f32, Dev>>,
+    real: f32,
+    fake_d: f32,
+    fake_g: f32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::tests::{fd, random};
+    use lrmem_optimizers::{Adam, AdamConfig, Sgd, SgdConfig};
+
+    fn gan(batch: usize, seed: u64) -> Began {
+        Began::new(
+            BeganConfig {
+                batch,
+                ..BeganConfig::default()
+            },
+            seed,
+        )
+        .unwrap()
+    }
+
+    /// Both losses against finite differences at a few coordinates of every tensor: L_D for
+    /// the discriminator's, L_G for the generator's. A lost tape gives zeros; these do not.
+    #[test]
+    fn losses_gradients_match_finite_differences() {
+        let b = 2;
+        let mut g = gan(b, 3);
+        g.k = 0.6; // so that the generated half of L_D counts
+        let real = random(b * PIXELS, 1, 1.0);
+        let (z_d, z_g) = (random(b * H, 2, 1.0), random(b * H, 3, 1.0));
+        // The losses recomputed from the networks' outputs with the sums in f64, so that a
+        // finite difference sees the weights' effect rather than the rounding of dfdx's f32
+        // reductions (≈ 2e−7 of the loss).
+        let losses = |g: &Began| {
+            let l1 = |v: &[f32], r: &[f32]| {
+                v.iter()
+                    .zip(r)
+                    .map(|(&a, &b)| f64::from((a - b).abs()))
+                    .sum::<f64>()
+                    / PIXELS as f64
+            };
+            let recon = |imgs: &[f32]| {
+                let n = imgs.len() / PIXELS;
+                transpose(
+                    &g.reconstruct(g.images(imgs).unwrap(), false)
+                        .unwrap()
+                        .as_vec(),
+                    n,
+                )
+            };
+            let both = [real.clone(), g.sample(&z_d).unwrap()].concat();
+            let r = recon(&both);
+            let per: Vec<f64> = both
+                .chunks(PIXELS)
+                .zip(r.chunks(PIXELS))
+                .map(|(v, r)| l1(v, r))
+                .collect();
+            let d = (per[..b].iter().sum::<f64>() - f64::from(g.k) * per[b..].iter().sum::<f64>())
+                / b as f64;
+            let fake = g.sample(&z_g).unwrap();
+            let gl = l1(&fake, &recon(&fake)) / b as f64;
+            (d as f32, gl as f32)
+        };
+        let l = g
+            .losses(
+                &real,
+                &z_d,
+                &z_g,
+                g.adapter_d.fresh_grads(),
+                g.adapter_g.fresh_grads(),
+            )
+            .unwrap();
+        let (gd, gg) = (l.d.backward(), l.g.backward());
+        macro_rules! check {
+            ($grads:ident, $which:expr, $($path:ident).+) => {{
+                let analytic = $grads.get(&g.$($path).+).as_vec();
+                // The three coordinates with the largest gradients: many gradients of the
+                // autoencoder at initialisation are ~1e−5, where the kinks of |v − D(v)|
+                // crossed by a finite step and f32 rounding blur a finite difference.
+                let mut coords: Vec<usize> = (0..analytic.len()).collect();
+                coords.sort_by(|&a, &b| analytic[b].abs().total_cmp(&analytic[a].abs()));
+                coords.truncate(3);
+                let mut nonzero = 0;
+                for &i in &coords {
+                    let mut g2 = gan(b, 3);
+                    g2.generator = g.generator.clone();
+                    g2.discriminator = g.discriminator.clone();
+                    g2.k = g.k;
+                    let mut w = g2.$($path).+.as_vec();
+                    let want = fd(&mut w, i, 5e-3, |w| {
+                        g2.$($path).+.copy_from(w);
+                        let (d, gl) = losses(&g2);
+                        if $which == 0 { d } else { gl }
+                    });
+                    let got = analytic[i];
+                    if want.abs() > 5e-5 {
+                        nonzero += 1;
+                    }
+                    assert!(
+                        (got - want).abs() < 5e-6 + 5e-2 * want.abs(),
+                        "{}[{i}]: dfdx {got} vs finite difference {want}",
+                        stringify!($($path).+)
+                    );
+                }
+                assert!(nonzero > 0, "{}: every checked gradient ~0", stringify!($($path).+));
+            }};
+        }
+        // L_D: the discriminator.
+        check!(gd, 0, discriminator.enc.conv1.weight);
+        check!(gd, 0, discriminator.enc.conv1.bias);
+        check!(gd, 0, discriminator.enc.conv2.weight);
+        check!(gd, 0, discriminator.enc.conv2.bias);
+        check!(gd, 0, discriminator.enc.conv3.weight);
+        check!(gd, 0, discriminator.enc.conv3.bias);
+        check!(gd, 0, discriminator.enc.fc.weight);
+        check!(gd, 0, discriminator.enc.fc.bias);
+        check!(gd, 0, discriminator.dec.fc.weight);
+        check!(gd, 0, discriminator.dec.fc.bias);
+        check!(gd, 0, discriminator.dec.conv1.weight);
+        check!(gd, 0, discriminator.dec.conv1.bias);
+        check!(gd, 0, discriminator.dec.conv2.weight);
+        check!(gd, 0, discriminator.dec.conv2.bias);
+        check!(gd, 0, discriminator.dec.conv3.weight);
+        check!(gd, 0, discriminator.dec.conv3.bias);
+        // L_G: the generator, through the discriminator.
+        check!(gg, 1, generator.fc.weight);
+        check!(gg, 1, generator.fc.bias);
+        check!(gg, 1, generator.conv1.weight);
+        check!(gg, 1, generator.conv1.bias);
+        check!(gg, 1, generator.conv2.weight);
+        check!(gg, 1, generator.conv2.bias);
+        check!(gg, 1, generator.conv3.weight);
+        check!(gg, 1, generator.conv3.bias);
+    }
+
+    #[test]
+    fn same_seed_same_iterations() {
+        let run = |seed| {
+            let mut g = gan(4, seed);
+            let adam = || {
+                Adam::new(AdamConfig {
+                    lr: 1e-3,
+                    ..AdamConfig::default()
+                })
+                .unwrap()
+            };
+            let (mut og, mut od) = (adam(), adam());
+            let real = random(4 * PIXELS, 9, 1.0);
+            let steps: Vec<BeganStep> = (0..3)
+                .map(|_| g.step(&real, &mut og, &mut od).unwrap())
+                .collect();
+            (
+                steps,
+                g.generator.conv3.weight.as_vec(),
+                g.discriminator.enc.fc.weight.as_vec(),
+            )
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5).1, run(6).1);
+    }
+
+    /// The equilibrium's bookkeeping: k follows its update rule from the step's own losses,
+    /// M_global is its formula, and the reconstruction losses agree with the step's.
+    #[test]
+    fn k_and_m_global_follow_their_formulas() {
+        let mut g = gan(3, 1);
+        let sgd = || {
+            Sgd::new(SgdConfig {
+                lr: 1e-2,
+                ..SgdConfig::default()
+            })
+            .unwrap()
+        };
+        let (mut og, mut od) = (sgd(), sgd());
+        let real: Vec<f32> = random(3 * PIXELS, 4, 1.0);
+        let before = g.reconstruction_losses(&real).unwrap();
+        let mut k = 0.0f32;
+        for _ in 0..5 {
+            let was = g.k();
+            let s = g.step(&real, &mut og, &mut od).unwrap();
+            k = (was + 0.001 * (0.5 * s.real - s.fake_g)).clamp(0.0, 1.0);
+            assert_eq!(s.k, k);
+            assert_eq!(s.m_global, s.real + (0.5 * s.real - s.fake_g).abs());
+            assert!(s.real > 0.0 && s.fake_d > 0.0 && s.fake_g > 0.0);
+        }
+        assert_eq!(g.k(), k);
+        assert_eq!(g.iterations(), 5);
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+        // The first step's L(x) was measured on these images before any step.
+        let mut fresh = gan(3, 1);
+        let s = fresh.step(&real, &mut sgd(), &mut sgd()).unwrap();
+        assert!(
+            (s.real - mean(&before)).abs() < 1e-6,
+            "{} vs {}",
+            s.real,
+            mean(&before)
+        );
+    }
+
+    /// Training the discriminator on one fixed image lowers its reconstruction loss: the
+    /// tapes reach the weights and the players learn.
+    #[test]
+    fn the_discriminator_learns_to_reconstruct() {
+        let mut g = gan(2, 2);
+        let adam = || {
+            Adam::new(AdamConfig {
+                lr: 3e-3,
+                ..AdamConfig::default()
+            })
+            .unwrap()
+        };
+        let (mut og, mut od) = (adam(), adam());
+        let mut img = vec![-1.0f32; PIXELS];
+        for y in 6..22 {
+            img[y * SIDE + 12..y * SIDE + 16].fill(1.0); // a vertical bar: a "1"
+        }
+        let real = [img.clone(), img].concat();
+        let first = g.step(&real, &mut og, &mut od).unwrap().real;
+        let mut last = first;
+        for _ in 0..60 {
+            last = g.step(&real, &mut og, &mut od).unwrap().real;
+        }
+        assert!(last < 0.5 * first, "L(x) {first} → {last}");
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_that_change_nothing() {
+        for bad in [
+            BeganConfig {
+                gamma: 0.0,
+                ..BeganConfig::default()
+            },
+            BeganConfig {
+                gamma: f32::NAN,
+                ..BeganConfig::default()
+            },
+            BeganConfig {
+                lambda_k: 2.0,
+                ..BeganConfig::default()
+            },
+            BeganConfig {
+                batch: 0,
+                ..BeganConfig::default()
+            },
+        ] {
+            assert!(
+                matches!(Began::new(bad, 0), Err(TaskError::Argument(_))),
+                "{bad:?}"
+            );
+        }
+        let mut g = gan(2, 0);
+        let sgd = || {
+            Sgd::new(SgdConfig {
+                lr: 1e-2,
+                ..SgdConfig::default()
+            })
+            .unwrap()
+        };
+        let (mut og, mut od) = (sgd(), sgd());
+        let w = g.generator.fc.weight.as_vec();
+        assert!(g.step(&[0.0; PIXELS], &mut og, &mut od).is_err());
+        assert!(g.sample(&[0.0; H + 1]).is_err());
+        assert!(g.reconstruction_losses(&[0.0; 10]).is_err());
+        // A NaN image: the losses are not finite, nothing steps, k and the stream stay.
+        let mut real = vec![0.0f32; 2 * PIXELS];
+        real[5] = f32::NAN;
+        let err = g.step(&real, &mut og, &mut od).unwrap_err();
+        assert!(
+            matches!(err, TaskError::Diverged { iteration: 0, .. }),
+            "{err}"
+        );
+        assert_eq!(g.generator.fc.weight.as_vec(), w);
+        assert_eq!((g.k(), g.iterations()), (0.0, 0));
+        let fresh_z = gan(2, 0).noise(2);
+        assert_eq!(g.noise(2), fresh_z);
+    }
+}
