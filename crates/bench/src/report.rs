@@ -251,7 +251,9 @@ pub fn workload_section(
         "Protocol: the tasks {}, in order; each task starts a fresh model (seeded) and, except for \
          the arms carried across tasks (`+reload`: `Optimizer::next_task`, which for a memory \
          keeps θ and resets the rest), a fresh optimizer. Metric: the first update after which \
-         the {} reaches {} (decided exactly after every update); runs that do not reach it \
+         the {} reaches {} (checked after every update; a task may answer from its latest \
+         periodic held-out evaluation, as the robot workloads do every `eval-every` updates, \
+         which resolves their crossings to that period); runs that do not reach it \
          within {} updates are censored and counted as {} (means marked ≥ are lower bounds; \
          \"missed\" counts censored, diverged and failed runs). {} seed(s) per arm: {:?}. \
          {about}\n\nArms: {arms_text}.\n",
