@@ -67,14 +67,16 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
   --quick     sgd and meta-sgd (fresh, reloaded); 1 seed; a short cap and small data (MNIST:
               tasks 1v2, 1v3; robot: 0.5 s trajectories) (CI smoke, ≲ 1 min per workload)
   --full      every preset arm (the peers too), 5 seeds, paper + tuned, and, unless
-              --workload/--robot name workloads, every workload: mnist, panda-forward and
-              panda-inverse, one after the other into one report  (many hours on 2 cores)
+              --workload/--robot/--gan name workloads, every workload: mnist,
+              panda-forward, panda-inverse and began, one after the other into one report
+              (many hours on 2 cores)
   --speed     only the optimizer speed measurements
 
 Options:
   --workload NAME     a workload (see the list below; default mnist); repeatable
   --robot             both robot workloads: panda-forward and panda-inverse
   --fashion-mnist     short for --workload fashion-mnist
+  --gan               short for --workload began (BEGAN on MNIST, an optimizer per player)
   --set KEY=VALUE     a workload option (see the list below), e.g. --set order=stream; given
                       to every selected workload that has it (an error if none has)
   --data DIR          the workload's data folder (default $LRMEM_DATA/<workload> or
@@ -170,6 +172,10 @@ fn parse(args: &[String]) -> Result<Options> {
                 .workloads
                 .get_or_insert_with(Vec::new)
                 .extend(["panda-forward".to_string(), "panda-inverse".to_string()]),
+            Long("gan") => o
+                .workloads
+                .get_or_insert_with(Vec::new)
+                .push("began".to_string()),
             Long("fashion-mnist") => o
                 .workloads
                 .get_or_insert_with(Vec::new)
@@ -254,7 +260,7 @@ fn workloads(o: &Options) -> Vec<String> {
             }
             v
         }
-        (None, Profile::Full) => ["mnist", "panda-forward", "panda-inverse"]
+        (None, Profile::Full) => ["mnist", "panda-forward", "panda-inverse", "began"]
             .map(String::from)
             .to_vec(),
         (None, _) => vec!["mnist".into()],
@@ -337,15 +343,16 @@ pub fn run(args: &[String]) -> Result<()> {
         if o.speed_only || o.workload_options.contains_key("dir") {
             break;
         }
-        let dir = o.data_root.join(&workload);
-        let known = ["mnist", "fashion-mnist"].contains(&workload.as_str());
-        if known
-            && !dir.join("t10k-labels-idx1-ubyte").is_file()
+        let Some(set) = lrmem_bench::workloads::find(&workload)?.data else {
+            continue;
+        };
+        let dir = o.data_root.join(set);
+        if !dir.join("t10k-labels-idx1-ubyte").is_file()
             && !dir.join("t10k-labels-idx1-ubyte.gz").is_file()
         {
             eprintln!("data missing in {}: fetching", dir.display());
             let mut fetch = vec!["--dir".to_string(), o.data_root.display().to_string()];
-            if workload == "fashion-mnist" {
+            if set == "fashion-mnist" {
                 fetch.push("--fashion-mnist".into());
             }
             crate::data::run(&fetch)?;
@@ -390,7 +397,7 @@ impl Observer for Bars {
         }
     }
 
-    fn task_finished(&self, run: &RunSpec, _: usize, _: &TaskResult, _: &dyn Optimizer) {
+    fn task_finished(&self, run: &RunSpec, _: usize, _: &TaskResult, _: &[&dyn Optimizer]) {
         if let Some(b) = self.bars.lock().expect("bars").get(&run.arm.name) {
             b.inc(1);
         }

@@ -15,15 +15,18 @@ pub fn run(args: &[String]) -> Result<()> {
     // 3. The real data (checksummed), then a smoke run of the experiment and the speed suite.
     crate::data::run(&[])?;
     crate::bench::run(&["--quick".to_string()])?;
-    // 4. Smokes of both robot workloads (small simulated data, a short cap; ~1 min in all),
-    //    into their own folder so that the MNIST report above stays.
-    let out = crate::root().join("target/lrmem-bench-robot");
-    crate::bench::run(&[
-        "--quick".to_string(),
-        "--robot".to_string(),
-        "--no-speed".to_string(),
-        "--out".to_string(),
-        out.display().to_string(),
-    ])?;
+    // 4. Smokes of both robot workloads (small simulated data, a short cap; ~1 min in all)
+    //    and of the GAN (100 iterations), into their own folders so that the MNIST report
+    //    above stays.
+    for (flag, folder) in [("--robot", "robot"), ("--gan", "gan")] {
+        let out = crate::root().join(format!("target/lrmem-bench-{folder}"));
+        crate::bench::run(&[
+            "--quick".to_string(),
+            flag.to_string(),
+            "--no-speed".to_string(),
+            "--out".to_string(),
+            out.display().to_string(),
+        ])?;
+    }
     Ok(())
 }

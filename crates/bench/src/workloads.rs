@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use lrmem_tasks::began::{BeganConfig, BeganMnist, BeganTaskConfig};
 use lrmem_tasks::dynamics::SampleOrder;
 use lrmem_tasks::mnist::{Mnist, PixelScale};
 use lrmem_tasks::robot::{PandaForward, PandaInverse, RobotConfig};
@@ -46,6 +47,8 @@ pub struct WorkloadEntry {
     pub curve_unit: usize,
     /// Options the quick profile sets unless given (smaller data, fewer tasks).
     pub quick_options: &'static [(&'static str, &'static str)],
+    /// The data set it reads from the data root (`cargo xtask data` fetches it), if any.
+    pub data: Option<&'static str>,
     build: fn(&WorkloadConfig) -> Result<Box<dyn TaskFamily + Send>, BenchError>,
 }
 
@@ -129,6 +132,27 @@ const ROBOT_OPTIONS: &[(&str, &str)] = &[
 /// The quick profile's robot data: 8 training trajectories and 4 held-out of 0.5 s per task.
 const ROBOT_QUICK: &[(&str, &str)] = &[("train", "8"), ("test", "4"), ("seconds", "0.5")];
 
+const BEGAN_OPTIONS: &[(&str, &str)] = &[
+    (
+        "dir",
+        "the folder of MNIST's four IDX files (default DATA_ROOT/mnist)",
+    ),
+    (
+        "eval-every",
+        "a held-out M_global for the threshold checks every N iterations; crossings are resolved to N (default 50)",
+    ),
+    (
+        "eval-images",
+        "held-out test images and fixed noise vectors per evaluation (default 256)",
+    ),
+    ("batch", "real images per iteration (default 16)"),
+];
+
+/// Iterations of `began` per run.
+const BEGAN_CAP: usize = 2000;
+/// The `began` threshold on held-out M_global.
+const BEGAN_THRESHOLD: f64 = 0.2;
+
 /// Every workload, one entry each.
 pub fn registry() -> &'static [WorkloadEntry] {
     const REGISTRY: &[WorkloadEntry] = &[
@@ -142,6 +166,7 @@ pub fn registry() -> &'static [WorkloadEntry] {
             quick_cap: 1500,
             curve_unit: 1,
             quick_options: &[("pairs", "1-2,1-3")],
+            data: Some("mnist"),
             build: |c| pairs(c, "mnist"),
         },
         WorkloadEntry {
@@ -154,6 +179,7 @@ pub fn registry() -> &'static [WorkloadEntry] {
             quick_cap: 1500,
             curve_unit: 1,
             quick_options: &[("pairs", "1-2,1-3")],
+            data: Some("fashion-mnist"),
             build: |c| pairs(c, "fashion-mnist"),
         },
         WorkloadEntry {
@@ -166,6 +192,7 @@ pub fn registry() -> &'static [WorkloadEntry] {
             quick_cap: 300,
             curve_unit: 50,
             quick_options: ROBOT_QUICK,
+            data: None,
             build: |c| Ok(Box::new(robot_forward(c)?)),
         },
         WorkloadEntry {
@@ -178,7 +205,21 @@ pub fn registry() -> &'static [WorkloadEntry] {
             quick_cap: 3000,
             curve_unit: 500,
             quick_options: ROBOT_QUICK,
+            data: None,
             build: |c| Ok(Box::new(robot_inverse(c)?)),
+        },
+        WorkloadEntry {
+            name: "began",
+            summary: "BEGAN on MNIST (the workshop paper's GAN): an optimizer per player, held-out M_global",
+            options: BEGAN_OPTIONS,
+            threshold: BEGAN_THRESHOLD,
+            also: &[],
+            cap: BEGAN_CAP,
+            quick_cap: 100,
+            curve_unit: 50,
+            quick_options: &[("eval-every", "25"), ("eval-images", "64")],
+            data: Some("mnist"),
+            build: began,
         },
     ];
     REGISTRY
@@ -277,23 +318,25 @@ const FORWARD_ALSO: &[f64] = &[0.03, 0.6];
 /// ≈ 15–25 min on 2 cores, most of it in the memory arms.
 const INVERSE_CAP: usize = 50_000;
 
+/// Option `key` of `options` as a number, or `default` when it is not given.
+fn num<T: std::str::FromStr>(
+    options: &BTreeMap<String, String>,
+    key: &str,
+    default: T,
+) -> Result<T, BenchError> {
+    match options.get(key) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| {
+            BenchError::Parse(format!("option {key}={v}: not a number of the right kind"))
+        }),
+    }
+}
+
 /// The robot data settings of `config`'s options over `defaults`.
 pub fn robot_config(
     config: &WorkloadConfig,
     defaults: RobotConfig,
 ) -> Result<RobotConfig, BenchError> {
-    fn num<T: std::str::FromStr>(
-        options: &BTreeMap<String, String>,
-        key: &str,
-        default: T,
-    ) -> Result<T, BenchError> {
-        match options.get(key) {
-            None => Ok(default),
-            Some(v) => v.trim().parse().map_err(|_| {
-                BenchError::Parse(format!("option {key}={v}: not a number of the right kind"))
-            }),
-        }
-    }
     let o = &config.options;
     let order = match o.get("order").map(String::as_str) {
         None => defaults.order,
@@ -340,4 +383,27 @@ fn robot_inverse(config: &WorkloadConfig) -> Result<PandaInverse, BenchError> {
         context: "workload `panda-inverse` (simulating its data)".into(),
         source: Box::new(source),
     })
+}
+
+fn began(config: &WorkloadConfig) -> Result<Box<dyn TaskFamily + Send>, BenchError> {
+    let o = &config.options;
+    let defaults = BeganTaskConfig::default();
+    let cfg = BeganTaskConfig {
+        model: BeganConfig {
+            batch: num(o, "batch", defaults.model.batch)?,
+            ..defaults.model
+        },
+        eval_every: num(o, "eval-every", defaults.eval_every)?,
+        eval_images: num(o, "eval-images", defaults.eval_images)?,
+    };
+    let dir = o
+        .get("dir")
+        .map_or_else(|| config.data_root.join("mnist"), PathBuf::from);
+    let context = || format!("workload `began` (data in {})", dir.display());
+    let err = |source| BenchError::Task {
+        context: context(),
+        source: Box::new(source),
+    };
+    let data = Mnist::load(&dir).map_err(err)?;
+    Ok(Box::new(BeganMnist::new(&data, cfg).map_err(err)?))
 }

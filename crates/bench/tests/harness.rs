@@ -350,10 +350,11 @@ fn observers_see_every_task() {
         fn run_started(&self, _: &RunSpec) {
             self.0.lock().unwrap().0 += 1;
         }
-        fn task_finished(&self, _: &RunSpec, _: usize, _: &TaskResult, opt: &dyn Optimizer) {
+        fn task_finished(&self, _: &RunSpec, _: usize, _: &TaskResult, opts: &[&dyn Optimizer]) {
             let mut c = self.0.lock().unwrap();
             c.1 += 1;
-            c.2 += opt.memory_thetas().len();
+            assert_eq!(opts.len(), 1, "one player");
+            c.2 += opts[0].memory_thetas().len();
         }
     }
     let e = experiment(&["sgd:lr=0.1", "meta-sgd:lr=0.01"], 2, 0.9, 100);
@@ -504,4 +505,84 @@ fn robot_workload_options_are_checked() {
         assert_eq!((e.threshold, e.also), (0.1, also));
         assert_eq!(e.curve_every(e.cap) % e.curve_unit, 0);
     }
+}
+
+/// A tiny stand-in for MNIST: `n` images of a vertical bar per split.
+fn tiny_mnist(n: usize) -> lrmem_tasks::mnist::Mnist {
+    use lrmem_tasks::mnist::{Split, PIXELS, SIDE};
+    let split = |shift: usize| {
+        let mut pixels = vec![0u8; n * PIXELS];
+        for i in 0..n {
+            let x = 6 + (i * 7 + shift) % 16;
+            for y in 5..23 {
+                pixels[i * PIXELS + y * SIDE + x] = 255;
+            }
+        }
+        Split {
+            images: lrmem_tasks::idx::Images {
+                count: n,
+                rows: SIDE,
+                cols: SIDE,
+                pixels,
+            },
+            labels: vec![0; n],
+        }
+    };
+    lrmem_tasks::mnist::Mnist {
+        train: split(0),
+        test: split(3),
+    }
+}
+
+/// A family of two players (BEGAN) gets an optimizer of the arm per player: the observer
+/// sees two, the memories' θ come back named per player, and a run reproduces.
+#[test]
+fn two_players_get_an_optimizer_each() {
+    use lrmem_tasks::began::{BeganConfig, BeganMnist, BeganTaskConfig};
+    let cfg = BeganTaskConfig {
+        model: BeganConfig {
+            batch: 2,
+            ..BeganConfig::default()
+        },
+        eval_every: 2,
+        eval_images: 4,
+    };
+    let family = BeganMnist::new(&tiny_mnist(8), cfg).unwrap();
+    let e = Experiment {
+        arms: vec![Arm::parse("meta-sgd:lr=0.001").unwrap()],
+        seeds: vec![0],
+        ..Experiment::new(
+            "began",
+            Protocol {
+                threshold: 1e-9,
+                cap: 4,
+                curve_every: 2,
+                also: vec![],
+            },
+        )
+    };
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<usize>>);
+    impl Observer for Seen {
+        fn task_finished(&self, _: &RunSpec, _: usize, _: &TaskResult, opts: &[&dyn Optimizer]) {
+            self.0.lock().unwrap().push(opts.len());
+        }
+    }
+    let seen = Seen::default();
+    let r = harness::run(&family, &e, &options(1), &seen).unwrap();
+    assert_eq!(*seen.0.lock().unwrap(), vec![2]);
+    let run = &r.runs[0];
+    assert_eq!(run.tasks[0].outcome, Outcome::Censored);
+    assert_eq!(run.tasks[0].curve.len(), 2);
+    let theta = run.theta.as_ref().expect("Meta-SGD has memories");
+    let names: Vec<&str> = theta.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"generator/fc.weight"), "{names:?}");
+    assert!(
+        names.contains(&"discriminator/enc.conv1.weight"),
+        "{names:?}"
+    );
+    // The generator's 8 tensors and the discriminator's 16, each with its own memory.
+    assert_eq!(theta.len(), 8 + 16);
+    let again = harness::run(&family, &e, &options(1), &NoObserver).unwrap();
+    assert_eq!(without_times(again), without_times(r));
 }

@@ -45,6 +45,7 @@ use crate::layers::{
     PatchIndex,
 };
 use crate::mnist::{PIXELS, SIDE};
+use crate::task::{no_task, Check, Evals, Metric, Task, TaskFamily};
 use crate::TaskError;
 
 /// Filters of the first convolutions (the encoder's last has 2·NF).
@@ -678,6 +679,228 @@ struct Losses {
     fake_g: f32,
 }
 
+/// The settings of the BEGAN workload ([`BeganMnist`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BeganTaskConfig {
+    /// The model's settings.
+    pub model: BeganConfig,
+    /// A held-out evaluation for the threshold checks every this many iterations, ≥ 1.
+    /// Default 50.
+    pub eval_every: usize,
+    /// Held-out images (and as many fixed noise vectors) of each evaluation, ≥ 1. Default 256.
+    pub eval_images: usize,
+}
+
+impl Default for BeganTaskConfig {
+    fn default() -> Self {
+        BeganTaskConfig {
+            model: BeganConfig::default(),
+            eval_every: 50,
+            eval_images: 256,
+        }
+    }
+}
+
+/// The metric of [`BeganMnist`]: M_global on held-out images and fixed noise, lower is better.
+pub const BEGAN_METRIC: Metric = Metric::minimize("held-out M_global");
+
+/// The seed of the held-out images' selection and of the evaluation noise: the same for every
+/// run, so that every arm is measured on the same images and codes.
+const EVAL_SEED: u64 = 0xBE6A;
+
+/// BEGAN on MNIST as a harness workload: one task (every digit of the training split), two
+/// players (`generator`, `discriminator`), each stepped by an optimizer of its own.
+///
+/// Metric ([`BEGAN_METRIC`]): M_global = L(x) + |γ·L(x) − L(G(z))| on [`eval_images`]
+/// held-out test images and as many fixed noise vectors (the same for every run), so that it
+/// does not carry the noise of one training batch. The training images are scaled to [−1, 1]
+/// and drawn in a seeded order, a batch per iteration.
+///
+/// [`eval_images`]: BeganTaskConfig::eval_images
+#[derive(Debug, Clone)]
+pub struct BeganMnist {
+    cfg: BeganTaskConfig,
+    /// Training images, 0–255, image after image.
+    train: Arc<Vec<u8>>,
+    /// The held-out images (scaled) and the evaluation noise, image order.
+    eval_images: Arc<Vec<f32>>,
+    eval_noise: Arc<Vec<f32>>,
+}
+
+impl BeganMnist {
+    /// The workload on `mnist` (its training split trains, its test split evaluates).
+    pub fn new(mnist: &crate::mnist::Mnist, cfg: BeganTaskConfig) -> Result<Self, TaskError> {
+        cfg.model.validated()?;
+        let test = &mnist.test.images;
+        if cfg.eval_every == 0 || cfg.eval_images == 0 || cfg.eval_images > test.count {
+            return Err(TaskError::Argument(format!(
+                "BEGAN workload evaluating every {} iterations on {} of {} test images: both \
+                 must be at least 1, and at most the test images",
+                cfg.eval_every, cfg.eval_images, test.count
+            )));
+        }
+        if mnist.train.images.count < cfg.model.batch {
+            return Err(TaskError::Argument(format!(
+                "{} training images for batches of {}",
+                mnist.train.images.count, cfg.model.batch
+            )));
+        }
+        let pick = crate::mnist::shuffled_order(test.count, EVAL_SEED);
+        let mut eval_images = Vec::with_capacity(cfg.eval_images * PIXELS);
+        for &i in &pick[..cfg.eval_images] {
+            let img = test.image(i).expect("an index below the count");
+            eval_images.extend(img.iter().map(|&p| scale(p)));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(EVAL_SEED);
+        let eval_noise = noise(&mut rng, cfg.eval_images);
+        Ok(BeganMnist {
+            cfg,
+            train: Arc::new(mnist.train.images.pixels.clone()),
+            eval_images: Arc::new(eval_images),
+            eval_noise: Arc::new(eval_noise),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &BeganTaskConfig {
+        &self.cfg
+    }
+}
+
+/// A pixel byte scaled to [−1, 1].
+fn scale(p: u8) -> f32 {
+    f32::from(p) / 127.5 - 1.0
+}
+
+impl TaskFamily for BeganMnist {
+    fn name(&self) -> &str {
+        "began"
+    }
+
+    fn len(&self) -> usize {
+        1
+    }
+
+    fn label(&self, _k: usize) -> String {
+        "MNIST digits".into()
+    }
+
+    fn metric(&self) -> Metric {
+        BEGAN_METRIC
+    }
+
+    fn players(&self) -> &'static [&'static str] {
+        &["generator", "discriminator"]
+    }
+
+    fn build(&self, k: usize, seed: u64) -> Result<Box<dyn Task>, TaskError> {
+        if k >= self.len() {
+            return Err(no_task(k, self.len()));
+        }
+        let count = self.train.len() / PIXELS;
+        Ok(Box::new(BeganTask {
+            gan: Began::new(self.cfg.model, seed)?,
+            data: self.clone(),
+            order: crate::mnist::shuffled_order(count, seed),
+            next: 0,
+            batch: Vec::with_capacity(self.cfg.model.batch * PIXELS),
+            evals: Evals::new(self.cfg.eval_every),
+        }))
+    }
+}
+
+/// The one task of [`BeganMnist`].
+#[derive(Debug)]
+pub struct BeganTask {
+    gan: Began,
+    data: BeganMnist,
+    order: Vec<usize>,
+    next: usize,
+    batch: Vec<f32>,
+    evals: Evals<f64>,
+}
+
+impl BeganTask {
+    /// The model.
+    pub fn gan(&self) -> &Began {
+        &self.gan
+    }
+}
+
+/// Held-out M_global of `gan` on `data`'s evaluation images and noise (see [`BeganMnist`]).
+fn m_global(gan: &Began, data: &BeganMnist) -> Result<f64, TaskError> {
+    let gamma = f64::from(gan.config().gamma);
+    let mean = |v: Vec<f32>| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
+    let real = mean(gan.reconstruction_losses(&data.eval_images)?);
+    let fake = mean(gan.reconstruction_losses(&gan.sample(&data.eval_noise)?)?);
+    Ok(real + (gamma * real - fake).abs())
+}
+
+impl Task for BeganTask {
+    /// BEGAN has two players: one optimizer cannot step both (use [`Task::update_players`]).
+    fn update(&mut self, _opt: &mut dyn Optimizer) -> Result<f32, TaskError> {
+        Err(TaskError::Argument(
+            "BEGAN steps two players, the generator and the discriminator, each with its own \
+             optimizer: call update_players with two"
+                .into(),
+        ))
+    }
+
+    /// One BEGAN iteration with `[generator's, discriminator's]` optimizers; returns the
+    /// iteration's M_global.
+    fn update_players(&mut self, opts: &mut [&mut dyn Optimizer]) -> Result<f32, TaskError> {
+        let [g, d] = opts else {
+            return Err(TaskError::Argument(format!(
+                "{} optimizers for BEGAN's two players (generator, discriminator)",
+                opts.len()
+            )));
+        };
+        let b = self.gan.config().batch;
+        self.batch.clear();
+        for j in 0..b {
+            let i = self.order[(self.next + j) % self.order.len()];
+            self.batch.extend(
+                self.data.train[i * PIXELS..(i + 1) * PIXELS]
+                    .iter()
+                    .map(|&p| scale(p)),
+            );
+        }
+        let step = self.gan.step(&self.batch, &mut **g, &mut **d)?;
+        self.next = (self.next + b) % self.order.len();
+        Ok(step.m_global)
+    }
+
+    fn evaluate(&mut self) -> Result<f64, TaskError> {
+        let (gan, data) = (&self.gan, &self.data);
+        Ok(self.evals.at(gan.iterations(), || m_global(gan, data))?.0)
+    }
+
+    fn metric(&self) -> Metric {
+        BEGAN_METRIC
+    }
+
+    /// From the evaluation at the latest multiple of `eval_every` iterations.
+    fn check(&mut self, threshold: f64) -> Result<Check, TaskError> {
+        let (gan, data) = (&self.gan, &self.data);
+        let samples = 2 * (data.eval_images.len() / PIXELS) as u64;
+        self.evals.check(
+            gan.iterations(),
+            threshold,
+            samples,
+            |v| *v,
+            || m_global(gan, data),
+        )
+    }
+
+    /// The final held-out M_global and k_t.
+    fn extra_metrics(&mut self) -> Result<Vec<(String, f64)>, TaskError> {
+        Ok(vec![
+            ("M_global".into(), self.evaluate()?),
+            ("k".into(), f64::from(self.gan.k())),
+        ])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -949,5 +1172,101 @@ mod tests {
         assert_eq!((g.k(), g.iterations()), (0.0, 0));
         let fresh_z = gan(2, 0).noise(2);
         assert_eq!(g.noise(2), fresh_z);
+    }
+
+    /// A tiny MNIST stand-in: `n` images of a bar at a random column, labels 0.
+    fn tiny_mnist(n: usize) -> crate::mnist::Mnist {
+        let split = |seed| {
+            let cols = random(n, seed, 1.0);
+            let mut pixels = vec![0u8; n * PIXELS];
+            for (i, c) in cols.iter().enumerate() {
+                let x = (8.0 + 6.0 * c) as usize;
+                for y in 5..23 {
+                    pixels[i * PIXELS + y * SIDE + x] = 255;
+                }
+            }
+            crate::mnist::Split {
+                images: crate::idx::Images {
+                    count: n,
+                    rows: SIDE,
+                    cols: SIDE,
+                    pixels,
+                },
+                labels: vec![0; n],
+            }
+        };
+        crate::mnist::Mnist {
+            train: split(1),
+            test: split(2),
+        }
+    }
+
+    #[test]
+    fn the_workload_steps_two_players_and_evaluates_periodically() {
+        let cfg = BeganTaskConfig {
+            model: BeganConfig {
+                batch: 4,
+                ..BeganConfig::default()
+            },
+            eval_every: 3,
+            eval_images: 8,
+        };
+        let family = BeganMnist::new(&tiny_mnist(20), cfg).unwrap();
+        assert_eq!(family.players(), &["generator", "discriminator"]);
+        assert_eq!((family.len(), family.metric()), (1, BEGAN_METRIC));
+        assert!(family.build(1, 0).is_err());
+        let mut task = family.build(0, 7).unwrap();
+        let sgd = || {
+            Sgd::new(SgdConfig {
+                lr: 1e-3,
+                ..SgdConfig::default()
+            })
+            .unwrap()
+        };
+        let (mut g, mut d) = (sgd(), sgd());
+        // One optimizer, or three, cannot step two players.
+        assert!(task.update(&mut g).is_err());
+        assert!(task.update_players(&mut [&mut g]).is_err());
+        let m0 = task.evaluate().unwrap();
+        assert!(m0.is_finite() && m0 > 0.0);
+        // Checks answer from the evaluation at multiples of 3 iterations.
+        let mut values = Vec::new();
+        for t in 1..=6 {
+            let m = task.update_players(&mut [&mut g, &mut d]).unwrap();
+            assert!(m.is_finite());
+            let check = task.check(f64::INFINITY).unwrap();
+            // Nothing is known before the first periodic evaluation.
+            assert_eq!(check.reached, t >= 3, "iteration {t}");
+            assert_eq!(
+                check.samples,
+                if t % 3 == 0 { 16 } else { 0 },
+                "iteration {t}"
+            );
+            values.push(task.evaluate().unwrap());
+        }
+        assert_ne!(values[0], m0, "the players moved");
+        let extra = task.extra_metrics().unwrap();
+        assert_eq!(extra[0], ("M_global".to_string(), values[5]));
+        // The same seed gives the same run; the evaluation set is the same for every seed.
+        let mut again = family.build(0, 7).unwrap();
+        assert_eq!(again.evaluate().unwrap(), m0);
+        let (mut g2, mut d2) = (sgd(), sgd());
+        for _ in 0..6 {
+            again.update_players(&mut [&mut g2, &mut d2]).unwrap();
+        }
+        assert_eq!(again.evaluate().unwrap(), values[5]);
+        // Bad settings are errors.
+        for bad in [
+            BeganTaskConfig {
+                eval_every: 0,
+                ..cfg
+            },
+            BeganTaskConfig {
+                eval_images: 21,
+                ..cfg
+            },
+        ] {
+            assert!(BeganMnist::new(&tiny_mnist(20), bad).is_err());
+        }
     }
 }

@@ -65,4 +65,6 @@ pub mod task;
 
 pub use dfdx;
 pub use error::TaskError;
-pub use task::{Check, Goal, Metric, MnistPairs, OnlineMnist, Task, TaskFamily, EVAL_BATCH};
+pub use task::{
+    Check, Goal, Metric, MnistPairs, OnlineMnist, Task, TaskFamily, EVAL_BATCH, ONE_PLAYER,
+};

@@ -78,7 +78,7 @@ use crate::lstm::{ForwardConfig, ForwardLearner};
 use crate::mlp::InverseLearner;
 use crate::panda::motion::{generate, Family, MotionConfig};
 use crate::panda::{Panda, PandaConfig, Payload, PAYLOAD_MAX};
-use crate::task::{Check, Metric, Task, TaskFamily};
+use crate::task::{no_task, Check, Evals, Metric, Task, TaskFamily};
 use crate::TaskError;
 
 /// The metric of [`PandaForward`]: the held-out NMSE of the predicted state change (the
@@ -359,66 +359,6 @@ pub fn trajectories(config: &RobotConfig) -> Result<Vec<TaskTrajectories>, TaskE
     Ok(out)
 }
 
-/// The evaluation bookkeeping shared by both tasks: the latest full evaluation (cached while
-/// the model does not change) and the metric at the latest multiple of `eval_every`.
-#[derive(Debug, Clone, Copy)]
-struct Evals<V> {
-    eval_every: usize,
-    /// (update, value) of the latest full evaluation.
-    last: Option<(usize, V)>,
-    /// The metric at the latest multiple of `eval_every` evaluated by a check.
-    checked: Option<f64>,
-}
-
-impl<V: Copy> Evals<V> {
-    fn new(eval_every: usize) -> Self {
-        Evals {
-            eval_every,
-            last: None,
-            checked: None,
-        }
-    }
-
-    /// The full evaluation at `updates` (`eval` runs unless the cache has it).
-    fn at(
-        &mut self,
-        updates: usize,
-        eval: impl FnOnce() -> Result<V, TaskError>,
-    ) -> Result<(V, bool), TaskError> {
-        match self.last {
-            Some((u, v)) if u == updates => Ok((v, false)),
-            _ => {
-                let v = eval()?;
-                self.last = Some((updates, v));
-                Ok((v, true))
-            }
-        }
-    }
-
-    /// The check at `updates` (see the module docs); `samples` is the cost of one evaluation.
-    fn check(
-        &mut self,
-        updates: usize,
-        threshold: f64,
-        samples: u64,
-        metric: impl Fn(&V) -> f64,
-        eval: impl FnOnce() -> Result<V, TaskError>,
-    ) -> Result<Check, TaskError> {
-        let mut cost = 0;
-        if updates.is_multiple_of(self.eval_every) {
-            let (v, ran) = self.at(updates, eval)?;
-            self.checked = Some(metric(&v));
-            cost = if ran { samples } else { 0 };
-        }
-        Ok(Check {
-            reached: self
-                .checked
-                .is_some_and(|v| Metric::minimize("").reached(v, threshold)),
-            samples: cost,
-        })
-    }
-}
-
 /// Forward dynamics of the Panda with the LSTM ([`ForwardLearner`]), three tasks (see the
 /// module docs). Metric: [`FORWARD_METRIC`]; [`Task::extra_metrics`] gives the final
 /// state-change and next-state NMSE and the copy baseline's two NMSEs.
@@ -507,10 +447,6 @@ fn task_label(labels: &[String], k: usize) -> String {
         .get(k)
         .cloned()
         .unwrap_or_else(|| format!("task {}", k + 1))
-}
-
-fn no_task(k: usize, n: usize) -> TaskError {
-    TaskError::Argument(format!("task {k} requested from a family of {n} tasks"))
 }
 
 impl TaskFamily for PandaForward {

@@ -109,7 +109,25 @@ pub trait Task {
     fn extra_metrics(&mut self) -> Result<Vec<(String, f64)>, TaskError> {
         Ok(Vec::new())
     }
+
+    /// One training update with an optimizer per player, in the order of
+    /// [`TaskFamily::players`]: a GAN's generator and discriminator each step with their own
+    /// (so that an optimizer's statistics across tensors, or a memory of learning rates, stay
+    /// with one player). The default, for the one-player tasks, calls [`Task::update`] with the
+    /// only optimizer; any other count is a [`TaskError::Argument`].
+    fn update_players(&mut self, opts: &mut [&mut dyn Optimizer]) -> Result<f32, TaskError> {
+        match opts {
+            [opt] => self.update(&mut **opt),
+            _ => Err(TaskError::Argument(format!(
+                "{} optimizers for a task of one player; pass one",
+                opts.len()
+            ))),
+        }
+    }
 }
+
+/// The player names of a one-player task: [`TaskFamily::players`]'s default.
+pub const ONE_PLAYER: &[&str] = &["model"];
 
 /// A sequence of related tasks (MNIST digit pairs today; robot payloads or GAN data sets
 /// tomorrow): the harness builds the `k`-th task of a run for a seed, and a transfer arm
@@ -133,6 +151,12 @@ pub trait TaskFamily: Sync {
     /// Task `k` (0-based), fresh, with its model initialised and its data ordered from `seed`.
     /// `k >= len()` is an error.
     fn build(&self, k: usize, seed: u64) -> Result<Box<dyn Task>, TaskError>;
+    /// The players of every task, each stepped by an optimizer of its own
+    /// ([`Task::update_players`]), e.g. `["generator", "discriminator"]`. Default
+    /// [`ONE_PLAYER`].
+    fn players(&self) -> &'static [&'static str] {
+        ONE_PLAYER
+    }
 }
 
 /// Test images per batch in [`OnlineMnist::evaluate`]: large enough to amortise dfdx's
@@ -435,4 +459,72 @@ impl TaskFamily for MnistPairs {
         })?;
         Ok(Box::new(OnlineMnist::new(pair.clone(), seed)?))
     }
+}
+
+/// The evaluation bookkeeping of tasks that evaluate periodically (the robot and GAN tasks):
+/// the latest full evaluation (cached while the model does not change) and the metric, to be
+/// minimised, at the latest multiple of `eval_every`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Evals<V> {
+    eval_every: usize,
+    /// (update, value) of the latest full evaluation.
+    last: Option<(usize, V)>,
+    /// The metric at the latest multiple of `eval_every` evaluated by a check.
+    checked: Option<f64>,
+}
+
+impl<V: Copy> Evals<V> {
+    pub(crate) fn new(eval_every: usize) -> Self {
+        Evals {
+            eval_every,
+            last: None,
+            checked: None,
+        }
+    }
+
+    /// The full evaluation at `updates` (`eval` runs unless the cache has it).
+    pub(crate) fn at(
+        &mut self,
+        updates: usize,
+        eval: impl FnOnce() -> Result<V, TaskError>,
+    ) -> Result<(V, bool), TaskError> {
+        match self.last {
+            Some((u, v)) if u == updates => Ok((v, false)),
+            _ => {
+                let v = eval()?;
+                self.last = Some((updates, v));
+                Ok((v, true))
+            }
+        }
+    }
+
+    /// The check at `updates`: a full evaluation when `updates` is a multiple of
+    /// `eval_every`, else the answer of the latest one; `samples` is the cost of one
+    /// evaluation.
+    pub(crate) fn check(
+        &mut self,
+        updates: usize,
+        threshold: f64,
+        samples: u64,
+        metric: impl Fn(&V) -> f64,
+        eval: impl FnOnce() -> Result<V, TaskError>,
+    ) -> Result<Check, TaskError> {
+        let mut cost = 0;
+        if updates.is_multiple_of(self.eval_every) {
+            let (v, ran) = self.at(updates, eval)?;
+            self.checked = Some(metric(&v));
+            cost = if ran { samples } else { 0 };
+        }
+        Ok(Check {
+            reached: self
+                .checked
+                .is_some_and(|v| Metric::minimize("").reached(v, threshold)),
+            samples: cost,
+        })
+    }
+}
+
+/// The error for task `k` of a family of `n`.
+pub(crate) fn no_task(k: usize, n: usize) -> TaskError {
+    TaskError::Argument(format!("task {k} requested from a family of {n} tasks"))
 }

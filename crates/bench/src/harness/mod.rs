@@ -311,13 +311,14 @@ pub trait Observer: Sync {
     fn updated(&self, _run: &RunSpec, _task: usize, _update: usize, _loss: f32) {}
     /// A full evaluation of task `task` after `update` updates gave `value`.
     fn evaluated(&self, _run: &RunSpec, _task: usize, _update: usize, _value: f64) {}
-    /// Task `task` ended; `optimizer` is the arm's optimizer at that point.
+    /// Task `task` ended; `optimizers` are the arm's optimizers at that point, one per player
+    /// of the family ([`TaskFamily::players`]; one for most workloads).
     fn task_finished(
         &self,
         _run: &RunSpec,
         _task: usize,
         _result: &TaskResult,
-        _optimizer: &dyn Optimizer,
+        _optimizers: &[&dyn Optimizer],
     ) {
     }
     /// A run ended (also for runs skipped because a resumed results file had them).
@@ -345,16 +346,18 @@ pub fn task_seed(seed: u64, k: usize) -> u64 {
 fn non_finite(e: &TaskError) -> bool {
     matches!(
         e,
-        TaskError::Optim {
-            source: OptimError::NonFiniteGradient { .. },
-            ..
-        } | TaskError::Optim {
-            source: OptimError::Memory {
-                source: lrmem_optimizers::memory_core::MemoryError::NonFiniteGradient { .. },
+        TaskError::Diverged { .. }
+            | TaskError::Optim {
+                source: OptimError::NonFiniteGradient { .. },
                 ..
-            },
-            ..
-        }
+            }
+            | TaskError::Optim {
+                source: OptimError::Memory {
+                    source: lrmem_optimizers::memory_core::MemoryError::NonFiniteGradient { .. },
+                    ..
+                },
+                ..
+            }
     )
 }
 
@@ -381,14 +384,21 @@ pub fn run_one(
                 source: Box::new(source),
             })
     };
-    let mut opt = build()?;
+    // One optimizer of the arm per player (a GAN's generator and discriminator).
+    let players = family.players();
+    let build_all = || {
+        (0..players.len())
+            .map(|_| build())
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let mut opts = build_all()?;
     let mut results = Vec::new();
     for k in 0..spec.tasks.min(family.len()) {
         if k > 0 {
             if spec.arm.reload {
-                opt.next_task();
+                opts.iter_mut().for_each(|o| o.next_task());
             } else {
-                opt = build()?;
+                opts = build_all()?;
             }
         }
         let context = || {
@@ -415,7 +425,11 @@ pub fn run_one(
         let mut done = 0usize;
         for t in 1..=protocol.cap {
             let start = Instant::now();
-            let step = task.update(opt.as_mut());
+            let mut refs: Vec<&mut dyn Optimizer> = opts
+                .iter_mut()
+                .map(|o| o.as_mut() as &mut dyn Optimizer)
+                .collect();
+            let step = task.update_players(&mut refs);
             train_time += start.elapsed().as_secs_f64();
             match step {
                 Ok(loss) if loss.is_finite() => observer.updated(spec, k, t, loss),
@@ -501,10 +515,24 @@ pub fn run_one(
                 .collect(),
             extra,
         };
-        observer.task_finished(spec, k, &result, opt.as_ref());
+        let refs: Vec<&dyn Optimizer> = opts.iter().map(|o| o.as_ref() as &dyn Optimizer).collect();
+        observer.task_finished(spec, k, &result, &refs);
         results.push(result);
     }
-    let theta = opt.memory_thetas();
+    // The memories' θ, named `player/tensor` when there is more than one player.
+    let theta: Vec<(String, Vec<f32>)> = if let [opt] = &opts[..] {
+        opt.memory_thetas()
+    } else {
+        players
+            .iter()
+            .zip(&opts)
+            .flat_map(|(p, o)| {
+                o.memory_thetas()
+                    .into_iter()
+                    .map(move |(name, theta)| (format!("{p}/{name}"), theta))
+            })
+            .collect()
+    };
     let result = RunResult {
         spec: spec.clone(),
         tasks: results,
