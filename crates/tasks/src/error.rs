@@ -17,6 +17,15 @@ pub enum TaskError {
         #[source]
         source: std::io::Error,
     },
+    /// A cache file (e.g. the trained feature network of [`crate::fid`]) could not be written.
+    #[error("cannot write the cache file {path}: {source}; make its folder writable or give another path")]
+    Cache {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
     /// None of the accepted names of a data file exists in the folder.
     #[error("{dir} has no {name} (nor {name}.gz); run `cargo xtask data` (or set LRMEM_DATA to the folder holding mnist/)")]
     MissingFile {

@@ -67,23 +67,23 @@ const VALID: ConvGeometry = ConvGeometry {
 /// The LeNet's trainable tensors, as a dfdx [`TensorCollection`] named like PyTorch's
 /// `state_dict`: `conv1.weight`, `conv1.bias`, …, `fc2.bias`. This is what an optimizer walks.
 #[derive(Debug, Clone)]
-pub struct LeNetParams<E: Dtype, D: Storage<E>> {
+pub struct LeNetParams<E: Dtype, D: Storage<E>, const CLASSES: usize = 2> {
     /// conv 1→10, 5×5: weight `(10, 1·5·5)`.
     pub conv1: Linear<25, 10, E, D>,
     /// conv 10→20, 5×5: weight `(20, 10·5·5)`.
     pub conv2: Linear<250, 20, E, D>,
     /// fc 320→50.
     pub fc1: Linear<320, 50, E, D>,
-    /// fc 50→2.
-    pub fc2: Linear<50, 2, E, D>,
+    /// fc 50→CLASSES (2 for the papers' binary tasks).
+    pub fc2: Linear<50, CLASSES, E, D>,
 }
 
-impl<E, D> TensorCollection<E, D> for LeNetParams<E, D>
+impl<E, D, const CLASSES: usize> TensorCollection<E, D> for LeNetParams<E, D, CLASSES>
 where
     E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
     D: Device<E>,
 {
-    type To<E2: Dtype, D2: Device<E2>> = LeNetParams<E2, D2>;
+    type To<E2: Dtype, D2: Device<E2>> = LeNetParams<E2, D2, CLASSES>;
 
     fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
         visitor: &mut V,
@@ -107,10 +107,13 @@ where
 
 /// A batch of images laid out for [`LeNet`]: `(784 pixels, batch)`, batch last.
 pub type Input<T = NoneTape> = Tensor<(Const<PIXELS>, usize), f32, Dev, T>;
-/// The network's output: two logits per image, `(2, batch)`.
-pub type Logits<T = NoneTape> = Tensor<(Const<2>, usize), f32, Dev, T>;
+/// The network's output: a logit per class and image, `(CLASSES, batch)`.
+pub type Logits<T = NoneTape, const CLASSES: usize = 2> =
+    Tensor<(Const<CLASSES>, usize), f32, Dev, T>;
 
-/// The authors' LeNet: parameters plus the precomputed im2col indices.
+/// The authors' LeNet: parameters plus the precomputed im2col indices. `CLASSES` outputs: 2
+/// for the papers' binary tasks ([`LeNet::new`]), 10 for a digit classifier
+/// ([`LeNet::with_classes`], e.g. the feature extractor of [`crate::fid`]).
 ///
 /// ```
 /// use lrmem_tasks::lenet::LeNet;
@@ -121,9 +124,9 @@ pub type Logits<T = NoneTape> = Tensor<(Const<2>, usize), f32, Dev, T>;
 /// # Ok::<(), lrmem_tasks::TaskError>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct LeNet {
+pub struct LeNet<const CLASSES: usize = 2> {
     /// The trainable tensors (walk these with [`crate::adapter::Adapter`]).
-    pub params: LeNetParams<f32, Dev>,
+    pub params: LeNetParams<f32, Dev, CLASSES>,
     dev: Dev,
     /// conv1 patches: entry `k·576 + p` is the pixel under tap `k` at output position `p`.
     idx1: PatchIndex,
@@ -132,18 +135,25 @@ pub struct LeNet {
 }
 
 impl LeNet {
+    /// The binary LeNet of the papers' tasks: [`LeNet::with_classes`] with two classes.
+    pub fn new(dev: &Dev, seed: u64) -> Self {
+        Self::with_classes(dev, seed)
+    }
+}
+
+impl<const CLASSES: usize> LeNet<CLASSES> {
     /// A LeNet on `dev` with PyTorch's default initialisation drawn from `seed`: every weight
     /// and bias ~ U(−1/√fan_in, +1/√fan_in) (kaiming-uniform with a = √5), fan_in = 25, 250,
     /// 320, 50. Uses ChaCha8 stream 1 of `seed` (stream 0 is the data order), so the same seed
     /// gives the same network everywhere.
-    pub fn new(dev: &Dev, seed: u64) -> Self {
+    pub fn with_classes(dev: &Dev, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(1);
-        let mut params: LeNetParams<f32, Dev> = LeNetParams {
+        let mut params: LeNetParams<f32, Dev, CLASSES> = LeNetParams {
             conv1: dev.build_module::<dfdx::nn::builders::Linear<25, 10>, f32>(),
             conv2: dev.build_module::<dfdx::nn::builders::Linear<250, 20>, f32>(),
             fc1: dev.build_module::<dfdx::nn::builders::Linear<320, 50>, f32>(),
-            fc2: dev.build_module::<dfdx::nn::builders::Linear<50, 2>, f32>(),
+            fc2: dev.build_module::<dfdx::nn::builders::Linear<50, CLASSES>, f32>(),
         };
         init_uniform(&mut params.conv1, &mut rng);
         init_uniform(&mut params.conv2, &mut rng);
@@ -183,37 +193,49 @@ impl LeNet {
         Ok(self.dev.try_tensor_from_vec(data, (Const::<PIXELS>, n))?)
     }
 
-    /// Forward pass: logits `(2, n)` for the images in `x`. Works with or without a tape; with
-    /// one, backward yields the gradients of every parameter (not of the images).
-    pub fn logits<T: Tape<f32, Dev>>(&self, x: Input<T>) -> Result<Logits<T>, TaskError> {
+    /// Forward pass: logits `(CLASSES, n)` for the images in `x`. Works with or without a
+    /// tape; with one, backward yields the gradients of every parameter (not of the images).
+    pub fn logits<T: Tape<f32, Dev>>(&self, x: Input<T>) -> Result<Logits<T, CLASSES>, TaskError> {
+        let y = self.features(x)?;
+        dense::<HIDDEN, CLASSES, T>(y, &self.params.fc2)
+    }
+
+    /// The 50 hidden features (after fc1 and its ReLU) of the images in `x`, `(50, n)`: the
+    /// layer the logits are read from, and the feature space of [`crate::fid`].
+    pub fn features<T: Tape<f32, Dev>>(
+        &self,
+        x: Input<T>,
+    ) -> Result<Tensor<(Const<HIDDEN>, usize), f32, Dev, T>, TaskError> {
         let n = x.shape().1;
         let p = &self.params;
         let y = conv::<PIXELS, IDX1, PATCH1, C1, T>(x, &self.idx1, &p.conv1, H1 * H1, n, false)?;
         let y = max_pool_2x2::<C1, POOLED1, T>(y, H1, n)?.try_relu()?;
         let y = conv::<POOLED1, IDX2, PATCH2, C2, T>(y, &self.idx2, &p.conv2, H2 * H2, n, true)?;
         let y = max_pool_2x2::<C2, FLAT, T>(y, H2, n)?.try_relu()?;
-        let y = dense::<FLAT, HIDDEN, T>(y, &p.fc1)?.try_relu()?;
-        dense::<HIDDEN, 2, T>(y, &p.fc2)
+        Ok(dense::<FLAT, HIDDEN, T>(y, &p.fc1)?.try_relu()?)
     }
 
-    /// Mean softmax cross-entropy of the logits against `labels` (0 or 1, one per image).
+    /// Mean softmax cross-entropy of the logits against `labels` (each below `CLASSES`, one
+    /// per image).
     pub fn loss<T: Tape<f32, Dev>>(
         &self,
-        logits: Logits<T>,
+        logits: Logits<T, CLASSES>,
         labels: &[u8],
     ) -> Result<Tensor<Rank0, f32, Dev, T>, TaskError> {
         let n = logits.shape().1;
-        if labels.len() != n || n == 0 || labels.iter().any(|&l| l > 1) {
+        if labels.len() != n || n == 0 || labels.iter().any(|&l| usize::from(l) >= CLASSES) {
             return Err(TaskError::Argument(format!(
-                "{} labels (each 0 or 1) for {n} images",
+                "{} labels (each below {CLASSES}) for {n} images",
                 labels.len()
             )));
         }
-        let mut onehot = vec![0.0f32; 2 * n];
+        let mut onehot = vec![0.0f32; CLASSES * n];
         for (b, &l) in labels.iter().enumerate() {
             onehot[usize::from(l) * n + b] = 1.0;
         }
-        let onehot = self.dev.try_tensor_from_vec(onehot, (Const::<2>, n))?;
+        let onehot = self
+            .dev
+            .try_tensor_from_vec(onehot, (Const::<CLASSES>, n))?;
         let logp = logits.try_log_softmax::<Axis<0>>()?;
         Ok(logp
             .try_mul(onehot)?
@@ -221,12 +243,23 @@ impl LeNet {
             .try_mul(-1.0 / n as f32)?)
     }
 
-    /// Predicted labels (0 or 1) for the images in `x`; a tie predicts 0, like `argmax`.
+    /// Predicted labels for the images in `x`: the first largest logit, like `argmax` (a tie
+    /// between the two classes of a binary task predicts 0).
     pub fn predict(&self, x: Input) -> Result<Vec<u8>, TaskError> {
         let logits = self.logits(x)?;
         let n = logits.shape().1;
         let v = logits.as_vec();
-        Ok((0..n).map(|b| u8::from(v[n + b] > v[b])).collect())
+        Ok((0..n)
+            .map(|b| {
+                let mut best = 0;
+                for c in 1..CLASSES {
+                    if v[c * n + b] > v[best * n + b] {
+                        best = c;
+                    }
+                }
+                best as u8
+            })
+            .collect())
     }
 
     /// Fraction of `samples` classified correctly, evaluated in batches of `batch` images.

@@ -12,6 +12,7 @@
 //!   data only, seeded subsequences, NMSE.
 //! - [`lstm`]: an LSTM forward-dynamics model on dfdx, trained by backpropagation through time.
 //! - [`mlp`]: a small MLP for online inverse dynamics.
+//! - [`fid`]: the Fréchet distance of generated digits in a 10-class LeNet's feature space.
 //! - [`began`]: BEGAN on MNIST, the papers' GAN experiment: two players, an optimizer each.
 //! - [`adapter`]: lets any [`lrmem_optimizers::Optimizer`] update any dfdx model.
 //! - [`panda`]: a simulated Franka Emika Panda arm (rigid-body dynamics from its public URDF
@@ -52,6 +53,7 @@ pub mod adapter;
 pub mod began;
 pub mod dynamics;
 mod error;
+pub mod fid;
 pub mod idx;
 mod layers;
 pub mod lenet;
