@@ -43,6 +43,9 @@ pub struct Options {
     threshold: Option<f64>,
     arms: Option<Vec<Arm>>,
     seeds: Option<u64>,
+    /// The first seed (seeds are first..first + N); settings are chosen on seeds outside the
+    /// reported 0..N.
+    first_seed: u64,
     cap: Option<usize>,
     tune: Option<bool>,
     jobs: usize,
@@ -91,6 +94,8 @@ Options:
                       SPEC = optimizer[:key=value,...], e.g. 'sgd; meta-sgd:xi=0.05,m=40+reload'
   --arm A             one more arm (repeatable)
   --seeds N           seeds per arm (0..N)
+  --first-seed S      seeds S..S+N instead (e.g. a development seed, away from the reported
+                      0..N, to choose a setting on)
   --cap N             updates per task (censored beyond; default: the workload's)
   --tune / --no-tune  run the tuned setting (lr grid on task 1, 2 seeds, widened at an edge)
   --resume            keep the finished runs of WORKLOAD.jsonl (same options) and run the rest
@@ -151,6 +156,7 @@ fn parse(args: &[String]) -> Result<Options> {
         threshold: None,
         arms: None,
         seeds: None,
+        first_seed: 0,
         cap: None,
         tune: None,
         jobs: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -210,6 +216,7 @@ fn parse(args: &[String]) -> Result<Options> {
                 o.arms.get_or_insert_with(Vec::new).push(arm);
             }
             Long("seeds") => o.seeds = Some(p.value()?.parse()?),
+            Long("first-seed") => o.first_seed = p.value()?.parse()?,
             Long("cap") => o.cap = Some(p.value()?.parse()?),
             Long("tune") => o.tune = Some(true),
             Long("no-tune") => o.tune = Some(false),
@@ -314,7 +321,8 @@ fn experiment(o: &Options, workload: &str) -> Result<Experiment> {
         },
     );
     e.arms = o.arms.clone().unwrap_or(arms);
-    e.seeds = (0..o.seeds.unwrap_or(seeds)).collect();
+    let first = o.first_seed;
+    e.seeds = (first..first.saturating_add(o.seeds.unwrap_or(seeds))).collect();
     e.tuning = o.tune.unwrap_or(tune).then(Tuning::default);
     Ok(e)
 }
