@@ -489,12 +489,22 @@ fn curves_figure(
     let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
     let hi = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     if lo > 0.0 && hi / lo > 10.0 {
-        // Errors that fall by decades (NMSE) read better on a log axis.
+        // Errors that fall by decades (NMSE) read better on a log axis. The axis ends at the
+        // power of ten at or above 100× the median value, so that one arm that blew up (10¹³) does not flatten every other
+        // curve; what lies above is drawn at the top, and the title says so.
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let ceiling = 10f64.powf((sorted[sorted.len() / 2] * 100.0).log10().ceil());
+        let (hi, clipped) = if hi > ceiling && ceiling > lo {
+            (ceiling, format!(", values above {ceiling} drawn at the top"))
+        } else {
+            (hi, String::new())
+        };
         let pad = (hi / lo).log10() * 0.05;
         plot::small_multiples_log_y(
             stem,
             &format!(
-                "{}: {} against updates, task {} ({}), log scale",
+                "{}: {} against updates, task {} ({}), log scale{clipped}",
                 results.experiment.workload,
                 results.metric,
                 k + 1,
