@@ -496,7 +496,10 @@ fn curves_figure(
         sorted.sort_by(f64::total_cmp);
         let ceiling = 10f64.powf((sorted[sorted.len() / 2] * 100.0).log10().ceil());
         let (hi, clipped) = if hi > ceiling && ceiling > lo {
-            (ceiling, format!(", values above {ceiling} drawn at the top"))
+            (
+                ceiling,
+                format!(", values above {ceiling} drawn at the top"),
+            )
         } else {
             (hi, String::new())
         };
