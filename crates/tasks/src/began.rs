@@ -354,7 +354,8 @@ pub struct BeganStep {
 /// let real = vec![-1.0f32; 784 * 16]; // a batch of blank images in [−1, 1]
 /// let step = gan.step(&real, &mut g, &mut d)?;
 /// assert!(step.m_global.is_finite() && step.k >= 0.0);
-/// assert_eq!(gan.sample(&gan.noise(4))?.len(), 4 * 784);
+/// let z = gan.noise(4);
+/// assert_eq!(gan.sample(&z)?.len(), 4 * 784);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
