@@ -567,15 +567,8 @@ mod tests {
     use super::*;
     use crate::dynamics::tests::synthetic;
     use crate::dynamics::ForwardTarget;
+    use crate::layers::tests::random;
     use lrmem_optimizers::{Adam, AdamConfig};
-    use rand_chacha::rand_core::RngCore;
-
-    fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        (0..n)
-            .map(|_| ((rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * scale)
-            .collect()
-    }
 
     const I: usize = 3;
     const H: usize = 4;

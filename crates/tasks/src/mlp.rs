@@ -298,17 +298,10 @@ impl<const H1: usize, const H2: usize> InverseLearner<H1, H2> {
 mod tests {
     use super::*;
     use crate::dynamics::tests::synthetic;
+    use crate::layers::tests::random;
     use lrmem_optimizers::{Adam, AdamConfig};
-    use rand_chacha::rand_core::RngCore;
 
     type Small = Mlp<5, 6, 4, 3>;
-
-    fn random(n: usize, seed: u64) -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        (0..n)
-            .map(|_| (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0)
-            .collect()
-    }
 
     fn tensors(m: &Small) -> Vec<Vec<f32>> {
         let p = &m.params;
@@ -341,8 +334,8 @@ mod tests {
     fn gradients_match_finite_differences() {
         let dev = Dev::default();
         let m = Small::new(&dev, 2);
-        let x = random(2 * 5, 3);
-        let y = random(2 * 3, 4);
+        let x = random(2 * 5, 3, 1.0);
+        let y = random(2 * 3, 4, 1.0);
         let loss_of = |m: &Small| {
             m.loss(m.forward(m.rows(&x).unwrap()).unwrap(), &y)
                 .unwrap()
