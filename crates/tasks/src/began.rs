@@ -384,6 +384,7 @@ impl Began {
         let cfg = cfg.validated()?;
         dfdx::flush_denormals_to_zero();
         let dev = Dev::default();
+        dev.enable_cache();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(1);
         let generator = decoder(&dev, &mut rng);
