@@ -36,13 +36,13 @@ use dfdx::nn::modules::Linear;
 use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 use lrmem_optimizers::Optimizer;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::adapter::Adapter;
 use crate::layers::{
-    conv, conv_index, dense, elu, gather_rows, init_uniform, upsample_index, ConvGeometry, Dev,
-    PatchIndex,
+    batch_first, batch_last, conv, conv_index, dense, elu, gather_rows, init_uniform, uniform,
+    upsample_index, ConvGeometry, Dev, PatchIndex,
 };
 use crate::mnist::{PIXELS, SIDE};
 use crate::task::{no_task, Check, Evals, Metric, Task, TaskFamily};
@@ -447,7 +447,7 @@ impl Began {
     pub fn sample(&self, z: &[f32]) -> Result<Vec<f32>, TaskError> {
         let z = self.codes(z)?;
         let n = z.shape().1;
-        Ok(transpose(
+        Ok(batch_first(
             &decode(&self.generator, &self.idx, z)?.as_vec(),
             n,
         ))
@@ -549,7 +549,7 @@ impl Began {
         let b = real.len() / PIXELS;
         // The discriminator's batch: b real images, then b generated ones (no generator tape).
         let fake = decode(&self.generator, &self.idx, self.codes(z_d)?)?.as_vec();
-        let both = side_by_side(&transpose_in(real, b), &fake, b);
+        let both = side_by_side(&batch_last(real, PIXELS), &fake, b);
         let v = self
             .dev
             .try_tensor_from_vec(both, (Const::<PIXELS>, 2 * b))?;
@@ -596,7 +596,7 @@ impl Began {
         let n = z.len() / H;
         Ok(self
             .dev
-            .try_tensor_from_vec(transpose_in_dim(z, n, H), (Const::<H>, n))?)
+            .try_tensor_from_vec(batch_last(z, H), (Const::<H>, n))?)
     }
 
     fn images(&self, images: &[f32]) -> Result<Images, TaskError> {
@@ -609,7 +609,7 @@ impl Began {
         let n = images.len() / PIXELS;
         Ok(self
             .dev
-            .try_tensor_from_vec(transpose_in(images, n), (Const::<PIXELS>, n))?)
+            .try_tensor_from_vec(batch_last(images, PIXELS), (Const::<PIXELS>, n))?)
     }
 }
 
@@ -628,38 +628,9 @@ fn decoder(dev: &Dev, rng: &mut ChaCha8Rng) -> DecoderParams<f32, Dev> {
     d
 }
 
-/// `n·H` draws from U(−1, 1), 24 random bits each.
+/// `n` noise vectors: `n·H` draws from U(−1, 1), 24 random bits each.
 fn noise(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
-    (0..n * H)
-        .map(|_| (rng.next_u32() >> 8) as f32 * (2.0 / (1u32 << 24) as f32) - 1.0)
-        .collect()
-}
-
-/// Image-order `n × d` values → feature-major `(d, n)`.
-fn transpose_in_dim(v: &[f32], n: usize, d: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; v.len()];
-    for (s, row) in v.chunks_exact(d).enumerate() {
-        for (i, &x) in row.iter().enumerate() {
-            out[i * n + s] = x;
-        }
-    }
-    out
-}
-
-/// Image-order pixels of `n` images → `(784, n)`.
-fn transpose_in(v: &[f32], n: usize) -> Vec<f32> {
-    transpose_in_dim(v, n, PIXELS)
-}
-
-/// `(784, n)` → image order.
-fn transpose(v: &[f32], n: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; v.len()];
-    for (i, row) in v.chunks_exact(n).enumerate() {
-        for (s, &x) in row.iter().enumerate() {
-            out[s * PIXELS + i] = x;
-        }
-    }
-    out
+    uniform(rng, n * H, 1.0)
 }
 
 /// The `(784, b)` columns of `real` and of `fake` side by side: `(784, 2b)`.
@@ -942,7 +913,7 @@ mod tests {
             };
             let recon = |imgs: &[f32]| {
                 let n = imgs.len() / PIXELS;
-                transpose(
+                batch_first(
                     &g.reconstruct(g.images(imgs).unwrap(), false)
                         .unwrap()
                         .as_vec(),

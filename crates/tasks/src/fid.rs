@@ -22,6 +22,7 @@ use lrmem_optimizers::{Adam, AdamConfig};
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
 use crate::adapter::Adapter;
+use crate::layers::batch_first;
 use crate::lenet::LeNet;
 use crate::mnist::{shuffled_order, Mnist, PIXELS};
 use crate::TaskError;
@@ -136,11 +137,8 @@ impl FeatureNet {
         let mut out = Vec::with_capacity(images.len() / PIXELS * FEATURES);
         for chunk in images.chunks(256 * PIXELS) {
             let f = self.net.features(self.net.input(chunk)?)?;
-            let n = f.shape().1;
-            let v = f.as_vec();
-            for b in 0..n {
-                out.extend((0..FEATURES).map(|d| f64::from(v[d * n + b])));
-            }
+            let rows = batch_first(&f.as_vec(), f.shape().1);
+            out.extend(rows.iter().map(|&v| f64::from(v)));
         }
         Ok(out)
     }

@@ -99,6 +99,31 @@ pub(crate) fn upsample_index(channels: usize, side: usize) -> PatchIndex {
     PatchIndex(idx.into())
 }
 
+/// Rows of `d` values, one per sample (image order), → the batch-last layout `(d, n)` of this
+/// crate's models, for `n` = `rows.len() / d` samples.
+pub(crate) fn batch_last(rows: &[f32], d: usize) -> Vec<f32> {
+    let n = rows.len() / d;
+    let mut out = vec![0.0f32; rows.len()];
+    for (s, row) in rows.chunks_exact(d).enumerate() {
+        for (i, &x) in row.iter().enumerate() {
+            out[i * n + s] = x;
+        }
+    }
+    out
+}
+
+/// The inverse of [`batch_last`]: `(d, n)` batch-last values → one row of `d` per sample.
+pub(crate) fn batch_first(cols: &[f32], n: usize) -> Vec<f32> {
+    let d = cols.len() / n;
+    let mut out = vec![0.0f32; cols.len()];
+    for (i, col) in cols.chunks_exact(n).enumerate() {
+        for (s, &x) in col.iter().enumerate() {
+            out[s * d + i] = x;
+        }
+    }
+    out
+}
+
 /// ELU, x for x > 0 and eˣ − 1 otherwise (α = 1), elementwise. dfdx 0.13 has no ELU on stable;
 /// this op computes it in one pass and its backward multiplies by 1 or eˣ = ELU(x) + 1.
 pub(crate) fn elu<S: Shape, T: Tape<f32, Dev>>(

@@ -36,7 +36,7 @@ use crate::TaskError;
 
 pub use crate::layers::Dev;
 use crate::layers::{
-    conv, conv_index, dense, init_uniform, trim, ConvGeometry, PatchIndex, SCRATCH,
+    batch_last, conv, conv_index, dense, init_uniform, trim, ConvGeometry, PatchIndex, SCRATCH,
 };
 
 /// Side of the conv kernels.
@@ -184,13 +184,9 @@ impl<const CLASSES: usize> LeNet<CLASSES> {
             )));
         }
         let n = images.len() / PIXELS;
-        let mut data = vec![0.0f32; images.len()];
-        for (b, img) in images.chunks_exact(PIXELS).enumerate() {
-            for (p, &v) in img.iter().enumerate() {
-                data[p * n + b] = v;
-            }
-        }
-        Ok(self.dev.try_tensor_from_vec(data, (Const::<PIXELS>, n))?)
+        Ok(self
+            .dev
+            .try_tensor_from_vec(batch_last(images, PIXELS), (Const::<PIXELS>, n))?)
     }
 
     /// Forward pass: logits `(CLASSES, n)` for the images in `x`. Works with or without a
