@@ -72,7 +72,9 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
   --full      every preset arm (the peers too), 5 seeds, paper + tuned, and, unless
               --workload/--robot/--gan name workloads, every workload: mnist,
               panda-forward, panda-inverse and began, one after the other into one report
-              (many hours on 2 cores)
+              (many hours on 2 cores). A workload may add its paper's reference arm (began:
+              adam-began = Adam 1e-4, beta1 0.5), leave out the +reload arms (one task) and
+              skip tuning (began: ≈ 29 min on 2 cores)
   --speed     only the optimizer speed measurements
 
 Options:
@@ -308,8 +310,9 @@ fn experiment(o: &Options, workload: &str) -> Result<Experiment> {
             entry.cap,
             false,
         ),
-        Profile::Full => (lrmem_bench::arms::papers(), 5, entry.cap, true),
+        Profile::Full => (lrmem_bench::arms::papers(), 5, entry.cap, entry.full_tuning),
     };
+    let arms = entry.arms(arms);
     let cap = o.cap.unwrap_or(cap);
     let mut e = Experiment::new(
         entry.name,
@@ -376,11 +379,14 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Progress bars: one per arm and phase, counting finished tasks.
+/// Progress bars: one per arm and phase, counting finished tasks; also writes the pictures
+/// tasks make into the report's folder.
 struct Bars {
     multi: MultiProgress,
     tasks: usize,
     bars: Mutex<BTreeMap<String, ProgressBar>>,
+    out: PathBuf,
+    workload: String,
 }
 
 impl Observer for Bars {
@@ -408,6 +414,20 @@ impl Observer for Bars {
     fn task_finished(&self, run: &RunSpec, _: usize, _: &TaskResult, _: &[&dyn Optimizer]) {
         if let Some(b) = self.bars.lock().expect("bars").get(&run.arm.name) {
             b.inc(1);
+        }
+    }
+
+    fn pictured(&self, run: &RunSpec, task: usize, picture: &lrmem_tasks::Picture) {
+        let stem = lrmem_bench::report::picture_stem(
+            &self.workload,
+            run.setting,
+            &run.arm.name,
+            run.seed,
+            task,
+        );
+        let path = self.out.join(format!("{stem}.png"));
+        if let Err(e) = lrmem_bench::report::write_picture(&path, picture, 1) {
+            let _ = self.multi.println(format!("warning: {e}"));
         }
     }
 
@@ -462,6 +482,7 @@ fn run_workload(o: &Options, workload: &str) -> Result<String> {
     let config = lrmem_bench::workloads::WorkloadConfig {
         data_root: o.data_root.clone(),
         options: workload_options(o, workload)?,
+        cache_dir: Some(crate::root().join("target/lrmem-cache")),
     };
     eprintln!("== workload {workload}: building its tasks");
     let family = entry.build(&config)?;
@@ -475,6 +496,8 @@ fn run_workload(o: &Options, workload: &str) -> Result<String> {
         multi: MultiProgress::new(),
         tasks: family.len(),
         bars: Mutex::new(BTreeMap::new()),
+        out: o.out.clone(),
+        workload: entry.name.to_string(),
     };
     let started = std::time::Instant::now();
     let results = harness::run(family.as_ref(), &experiment, &options, &bars)?;
@@ -489,7 +512,12 @@ fn run_workload(o: &Options, workload: &str) -> Result<String> {
                 .options
                 .get("dir")
                 .cloned()
-                .unwrap_or_else(|| o.data_root.join(entry.name).display().to_string())
+                .unwrap_or_else(|| {
+                    o.data_root
+                        .join(entry.data.unwrap_or(entry.name))
+                        .display()
+                        .to_string()
+                })
         } else {
             "simulated when the workload is built (fixed data seeds)".to_string()
         },

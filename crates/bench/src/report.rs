@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::harness::{Outcome, Results, RunResult, Setting};
+use lrmem_tasks::Picture;
+
+use crate::harness::{Outcome, Results, RunResult, Setting, TaskResult};
 use crate::plot::{self, BarRow, Panel};
 use crate::BenchError;
 
@@ -296,11 +298,7 @@ pub fn workload_section(
         if setting == Setting::Tuned {
             md.push_str(&tuning_section(results));
         }
-        let tag = match setting {
-            Setting::Paper => "paper",
-            Setting::Tuned => "tuned",
-            Setting::Tuning => "tuning",
-        };
+        let tag = tag(setting);
         md.push('\n');
         for k in 0..results.task_labels.len() {
             let stem = format!("{prefix}_{tag}_task{}", k + 1);
@@ -311,6 +309,28 @@ pub fn workload_section(
                     results.metric, results.task_labels[k]
                 );
             }
+            let mut names: Vec<&str> = Vec::new();
+            for (n, _) in results
+                .runs
+                .iter()
+                .filter(|r| r.spec.setting == setting)
+                .filter_map(|r| r.tasks.get(k))
+                .flat_map(|t| &t.curves)
+            {
+                if !names.contains(&n.as_str()) {
+                    names.push(n);
+                }
+            }
+            for (i, name) in names.into_iter().enumerate() {
+                let stem = format!("{prefix}_{tag}_task{}_curve{}", k + 1, i + 1);
+                if extra_curve_figure(results, setting, k, name, &out_dir.join(&stem))? {
+                    let _ = writeln!(
+                        md,
+                        "![{name} on {}]({stem}.png) ([SVG]({stem}.svg))\n",
+                        results.task_labels[k]
+                    );
+                }
+            }
         }
         let stem = format!("{prefix}_{tag}_updates");
         if updates_figure(results, setting, &out_dir.join(&stem))? {
@@ -320,8 +340,115 @@ pub fn workload_section(
             );
         }
     }
+    md.push_str(&pictures_section(results, out_dir, prefix));
     md.push_str(&timing_section(results));
     Ok(md)
+}
+
+/// A setting's name in file names.
+fn tag(setting: Setting) -> &'static str {
+    match setting {
+        Setting::Paper => "paper",
+        Setting::Tuned => "tuned",
+        Setting::Tuning => "tuning",
+    }
+}
+
+/// The file stem (in the report's folder, without `.png`) of the picture that `arm`'s run with
+/// `seed` made of task `k` (0-based) in `setting` ([`Task::picture`](lrmem_tasks::Task::picture)):
+/// the name [`write_picture`]'s callers use and [`workload_section`] looks for. Characters
+/// other than letters, digits, `.`, `-` and `_` in the arm's name become `_`.
+pub fn picture_stem(prefix: &str, setting: Setting, arm: &str, seed: u64, k: usize) -> String {
+    let arm: String = arm
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "{prefix}_{}_samples_{arm}_seed{seed}_task{}",
+        tag(setting),
+        k + 1
+    )
+}
+
+/// Writes `picture` as an 8-bit grey PNG at `path`, scaled up `scale`× (≥ 1) so that small
+/// digits stay visible in a report.
+pub fn write_picture(path: &Path, picture: &Picture, scale: usize) -> Result<(), BenchError> {
+    let err = |reason: String| BenchError::Plot {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let scale = scale.max(1);
+    let (w, h) = (picture.width * scale, picture.height * scale);
+    if picture.pixels.len() != picture.width * picture.height || w == 0 || h == 0 {
+        return Err(err(format!(
+            "a picture of {} pixels is not {}×{}",
+            picture.pixels.len(),
+            picture.width,
+            picture.height
+        )));
+    }
+    let mut data = Vec::with_capacity(w * h);
+    for row in picture.pixels.chunks_exact(picture.width) {
+        let wide: Vec<u8> = row
+            .iter()
+            .flat_map(|&p| std::iter::repeat_n(p, scale))
+            .collect();
+        for _ in 0..scale {
+            data.extend_from_slice(&wide);
+        }
+    }
+    let file = std::fs::File::create(path).map_err(|e| err(e.to_string()))?;
+    let size = |v: usize| u32::try_from(v).map_err(|_| err(format!("{v} pixels is too large")));
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), size(w)?, size(h)?);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()
+        .and_then(|mut wr| wr.write_image_data(&data))
+        .map_err(|e| err(e.to_string()))
+}
+
+/// The pictures of the first seed's runs (see [`picture_stem`]) that exist in `out_dir`, a
+/// table per setting and task, four arms a row; empty if there are none.
+fn pictures_section(results: &Results, out_dir: &Path, prefix: &str) -> String {
+    let Some(&seed) = results.experiment.seeds.first() else {
+        return String::new();
+    };
+    let mut md = String::new();
+    for setting in [Setting::Paper, Setting::Tuned] {
+        for (k, label) in results.task_labels.iter().enumerate() {
+            let cells: Vec<String> = arms_of(results, setting)
+                .into_iter()
+                .filter_map(|arm| {
+                    let stem = picture_stem(prefix, setting, &arm, seed, k);
+                    out_dir
+                        .join(format!("{stem}.png"))
+                        .is_file()
+                        .then(|| format!("{arm}<br>![{arm}]({stem}.png)"))
+                })
+                .collect();
+            if cells.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                md,
+                "\n### What the models make at the end: {label}, {} setting, seed {seed}\n",
+                tag(setting)
+            );
+            let columns = cells.len().min(4);
+            let _ = writeln!(md, "|{}\n|{}", " |".repeat(columns), "---|".repeat(columns));
+            for row in cells.chunks(columns) {
+                let _ = writeln!(md, "| {} |", row.join(" | "));
+            }
+            md.push('\n');
+        }
+    }
+    md
 }
 
 /// The tasks' extra numbers ([`TaskResult::extra`](crate::harness::TaskResult)) of
@@ -450,12 +577,53 @@ fn timing_section(results: &Results) -> String {
     md
 }
 
-/// The small-multiples figure of task `k` in `setting`; `false` if there is nothing to draw.
+/// The small-multiples figure of the metric on task `k` in `setting`; `false` if there is
+/// nothing to draw.
 fn curves_figure(
     results: &Results,
     setting: Setting,
     k: usize,
     stem: &Path,
+) -> Result<bool, BenchError> {
+    let p = &results.experiment.protocol;
+    series_figure(
+        results,
+        (setting, k),
+        stem,
+        &results.metric,
+        Some(p.threshold),
+        |t| t.curve.clone(),
+    )
+}
+
+/// The small-multiples figure of the further curve `name` ([`TaskResult::curves`](crate::harness::TaskResult::curves)) on task
+/// `k` in `setting`; `false` if no run recorded it.
+fn extra_curve_figure(
+    results: &Results,
+    setting: Setting,
+    k: usize,
+    name: &str,
+    stem: &Path,
+) -> Result<bool, BenchError> {
+    series_figure(results, (setting, k), stem, name, None, |t| {
+        t.curves
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default()
+    })
+}
+
+/// One panel per arm of the series `pick` gives of every run's task `k` (its points at
+/// multiples of the curve spacing), with an optional threshold line; a log axis when the
+/// values span more than a decade.
+fn series_figure(
+    results: &Results,
+    (setting, k): (Setting, usize),
+    stem: &Path,
+    name: &str,
+    threshold: Option<f64>,
+    pick: impl Fn(&TaskResult) -> Vec<(usize, f64)>,
 ) -> Result<bool, BenchError> {
     let p = &results.experiment.protocol;
     let panels: Vec<Panel> = arms_of(results, setting)
@@ -467,21 +635,23 @@ fn curves_figure(
                 .filter(|r| r.spec.setting == setting && r.spec.arm.name == arm)
                 .filter_map(|r| r.tasks.get(k))
                 .map(|t| {
-                    t.curve
-                        .iter()
+                    pick(t)
+                        .into_iter()
                         .filter(|(u, _)| u % p.curve_every == 0)
-                        .map(|&(u, v)| (u as f64, v))
+                        .map(|(u, v)| (u as f64, v))
                         .collect()
                 })
+                .filter(|c: &Vec<(f64, f64)>| !c.is_empty())
                 .collect(),
             label: arm,
         })
+        .filter(|panel| !panel.runs.is_empty())
         .collect();
     let values: Vec<f64> = panels
         .iter()
         .flat_map(|p| p.runs.iter().flatten().map(|x| x.1))
         .filter(|v| v.is_finite())
-        .chain([p.threshold])
+        .chain(threshold)
         .collect();
     if panels.is_empty() || values.len() < 2 {
         return Ok(false);
@@ -509,14 +679,14 @@ fn curves_figure(
             &format!(
                 "{}: {} against updates, task {} ({}), log scale{clipped}",
                 results.experiment.workload,
-                results.metric,
+                name,
                 k + 1,
                 results.task_labels[k]
             ),
             "updates",
-            &results.metric,
+            name,
             &panels,
-            Some(p.threshold),
+            threshold,
             (lo / 10f64.powf(pad), hi * 10f64.powf(pad)),
             p.cap as f64,
         )
@@ -529,14 +699,14 @@ fn curves_figure(
         &format!(
             "{}: {} against updates, task {} ({})",
             results.experiment.workload,
-            results.metric,
+            name,
             k + 1,
             results.task_labels[k]
         ),
         "updates",
-        &results.metric,
+        name,
         &panels,
-        Some(p.threshold),
+        threshold,
         (lo - pad, hi + pad),
         p.cap as f64,
     )

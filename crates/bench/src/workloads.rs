@@ -9,10 +9,12 @@ use std::path::PathBuf;
 
 use lrmem_tasks::began::{BeganConfig, BeganMnist, BeganTaskConfig};
 use lrmem_tasks::dynamics::SampleOrder;
+use lrmem_tasks::fid::FeatureNet;
 use lrmem_tasks::mnist::{Mnist, PixelScale};
 use lrmem_tasks::robot::{PandaForward, PandaInverse, RobotConfig};
 use lrmem_tasks::{MnistPairs, TaskFamily};
 
+use crate::harness::Arm;
 use crate::BenchError;
 
 /// What a workload is built from: where the data lives and the workload's own options
@@ -24,6 +26,10 @@ pub struct WorkloadConfig {
     pub data_root: PathBuf,
     /// The workload's options.
     pub options: BTreeMap<String, String>,
+    /// Where a workload may keep what it derives from its data once for every run (BEGAN's
+    /// feature network for the Fréchet distance), e.g. `target/lrmem-cache`; `None`: derive it
+    /// anew each time.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// One registered workload.
@@ -49,6 +55,15 @@ pub struct WorkloadEntry {
     pub quick_options: &'static [(&'static str, &'static str)],
     /// The data set it reads from the data root (`cargo xtask data` fetches it), if any.
     pub data: Option<&'static str>,
+    /// Arms its own protocol adds to every profile, as (name, arm text): the reference setting
+    /// of the paper it comes from (BEGAN's Adam at 1e−4, β₁ = 0.5).
+    pub reference_arms: &'static [(&'static str, &'static str)],
+    /// Whether the full profile tunes each arm's learning rate on it (a grid of runs per arm;
+    /// too costly where one run takes long).
+    pub full_tuning: bool,
+    /// Whether it has a single task: the arms carried across tasks (`+reload`) then run
+    /// exactly as their fresh twins and are left out.
+    pub one_task: bool,
     build: fn(&WorkloadConfig) -> Result<Box<dyn TaskFamily + Send>, BenchError>,
 }
 
@@ -66,6 +81,25 @@ impl WorkloadEntry {
     pub fn curve_every(&self, cap: usize) -> usize {
         let unit = self.curve_unit.max(1);
         (cap / 20).max(10).div_ceil(unit) * unit
+    }
+
+    /// A profile's `arms` as this workload runs them: without the `+reload` arms on a
+    /// one-task workload, then its reference arms (unless an arm of that name is there).
+    pub fn arms(&self, arms: Vec<Arm>) -> Vec<Arm> {
+        let mut arms: Vec<Arm> = arms
+            .into_iter()
+            .filter(|a| !(self.one_task && a.reload))
+            .collect();
+        for (name, text) in self.reference_arms {
+            if !arms.iter().any(|a| a.name == *name) {
+                arms.push(
+                    Arm::parse(text)
+                        .expect("every reference arm parses (tested)")
+                        .named(name),
+                );
+            }
+        }
+        arms
     }
 
     /// Builds the workload's task family (loading its data).
@@ -145,13 +179,33 @@ const BEGAN_OPTIONS: &[(&str, &str)] = &[
         "eval-images",
         "held-out test images and fixed noise vectors per evaluation (default 256)",
     ),
-    ("batch", "real images per iteration (default 16)"),
+    ("batch", "real images per iteration (default 8)"),
+    (
+        "fid-samples",
+        "held-out digits and generated samples of the Fréchet distance at every curve point (default 1000; 0: none)",
+    ),
 ];
 
-/// Iterations of `began` per run.
-const BEGAN_CAP: usize = 2000;
-/// The `began` threshold on held-out M_global.
-const BEGAN_THRESHOLD: f64 = 0.2;
+/// Samples of `began`'s Fréchet distance (the issue asks for ≥ 1,000).
+const FID_SAMPLES: usize = 1000;
+/// Seed of the feature network of `began`'s Fréchet distance: one network for every run.
+const FID_NET_SEED: u64 = 0;
+
+/// Iterations of `began` per run: what the full profile's budget allows (20 arms × 5 seeds
+/// within 30 min on 2 cores: ≈ 17 ms per iteration at batch 8 on a free core, ≈ 2 s of
+/// held-out M_global every 50 iterations and ≈ 0.2 s per Fréchet distance point, ≈ 30 s a
+/// run). Far short of BEGAN's own training (tens of thousands of iterations): on the
+/// development seed the reference arm's generator still draws blurred strokes at 1500
+/// iterations, and "1"s after 6000 (the `began` example of the tasks crate).
+const BEGAN_CAP: usize = 1500;
+/// The `began` threshold on held-out M_global, fixed on the development seed 1000 (the
+/// reported seeds are 0–4) before the comparison: the value the reference arm (Adam at
+/// BEGAN's 1e−4, β₁ = 0.5) reaches by half the cap (0.29 after 750 iterations, then flat
+/// near 0.29–0.31), rounded up to 0.3.
+const BEGAN_THRESHOLD: f64 = 0.3;
+/// A further, harder threshold of `began`: 0.2, which Adam at the base rate 1e−3 reaches
+/// after ≈ 850 iterations on the development seed and the reference arm not within the cap.
+const BEGAN_ALSO: &[f64] = &[0.2];
 
 /// Every workload, one entry each.
 pub fn registry() -> &'static [WorkloadEntry] {
@@ -167,6 +221,9 @@ pub fn registry() -> &'static [WorkloadEntry] {
             curve_unit: 1,
             quick_options: &[("pairs", "1-2,1-3")],
             data: Some("mnist"),
+            reference_arms: &[],
+            full_tuning: true,
+            one_task: false,
             build: |c| pairs(c, "mnist"),
         },
         WorkloadEntry {
@@ -180,6 +237,9 @@ pub fn registry() -> &'static [WorkloadEntry] {
             curve_unit: 1,
             quick_options: &[("pairs", "1-2,1-3")],
             data: Some("fashion-mnist"),
+            reference_arms: &[],
+            full_tuning: true,
+            one_task: false,
             build: |c| pairs(c, "fashion-mnist"),
         },
         WorkloadEntry {
@@ -193,6 +253,9 @@ pub fn registry() -> &'static [WorkloadEntry] {
             curve_unit: 50,
             quick_options: ROBOT_QUICK,
             data: None,
+            reference_arms: &[],
+            full_tuning: true,
+            one_task: false,
             build: |c| Ok(Box::new(robot_forward(c)?)),
         },
         WorkloadEntry {
@@ -206,6 +269,9 @@ pub fn registry() -> &'static [WorkloadEntry] {
             curve_unit: 500,
             quick_options: ROBOT_QUICK,
             data: None,
+            reference_arms: &[],
+            full_tuning: true,
+            one_task: false,
             build: |c| Ok(Box::new(robot_inverse(c)?)),
         },
         WorkloadEntry {
@@ -213,12 +279,15 @@ pub fn registry() -> &'static [WorkloadEntry] {
             summary: "BEGAN on MNIST (the workshop paper's GAN): an optimizer per player, held-out M_global",
             options: BEGAN_OPTIONS,
             threshold: BEGAN_THRESHOLD,
-            also: &[],
+            also: BEGAN_ALSO,
             cap: BEGAN_CAP,
             quick_cap: 100,
             curve_unit: 50,
-            quick_options: &[("eval-every", "25"), ("eval-images", "64")],
+            quick_options: &[("eval-every", "25"), ("eval-images", "64"), ("fid-samples", "200")],
             data: Some("mnist"),
+            reference_arms: &[("adam-began", "adam:lr=1e-4,beta1=0.5")],
+            full_tuning: false,
+            one_task: true,
             build: began,
         },
     ];
@@ -405,5 +474,21 @@ fn began(config: &WorkloadConfig) -> Result<Box<dyn TaskFamily + Send>, BenchErr
         source: Box::new(source),
     };
     let data = Mnist::load(&dir).map_err(err)?;
-    Ok(Box::new(BeganMnist::new(&data, cfg).map_err(err)?))
+    let family = BeganMnist::new(&data, cfg).map_err(err)?;
+    let samples = num(o, "fid-samples", FID_SAMPLES)?;
+    if samples == 0 {
+        return Ok(Box::new(family));
+    }
+    // Trained once (≈ 1 min on a core) and kept, so that every run and every later
+    // experiment measures with the same network.
+    let net = match &config.cache_dir {
+        Some(d) => FeatureNet::cached(
+            &d.join(format!("began-featurenet-seed{FID_NET_SEED}.bin")),
+            &data,
+            FID_NET_SEED,
+        ),
+        None => FeatureNet::train(&data, FID_NET_SEED),
+    }
+    .map_err(err)?;
+    Ok(Box::new(family.with_fid(&data, net, samples).map_err(err)?))
 }

@@ -475,6 +475,7 @@ fn robot_workload_options_are_checked() {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            cache_dir: None,
         })
     };
     let tiny = [("train", "1"), ("test", "1"), ("seconds", "0.2")];
@@ -535,7 +536,8 @@ fn tiny_mnist(n: usize) -> lrmem_tasks::mnist::Mnist {
 }
 
 /// A family of two players (BEGAN) gets an optimizer of the arm per player: the observer
-/// sees two, the memories' θ come back named per player, and a run reproduces.
+/// sees two, the memories' θ come back named per player, and a run reproduces. Its further
+/// curves and its picture reach the results, the observer and the report.
 #[test]
 fn two_players_get_an_optimizer_each() {
     use lrmem_tasks::began::{BeganConfig, BeganMnist, BeganTaskConfig};
@@ -562,10 +564,13 @@ fn two_players_get_an_optimizer_each() {
         )
     };
     #[derive(Default)]
-    struct Seen(Mutex<Vec<usize>>);
+    struct Seen(Mutex<Vec<usize>>, Mutex<Vec<lrmem_tasks::Picture>>);
     impl Observer for Seen {
         fn task_finished(&self, _: &RunSpec, _: usize, _: &TaskResult, opts: &[&dyn Optimizer]) {
             self.0.lock().unwrap().push(opts.len());
+        }
+        fn pictured(&self, _: &RunSpec, _: usize, picture: &lrmem_tasks::Picture) {
+            self.1.lock().unwrap().push(picture.clone());
         }
     }
     let seen = Seen::default();
@@ -574,6 +579,33 @@ fn two_players_get_an_optimizer_each() {
     let run = &r.runs[0];
     assert_eq!(run.tasks[0].outcome, Outcome::Censored);
     assert_eq!(run.tasks[0].curve.len(), 2);
+    // The samples' pixel variance at both curve points (no Fréchet distance without a
+    // feature network), and the collapse verdict at the end.
+    let curves = &run.tasks[0].curves;
+    assert_eq!(curves.len(), 1);
+    assert_eq!(curves[0].0, lrmem_tasks::began::VARIANCE_NAME);
+    let points: Vec<usize> = curves[0].1.iter().map(|p| p.0).collect();
+    assert_eq!(points, vec![2, 4]);
+    assert!(run.tasks[0]
+        .extra
+        .iter()
+        .any(|(n, v)| n == "collapsed" && (*v == 0.0 || *v == 1.0)));
+    // Four samples in one row of 28×28 tiles with one-pixel gaps.
+    let pictures = seen.1.lock().unwrap().clone();
+    assert_eq!(pictures.len(), 1);
+    assert_eq!((pictures[0].width, pictures[0].height), (4 * 29 - 1, 28));
+    let dir = tmp("two-players-report").parent().unwrap().to_path_buf();
+    let stem =
+        lrmem_bench::report::picture_stem("began", run.spec.setting, &run.spec.arm.name, 0, 0);
+    lrmem_bench::report::write_picture(&dir.join(format!("{stem}.png")), &pictures[0], 2).unwrap();
+    let md = lrmem_bench::report::workload_section(&r, &dir, "began", "").unwrap();
+    assert!(md.contains(&format!("({stem}.png)")), "{md}");
+    assert!(md.contains("began_paper_task1_curve1.png"), "{md}");
+    assert!(dir.join("began_paper_task1_curve1.svg").is_file());
+    let decoded = png::Decoder::new(std::fs::File::open(dir.join(format!("{stem}.png"))).unwrap())
+        .read_info()
+        .unwrap();
+    assert_eq!(decoded.info().width, 2 * (4 * 29 - 1) as u32);
     let theta = run.theta.as_ref().expect("Meta-SGD has memories");
     let names: Vec<&str> = theta.iter().map(|(n, _)| n.as_str()).collect();
     assert!(names.contains(&"generator/fc.weight"), "{names:?}");
@@ -585,4 +617,36 @@ fn two_players_get_an_optimizer_each() {
     assert_eq!(theta.len(), 8 + 16);
     let again = harness::run(&family, &e, &options(1), &NoObserver).unwrap();
     assert_eq!(without_times(again), without_times(r));
+}
+
+#[test]
+fn one_task_workloads_leave_out_reload_arms_and_add_their_reference() {
+    use lrmem_bench::arms::papers;
+    use lrmem_bench::workloads::{find, registry};
+    for w in registry() {
+        let arms = w.arms(papers());
+        for (name, _) in w.reference_arms {
+            let arm = arms.iter().find(|a| a.name == *name).expect("added");
+            arm.spec
+                .clone()
+                .with("lr", 1e-3f32)
+                .build()
+                .unwrap_or_else(|e| panic!("{}: {name}: {e}", w.name));
+        }
+        assert_eq!(w.one_task, arms.iter().all(|a| !a.reload), "{}", w.name);
+    }
+    let began = find("began").unwrap().arms(papers());
+    assert_eq!(
+        began.len(),
+        papers().iter().filter(|a| !a.reload).count() + 1
+    );
+    assert_eq!(
+        began.last().unwrap().spec.to_string(),
+        "adam:beta1=0.5,lr=1e-4"
+    );
+    // An arm of the reference's name is kept as given.
+    let mine = lrmem_bench::arms::parse("adam-began=sgd").unwrap();
+    let arms = find("began").unwrap().arms(vec![mine.clone()]);
+    assert_eq!(arms, vec![mine]);
+    assert_eq!(find("mnist").unwrap().arms(papers()), papers());
 }

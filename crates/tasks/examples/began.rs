@@ -3,13 +3,16 @@
 //! workload's sizes and budget were chosen from.
 //!
 //! `cargo run --release -p lrmem-tasks --example began -- [ITERATIONS] [LR] [BETA1] [OUT.pgm]`
-//! (defaults 2000, 1e−4, 0.5, target/began-samples.pgm; MNIST from `cargo xtask data`).
+//! (defaults 2000, 1e−4, 0.5, target/began-samples.pgm; MNIST from `cargo xtask data`). It
+//! runs on the main thread with dfdx's matmuls split over rayon's pool; set
+//! `RAYON_NUM_THREADS=1` to time one core as the harness's parallel runs use it.
 
 use std::time::Instant;
 
 use lrmem_optimizers::{Adam, AdamConfig};
 use lrmem_tasks::began::{Began, BeganConfig};
 use lrmem_tasks::mnist::{default_dir, shuffled_order, Mnist, PIXELS, SIDE};
+use lrmem_tasks::Picture;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -58,22 +61,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             m = 0.0;
         }
     }
-    // An 8×8 grid of samples, pixels mapped back to 0–255.
+    // An 8×8 grid of samples, pixels mapped back to [0, 1].
     let z = gan.noise(64);
-    let samples = gan.sample(&z)?;
-    let side = 8 * SIDE;
-    let mut pgm = format!("P5 {side} {side} 255\n").into_bytes();
-    for gy in 0..8 {
-        for y in 0..SIDE {
-            for gx in 0..8 {
-                let img = &samples[(gy * 8 + gx) * PIXELS..][..PIXELS];
-                for x in 0..SIDE {
-                    let v = ((img[y * SIDE + x] + 1.0) * 127.5).clamp(0.0, 255.0);
-                    pgm.push(v as u8);
-                }
-            }
-        }
-    }
+    let tiles: Vec<Vec<f32>> = gan
+        .sample(&z)?
+        .chunks_exact(PIXELS)
+        .map(|img| img.iter().map(|&v| (v + 1.0) * 0.5).collect())
+        .collect();
+    let grid = Picture::grid(&tiles, SIDE, 8).ok_or("no samples")?;
+    let mut pgm = format!("P5 {} {} 255\n", grid.width, grid.height).into_bytes();
+    pgm.extend_from_slice(&grid.pixels);
     std::fs::write(&out, pgm)?;
     println!("samples: {out}");
     Ok(())

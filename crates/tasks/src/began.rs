@@ -15,7 +15,7 @@
 //! workshop paper's Figure 2 plots). z_D and z_G are two independent draws from U(−1, 1)^[`H`],
 //! as in the paper.
 //!
-//! Sizes ([`NF`] = 8 filters, embedding and noise [`H`] = 16, batches of 16 real images), with
+//! Sizes ([`NF`] = 8 filters, embedding and noise [`H`] = 16, batches of 8 real images), with
 //! 3×3 convolutions (zero padding 1) and ELU after every convolution but the last:
 //!
 //! - encoder: `1×28×28 → conv NF → conv NF, stride 2 (14×14) → conv 2NF, stride 2 (7×7) →
@@ -23,9 +23,18 @@
 //! - decoder (and generator): `fc H → NF×7×7 → conv NF → 2× upsample → conv NF (14×14) → 2×
 //!   upsample → conv 1 (28×28)`, no output activation (the images are scaled to [−1, 1]).
 //!
-//! The paper's MNIST-scale BEGAN has 64 filters and blocks of two convolutions per scale; these
-//! smaller sizes cost 62 ms per iteration on one core (measured with the `began` example), still
-//! too slow for every arm of the harness over several seeds: the sizes are not final.
+//! The paper's MNIST-scale BEGAN has 64 filters, blocks of two convolutions per scale and
+//! batches of 16. These sizes cost ≈ 14–18 ms per iteration on a free core (the harness's
+//! µs/update; the `began` example measures the same loop), so that the harness can run every
+//! arm over five seeds for 1,500 iterations within 30 minutes on two cores. Batches of 8
+//! rather than 16 halve the cost and, on the development seed, lowered held-out M_global per
+//! iteration as fast (Adam at 1e−3 after 2,000 iterations: 0.146 at batch 8, 0.177 at 16).
+//! What the budget does not buy is BEGAN's own training length: k_t moves by λ_k·(γ·L(x) −
+//! L(G(z))) ≈ 5·10⁻⁵ per iteration, so the discriminator hardly pushes back on the generator
+//! within a few thousand iterations, and the generators of these runs draw near-blank or
+//! blurred images (the reference setting drew "1"s after 6,000 iterations): M_global falls,
+//! the Fréchet distance of [`BeganMnist::with_fid`] mostly does not.
+//!
 //! Subsampling uses strided convolutions and upsampling nearest neighbours, as in the paper.
 //! dfdx 0.13 has neither convolutions nor ELU on stable Rust: they come from this crate's
 //! im2col layers, each checked against finite differences.
@@ -40,12 +49,13 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::adapter::Adapter;
+use crate::fid::{frechet_distance, FeatureNet, Gaussian};
 use crate::layers::{
     batch_first, batch_last, conv, conv_index, dense, elu, gather_rows, init_uniform, uniform,
     upsample_index, ConvGeometry, Dev, PatchIndex,
 };
 use crate::mnist::{PIXELS, SIDE};
-use crate::task::{no_task, Check, Evals, Metric, Task, TaskFamily};
+use crate::task::{no_task, Check, Evals, Metric, Picture, Task, TaskFamily};
 use crate::TaskError;
 
 /// Filters of the first convolutions (the encoder's last has 2·NF).
@@ -69,6 +79,10 @@ const Z_E1: usize = P1 * SIDE * SIDE;
 const Z_14: usize = PNF * S14 * S14;
 const Z_7: usize = PNF * S7 * S7;
 const Z_28: usize = PNF * SIDE * SIDE;
+
+/// Images per forward pass of the evaluations: their im2col patch matrices then stay small
+/// (≈ 7 MB at 28×28 rather than 58 MB for 256 images, which took twice as long).
+const CHUNK: usize = 32;
 
 /// 3×3, stride 1, zero padding 1: the side stays.
 const SAME: ConvGeometry = ConvGeometry {
@@ -297,7 +311,7 @@ pub struct BeganConfig {
     pub gamma: f32,
     /// λ_k, the proportional gain of k_t. Default 0.001 (the BEGAN paper's). In (0, 1].
     pub lambda_k: f32,
-    /// Real images per iteration (and generated images per loss). Default 16.
+    /// Real images per iteration (and generated images per loss). Default 8.
     pub batch: usize,
 }
 
@@ -306,7 +320,7 @@ impl Default for BeganConfig {
         BeganConfig {
             gamma: 0.5,
             lambda_k: 0.001,
-            batch: 16,
+            batch: 8,
         }
     }
 }
@@ -318,7 +332,7 @@ impl BeganConfig {
         if !unit(self.gamma) || !unit(self.lambda_k) || self.batch == 0 || self.batch > 4096 {
             return Err(TaskError::Argument(format!(
                 "BEGAN with gamma {}, lambda_k {} and batch {}: gamma and lambda_k must lie in \
-                 (0, 1], the batch in 1..=4096 (defaults 0.5, 0.001, 16)",
+                 (0, 1], the batch in 1..=4096 (defaults 0.5, 0.001, 8)",
                 self.gamma, self.lambda_k, self.batch
             )));
         }
@@ -351,7 +365,7 @@ pub struct BeganStep {
 /// let mut gan = Began::new(Default::default(), 0)?;
 /// let adam = || Adam::new(AdamConfig { lr: 1e-4, ..AdamConfig::default() });
 /// let (mut g, mut d) = (adam()?, adam()?);
-/// let real = vec![-1.0f32; 784 * 16]; // a batch of blank images in [−1, 1]
+/// let real = vec![-1.0f32; 784 * 8]; // a batch of blank images in [−1, 1]
 /// let step = gan.step(&real, &mut g, &mut d)?;
 /// assert!(step.m_global.is_finite() && step.k >= 0.0);
 /// let z = gan.noise(4);
@@ -371,6 +385,10 @@ pub struct Began {
     adapter_d: Adapter,
     grads_g: Option<Gradients<f32, Dev>>,
     grads_d: Option<Gradients<f32, Dev>>,
+    /// The players at their optimizers' evaluation points after the latest step, where the
+    /// optimizers have one (Schedule-Free's x, DoG's average); `None`: the players themselves.
+    eval_g: Option<DecoderParams<f32, Dev>>,
+    eval_d: Option<DiscriminatorParams<f32, Dev>>,
     k: f32,
     rng: ChaCha8Rng,
     iterations: usize,
@@ -384,7 +402,9 @@ impl Began {
         let cfg = cfg.validated()?;
         dfdx::flush_denormals_to_zero();
         let dev = Dev::default();
-        dev.enable_cache();
+        // Not `dev.enable_cache()`: the im2col ops hand fresh Vecs to their tensors, which the
+        // cache would keep (and every later allocation would fault in anew); without it the
+        // allocator reuses freed blocks. Measured 6.2 s against 6.3–7.2 s for 200 iterations.
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(1);
         let generator = decoder(&dev, &mut rng);
@@ -416,6 +436,8 @@ impl Began {
             idx: Arc::new(Indices::new()),
             adapter_g,
             adapter_d,
+            eval_g: None,
+            eval_d: None,
             k: 0.0,
             rng: noise,
             iterations: 0,
@@ -443,22 +465,34 @@ impl Began {
     }
 
     /// Generated images for the noise vectors `z` (`n·H` values), `n·784` pixels in image
-    /// order (image 0's pixels first).
+    /// order (image 0's pixels first), by the generator at its optimizer's evaluation point
+    /// where it has one (see [`Began::step`]).
     pub fn sample(&self, z: &[f32]) -> Result<Vec<f32>, TaskError> {
-        let z = self.codes(z)?;
-        let n = z.shape().1;
-        Ok(batch_first(
-            &decode(&self.generator, &self.idx, z)?.as_vec(),
-            n,
-        ))
+        let n = whole_codes(z)?;
+        let g = self.eval_g.as_ref().unwrap_or(&self.generator);
+        let mut out = Vec::with_capacity(n * PIXELS);
+        for chunk in z.chunks(CHUNK * H) {
+            let z = self.codes(chunk)?;
+            let n = z.shape().1;
+            out.extend(batch_first(&decode(g, &self.idx, z)?.as_vec(), n));
+        }
+        Ok(out)
     }
 
     /// The discriminator's reconstruction loss L(v) of each image of `images` (`n·784`
-    /// pixels in image order, in [−1, 1]).
+    /// pixels in image order, in [−1, 1]), by the discriminator at its optimizer's evaluation
+    /// point where it has one (see [`Began::step`]).
     pub fn reconstruction_losses(&self, images: &[f32]) -> Result<Vec<f32>, TaskError> {
-        let v = self.images(images)?;
-        let recon = self.reconstruct(v.clone(), false)?;
-        Ok(recon_losses(recon, v)?.as_vec())
+        let n = whole_images(images)?;
+        let d = self.eval_d.as_ref().unwrap_or(&self.discriminator);
+        let mut out = Vec::with_capacity(n);
+        for chunk in images.chunks(CHUNK * PIXELS) {
+            let v = self.images(chunk)?;
+            let h = encode(&d.enc, &self.idx, v.clone(), false)?;
+            let recon = decode(&d.dec, &self.idx, h)?;
+            out.extend(recon_losses(recon, v)?.as_vec());
+        }
+        Ok(out)
     }
 
     /// One BEGAN iteration on `real` (`batch·784` pixels in image order, in [−1, 1]): the
@@ -467,6 +501,11 @@ impl Began {
     /// optimizer's error is returned after the players that stepped before it (the
     /// discriminator first) kept their step, as each optimizer's state stays consistent with
     /// its own player, and k_t and the noise stream stay where they were.
+    ///
+    /// Optimizers that train at one point and answer at another (Schedule-Free's x, DoG's
+    /// average: [`Optimizer::eval_params`]) leave a copy of their player there, which
+    /// [`Began::sample`] and [`Began::reconstruction_losses`] use: the held-out numbers are
+    /// those of the model such an optimizer would hand over.
     pub fn step(
         &mut self,
         real: &[f32],
@@ -523,6 +562,8 @@ impl Began {
         self.discriminator.try_zero_grads(&mut gg)?;
         self.grads_g = Some(gg);
         stepped_g?;
+        self.eval_d = self.adapter_d.eval_point(&self.discriminator, &*opt_d)?;
+        self.eval_g = self.adapter_g.eval_point(&self.generator, &*opt_g)?;
         self.k = (self.k + self.cfg.lambda_k * (gamma * l_real - l_fake_g)).clamp(0.0, 1.0);
         self.rng = rng;
         self.iterations += 1;
@@ -587,30 +628,40 @@ impl Began {
     }
 
     fn codes(&self, z: &[f32]) -> Result<Codes, TaskError> {
-        if z.is_empty() || !z.len().is_multiple_of(H) {
-            return Err(TaskError::Argument(format!(
-                "{} values are not whole noise vectors of {H}",
-                z.len()
-            )));
-        }
-        let n = z.len() / H;
+        let n = whole_codes(z)?;
         Ok(self
             .dev
             .try_tensor_from_vec(batch_last(z, H), (Const::<H>, n))?)
     }
 
     fn images(&self, images: &[f32]) -> Result<Images, TaskError> {
-        if images.is_empty() || !images.len().is_multiple_of(PIXELS) {
-            return Err(TaskError::Argument(format!(
-                "{} values are not whole images of {PIXELS} pixels",
-                images.len()
-            )));
-        }
-        let n = images.len() / PIXELS;
+        let n = whole_images(images)?;
         Ok(self
             .dev
             .try_tensor_from_vec(batch_last(images, PIXELS), (Const::<PIXELS>, n))?)
     }
+}
+
+/// How many noise vectors `z` holds: one or more whole ones of [`H`] values.
+fn whole_codes(z: &[f32]) -> Result<usize, TaskError> {
+    if z.is_empty() || !z.len().is_multiple_of(H) {
+        return Err(TaskError::Argument(format!(
+            "{} values are not whole noise vectors of {H}",
+            z.len()
+        )));
+    }
+    Ok(z.len() / H)
+}
+
+/// How many images `images` holds: one or more whole ones of [`PIXELS`] values.
+fn whole_images(images: &[f32]) -> Result<usize, TaskError> {
+    if images.is_empty() || !images.len().is_multiple_of(PIXELS) {
+        return Err(TaskError::Argument(format!(
+            "{} values are not whole images of {PIXELS} pixels",
+            images.len()
+        )));
+    }
+    Ok(images.len() / PIXELS)
 }
 
 /// A decoder with fresh U(±1/√fan_in) weights drawn from `rng` in field order.
@@ -681,6 +732,56 @@ pub const BEGAN_METRIC: Metric = Metric::minimize("held-out M_global");
 /// run, so that every arm is measured on the same images and codes.
 const EVAL_SEED: u64 = 0xBE6A;
 
+/// A generator has collapsed when, at the end of a run, the pixel variance across its
+/// evaluation samples ([`pixel_variance`]) is below this fraction of the held-out real
+/// digits'. Real MNIST varies a lot from digit to digit (0.27 in [−1, 1] units, averaged over
+/// pixels); samples that all show one image hardly vary. Judged at the end only: a young
+/// BEGAN generator draws nearly the same blurred digit for every code (measured: variance
+/// 0.002–0.008 in its first 150 iterations under Adam at 1e−3, which then trains on to
+/// distinct digits), so an early low variance is not yet a collapse.
+pub const COLLAPSE_FRACTION: f64 = 0.01;
+
+/// Name of the final collapse verdict among a task's final numbers: 1 if the generator
+/// collapsed ([`COLLAPSE_FRACTION`]), else 0 (its mean over seeds is the collapsed fraction).
+pub const COLLAPSED_NAME: &str = "collapsed";
+
+/// The mode-collapse measure: the variance of each pixel across `images` (`n·784` values in
+/// image order, n ≥ 1), averaged over the pixels. Zero when every image is the same.
+pub fn pixel_variance(images: &[f32]) -> f64 {
+    let n = images.len() / PIXELS;
+    if n == 0 {
+        return 0.0;
+    }
+    let mut mean = vec![0.0f64; PIXELS];
+    for img in images.chunks_exact(PIXELS) {
+        for (m, &v) in mean.iter_mut().zip(img) {
+            *m += f64::from(v);
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let mut var = 0.0;
+    for img in images.chunks_exact(PIXELS) {
+        for (m, &v) in mean.iter().zip(img) {
+            var += (f64::from(v) - m).powi(2);
+        }
+    }
+    var / (n * PIXELS) as f64
+}
+
+/// What the Fréchet distance compares with: the feature network, the real digits' Gaussian
+/// and the fixed noise the generator's samples come from.
+#[derive(Debug)]
+struct FidReference {
+    net: FeatureNet,
+    real: Gaussian,
+    noise: Vec<f32>,
+}
+
+/// Name of the Fréchet distance among a task's curves and final numbers.
+pub const FID_NAME: &str = "Fréchet distance";
+/// Name of the samples' pixel variance among a task's curves and final numbers.
+pub const VARIANCE_NAME: &str = "sample pixel variance";
+
 /// BEGAN on MNIST as a harness workload: one task (every digit of the training split), two
 /// players (`generator`, `discriminator`), each stepped by an optimizer of its own.
 ///
@@ -688,6 +789,12 @@ const EVAL_SEED: u64 = 0xBE6A;
 /// held-out test images and as many fixed noise vectors (the same for every run), so that it
 /// does not carry the noise of one training batch. The training images are scaled to [−1, 1]
 /// and drawn in a seeded order, a batch per iteration.
+///
+/// Beside the metric, every point of the curve records the [`pixel_variance`] of those
+/// samples ([`VARIANCE_NAME`]) and, with [`BeganMnist::with_fid`], their Fréchet distance to
+/// real digits ([`FID_NAME`]); the end of a run records whether the generator collapsed
+/// ([`COLLAPSED_NAME`]) and a picture of 64 samples ([`Task::picture`]). Optimizers with an
+/// evaluation point (Schedule-Free, DoG) are measured there (see [`Began::step`]).
 ///
 /// [`eval_images`]: BeganTaskConfig::eval_images
 #[derive(Debug, Clone)]
@@ -698,6 +805,9 @@ pub struct BeganMnist {
     /// The held-out images (scaled) and the evaluation noise, image order.
     eval_images: Arc<Vec<f32>>,
     eval_noise: Arc<Vec<f32>>,
+    /// Below this pixel variance of the evaluation samples a generator has collapsed.
+    collapse_floor: f64,
+    fid: Option<Arc<FidReference>>,
 }
 
 impl BeganMnist {
@@ -729,9 +839,46 @@ impl BeganMnist {
         Ok(BeganMnist {
             cfg,
             train: Arc::new(mnist.train.images.pixels.clone()),
+            collapse_floor: COLLAPSE_FRACTION * pixel_variance(&eval_images),
             eval_images: Arc::new(eval_images),
             eval_noise: Arc::new(eval_noise),
+            fid: None,
         })
+    }
+
+    /// The workload with a [`FID_NAME`] curve: the Fréchet distance between `samples`
+    /// held-out digits of `mnist` and as many generated ones (from fixed noise, the same for
+    /// every run) in `net`'s feature space, at every point of the metric's curve and at the
+    /// end. `samples` in 2..= the test digits; the issue's protocol uses ≥ 1,000, which
+    /// costs ≈ 0.2 s per point.
+    pub fn with_fid(
+        mut self,
+        mnist: &crate::mnist::Mnist,
+        net: FeatureNet,
+        samples: usize,
+    ) -> Result<Self, TaskError> {
+        let test = &mnist.test.images;
+        if samples < 2 || samples > test.count {
+            return Err(TaskError::Argument(format!(
+                "a Fréchet distance on {samples} samples of {} test digits: it needs 2 to all \
+                 of them (1,000 or more for a stable value)",
+                test.count
+            )));
+        }
+        let pick = crate::mnist::shuffled_order(test.count, EVAL_SEED);
+        let mut real = Vec::with_capacity(samples * PIXELS);
+        for &i in &pick[..samples] {
+            let img = test.image(i).expect("an index below the count");
+            real.extend(img.iter().map(|&p| f32::from(p) / 255.0));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(EVAL_SEED);
+        rng.set_stream(2);
+        self.fid = Some(Arc::new(FidReference {
+            real: net.gaussian(&real)?,
+            noise: noise(&mut rng, samples),
+            net,
+        }));
+        Ok(self)
     }
 
     /// The settings.
@@ -790,7 +937,7 @@ pub struct BeganTask {
     order: Vec<usize>,
     next: usize,
     batch: Vec<f32>,
-    evals: Evals<f64>,
+    evals: Evals<Eval>,
 }
 
 impl BeganTask {
@@ -800,13 +947,41 @@ impl BeganTask {
     }
 }
 
-/// Held-out M_global of `gan` on `data`'s evaluation images and noise (see [`BeganMnist`]).
-fn m_global(gan: &Began, data: &BeganMnist) -> Result<f64, TaskError> {
+/// One held-out evaluation: M_global and the samples' pixel variance.
+#[derive(Debug, Clone, Copy)]
+struct Eval {
+    m_global: f64,
+    variance: f64,
+}
+
+/// Held-out M_global of `gan` on `data`'s evaluation images and noise (see [`BeganMnist`]),
+/// and the [`pixel_variance`] of those samples.
+fn evaluation(gan: &Began, data: &BeganMnist) -> Result<Eval, TaskError> {
     let gamma = f64::from(gan.config().gamma);
     let mean = |v: Vec<f32>| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
     let real = mean(gan.reconstruction_losses(&data.eval_images)?);
-    let fake = mean(gan.reconstruction_losses(&gan.sample(&data.eval_noise)?)?);
-    Ok(real + (gamma * real - fake).abs())
+    let samples = gan.sample(&data.eval_noise)?;
+    let fake = mean(gan.reconstruction_losses(&samples)?);
+    Ok(Eval {
+        m_global: real + (gamma * real - fake).abs(),
+        variance: pixel_variance(&samples),
+    })
+}
+
+/// The Fréchet distance of `gan`'s samples from `fid.noise` to the real digits, or `None`
+/// when a sample is not finite (the run is then diverging; its next step says so).
+fn fid(gan: &Began, fid: &FidReference) -> Result<Option<f64>, TaskError> {
+    let samples = gan.sample(&fid.noise)?;
+    if samples.iter().any(|v| !v.is_finite()) {
+        return Ok(None);
+    }
+    // The generator's [−1, 1] scale back to the feature network's [0, 1] pixels.
+    let unit: Vec<f32> = samples
+        .iter()
+        .map(|&v| ((v + 1.0) * 0.5).clamp(0.0, 1.0))
+        .collect();
+    let fake = fid.net.gaussian(&unit)?;
+    Ok(Some(frechet_distance(&fid.real, &fake)?))
 }
 
 impl Task for BeganTask {
@@ -845,7 +1020,11 @@ impl Task for BeganTask {
 
     fn evaluate(&mut self) -> Result<f64, TaskError> {
         let (gan, data) = (&self.gan, &self.data);
-        Ok(self.evals.at(gan.iterations(), || m_global(gan, data))?.0)
+        Ok(self
+            .evals
+            .at(gan.iterations(), || evaluation(gan, data))?
+            .0
+            .m_global)
     }
 
     fn metric(&self) -> Metric {
@@ -860,17 +1039,50 @@ impl Task for BeganTask {
             gan.iterations(),
             threshold,
             samples,
-            |v| *v,
-            || m_global(gan, data),
+            |v| v.m_global,
+            || evaluation(gan, data),
         )
     }
 
-    /// The final held-out M_global and k_t.
+    /// An 8×8 grid of samples from the first 64 evaluation noise vectors (fewer if the
+    /// evaluation has fewer), the same codes for every run.
+    fn picture(&mut self) -> Result<Option<Picture>, TaskError> {
+        let n = (self.data.eval_noise.len() / H).min(64);
+        let samples = self.gan.sample(&self.data.eval_noise[..n * H])?;
+        let tiles: Vec<Vec<f32>> = samples
+            .chunks_exact(PIXELS)
+            .map(|img| img.iter().map(|&v| (v + 1.0) * 0.5).collect())
+            .collect();
+        Ok(Picture::grid(&tiles, SIDE, 8))
+    }
+
+    /// The Fréchet distance (with [`BeganMnist::with_fid`]) and the samples' pixel variance.
+    fn curve_metrics(&mut self) -> Result<Vec<(String, f64)>, TaskError> {
+        let (gan, data) = (&self.gan, &self.data);
+        let (e, _) = self.evals.at(gan.iterations(), || evaluation(gan, data))?;
+        let mut out = Vec::new();
+        if let Some(reference) = &data.fid {
+            if let Some(d) = fid(gan, reference)? {
+                out.push((FID_NAME.to_string(), d));
+            }
+        }
+        out.push((VARIANCE_NAME.to_string(), e.variance));
+        Ok(out)
+    }
+
+    /// The final held-out M_global and k_t, the curve's numbers at the end, and whether the
+    /// generator collapsed ([`COLLAPSED_NAME`]).
     fn extra_metrics(&mut self) -> Result<Vec<(String, f64)>, TaskError> {
-        Ok(vec![
-            ("M_global".into(), self.evaluate()?),
+        let (gan, data) = (&self.gan, &self.data);
+        let (e, _) = self.evals.at(gan.iterations(), || evaluation(gan, data))?;
+        let mut out = vec![
+            ("M_global".into(), e.m_global),
             ("k".into(), f64::from(self.gan.k())),
-        ])
+        ];
+        out.extend(self.curve_metrics()?);
+        let collapsed = e.variance < self.data.collapse_floor;
+        out.push((COLLAPSED_NAME.into(), if collapsed { 1.0 } else { 0.0 }));
+        Ok(out)
     }
 }
 
@@ -1240,6 +1452,85 @@ mod tests {
             },
         ] {
             assert!(BeganMnist::new(&tiny_mnist(20), bad).is_err());
+        }
+    }
+
+    #[test]
+    fn pixel_variance_is_zero_for_copies_and_a_quarter_for_black_and_white() {
+        let img = random(PIXELS, 3, 1.0);
+        let copies: Vec<f32> = img.iter().chain(&img).chain(&img).copied().collect();
+        assert_eq!(pixel_variance(&copies), 0.0);
+        let bw = [vec![0.0f32; PIXELS], vec![1.0f32; PIXELS]].concat();
+        assert!((pixel_variance(&bw) - 0.25).abs() < 1e-12);
+        assert_eq!(pixel_variance(&[]), 0.0);
+    }
+
+    /// The Fréchet distance is a curve of the workload when it has a feature network; the
+    /// picture is a row of eight 28×28 samples; both reproduce from the seed.
+    #[test]
+    fn the_frechet_distance_curve_and_the_picture() {
+        let cfg = BeganTaskConfig {
+            model: BeganConfig {
+                batch: 4,
+                ..BeganConfig::default()
+            },
+            eval_every: 2,
+            eval_images: 8,
+        };
+        let mnist = tiny_mnist(20);
+        let net = FeatureNet::train(&mnist, 0).unwrap();
+        let family = BeganMnist::new(&mnist, cfg).unwrap();
+        let mut plain = family.build(0, 3).unwrap();
+        let plain_curves = plain.curve_metrics().unwrap();
+        assert_eq!(plain_curves.len(), 1);
+        assert_eq!(plain_curves[0].0, VARIANCE_NAME);
+        for bad in [1, 21] {
+            assert!(family.clone().with_fid(&mnist, net.clone(), bad).is_err());
+        }
+        let family = family.with_fid(&mnist, net, 20).unwrap();
+        let mut task = family.build(0, 3).unwrap();
+        let c = task.curve_metrics().unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].0, FID_NAME);
+        assert!(c[0].1.is_finite() && c[0].1 > 0.0, "{c:?}");
+        assert_eq!(c[1], plain_curves[0]);
+        let p = task.picture().unwrap().unwrap();
+        assert_eq!((p.width, p.height), (8 * 29 - 1, 28));
+        assert_eq!(p.pixels.len(), p.width * p.height);
+        let mut again = family.build(0, 3).unwrap();
+        assert_eq!(again.curve_metrics().unwrap(), c);
+        assert_eq!(again.picture().unwrap().unwrap(), p);
+        let extra = again.extra_metrics().unwrap();
+        let names: Vec<&str> = extra.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["M_global", "k", FID_NAME, VARIANCE_NAME, COLLAPSED_NAME]
+        );
+    }
+
+    /// Schedule-Free trains at y and hands over x: the samples and the reconstruction losses
+    /// come from x; a plain optimizer's are the players' own.
+    #[test]
+    fn samples_come_from_the_optimizers_evaluation_point() {
+        let real = random(2 * PIXELS, 5, 1.0);
+        let z = random(3 * H, 6, 1.0);
+        let own = |g: &Began| {
+            let codes = g.codes(&z).unwrap();
+            batch_first(&decode(&g.generator, &g.idx, codes).unwrap().as_vec(), 3)
+        };
+        for (spec, moved) in [("sgd:lr=0.01", false), ("sf-sgd:lr=0.01", true)] {
+            let build = || {
+                lrmem_optimizers::OptimizerSpec::parse(spec)
+                    .unwrap()
+                    .build()
+                    .unwrap()
+            };
+            let (mut og, mut od) = (build(), build());
+            let mut g = gan(2, 0);
+            g.step(&real, &mut *og, &mut *od).unwrap();
+            g.step(&real, &mut *og, &mut *od).unwrap();
+            assert_eq!(g.sample(&z).unwrap() != own(&g), moved, "{spec}");
+            assert_eq!(g.eval_d.is_some(), moved, "{spec}");
         }
     }
 }

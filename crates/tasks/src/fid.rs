@@ -135,7 +135,7 @@ impl FeatureNet {
     /// The features of `images` (pixels p/255 in [0, 1], image after image), `n × 50`, in f64.
     pub fn features(&self, images: &[f32]) -> Result<Vec<f64>, TaskError> {
         let mut out = Vec::with_capacity(images.len() / PIXELS * FEATURES);
-        for chunk in images.chunks(256 * PIXELS) {
+        for chunk in images.chunks(32 * PIXELS) {
             let f = self.net.features(self.net.input(chunk)?)?;
             let rows = batch_first(&f.as_vec(), f.shape().1);
             out.extend(rows.iter().map(|&v| f64::from(v)));

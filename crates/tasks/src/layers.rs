@@ -207,19 +207,14 @@ pub(crate) fn add_bias<const O: usize, T: Tape<f32, Dev>>(
 ) -> Result<Tensor<(Const<O>, usize), f32, Dev, T>, TaskError> {
     let m = y.shape().1;
     let (y, mut tape) = y.split_tape();
-    let mut out = y.device().try_zeros_like(&(Const::<O>, m))?;
     let mut b = [0.0f32; O];
     bias.copy_into(&mut b);
-    SCRATCH.with_borrow_mut(|bufs| {
-        let buf = &mut bufs.1;
-        buf.resize(O * m, 0.0);
-        y.copy_into(buf);
-        for (row, &b) in buf.chunks_exact_mut(m).zip(&b) {
-            row.iter_mut().for_each(|v| *v += b);
-        }
-        out.copy_from(buf);
-        trim(bufs);
-    });
+    // One copy of y, biased in place and handed to the output tensor.
+    let mut data = y.as_vec();
+    for (row, &b) in data.chunks_exact_mut(m).zip(&b) {
+        row.iter_mut().for_each(|v| *v += b);
+    }
+    let out = y.device().try_tensor_from_vec(data, (Const::<O>, m))?;
     if T::OWNS_TAPE {
         let (y_id, b_id, out_id) = (y.clone(), bias.clone(), out.clone());
         tape.add_backward_op(move |grads| {
@@ -267,29 +262,34 @@ pub(crate) fn gather_rows<const IN: usize, const Z: usize, T: Tape<f32, Dev>>(
     debug_assert_eq!(idx.0.len(), Z);
     let n = x.shape().1;
     let (x, mut tape) = x.split_tape();
-    let mut out = x.device().try_zeros_like(&(Const::<Z>, n))?;
+    // The patch matrix is written once, straight into the Vec the tensor takes over (no
+    // zeroing, no second copy): at 28×28 it is 9·channels times the size of the input.
+    let mut data = Vec::new();
+    data.try_reserve_exact(Z * n)
+        .map_err(|e| TaskError::Device(format!("a {Z}×{n} patch matrix: {e}")))?;
     SCRATCH.with_borrow_mut(|bufs| {
-        let (inp, buf) = (&mut bufs.0, &mut bufs.1);
+        let inp = &mut bufs.0;
         inp.resize(IN * n, 0.0);
         x.copy_into(inp);
-        buf.resize(Z * n, 0.0);
         if n == 1 {
-            for (o, &i) in buf.iter_mut().zip(idx.0.iter()) {
-                *o = if i == PAD { 0.0 } else { inp[i as usize] };
-            }
+            data.extend(
+                idx.0
+                    .iter()
+                    .map(|&i| if i == PAD { 0.0 } else { inp[i as usize] }),
+            );
         } else {
-            for (o, &i) in buf.chunks_exact_mut(n).zip(idx.0.iter()) {
+            for &i in idx.0.iter() {
                 if i == PAD {
-                    o.fill(0.0);
+                    data.resize(data.len() + n, 0.0);
                 } else {
                     let i = i as usize;
-                    o.copy_from_slice(&inp[i * n..(i + 1) * n]);
+                    data.extend_from_slice(&inp[i * n..(i + 1) * n]);
                 }
             }
         }
-        out.copy_from(buf);
         trim(bufs);
     });
+    let out = x.device().try_tensor_from_vec(data, (Const::<Z>, n))?;
     if T::OWNS_TAPE && input_grad {
         let (x_id, out_id, idx) = (x.clone(), out.clone(), idx.clone());
         tape.add_backward_op(move |grads| {

@@ -68,5 +68,5 @@ pub mod task;
 pub use dfdx;
 pub use error::TaskError;
 pub use task::{
-    Check, Goal, Metric, MnistPairs, OnlineMnist, Task, TaskFamily, EVAL_BATCH, ONE_PLAYER,
+    Check, Goal, Metric, MnistPairs, OnlineMnist, Picture, Task, TaskFamily, EVAL_BATCH, ONE_PLAYER,
 };

@@ -73,6 +73,43 @@ pub struct Check {
     pub samples: u64,
 }
 
+/// An 8-bit grey picture of what a model makes (a GAN's samples), row after row; black 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picture {
+    /// Columns.
+    pub width: usize,
+    /// Rows.
+    pub height: usize,
+    /// `width·height` grey levels, row after row.
+    pub pixels: Vec<u8>,
+}
+
+impl Picture {
+    /// A grid of square grey tiles (values in [0, 1], each `side·side`, row after row) with
+    /// `columns` tiles a row and a one-pixel mid-grey gap between tiles; `None` without tiles.
+    pub fn grid(tiles: &[Vec<f32>], side: usize, columns: usize) -> Option<Picture> {
+        if tiles.is_empty() || side == 0 || columns == 0 {
+            return None;
+        }
+        let columns = columns.min(tiles.len());
+        let rows = tiles.len().div_ceil(columns);
+        let (width, height) = (columns * (side + 1) - 1, rows * (side + 1) - 1);
+        let mut pixels = vec![128u8; width * height];
+        for (i, tile) in tiles.iter().enumerate() {
+            let (x0, y0) = ((i % columns) * (side + 1), (i / columns) * (side + 1));
+            for (j, &v) in tile.iter().take(side * side).enumerate() {
+                let grey = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                pixels[(y0 + j / side) * width + x0 + j % side] = grey;
+            }
+        }
+        Some(Picture {
+            width,
+            height,
+            pixels,
+        })
+    }
+}
+
 /// A learning problem an optimizer is measured on: one training update at a time, and a
 /// scalar held-out metric in between. The harness owns the loop (how many updates, when to
 /// evaluate, when to stop), so tasks stay small and every optimizer runs on every task.
@@ -108,6 +145,20 @@ pub trait Task {
     /// The default has none.
     fn extra_metrics(&mut self) -> Result<Vec<(String, f64)>, TaskError> {
         Ok(Vec::new())
+    }
+
+    /// Held-out numbers recorded beside the metric at every point of its curve, as (name,
+    /// value): e.g. a GAN's Fréchet distance, too costly for the threshold checks that
+    /// evaluate the metric far more often. The default has none.
+    fn curve_metrics(&mut self) -> Result<Vec<(String, f64)>, TaskError> {
+        Ok(Vec::new())
+    }
+
+    /// A picture of what the model makes, for people to judge by looking (a GAN's samples
+    /// from fixed noise); the harness takes it once per task, after the last update. The
+    /// default has none.
+    fn picture(&mut self) -> Result<Option<Picture>, TaskError> {
+        Ok(None)
     }
 
     /// One training update with an optimizer per player, in the order of
@@ -527,4 +578,31 @@ impl<V: Copy> Evals<V> {
 /// The error for task `k` of a family of `n`.
 pub(crate) fn no_task(k: usize, n: usize) -> TaskError {
     TaskError::Argument(format!("task {k} requested from a family of {n} tasks"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Picture;
+
+    #[test]
+    fn a_grid_places_tiles_row_after_row_with_grey_gaps() {
+        // Three 2×2 tiles, two a row: a 5×5 picture, the fourth place left grey.
+        let tiles = vec![vec![0.0; 4], vec![1.0; 4], vec![-3.0, 0.5, 2.0, f32::NAN]];
+        let p = Picture::grid(&tiles, 2, 2).unwrap();
+        assert_eq!((p.width, p.height), (5, 5));
+        #[rustfmt::skip]
+        let want = [
+            0, 0, 128, 255, 255,
+            0, 0, 128, 255, 255,
+            128, 128, 128, 128, 128,
+            0, 128, 128, 128, 128,
+            255, 0, 128, 128, 128,
+        ];
+        // Out-of-range values clamp; NaN clamps to black (f32::clamp keeps NaN, `as u8` maps
+        // it to 0).
+        assert_eq!(p.pixels, want);
+        assert!(Picture::grid(&[], 2, 2).is_none());
+        assert!(Picture::grid(&tiles, 0, 2).is_none());
+        assert_eq!(Picture::grid(&tiles, 2, 9).unwrap().width, 3 * 3 - 1);
+    }
 }
