@@ -34,6 +34,8 @@ pub enum Profile {
 pub struct Options {
     profile: Profile,
     speed_only: bool,
+    /// Only the MAML learning-rate sweep (`--maml`).
+    maml_only: bool,
     skip_speed: bool,
     /// The workloads named on the command line (`--workload`, `--robot`); `None`: the
     /// profile's (MNIST, or every workload with `--full`).
@@ -54,7 +56,7 @@ pub struct Options {
 }
 
 const HELP: &str = "\
-cargo xtask bench [--quick | --full | --speed] [options]
+cargo xtask bench [--quick | --full | --speed | --maml] [options]
 
 Runs workloads (default: sequential binary MNIST, the papers' headline experiment) for every
 arm, and the optimizer speed suite, and writes target/lrmem-bench/{REPORT.md, WORKLOAD.jsonl,
@@ -76,6 +78,9 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
               adam-began = Adam 1e-4, beta1 0.5), leave out the +reload arms (one task) and
               skip tuning (began: ≈ 29 min on 2 cores)
   --speed     only the optimizer speed measurements
+  --maml      only MAML's learning-rate sweep on mixed linear regression (Bernacchia 2021:
+              test loss against the meta-training and adaptation rates; ≈ 10 s; --quick: 20
+              task sets; also part of --full)
 
 Options:
   --workload NAME     a workload (see the list below; default mnist); repeatable
@@ -149,6 +154,7 @@ fn parse(args: &[String]) -> Result<Options> {
     let mut o = Options {
         profile: Profile::Default,
         speed_only: false,
+        maml_only: false,
         skip_speed: false,
         workloads: None,
         workload_options: BTreeMap::new(),
@@ -171,6 +177,7 @@ fn parse(args: &[String]) -> Result<Options> {
             Long("quick") => o.profile = Profile::Quick,
             Long("full") => o.profile = Profile::Full,
             Long("speed") => o.speed_only = true,
+            Long("maml") => o.maml_only = true,
             Long("no-speed") => o.skip_speed = true,
             Long("workload") => o
                 .workloads
@@ -351,7 +358,7 @@ fn workload_options(o: &Options, workload: &str) -> Result<BTreeMap<String, Stri
 pub fn run(args: &[String]) -> Result<()> {
     let o = parse(args)?;
     for workload in workloads(&o) {
-        if o.speed_only || o.workload_options.contains_key("dir") {
+        if o.speed_only || o.maml_only || o.workload_options.contains_key("dir") {
             break;
         }
         let Some(set) = lrmem_bench::workloads::find(&workload)?.data else {
@@ -443,6 +450,12 @@ pub fn run_release(args: &[String]) -> Result<()> {
     let o = parse(args)?;
     std::fs::create_dir_all(&o.out)
         .with_context(|| format!("cannot create {}", o.out.display()))?;
+    if o.maml_only {
+        let md = format!("# lrmem benchmark report\n{}", maml_section(&o)?);
+        std::fs::write(o.out.join("REPORT.md"), md)?;
+        println!("report: {}", o.out.join("REPORT.md").display());
+        return Ok(());
+    }
     let mut speed = None;
     if o.speed_only || !o.skip_speed {
         let mut speed_args = vec!["--out".to_string(), o.out.display().to_string()];
@@ -465,6 +478,9 @@ pub fn run_release(args: &[String]) -> Result<()> {
     for workload in workloads(&o) {
         md.push_str(&run_workload(&o, &workload)?);
     }
+    if o.profile == Profile::Full && o.workloads.is_none() {
+        md.push_str(&maml_section(&o)?);
+    }
     if let Some(s) = speed {
         md.push_str(&s);
         md.push('\n');
@@ -473,6 +489,33 @@ pub fn run_release(args: &[String]) -> Result<()> {
     std::fs::write(o.out.join("REPORT.md"), md)?;
     println!("report: {}", o.out.join("REPORT.md").display());
     Ok(())
+}
+
+/// Runs the MAML learning-rate sweep (its quick grid with `--quick`) from the first seed,
+/// writes `maml.json` and returns its section of REPORT.md.
+fn maml_section(o: &Options) -> Result<String> {
+    let sweep = if o.profile == Profile::Quick {
+        lrmem_bench::maml::MamlSweep::quick(o.first_seed)
+    } else {
+        lrmem_bench::maml::MamlSweep::full(o.first_seed)
+    };
+    eprintln!(
+        "== MAML: {} meta-training rates × {} adaptation rates over {} task sets",
+        sweep.alphas_t.len(),
+        sweep.alphas_r.len(),
+        sweep.sets
+    );
+    let started = std::time::Instant::now();
+    let result = sweep.run()?;
+    let path = o.out.join("maml.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&result)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let md = lrmem_bench::maml::section(&result, &o.out)?;
+    Ok(format!(
+        "{md}\n({:.1} s on {}; raw numbers in maml.json.)\n",
+        started.elapsed().as_secs_f64(),
+        lrmem_bench::report::machine()
+    ))
 }
 
 /// Runs `workload`'s experiment and returns its section of REPORT.md.

@@ -15,10 +15,10 @@ pub fn run(args: &[String]) -> Result<()> {
     // 3. The real data (checksummed), then a smoke run of the experiment and the speed suite.
     crate::data::run(&[])?;
     crate::bench::run(&["--quick".to_string()])?;
-    // 4. Smokes of both robot workloads (small simulated data, a short cap; ~1 min in all)
-    //    and of the GAN (100 iterations), into their own folders so that the MNIST report
-    //    above stays.
-    for (flag, folder) in [("--robot", "robot"), ("--gan", "gan")] {
+    // 4. Smokes of both robot workloads (small simulated data, a short cap; ~1 min in all),
+    //    of the GAN (100 iterations) and of the MAML sweep, into their own folders so that the
+    //    MNIST report above stays.
+    for (flag, folder) in [("--robot", "robot"), ("--gan", "gan"), ("--maml", "maml")] {
         let out = crate::root().join(format!("target/lrmem-bench-{folder}"));
         crate::bench::run(&[
             "--quick".to_string(),

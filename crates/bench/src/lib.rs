@@ -33,6 +33,7 @@ pub mod arms;
 pub mod dense;
 mod error;
 pub mod harness;
+pub mod maml;
 pub mod plot;
 pub mod report;
 pub mod robust;

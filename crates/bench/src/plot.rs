@@ -672,27 +672,125 @@ pub fn log_log_lines(
     let (y0, y1) = min_max(|p| p.1);
     render(
         stem,
-        &LogLog {
+        &Lines {
             title,
             x_label,
             y_label,
             lines: &lines,
             x: (x0 / 1.5, x1 * 1.5),
             y: (y0 / 1.5, y1 * 1.5),
+            log: true,
         },
     )
 }
 
-struct LogLog<'a> {
+/// Lines on linear axes, as [`log_log_lines`] draws them on logarithmic ones (for values of
+/// either sign, e.g. a loss against a learning rate that may be negative). Points that are not
+/// finite are skipped, and so are lines left empty; no drawable point at all is an error.
+pub fn lines(
+    stem: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[Line],
+) -> Result<[PathBuf; 2], PlotError> {
+    let lines: Vec<Line> = lines
+        .iter()
+        .map(|l| Line {
+            points: l
+                .points
+                .iter()
+                .filter(|p| p.0.is_finite() && p.1.is_finite())
+                .copied()
+                .collect(),
+            ..l.clone()
+        })
+        .filter(|l| !l.points.is_empty())
+        .collect();
+    let all = || lines.iter().flat_map(|l| l.points.iter());
+    if all().next().is_none() {
+        return Err(PlotError::NoData {
+            figure: stem.to_path_buf(),
+            why: "no finite point",
+        });
+    }
+    let span = |f: fn(&(f64, f64)) -> f64| {
+        let (a, b) = all()
+            .map(f)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+        let pad = ((b - a) * 0.05).max(1e-9 * (1.0 + a.abs().max(b.abs())));
+        (a - pad, b + pad)
+    };
+    render(
+        stem,
+        &Lines {
+            title,
+            x_label,
+            y_label,
+            lines: &lines,
+            x: span(|p| p.0),
+            y: span(|p| p.1),
+            log: false,
+        },
+    )
+}
+
+struct Lines<'a> {
     title: &'a str,
     x_label: &'a str,
     y_label: &'a str,
     lines: &'a [Line],
     x: (f64, f64),
     y: (f64, f64),
+    /// Logarithmic axes (else linear).
+    log: bool,
 }
 
-impl Figure for LogLog<'_> {
+/// Every line of `lines` into `chart`: dashed ones plain, solid ones with a marker per point.
+fn draw_lines<DB, CT>(
+    chart: &mut ChartContext<'_, DB, CT>,
+    lines: &[Line],
+    s: f64,
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    CT: CoordTranslate<From = (f64, f64)>,
+{
+    let sw = px(2.0, s).max(1);
+    let (dash, gap) = (px(6.0, s), px(4.0, s));
+    for l in lines {
+        let c = l.colour;
+        if l.dashed {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    l.points.iter().copied(),
+                    dash,
+                    gap,
+                    c.stroke_width(sw),
+                ))
+                .map_err(msg)?;
+        } else {
+            chart
+                .draw_series(LineSeries::new(
+                    l.points.iter().copied(),
+                    c.stroke_width(sw),
+                ))
+                .map_err(msg)?;
+            chart
+                .draw_series(
+                    l.points
+                        .iter()
+                        .map(|&p| Circle::new(p, px(3.0, s), c.filled())),
+                )
+                .map_err(msg)?;
+        }
+    }
+    Ok(())
+}
+
+impl Figure for Lines<'_> {
     fn size(&self) -> (u32, u32) {
         LOG_LOG_SIZE
     }
@@ -720,56 +818,51 @@ impl Figure for LogLog<'_> {
         let (w, _) = body.dim_in_pixel();
         let legend_w = (widest + px(64.0, s)).min(w * 2 / 5);
         let (plot_area, legend_area) = body.split_horizontally(w - legend_w);
-        let mut chart = ChartBuilder::on(&plot_area)
+        let mut builder = ChartBuilder::on(&plot_area);
+        builder
             .margin(px(12.0, s))
             .x_label_area_size(px(44.0, s))
-            .y_label_area_size(px(60.0, s))
-            .build_cartesian_2d(
-                (self.x.0..self.x.1).log_scale(),
-                (self.y.0..self.y.1).log_scale(),
-            )
-            .map_err(msg)?;
-        chart
-            .configure_mesh()
-            .x_label_formatter(&|x| log_tick_label(*x))
-            .y_label_formatter(&|y| log_tick_label(*y))
-            .label_style(label_style.clone())
-            .axis_desc_style((FAMILY, 14.0 * s))
-            .x_desc(self.x_label)
-            .y_desc(self.y_label)
-            .bold_line_style(BLACK.mix(0.12))
-            .light_line_style(BLACK.mix(0.04))
-            .draw()
-            .map_err(msg)?;
+            .y_label_area_size(px(60.0, s));
+        if self.log {
+            let mut chart = builder
+                .build_cartesian_2d(
+                    (self.x.0..self.x.1).log_scale(),
+                    (self.y.0..self.y.1).log_scale(),
+                )
+                .map_err(msg)?;
+            chart
+                .configure_mesh()
+                .x_label_formatter(&|x| log_tick_label(*x))
+                .y_label_formatter(&|y| log_tick_label(*y))
+                .label_style(label_style.clone())
+                .axis_desc_style((FAMILY, 14.0 * s))
+                .x_desc(self.x_label)
+                .y_desc(self.y_label)
+                .bold_line_style(BLACK.mix(0.12))
+                .light_line_style(BLACK.mix(0.04))
+                .draw()
+                .map_err(msg)?;
+            draw_lines(&mut chart, self.lines, s)?;
+        } else {
+            let mut chart = builder
+                .build_cartesian_2d(self.x.0..self.x.1, self.y.0..self.y.1)
+                .map_err(msg)?;
+            chart
+                .configure_mesh()
+                .x_label_formatter(&|x| tick_label(*x))
+                .y_label_formatter(&|y| tick_label(*y))
+                .label_style(label_style.clone())
+                .axis_desc_style((FAMILY, 14.0 * s))
+                .x_desc(self.x_label)
+                .y_desc(self.y_label)
+                .bold_line_style(BLACK.mix(0.12))
+                .light_line_style(BLACK.mix(0.04))
+                .draw()
+                .map_err(msg)?;
+            draw_lines(&mut chart, self.lines, s)?;
+        }
         let sw = px(2.0, s).max(1);
         let (dash, gap) = (px(6.0, s), px(4.0, s));
-        for l in self.lines {
-            let c = l.colour;
-            if l.dashed {
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        l.points.iter().copied(),
-                        dash,
-                        gap,
-                        c.stroke_width(sw),
-                    ))
-                    .map_err(msg)?;
-            } else {
-                chart
-                    .draw_series(LineSeries::new(
-                        l.points.iter().copied(),
-                        c.stroke_width(sw),
-                    ))
-                    .map_err(msg)?;
-                chart
-                    .draw_series(
-                        l.points
-                            .iter()
-                            .map(|&p| Circle::new(p, px(3.0, s), c.filled())),
-                    )
-                    .map_err(msg)?;
-            }
-        }
         // The legend: a sample of each line (dashed where the line is) and its label.
         let x0 = px(4.0, s) as i32;
         let sample = px(26.0, s) as i32;
@@ -815,6 +908,7 @@ impl Figure for LogLog<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::lines as lines_figure;
     use super::*;
 
     fn tmp(name: &str) -> PathBuf {
@@ -980,6 +1074,38 @@ mod tests {
         check(&paths, LOG_LOG_SIZE);
         assert!(matches!(
             log_log_lines(&tmp("loglog-empty"), "t", "x", "y", &lines[2..]),
+            Err(PlotError::NoData { .. })
+        ));
+    }
+
+    /// Linear axes take negative values (a learning rate below zero), skip what is not finite
+    /// and refuse a figure with nothing to draw.
+    #[test]
+    fn lines_take_values_of_either_sign() {
+        let lines = vec![
+            Line {
+                label: "α_r = 10".into(),
+                points: (-8..=4)
+                    .map(|i| (f64::from(i) * 10.0, 1.0 + f64::from(i * i) / 100.0))
+                    .collect(),
+                colour: colour(0),
+                dashed: false,
+            },
+            Line {
+                label: "no inner loop".into(),
+                points: vec![(-80.0, 1.05), (f64::INFINITY, 1.0), (40.0, 1.05)],
+                colour: BLACK,
+                dashed: true,
+            },
+        ];
+        let paths = lines_figure(&tmp("lines"), "MAML", "α_t", "test loss", &lines).expect("drawn");
+        check(&paths, LOG_LOG_SIZE);
+        let nothing = [Line {
+            points: vec![(f64::NAN, 1.0)],
+            ..lines[0].clone()
+        }];
+        assert!(matches!(
+            lines_figure(&tmp("lines-empty"), "t", "x", "y", &nothing),
             Err(PlotError::NoData { .. })
         ));
     }

@@ -59,6 +59,7 @@ mod layers;
 pub mod lenet;
 pub mod logistic;
 pub mod lstm;
+pub mod maml;
 pub mod mlp;
 pub mod mnist;
 pub mod panda;
