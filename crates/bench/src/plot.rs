@@ -18,6 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -645,31 +646,31 @@ pub fn log_log_lines(
     y_label: &str,
     lines: &[Line],
 ) -> Result<[PathBuf; 2], PlotError> {
-    let ok = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite() && p.0 > 0.0 && p.1 > 0.0;
-    let lines: Vec<Line> = lines
-        .iter()
-        .map(|l| Line {
-            points: l.points.iter().filter(ok).copied().collect(),
-            ..l.clone()
-        })
-        .filter(|l| !l.points.is_empty())
-        .collect();
-    let all = || lines.iter().flat_map(|l| l.points.iter());
-    if all().next().is_none() {
-        return Err(PlotError::NoData {
-            figure: stem.to_path_buf(),
-            why: "no finite positive point",
-        });
-    }
-    let min_max = |f: fn(&(f64, f64)) -> f64| {
-        all()
-            .map(f)
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-                (a.min(v), b.max(v))
-            })
+    lines_on(stem, [title, x_label, y_label], lines, true)
+}
+
+/// [`log_log_lines`] (`log`) or [`lines`]: the drawable points, the axes' ranges (a factor
+/// 1.5 beyond the data on log axes, 5 % on linear ones), the figure.
+fn lines_on(
+    stem: &Path,
+    [title, x_label, y_label]: [&str; 3],
+    lines: &[Line],
+    log: bool,
+) -> Result<[PathBuf; 2], PlotError> {
+    let keep: fn(&(f64, f64)) -> bool = if log {
+        |p| p.0 > 0.0 && p.1 > 0.0
+    } else {
+        |_| true
     };
-    let (x0, x1) = min_max(|p| p.0);
-    let (y0, y1) = min_max(|p| p.1);
+    let (lines, x, y) = drawable(stem, lines, keep)?;
+    let pad = |(a, b): (f64, f64)| {
+        if log {
+            (a / 1.5, b * 1.5)
+        } else {
+            let pad = ((b - a) * 0.05).max(1e-9 * (1.0 + a.abs().max(b.abs())));
+            (a - pad, b + pad)
+        }
+    };
     render(
         stem,
         &Lines {
@@ -677,11 +678,51 @@ pub fn log_log_lines(
             x_label,
             y_label,
             lines: &lines,
-            x: (x0 / 1.5, x1 * 1.5),
-            y: (y0 / 1.5, y1 * 1.5),
-            log: true,
+            x: pad(x),
+            y: pad(y),
+            log,
         },
     )
+}
+
+/// The lines' finite points that `keep` accepts (lines left empty dropped), and the ranges of
+/// their x and y; no such point at all is an error.
+#[allow(clippy::type_complexity)]
+fn drawable(
+    stem: &Path,
+    lines: &[Line],
+    keep: fn(&(f64, f64)) -> bool,
+) -> Result<(Vec<Line>, (f64, f64), (f64, f64)), PlotError> {
+    let lines: Vec<Line> = lines
+        .iter()
+        .map(|l| Line {
+            points: l
+                .points
+                .iter()
+                .filter(|p| p.0.is_finite() && p.1.is_finite() && keep(p))
+                .copied()
+                .collect(),
+            ..l.clone()
+        })
+        .filter(|l| !l.points.is_empty())
+        .collect();
+    let range = |f: fn(&(f64, f64)) -> f64| {
+        lines
+            .iter()
+            .flat_map(|l| l.points.iter())
+            .map(f)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            })
+    };
+    let (x, y) = (range(|p| p.0), range(|p| p.1));
+    if lines.is_empty() {
+        return Err(PlotError::NoData {
+            figure: stem.to_path_buf(),
+            why: "no point to draw (not finite, or not positive on log axes)",
+        });
+    }
+    Ok((lines, x, y))
 }
 
 /// Lines on linear axes, as [`log_log_lines`] draws them on logarithmic ones (for values of
@@ -694,47 +735,7 @@ pub fn lines(
     y_label: &str,
     lines: &[Line],
 ) -> Result<[PathBuf; 2], PlotError> {
-    let lines: Vec<Line> = lines
-        .iter()
-        .map(|l| Line {
-            points: l
-                .points
-                .iter()
-                .filter(|p| p.0.is_finite() && p.1.is_finite())
-                .copied()
-                .collect(),
-            ..l.clone()
-        })
-        .filter(|l| !l.points.is_empty())
-        .collect();
-    let all = || lines.iter().flat_map(|l| l.points.iter());
-    if all().next().is_none() {
-        return Err(PlotError::NoData {
-            figure: stem.to_path_buf(),
-            why: "no finite point",
-        });
-    }
-    let span = |f: fn(&(f64, f64)) -> f64| {
-        let (a, b) = all()
-            .map(f)
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-                (a.min(v), b.max(v))
-            });
-        let pad = ((b - a) * 0.05).max(1e-9 * (1.0 + a.abs().max(b.abs())));
-        (a - pad, b + pad)
-    };
-    render(
-        stem,
-        &Lines {
-            title,
-            x_label,
-            y_label,
-            lines: &lines,
-            x: span(|p| p.0),
-            y: span(|p| p.1),
-            log: false,
-        },
-    )
+    lines_on(stem, [title, x_label, y_label], lines, false)
 }
 
 struct Lines<'a> {
@@ -790,6 +791,36 @@ where
     Ok(())
 }
 
+impl Lines<'_> {
+    /// The grid, tick labels (`ticks`) and axis names of `chart`, then the lines.
+    fn mesh_and_lines<DB, X, Y>(
+        &self,
+        chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+        label_style: &TextStyle,
+        s: f64,
+        ticks: fn(f64) -> String,
+    ) -> Result<(), String>
+    where
+        DB: DrawingBackend,
+        X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+        Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        chart
+            .configure_mesh()
+            .x_label_formatter(&|x| ticks(*x))
+            .y_label_formatter(&|y| ticks(*y))
+            .label_style(label_style.clone())
+            .axis_desc_style((FAMILY, 14.0 * s))
+            .x_desc(self.x_label)
+            .y_desc(self.y_label)
+            .bold_line_style(BLACK.mix(0.12))
+            .light_line_style(BLACK.mix(0.04))
+            .draw()
+            .map_err(msg)?;
+        draw_lines(chart, self.lines, s)
+    }
+}
+
 impl Figure for Lines<'_> {
     fn size(&self) -> (u32, u32) {
         LOG_LOG_SIZE
@@ -830,36 +861,12 @@ impl Figure for Lines<'_> {
                     (self.y.0..self.y.1).log_scale(),
                 )
                 .map_err(msg)?;
-            chart
-                .configure_mesh()
-                .x_label_formatter(&|x| log_tick_label(*x))
-                .y_label_formatter(&|y| log_tick_label(*y))
-                .label_style(label_style.clone())
-                .axis_desc_style((FAMILY, 14.0 * s))
-                .x_desc(self.x_label)
-                .y_desc(self.y_label)
-                .bold_line_style(BLACK.mix(0.12))
-                .light_line_style(BLACK.mix(0.04))
-                .draw()
-                .map_err(msg)?;
-            draw_lines(&mut chart, self.lines, s)?;
+            self.mesh_and_lines(&mut chart, &label_style, s, log_tick_label)?;
         } else {
             let mut chart = builder
                 .build_cartesian_2d(self.x.0..self.x.1, self.y.0..self.y.1)
                 .map_err(msg)?;
-            chart
-                .configure_mesh()
-                .x_label_formatter(&|x| tick_label(*x))
-                .y_label_formatter(&|y| tick_label(*y))
-                .label_style(label_style.clone())
-                .axis_desc_style((FAMILY, 14.0 * s))
-                .x_desc(self.x_label)
-                .y_desc(self.y_label)
-                .bold_line_style(BLACK.mix(0.12))
-                .light_line_style(BLACK.mix(0.04))
-                .draw()
-                .map_err(msg)?;
-            draw_lines(&mut chart, self.lines, s)?;
+            self.mesh_and_lines(&mut chart, &label_style, s, tick_label)?;
         }
         let sw = px(2.0, s).max(1);
         let (dash, gap) = (px(6.0, s), px(4.0, s));
