@@ -79,8 +79,9 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
               skip tuning (began: ≈ 29 min on 2 cores)
   --speed     only the optimizer speed measurements
   --maml      only MAML's learning-rate sweep on mixed linear regression (Bernacchia 2021:
-              test loss against the meta-training and adaptation rates; ≈ 10 s; --quick: 20
-              task sets; also part of --full)
+              test loss against the meta-training and adaptation rates, and a memory of
+              learning rates as the meta-training rate; ≈ 40 s; --quick: 20 task sets;
+              also part of --full)
 
 Options:
   --workload NAME     a workload (see the list below; default mnist); repeatable

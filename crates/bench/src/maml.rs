@@ -2,12 +2,14 @@
 //! after adaptation as a function of the meta-training inner rate α_t and the adaptation
 //! rate α_r, exact per task set ([`lrmem_tasks::maml`]) and averaged over many sampled task
 //! sets. The paper's finding, which this experiment checks: the best α_t is negative while the
-//! best α_r is positive.
+//! best α_r is positive. Then a memory of learning rates allowed below zero takes α_t's place
+//! during meta-training ([`memory_config`]): does it find the negative rate by itself?
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use lrmem_tasks::maml::{sweep, MamlConfig};
+use lrmem_optimizers::memory_core::{Memory, MemoryConfig, MemoryOptimizer, Signal};
+use lrmem_tasks::maml::{sweep, DVector, InnerRate, MamlConfig, TaskSet, TEST_SEED_MIX};
 use serde::{Deserialize, Serialize};
 
 use crate::plot::{self, Line};
@@ -31,11 +33,48 @@ pub struct MamlSweep {
     pub tests: usize,
     /// The first task set's seed.
     pub seed: u64,
+    /// Task sets of the memory experiment (the first ones of the sweep's), 0 for none.
+    pub memory_sets: usize,
+    /// Meta-training steps of the memory experiment (and of its fixed-rate comparisons).
+    pub memory_steps: usize,
+}
+
+/// The memory of learning rates as MAML's meta-training inner rate: 20 centres over ±1 (the
+/// library's), θ ∈ [−200, 200] (the sweep's rates are tens), starting at η₀ = 1 (a small
+/// positive rate), the paper's sign signal (the gradients here are ≈ 10⁻², so the clipped
+/// product would be ≈ 10⁻⁴), Adam on θ with ξ = 1 (a step of ≈ 1 in θ per update).
+pub fn memory_config() -> MemoryConfig {
+    MemoryConfig {
+        eta0: 1.0,
+        theta_min: -200.0,
+        theta_max: 200.0,
+        signal: Signal::Sign,
+        optimizer: MemoryOptimizer::adam(1.0),
+        ..MemoryConfig::default()
+    }
+}
+
+/// Meta-training rates the memory experiment compares with, by the same gradient descent.
+pub const FIXED_RATES: [f64; 3] = [0.0, -60.0, 20.0];
+
+/// What the memory did as MAML's inner rate, averaged over task sets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryOutcome {
+    /// Per meta-step, the mean inner rate (over sets, tasks and coordinates).
+    pub mean_rate: Vec<f64>,
+    /// Per set, the mean inner rate of the last step.
+    pub final_rate: Vec<f64>,
+    /// Mean test loss per adaptation rate of the sweep: the memory's meta-training.
+    pub loss: Vec<f64>,
+    /// Mean test loss per adaptation rate after the same gradient descent at each of
+    /// [`FIXED_RATES`].
+    pub fixed: Vec<(f64, Vec<f64>)>,
 }
 
 impl MamlSweep {
     /// The full sweep: α_t from −200 to 40 in steps of 10, α_r ∈ {0, 5, 10, 15, 20, 30},
-    /// 1,000 task sets of 20 new tasks (≈ 10 s on a core).
+    /// 1,000 task sets of 20 new tasks (≈ 9 s on a core); the memory experiment on the first
+    /// 200 sets, 300 meta-training steps (≈ 28 s).
     pub fn full(seed: u64) -> Self {
         let c = MamlConfig::default();
         MamlSweep {
@@ -46,6 +85,8 @@ impl MamlSweep {
             sets: 1000,
             tests: 20,
             seed,
+            memory_sets: 200,
+            memory_steps: 300,
         }
     }
 
@@ -53,6 +94,8 @@ impl MamlSweep {
     pub fn quick(seed: u64) -> Self {
         MamlSweep {
             sets: 20,
+            memory_sets: 4,
+            memory_steps: 50,
             ..MamlSweep::full(seed)
         }
     }
@@ -89,7 +132,57 @@ impl MamlSweep {
         Ok(MamlResult {
             sweep: self.clone(),
             loss,
+            memory: (self.memory_sets > 0)
+                .then(|| self.memory_run())
+                .transpose()?,
         })
+    }
+
+    /// The memory experiment: on each of the first `memory_sets` task sets, meta-train by
+    /// gradient descent with the memory's inner rates, and with each fixed rate, and test after
+    /// adaptation at every rate of the sweep (on the sweep's test tasks).
+    fn memory_run(&self) -> Result<MemoryOutcome, BenchError> {
+        let err = |source| BenchError::Task {
+            context: "the MAML memory experiment".into(),
+            source: Box::new(source),
+        };
+        let (steps, sets) = (self.memory_steps, self.memory_sets);
+        let nr = self.alphas_r.len();
+        let mut out = MemoryOutcome {
+            mean_rate: vec![0.0; steps],
+            final_rate: Vec::with_capacity(sets),
+            loss: vec![0.0; nr],
+            fixed: FIXED_RATES.iter().map(|&a| (a, vec![0.0; nr])).collect(),
+        };
+        let test_loss = |set: &TaskSet, omega: &DVector<f64>, s: u64, acc: &mut [f64]| {
+            let test = set.test_tasks(self.tests, TEST_SEED_MIX ^ s)?;
+            for (a, &ar) in acc.iter_mut().zip(&self.alphas_r) {
+                *a += test.loss(omega, ar)? / sets as f64;
+            }
+            Ok::<(), lrmem_tasks::TaskError>(())
+        };
+        for k in 0..sets as u64 {
+            let s = self.seed.wrapping_add(k);
+            let set = TaskSet::sample(self.config(), s).map_err(err)?;
+            let mut memory =
+                Memory::new(memory_config()).map_err(|e| BenchError::Parse(e.to_string()))?;
+            let run = set
+                .meta_train_gd(InnerRate::Memory(&mut memory), steps)
+                .map_err(err)?;
+            for (m, r) in out.mean_rate.iter_mut().zip(&run.mean_rate) {
+                *m += r / sets as f64;
+            }
+            out.final_rate
+                .push(run.mean_rate.last().copied().unwrap_or(f64::NAN));
+            test_loss(&set, &run.omega, s, &mut out.loss).map_err(err)?;
+            for (a, acc) in out.fixed.iter_mut() {
+                let fixed = set
+                    .meta_train_gd(InnerRate::Fixed(*a), steps)
+                    .map_err(err)?;
+                test_loss(&set, &fixed.omega, s, acc).map_err(err)?;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -100,6 +193,8 @@ pub struct MamlResult {
     pub sweep: MamlSweep,
     /// Mean test loss after adaptation.
     pub loss: Vec<Vec<f64>>,
+    /// The memory experiment, if it ran.
+    pub memory: Option<MemoryOutcome>,
 }
 
 impl MamlResult {
@@ -190,7 +285,61 @@ pub fn section(r: &MamlResult, out_dir: &Path) -> Result<String, BenchError> {
     md.push_str(
         "\n![test loss against the meta-training rate](maml_alpha.png) ([SVG](maml_alpha.svg))\n",
     );
+    if let Some(m) = &r.memory {
+        md.push_str(&memory_section(r, m));
+    }
     Ok(md)
+}
+
+/// The memory experiment's part of the section.
+fn memory_section(r: &MamlResult, m: &MemoryOutcome) -> String {
+    let s = &r.sweep;
+    let c = memory_config();
+    let negative = m.final_rate.iter().filter(|&&x| x < 0.0).count();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let at = |k: usize| m.mean_rate.get(k).copied().unwrap_or(f64::NAN);
+    let steps = m.mean_rate.len();
+    let mut md = format!(
+        "\n### A memory of learning rates as the meta-training inner rate\n\n\
+         θ allowed below zero (θ ∈ [{}, {}], η₀ = {}, sign signal, Adam on θ with ξ = 1): \
+         MAML meta-trained by {steps} steps of gradient descent (step 1/curvature) from ω = 0 \
+         with the memory's rates, on {} task sets. The memory is queried with each coordinate \
+         of a task's training gradient and learns from its sign agreement with the validation \
+         gradient after the inner step (the hypergradient of the meta-training loss). Its mean \
+         inner rate: {:.2} after 1 step, {:.2} after {}, {:.2} at the end; it ended negative \
+         on {negative} of {} task sets (mean {:.2}).\n\n\
+         | meta-training | {} |\n|---|{}\n",
+        c.theta_min,
+        c.theta_max,
+        c.eta0,
+        m.final_rate.len(),
+        at(0),
+        at(steps / 10),
+        steps / 10 + 1,
+        at(steps.saturating_sub(1)),
+        m.final_rate.len(),
+        mean(&m.final_rate),
+        s.alphas_r
+            .iter()
+            .map(|a| format!("test loss, α_r = {a}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(s.alphas_r.len())
+    );
+    let row = |name: String, v: &[f64]| {
+        format!(
+            "| {name} | {} |\n",
+            v.iter()
+                .map(|x| format!("{x:.4}"))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )
+    };
+    md.push_str(&row("the memory".into(), &m.loss));
+    for (a, v) in &m.fixed {
+        md.push_str(&row(format!("fixed α_t = {a}"), v));
+    }
+    md
 }
 
 #[cfg(test)]
@@ -204,6 +353,8 @@ mod tests {
             alphas_r: vec![0.0, 10.0],
             sets: 30,
             tests: 5,
+            memory_sets: 2,
+            memory_steps: 20,
             ..MamlSweep::full(0)
         };
         let r = sweep.run().unwrap();
@@ -216,6 +367,11 @@ mod tests {
         let md = section(&r, &dir).unwrap();
         assert!(md.contains("| 10 | -60 |"), "{md}");
         assert!(dir.join("maml_alpha.svg").is_file());
+        let m = r.memory.as_ref().expect("the memory ran");
+        assert_eq!((m.mean_rate.len(), m.final_rate.len()), (20, 2));
+        assert_eq!(m.fixed.len(), FIXED_RATES.len());
+        assert!(m.loss.iter().all(|l| l.is_finite() && *l > 0.5));
+        assert!(md.contains("| the memory |"), "{md}");
         // Reproducible from the seed.
         assert_eq!(sweep.run().unwrap(), r);
     }

@@ -90,8 +90,9 @@ pub struct MemoryConfig {
     pub layout: Layout,
     /// η₀: the initial learning rate, θ_m = η₀ for every m. Default 1e−3.
     pub eta0: f32,
-    /// Lower bound of θ. Default 1e−9 (the authors'). At least 0: a negative rate would ascend
-    /// the loss.
+    /// Lower bound of θ. Default 1e−9 (the authors'). Negative only where a negative rate is
+    /// meant — it ascends the loss — as for MAML's meta-training inner rate, whose best value
+    /// is negative (see `lrmem_tasks::maml` in this workspace); at least −[`MAX_RATE`].
     pub theta_min: f32,
     /// Upper bound of θ. Default 1. At most [`MAX_RATE`] (10⁶).
     pub theta_max: f32,
@@ -179,11 +180,12 @@ impl MemoryConfig {
                 "finite and ≤ 1e6 (a rate above it overflows Σψθ and every step; learning rates are ≤ 1 in practice)",
             ));
         }
-        if !(self.theta_min >= 0.0 && self.theta_min < self.theta_max) {
+        if !(self.theta_min >= -MAX_RATE && self.theta_min < self.theta_max) {
             return Err(MemoryError::invalid(
                 "theta_min",
                 self.theta_min,
-                "≥ 0 (a negative rate ascends the loss) and below theta_max",
+                "≥ −1e6 and below theta_max (below 0 only where a negative rate, which ascends \
+                 the loss, is meant)",
             ));
         }
         if !(self.eta0 > self.theta_min && self.eta0 <= self.theta_max) {

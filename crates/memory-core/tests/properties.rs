@@ -345,13 +345,15 @@ fn validation_closes_the_gaps() {
         },
         "theta_max",
     );
-    invalid(
-        MemoryConfig {
-            theta_min: -1e-3,
-            ..d
-        },
-        "theta_min",
-    );
+    for bad in [-MAX_RATE * 2.0, f32::NAN, 1.0] {
+        invalid(
+            MemoryConfig {
+                theta_min: bad,
+                ..d
+            },
+            "theta_min",
+        );
+    }
     for opt in [
         MemoryOptimizer::adam(f32::MAX),
         MemoryOptimizer::sgd(f32::MAX),
@@ -434,4 +436,31 @@ fn saved_memories_are_checksummed() {
     let v1 = std::fs::read(path).unwrap();
     assert_eq!(u16::from_le_bytes([v1[5], v1[6]]), 1);
     assert_eq!(Memory::from_bytes(&v1).unwrap(), mem);
+}
+
+/// A configured θ_min below zero lets θ, and so the rates, go negative where the signal says
+/// that a step against the gradient did harm (MAML's meta-training inner rate); the bound holds.
+#[test]
+fn a_negative_theta_min_gives_negative_rates() {
+    let mut m = Memory::new(MemoryConfig {
+        num_centers: 3,
+        eta0: 0.5,
+        theta_min: -1.0,
+        signal: Signal::Sign,
+        optimizer: MemoryOptimizer::sgd(0.2),
+        ..MemoryConfig::default()
+    })
+    .unwrap();
+    let (prev, cur) = ([0.5f32; 4], [-0.5f32; 4]);
+    for _ in 0..40 {
+        m.learn(&prev, &cur).unwrap();
+    }
+    let rate = m.predict(0.5);
+    assert!(rate < 0.0, "{rate}");
+    assert!(
+        m.theta().iter().all(|&t| (-1.0..=0.5).contains(&t)),
+        "{:?}",
+        m.theta()
+    );
+    assert!(m.theta().iter().any(|&t| t == -1.0), "{:?}", m.theta());
 }

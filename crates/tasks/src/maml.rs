@@ -24,9 +24,13 @@
 //! rates are of order n_t (tens), not of order 1. Random numbers come from ChaCha8 through
 //! Box–Muller with the pure-Rust `libm`, so every number reproduces bit for bit on any machine.
 
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DMatrix;
+/// The vector type of parameters and gradients here (nalgebra's), re-exported for callers.
+pub use nalgebra::DVector;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+use lrmem_optimizers::memory_core::Memory;
 
 use crate::TaskError;
 
@@ -293,6 +297,100 @@ impl TaskSet {
     }
 }
 
+/// Where the inner rates of [`TaskSet::meta_train_gd`] come from.
+#[derive(Debug)]
+pub enum InnerRate<'a> {
+    /// One rate α_t for every coordinate and step.
+    Fixed(f64),
+    /// A memory of learning rates, queried with each coordinate of each task's training
+    /// gradient and taught online by the sign agreement of that gradient with the validation
+    /// gradient after the inner step — the hypergradient of the meta-training loss with respect
+    /// to the coordinate's rate, −g_val·g_train, is the memory's own signal (Eq. 4–6). Its
+    /// `theta_min` must be negative for it to be able to find a negative rate.
+    Memory(&'a mut Memory),
+}
+
+/// What gradient-based meta-training ended with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetaTrained {
+    /// The meta-trained parameters.
+    pub omega: DVector<f64>,
+    /// Per meta-step, the mean inner rate used (over the tasks and coordinates).
+    pub mean_rate: Vec<f64>,
+}
+
+impl TaskSet {
+    /// MAML meta-trained by `steps` steps of gradient descent on the meta-training loss from
+    /// ω = 0, each of step size 1/L with L the loss's current largest curvature (exact: the
+    /// largest eigenvalue of the m·n_v × m·n_v Gram matrix of the residual map), the inner
+    /// rates from `rate`. With a fixed rate it approaches [`TaskSet::meta_train`]'s
+    /// minimum-norm solution; with a memory the rates and ω learn together, and the
+    /// meta-gradient takes the rates as given (as the memory's own update does).
+    pub fn meta_train_gd(
+        &self,
+        mut rate: InnerRate<'_>,
+        steps: usize,
+    ) -> Result<MetaTrained, TaskError> {
+        let (p, nv) = (self.cfg.p, self.cfg.n_val);
+        let sp = (p as f64).sqrt();
+        let rows = self.tasks.len() * nv;
+        let mem_err = |e: lrmem_optimizers::memory_core::MemoryError| {
+            TaskError::Argument(format!("the memory of MAML's inner rates: {e}"))
+        };
+        if let InnerRate::Fixed(a) = rate {
+            if !a.is_finite() {
+                return Err(TaskError::Argument(format!(
+                    "inner learning rate {a}: pass a finite number"
+                )));
+            }
+        }
+        let mut omega = DVector::zeros(p);
+        let mut mean_rate = Vec::with_capacity(steps);
+        let (mut z, mut z_val, mut eta32) = (vec![0f32; p], vec![0f32; p], vec![0f32; p]);
+        for _ in 0..steps {
+            let mut m = DMatrix::zeros(rows, p);
+            let mut r = DVector::zeros(rows);
+            let mut rate_sum = 0.0;
+            for (i, t) in self.tasks.iter().enumerate() {
+                let g = &t.train.a * &omega - &t.train.b;
+                let eta = match &mut rate {
+                    InnerRate::Fixed(a) => DVector::from_element(p, *a),
+                    InnerRate::Memory(mem) => {
+                        z.iter_mut().zip(g.iter()).for_each(|(z, &g)| *z = g as f32);
+                        mem.predict_into(&z, &mut eta32).map_err(mem_err)?;
+                        DVector::from_iterator(p, eta32.iter().map(|&e| f64::from(e)))
+                    }
+                };
+                rate_sum += eta.sum();
+                // The inner step with per-coordinate rates, and its residual map.
+                let mi = (&t.x_val - (&t.x_val * DMatrix::from_diagonal(&eta)) * &t.train.a) / sp;
+                let ri = &t.y_val - &t.x_val * eta.component_mul(&t.train.b) / sp;
+                if let InnerRate::Memory(mem) = &mut rate {
+                    let adapted = &omega - eta.component_mul(&g);
+                    let res = &t.y_val - &t.x_val * &adapted / sp;
+                    let g_val = -(t.x_val.transpose() * res) / (nv as f64 * sp);
+                    z_val
+                        .iter_mut()
+                        .zip(g_val.iter())
+                        .for_each(|(z, &g)| *z = g as f32);
+                    mem.learn(&z, &z_val).map_err(mem_err)?;
+                }
+                m.rows_mut(i * nv, nv).copy_from(&mi);
+                r.rows_mut(i * nv, nv).copy_from(&ri);
+            }
+            mean_rate.push(rate_sum / (self.tasks.len() * p) as f64);
+            let n = rows as f64;
+            let grad = m.transpose() * (&m * &omega - &r) / n;
+            let curvature = (&m * m.transpose() / n).symmetric_eigenvalues().max();
+            if !(curvature.is_finite() && curvature > 0.0) {
+                break;
+            }
+            omega -= grad / curvature;
+        }
+        Ok(MetaTrained { omega, mean_rate })
+    }
+}
+
 /// New tasks around a task set's centre, each with its adaptation points
 /// ([`TaskSet::test_tasks`]).
 #[derive(Debug, Clone)]
@@ -330,6 +428,10 @@ impl TestTasks {
     }
 }
 
+/// The test tasks of the set of seed `s` in a [`sweep`] are drawn from `TEST_SEED_MIX ^ s`:
+/// independent of the set's own draws, the same for every rate.
+pub const TEST_SEED_MIX: u64 = 0x7E57_7E57_7E57_7E57;
+
 /// Mean test loss over task sets for every pair of a meta-training rate and an adaptation
 /// rate: `loss[i][j]` for `alphas_t[i]`, `alphas_r[j]`, averaged over `sets` task sets (seeds
 /// `seed`, `seed + 1`, …) and `tests` new tasks per set.
@@ -347,7 +449,7 @@ pub fn sweep(
     let mut loss = vec![vec![0.0; alphas_r.len()]; alphas_t.len()];
     for s in 0..sets as u64 {
         let set = TaskSet::sample(cfg, seed.wrapping_add(s))?;
-        let test = set.test_tasks(tests, seed.wrapping_add(s) ^ 0x7E57_7E57_7E57_7E57)?;
+        let test = set.test_tasks(tests, TEST_SEED_MIX ^ seed.wrapping_add(s))?;
         for (row, &at) in loss.iter_mut().zip(alphas_t) {
             let omega = set.meta_train(at)?;
             for (l, &ar) in row.iter_mut().zip(alphas_r) {
@@ -478,5 +580,51 @@ mod tests {
         let [neg, zero, pos] = [&loss[0], &loss[1], &loss[2]];
         assert!(neg[1] < zero[1] && zero[1] < pos[1], "{loss:?}");
         assert!(zero[1] < zero[0], "{loss:?}");
+    }
+
+    /// Gradient descent at a fixed inner rate converges to the exact meta-training solution
+    /// (the minimum-norm one: it starts at 0 and moves in the row space).
+    #[test]
+    fn gradient_meta_training_reaches_the_exact_solution() {
+        let set = TaskSet::sample(small(), 6).unwrap();
+        for alpha in [-7.0, 0.0, 2.0] {
+            let exact = set.meta_train(alpha).unwrap();
+            let gd = set.meta_train_gd(InnerRate::Fixed(alpha), 3000).unwrap();
+            assert_eq!(gd.mean_rate.len(), 3000);
+            assert!(gd.mean_rate.iter().all(|&r| r == alpha));
+            let err = (&gd.omega - &exact).norm() / exact.norm();
+            assert!(err < 1e-6, "α {alpha}: relative distance {err}");
+        }
+        assert!(set.meta_train_gd(InnerRate::Fixed(f64::NAN), 1).is_err());
+    }
+
+    /// A memory with a negative θ_min drives the inner rates, learns from the validation
+    /// gradients, keeps them within its bounds and reproduces.
+    #[test]
+    fn a_memory_learns_the_inner_rate() {
+        use lrmem_optimizers::memory_core::{MemoryConfig, MemoryOptimizer, Signal};
+        let config = MemoryConfig {
+            eta0: 1.0,
+            theta_min: -50.0,
+            theta_max: 50.0,
+            signal: Signal::Sign,
+            optimizer: MemoryOptimizer::adam(0.5),
+            ..MemoryConfig::default()
+        };
+        let set = TaskSet::sample(small(), 7).unwrap();
+        let run = || {
+            let mut memory = Memory::new(config).unwrap();
+            let r = set
+                .meta_train_gd(InnerRate::Memory(&mut memory), 200)
+                .unwrap();
+            (r, memory.theta().to_vec())
+        };
+        let (r, theta) = run();
+        // η₀ = 1 for the first task; the memory learns after each task.
+        assert!((r.mean_rate[0] - 1.0).abs() < 0.1, "{}", r.mean_rate[0]);
+        assert!(r.mean_rate.iter().all(|v| (-50.0..=50.0).contains(v)));
+        assert!(theta.iter().any(|&t| t != 1.0), "the memory learned");
+        assert!(r.omega.iter().all(|v| v.is_finite()));
+        assert_eq!(run(), (r, theta));
     }
 }
