@@ -216,16 +216,28 @@ fn checked_tensor_step(
             if !params.iter().all(|x| x.is_finite()) {
                 found.fail(format!("{case}: `{name}` not finite after Ok: {params:?}"));
             }
+            let floor = theta_floor(case);
             for (key, theta) in opt.memory_thetas() {
-                if !theta.iter().all(|t| t.is_finite() && *t >= 0.0) {
+                if !theta.iter().all(|t| t.is_finite() && *t >= floor) {
                     found.fail(format!(
-                        "{case}: θ of `{key}` not finite after Ok: {theta:?}"
+                        "{case}: θ of `{key}` not finite, or below {floor}, after Ok: {theta:?}"
                     ));
                 }
             }
             true
         }
     }
+}
+
+/// The least θ a case's memories may hold: 0, or the negative `theta_min` its spec (quoted in
+/// the case's label, as the config fuzzer writes it) configures — a negative floor is allowed
+/// on purpose (MAML's inner rate) and still bounds θ.
+fn theta_floor(case: &str) -> f32 {
+    case.split("theta_min=")
+        .nth(1)
+        .and_then(|rest| rest.split([',', '`', ' ']).next())
+        .and_then(|v| v.parse::<f32>().ok())
+        .map_or(0.0, |v| v.min(0.0))
 }
 
 /// Ordinary gradients for the model.
@@ -603,6 +615,13 @@ mod tests {
             assert!(a.accepted > 0 && a.refused > 0, "{target}: {a:?}");
         }
         assert!(fuzz("nothing", 1, 0).is_none());
+        // θ's floor: 0 unless a case configures a negative theta_min.
+        assert_eq!(
+            theta_floor("case 3: `meta-sgd:theta_min=-1.5,xi=0.1`"),
+            -1.5
+        );
+        assert_eq!(theta_floor("case 3: `meta-sgd:theta_min=1e-9`"), 0.0);
+        assert_eq!(theta_floor("gradients case 7"), 0.0);
         for s in soak(300, 1) {
             assert_eq!(s.found.failed, 0, "{}: {:?}", s.spec, s.found.failures);
         }

@@ -925,6 +925,7 @@ impl TaskFamily for BeganMnist {
             next: 0,
             batch: Vec::with_capacity(self.cfg.model.batch * PIXELS),
             evals: Evals::new(self.cfg.eval_every),
+            fid_at: None,
         }))
     }
 }
@@ -938,6 +939,8 @@ pub struct BeganTask {
     next: usize,
     batch: Vec<f32>,
     evals: Evals<Eval>,
+    /// The latest Fréchet distance and its iteration (`None` inside: not computable there).
+    fid_at: Option<(usize, Option<f64>)>,
 }
 
 impl BeganTask {
@@ -1059,12 +1062,19 @@ impl Task for BeganTask {
     /// The Fréchet distance (with [`BeganMnist::with_fid`]) and the samples' pixel variance.
     fn curve_metrics(&mut self) -> Result<Vec<(String, f64)>, TaskError> {
         let (gan, data) = (&self.gan, &self.data);
-        let (e, _) = self.evals.at(gan.iterations(), || evaluation(gan, data))?;
+        let at = gan.iterations();
+        let (e, _) = self.evals.at(at, || evaluation(gan, data))?;
+        // The last curve point and the final numbers are often the same iteration: the
+        // distance (1,000 samples through the feature network) is computed once.
+        let d = match (self.fid_at, &data.fid) {
+            (Some((i, d)), _) if i == at => d,
+            (_, Some(reference)) => fid(gan, reference)?,
+            (_, None) => None,
+        };
+        self.fid_at = Some((at, d));
         let mut out = Vec::new();
-        if let Some(reference) = &data.fid {
-            if let Some(d) = fid(gan, reference)? {
-                out.push((FID_NAME.to_string(), d));
-            }
+        if let Some(d) = d {
+            out.push((FID_NAME.to_string(), d));
         }
         out.push((VARIANCE_NAME.to_string(), e.variance));
         Ok(out)
