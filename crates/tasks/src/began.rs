@@ -24,7 +24,7 @@
 //!   upsample → conv 1 (28×28)`, no output activation (the images are scaled to [−1, 1]).
 //!
 //! The paper's MNIST-scale BEGAN has 64 filters, blocks of two convolutions per scale and
-//! batches of 16. These sizes cost ≈ 14–18 ms per iteration on a free core (the harness's
+//! batches of 16. These sizes cost 15–19 ms per iteration on a free core (the harness's
 //! µs/update; the `began` example measures the same loop), so that the harness can run every
 //! arm over five seeds for 1,500 iterations within 30 minutes on two cores. Batches of 8
 //! rather than 16 halve the cost and, on the development seed, lowered held-out M_global per
