@@ -97,6 +97,22 @@ fn normal_vector(rng: &mut ChaCha8Rng, n: usize) -> DVector<f64> {
     DVector::from_fn(n, |_, _| normal(rng))
 }
 
+/// `v` has `p` entries, all finite (`what` names it in the error).
+fn check_params(p: usize, what: &str, v: &DVector<f64>) -> Result<(), TaskError> {
+    if v.len() != p {
+        return Err(TaskError::Argument(format!(
+            "{what} has {} entries for {p} parameters",
+            v.len()
+        )));
+    }
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(TaskError::Argument(format!(
+            "{what} holds a non-finite value"
+        )));
+    }
+    Ok(())
+}
+
 /// One task's data: the curvature A and the vector b of its loss's gradient Aω − b.
 #[derive(Debug, Clone)]
 struct Quadratic {
@@ -189,19 +205,7 @@ impl TaskSet {
     }
 
     fn check(&self, what: &str, v: &DVector<f64>) -> Result<(), TaskError> {
-        if v.len() != self.cfg.p {
-            return Err(TaskError::Argument(format!(
-                "{what} has {} entries for {} parameters",
-                v.len(),
-                self.cfg.p
-            )));
-        }
-        if v.iter().any(|x| !x.is_finite()) {
-            return Err(TaskError::Argument(format!(
-                "{what} holds a non-finite value"
-            )));
-        }
-        Ok(())
+        check_params(self.cfg.p, what, v)
     }
 
     /// Each task's validation residual map after the inner step at `alpha_t`: the rows
@@ -404,13 +408,7 @@ impl TestTasks {
     /// `alpha_r` on each task's `n_r` points, exact in expectation over the test inputs:
     /// ½(σ² + |w − ω_r|²/p).
     pub fn loss(&self, omega: &DVector<f64>, alpha_r: f64) -> Result<f64, TaskError> {
-        if omega.len() != self.cfg.p || omega.iter().any(|x| !x.is_finite()) {
-            return Err(TaskError::Argument(format!(
-                "omega of {} entries for {} parameters, or not finite",
-                omega.len(),
-                self.cfg.p
-            )));
-        }
+        check_params(self.cfg.p, "omega", omega)?;
         if !alpha_r.is_finite() {
             return Err(TaskError::Argument(format!(
                 "adaptation rate {alpha_r}: pass a finite number"
