@@ -26,6 +26,10 @@
 //! with [`Optimizer::step_model`]; Schedule-Free and averaged DoG evaluate at
 //! [`Optimizer::eval_params`].
 //!
+//! The offline "learning to learn" the memory is measured against: [`l2l::L2l`], the learned
+//! LSTM optimizer of Andrychowicz et al. (2016), with weights meta-trained on random quadratics
+//! and on an MNIST MLP shipped in the crate (registry name `l2l`).
+//!
 //! How to choose ξ, M, clip and the layout from your gradients' scale, when the memory helps
 //! and when it does not (measured), and carrying a memory into the next task end to end: the
 //! practitioner's guide, `docs/guide.md` in the lrmem repository (its examples are doctests
@@ -65,6 +69,7 @@ mod error;
 mod groups;
 mod hd;
 mod hyper;
+pub mod l2l;
 pub mod mechanic;
 mod meta;
 mod model;

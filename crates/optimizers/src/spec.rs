@@ -42,6 +42,8 @@ static REGISTRY: &[RegistryEntry] = &[
     crate::cocob::SPEC,
     crate::mechanic::SGD_SPEC,
     crate::mechanic::ADAM_SPEC,
+    // The learned optimizer (offline learning to learn).
+    crate::l2l::SPEC,
 ];
 
 /// Every optimizer an [`OptimizerSpec`] can name, in the order a help text lists them.
@@ -104,6 +106,7 @@ const AT_DEFAULTS: &[&str] = &[
     "cocob",
     "mechanic-sgd",
     "mechanic-adam",
+    "l2l",
 ];
 
 impl RegistryEntry {

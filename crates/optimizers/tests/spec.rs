@@ -288,6 +288,8 @@ fn contract_spec(name: &str) -> OptimizerSpec {
         // Adam-sized steps of about lr: 500 × 0.0025 leaves 14% of the loss; 0.01 leaves 0.3%.
         "sf-adamw" => "lr=0.01",
         "dadapt-adam" | "dadapt-sgd" => "",
+        // The learned optimizer with the weights meta-trained on quadratics.
+        "l2l" => "weights=quadratic",
         other => panic!("no contract settings for `{other}`: add them here"),
     };
     if tuned.is_empty() {
@@ -320,6 +322,7 @@ const ENTRIES: &[(&str, bool)] = &[
     ("cocob", false),
     ("mechanic-sgd", true),
     ("mechanic-adam", true),
+    ("l2l", false),
 ];
 
 #[test]
