@@ -14,6 +14,8 @@
 //! - [`mlp`]: a small MLP for online inverse dynamics.
 //! - [`fid`]: the Fréchet distance of generated digits in a 10-class LeNet's feature space.
 //! - [`began`]: BEGAN on MNIST, the papers' GAN experiment: two players, an optimizer each.
+//! - [`l2l`]: the learned LSTM optimizer's task families (random quadratics, an MNIST MLP) and
+//!   its meta-training by truncated backpropagation through time.
 //! - [`adapter`]: lets any [`lrmem_optimizers::Optimizer`] update any dfdx model.
 //! - [`panda`]: a simulated Franka Emika Panda arm (rigid-body dynamics from its public URDF
 //!   and identified inertias), for the robot-dynamics tasks.
@@ -55,6 +57,7 @@ pub mod dynamics;
 mod error;
 pub mod fid;
 pub mod idx;
+pub mod l2l;
 mod layers;
 pub mod lenet;
 pub mod logistic;

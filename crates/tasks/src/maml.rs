@@ -85,7 +85,7 @@ impl MamlConfig {
 }
 
 /// A standard normal draw (Box–Muller with `libm`, so that it is the same on every machine).
-fn normal(rng: &mut ChaCha8Rng) -> f64 {
+pub(crate) fn normal(rng: &mut ChaCha8Rng) -> f64 {
     // Uniforms in (0, 1] and [0, 1) from 53 random bits each.
     let unit = |r: &mut ChaCha8Rng| (r.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
     let u1 = 1.0 - unit(rng);
