@@ -36,6 +36,8 @@ pub struct Options {
     speed_only: bool,
     /// Only the MAML learning-rate sweep (`--maml`).
     maml_only: bool,
+    /// Only the learned LSTM optimizer's study (`--l2l`).
+    l2l_only: bool,
     skip_speed: bool,
     /// The workloads named on the command line (`--workload`, `--robot`); `None`: the
     /// profile's (MNIST, or every workload with `--full`).
@@ -56,7 +58,7 @@ pub struct Options {
 }
 
 const HELP: &str = "\
-cargo xtask bench [--quick | --full | --speed | --maml] [options]
+cargo xtask bench [--quick | --full | --speed | --maml | --l2l] [options]
 
 Runs workloads (default: sequential binary MNIST, the papers' headline experiment) for every
 arm, and the optimizer speed suite, and writes target/lrmem-bench/{REPORT.md, WORKLOAD.jsonl,
@@ -82,6 +84,10 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
               test loss against the meta-training and adaptation rates, and a memory of
               learning rates as the meta-training rate; ≈ 40 s; --quick: 20 task sets;
               also part of --full)
+  --l2l       only the learned LSTM optimizer (Andrychowicz et al. 2016): meta-train it on
+              random quadratics and on an MNIST MLP, then run it and the peers on held-out
+              instances of both (≈ 40 min on 2 cores; --quick: a few epochs, ≈ 1 min; also
+              part of --full); writes the meta-trained weights as l2l-FAMILY.lrw
 
 Options:
   --workload NAME     a workload (see the list below; default mnist); repeatable
@@ -156,6 +162,7 @@ fn parse(args: &[String]) -> Result<Options> {
         profile: Profile::Default,
         speed_only: false,
         maml_only: false,
+        l2l_only: false,
         skip_speed: false,
         workloads: None,
         workload_options: BTreeMap::new(),
@@ -179,6 +186,7 @@ fn parse(args: &[String]) -> Result<Options> {
             Long("full") => o.profile = Profile::Full,
             Long("speed") => o.speed_only = true,
             Long("maml") => o.maml_only = true,
+            Long("l2l") => o.l2l_only = true,
             Long("no-speed") => o.skip_speed = true,
             Long("workload") => o
                 .workloads
@@ -359,7 +367,7 @@ fn workload_options(o: &Options, workload: &str) -> Result<BTreeMap<String, Stri
 pub fn run(args: &[String]) -> Result<()> {
     let o = parse(args)?;
     for workload in workloads(&o) {
-        if o.speed_only || o.maml_only || o.workload_options.contains_key("dir") {
+        if o.speed_only || o.maml_only || o.l2l_only || o.workload_options.contains_key("dir") {
             break;
         }
         let Some(set) = lrmem_bench::workloads::find(&workload)?.data else {
@@ -451,8 +459,14 @@ pub fn run_release(args: &[String]) -> Result<()> {
     let o = parse(args)?;
     std::fs::create_dir_all(&o.out)
         .with_context(|| format!("cannot create {}", o.out.display()))?;
-    if o.maml_only {
-        let md = format!("# lrmem benchmark report\n{}", maml_section(&o)?);
+    if o.maml_only || o.l2l_only {
+        let mut md = String::from("# lrmem benchmark report\n");
+        if o.maml_only {
+            md.push_str(&maml_section(&o)?);
+        }
+        if o.l2l_only {
+            md.push_str(&l2l_section(&o)?);
+        }
         std::fs::write(o.out.join("REPORT.md"), md)?;
         println!("report: {}", o.out.join("REPORT.md").display());
         return Ok(());
@@ -481,6 +495,7 @@ pub fn run_release(args: &[String]) -> Result<()> {
     }
     if o.profile == Profile::Full && o.workloads.is_none() {
         md.push_str(&maml_section(&o)?);
+        md.push_str(&l2l_section(&o)?);
     }
     if let Some(s) = speed {
         md.push_str(&s);
@@ -514,6 +529,41 @@ fn maml_section(o: &Options) -> Result<String> {
     let md = lrmem_bench::maml::section(&result, &o.out)?;
     Ok(format!(
         "{md}\n({:.1} s on {}; raw numbers in maml.json.)\n",
+        started.elapsed().as_secs_f64(),
+        lrmem_bench::report::machine()
+    ))
+}
+
+/// Runs the learned optimizer's study (its smoke with `--quick`) from the first seed, writes
+/// `l2l.json` and the meta-trained weights (`l2l-FAMILY.lrw`, what `l2l:weights=PATH` reads)
+/// and returns its section of REPORT.md.
+fn l2l_section(o: &Options) -> Result<String> {
+    let study = if o.profile == Profile::Quick {
+        lrmem_bench::l2l::L2lStudy::quick(o.first_seed)
+    } else {
+        lrmem_bench::l2l::L2lStudy::full(o.first_seed)
+    };
+    let dir = o.data_root.join("mnist");
+    let mnist = lrmem_tasks::mnist::Mnist::load(&dir)
+        .with_context(|| format!("the L2L study needs MNIST in {}", dir.display()))?;
+    eprintln!(
+        "== L2L: meta-training {:?} epochs (quadratics, MNIST), then {} held-out instances × {} steps",
+        study.epochs, study.seeds, study.long
+    );
+    let started = std::time::Instant::now();
+    let cache = crate::root().join("target/lrmem-cache");
+    let result = study.run(&mnist, Some(&cache), &|line| eprintln!("   {line}"))?;
+    for t in &result.trained {
+        let path = o.out.join(format!("l2l-{}.lrw", t.family));
+        std::fs::write(&path, &t.weights)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let path = o.out.join("l2l.json");
+    std::fs::write(&path, serde_json::to_string(&result)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let md = lrmem_bench::l2l::section(&result, &o.out)?;
+    Ok(format!(
+        "{md}\n({:.0} s on {}; raw numbers in l2l.json, weights in l2l-quadratic.lrw and l2l-mnist.lrw.)\n",
         started.elapsed().as_secs_f64(),
         lrmem_bench::report::machine()
     ))

@@ -33,6 +33,8 @@ const PRESETS: &[(&str, &str)] = &[
     ("cocob", "cocob"),
     ("mechanic-sgd", "mechanic-sgd"),
     ("mechanic-adam", "mechanic-adam"),
+    // The learned LSTM optimizer (Andrychowicz et al. 2016), meta-trained on the MNIST MLP.
+    ("l2l", "l2l"),
 ];
 
 /// The preset `name`, if there is one.

@@ -33,6 +33,7 @@ pub mod arms;
 pub mod dense;
 mod error;
 pub mod harness;
+pub mod l2l;
 pub mod maml;
 pub mod plot;
 pub mod report;
