@@ -86,7 +86,8 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
               also part of --full)
   --l2l       only the learned LSTM optimizer (Andrychowicz et al. 2016): meta-train it on
               random quadratics and on an MNIST MLP, then run it and the peers on held-out
-              instances of both (≈ 40 min on 2 cores; --quick: a few epochs, ≈ 1 min; also
+              instances of both (≈ 45 min on 2 cores, 6 min with the meta-training cached in
+              target/lrmem-cache; --quick: a few epochs, ≈ 10 s; also
               part of --full); writes the meta-trained weights as l2l-FAMILY.lrw
 
 Options:
@@ -367,7 +368,7 @@ fn workload_options(o: &Options, workload: &str) -> Result<BTreeMap<String, Stri
 pub fn run(args: &[String]) -> Result<()> {
     let o = parse(args)?;
     for workload in workloads(&o) {
-        if o.speed_only || o.maml_only || o.l2l_only || o.workload_options.contains_key("dir") {
+        if o.speed_only || o.maml_only || o.workload_options.contains_key("dir") {
             break;
         }
         let Some(set) = lrmem_bench::workloads::find(&workload)?.data else {
