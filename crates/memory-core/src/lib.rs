@@ -69,6 +69,8 @@ mod simd;
 
 pub use error::MemoryError;
 pub use kernel::{Grid, Layout};
-pub use memory::{Kernels, Memory, MemoryConfig, NonFinite, Trace, MAX_RATE, MIN_LM_SCALE};
-pub use rule::{MemoryOptimizer, RuleState};
+pub use memory::{
+    Kernels, Memory, MemoryConfig, NonFinite, QueryScale, Reload, Trace, MAX_RATE, MIN_LM_SCALE,
+};
+pub use rule::{MemoryOptimizer, RuleState, ThetaSpace};
 pub use signal::Signal;

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use crate::error::{check_len, MemoryError};
 use crate::fast::{self, Plan};
 use crate::kernel::{Grid, Layout};
-use crate::rule::{MemoryOptimizer, RuleState};
+use crate::rule::{MemoryOptimizer, RuleState, ThetaSpace};
 use crate::signal::Signal;
 use crate::simd::{self, Isa};
 
@@ -112,6 +112,64 @@ pub struct MemoryConfig {
     pub cutoff: f32,
     /// NaN/∞ handling. Default [`NonFinite::Error`].
     pub non_finite: NonFinite,
+    /// Where the memory optimizer moves θ: θ itself (default [`ThetaSpace::Linear`], the
+    /// authors') or ln θ ([`ThetaSpace::Log`]: ξ is a relative change per step; needs
+    /// θ_min > 0).
+    pub space: ThetaSpace,
+    /// What the memory is indexed by: the query itself (default [`QueryScale::Raw`], the
+    /// authors') or the query over its tensor's running RMS ([`QueryScale::Rms`]), so that
+    /// the centres cover where a tensor's queries fall whatever its scale.
+    pub scale: QueryScale,
+    /// What [`Memory::next_task`] carries into the next task besides θ. Default
+    /// [`Reload::Theta`] (the paper's reloading: θ only).
+    pub reload: Reload,
+}
+
+/// What indexes the memory: the query z itself, or z relative to its tensor's typical size.
+///
+/// The authors clip queries to ±clip and spread the centres over that range; a layer whose
+/// gradients are all far smaller than clip (single-image gradients of a LeNet are mostly below
+/// 10⁻², against centres 0.1 apart) puts every coordinate at the same one or two centres, and
+/// the memory is then one learning rate per tensor. Dividing by a running RMS puts the
+/// queries where the centres are, whatever the layer's scale.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum QueryScale {
+    /// z as given (the default, the authors').
+    #[default]
+    Raw,
+    /// z / r_t with r_t² the bias-corrected running mean of the tensor's mean squared query:
+    /// r_t² = (1 − β)Σ_τ β^{t−τ} mean_d z_τ\[d\]² / (1 − β^t), kept in the tensor's
+    /// [`Trace`]. Scale-free: a tensor whose gradients are all multiplied by a constant gets
+    /// the same rates relative to that constant (up to clipping and the memory's θ bounds).
+    /// The memory's `clip` is then in RMS units (3 means three RMS). The step direction and
+    /// the clipped query handed to the caller stay in the query's own units (r_t · clip(z/r_t)).
+    Rms {
+        /// β, the running mean's decay, in (0, 1). 0.99 averages about the last 100 steps.
+        beta: f32,
+    },
+}
+
+/// What [`Memory::next_task`] keeps when a new task starts, besides θ.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum Reload {
+    /// θ only; the memory optimizer's moments and step count start afresh (the paper's
+    /// "meta-learning with reloading", the authors'). The default.
+    #[default]
+    Theta,
+    /// θ and the memory optimizer's moments and step count: θ goes on moving as it did when
+    /// the last task ended.
+    ThetaAndMoments,
+    /// θ pulled toward η₀: θ ← keep·θ + (1 − keep)·η₀, moments afresh; a hedge against rates
+    /// that suited the end of the last task (small, near convergence) but not the start of
+    /// the next.
+    Decay {
+        /// The share of the learned θ kept, in [0, 1] (0: start at η₀; 1: as `Theta`).
+        keep: f32,
+    },
 }
 
 impl Default for MemoryConfig {
@@ -128,11 +186,39 @@ impl Default for MemoryConfig {
             optimizer: MemoryOptimizer::default(),
             cutoff: 9.0,
             non_finite: NonFinite::Error,
+            space: ThetaSpace::Linear,
+            scale: QueryScale::Raw,
+            reload: Reload::Theta,
         }
     }
 }
 
 impl MemoryConfig {
+    /// The memory lrmem recommends, chosen on development tasks only and evaluated unchanged
+    /// on held-out ones (the README's study): θ in log space with Adam at ξ = 0.01 (about 1%
+    /// per step, whatever η₀), the paper's sign signal, queries over their tensor's running
+    /// RMS (β = 0.99) with the centres over ±3 RMS; η₀ = 10⁻³ as the default, M = 20, θ in
+    /// [10⁻⁹, 1]. Use [`MemoryConfig::default`] (the authors' settings) to reproduce the
+    /// papers.
+    ///
+    /// ```
+    /// use lrmem_memory_core::{MemoryConfig, Memory, ThetaSpace};
+    /// let config = MemoryConfig { eta0: 1e-2, ..MemoryConfig::recommended() };
+    /// assert_eq!(config.space, ThetaSpace::Log);
+    /// let memory = Memory::new(config)?;
+    /// # Ok::<(), lrmem_memory_core::MemoryError>(())
+    /// ```
+    pub fn recommended() -> MemoryConfig {
+        MemoryConfig {
+            clip: 3.0,
+            signal: Signal::Sign,
+            optimizer: MemoryOptimizer::adam(0.01),
+            space: ThetaSpace::Log,
+            scale: QueryScale::Rms { beta: 0.99 },
+            ..MemoryConfig::default()
+        }
+    }
+
     /// Checks every field against its valid range; the error names the field and the range.
     pub fn validate(&self) -> Result<(), MemoryError> {
         if self.num_centers < 2 {
@@ -202,6 +288,31 @@ impl MemoryConfig {
                 "> 0 (in kernel widths; INFINITY for the dense sum)",
             ));
         }
+        if self.space == ThetaSpace::Log && self.theta_min <= 0.0 {
+            return Err(MemoryError::invalid(
+                "theta_min",
+                self.theta_min,
+                "> 0 with space = Log (θ moves in ln θ, which needs θ > 0; e.g. 1e-9)",
+            ));
+        }
+        if let QueryScale::Rms { beta } = self.scale {
+            if !(beta > 0.0 && beta < 1.0) {
+                return Err(MemoryError::invalid(
+                    "scale.beta",
+                    beta,
+                    "in (0, 1) (0.99 averages about the last 100 steps)",
+                ));
+            }
+        }
+        if let Reload::Decay { keep } = self.reload {
+            if !(0.0..=1.0).contains(&keep) {
+                return Err(MemoryError::invalid(
+                    "reload.keep",
+                    keep,
+                    "in [0, 1] (the share of θ kept at a new task)",
+                ));
+            }
+        }
         self.optimizer.validate()
     }
 
@@ -222,6 +333,11 @@ impl MemoryConfig {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Trace {
     prev: Vec<f32>,
+    /// The running mean of the tensor's mean squared query ([`QueryScale::Rms`]; untouched
+    /// with [`QueryScale::Raw`]).
+    mean_sq: f64,
+    /// Steps in that running mean (for its bias correction).
+    scale_steps: u64,
 }
 
 impl Trace {
@@ -229,7 +345,46 @@ impl Trace {
     pub fn new(len: usize) -> Self {
         Trace {
             prev: vec![0.0; len],
+            mean_sq: 0.0,
+            scale_steps: 0,
         }
+    }
+
+    /// A trace holding the previous queries `prev` and no query scale yet: what the
+    /// optimizers' checkpoints of earlier formats, which kept only the queries, load as.
+    #[doc(hidden)]
+    pub fn from_previous(prev: Vec<f32>) -> Self {
+        Trace {
+            prev,
+            mean_sq: 0.0,
+            scale_steps: 0,
+        }
+    }
+
+    /// The running RMS r_t of the queries ([`QueryScale::Rms`]); 1 before any step and for
+    /// [`QueryScale::Raw`].
+    pub fn query_scale(&self) -> f32 {
+        rms(self.mean_sq, self.scale_steps, None)
+    }
+
+    /// Takes this step's queries into the running mean of `scale` and returns r_t (1 for
+    /// [`QueryScale::Raw`], and while every query seen was zero or not finite).
+    fn observe(&mut self, scale: QueryScale, z: &[f32]) -> f32 {
+        let QueryScale::Rms { beta } = scale else {
+            return 1.0;
+        };
+        let (mut sum, mut n) = (0.0f64, 0usize);
+        for &x in z {
+            if x.is_finite() {
+                sum += x as f64 * x as f64;
+                n += 1;
+            }
+        }
+        let mean = if n == 0 { 0.0 } else { sum / n as f64 };
+        let beta = beta as f64;
+        self.mean_sq = beta * self.mean_sq + (1.0 - beta) * mean;
+        self.scale_steps = self.scale_steps.saturating_add(1);
+        rms(self.mean_sq, self.scale_steps, Some(beta))
     }
 
     /// The previous clipped queries z_{t−1}.
@@ -247,9 +402,30 @@ impl Trace {
         self.prev.is_empty()
     }
 
-    /// Forget the previous gradient (a new task starts).
+    /// Forget the previous gradient and the query scale (a new task starts).
     pub fn reset(&mut self) {
         self.prev.fill(0.0);
+        self.mean_sq = 0.0;
+        self.scale_steps = 0;
+    }
+}
+
+/// The bias-corrected RMS √(mean_sq / (1 − β^t)); 1 where it is not a usable positive number
+/// (no step yet, or only zero queries so far). Without β (a saved trace read back), 1 − β^t is
+/// taken as 1, which it is to within 10⁻⁴ after ~1000 steps of β = 0.99.
+fn rms(mean_sq: f64, steps: u64, beta: Option<f64>) -> f32 {
+    if steps == 0 {
+        return 1.0;
+    }
+    let correction = match beta {
+        Some(b) => 1.0 - libm::pow(b, steps.min(i32::MAX as u64) as f64),
+        None => 1.0,
+    };
+    let r = libm::sqrt(mean_sq / correction) as f32;
+    if r.is_finite() && r > 1e-30 {
+        r
+    } else {
+        1.0
     }
 }
 
@@ -292,6 +468,8 @@ pub struct Memory {
     /// Moment accumulators of the binned update, [`Plan::bin_scratch`] entries of 4 f64
     /// (allocated once here, never per step; empty when the binned update does not apply).
     bins: Vec<[f64; 4]>,
+    /// The scaled queries of a step under [`QueryScale::Rms`] (empty otherwise).
+    query: Vec<f32>,
     /// Which kernels were asked for, and the instructions that run them on this CPU.
     kernels: Kernels,
     isa: Isa,
@@ -371,6 +549,7 @@ impl Memory {
             sums: vec![0.0; m],
             plan,
             bins,
+            query: Vec::new(),
             kernels: Kernels::default(),
             isa: Isa::select(Kernels::default()),
             config,
@@ -465,6 +644,38 @@ impl Memory {
     /// (the paper's "meta-learning with reloading"). Reset the tensors' [`Trace`]s too.
     pub fn reset(&mut self) {
         self.rule = RuleState::new(self.theta.len());
+    }
+
+    /// Start a new task as [`MemoryConfig::reload`] says: keep θ (or pull it toward η₀) and
+    /// reset the memory optimizer's state, or keep both. Reset the tensors' [`Trace`]s too.
+    ///
+    /// ```
+    /// use lrmem_memory_core::{Memory, MemoryConfig, Reload};
+    /// let config = MemoryConfig { eta0: 0.01, reload: Reload::Decay { keep: 0.5 },
+    ///                             ..MemoryConfig::default() };
+    /// let mut memory = Memory::new(config)?;
+    /// memory.set_theta(&[0.03; 20])?;
+    /// memory.next_task();
+    /// assert!((memory.theta()[0] - 0.02).abs() < 1e-7);
+    /// # Ok::<(), lrmem_memory_core::MemoryError>(())
+    /// ```
+    pub fn next_task(&mut self) {
+        match self.config.reload {
+            Reload::Theta => self.reset(),
+            Reload::ThetaAndMoments => {}
+            Reload::Decay { keep } => {
+                let (eta0, lo, hi) = (
+                    self.config.eta0,
+                    self.config.theta_min,
+                    self.config.theta_max,
+                );
+                for t in &mut self.theta {
+                    *t = (keep * *t + (1.0 - keep) * eta0).clamp(lo, hi);
+                }
+                self.refresh_padded();
+                self.reset();
+            }
+        }
     }
 
     /// η̂(z): the learning rate the memory predicts for a gradient value z (Eq. 3).
@@ -782,8 +993,8 @@ impl Memory {
             &mut self.rule,
             &g,
             &mut self.theta,
-            self.config.theta_min,
-            self.config.theta_max,
+            (self.config.theta_min, self.config.theta_max),
+            self.config.space,
         );
         self.g = g;
         self.refresh_padded();
@@ -841,9 +1052,53 @@ impl Memory {
         &mut self,
         trace: &mut Trace,
         z: &[f32],
-        mut apply: impl FnMut(usize, &[f32], &[f32]),
+        apply: impl FnMut(usize, &[f32], &[f32]),
     ) -> Result<(), MemoryError> {
         check_len("gradient", trace.prev.len(), z.len())?;
+        if let QueryScale::Rms { .. } = self.config.scale {
+            return self.step_scaled(trace, z, apply);
+        }
+        self.step_blocks_raw(trace, z, apply)
+    }
+}
+
+impl Memory {
+    /// [`Memory::step_blocks`] with [`QueryScale::Rms`]: the memory learns from and predicts
+    /// at q = z / r_t; `apply` gets the rates and r_t·clip(q), the clipped query in z's units.
+    /// On an error nothing has changed (the trace's running mean included).
+    fn step_scaled(
+        &mut self,
+        trace: &mut Trace,
+        z: &[f32],
+        mut apply: impl FnMut(usize, &[f32], &[f32]),
+    ) -> Result<(), MemoryError> {
+        let saved = (trace.mean_sq, trace.scale_steps);
+        let r = trace.observe(self.config.scale, z);
+        let mut q = core::mem::take(&mut self.query);
+        q.clear();
+        q.extend(z.iter().map(|&x| x / r));
+        let mut scaled = [0.0f32; fast::BLOCK];
+        let result = self.step_blocks_raw(trace, &q, |start, eta, zc| {
+            let n = zc.len();
+            for (s, &c) in scaled[..n].iter_mut().zip(zc) {
+                *s = c * r;
+            }
+            apply(start, eta, &scaled[..n]);
+        });
+        self.query = q;
+        if result.is_err() {
+            (trace.mean_sq, trace.scale_steps) = saved;
+        }
+        result
+    }
+
+    /// The step of [`Memory::step_blocks`] on queries as given (no query scale).
+    fn step_blocks_raw(
+        &mut self,
+        trace: &mut Trace,
+        z: &[f32],
+        mut apply: impl FnMut(usize, &[f32], &[f32]),
+    ) -> Result<(), MemoryError> {
         let finite = self.learn_inner(&trace.prev, z)?;
         let prev = &mut trace.prev;
         if finite && self.plan.is_some() {

@@ -116,16 +116,64 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, MemoryError> {
     Ok(value)
 }
 
-/// Version 1 of a saved memory.
+/// A saved memory (version 3): the config, θ, the memory optimizer's state.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct MemoryV1 {
+struct MemoryV3 {
     config: MemoryConfig,
     theta: Vec<f32>,
     rule: RuleState,
 }
 
-/// Version 2 adds the checksum; the body is version 1's.
-const MEMORY_VERSION: u16 = 2;
+/// Versions 1 and 2 of a saved memory: the same fields, with the config of those versions.
+#[derive(serde::Deserialize)]
+struct MemoryV1 {
+    config: MemoryConfigV2,
+    theta: Vec<f32>,
+    rule: RuleState,
+}
+
+/// [`MemoryConfig`] as memories of versions 1 and 2 (and optimizer checkpoints up to version 3)
+/// laid it out: every field of today's but [`MemoryConfig::space`], `scale` and `reload`, which were
+/// always linear, raw and θ only. Public (hidden) for the optimizers' own
+/// legacy checkpoints.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+pub struct MemoryConfigV2 {
+    num_centers: usize,
+    clip: f32,
+    lm_scale: f32,
+    layout: crate::Layout,
+    eta0: f32,
+    theta_min: f32,
+    theta_max: f32,
+    signal: crate::Signal,
+    optimizer: crate::MemoryOptimizer,
+    cutoff: f32,
+    non_finite: crate::NonFinite,
+}
+
+impl From<MemoryConfigV2> for MemoryConfig {
+    fn from(c: MemoryConfigV2) -> Self {
+        MemoryConfig {
+            num_centers: c.num_centers,
+            clip: c.clip,
+            lm_scale: c.lm_scale,
+            layout: c.layout,
+            eta0: c.eta0,
+            theta_min: c.theta_min,
+            theta_max: c.theta_max,
+            signal: c.signal,
+            optimizer: c.optimizer,
+            cutoff: c.cutoff,
+            non_finite: c.non_finite,
+            space: crate::ThetaSpace::Linear,
+            scale: crate::QueryScale::Raw,
+            reload: crate::Reload::Theta,
+        }
+    }
+}
+
+/// 1: config, θ, moments. 2: adds the checksum. 3: the config gains `space`, `scale` and `reload`.
+const MEMORY_VERSION: u16 = 3;
 
 impl Memory {
     /// Saves config, θ and the memory optimizer's state in the versioned envelope.
@@ -139,7 +187,7 @@ impl Memory {
     /// # Ok::<(), lrmem_memory_core::MemoryError>(())
     /// ```
     pub fn to_bytes(&self) -> Result<Vec<u8>, MemoryError> {
-        let body = MemoryV1 {
+        let body = MemoryV3 {
             config: *self.config(),
             theta: self.theta().to_vec(),
             rule: self.rule_state().clone(),
@@ -150,8 +198,17 @@ impl Memory {
     /// Loads what [`Memory::to_bytes`] wrote. Truncated, damaged, foreign or newer bytes, an
     /// invalid config and θ outside its bounds are all errors; nothing panics.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MemoryError> {
-        let (_, payload) = open(bytes, Kind::Memory, MEMORY_VERSION, 2)?;
-        let v: MemoryV1 = decode(payload)?;
+        let (version, payload) = open(bytes, Kind::Memory, MEMORY_VERSION, 2)?;
+        let v: MemoryV3 = if version < 3 {
+            let old: MemoryV1 = decode(payload)?;
+            MemoryV3 {
+                config: old.config.into(),
+                theta: old.theta,
+                rule: old.rule,
+            }
+        } else {
+            decode(payload)?
+        };
         v.config
             .validate()
             .map_err(|e| MemoryError::corrupt(format!("saved config is invalid: {e}")))?;

@@ -111,15 +111,37 @@ impl MemoryOptimizer {
         Ok(())
     }
 
-    /// One ascent step of θ on G, then θ ← clamp(θ, lo, hi).
+    /// One ascent step of θ on G in `space` (ln θ for [`ThetaSpace::Log`]), then
+    /// θ ← clamp(θ, lo, hi).
     pub(crate) fn apply(
         &self,
         state: &mut RuleState,
         g: &[f32],
         theta: &mut [f32],
-        lo: f32,
-        hi: f32,
+        (lo, hi): (f32, f32),
+        space: ThetaSpace,
     ) {
+        match space {
+            ThetaSpace::Linear => self.ascend(state, g, theta),
+            ThetaSpace::Log => {
+                // Every rule adds a step that does not depend on where it starts: take the
+                // step Δ from zero and multiply, so that Δ = 0 leaves θ exactly as it was
+                // (a round trip through ln and exp would not).
+                let mut delta = vec![0.0f32; theta.len()];
+                self.ascend(state, g, &mut delta);
+                for (t, d) in theta.iter_mut().zip(&delta) {
+                    *t *= libm::expf(*d);
+                }
+            }
+        }
+        for t in theta.iter_mut() {
+            *t = t.clamp(lo, hi);
+        }
+    }
+
+    /// The optimizer's step on `theta` along G (added to it: the step itself does not depend
+    /// on `theta`).
+    fn ascend(&self, state: &mut RuleState, g: &[f32], theta: &mut [f32]) {
         // Saturating: a memory shared by many tensors counts every one of their steps, and the
         // bias corrections are 1 long before the count could wrap.
         state.step = state.step.saturating_add(1);
@@ -157,10 +179,27 @@ impl MemoryOptimizer {
                 }
             }
         }
-        for t in theta.iter_mut() {
-            *t = t.clamp(lo, hi);
-        }
     }
+}
+
+/// The space in which the memory optimizer moves θ: what its learning rate ξ means.
+///
+/// In [`ThetaSpace::Linear`] (the papers' Eq. 5 and the authors' code) a step moves θ by an
+/// amount in θ's own units, so one ξ is a huge relative change for a small θ (ξ = 0.1 takes
+/// η₀ = 10⁻³ to 0.1 in a step of Adam on θ) and a negligible one for a large θ, and a run's
+/// behaviour depends on η₀ and ξ together. In [`ThetaSpace::Log`] the memory optimizer moves
+/// ln θ, so every step multiplies θ by a factor, as Rprop's η⁺/η⁻ do: ξ is a relative change
+/// per step whatever θ's scale (with Adam on θ about ξ at most, ξ = 0.01 ≈ 1% per step), and
+/// every η₀ in [θ_min, θ_max] moves at the same pace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum ThetaSpace {
+    /// θ ← θ + Δ (the papers' and the authors'). The default.
+    #[default]
+    Linear,
+    /// ln θ ← ln θ + Δ, i.e. θ ← θ·e^Δ: multiplicative updates. Needs θ_min > 0.
+    Log,
 }
 
 /// The memory optimizer's moments and step count: per-run state, reset on reload.
@@ -205,7 +244,13 @@ mod tests {
                 state.step = start;
                 let mut theta = vec![1e-3f32; 3];
                 for _ in 0..3 {
-                    opt.apply(&mut state, &[0.1, -0.1, 0.0], &mut theta, 1e-9, 1.0);
+                    opt.apply(
+                        &mut state,
+                        &[0.1, -0.1, 0.0],
+                        &mut theta,
+                        (1e-9, 1.0),
+                        ThetaSpace::Linear,
+                    );
                 }
                 assert!(
                     theta.iter().all(|t| t.is_finite() && *t > 0.0),
@@ -214,5 +259,45 @@ mod tests {
                 assert_eq!(state.step, start.saturating_add(3));
             }
         }
+    }
+
+    /// In log space a step multiplies θ by a factor that does not depend on θ: the same G moves
+    /// θ = 10⁻⁴ and θ = 10⁻¹ by the same ratio, and plain ascent with ξ multiplies by e^{ξG}.
+    #[test]
+    fn log_space_steps_are_relative() {
+        let opt = MemoryOptimizer::adam(0.01);
+        let mut state = RuleState::new(2);
+        let mut theta = vec![1e-4f32, 1e-1];
+        opt.apply(
+            &mut state,
+            &[0.3, 0.3],
+            &mut theta,
+            (1e-9, 1.0),
+            ThetaSpace::Log,
+        );
+        let (r0, r1) = (theta[0] / 1e-4, theta[1] / 1e-1);
+        assert!((r0 - r1).abs() < 1e-5, "{r0} vs {r1}");
+        // Adam's first step is ξ·sign(G): a factor e^0.01.
+        assert!((r0 - libm::expf(0.01)).abs() < 1e-5, "{r0}");
+        let sgd = MemoryOptimizer::sgd(0.5);
+        let mut theta = vec![1e-3f32];
+        sgd.apply(
+            &mut RuleState::new(1),
+            &[-0.2],
+            &mut theta,
+            (1e-9, 1.0),
+            ThetaSpace::Log,
+        );
+        assert!((theta[0] / 1e-3 - libm::expf(-0.1)).abs() < 1e-5);
+        // Linear space: the same Adam step adds ξ, a factor 101 for θ = 10⁻⁴.
+        let mut theta = vec![1e-4f32];
+        opt.apply(
+            &mut RuleState::new(1),
+            &[0.3],
+            &mut theta,
+            (1e-9, 1.0),
+            ThetaSpace::Linear,
+        );
+        assert!((theta[0] - (1e-4 + 0.01)).abs() < 1e-6);
     }
 }

@@ -1,6 +1,9 @@
 //! Properties of the memory, checked with proptest over configs, gradients and bytes.
 
-use lrmem_memory_core::{Layout, Memory, MemoryConfig, MemoryOptimizer, NonFinite, Signal, Trace};
+use lrmem_memory_core::{
+    Layout, Memory, MemoryConfig, MemoryError, MemoryOptimizer, NonFinite, QueryScale, Reload,
+    Signal, ThetaSpace, Trace,
+};
 use proptest::prelude::*;
 
 fn optimizer() -> impl Strategy<Value = MemoryOptimizer> {
@@ -11,14 +14,32 @@ fn optimizer() -> impl Strategy<Value = MemoryOptimizer> {
     ]
 }
 
+/// Every query scale, reload policy and θ space (the authors' raw, θ-only, linear among them).
+fn variants() -> impl Strategy<Value = (QueryScale, Reload, ThetaSpace)> {
+    (
+        prop_oneof![
+            Just(QueryScale::Raw),
+            (0.5f32..0.999).prop_map(|beta| QueryScale::Rms { beta })
+        ],
+        prop_oneof![
+            Just(Reload::Theta),
+            Just(Reload::ThetaAndMoments),
+            (0.0f32..=1.0).prop_map(|keep| Reload::Decay { keep })
+        ],
+        prop_oneof![Just(ThetaSpace::Linear), Just(ThetaSpace::Log)],
+    )
+}
+
 prop_compose! {
     fn config()(m in 2usize..40, clip in 0.05f32..20.0, lm_scale in 0.2f32..2.0, log in any::<bool>(),
-                eta0 in 1e-6f32..0.5, opt in optimizer(), sign in any::<bool>()) -> MemoryConfig {
+                eta0 in 1e-6f32..0.5, opt in optimizer(), sign in any::<bool>(),
+                (scale, reload, space) in variants()) -> MemoryConfig {
         let layout = if log { Layout::Log } else { Layout::Linear };
         MemoryConfig {
             num_centers: if log { m + m % 2 } else { m },
             clip, lm_scale, layout, eta0, optimizer: opt,
             signal: if sign { Signal::Sign } else { Signal::ClippedProduct },
+            scale, reload, space,
             ..MemoryConfig::default()
         }
     }
@@ -44,6 +65,79 @@ fn rel(a: f32, b: f32) -> f32 {
 }
 
 proptest! {
+
+    /// A memory indexed by the query over its running RMS is scale-free: gradients multiplied
+    /// by any constant c give the same θ (to float rounding), and the caller gets c times the
+    /// clipped query it got before, with the same rates.
+    #[test]
+    fn rms_query_is_scale_free(mut c in config(), gs in grads(12, 8), log_c in -6.0f32..6.0, beta in 0.5f32..0.999) {
+        c.scale = QueryScale::Rms { beta };
+        let k = 10f32.powf(log_c / 2.0);
+        let run = |factor: f32| {
+            let mut mem = Memory::new(c).unwrap();
+            let mut trace = Trace::new(12);
+            let mut seen = Vec::new();
+            for g in &gs {
+                let g: Vec<f32> = g.iter().map(|x| x * factor).collect();
+                mem.step(&mut trace, &g, |_, eta, z| seen.push((eta, z))).unwrap();
+            }
+            (mem.theta().to_vec(), seen, trace.query_scale())
+        };
+        let (theta_a, seen_a, r_a) = run(1.0);
+        let (theta_b, seen_b, r_b) = run(k);
+        prop_assert!(rel(r_b, k * r_a) < 1e-4, "scale {} vs {}", r_b, k * r_a);
+        for (a, b) in theta_a.iter().zip(&theta_b) {
+            prop_assert!(rel(*b, *a) < 1e-3, "theta {:?} vs {:?}", theta_a, theta_b);
+        }
+        for ((ea, za), (eb, zb)) in seen_a.iter().zip(&seen_b) {
+            prop_assert!(rel(*eb, *ea) < 1e-3, "rate {} vs {}", eb, ea);
+            prop_assert!((zb - k * za).abs() <= 1e-3 * (k * za).abs() + 1e-30, "query {} vs {}", zb, k * za);
+        }
+    }
+
+    /// In log space one memory update multiplies θ by the same factor whatever η₀ is: the
+    /// memories of two η₀ a factor apart stay that factor apart (while within the bounds).
+    #[test]
+    fn log_space_is_relative(mut c in config(), gs in grads(6, 6), ratio in 1.5f32..100.0) {
+        c.space = ThetaSpace::Log;
+        c.scale = QueryScale::Raw;
+        c.eta0 = 1e-4;
+        c.theta_max = 1e6;
+        let a = trained(c, &gs);
+        let b = trained(MemoryConfig { eta0: 1e-4 * ratio, ..c }, &gs);
+        for (ta, tb) in a.theta().iter().zip(b.theta()) {
+            if *ta > c.theta_min * 10.0 {
+                prop_assert!(rel(tb / ta, ratio) < 1e-3, "{} / {} is not {}", tb, ta, ratio);
+            }
+        }
+    }
+
+    /// What a new task keeps is what `reload` says: θ (or θ pulled toward η₀), and the memory
+    /// optimizer's state only under `ThetaAndMoments`.
+    #[test]
+    fn next_task_follows_the_reload_policy(c in config(), gs in grads(5, 4)) {
+        let mut mem = trained(c, &gs);
+        let (theta, rule) = (mem.theta().to_vec(), mem.rule_state().clone());
+        mem.next_task();
+        match c.reload {
+            Reload::Theta => {
+                prop_assert_eq!(mem.theta(), &theta[..]);
+                prop_assert_eq!(mem.rule_state().step, 0);
+            }
+            Reload::ThetaAndMoments => {
+                prop_assert_eq!(mem.theta(), &theta[..]);
+                prop_assert_eq!(mem.rule_state(), &rule);
+            }
+            Reload::Decay { keep } => {
+                for (t, old) in mem.theta().iter().zip(&theta) {
+                    let want = keep * old + (1.0 - keep) * c.eta0;
+                    prop_assert!((t - want).abs() <= 1e-6 * want.abs().max(1e-30), "{} vs {}", t, want);
+                }
+                prop_assert_eq!(mem.rule_state().step, 0);
+            }
+            _ => unreachable!("every policy is listed"),
+        }
+    }
 
     /// η is a convex combination of θ: it lies in [min θ, max θ].
     #[test]
@@ -436,6 +530,57 @@ fn saved_memories_are_checksummed() {
     let v1 = std::fs::read(path).unwrap();
     assert_eq!(u16::from_le_bytes([v1[5], v1[6]]), 1);
     assert_eq!(Memory::from_bytes(&v1).unwrap(), mem);
+}
+
+/// The new options are validated like every field, and a refused step changes nothing, the
+/// running query scale included.
+#[test]
+fn variant_options_are_checked() {
+    let invalid = |c: MemoryConfig, field: &str| match Memory::new(c) {
+        Err(MemoryError::InvalidConfig { field: f, .. }) => assert_eq!(f, field),
+        other => panic!("{field}: {other:?}"),
+    };
+    invalid(
+        MemoryConfig {
+            space: ThetaSpace::Log,
+            theta_min: 0.0,
+            ..MemoryConfig::default()
+        },
+        "theta_min",
+    );
+    for beta in [0.0, 1.0, f32::NAN] {
+        invalid(
+            MemoryConfig {
+                scale: QueryScale::Rms { beta },
+                ..MemoryConfig::default()
+            },
+            "scale.beta",
+        );
+    }
+    for keep in [-0.1, 1.5, f32::NAN] {
+        invalid(
+            MemoryConfig {
+                reload: Reload::Decay { keep },
+                ..MemoryConfig::default()
+            },
+            "reload.keep",
+        );
+    }
+    let mut mem = Memory::new(MemoryConfig {
+        scale: QueryScale::Rms { beta: 0.9 },
+        ..MemoryConfig::default()
+    })
+    .unwrap();
+    let mut trace = Trace::new(3);
+    mem.step(&mut trace, &[0.1, -0.2, 0.3], |_, _, _| {})
+        .unwrap();
+    let (before, scale) = (mem.clone(), trace.clone());
+    assert!(mem
+        .step(&mut trace, &[0.1, f32::NAN, 0.3], |_, _, _| {})
+        .is_err());
+    assert!(mem.step(&mut trace, &[0.1, 0.3], |_, _, _| {}).is_err());
+    assert_eq!(mem, before);
+    assert_eq!(trace, scale);
 }
 
 /// A configured θ_min below zero lets θ, and so the rates, go negative where the signal says
