@@ -93,7 +93,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         eta0: 1e-2,
         ..MemoryConfig::default()
     };
-    let mut meta = BurnOptimizer::new(Meta::sgd(MetaConfig { memory })?);
+    let mut meta = BurnOptimizer::new(Meta::sgd(MetaConfig {
+        memory,
+        ..MetaConfig::default()
+    })?);
     let mut sgd = BurnOptimizer::new(Sgd::new(SgdConfig::with_lr(1e-2))?);
 
     println!("{:>6} {:>12} {:>12}", "step", "meta-sgd", "sgd");

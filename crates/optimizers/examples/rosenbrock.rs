@@ -97,6 +97,7 @@ fn build(a: &Args, name: &str) -> Result<Box<dyn Optimizer>, Box<dyn Error>> {
             optimizer,
             ..MemoryConfig::default()
         },
+        ..MetaConfig::default()
     };
     Ok(match name {
         "sgd" => Box::new(Sgd::new(SgdConfig::with_lr(a.lr))?),

@@ -33,11 +33,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("adam", Box::new(Adam::new(AdamConfig::default())?)),
         (
             "meta-sgd",
-            Box::new(Meta::new(SgdConfig::default(), MetaConfig { memory })?),
+            Box::new(Meta::new(
+                SgdConfig::default(),
+                MetaConfig {
+                    memory,
+                    ..MetaConfig::default()
+                },
+            )?),
         ),
         (
             "meta-adam",
-            Box::new(Meta::new(AdamConfig::default(), MetaConfig { memory })?),
+            Box::new(Meta::new(
+                AdamConfig::default(),
+                MetaConfig {
+                    memory,
+                    ..MetaConfig::default()
+                },
+            )?),
         ),
     ];
     // Gradients spread like a network's: mostly small, some beyond the clip.

@@ -95,11 +95,13 @@ pub use groups::Groups;
 pub use hd::{AdamHd, AdamHdConfig, HdState, SgdHd, SgdHdConfig};
 /// The memory itself (`lrmem-memory-core`), re-exported so that one dependency gives both.
 pub use lrmem_memory_core as memory_core;
-pub use lrmem_memory_core::{MemoryConfig, MemoryOptimizer, NonFinite};
+pub use lrmem_memory_core::{
+    MemoryConfig, MemoryOptimizer, NonFinite, QueryScale, Reload, Signal, ThetaSpace,
+};
 pub use mechanic::{Mechanic, MechanicConfig, MechanicScalars, MechanicState, MAX_BETAS};
 pub use meta::{
-    saved_memories, LoadMemories, LoadReport, MemorySource, Meta, MetaConfig, Quantiles,
-    RateSummary, StepInfo,
+    saved_memories, LoadMemories, LoadReport, MemorySource, Meta, MetaConfig, Quantiles, Query,
+    RateSummary, StepInfo, RECOMMENDED_SPEC,
 };
 pub use prodigy::{Prodigy, ProdigyConfig, ProdigyScalars, ProdigyState, D_LIMIT};
 pub use rprop::{Rprop, RpropConfig, RpropState};

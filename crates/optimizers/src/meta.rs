@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use lrmem_memory_core::{
-    persist, Kernels, Layout, Memory, MemoryConfig, MemoryOptimizer, NonFinite, Signal, Trace,
+    persist, Kernels, Layout, Memory, MemoryConfig, MemoryOptimizer, NonFinite, QueryScale, Reload,
+    Signal, ThetaSpace, Trace,
 };
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,48 @@ pub struct MetaConfig {
     /// rate of every local model, the fixed rate of tensors without a memory, and the base's
     /// `lr`; its `clip` bounds the queries; its `non_finite` is the base's `non_finite`.
     pub memory: MemoryConfig,
+    /// What every memory is queried with and learns its signal from. Default [`Query::Base`]
+    /// (the authors': the gradient for SGD, Adam's m_t for Adam).
+    pub query: Query,
+}
+
+impl MetaConfig {
+    /// The recommended memory ([`MemoryConfig::recommended`]) with the base's query: what
+    /// [`RECOMMENDED_SPEC`] builds over SGD.
+    ///
+    /// ```
+    /// use lrmem_optimizers::{Meta, MetaConfig, Optimizer};
+    /// let mut opt = Meta::sgd(MetaConfig::recommended())?;
+    /// let mut w = vec![1.0f32, -2.0];
+    /// opt.step("w", &mut w, &[0.5, -0.5])?;
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
+    /// ```
+    pub fn recommended() -> MetaConfig {
+        MetaConfig {
+            memory: MemoryConfig::recommended(),
+            query: Query::Base,
+        }
+    }
+}
+
+/// [`MetaConfig::recommended`] over SGD as a registry spec (add `lr=…` for another η₀).
+pub const RECOMMENDED_SPEC: &str = "meta-sgd:xi=0.01,space=log,signal=sign,scale=rms,clip=3";
+
+/// What a [`Meta`]'s memories are queried with: the value z whose sign agreement z_t·z_{t−1}
+/// is the memory's signal and at which it predicts the rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Query {
+    /// The base's query ([`Base::query`]): the gradient for SGD (its momentum buffer with
+    /// momentum), Adam's first moment m_t for Adam, as the authors' TensorFlow backend. The
+    /// default.
+    #[default]
+    Base,
+    /// The gradient g, whatever the base. For Meta-Adam: m_t is a running mean of the
+    /// gradients, so m_t·m_{t−1} keeps its sign for many steps after the steps began to
+    /// overshoot and the memory hears "too short" long after it should; g_t·g_{t−1} flips as
+    /// soon as a step overshoots. The base's direction does not change.
+    Gradient,
 }
 
 /// Which memory a tensor uses: `Some(key)` = the memory named `key` (tensors with one key share
@@ -781,11 +824,12 @@ impl<B: Base> Meta<B> {
     }
 
     /// Meta-learning with reloading: keep every memory's θ, reset everything else (memory
-    /// optimizer moments, traces, the base optimizer's state) for a new task. The same as
-    /// [`Optimizer::next_task`].
+    /// optimizer moments, traces, the base optimizer's state) for a new task, or whatever else
+    /// the memory's [`Reload`] policy (`MetaConfig.memory.reload`) says
+    /// ([`Memory::next_task`]). The same as [`Optimizer::next_task`].
     pub fn reload(&mut self) {
         for m in self.memories.values_mut() {
-            m.reset();
+            m.next_task();
         }
         self.tensors.clear();
         self.base.next_task();
@@ -1120,6 +1164,10 @@ impl<B: Base> Optimizer for Meta<B> {
                 rates: Vec::new(),
             })?;
         }
+        let self_query = self.config.query;
+        if self_query != Query::Base && kind == Direction::ClippedQuery && self.dir.len() < n {
+            self.dir.resize(n, 0.0);
+        }
         let Meta {
             base,
             memories,
@@ -1137,12 +1185,32 @@ impl<B: Base> Optimizer for Meta<B> {
             rates,
         } = tensors.get_mut(name).expect("made above");
         let record = *record;
+        let query = self_query;
         if record {
             rates.resize(n, 0.0);
         } else if !rates.is_empty() {
             *rates = Vec::new();
         }
-        let z = base.query(name, &grads);
+        let base_query = base.query(name, &grads);
+        let z = match query {
+            Query::Base => base_query,
+            Query::Gradient => &grads[..],
+        };
+        let mut kind = kind;
+        if query != Query::Base && kind != Direction::Values {
+            // The base's direction reads its own clipped query; the memory no longer hands it
+            // over, so write it out.
+            let clip = mem_cfg.clip;
+            for (u, &q) in dir.iter_mut().zip(base_query) {
+                let q = q.clamp(-clip, clip);
+                *u = if kind == Direction::ClippedQueryPlus {
+                    q + *u
+                } else {
+                    q
+                };
+            }
+            kind = Direction::Values;
+        }
         let dir = &dir[..];
         let buf = |start: usize, end: usize| dir.get(start..end).unwrap_or(&[]);
         let acc = match memory.as_deref() {
@@ -1204,7 +1272,7 @@ impl<B: Base> Optimizer for Meta<B> {
     }
 }
 
-/// What a [`Meta`] checkpoint holds (format version 2): the config, the base's own checkpoint,
+/// What a [`Meta`] checkpoint holds (format version 4): the config, the base's own checkpoint,
 /// every memory, every tensor's routing and trace.
 #[derive(Deserialize)]
 struct MetaCheckpoint {
@@ -1212,6 +1280,50 @@ struct MetaCheckpoint {
     base: Vec<u8>,
     memories: Vec<(String, Vec<u8>)>,
     tensors: TensorStates<MetaTensor>,
+}
+
+/// A [`Meta`] checkpoint of format versions 2 and 3: the config was the memory's config of
+/// that time alone, a tensor's trace its previous queries alone.
+#[derive(Deserialize)]
+struct MetaCheckpointV3 {
+    config: persist::MemoryConfigV2,
+    base: Vec<u8>,
+    memories: Vec<(String, Vec<u8>)>,
+    tensors: TensorStates<MetaTensorV3>,
+}
+
+/// A tensor's state in a [`MetaCheckpointV3`].
+#[derive(Deserialize)]
+struct MetaTensorV3 {
+    memory: Option<String>,
+    trace: Vec<f32>,
+    steps: u64,
+}
+
+impl MetaCheckpoint {
+    /// The body of a checkpoint of format `version` (2 or later), in today's layout: what an
+    /// earlier version did not have takes the value that behaves as it did then.
+    fn decode(version: u16, body: &[u8]) -> Result<MetaCheckpoint, OptimError> {
+        if version >= 4 {
+            return Ok(persist::decode(body)?);
+        }
+        let old: MetaCheckpointV3 = persist::decode(body)?;
+        Ok(MetaCheckpoint {
+            config: MetaConfig {
+                memory: old.config.into(),
+                query: Query::Base,
+            },
+            base: old.base,
+            memories: old.memories,
+            tensors: old.tensors.map(|t| MetaTensor {
+                memory: t.memory,
+                trace: Trace::from_previous(t.trace),
+                steps: t.steps,
+                last: None,
+                rates: Vec::new(),
+            }),
+        })
+    }
 }
 
 /// [`MetaCheckpoint`] as written, borrowing from the optimizer (the same bytes).
@@ -1246,7 +1358,7 @@ pub fn saved_memories(bytes: &[u8]) -> Result<Vec<(String, Memory)>, OptimError>
     }
     let raw = match opened.version {
         1 => v1_memories(&opened.kind, opened.body)?,
-        _ => persist::decode::<MetaCheckpoint>(opened.body)?.memories,
+        version => MetaCheckpoint::decode(version, opened.body)?.memories,
     };
     raw.into_iter()
         .map(|(k, b)| Ok((k, Memory::from_bytes(&b)?)))
@@ -1260,14 +1372,15 @@ fn v1_memories(kind: &str, body: &[u8]) -> Result<Vec<(String, Vec<u8>)>, OptimE
     type SgdV1 = (f32, f32, f32, bool, f32, NonFinite);
     type AdamV1 = (f32, f32, f32, f32, f32, bool, NonFinite);
     type Memories = Vec<(String, Vec<u8>)>;
+    use persist::MemoryConfigV2;
     let damaged = |e: postcard::Error| OptimError::Corrupt {
         reason: format!("the payload is damaged or truncated ({e})"),
     };
     match kind {
-        "Meta<Sgd>" => postcard::take_from_bytes::<(SgdV1, MemoryConfig, Memories)>(body)
+        "Meta<Sgd>" => postcard::take_from_bytes::<(SgdV1, MemoryConfigV2, Memories)>(body)
             .map(|((_, _, m), _)| m)
             .map_err(damaged),
-        "Meta<Adam>" => postcard::take_from_bytes::<(AdamV1, MemoryConfig, Memories)>(body)
+        "Meta<Adam>" => postcard::take_from_bytes::<(AdamV1, MemoryConfigV2, Memories)>(body)
             .map(|((_, _, m), _)| m)
             .map_err(damaged),
         other => Err(OptimError::Incompatible {
@@ -1315,7 +1428,7 @@ impl<B: Base + Checkpoint> Checkpoint for Meta<B> {
                 ),
             });
         }
-        let ck: MetaCheckpoint = persist::decode(opened.body)?;
+        let ck = MetaCheckpoint::decode(opened.version, opened.body)?;
         // `lr` (η₀) and `xi` change between steps: the checkpoint's values are restored, as
         // torch's `load_state_dict` restores a parameter group's lr; every other field must match.
         let mut config = self.config;
@@ -1421,6 +1534,12 @@ macro_rules! memory_keys {
             Key { name: "theta_max", meaning: "upper bound of theta, > theta_min", default: "1" },
             Key { name: "signal", meaning: "learning signal: product (clamp(z_t*z_t-1, -1, 1), the authors' code) or sign", default: "product" },
             Key { name: "cutoff", meaning: "kernel cutoff in kernel widths, > 0 (inf: the dense sum)", default: "9" },
+            Key { name: "space", meaning: "where the memory optimizer moves theta: linear (theta, the authors') or log (ln theta: xi is a relative change per step; theta_min > 0)", default: "linear" },
+            Key { name: "scale", meaning: "what indexes the memory: raw (the query, the authors') or rms (the query over its tensor's running RMS; clip is then in RMS units)", default: "raw" },
+            Key { name: "scale_beta", meaning: "decay of scale=rms's running mean, in (0, 1)", default: "0.99" },
+            Key { name: "reload", meaning: "what next_task keeps besides theta: theta (moments afresh, the paper's), moments (theta and the memory optimizer's state) or decay (theta pulled toward lr by reload_keep)", default: "theta" },
+            Key { name: "reload_keep", meaning: "reload=decay's share of theta kept, in [0, 1]", default: "0.5" },
+            Key { name: "query", meaning: "what the memory is queried with: base (the base's query: g for SGD, m_t for Adam, the authors') or grad (the gradient)", default: "base" },
             spec::NON_FINITE,
             $($base),*
         ]
@@ -1440,7 +1559,7 @@ const MEMORY_FIELDS: &[(&str, &str)] = &[
 
 /// `meta-sgd` in the [`registry`](crate::registry): `meta-sgd:lr=X,xi=Y` is
 /// `Meta::sgd(MetaConfig { memory: MemoryConfig { eta0: X, optimizer: MemoryOptimizer::adam(Y),
-/// ..MemoryConfig::default() } })`. The base's `lr` and `non_finite` are the memory's.
+/// ..MemoryConfig::default() }, ..MetaConfig::default() })`. The base's `lr` and `non_finite` are the memory's.
 pub(crate) const SGD_SPEC: RegistryEntry = RegistryEntry {
     name: "meta-sgd",
     summary: "SGD with every tensor's learning rates from its own memory of learning rates, learned online (the authors' MetaSgd1d); next_task keeps theta",
@@ -1452,13 +1571,14 @@ pub(crate) const SGD_SPEC: RegistryEntry = RegistryEntry {
     ],
     fields: MEMORY_FIELDS,
     build: |p| {
-        let memory = memory_keys(p)?;
+        let config = meta_keys(p)?;
+        let memory = config.memory;
         let base = SgdConfig {
             lr: memory.eta0,
             non_finite: memory.non_finite,
             ..crate::sgd::direction_keys(p)?
         };
-        Ok(Built::new(Meta::new(base, MetaConfig { memory })?))
+        Ok(Built::new(Meta::new(base, config)?))
     },
 };
 
@@ -1475,13 +1595,14 @@ pub(crate) const ADAM_SPEC: RegistryEntry = RegistryEntry {
     ],
     fields: MEMORY_FIELDS,
     build: |p| {
-        let memory = memory_keys(p)?;
+        let config = meta_keys(p)?;
+        let memory = config.memory;
         let base = AdamConfig {
             lr: memory.eta0,
             non_finite: memory.non_finite,
             ..crate::adam::direction_keys(p)?
         };
-        Ok(Built::new(Meta::new(base, MetaConfig { memory })?))
+        Ok(Built::new(Meta::new(base, config)?))
     },
 };
 
@@ -1552,7 +1673,8 @@ pub(crate) const RPROP_SPEC: RegistryEntry = RegistryEntry {
     ],
     fields: RPROP_FIELDS,
     build: |p| {
-        let memory = memory_keys(p)?;
+        let config = meta_keys(p)?;
+        let memory = config.memory;
         let d = RpropConfig::default();
         let base = RpropConfig {
             lr: memory.eta0,
@@ -1563,7 +1685,7 @@ pub(crate) const RPROP_SPEC: RegistryEntry = RegistryEntry {
             ),
             non_finite: memory.non_finite,
         };
-        Ok(Built::new(Meta::new(base, MetaConfig { memory })?))
+        Ok(Built::new(Meta::new(base, config)?))
     },
 };
 
@@ -1575,13 +1697,14 @@ pub(crate) const SGD_HD_SPEC: RegistryEntry = RegistryEntry {
     keys: memory_keys![base_key(crate::hd::SGD_HD_SPEC.keys, "beta")],
     fields: HD_FIELDS,
     build: |p| {
-        let memory = memory_keys(p)?;
+        let config = meta_keys(p)?;
+        let memory = config.memory;
         let base = SgdHdConfig {
             lr: memory.eta0,
             hypergrad_lr: p.f32("beta", SgdHdConfig::default().hypergrad_lr)?,
             non_finite: memory.non_finite,
         };
-        Ok(Built::new(Meta::new(base, MetaConfig { memory })?))
+        Ok(Built::new(Meta::new(base, config)?))
     },
 };
 
@@ -1598,7 +1721,8 @@ pub(crate) const ADAM_HD_SPEC: RegistryEntry = RegistryEntry {
     ],
     fields: HD_FIELDS,
     build: |p| {
-        let memory = memory_keys(p)?;
+        let config = meta_keys(p)?;
+        let memory = config.memory;
         let d = AdamHdConfig::default();
         let base = AdamHdConfig {
             lr: memory.eta0,
@@ -1608,7 +1732,7 @@ pub(crate) const ADAM_HD_SPEC: RegistryEntry = RegistryEntry {
             eps: p.f32("eps", d.eps)?,
             non_finite: memory.non_finite,
         };
-        Ok(Built::new(Meta::new(base, MetaConfig { memory })?))
+        Ok(Built::new(Meta::new(base, config)?))
     },
 };
 
@@ -1635,6 +1759,9 @@ fn memory_keys(p: &mut Params<'_>) -> Result<MemoryConfig, SpecError> {
         optimizer,
         cutoff,
         non_finite,
+        space,
+        scale,
+        reload,
     } = MemoryConfig::default();
     let default_opt = match optimizer {
         MemoryOptimizer::Sgd { .. } => ThetaOpt::Sgd,
@@ -1707,7 +1834,53 @@ fn memory_keys(p: &mut Params<'_>) -> Result<MemoryConfig, SpecError> {
         optimizer,
         cutoff: p.f32("cutoff", cutoff)?,
         non_finite: p.non_finite(non_finite)?,
+        space: p.choice(
+            "space",
+            space,
+            &[("linear", ThetaSpace::Linear), ("log", ThetaSpace::Log)],
+        )?,
+        scale: match p.choice(
+            "scale",
+            scale == QueryScale::Raw,
+            &[("raw", true), ("rms", false)],
+        )? {
+            true => {
+                p.forbid(&["scale_beta"], "applies only with scale=rms")?;
+                QueryScale::Raw
+            }
+            false => QueryScale::Rms {
+                beta: p.f32("scale_beta", 0.99)?,
+            },
+        },
+        reload: match p.choice(
+            "reload",
+            reload,
+            &[
+                ("theta", Reload::Theta),
+                ("moments", Reload::ThetaAndMoments),
+                ("decay", Reload::Decay { keep: 0.5 }),
+            ],
+        )? {
+            Reload::Decay { keep } => Reload::Decay {
+                keep: p.f32("reload_keep", keep)?,
+            },
+            other => {
+                p.forbid(&["reload_keep"], "applies only with reload=decay")?;
+                other
+            }
+        },
     })
+}
+
+/// Reads the keys of a `meta-*` entry's [`MetaConfig`]: the memory's and the query.
+fn meta_keys(p: &mut Params<'_>) -> Result<MetaConfig, SpecError> {
+    let memory = memory_keys(p)?;
+    let query = p.choice(
+        "query",
+        MetaConfig::default().query,
+        &[("base", Query::Base), ("grad", Query::Gradient)],
+    )?;
+    Ok(MetaConfig { memory, query })
 }
 
 #[cfg(test)]
@@ -1725,9 +1898,7 @@ mod tests {
         for g in [[0.1f32, -0.2, 0.3], [0.2, 0.1, -0.3]] {
             good.step("w", &mut w, &g).unwrap();
         }
-        let trace = |values: Vec<f32>| -> Trace {
-            postcard::from_bytes(&postcard::to_allocvec(&values).unwrap()).unwrap()
-        };
+        let trace = Trace::from_previous;
         type Damage = Box<dyn Fn(&mut Meta<Adam>)>;
         let damaged: Vec<(&str, Damage)> = vec![
             (

@@ -74,6 +74,18 @@ impl<S> TensorStates<S> {
         self.states.iter().map(|(k, (_, s))| (k.as_str(), s))
     }
 
+    /// The same tensors with each state converted by `f` (a checkpoint of an earlier format
+    /// read into today's state).
+    pub(crate) fn map<T>(self, mut f: impl FnMut(S) -> T) -> TensorStates<T> {
+        TensorStates {
+            states: self
+                .states
+                .into_iter()
+                .map(|(k, (n, s))| (k, (n, f(s))))
+                .collect(),
+        }
+    }
+
     /// Forget every tensor.
     pub fn clear(&mut self) {
         self.states.clear();
@@ -211,8 +223,10 @@ pub fn check_inputs<'g>(
 /// body held the base's config and its per-tensor states. 2: the tag is the optimizer's kind as
 /// messages name it (`"Sgd"`, `"Meta<Adam>"`), read before the body; a `Meta` body holds the
 /// base optimizer's own checkpoint. The bodies of the other optimizers did not change. 3: the
-/// envelope ends with a CRC-32C of everything before it (bodies as in 2).
-pub(crate) const CHECKPOINT_VERSION: u16 = 3;
+/// envelope ends with a CRC-32C of everything before it (bodies as in 2). 4: a `Meta` body's
+/// config gains the query, its memories' configs their θ space, query scale and reload policy,
+/// its traces the query scale's running mean (the other bodies as in 3).
+pub(crate) const CHECKPOINT_VERSION: u16 = 4;
 
 /// The first checkpoint version with the checksum.
 const CHECKSUM_SINCE: u16 = 3;

@@ -165,6 +165,7 @@ fn meta_config() -> MetaConfig {
             eta0: 1e-2,
             ..MemoryConfig::default()
         },
+        ..MetaConfig::default()
     }
 }
 

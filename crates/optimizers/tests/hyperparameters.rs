@@ -330,6 +330,7 @@ fn meta_xi_changes_existing_memories_and_survives_reload() {
             optimizer: MemoryOptimizer::sgd(xi),
             ..MemoryConfig::default()
         },
+        ..MetaConfig::default()
     };
     let mut a = Meta::sgd(config(0.01)).unwrap();
     train(&mut a, 3);
@@ -360,6 +361,7 @@ fn meta_xi_changes_existing_memories_and_survives_reload() {
             num_centers: 10,
             ..config(0.01).memory
         },
+        ..MetaConfig::default()
     })
     .unwrap();
     assert!(other.load(&saved).is_err());

@@ -7,8 +7,8 @@ use lrmem_memory_core::{Memory, MemoryConfig, MemoryOptimizer, NonFinite};
 use lrmem_optimizers::{
     checkpoint_kind, contract, saved_memories, Adam, AdamConfig, AdamHd, AdamHdConfig, Base,
     BaseInfo, Checkpoint, Direction, DirectionBuf, Field, Inspect, LoadMemories, Meta, MetaConfig,
-    OptimError, Optimizer, OptimizerSpec, Rprop, RpropConfig, Sgd, SgdConfig, SgdHd, SgdHdConfig,
-    StateView, Tensor,
+    OptimError, Optimizer, OptimizerSpec, Query, Rprop, RpropConfig, Sgd, SgdConfig, SgdHd,
+    SgdHdConfig, StateView, Tensor,
 };
 
 fn memory(eta0: f32, xi: f32) -> MemoryConfig {
@@ -23,6 +23,7 @@ fn memory(eta0: f32, xi: f32) -> MemoryConfig {
 fn config(eta0: f32, xi: f32) -> MetaConfig {
     MetaConfig {
         memory: memory(eta0, xi),
+        ..MetaConfig::default()
     }
 }
 
@@ -146,6 +147,7 @@ fn skip_is_a_zero_gradient_for_the_base() {
             non_finite: NonFinite::Skip,
             ..MemoryConfig::default()
         },
+        ..MetaConfig::default()
     };
     for (adam, mut meta) in [
         (
@@ -178,6 +180,7 @@ fn non_finite_is_one_setting_and_its_error_says_where() {
             non_finite: NonFinite::Skip,
             ..MemoryConfig::default()
         },
+        ..MetaConfig::default()
     };
     let err = Meta::new(SgdConfig::default(), skip).unwrap_err();
     let msg = message(&err);
@@ -643,6 +646,7 @@ fn insert_memory_adopts_the_optimizer_config() {
             num_centers: 10,
             ..memory(0.01, 0.05)
         },
+        ..MetaConfig::default()
     })
     .unwrap();
     let err = other.insert_memory("w", saved).unwrap_err();
@@ -699,6 +703,7 @@ fn a_config_mismatch_names_the_fields_and_changes_nothing() {
             num_centers: 10,
             ..memory(0.02, 0.01)
         },
+        ..MetaConfig::default()
     })
     .unwrap();
     train(&mut b, &["w"], 2);
@@ -732,6 +737,7 @@ fn a_config_mismatch_names_the_fields_and_changes_nothing() {
             optimizer: MemoryOptimizer::sgd(0.05),
             ..memory(0.01, 0.05)
         },
+        ..MetaConfig::default()
     })
     .unwrap();
     let mut plain = Meta::sgd(config(0.01, 0.05)).unwrap();
@@ -813,6 +819,7 @@ fn fixture_meta_config() -> MetaConfig {
             optimizer: MemoryOptimizer::adam(0.05),
             ..MemoryConfig::default()
         },
+        ..MetaConfig::default()
     }
 }
 
@@ -1059,6 +1066,7 @@ fn new_registry_entries_build_meta_over_rprop_and_hd() {
                 eta0: 0.01,
                 ..MemoryConfig::default()
             },
+            ..MetaConfig::default()
         },
     )
     .unwrap();
@@ -1109,4 +1117,98 @@ fn default_kernels_give_the_same_bits_on_every_cpu() {
     assert!(resumed
         .memories()
         .all(|(_, m)| m.kernels() == Kernels::Portable));
+}
+
+// ---- The study's variants: query, query scale, θ space, reload policy ---------------------
+
+/// Equal but for the rounding of η̂(z) = Σψθ/Σψ, which with every θ = η₀ is η₀ to an ulp that
+/// depends on z.
+fn close(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
+    for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+        assert!(
+            (x - y).abs() <= 1e-6 * x.abs().max(1e-3),
+            "{what}: {a:?} vs {b:?}"
+        );
+    }
+}
+
+/// With a frozen memory (ξ = 0) every rate is η₀ (to rounding), so what the memory is queried with cannot
+/// change a step: `Query::Gradient` moves Meta-Adam and Meta-SGD with momentum as the
+/// base query does (the direction is the base's own), while the memory's trace holds the
+/// clipped gradient instead of the base's query.
+#[test]
+fn the_gradient_query_keeps_the_base_direction() {
+    let frozen = |query| MetaConfig {
+        query,
+        ..config(0.01, 0.0)
+    };
+    let momentum = SgdConfig {
+        lr: 0.01,
+        momentum: 0.9,
+        ..SgdConfig::default()
+    };
+    let decay = SgdConfig {
+        lr: 0.01,
+        weight_decay: 0.1,
+        ..SgdConfig::default()
+    };
+    for (what, base_sgd) in [("momentum", momentum), ("weight decay", decay)] {
+        let mut a = Meta::new(base_sgd, frozen(Query::Base)).unwrap();
+        let mut b = Meta::new(base_sgd, frozen(Query::Gradient)).unwrap();
+        close(&train(&mut a, &["w"], 5), &train(&mut b, &["w"], 5), what);
+    }
+    let mut a = Meta::adam(frozen(Query::Base)).unwrap();
+    let mut b = Meta::adam(frozen(Query::Gradient)).unwrap();
+    close(&train(&mut a, &["w"], 5), &train(&mut b, &["w"], 5), "adam");
+    // b's memory saw the gradients, a's saw Adam's m_t.
+    let trace = |o: &Meta<Adam>| match o.state().tensors["w"]["trace"] {
+        Field::Values(v) => v.to_vec(),
+        _ => panic!("a trace"),
+    };
+    let (ta, tb) = (trace(&a), trace(&b));
+    assert_ne!(ta, tb, "the two queries differ");
+    let m = match a.state().tensors["w"]["base.m"] {
+        Field::Values(v) => v.to_vec(),
+        _ => panic!("Adam's m"),
+    };
+    assert_eq!(ta, m, "the base query is m_t (within the clip of 4)");
+}
+
+/// Every variant saves and resumes exactly, and a checkpoint of the format before them (which
+/// has none) loads as the authors' settings.
+#[test]
+fn variants_resume_exactly_from_a_checkpoint() {
+    let spec = "meta-sgd:lr=0.01,xi=0.05,space=log,scale=rms,scale_beta=0.9,reload=decay,reload_keep=0.5,signal=sign,query=grad";
+    let build = || {
+        spec.parse::<OptimizerSpec>()
+            .unwrap()
+            .build_checkpointable()
+            .unwrap()
+    };
+    let mut whole = build();
+    let mut w = vec![0.5f32, -0.25, 1.0, 0.1];
+    for t in 0..6 {
+        if t == 3 {
+            whole.next_task();
+        }
+        let g = grad(&w, t);
+        whole.step("w", &mut w, &g).unwrap();
+    }
+    let mut first = build();
+    let mut w2 = vec![0.5f32, -0.25, 1.0, 0.1];
+    for t in 0..4 {
+        if t == 3 {
+            first.next_task();
+        }
+        let g = grad(&w2, t);
+        first.step("w", &mut w2, &g).unwrap();
+    }
+    let mut resumed = build();
+    resumed.load(&first.save().unwrap()).unwrap();
+    for t in 4..6 {
+        let g = grad(&w2, t);
+        resumed.step("w", &mut w2, &g).unwrap();
+    }
+    assert_eq!(w, w2);
+    assert_eq!(whole.save().unwrap(), resumed.save().unwrap());
 }

@@ -15,6 +15,7 @@ fn meta_config(eta0: f32, xi: f32) -> MetaConfig {
             optimizer: MemoryOptimizer::adam(xi),
             ..MemoryConfig::default()
         },
+        ..MetaConfig::default()
     }
 }
 
@@ -116,6 +117,7 @@ fn contract_meta() {
                 optimizer: MemoryOptimizer::sgd(0.01),
                 ..MemoryConfig::default()
             },
+            ..MetaConfig::default()
         })
         .unwrap()
     });
@@ -281,6 +283,7 @@ fn checkpoint_restores_memories_and_rejects_other_optimizers() {
             clip: 2.0,
             ..meta_config(0.01, 0.05).memory
         },
+        ..MetaConfig::default()
     })
     .unwrap();
     let err = different.load(&bytes).unwrap_err();
@@ -322,6 +325,7 @@ fn invalid_configs_are_errors() {
             num_centers: 1,
             ..MemoryConfig::default()
         },
+        ..MetaConfig::default()
     };
     let err = Meta::sgd(bad).unwrap_err();
     assert!(err.to_string().contains("num_centers"), "{err}");
@@ -333,7 +337,7 @@ proptest! {
     #[test]
     fn meta_with_frozen_memory_is_sgd(eta0 in 1e-4f32..0.5, w0 in prop::collection::vec(-3.0f32..3.0, 1..30), steps in 1usize..10, sgd_memory in any::<bool>()) {
         let optimizer = if sgd_memory { MemoryOptimizer::sgd(0.0) } else { MemoryOptimizer::adam(0.0) };
-        let cfg = MetaConfig { memory: MemoryConfig { clip: 10.0, eta0, optimizer, ..MemoryConfig::default() } };
+        let cfg = MetaConfig { memory: MemoryConfig { clip: 10.0, eta0, optimizer, ..MemoryConfig::default() }, ..MetaConfig::default() };
         let mut meta = Meta::sgd(cfg).unwrap();
         let mut sgd = Sgd::new(SgdConfig::with_lr(eta0)).unwrap();
         // Every step starts both from the same point (θ = η₀ exactly, so Meta-SGD has no

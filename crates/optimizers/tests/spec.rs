@@ -372,10 +372,17 @@ fn every_key_is_read_and_its_default_text_is_the_default() {
             let mut s = OptimizerSpec::new(entry.name)
                 .unwrap()
                 .with(k.name, k.default);
-            if k.name == "theta_momentum" {
-                // Applies to the momentum rule only; compare against that rule's defaults.
-                s = s.with("theta_opt", "momentum");
-                let plain = build(&format!("{}:theta_opt=momentum", entry.name)).save();
+            // Keys that apply to one choice of another key only: compare against that
+            // choice's defaults.
+            let only_with = match k.name {
+                "theta_momentum" => Some(("theta_opt", "momentum")),
+                "scale_beta" => Some(("scale", "rms")),
+                "reload_keep" => Some(("reload", "decay")),
+                _ => None,
+            };
+            if let Some((key, choice)) = only_with {
+                s = s.with(key, choice);
+                let plain = build(&format!("{}:{key}={choice}", entry.name)).save();
                 assert_eq!(s.build_checkpointable().unwrap().save(), plain, "{s}");
                 continue;
             }
@@ -430,12 +437,20 @@ fn specs_build_exactly_the_hand_made_optimizers() {
     same_bits(
         "meta-sgd",
         build(&format!("meta-sgd:lr={x},xi={y}")),
-        Meta::sgd(MetaConfig { memory }).unwrap(),
+        Meta::sgd(MetaConfig {
+            memory,
+            ..MetaConfig::default()
+        })
+        .unwrap(),
     );
     same_bits(
         "meta-adam",
         build(&format!("meta-adam:lr={x},xi={y}")),
-        Meta::adam(MetaConfig { memory }).unwrap(),
+        Meta::adam(MetaConfig {
+            memory,
+            ..MetaConfig::default()
+        })
+        .unwrap(),
     );
     same_bits(
         "meta-sgd, no keys",
@@ -483,7 +498,11 @@ fn specs_build_exactly_the_hand_made_optimizers() {
             .with("lr", x)
             .build_checkpointable()
             .unwrap(),
-        Meta::sgd(MetaConfig { memory }).unwrap(),
+        Meta::sgd(MetaConfig {
+            memory,
+            ..MetaConfig::default()
+        })
+        .unwrap(),
     );
 }
 
@@ -506,10 +525,18 @@ fn every_key_reaches_the_config() {
         },
         cutoff: f32::INFINITY,
         non_finite: lrmem_optimizers::NonFinite::Skip,
+        space: lrmem_optimizers::ThetaSpace::Log,
+        scale: lrmem_optimizers::QueryScale::Rms { beta: 0.9 },
+        reload: lrmem_optimizers::Reload::Decay { keep: 0.3 },
     };
     let keys = "lr=0.02,xi=0.01,theta_beta1=0.8,theta_beta2=0.99,theta_eps=1e-6,m=12,clip=2,\
                 lm_scale=0.75,layout=log,theta_min=1e-7,theta_max=0.5,signal=sign,cutoff=inf,\
-                non_finite=skip";
+                non_finite=skip,space=log,scale=rms,scale_beta=0.9,reload=decay,reload_keep=0.3,\
+                query=grad";
+    let config = MetaConfig {
+        memory,
+        query: lrmem_optimizers::Query::Gradient,
+    };
     same_bits(
         "meta-sgd, every key",
         build(&format!(
@@ -524,7 +551,7 @@ fn every_key_reaches_the_config() {
                 non_finite: memory.non_finite,
                 ..SgdConfig::default()
             },
-            MetaConfig { memory },
+            config,
         )
         .unwrap(),
     );
@@ -543,7 +570,7 @@ fn every_key_reaches_the_config() {
                 decoupled: true,
                 non_finite: memory.non_finite,
             },
-            MetaConfig { memory },
+            config,
         )
         .unwrap(),
     );
@@ -567,6 +594,7 @@ fn every_key_reaches_the_config() {
                     optimizer: rule,
                     ..MemoryConfig::default()
                 },
+                ..MetaConfig::default()
             })
             .unwrap(),
         );
@@ -717,7 +745,7 @@ proptest! {
         let memory = MemoryConfig { eta0: lr, ..MemoryConfig::default() };
         prop_assert_eq!(
             built.save().unwrap(),
-            Meta::sgd(MetaConfig { memory }).unwrap().save().unwrap()
+            Meta::sgd(MetaConfig { memory, ..MetaConfig::default() }).unwrap().save().unwrap()
         );
     }
 }

@@ -98,6 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 optimizer: MemoryOptimizer::adam(0.01),
                 ..MemoryConfig::default()
             },
+            ..MetaConfig::default()
         })?;
         for k in 0..3 {
             let mut task = family.build(k, 0)?;

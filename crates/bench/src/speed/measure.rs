@@ -215,6 +215,7 @@ pub fn measure_with_progress(
                 SgdConfig::default(),
                 MetaConfig {
                     memory: memory_config(DENSE_M),
+                    ..MetaConfig::default()
                 },
             )?;
             opt.set_kernels(*kernels);

@@ -96,6 +96,7 @@ fn the_portable_case_is_the_dense_peer() {
         SgdConfig::default(),
         MetaConfig {
             memory: crate::memory_config(20),
+            ..MetaConfig::default()
         },
     )
     .unwrap();
