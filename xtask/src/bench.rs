@@ -38,6 +38,10 @@ pub struct Options {
     maml_only: bool,
     /// Only the learned LSTM optimizer's study (`--l2l`).
     l2l_only: bool,
+    /// Only the study of the memory's variants (`--study`).
+    study_only: bool,
+    /// Only its diagnosis and development stages (`--study-dev`).
+    study_dev_only: bool,
     skip_speed: bool,
     /// The workloads named on the command line (`--workload`, `--robot`); `None`: the
     /// profile's (MNIST, or every workload with `--full`).
@@ -58,7 +62,7 @@ pub struct Options {
 }
 
 const HELP: &str = "\
-cargo xtask bench [--quick | --full | --speed | --maml | --l2l] [options]
+cargo xtask bench [--quick | --full | --speed | --maml | --l2l | --study] [options]
 
 Runs workloads (default: sequential binary MNIST, the papers' headline experiment) for every
 arm, and the optimizer speed suite, and writes target/lrmem-bench/{REPORT.md, WORKLOAD.jsonl,
@@ -89,6 +93,14 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
               instances of both (≈ 45 min on 2 cores, 6 min with the meta-training cached in
               target/lrmem-cache; --quick: a few epochs, ≈ 10 s; also
               part of --full); writes the meta-trained weights as l2l-FAMILY.lrw
+  --study     only the study of the memory's variants: diagnosis of the failing cases,
+              the variants on the development tasks (MNIST 1v2, 1v3, 1v4), then the
+              recommended memory, unchanged, against the peers on held-out tasks (MNIST 2v3,
+              4v9, 5v8 and Fashion-MNIST 1v2, 1v3, 1v4) over five decades of eta0, with the
+              ablation and the targets (≈ 1 h on 2 cores; --quick: ≈ 1 min; resumable with
+              --resume)
+  --study-dev only the study's diagnosis and development stages (what the recommended
+              memory was chosen on, ≈ 10 min)
 
 Options:
   --workload NAME     a workload (see the list below; default mnist); repeatable
@@ -164,6 +176,8 @@ fn parse(args: &[String]) -> Result<Options> {
         speed_only: false,
         maml_only: false,
         l2l_only: false,
+        study_only: false,
+        study_dev_only: false,
         skip_speed: false,
         workloads: None,
         workload_options: BTreeMap::new(),
@@ -188,6 +202,11 @@ fn parse(args: &[String]) -> Result<Options> {
             Long("speed") => o.speed_only = true,
             Long("maml") => o.maml_only = true,
             Long("l2l") => o.l2l_only = true,
+            Long("study") => o.study_only = true,
+            Long("study-dev") => {
+                o.study_only = true;
+                o.study_dev_only = true;
+            }
             Long("no-speed") => o.skip_speed = true,
             Long("workload") => o
                 .workloads
@@ -367,7 +386,11 @@ fn workload_options(o: &Options, workload: &str) -> Result<BTreeMap<String, Stri
 /// `cargo xtask bench`: fetch MNIST if it is missing, then re-run in release.
 pub fn run(args: &[String]) -> Result<()> {
     let o = parse(args)?;
-    for workload in workloads(&o) {
+    let mut needed = workloads(&o);
+    if o.study_only {
+        needed = vec!["mnist".into(), "fashion-mnist".into()];
+    }
+    for workload in needed {
         if o.speed_only || o.maml_only || o.workload_options.contains_key("dir") {
             break;
         }
@@ -460,8 +483,11 @@ pub fn run_release(args: &[String]) -> Result<()> {
     let o = parse(args)?;
     std::fs::create_dir_all(&o.out)
         .with_context(|| format!("cannot create {}", o.out.display()))?;
-    if o.maml_only || o.l2l_only {
+    if o.maml_only || o.l2l_only || o.study_only {
         let mut md = String::from("# lrmem benchmark report\n");
+        if o.study_only {
+            md.push_str(&study_section(&o)?);
+        }
         if o.maml_only {
             md.push_str(&maml_section(&o)?);
         }
@@ -565,6 +591,41 @@ fn l2l_section(o: &Options) -> Result<String> {
     let md = lrmem_bench::l2l::section(&result, &o.out)?;
     Ok(format!(
         "{md}\n({:.0} s on {}; raw numbers in l2l.json, weights in l2l-quadratic.lrw and l2l-mnist.lrw.)\n",
+        started.elapsed().as_secs_f64(),
+        lrmem_bench::report::machine()
+    ))
+}
+
+/// Runs the study of the memory's variants (its smoke with `--quick`), writes `study.json`,
+/// the stages' results files and figures, and returns its section of REPORT.md.
+fn study_section(o: &Options) -> Result<String> {
+    let mut plan = if o.profile == Profile::Quick {
+        lrmem_bench::study::StudyPlan::quick()
+    } else {
+        lrmem_bench::study::StudyPlan::full()
+    };
+    if o.study_dev_only {
+        plan.held_out.clear();
+    }
+    let cache = crate::root().join("target/lrmem-cache");
+    let ctx = lrmem_bench::study::StudyContext {
+        data_root: &o.data_root,
+        cache_dir: Some(&cache),
+        out: &o.out,
+        jobs: o.jobs,
+        resume: o.resume,
+    };
+    let started = std::time::Instant::now();
+    let bars = Bars {
+        multi: MultiProgress::new(),
+        tasks: 3,
+        bars: Mutex::new(BTreeMap::new()),
+        out: o.out.clone(),
+        workload: "study".into(),
+    };
+    let md = lrmem_bench::study::run(&plan, &ctx, &bars, &|stage| eprintln!("== study: {stage}"))?;
+    Ok(format!(
+        "{md}\n({:.0} s on {}; raw numbers in study.json and study-*.jsonl.)\n",
         started.elapsed().as_secs_f64(),
         lrmem_bench::report::machine()
     ))

@@ -16,13 +16,14 @@ pub fn run(args: &[String]) -> Result<()> {
     crate::data::run(&[])?;
     crate::bench::run(&["--quick".to_string()])?;
     // 4. Smokes of both robot workloads (small simulated data, a short cap; ~1 min in all),
-    //    of the GAN (100 iterations), of the MAML sweep and of the learned optimizer's study, into their own folders so that the
+    //    of the GAN (100 iterations), of the MAML sweep, of the learned optimizer's study and of the memory's study, into their own folders so that the
     //    MNIST report above stays.
     for (flag, folder) in [
         ("--robot", "robot"),
         ("--gan", "gan"),
         ("--maml", "maml"),
         ("--l2l", "l2l"),
+        ("--study", "study"),
     ] {
         let out = crate::root().join(format!("target/lrmem-bench-{folder}"));
         crate::bench::run(&[

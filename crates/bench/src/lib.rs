@@ -39,6 +39,7 @@ pub mod plot;
 pub mod report;
 pub mod robust;
 pub mod speed;
+pub mod study;
 pub mod workloads;
 
 pub use error::BenchError;

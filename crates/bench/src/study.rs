@@ -1,0 +1,1129 @@
+//! Does a memory of learning rates pay? The study behind [`MemoryConfig::recommended`]:
+//!
+//! 1. **Diagnosis** ([`diagnose`]): what the memory does on the cases where it fails — θ per
+//!    centre over time, where the queries fall among the centres, how often the signal says
+//!    "keep going", the rates each layer actually gets.
+//! 2. **Development** ([`StudyPlan::dev`]): the variants of `memory-core` and `optimizers`
+//!    (θ in log space, the sign signal, the RMS-scaled query, what a reload carries, Meta-Adam
+//!    queried with the gradient) on the development tasks only, at several η₀, scored by
+//!    updates to the threshold.
+//! 3. **Held-out evaluation** ([`StudyPlan::held_out`]): the recommended memory, frozen in code,
+//!    against SGD, Adam and the learning-rate-free peers on tasks never looked at while
+//!    choosing, over five decades of η₀ (the sensitivity curves), with the ablation of each
+//!    variant, and the three targets checked.
+//!
+//! Every stage is an [`Experiment`] of the harness, so runs are parallel, resumable and
+//! reproducible bit for bit from their seeds.
+//!
+//! [`MemoryConfig::recommended`]: lrmem_optimizers::MemoryConfig::recommended
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use lrmem_optimizers::{Base, Field, Inspect, MemoryConfig, MemoryOptimizer, Meta, MetaConfig};
+use lrmem_tasks::TaskFamily;
+use serde::{Deserialize, Serialize};
+
+use crate::harness::{self, task_seed, Arm, Experiment, Outcome, Protocol, Results};
+use crate::plot::{self, Line};
+use crate::BenchError;
+
+/// The recommended memory as an arm: what [`MetaConfig::recommended`] builds, in the
+/// registry's words (a test checks that the two step alike).
+pub const RECOMMENDED: &str = lrmem_optimizers::RECOMMENDED_SPEC;
+
+/// One diagnosed configuration: a memory over SGD or Adam.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// Its name in the report.
+    pub name: String,
+    /// Adam's directions (`meta-adam`) instead of SGD's.
+    pub adam: bool,
+    /// The memory and its query.
+    pub config: MetaConfig,
+}
+
+impl Case {
+    /// The memory of the authors' code (their defaults: 20 centres over ±1, Adam on θ, the
+    /// clipped product) at η₀ = 10⁻³ and meta learning rate `xi`, over SGD or Adam.
+    pub fn authors(xi: f32, adam: bool) -> Case {
+        Case {
+            name: format!("{}-xi{xi}", if adam { "meta-adam" } else { "meta-sgd" }),
+            adam,
+            config: MetaConfig {
+                memory: MemoryConfig {
+                    eta0: 1e-3,
+                    optimizer: MemoryOptimizer::adam(xi),
+                    ..MemoryConfig::default()
+                },
+                ..MetaConfig::default()
+            },
+        }
+    }
+
+    /// The recommended memory at η₀ = `eta0`.
+    pub fn recommended(eta0: f32) -> Case {
+        let mut config = MetaConfig::recommended();
+        config.memory.eta0 = eta0;
+        Case {
+            name: format!("recommended-lr{eta0}"),
+            adam: false,
+            config,
+        }
+    }
+}
+
+/// What one tensor's memory looked like over a window of updates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorSnapshot {
+    /// The tensor.
+    pub tensor: String,
+    /// θ per centre at the end of the window.
+    pub theta: Vec<f32>,
+    /// Mean, min and max of the rates its last step applied.
+    pub rates: [f32; 3],
+    /// Share of the window's queries nearest each centre (sums to 1).
+    pub at_centre: Vec<f32>,
+    /// Share of the window's queries clipped (at ±clip).
+    pub clipped: f32,
+    /// Share of the window's coordinates whose query kept its sign (signal > 0) among those
+    /// with a non-zero signal.
+    pub kept_sign: f32,
+    /// RMS of the window's (clipped) queries.
+    pub query_rms: f32,
+}
+
+/// The memory after `update` updates, and the task's metric then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Updates done.
+    pub update: usize,
+    /// The task's held-out metric.
+    pub metric: f64,
+    /// Every tensor with a memory.
+    pub tensors: Vec<TensorSnapshot>,
+}
+
+/// What [`diagnose`] recorded for one case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// The case's name.
+    pub case: String,
+    /// The task's label.
+    pub task: String,
+    /// The memory's centres.
+    pub centres: Vec<f32>,
+    /// The memory's clip.
+    pub clip: f32,
+    /// One snapshot every `every` updates.
+    pub snapshots: Vec<Snapshot>,
+    /// The update at which the run stopped early (loss or parameters no longer finite).
+    pub diverged: Option<usize>,
+}
+
+/// Per-tensor accumulators of one window.
+#[derive(Default)]
+struct Window {
+    counts: Vec<u64>,
+    clipped: u64,
+    queries: u64,
+    kept: u64,
+    signals: u64,
+    sq: f64,
+    prev: Vec<f32>,
+}
+
+/// Runs `case` on task `task` of `family` (seeded as the harness seeds run `seed`) for
+/// `updates` updates, and records a [`Snapshot`] every `every` updates.
+pub fn diagnose(
+    family: &dyn TaskFamily,
+    task: usize,
+    seed: u64,
+    case: &Case,
+    updates: usize,
+    every: usize,
+) -> Result<Diagnosis, BenchError> {
+    let err = |e: lrmem_optimizers::OptimError| BenchError::Invalid(format!("{}: {e}", case.name));
+    if case.adam {
+        diagnose_with(
+            Meta::adam(case.config).map_err(err)?,
+            family,
+            task,
+            seed,
+            case,
+            updates,
+            every,
+        )
+    } else {
+        diagnose_with(
+            Meta::sgd(case.config).map_err(err)?,
+            family,
+            task,
+            seed,
+            case,
+            updates,
+            every,
+        )
+    }
+}
+
+fn diagnose_with<B: Base + Inspect>(
+    mut opt: Meta<B>,
+    family: &dyn TaskFamily,
+    task: usize,
+    seed: u64,
+    case: &Case,
+    updates: usize,
+    every: usize,
+) -> Result<Diagnosis, BenchError> {
+    let context = || format!("diagnosis {} on {}", case.name, family.label(task));
+    let task_err = |source| BenchError::Task {
+        context: context(),
+        source: Box::new(source),
+    };
+    let mut t = family
+        .build(task, task_seed(seed, task))
+        .map_err(task_err)?;
+    let clip = case.config.memory.clip;
+    let mut centres = Vec::new();
+    let mut windows: BTreeMap<String, Window> = BTreeMap::new();
+    let mut snapshots = Vec::new();
+    let mut diverged = None;
+    for u in 1..=updates {
+        match t.update(&mut opt) {
+            Ok(loss) if loss.is_finite() => {}
+            _ => {
+                diverged = Some(u);
+                break;
+            }
+        }
+        let view = opt.state();
+        for (name, fields) in &view.tensors {
+            let Some(Field::Values(trace)) = fields.get("trace") else {
+                continue;
+            };
+            if trace.is_empty() {
+                continue;
+            }
+            if centres.is_empty() {
+                if let Some(m) = opt.memory(name) {
+                    centres = m.grid().centers().to_vec();
+                }
+            }
+            let w = windows.entry(name.clone()).or_default();
+            if w.counts.len() != centres.len() {
+                w.counts = vec![0; centres.len()];
+            }
+            for (i, &z) in trace.iter().enumerate() {
+                let k = centres.partition_point(|&c| c < z);
+                let nearest = if k == 0 {
+                    0
+                } else if k == centres.len() || z - centres[k - 1] <= centres[k] - z {
+                    k - 1
+                } else {
+                    k
+                };
+                w.counts[nearest] += 1;
+                w.clipped += u64::from(z.abs() >= clip);
+                w.sq += f64::from(z) * f64::from(z);
+                if let Some(&p) = w.prev.get(i) {
+                    let s = p * z;
+                    if s != 0.0 {
+                        w.signals += 1;
+                        w.kept += u64::from(s > 0.0);
+                    }
+                }
+            }
+            w.queries += trace.len() as u64;
+            w.prev.clear();
+            w.prev.extend_from_slice(trace);
+        }
+        drop(view);
+        if u % every == 0 || u == updates {
+            let metric = t.evaluate().map_err(task_err)?;
+            let mut tensors = Vec::new();
+            for (name, w) in windows.iter_mut() {
+                let (Some(m), Some(r)) = (opt.memory(name), opt.last_rates(name)) else {
+                    continue;
+                };
+                let n = w.queries.max(1) as f32;
+                tensors.push(TensorSnapshot {
+                    tensor: name.clone(),
+                    theta: m.theta().to_vec(),
+                    rates: [r.mean, r.min, r.max],
+                    at_centre: w.counts.iter().map(|&c| c as f32 / n).collect(),
+                    clipped: w.clipped as f32 / n,
+                    kept_sign: w.kept as f32 / w.signals.max(1) as f32,
+                    query_rms: (w.sq / f64::from(n)).sqrt() as f32,
+                });
+                let prev = std::mem::take(&mut w.prev);
+                *w = Window {
+                    counts: vec![0; centres.len()],
+                    prev,
+                    ..Window::default()
+                };
+            }
+            snapshots.push(Snapshot {
+                update: u,
+                metric,
+                tensors,
+            });
+        }
+    }
+    Ok(Diagnosis {
+        case: case.name.clone(),
+        task: family.label(task),
+        centres,
+        clip,
+        snapshots,
+        diverged,
+    })
+}
+
+/// A named arm text of the study: a variant, or a peer.
+pub type Variant = (&'static str, &'static str);
+
+/// The variants compared on the development tasks, and whose contributions the ablation
+/// measures: the authors' memory, the recommended one, the recommended one with each variant
+/// switched back to the authors' choice, and the reload and Meta-Adam options.
+pub const VARIANTS: &[Variant] = &[
+    ("authors", "meta-sgd:xi=0.001"),
+    ("recommended", RECOMMENDED),
+    (
+        "rec-linear-theta",
+        "meta-sgd:xi=0.001,signal=sign,scale=rms,clip=3",
+    ),
+    (
+        "rec-product-signal",
+        "meta-sgd:xi=0.01,space=log,scale=rms,clip=3",
+    ),
+    ("rec-raw-query", "meta-sgd:xi=0.01,space=log,signal=sign"),
+    (
+        "rec-xi0.003",
+        "meta-sgd:xi=0.003,space=log,signal=sign,scale=rms,clip=3",
+    ),
+    (
+        "rec-xi0.03",
+        "meta-sgd:xi=0.03,space=log,signal=sign,scale=rms,clip=3",
+    ),
+    (
+        "rec-xi0.1",
+        "meta-sgd:xi=0.1,space=log,signal=sign,scale=rms,clip=3",
+    ),
+    ("meta-adam-authors", "meta-adam:xi=0.01"),
+    (
+        "meta-adam-grad",
+        "meta-adam:xi=0.01,query=grad,space=log,signal=sign,scale=rms,clip=3",
+    ),
+    (
+        "meta-adam-grad-product",
+        "meta-adam:xi=0.01,query=grad,space=log,scale=rms,clip=3",
+    ),
+];
+
+/// What a reload carries, for the recommended memory carried across tasks.
+pub const RELOADS: &[Variant] = &[
+    (
+        "rec-reload-theta",
+        "meta-sgd:xi=0.01,space=log,signal=sign,scale=rms,clip=3,reload=theta",
+    ),
+    (
+        "rec-reload-moments",
+        "meta-sgd:xi=0.01,space=log,signal=sign,scale=rms,clip=3,reload=moments",
+    ),
+    (
+        "rec-reload-decay",
+        "meta-sgd:xi=0.01,space=log,signal=sign,scale=rms,clip=3,reload=decay,reload_keep=0.5",
+    ),
+];
+
+/// The peers of the sensitivity curves that take a base learning rate.
+pub const RATE_PEERS: &[Variant] = &[("sgd", "sgd"), ("adam", "adam")];
+
+/// The learning-rate-free peers, at their defaults.
+pub const FREE_PEERS: &[Variant] = &[
+    ("prodigy", "prodigy"),
+    ("dadapt-adam", "dadapt-adam"),
+    ("dog", "dog"),
+    ("cocob", "cocob"),
+    ("mechanic-adam", "mechanic-adam"),
+    ("sf-adamw", "sf-adamw"),
+];
+
+/// One stage's workloads: (workload, options, tasks to run, the tasks that count).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    /// The workload's registry name.
+    pub workload: String,
+    /// Its options (e.g. `pairs`).
+    pub options: BTreeMap<String, String>,
+    /// Tasks of the family to run (the first ones).
+    pub tasks: usize,
+    /// The 0-based tasks whose results this stage reports (the others ran only to carry a
+    /// memory into them).
+    pub counted: Vec<usize>,
+    /// Updates per task.
+    pub cap: usize,
+}
+
+/// The whole study: which tasks are development and which held out, the rates and seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyPlan {
+    /// Development: where the recommended configuration was chosen.
+    pub dev: Vec<Stage>,
+    /// Held out: never looked at while choosing.
+    pub held_out: Vec<Stage>,
+    /// η₀ of the development runs.
+    pub dev_rates: Vec<f32>,
+    /// Seeds of the development runs (apart from the held-out seeds).
+    pub dev_seeds: Vec<u64>,
+    /// η₀ of the sensitivity curves (five decades).
+    pub rates: Vec<f32>,
+    /// Seeds of the held-out runs.
+    pub seeds: Vec<u64>,
+    /// Diagnosis: updates and snapshot spacing.
+    pub diagnosis: [usize; 2],
+}
+
+fn stage(
+    workload: &str,
+    options: &[(&str, &str)],
+    tasks: usize,
+    counted: &[usize],
+    cap: usize,
+) -> Stage {
+    Stage {
+        workload: workload.to_string(),
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        tasks,
+        counted: counted.to_vec(),
+        cap,
+    }
+}
+
+impl StudyPlan {
+    /// The full study: development on MNIST 1v2, 1v3, 1v4 (the papers' sequence), held out
+    /// on MNIST 2v3, 4v9, 5v8 (digit pairs of varied difficulty never looked at) and on
+    /// Fashion-MNIST 1v2, 1v3, 1v4; η₀ from 10⁻⁵ to 1; 5 held-out seeds.
+    pub fn full() -> Self {
+        StudyPlan {
+            dev: vec![stage(
+                "mnist",
+                &[("pairs", "1-2,1-3,1-4")],
+                3,
+                &[0, 1, 2],
+                3000,
+            )],
+            held_out: vec![
+                stage("mnist", &[("pairs", "2-3,4-9,5-8")], 3, &[0, 1, 2], 3000),
+                stage(
+                    "fashion-mnist",
+                    &[("pairs", "1-2,1-3,1-4")],
+                    3,
+                    &[0, 1, 2],
+                    3000,
+                ),
+            ],
+            dev_rates: vec![1e-4, 1e-3, 1e-2],
+            dev_seeds: vec![100, 101],
+            rates: vec![1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+            seeds: (0..5).collect(),
+            diagnosis: [3000, 100],
+        }
+    }
+
+    /// A smoke of every stage for CI: one development and one held-out pair, short caps, two
+    /// rates, one seed.
+    pub fn quick() -> Self {
+        StudyPlan {
+            dev: vec![stage("mnist", &[("pairs", "1-2")], 1, &[0], 200)],
+            held_out: vec![stage("mnist", &[("pairs", "2-3")], 1, &[0], 200)],
+            dev_rates: vec![1e-3],
+            dev_seeds: vec![100],
+            rates: vec![1e-3, 1e-1],
+            seeds: vec![0],
+            diagnosis: [100, 50],
+        }
+    }
+}
+
+/// The arms of a sweep: each variant at each rate (`NAME@lr`), carried across tasks where
+/// `reload`.
+pub fn sweep_arms(
+    variants: &[Variant],
+    rates: &[f32],
+    reload: bool,
+) -> Result<Vec<Arm>, BenchError> {
+    let mut arms = Vec::new();
+    for (name, text) in variants {
+        for &lr in rates {
+            let mut arm = Arm::parse(text)?;
+            arm.spec = arm.spec.with("lr", lr);
+            arm = arm.named(&format!("{name}@{lr}"));
+            if reload {
+                arm = arm.reloading().named(&format!("{name}+reload@{lr}"));
+            }
+            arms.push(arm);
+        }
+    }
+    Ok(arms)
+}
+
+/// Arms at their own defaults.
+pub fn default_arms(variants: &[Variant]) -> Result<Vec<Arm>, BenchError> {
+    variants
+        .iter()
+        .map(|(name, text)| Ok(Arm::parse(text)?.named(name)))
+        .collect()
+}
+
+/// The harness experiment of `stage` with `arms` and `seeds`.
+pub fn experiment(stage: &Stage, arms: Vec<Arm>, seeds: &[u64]) -> Result<Experiment, BenchError> {
+    let entry = crate::workloads::find(&stage.workload)?;
+    let protocol = Protocol {
+        threshold: entry.threshold,
+        cap: stage.cap,
+        curve_every: entry.curve_every(stage.cap),
+        also: Vec::new(),
+    };
+    Ok(Experiment {
+        arms,
+        seeds: seeds.to_vec(),
+        // Every arm sets its own `lr` or runs at its defaults; the "paper" setting is the one
+        // that runs them.
+        base_lr: Some(1e-3),
+        tuning: None,
+        tasks: Some(stage.tasks),
+        ..Experiment::new(&stage.workload, protocol)
+    })
+}
+
+/// Updates to the threshold of one task of one run, with censored, diverged and failed runs at
+/// twice the cap (so that a miss costs more than the slowest success).
+pub fn cost(outcome: &Outcome, cap: usize) -> f64 {
+    outcome.reached().map_or(2.0 * cap as f64, |u| u as f64)
+}
+
+/// Per arm and counted task: (mean updates with misses at the cap, misses, runs), and the
+/// arm's score: the mean of ln [`cost`] over tasks and seeds (lower is better).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmSummary {
+    /// The arm.
+    pub arm: String,
+    /// Per counted task: mean updates (misses at the cap), misses, runs.
+    pub tasks: Vec<(f64, usize, usize)>,
+    /// Mean of ln cost over tasks and seeds.
+    pub score: f64,
+}
+
+/// Summarises `results` per arm over `stage`'s counted tasks.
+pub fn summarise(results: &Results, stage: &Stage) -> Vec<ArmSummary> {
+    let cap = stage.cap;
+    results
+        .experiment
+        .arms
+        .iter()
+        .map(|arm| {
+            let runs: Vec<_> = results
+                .runs
+                .iter()
+                .filter(|r| r.spec.arm.name == arm.name)
+                .collect();
+            let mut logs = Vec::new();
+            let tasks = stage
+                .counted
+                .iter()
+                .map(|&k| {
+                    let mut sum = 0.0;
+                    let mut missed = 0;
+                    let mut n = 0;
+                    for r in &runs {
+                        let Some(t) = r.tasks.get(k) else {
+                            // The run stopped before this task: a miss.
+                            missed += 1;
+                            n += 1;
+                            sum += cap as f64;
+                            logs.push((2.0 * cap as f64).ln());
+                            continue;
+                        };
+                        n += 1;
+                        match t.outcome.reached() {
+                            Some(u) => sum += u as f64,
+                            None => {
+                                missed += 1;
+                                sum += cap as f64;
+                            }
+                        }
+                        logs.push(cost(&t.outcome, cap).ln());
+                    }
+                    (sum / n.max(1) as f64, missed, n)
+                })
+                .collect();
+            let score = logs.iter().sum::<f64>() / logs.len().max(1) as f64;
+            ArmSummary {
+                arm: arm.name.clone(),
+                tasks,
+                score,
+            }
+        })
+        .collect()
+}
+
+/// A figure of θ per centre over updates (log-log) for the first and the last weight tensor,
+/// one file each: `stem_TENSOR.svg`.
+pub fn plot_diagnosis(d: &Diagnosis, stem: &Path) -> Result<Vec<std::path::PathBuf>, BenchError> {
+    let mut out = Vec::new();
+    let Some(first) = d.snapshots.first() else {
+        return Ok(out);
+    };
+    // The first and the last weight tensor (the input layer and the output layer).
+    let weights: Vec<usize> = (0..first.tensors.len())
+        .filter(|&i| first.tensors[i].tensor.ends_with("weight"))
+        .collect();
+    let picked: Vec<usize> = match (weights.first(), weights.last()) {
+        (Some(&a), Some(&b)) if a != b => vec![a, b],
+        (Some(&a), _) => vec![a],
+        _ => Vec::new(),
+    };
+    for ti in picked {
+        let t = &first.tensors[ti];
+        let lines: Vec<Line> = (0..t.theta.len())
+            .map(|m| Line {
+                label: format!("c = {:+.2}", d.centres.get(m).copied().unwrap_or(f32::NAN)),
+                points: d
+                    .snapshots
+                    .iter()
+                    .filter_map(|s| {
+                        s.tensors
+                            .get(ti)
+                            .map(|x| (s.update as f64, f64::from(x.theta[m])))
+                    })
+                    .collect(),
+                colour: plot::colour(m),
+                dashed: false,
+            })
+            .collect();
+        let path = stem.with_file_name(format!(
+            "{}_{}",
+            stem.file_name().and_then(|s| s.to_str()).unwrap_or("theta"),
+            t.tensor.replace('.', "-")
+        ));
+        let [svg, _] = plot::log_log_lines(
+            &path,
+            &format!(
+                "{} on {}: θ per centre, tensor {}",
+                d.case, d.task, t.tensor
+            ),
+            "updates",
+            "θ_m",
+            &lines,
+        )
+        .map_err(|e| BenchError::Plot {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        out.push(svg);
+    }
+    Ok(out)
+}
+
+/// The diagnosis tables: per case, at a few snapshots, each tensor's query spread over the
+/// centres, kept-sign share, θ range and applied rates.
+pub fn diagnosis_table(d: &Diagnosis) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "\n**{}** on {} ({}):\n",
+        d.case,
+        d.task,
+        match d.diverged {
+            Some(u) => format!("diverged at update {u}"),
+            None => format!("{} updates", d.snapshots.last().map_or(0, |s| s.update)),
+        }
+    );
+    md.push_str("| update | metric | tensor | query RMS | share at the 2 busiest centres | clipped | kept sign | θ min…max | rate mean (min…max) |\n|---|---|---|---|---|---|---|---|---|\n");
+    let n = d.snapshots.len();
+    let picks: Vec<usize> = [0, n / 2, n.saturating_sub(1)]
+        .into_iter()
+        .filter(|&i| i < n)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for i in picks {
+        let s = &d.snapshots[i];
+        for t in &s.tensors {
+            let mut shares = t.at_centre.clone();
+            shares.sort_by(|a, b| b.total_cmp(a));
+            let busiest = shares.iter().take(2).sum::<f32>();
+            let (lo, hi) = t
+                .theta
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+            let _ = writeln!(
+                md,
+                "| {} | {:.3} | {} | {:.2e} | {:.0}% | {:.1}% | {:.0}% | {:.1e}…{:.1e} | {:.1e} ({:.1e}…{:.1e}) |",
+                s.update,
+                s.metric,
+                t.tensor,
+                t.query_rms,
+                100.0 * busiest,
+                100.0 * t.clipped,
+                100.0 * t.kept_sign,
+                lo,
+                hi,
+                t.rates[0],
+                t.rates[1],
+                t.rates[2]
+            );
+        }
+    }
+    md
+}
+
+/// A table of summaries: one row per arm, a column per counted task, and the score.
+pub fn summary_table(summaries: &[ArmSummary], labels: &[String], cap: usize) -> String {
+    let mut md = String::from("| arm |");
+    for l in labels {
+        let _ = write!(md, " {l} | missed |");
+    }
+    md.push_str(" score (mean ln updates) |\n|---|");
+    for _ in labels {
+        md.push_str("---|---|");
+    }
+    md.push_str("---|\n");
+    for s in summaries {
+        let _ = write!(md, "| {} |", s.arm);
+        for &(mean, missed, n) in &s.tasks {
+            let ge = if missed > 0 { "≥ " } else { "" };
+            let _ = write!(md, " {ge}{mean:.0} | {missed}/{n} |");
+        }
+        let _ = writeln!(md, " {:.2} |", s.score);
+    }
+    let _ = writeln!(
+        md,
+        "\n(Misses count at the cap of {cap} in the means and at twice the cap in the score.)"
+    );
+    md
+}
+
+/// What a study run produced: the diagnoses, and per stage its summaries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyResult {
+    /// The plan it ran.
+    pub plan: StudyPlan,
+    /// The diagnosed cases.
+    pub diagnoses: Vec<Diagnosis>,
+    /// Per development stage: its task labels and every arm's summary.
+    pub dev: Vec<(Vec<String>, Vec<ArmSummary>)>,
+    /// Per held-out stage: its task labels and every arm's summary.
+    pub held_out: Vec<(Vec<String>, Vec<ArmSummary>)>,
+}
+
+/// Where a study runs: the data, the cache, the output folder, the parallel runs.
+#[derive(Debug, Clone)]
+pub struct StudyContext<'a> {
+    /// The data sets' folder (`mnist/`, `fashion-mnist/`).
+    pub data_root: &'a Path,
+    /// Where workloads keep what they derive from their data.
+    pub cache_dir: Option<&'a Path>,
+    /// Where results files, figures and the report go.
+    pub out: &'a Path,
+    /// Runs in parallel.
+    pub jobs: usize,
+    /// Resume from the results files of an earlier, interrupted study.
+    pub resume: bool,
+}
+
+/// The diagnosed cases: the authors' memory at ξ = 0.1, 0.01 and 0.001, Meta-Adam at 0.01,
+/// and the recommended memory.
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case::authors(0.1, false),
+        Case::authors(0.01, false),
+        Case::authors(0.001, false),
+        Case::authors(0.01, true),
+        Case::recommended(1e-3),
+    ]
+}
+
+fn build_family(
+    stage: &Stage,
+    ctx: &StudyContext<'_>,
+) -> Result<Box<dyn TaskFamily + Send>, BenchError> {
+    let entry = crate::workloads::find(&stage.workload)?;
+    entry.build(&crate::workloads::WorkloadConfig {
+        data_root: ctx.data_root.to_path_buf(),
+        options: stage.options.clone(),
+        cache_dir: ctx.cache_dir.map(Path::to_path_buf),
+    })
+}
+
+fn run_stage(
+    stage: &Stage,
+    name: &str,
+    arms: Vec<Arm>,
+    seeds: &[u64],
+    ctx: &StudyContext<'_>,
+    observer: &dyn harness::Observer,
+) -> Result<(Vec<String>, Vec<ArmSummary>), BenchError> {
+    let family = build_family(stage, ctx)?;
+    let experiment = experiment(stage, arms, seeds)?;
+    let options = harness::RunOptions {
+        jobs: ctx.jobs,
+        results: Some(ctx.out.join(format!("study-{name}.jsonl"))),
+        resume: ctx.resume,
+    };
+    let results = harness::run(family.as_ref(), &experiment, &options, observer)?;
+    let labels = stage.counted.iter().map(|&k| family.label(k)).collect();
+    Ok((labels, summarise(&results, stage)))
+}
+
+/// The arms of a development stage: every variant fresh at every development rate, and the
+/// reload options at the default η₀ 10⁻³ carried across tasks.
+pub fn dev_arms(plan: &StudyPlan) -> Result<Vec<Arm>, BenchError> {
+    let mut arms = sweep_arms(VARIANTS, &plan.dev_rates, false)?;
+    arms.extend(sweep_arms(RELOADS, &[1e-3], true)?);
+    Ok(arms)
+}
+
+/// The arms of a held-out stage: the recommended memory, the authors' and the rate-taking
+/// peers at every rate; the learning-rate-free peers at their defaults; every other variant
+/// and the reload options at η₀ = 10⁻³ (the ablation).
+pub fn held_out_arms(plan: &StudyPlan) -> Result<Vec<Arm>, BenchError> {
+    let swept: Vec<Variant> = VARIANTS[..2].iter().chain(RATE_PEERS).copied().collect();
+    let mut arms = sweep_arms(&swept, &plan.rates, false)?;
+    arms.extend(default_arms(FREE_PEERS)?);
+    arms.extend(sweep_arms(&VARIANTS[2..], &[1e-3], false)?);
+    arms.extend(sweep_arms(RELOADS, &[1e-3], true)?);
+    Ok(arms)
+}
+
+/// Runs the whole study and writes `study.json`, the figures and the stage results files
+/// into `ctx.out`; returns the report's section.
+pub fn run(
+    plan: &StudyPlan,
+    ctx: &StudyContext<'_>,
+    observer: &dyn harness::Observer,
+    progress: &dyn Fn(&str),
+) -> Result<String, BenchError> {
+    use rayon::prelude::*;
+    let first = plan
+        .dev
+        .first()
+        .ok_or_else(|| BenchError::Invalid("the study needs a development stage".into()))?;
+    progress("diagnosis");
+    let family = build_family(first, ctx)?;
+    let [updates, every] = plan.diagnosis;
+    let seed = plan.dev_seeds.first().copied().unwrap_or(100);
+    let diagnoses = cases()
+        .par_iter()
+        .map(|c| diagnose(family.as_ref(), 0, seed, c, updates, every))
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(family);
+    let mut dev = Vec::new();
+    for (i, stage) in plan.dev.iter().enumerate() {
+        progress(&format!("development: {}", stage.workload));
+        dev.push(run_stage(
+            stage,
+            &format!("dev{i}-{}", stage.workload),
+            dev_arms(plan)?,
+            &plan.dev_seeds,
+            ctx,
+            observer,
+        )?);
+    }
+    let mut held_out = Vec::new();
+    for (i, stage) in plan.held_out.iter().enumerate() {
+        progress(&format!("held out: {}", stage.workload));
+        held_out.push(run_stage(
+            stage,
+            &format!("held-out{i}-{}", stage.workload),
+            held_out_arms(plan)?,
+            &plan.seeds,
+            ctx,
+            observer,
+        )?);
+    }
+    let result = StudyResult {
+        plan: plan.clone(),
+        diagnoses,
+        dev,
+        held_out,
+    };
+    let path = ctx.out.join("study.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string(&result).map_err(|e| BenchError::Invalid(e.to_string()))?,
+    )
+    .map_err(|source| BenchError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    section(&result, ctx.out)
+}
+
+/// The mean updates of `arm` over a stage's counted tasks (misses at the cap).
+fn mean_updates(summaries: &[ArmSummary], arm: &str) -> Option<f64> {
+    let s = summaries.iter().find(|s| s.arm == arm)?;
+    Some(s.tasks.iter().map(|t| t.0).sum::<f64>() / s.tasks.len().max(1) as f64)
+}
+
+/// The three targets on one held-out stage, in words: (target, met, detail).
+pub fn targets(
+    plan: &StudyPlan,
+    labels: &[String],
+    s: &[ArmSummary],
+) -> Vec<(String, bool, String)> {
+    let find = |name: &str| s.iter().find(|a| a.arm == name);
+    let rate_name = |v: &str, lr: f32| format!("{v}@{lr}");
+    let mut out = Vec::new();
+    // 1. η₀ in [1e-4, 1e-1]: within 1.5× the best tuned peer, no misses.
+    let mut worst = (0.0f64, String::new());
+    let mut missed = 0;
+    let mut all = true;
+    for (k, label) in labels.iter().enumerate() {
+        let mut best = f64::INFINITY;
+        for (v, _) in RATE_PEERS {
+            for &lr in &plan.rates {
+                if let Some(a) = find(&rate_name(v, lr)) {
+                    if a.tasks[k].1 == 0 {
+                        best = best.min(a.tasks[k].0);
+                    }
+                }
+            }
+        }
+        for (v, _) in FREE_PEERS {
+            if let Some(a) = find(v) {
+                if a.tasks[k].1 == 0 {
+                    best = best.min(a.tasks[k].0);
+                }
+            }
+        }
+        for &lr in plan.rates.iter().filter(|&&r| (1e-4..=1e-1).contains(&r)) {
+            let Some(a) = find(&rate_name("recommended", lr)) else {
+                all = false;
+                continue;
+            };
+            missed += a.tasks[k].1;
+            let ratio = a.tasks[k].0 / best;
+            if ratio > worst.0 {
+                worst = (ratio, format!("{label} at η₀ = {lr}"));
+            }
+        }
+    }
+    out.push((
+        "η₀ anywhere in [1e−4, 1e−1]: within 1.5× the updates of the best tuned peer, no missed run".into(),
+        all && missed == 0 && worst.0 <= 1.5,
+        format!("worst ratio {:.2} ({}); {missed} missed runs", worst.0, worst.1),
+    ));
+    // 2. At defaults: fewer updates than every learning-rate-free peer on ≥ 2/3 of tasks.
+    let rec = find(&rate_name("recommended", 1e-3));
+    let mut wins = 0;
+    for k in 0..labels.len() {
+        let Some(r) = rec else { break };
+        let beats = FREE_PEERS
+            .iter()
+            .all(|(v, _)| find(v).is_none_or(|p| r.tasks[k].0 < p.tasks[k].0));
+        wins += usize::from(beats);
+    }
+    out.push((
+        "at defaults, fewer updates than every learning-rate-free peer on ≥ 2/3 of the tasks"
+            .into(),
+        3 * wins >= 2 * labels.len() && !labels.is_empty(),
+        format!("{wins} of {} tasks", labels.len()),
+    ));
+    // 3. Reloading pays on the later tasks: ≤ 0.7× a fresh memory's updates.
+    let fresh = find(&rate_name("recommended", 1e-3));
+    let reload = find(&rate_name("rec-reload-theta+reload", 1e-3));
+    let detail;
+    let met = match (fresh, reload) {
+        (Some(f), Some(r)) if labels.len() > 1 => {
+            let ratios: Vec<f64> = (1..labels.len())
+                .map(|k| r.tasks[k].0 / f.tasks[k].0)
+                .collect();
+            let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+            detail = format!("mean ratio {mean:.2} on the later tasks ({ratios:.2?})");
+            mean <= 0.7
+        }
+        _ => {
+            detail = "not measured (one task)".into();
+            false
+        }
+    };
+    out.push((
+        "reloading pays: ≤ 0.7× a fresh memory's updates on the later tasks".into(),
+        met,
+        detail,
+    ));
+    out
+}
+
+/// The study's section of the report: diagnosis, development, held-out evaluation with the
+/// sensitivity figure, ablation and the targets.
+pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
+    let mut md =
+        String::from("\n## Does the memory pay? Diagnosis, development, held-out evaluation\n");
+    let _ = writeln!(
+        md,
+        "\nThe recommended memory (`{RECOMMENDED}`, `MemoryConfig::recommended()`) was chosen on the development stages alone and is frozen in code; the held-out stages were never looked at while choosing.\n"
+    );
+    md.push_str("\n### Diagnosis\n\nWhat the memory does on the first development task (one seed): each tensor's queries over the centres, the share that kept their sign (the signal), θ and the rates applied.\n");
+    for d in &r.diagnoses {
+        md.push_str(&diagnosis_table(d));
+        let stem = out.join(format!("study_theta_{}", d.case));
+        for svg in plot_diagnosis(d, &stem)? {
+            if let Some(name) = svg.file_name().and_then(|s| s.to_str()) {
+                let _ = writeln!(md, "\n![θ per centre]({name})");
+            }
+        }
+    }
+    md.push_str("\n### Development (choosing)\n");
+    for ((labels, s), stage) in r.dev.iter().zip(&r.plan.dev) {
+        let _ = writeln!(
+            md,
+            "\n`{}` ({:?}), seeds {:?}, η₀ ∈ {:?} (reload arms at 10⁻³):\n",
+            stage.workload, stage.options, r.plan.dev_seeds, r.plan.dev_rates
+        );
+        md.push_str(&summary_table(s, labels, stage.cap));
+        let mut by_variant: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for a in s {
+            if let Some((v, _)) = a.arm.split_once('@') {
+                by_variant.entry(v).or_default().push(a.score);
+            }
+        }
+        let mut ranked: Vec<(f64, &str)> = by_variant
+            .iter()
+            .filter(|(v, _)| VARIANTS.iter().any(|(n, _)| n == *v))
+            .map(|(v, xs)| (xs.iter().sum::<f64>() / xs.len() as f64, *v))
+            .collect();
+        ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+        md.push_str("\nVariants ranked by their score averaged over the development rates (lower is better): ");
+        let list: Vec<String> = ranked
+            .iter()
+            .map(|(x, v)| format!("`{v}` {x:.2}"))
+            .collect();
+        md.push_str(&list.join(", "));
+        md.push('\n');
+    }
+    md.push_str("\n### Held out (evaluating, unchanged)\n");
+    for (i, ((labels, s), stage)) in r.held_out.iter().zip(&r.plan.held_out).enumerate() {
+        let _ = writeln!(
+            md,
+            "\n`{}` ({:?}), seeds {:?}:\n",
+            stage.workload, stage.options, r.plan.seeds
+        );
+        md.push_str(&summary_table(s, labels, stage.cap));
+        // Sensitivity: mean updates against η₀.
+        let mut lines = Vec::new();
+        let swept: Vec<Variant> = VARIANTS[..2].iter().chain(RATE_PEERS).copied().collect();
+        for (c, (v, _)) in swept.iter().enumerate() {
+            lines.push(Line {
+                label: (*v).to_string(),
+                points: r
+                    .plan
+                    .rates
+                    .iter()
+                    .filter_map(|&lr| {
+                        mean_updates(s, &format!("{v}@{lr}")).map(|u| (f64::from(lr), u))
+                    })
+                    .collect(),
+                colour: plot::colour(c),
+                dashed: false,
+            });
+        }
+        let (lo, hi) = (
+            f64::from(r.plan.rates.first().copied().unwrap_or(1e-5)),
+            f64::from(r.plan.rates.last().copied().unwrap_or(1.0)),
+        );
+        for (c, (v, _)) in FREE_PEERS.iter().enumerate() {
+            if let Some(u) = mean_updates(s, v) {
+                lines.push(Line {
+                    label: format!("{v} (defaults)"),
+                    points: vec![(lo, u), (hi, u)],
+                    colour: plot::colour(swept.len() + c),
+                    dashed: true,
+                });
+            }
+        }
+        let stem = out.join(format!("study_sensitivity_{i}_{}", stage.workload));
+        let [svg, _] = plot::log_log_lines(
+            &stem,
+            &format!(
+                "{}: updates to the threshold against η₀ (held out; misses at the cap)",
+                stage.workload
+            ),
+            "η₀ (base learning rate)",
+            "mean updates over the tasks",
+            &lines,
+        )
+        .map_err(|e| BenchError::Plot {
+            path: stem.clone(),
+            reason: e.to_string(),
+        })?;
+        if let Some(name) = svg.file_name().and_then(|s| s.to_str()) {
+            let _ = writeln!(md, "\n![sensitivity]({name})\n");
+        }
+        md.push_str("\n| target | met | measured |\n|---|---|---|\n");
+        for (t, met, detail) in targets(&r.plan, labels, s) {
+            let _ = writeln!(
+                md,
+                "| {t} | {} | {detail} |",
+                if met { "yes" } else { "**no**" }
+            );
+        }
+    }
+    Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lrmem_optimizers::Optimizer;
+
+    /// Every variant, reload option and peer parses and builds at every rate of the plans.
+    #[test]
+    fn every_arm_builds() {
+        for plan in [StudyPlan::full(), StudyPlan::quick()] {
+            for arm in dev_arms(&plan)
+                .unwrap()
+                .into_iter()
+                .chain(held_out_arms(&plan).unwrap())
+            {
+                arm.spec
+                    .build()
+                    .unwrap_or_else(|e| panic!("{}: {e}", arm.name));
+            }
+        }
+    }
+
+    /// The recommended arm steps exactly as `MetaConfig::recommended()` over SGD.
+    #[test]
+    fn the_recommended_arm_is_the_recommended_config() {
+        let mut a = Arm::parse(RECOMMENDED).unwrap().spec.build().unwrap();
+        let mut b = Meta::sgd(MetaConfig::recommended()).unwrap();
+        let (mut wa, mut wb) = (vec![0.5f32, -1.0, 0.25], vec![0.5f32, -1.0, 0.25]);
+        for t in 0..20 {
+            let g: Vec<f32> = wa.iter().map(|x| x - 0.1 * (t as f32).sin()).collect();
+            a.step("w", &mut wa, &g).unwrap();
+            b.step("w", &mut wb, &g).unwrap();
+        }
+        assert_eq!(wa, wb);
+        assert_eq!(a.memory_thetas(), b.memory_thetas());
+    }
+
+    /// Misses cost twice the cap, and a summary counts them.
+    #[test]
+    fn misses_cost_more_than_any_success() {
+        assert_eq!(cost(&Outcome::Reached { update: 7 }, 100), 7.0);
+        assert_eq!(cost(&Outcome::Censored, 100), 200.0);
+        let diverged = Outcome::Diverged {
+            update: 3,
+            reason: "NaN".into(),
+        };
+        assert_eq!(cost(&diverged, 100), 200.0);
+    }
+}
