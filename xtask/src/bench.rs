@@ -42,6 +42,8 @@ pub struct Options {
     study_only: bool,
     /// Only its diagnosis and development stages (`--study-dev`).
     study_dev_only: bool,
+    /// The held-out stages to run (`--study-stages`; default all).
+    study_stages: Option<Vec<usize>>,
     skip_speed: bool,
     /// The workloads named on the command line (`--workload`, `--robot`); `None`: the
     /// profile's (MNIST, or every workload with `--full`).
@@ -100,7 +102,10 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
               ablation and the targets (≈ 1 h on 2 cores; --quick: ≈ 1 min; resumable with
               --resume)
   --study-dev only the study's diagnosis and development stages (what the recommended
-              memory was chosen on, ≈ 10 min)
+              memory was chosen on, ≈ 20 min)
+  --study-stages 0,1  only these held-out stages of the study, without the diagnosis and
+              the development stage (0: MNIST evaluation, 1: MNIST ablation,
+              2: Fashion-MNIST evaluation, 3: Fashion-MNIST ablation)
 
 Options:
   --workload NAME     a workload (see the list below; default mnist); repeatable
@@ -178,6 +183,7 @@ fn parse(args: &[String]) -> Result<Options> {
         l2l_only: false,
         study_only: false,
         study_dev_only: false,
+        study_stages: None,
         skip_speed: false,
         workloads: None,
         workload_options: BTreeMap::new(),
@@ -203,6 +209,16 @@ fn parse(args: &[String]) -> Result<Options> {
             Long("maml") => o.maml_only = true,
             Long("l2l") => o.l2l_only = true,
             Long("study") => o.study_only = true,
+            Long("study-stages") => {
+                o.study_only = true;
+                o.study_stages = Some(
+                    p.value()?
+                        .to_string_lossy()
+                        .split(',')
+                        .map(|x| x.trim().parse())
+                        .collect::<Result<_, _>>()?,
+                );
+            }
             Long("study-dev") => {
                 o.study_only = true;
                 o.study_dev_only = true;
@@ -606,6 +622,17 @@ fn study_section(o: &Options) -> Result<String> {
     };
     if o.study_dev_only {
         plan.held_out.clear();
+    }
+    if let Some(keep) = &o.study_stages {
+        if let Some(bad) = keep.iter().find(|&&i| i >= plan.held_out.len()) {
+            bail!(
+                "--study-stages: there is no held-out stage {bad} (0..{})",
+                plan.held_out.len()
+            );
+        }
+        plan.held_out = keep.iter().map(|&i| plan.held_out[i].clone()).collect();
+        // The diagnosis and the development stage are `--study-dev`'s.
+        plan.dev.clear();
     }
     let cache = crate::root().join("target/lrmem-cache");
     let ctx = lrmem_bench::study::StudyContext {

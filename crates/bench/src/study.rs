@@ -62,14 +62,25 @@ impl Case {
         }
     }
 
-    /// The recommended memory at η₀ = `eta0`.
-    pub fn recommended(eta0: f32) -> Case {
-        let mut config = MetaConfig::recommended();
-        config.memory.eta0 = eta0;
+    /// Meta-Adam queried with the gradient, θ in log space (ξ = 0.01), the sign signal and
+    /// the RMS-scaled query over ±3, at η₀ = 10⁻³: the development candidate that makes
+    /// Meta-Adam learn.
+    pub fn adam_grad() -> Case {
         Case {
-            name: format!("recommended-lr{eta0}"),
-            adam: false,
-            config,
+            name: "adam-grad-log-sign-rms-xi0.01".into(),
+            adam: true,
+            config: MetaConfig {
+                memory: MemoryConfig {
+                    eta0: 1e-3,
+                    clip: 3.0,
+                    signal: lrmem_optimizers::Signal::Sign,
+                    optimizer: MemoryOptimizer::adam(0.01),
+                    space: lrmem_optimizers::ThetaSpace::Log,
+                    scale: lrmem_optimizers::QueryScale::Rms { beta: 0.99 },
+                    ..MemoryConfig::default()
+                },
+                query: lrmem_optimizers::Query::Gradient,
+            },
         }
     }
 }
@@ -284,57 +295,109 @@ fn diagnose_with<B: Base + Inspect>(
 /// A named arm text of the study: a variant, or a peer.
 pub type Variant = (&'static str, &'static str);
 
-/// The variants compared on the development tasks, and whose contributions the ablation
-/// measures: the authors' memory, the recommended one, the recommended one with each variant
-/// switched back to the authors' choice, and the reload and Meta-Adam options.
+/// The first development round: the authors' memory and the variants of `memory-core` and
+/// `optimizers`, over SGD and over Adam. Names say base, query, θ space, signal, query scale
+/// and ξ.
 pub const VARIANTS: &[Variant] = &[
     ("authors", "meta-sgd:xi=0.001"),
-    ("recommended", RECOMMENDED),
     (
-        "rec-linear-theta",
+        "sgd-log-sign-rms-xi0.01",
+        "meta-sgd:xi=0.01,space=log,signal=sign,scale=rms,clip=3",
+    ),
+    (
+        "sgd-linear-sign-rms-xi0.001",
         "meta-sgd:xi=0.001,signal=sign,scale=rms,clip=3",
     ),
     (
-        "rec-product-signal",
+        "sgd-log-product-rms-xi0.01",
         "meta-sgd:xi=0.01,space=log,scale=rms,clip=3",
     ),
-    ("rec-raw-query", "meta-sgd:xi=0.01,space=log,signal=sign"),
     (
-        "rec-xi0.003",
+        "sgd-log-sign-raw-xi0.01",
+        "meta-sgd:xi=0.01,space=log,signal=sign",
+    ),
+    (
+        "sgd-log-sign-rms-xi0.003",
         "meta-sgd:xi=0.003,space=log,signal=sign,scale=rms,clip=3",
     ),
     (
-        "rec-xi0.03",
+        "sgd-log-sign-rms-xi0.03",
         "meta-sgd:xi=0.03,space=log,signal=sign,scale=rms,clip=3",
     ),
     (
-        "rec-xi0.1",
+        "sgd-log-sign-rms-xi0.1",
         "meta-sgd:xi=0.1,space=log,signal=sign,scale=rms,clip=3",
     ),
-    ("meta-adam-authors", "meta-adam:xi=0.01"),
+    ("adam-authors-xi0.01", "meta-adam:xi=0.01"),
     (
-        "meta-adam-grad",
+        "adam-grad-log-sign-rms-xi0.01",
         "meta-adam:xi=0.01,query=grad,space=log,signal=sign,scale=rms,clip=3",
     ),
     (
-        "meta-adam-grad-product",
+        "adam-grad-log-product-rms-xi0.01",
         "meta-adam:xi=0.01,query=grad,space=log,scale=rms,clip=3",
     ),
 ];
 
-/// What a reload carries, for the recommended memory carried across tasks.
+/// The second development round: Meta-Adam queried with the gradient (the best of the first
+/// round at η₀ ≤ 10⁻³, which collapsed at 10⁻² because 1% per step could not lower its rate
+/// in time) with faster θ: larger relative steps, or θ in linear space.
+pub const ROUND2: &[Variant] = &[
+    (
+        "adam-grad-log-sign-rms-xi0.03",
+        "meta-adam:xi=0.03,query=grad,space=log,signal=sign,scale=rms,clip=3",
+    ),
+    (
+        "adam-grad-log-sign-rms-xi0.1",
+        "meta-adam:xi=0.1,query=grad,space=log,signal=sign,scale=rms,clip=3",
+    ),
+    (
+        "adam-grad-linear-sign-rms-xi0.001",
+        "meta-adam:xi=0.001,query=grad,signal=sign,scale=rms,clip=3",
+    ),
+    (
+        "adam-grad-linear-sign-rms-xi0.0003",
+        "meta-adam:xi=0.0003,query=grad,signal=sign,scale=rms,clip=3",
+    ),
+];
+
+/// What a reload carries, on the development tasks (first round, on the first proposal
+/// `sgd-log-sign-rms-xi0.01`).
 pub const RELOADS: &[Variant] = &[
     (
-        "rec-reload-theta",
+        "sgd-log-sign-rms-reload-theta",
         "meta-sgd:xi=0.01,space=log,signal=sign,scale=rms,clip=3,reload=theta",
     ),
     (
-        "rec-reload-moments",
+        "sgd-log-sign-rms-reload-moments",
         "meta-sgd:xi=0.01,space=log,signal=sign,scale=rms,clip=3,reload=moments",
     ),
     (
-        "rec-reload-decay",
+        "sgd-log-sign-rms-reload-decay",
         "meta-sgd:xi=0.01,space=log,signal=sign,scale=rms,clip=3,reload=decay,reload_keep=0.5",
+    ),
+];
+
+/// The held-out ablation: the recommended memory (the authors' settings, ξ = 10⁻³ over SGD)
+/// with one variant switched on at a time, everything else fixed.
+pub const ABLATION: &[Variant] = &[
+    ("with-sign", "meta-sgd:xi=0.001,signal=sign"),
+    ("with-rms", "meta-sgd:xi=0.001,scale=rms,clip=3"),
+    (
+        "with-sign-rms",
+        "meta-sgd:xi=0.001,signal=sign,scale=rms,clip=3",
+    ),
+    ("with-log-xi0.01", "meta-sgd:xi=0.01,space=log"),
+    ("over-adam-grad", "meta-adam:xi=0.001,query=grad"),
+    ("over-adam-m", "meta-adam:xi=0.001"),
+];
+
+/// The held-out ablation of what a reload keeps (carried across tasks).
+pub const ABLATION_RELOADS: &[Variant] = &[
+    ("reload-moments", "meta-sgd:xi=0.001,reload=moments"),
+    (
+        "reload-decay",
+        "meta-sgd:xi=0.001,reload=decay,reload_keep=0.5",
     ),
 ];
 
@@ -351,9 +414,25 @@ pub const FREE_PEERS: &[Variant] = &[
     ("sf-adamw", "sf-adamw"),
 ];
 
+/// Which arms a stage runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StageKind {
+    /// Development: every variant at every development rate, the reload options.
+    Dev,
+    /// Development, second round: the [`ROUND2`] candidates at every development rate.
+    DevRound2,
+    /// Held-out evaluation: the recommended memory, the authors', SGD and Adam at every rate,
+    /// the learning-rate-free peers at their defaults, the recommended memory reloaded.
+    Core,
+    /// Held-out ablation: every other variant and reload option at η₀ = 10⁻³.
+    Ablation,
+}
+
 /// One stage's workloads: (workload, options, tasks to run, the tasks that count).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stage {
+    /// Which arms it runs.
+    pub kind: StageKind,
     /// The workload's registry name.
     pub workload: String,
     /// Its options (e.g. `pairs`).
@@ -387,6 +466,7 @@ pub struct StudyPlan {
 }
 
 fn stage(
+    kind: StageKind,
     workload: &str,
     options: &[(&str, &str)],
     tasks: usize,
@@ -394,6 +474,7 @@ fn stage(
     cap: usize,
 ) -> Stage {
     Stage {
+        kind,
         workload: workload.to_string(),
         options: options
             .iter()
@@ -406,27 +487,25 @@ fn stage(
 }
 
 impl StudyPlan {
-    /// The full study: development on MNIST 1v2, 1v3, 1v4 (the papers' sequence), held out
-    /// on MNIST 2v3, 4v9, 5v8 (digit pairs of varied difficulty never looked at) and on
-    /// Fashion-MNIST 1v2, 1v3, 1v4; η₀ from 10⁻⁵ to 1; 5 held-out seeds.
+    /// The full study: development on MNIST 1v2, 1v3, 1v4 (the papers' sequence); held out,
+    /// each as the evaluation of the recommended memory and the ablation, on MNIST 2v3, 4v9,
+    /// 5v8 (digit pairs of varied difficulty never looked at) and on Fashion-MNIST 1v2, 1v3,
+    /// 1v4; η₀ from 10⁻⁵ to 1; 5 held-out seeds.
     pub fn full() -> Self {
+        use StageKind::{Ablation, Core, Dev, DevRound2};
+        let dev: &[(&str, &str)] = &[("pairs", "1-2,1-3,1-4")];
+        let mnist: &[(&str, &str)] = &[("pairs", "2-3,4-9,5-8")];
+        let fashion: &[(&str, &str)] = &[("pairs", "1-2,1-3,1-4")];
         StudyPlan {
-            dev: vec![stage(
-                "mnist",
-                &[("pairs", "1-2,1-3,1-4")],
-                3,
-                &[0, 1, 2],
-                3000,
-            )],
+            dev: vec![
+                stage(Dev, "mnist", dev, 3, &[0, 1, 2], 3000),
+                stage(DevRound2, "mnist", dev, 3, &[0, 1, 2], 3000),
+            ],
             held_out: vec![
-                stage("mnist", &[("pairs", "2-3,4-9,5-8")], 3, &[0, 1, 2], 3000),
-                stage(
-                    "fashion-mnist",
-                    &[("pairs", "1-2,1-3,1-4")],
-                    3,
-                    &[0, 1, 2],
-                    3000,
-                ),
+                stage(Core, "mnist", mnist, 3, &[0, 1, 2], 3000),
+                stage(Ablation, "mnist", mnist, 3, &[0, 1, 2], 3000),
+                stage(Core, "fashion-mnist", fashion, 3, &[0, 1, 2], 3000),
+                stage(Ablation, "fashion-mnist", fashion, 3, &[0, 1, 2], 3000),
             ],
             dev_rates: vec![1e-4, 1e-3, 1e-2],
             dev_seeds: vec![100, 101],
@@ -439,9 +518,13 @@ impl StudyPlan {
     /// A smoke of every stage for CI: one development and one held-out pair, short caps, two
     /// rates, one seed.
     pub fn quick() -> Self {
+        use StageKind::{Ablation, Core, Dev};
         StudyPlan {
-            dev: vec![stage("mnist", &[("pairs", "1-2")], 1, &[0], 200)],
-            held_out: vec![stage("mnist", &[("pairs", "2-3")], 1, &[0], 200)],
+            dev: vec![stage(Dev, "mnist", &[("pairs", "1-2")], 1, &[0], 200)],
+            held_out: vec![
+                stage(Core, "mnist", &[("pairs", "2-3")], 1, &[0], 200),
+                stage(Ablation, "mnist", &[("pairs", "2-3")], 1, &[0], 200),
+            ],
             dev_rates: vec![1e-3],
             dev_seeds: vec![100],
             rates: vec![1e-3, 1e-1],
@@ -738,15 +821,15 @@ pub struct StudyContext<'a> {
     pub resume: bool,
 }
 
-/// The diagnosed cases: the authors' memory at ξ = 0.1, 0.01 and 0.001, Meta-Adam at 0.01,
-/// and the recommended memory.
+/// The diagnosed cases: the authors' memory at ξ = 0.1, 0.01 and 0.001 over SGD, at 0.01 over
+/// Adam, and Meta-Adam queried with the gradient ([`Case::adam_grad`]).
 pub fn cases() -> Vec<Case> {
     vec![
         Case::authors(0.1, false),
         Case::authors(0.01, false),
         Case::authors(0.001, false),
         Case::authors(0.01, true),
-        Case::recommended(1e-3),
+        Case::adam_grad(),
     ]
 }
 
@@ -790,16 +873,37 @@ pub fn dev_arms(plan: &StudyPlan) -> Result<Vec<Arm>, BenchError> {
     Ok(arms)
 }
 
-/// The arms of a held-out stage: the recommended memory, the authors' and the rate-taking
-/// peers at every rate; the learning-rate-free peers at their defaults; every other variant
-/// and the reload options at η₀ = 10⁻³ (the ablation).
-pub fn held_out_arms(plan: &StudyPlan) -> Result<Vec<Arm>, BenchError> {
-    let swept: Vec<Variant> = VARIANTS[..2].iter().chain(RATE_PEERS).copied().collect();
-    let mut arms = sweep_arms(&swept, &plan.rates, false)?;
-    arms.extend(default_arms(FREE_PEERS)?);
-    arms.extend(sweep_arms(&VARIANTS[2..], &[1e-3], false)?);
-    arms.extend(sweep_arms(RELOADS, &[1e-3], true)?);
-    Ok(arms)
+/// The arms swept over η₀ on a held-out stage: the recommended memory, the authors' (when they
+/// differ) and the peers that take a learning rate.
+fn swept() -> Vec<Variant> {
+    let mut v = vec![("recommended", RECOMMENDED)];
+    if RECOMMENDED != VARIANTS[0].1 {
+        v.push(VARIANTS[0]);
+    }
+    v.extend_from_slice(RATE_PEERS);
+    v
+}
+
+/// The arms of a stage of `kind`: for [`StageKind::Core`] the recommended memory, the
+/// authors' and the rate-taking peers at every rate, the learning-rate-free peers at their
+/// defaults and the recommended memory reloaded; for [`StageKind::Ablation`] every other
+/// variant and reload option at η₀ = 10⁻³; for [`StageKind::Dev`], [`dev_arms`].
+pub fn stage_arms(plan: &StudyPlan, kind: StageKind) -> Result<Vec<Arm>, BenchError> {
+    match kind {
+        StageKind::Dev => dev_arms(plan),
+        StageKind::DevRound2 => sweep_arms(ROUND2, &plan.dev_rates, false),
+        StageKind::Core => {
+            let mut arms = sweep_arms(&swept(), &plan.rates, false)?;
+            arms.extend(default_arms(FREE_PEERS)?);
+            arms.extend(sweep_arms(&[("recommended", RECOMMENDED)], &[1e-3], true)?);
+            Ok(arms)
+        }
+        StageKind::Ablation => {
+            let mut arms = sweep_arms(ABLATION, &[1e-3], false)?;
+            arms.extend(sweep_arms(ABLATION_RELOADS, &[1e-3], true)?);
+            Ok(arms)
+        }
+    }
 }
 
 /// Runs the whole study and writes `study.json`, the figures and the stage results files
@@ -811,38 +915,41 @@ pub fn run(
     progress: &dyn Fn(&str),
 ) -> Result<String, BenchError> {
     use rayon::prelude::*;
-    let first = plan
-        .dev
-        .first()
-        .ok_or_else(|| BenchError::Invalid("the study needs a development stage".into()))?;
-    progress("diagnosis");
-    let family = build_family(first, ctx)?;
-    let [updates, every] = plan.diagnosis;
-    let seed = plan.dev_seeds.first().copied().unwrap_or(100);
-    let diagnoses = cases()
-        .par_iter()
-        .map(|c| diagnose(family.as_ref(), 0, seed, c, updates, every))
-        .collect::<Result<Vec<_>, _>>()?;
-    drop(family);
+    // The diagnosis runs on the first development task (none without a development stage).
+    let mut diagnoses = Vec::new();
+    if let Some(first) = plan.dev.first() {
+        progress("diagnosis");
+        let family = build_family(first, ctx)?;
+        let [updates, every] = plan.diagnosis;
+        let seed = plan.dev_seeds.first().copied().unwrap_or(100);
+        diagnoses = cases()
+            .par_iter()
+            .map(|c| diagnose(family.as_ref(), 0, seed, c, updates, every))
+            .collect::<Result<Vec<_>, _>>()?;
+    }
     let mut dev = Vec::new();
     for (i, stage) in plan.dev.iter().enumerate() {
         progress(&format!("development: {}", stage.workload));
         dev.push(run_stage(
             stage,
             &format!("dev{i}-{}", stage.workload),
-            dev_arms(plan)?,
+            stage_arms(plan, stage.kind)?,
             &plan.dev_seeds,
             ctx,
             observer,
         )?);
     }
     let mut held_out = Vec::new();
-    for (i, stage) in plan.held_out.iter().enumerate() {
+    for stage in &plan.held_out {
         progress(&format!("held out: {}", stage.workload));
         held_out.push(run_stage(
             stage,
-            &format!("held-out{i}-{}", stage.workload),
-            held_out_arms(plan)?,
+            &format!(
+                "held-out-{}-{}",
+                stage.workload,
+                format!("{:?}", stage.kind).to_lowercase()
+            ),
+            stage_arms(plan, stage.kind)?,
             &plan.seeds,
             ctx,
             observer,
@@ -938,7 +1045,7 @@ pub fn targets(
     ));
     // 3. Reloading pays on the later tasks: ≤ 0.7× a fresh memory's updates.
     let fresh = find(&rate_name("recommended", 1e-3));
-    let reload = find(&rate_name("rec-reload-theta+reload", 1e-3));
+    let reload = find(&rate_name("recommended+reload", 1e-3));
     let detail;
     let met = match (fresh, reload) {
         (Some(f), Some(r)) if labels.len() > 1 => {
@@ -971,17 +1078,21 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
         md,
         "\nThe recommended memory (`{RECOMMENDED}`, `MemoryConfig::recommended()`) was chosen on the development stages alone and is frozen in code; the held-out stages were never looked at while choosing.\n"
     );
-    md.push_str("\n### Diagnosis\n\nWhat the memory does on the first development task (one seed): each tensor's queries over the centres, the share that kept their sign (the signal), θ and the rates applied.\n");
-    for d in &r.diagnoses {
-        md.push_str(&diagnosis_table(d));
-        let stem = out.join(format!("study_theta_{}", d.case));
-        for svg in plot_diagnosis(d, &stem)? {
-            if let Some(name) = svg.file_name().and_then(|s| s.to_str()) {
-                let _ = writeln!(md, "\n![θ per centre]({name})");
+    if !r.diagnoses.is_empty() {
+        md.push_str("\n### Diagnosis\n\nWhat the memory does on the first development task (one seed): each tensor's queries over the centres, the share that kept their sign (the signal), θ and the rates applied.\n");
+        for d in &r.diagnoses {
+            md.push_str(&diagnosis_table(d));
+            let stem = out.join(format!("study_theta_{}", d.case));
+            for svg in plot_diagnosis(d, &stem)? {
+                if let Some(name) = svg.file_name().and_then(|s| s.to_str()) {
+                    let _ = writeln!(md, "\n![θ per centre]({name})");
+                }
             }
         }
     }
-    md.push_str("\n### Development (choosing)\n");
+    if !r.dev.is_empty() {
+        md.push_str("\n### Development (choosing)\n");
+    }
     for ((labels, s), stage) in r.dev.iter().zip(&r.plan.dev) {
         let _ = writeln!(
             md,
@@ -989,19 +1100,25 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
             stage.workload, stage.options, r.plan.dev_seeds, r.plan.dev_rates
         );
         md.push_str(&summary_table(s, labels, stage.cap));
-        let mut by_variant: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    }
+    // The choice: every candidate of every development round, by its score averaged over the
+    // development rates.
+    let mut by_variant: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (_, s) in &r.dev {
         for a in s {
             if let Some((v, _)) = a.arm.split_once('@') {
                 by_variant.entry(v).or_default().push(a.score);
             }
         }
-        let mut ranked: Vec<(f64, &str)> = by_variant
-            .iter()
-            .filter(|(v, _)| VARIANTS.iter().any(|(n, _)| n == *v))
-            .map(|(v, xs)| (xs.iter().sum::<f64>() / xs.len() as f64, *v))
-            .collect();
-        ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
-        md.push_str("\nVariants ranked by their score averaged over the development rates (lower is better): ");
+    }
+    let mut ranked: Vec<(f64, &str)> = by_variant
+        .iter()
+        .filter(|(v, _)| VARIANTS.iter().chain(ROUND2).any(|(n, _)| n == *v))
+        .map(|(v, xs)| (xs.iter().sum::<f64>() / xs.len() as f64, *v))
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if !ranked.is_empty() {
+        md.push_str("\nEvery candidate of the development rounds, ranked by its score averaged over the development rates (lower is better): ");
         let list: Vec<String> = ranked
             .iter()
             .map(|(x, v)| format!("`{v}` {x:.2}"))
@@ -1009,17 +1126,28 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
         md.push_str(&list.join(", "));
         md.push('\n');
     }
-    md.push_str("\n### Held out (evaluating, unchanged)\n");
+    if !r.held_out.is_empty() {
+        md.push_str("\n### Held out (evaluating, unchanged)\n");
+    }
     for (i, ((labels, s), stage)) in r.held_out.iter().zip(&r.plan.held_out).enumerate() {
         let _ = writeln!(
             md,
-            "\n`{}` ({:?}), seeds {:?}:\n",
-            stage.workload, stage.options, r.plan.seeds
+            "\n`{}` ({:?}), {}, seeds {:?}:\n",
+            stage.workload,
+            stage.options,
+            match stage.kind {
+                StageKind::Core => "the recommended memory against the peers",
+                _ => "the ablation: each variant switched back, everything else fixed, η₀ = 10⁻³",
+            },
+            r.plan.seeds
         );
         md.push_str(&summary_table(s, labels, stage.cap));
+        if stage.kind != StageKind::Core {
+            continue;
+        }
         // Sensitivity: mean updates against η₀.
         let mut lines = Vec::new();
-        let swept: Vec<Variant> = VARIANTS[..2].iter().chain(RATE_PEERS).copied().collect();
+        let swept = swept();
         for (c, (v, _)) in swept.iter().enumerate() {
             lines.push(Line {
                 label: (*v).to_string(),
@@ -1091,7 +1219,9 @@ mod tests {
             for arm in dev_arms(&plan)
                 .unwrap()
                 .into_iter()
-                .chain(held_out_arms(&plan).unwrap())
+                .chain(stage_arms(&plan, StageKind::DevRound2).unwrap())
+                .chain(stage_arms(&plan, StageKind::Core).unwrap())
+                .chain(stage_arms(&plan, StageKind::Ablation).unwrap())
             {
                 arm.spec
                     .build()

@@ -36,8 +36,8 @@ pub struct MetaConfig {
 }
 
 impl MetaConfig {
-    /// The recommended memory ([`MemoryConfig::recommended`]) with the base's query: what
-    /// [`RECOMMENDED_SPEC`] builds over SGD.
+    /// The recommended memory ([`MemoryConfig::recommended`]: the authors' settings, which
+    /// the study chose) with the base's query, to wrap SGD: what [`RECOMMENDED_SPEC`] builds.
     ///
     /// ```
     /// use lrmem_optimizers::{Meta, MetaConfig, Optimizer};
@@ -55,7 +55,7 @@ impl MetaConfig {
 }
 
 /// [`MetaConfig::recommended`] over SGD as a registry spec (add `lr=…` for another η₀).
-pub const RECOMMENDED_SPEC: &str = "meta-sgd:xi=0.01,space=log,signal=sign,scale=rms,clip=3";
+pub const RECOMMENDED_SPEC: &str = "meta-sgd:xi=0.001";
 
 /// What a [`Meta`]'s memories are queried with: the value z whose sign agreement z_t·z_{t−1}
 /// is the memory's signal and at which it predicts the rate.
