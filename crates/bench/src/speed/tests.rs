@@ -256,7 +256,18 @@ fn measure_fills_every_row() {
     .expect("measured");
     assert_eq!(seen, vec![1_000, 4_000]);
     assert_eq!(r.sizes, vec![1_000, 4_000]);
-    let n_cases = if r.kernel == "portable" { 3 } else { 4 };
+    // The three cases, plus Meta-SGD forced to each kernel tier that differs from the default
+    // on this CPU (portable where it has AVX2, and AVX-512 where it has that too).
+    let kernel_of = |k| {
+        let mut m = lrmem_optimizers::memory_core::Memory::new(crate::memory_config(20)).unwrap();
+        m.set_kernels(k);
+        m.kernel_name()
+    };
+    use lrmem_optimizers::memory_core::Kernels;
+    let n_cases = 3 + [Kernels::Portable, Kernels::Fastest]
+        .into_iter()
+        .filter(|&k| kernel_of(k) != r.kernel)
+        .count();
     assert_eq!(r.cases.len(), n_cases);
     assert_eq!(r.rows.len(), 2 * n_cases);
     for d in [1_000, 4_000] {
