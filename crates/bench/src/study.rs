@@ -156,140 +156,144 @@ pub fn diagnose(
     every: usize,
 ) -> Result<Diagnosis, BenchError> {
     let err = |e: lrmem_optimizers::OptimError| BenchError::Invalid(format!("{}: {e}", case.name));
+    let run = DiagnosisRun {
+        family,
+        task,
+        seed,
+        case,
+        updates,
+        every,
+    };
     if case.adam {
-        diagnose_with(
-            Meta::adam(case.config).map_err(err)?,
-            family,
-            task,
-            seed,
-            case,
-            updates,
-            every,
-        )
+        run.with(Meta::adam(case.config).map_err(err)?)
     } else {
-        diagnose_with(
-            Meta::sgd(case.config).map_err(err)?,
-            family,
-            task,
-            seed,
-            case,
-            updates,
-            every,
-        )
+        run.with(Meta::sgd(case.config).map_err(err)?)
     }
 }
 
-fn diagnose_with<B: Base + Inspect>(
-    mut opt: Meta<B>,
-    family: &dyn TaskFamily,
+/// The arguments of [`diagnose`], for its generic half.
+struct DiagnosisRun<'a> {
+    family: &'a dyn TaskFamily,
     task: usize,
     seed: u64,
-    case: &Case,
+    case: &'a Case,
     updates: usize,
     every: usize,
-) -> Result<Diagnosis, BenchError> {
-    let context = || format!("diagnosis {} on {}", case.name, family.label(task));
-    let task_err = |source| BenchError::Task {
-        context: context(),
-        source: Box::new(source),
-    };
-    let mut t = family
-        .build(task, task_seed(seed, task))
-        .map_err(task_err)?;
-    let clip = case.config.memory.clip;
-    let mut centres = Vec::new();
-    let mut windows: BTreeMap<String, Window> = BTreeMap::new();
-    let mut snapshots = Vec::new();
-    let mut diverged = None;
-    for u in 1..=updates {
-        match t.update(&mut opt) {
-            Ok(loss) if loss.is_finite() => {}
-            _ => {
-                diverged = Some(u);
-                break;
-            }
-        }
-        let view = opt.state();
-        for (name, fields) in &view.tensors {
-            let Some(Field::Values(trace)) = fields.get("trace") else {
-                continue;
-            };
-            if trace.is_empty() {
-                continue;
-            }
-            if centres.is_empty() {
-                if let Some(m) = opt.memory(name) {
-                    centres = m.grid().centers().to_vec();
+}
+
+impl DiagnosisRun<'_> {
+    fn with<B: Base + Inspect>(&self, mut opt: Meta<B>) -> Result<Diagnosis, BenchError> {
+        let DiagnosisRun {
+            family,
+            task,
+            seed,
+            case,
+            updates,
+            every,
+        } = *self;
+        let context = || format!("diagnosis {} on {}", case.name, family.label(task));
+        let task_err = |source| BenchError::Task {
+            context: context(),
+            source: Box::new(source),
+        };
+        let mut t = family
+            .build(task, task_seed(seed, task))
+            .map_err(task_err)?;
+        let clip = case.config.memory.clip;
+        let mut centres = Vec::new();
+        let mut windows: BTreeMap<String, Window> = BTreeMap::new();
+        let mut snapshots = Vec::new();
+        let mut diverged = None;
+        for u in 1..=updates {
+            match t.update(&mut opt) {
+                Ok(loss) if loss.is_finite() => {}
+                _ => {
+                    diverged = Some(u);
+                    break;
                 }
             }
-            let w = windows.entry(name.clone()).or_default();
-            if w.counts.len() != centres.len() {
-                w.counts = vec![0; centres.len()];
-            }
-            for (i, &z) in trace.iter().enumerate() {
-                let k = centres.partition_point(|&c| c < z);
-                let nearest = if k == 0 {
-                    0
-                } else if k == centres.len() || z - centres[k - 1] <= centres[k] - z {
-                    k - 1
-                } else {
-                    k
-                };
-                w.counts[nearest] += 1;
-                w.clipped += u64::from(z.abs() >= clip);
-                w.sq += f64::from(z) * f64::from(z);
-                if let Some(&p) = w.prev.get(i) {
-                    let s = p * z;
-                    if s != 0.0 {
-                        w.signals += 1;
-                        w.kept += u64::from(s > 0.0);
-                    }
-                }
-            }
-            w.queries += trace.len() as u64;
-            w.prev.clear();
-            w.prev.extend_from_slice(trace);
-        }
-        drop(view);
-        if u % every == 0 || u == updates {
-            let metric = t.evaluate().map_err(task_err)?;
-            let mut tensors = Vec::new();
-            for (name, w) in windows.iter_mut() {
-                let (Some(m), Some(r)) = (opt.memory(name), opt.last_rates(name)) else {
+            let view = opt.state();
+            for (name, fields) in &view.tensors {
+                let Some(Field::Values(trace)) = fields.get("trace") else {
                     continue;
                 };
-                let n = w.queries.max(1) as f32;
-                tensors.push(TensorSnapshot {
-                    tensor: name.clone(),
-                    theta: m.theta().to_vec(),
-                    rates: [r.mean, r.min, r.max],
-                    at_centre: w.counts.iter().map(|&c| c as f32 / n).collect(),
-                    clipped: w.clipped as f32 / n,
-                    kept_sign: w.kept as f32 / w.signals.max(1) as f32,
-                    query_rms: (w.sq / f64::from(n)).sqrt() as f32,
-                });
-                let prev = std::mem::take(&mut w.prev);
-                *w = Window {
-                    counts: vec![0; centres.len()],
-                    prev,
-                    ..Window::default()
-                };
+                if trace.is_empty() {
+                    continue;
+                }
+                if centres.is_empty() {
+                    if let Some(m) = opt.memory(name) {
+                        centres = m.grid().centers().to_vec();
+                    }
+                }
+                let w = windows.entry(name.clone()).or_default();
+                if w.counts.len() != centres.len() {
+                    w.counts = vec![0; centres.len()];
+                }
+                for (i, &z) in trace.iter().enumerate() {
+                    let k = centres.partition_point(|&c| c < z);
+                    let nearest = if k == 0 {
+                        0
+                    } else if k == centres.len() || z - centres[k - 1] <= centres[k] - z {
+                        k - 1
+                    } else {
+                        k
+                    };
+                    w.counts[nearest] += 1;
+                    w.clipped += u64::from(z.abs() >= clip);
+                    w.sq += f64::from(z) * f64::from(z);
+                    if let Some(&p) = w.prev.get(i) {
+                        let s = p * z;
+                        if s != 0.0 {
+                            w.signals += 1;
+                            w.kept += u64::from(s > 0.0);
+                        }
+                    }
+                }
+                w.queries += trace.len() as u64;
+                w.prev.clear();
+                w.prev.extend_from_slice(trace);
             }
-            snapshots.push(Snapshot {
-                update: u,
-                metric,
-                tensors,
-            });
+            drop(view);
+            if u % every == 0 || u == updates {
+                let metric = t.evaluate().map_err(task_err)?;
+                let mut tensors = Vec::new();
+                for (name, w) in windows.iter_mut() {
+                    let (Some(m), Some(r)) = (opt.memory(name), opt.last_rates(name)) else {
+                        continue;
+                    };
+                    let n = w.queries.max(1) as f32;
+                    tensors.push(TensorSnapshot {
+                        tensor: name.clone(),
+                        theta: m.theta().to_vec(),
+                        rates: [r.mean, r.min, r.max],
+                        at_centre: w.counts.iter().map(|&c| c as f32 / n).collect(),
+                        clipped: w.clipped as f32 / n,
+                        kept_sign: w.kept as f32 / w.signals.max(1) as f32,
+                        query_rms: (w.sq / f64::from(n)).sqrt() as f32,
+                    });
+                    let prev = std::mem::take(&mut w.prev);
+                    *w = Window {
+                        counts: vec![0; centres.len()],
+                        prev,
+                        ..Window::default()
+                    };
+                }
+                snapshots.push(Snapshot {
+                    update: u,
+                    metric,
+                    tensors,
+                });
+            }
         }
+        Ok(Diagnosis {
+            case: case.name.clone(),
+            task: family.label(task),
+            centres,
+            clip,
+            snapshots,
+            diverged,
+        })
     }
-    Ok(Diagnosis {
-        case: case.name.clone(),
-        task: family.label(task),
-        centres,
-        clip,
-        snapshots,
-        diverged,
-    })
 }
 
 /// A named arm text of the study: a variant, or a peer.
