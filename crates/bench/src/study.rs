@@ -996,6 +996,7 @@ pub fn targets(
     let mut worst = (0.0f64, String::new());
     let mut missed = 0;
     let mut all = true;
+    let mut unreached = Vec::new();
     for (k, label) in labels.iter().enumerate() {
         let mut best = f64::INFINITY;
         for (v, _) in RATE_PEERS {
@@ -1014,12 +1015,19 @@ pub fn targets(
                 }
             }
         }
+        if best.is_infinite() {
+            // No peer reached the threshold in every run: there is no best to compare with.
+            unreached.push(label.as_str());
+        }
         for &lr in plan.rates.iter().filter(|&&r| (1e-4..=1e-1).contains(&r)) {
             let Some(a) = find(&rate_name("recommended", lr)) else {
                 all = false;
                 continue;
             };
             missed += a.tasks[k].1;
+            if best.is_infinite() {
+                continue;
+            }
             let ratio = a.tasks[k].0 / best;
             if ratio > worst.0 {
                 worst = (ratio, format!("{label} at η₀ = {lr}"));
@@ -1028,8 +1036,17 @@ pub fn targets(
     }
     out.push((
         "η₀ anywhere in [1e−4, 1e−1]: within 1.5× the updates of the best tuned peer, no missed run".into(),
-        all && missed == 0 && worst.0 <= 1.5,
-        format!("worst ratio {:.2} ({}); {missed} missed runs", worst.0, worst.1),
+        all && missed == 0 && worst.0 <= 1.5 && unreached.is_empty(),
+        format!(
+            "worst ratio {:.2} ({}); {missed} missed runs{}",
+            worst.0,
+            worst.1,
+            if unreached.is_empty() {
+                String::new()
+            } else {
+                format!("; no peer reached the threshold in every run on {}", unreached.join(", "))
+            }
+        ),
     ));
     // 2. At defaults: fewer updates than every learning-rate-free peer on ≥ 2/3 of tasks.
     let rec = find(&rate_name("recommended", 1e-3));
@@ -1141,7 +1158,7 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
             stage.options,
             match stage.kind {
                 StageKind::Core => "the recommended memory against the peers",
-                _ => "the ablation: each variant switched back, everything else fixed, η₀ = 10⁻³",
+                _ => "the ablation: each variant switched on alone in the recommended memory, everything else fixed, η₀ = 10⁻³",
             },
             r.plan.seeds
         );
@@ -1247,6 +1264,44 @@ mod tests {
         }
         assert_eq!(wa, wb);
         assert_eq!(a.memory_thetas(), b.memory_thetas());
+    }
+
+    /// The targets read the summaries as the issue states them: within 1.5× of the best peer
+    /// that reached every run, wins against every learning-rate-free peer, reload ratio.
+    #[test]
+    fn targets_follow_the_summaries() {
+        let plan = StudyPlan {
+            rates: vec![1e-4, 1e-3],
+            ..StudyPlan::quick()
+        };
+        let arm = |name: &str, tasks: Vec<(f64, usize, usize)>| ArmSummary {
+            arm: name.into(),
+            tasks,
+            score: 0.0,
+        };
+        let labels = vec!["a".to_string(), "b".to_string()];
+        let mut s = vec![
+            arm("recommended@0.0001", vec![(140.0, 0, 5), (100.0, 0, 5)]),
+            arm("recommended@0.001", vec![(120.0, 0, 5), (60.0, 0, 5)]),
+            arm("sgd@0.001", vec![(100.0, 0, 5), (3000.0, 5, 5)]),
+            arm("adam@0.001", vec![(90.0, 1, 5), (80.0, 0, 5)]),
+            arm(
+                "recommended+reload@0.001",
+                vec![(120.0, 0, 5), (30.0, 0, 5)],
+            ),
+        ];
+        for (v, _) in FREE_PEERS {
+            s.push(arm(v, vec![(200.0, 0, 5), (50.0, 0, 5)]));
+        }
+        let t = targets(&plan, &labels, &s);
+        // Task a: best peer reaching every run is SGD at 100 → worst ratio 1.4; task b: the
+        // free peers' 50 → 100/50 = 2.
+        assert!(!t[0].1, "{:?}", t[0]);
+        assert!(t[0].2.contains("2.00"), "{:?}", t[0]);
+        // Wins on task a only: 1 of 2 < 2/3.
+        assert!(!t[1].1 && t[1].2.starts_with("1 of 2"), "{:?}", t[1]);
+        // Reload: 30/60 = 0.5 on the later task.
+        assert!(t[2].1, "{:?}", t[2]);
     }
 
     /// Misses cost twice the cap, and a summary counts them.
