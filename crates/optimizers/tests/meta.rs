@@ -1185,30 +1185,25 @@ fn variants_resume_exactly_from_a_checkpoint() {
             .build_checkpointable()
             .unwrap()
     };
+    // Steps `ts` of one run, the new task starting at step 3.
+    let run = |opt: &mut lrmem_optimizers::Built, w: &mut Vec<f32>, ts: std::ops::Range<usize>| {
+        for t in ts {
+            if t == 3 {
+                opt.next_task();
+            }
+            let g = grad(w, t);
+            opt.step("w", w, &g).unwrap();
+        }
+    };
     let mut whole = build();
     let mut w = vec![0.5f32, -0.25, 1.0, 0.1];
-    for t in 0..6 {
-        if t == 3 {
-            whole.next_task();
-        }
-        let g = grad(&w, t);
-        whole.step("w", &mut w, &g).unwrap();
-    }
+    run(&mut whole, &mut w, 0..6);
     let mut first = build();
     let mut w2 = vec![0.5f32, -0.25, 1.0, 0.1];
-    for t in 0..4 {
-        if t == 3 {
-            first.next_task();
-        }
-        let g = grad(&w2, t);
-        first.step("w", &mut w2, &g).unwrap();
-    }
+    run(&mut first, &mut w2, 0..4);
     let mut resumed = build();
     resumed.load(&first.save().unwrap()).unwrap();
-    for t in 4..6 {
-        let g = grad(&w2, t);
-        resumed.step("w", &mut w2, &g).unwrap();
-    }
+    run(&mut resumed, &mut w2, 4..6);
     assert_eq!(w, w2);
     assert_eq!(whole.save().unwrap(), resumed.save().unwrap());
 }
