@@ -51,6 +51,7 @@
 
 extern crate alloc;
 
+mod context;
 mod error;
 mod fast;
 pub mod kernel;
@@ -67,6 +68,7 @@ mod signal;
 #[allow(unsafe_code)]
 mod simd;
 
+pub use context::{ContextConfig, ContextMemory, ContextTrace};
 pub use error::MemoryError;
 pub use kernel::{Grid, Layout};
 pub use memory::{

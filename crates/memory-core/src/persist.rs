@@ -37,6 +37,8 @@ pub enum Kind {
     Memory = 1,
     /// A whole optimizer (crate `optimizers`).
     Optimizer = 2,
+    /// A [`ContextMemory`](crate::ContextMemory) (config, θ and its optimizer's state).
+    ContextMemory = 3,
 }
 
 /// Wraps `value` as `MAGIC | version | kind | postcard(value) | CRC-32C` (the version given
@@ -213,5 +215,49 @@ impl Memory {
             .validate()
             .map_err(|e| MemoryError::corrupt(format!("saved config is invalid: {e}")))?;
         Memory::restore(v.config, v.theta, v.rule)
+    }
+}
+
+/// A saved context memory (version 1): the config, θ (K·M), the memory optimizer's state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ContextMemoryV1 {
+    config: crate::ContextConfig,
+    theta: Vec<f32>,
+    rule: RuleState,
+}
+
+/// 1: config, θ, moments, with the checksum.
+const CONTEXT_VERSION: u16 = 1;
+
+impl crate::ContextMemory {
+    /// Saves config, θ and the memory optimizer's state in the versioned, checksummed envelope.
+    ///
+    /// ```
+    /// use lrmem_memory_core::{ContextConfig, ContextMemory};
+    /// let mem = ContextMemory::new(ContextConfig::default())?;
+    /// let bytes = mem.to_bytes()?;
+    /// assert_eq!(ContextMemory::from_bytes(&bytes)?, mem);
+    /// assert!(ContextMemory::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    /// # Ok::<(), lrmem_memory_core::MemoryError>(())
+    /// ```
+    pub fn to_bytes(&self) -> Result<Vec<u8>, MemoryError> {
+        let body = ContextMemoryV1 {
+            config: *self.config(),
+            theta: self.theta().to_vec(),
+            rule: self.rule_state().clone(),
+        };
+        seal(Kind::ContextMemory, CONTEXT_VERSION, &body)
+    }
+
+    /// Loads what [`ContextMemory::to_bytes`](crate::ContextMemory::to_bytes) wrote.
+    /// Truncated, damaged, foreign or newer bytes, an invalid config and θ outside its bounds
+    /// are all errors; nothing panics.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, MemoryError> {
+        let (_, payload) = open(bytes, Kind::ContextMemory, CONTEXT_VERSION, 1)?;
+        let v: ContextMemoryV1 = decode(payload)?;
+        v.config
+            .validate()
+            .map_err(|e| MemoryError::corrupt(format!("saved config is invalid: {e}")))?;
+        crate::ContextMemory::restore(v.config, v.theta, v.rule)
     }
 }
