@@ -10,7 +10,9 @@
 //! [`Adam`] use a constant η; [`Meta`] wraps any [`Base`] and asks its memory for
 //! η_d = η̂(z_d) per coordinate, keeping whatever the base adapts relative to its learning
 //! rate. The peers it is measured against, which it can wrap too: [`Rprop`] (iRprop−) and
-//! hypergradient descent ([`SgdHd`], [`AdamHd`]). [`Meta::last_rates`] and [`Meta::on_step`]
+//! hypergradient descent ([`SgdHd`], [`AdamHd`]). [`MetaContext`] ([`context`]) is Meta-SGD
+//! with a memory over two inputs, the gradient and its tensor's gradient scale relative to its
+//! running RMS (registry name `meta-ctx-sgd`). [`Meta::last_rates`] and [`Meta::on_step`]
 //! show the rates a step applied, and every optimizer shows its state by tensor and field
 //! ([`StateView`]).
 //! Hyperparameters can change between steps ([`Optimizer::set_hyperparameter`]): [`Scheduled`]
@@ -62,6 +64,7 @@ mod adam;
 #[cfg(feature = "burn")]
 pub mod burn;
 pub mod cocob;
+pub mod context;
 pub mod contract;
 pub mod dadapt;
 pub mod dog;
@@ -85,6 +88,7 @@ mod state;
 
 pub use adam::{Adam, AdamConfig, AdamState};
 pub use cocob::{Cocob, CocobConfig, CocobState};
+pub use context::MetaContext;
 pub use dadapt::{
     DAdaptAdam, DAdaptAdamConfig, DAdaptAdamScalars, DAdaptAdamState, DAdaptSgd, DAdaptSgdConfig,
     DAdaptSgdScalars, DAdaptSgdState,
@@ -96,7 +100,7 @@ pub use hd::{AdamHd, AdamHdConfig, HdState, SgdHd, SgdHdConfig};
 /// The memory itself (`lrmem-memory-core`), re-exported so that one dependency gives both.
 pub use lrmem_memory_core as memory_core;
 pub use lrmem_memory_core::{
-    MemoryConfig, MemoryOptimizer, NonFinite, QueryScale, Reload, Signal, ThetaSpace,
+    ContextConfig, MemoryConfig, MemoryOptimizer, NonFinite, QueryScale, Reload, Signal, ThetaSpace,
 };
 pub use mechanic::{Mechanic, MechanicConfig, MechanicScalars, MechanicState, MAX_BETAS};
 pub use meta::{

@@ -9,7 +9,7 @@ use lrmem_memory_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{self, Built, Key, Params, RegistryEntry, SpecError};
+use crate::spec::{Built, Key, Params, RegistryEntry, SpecError};
 use crate::state::{self, check_inputs, Field, Fields, Inspect, StateView, TensorStates};
 use crate::{
     Adam, AdamConfig, AdamHd, AdamHdConfig, Base, BaseInfo, Checkpoint, Direction, DirectionBuf,
@@ -1515,9 +1515,21 @@ impl<B: Base + StateBytes> StateBytes for Meta<B> {
     }
 }
 
-/// The keys of the memory every `meta-*` entry takes, then the base's keys.
+/// The keys of the memory every `meta-*` entry takes, then the base's keys. `meta-ctx-sgd`
+/// takes them without the query scale's and the query's (`@context`).
 macro_rules! memory_keys {
     ($($base:expr),* $(,)?) => {
+        $crate::meta::memory_keys!(@keys [
+            Key { name: "scale", meaning: "what indexes the memory: raw (the query, the authors') or rms (the query over its tensor's running RMS; clip is then in RMS units)", default: "raw" },
+            Key { name: "scale_beta", meaning: "decay of scale=rms's running mean, in (0, 1)", default: "0.99" },
+        ] [
+            Key { name: "query", meaning: "what the memory is queried with: base (the base's query: g for SGD, m_t for Adam, the authors') or grad (the gradient)", default: "base" },
+        ] $($base),*)
+    };
+    (@context $($base:expr),* $(,)?) => {
+        $crate::meta::memory_keys!(@keys [] [] $($base),*)
+    };
+    (@keys [$($scale:expr,)*] [$($query:expr,)*] $($base:expr),*) => {
         &[
             Key { name: "lr", meaning: "eta0: the initial learning rate, theta_m = eta0 for every local model, in (theta_min, theta_max]", default: "0.001" },
             Key { name: "xi", meaning: "the memory optimizer's learning rate xi (the meta learning rate), >= 0", default: "0.001" },
@@ -1535,19 +1547,20 @@ macro_rules! memory_keys {
             Key { name: "signal", meaning: "learning signal: product (clamp(z_t*z_t-1, -1, 1), the authors' code) or sign", default: "product" },
             Key { name: "cutoff", meaning: "kernel cutoff in kernel widths, > 0 (inf: the dense sum)", default: "9" },
             Key { name: "space", meaning: "where the memory optimizer moves theta: linear (theta, the authors') or log (ln theta: xi is a relative change per step; theta_min > 0)", default: "linear" },
-            Key { name: "scale", meaning: "what indexes the memory: raw (the query, the authors') or rms (the query over its tensor's running RMS; clip is then in RMS units)", default: "raw" },
-            Key { name: "scale_beta", meaning: "decay of scale=rms's running mean, in (0, 1)", default: "0.99" },
+            $($scale,)*
             Key { name: "reload", meaning: "what next_task keeps besides theta: theta (moments afresh, the paper's), moments (theta and the memory optimizer's state) or decay (theta pulled toward lr by reload_keep)", default: "theta" },
             Key { name: "reload_keep", meaning: "reload=decay's share of theta kept, in [0, 1]", default: "0.5" },
-            Key { name: "query", meaning: "what the memory is queried with: base (the base's query: g for SGD, m_t for Adam, the authors') or grad (the gradient)", default: "base" },
-            spec::NON_FINITE,
+            $($query,)*
+            $crate::spec::NON_FINITE,
             $($base),*
         ]
     };
 }
 
+pub(crate) use memory_keys;
+
 /// Config fields of the memory whose validation names differ from their keys.
-const MEMORY_FIELDS: &[(&str, &str)] = &[
+pub(crate) const MEMORY_FIELDS: &[(&str, &str)] = &[
     ("eta0", "lr"),
     ("num_centers", "m"),
     ("optimizer.lr", "xi"),
@@ -1745,7 +1758,7 @@ enum ThetaOpt {
 }
 
 /// Reads the memory's keys over [`MemoryConfig::default`].
-fn memory_keys(p: &mut Params<'_>) -> Result<MemoryConfig, SpecError> {
+pub(crate) fn read_memory_keys(p: &mut Params<'_>) -> Result<MemoryConfig, SpecError> {
     // Destructured in full so that a new field of the config fails to compile until it has a key.
     let MemoryConfig {
         num_centers,
@@ -1874,7 +1887,7 @@ fn memory_keys(p: &mut Params<'_>) -> Result<MemoryConfig, SpecError> {
 
 /// Reads the keys of a `meta-*` entry's [`MetaConfig`]: the memory's and the query.
 fn meta_keys(p: &mut Params<'_>) -> Result<MetaConfig, SpecError> {
-    let memory = memory_keys(p)?;
+    let memory = read_memory_keys(p)?;
     let query = p.choice(
         "query",
         MetaConfig::default().query,

@@ -31,6 +31,7 @@ static REGISTRY: &[RegistryEntry] = &[
     crate::meta::RPROP_SPEC,
     crate::meta::SGD_HD_SPEC,
     crate::meta::ADAM_HD_SPEC,
+    crate::context::SPEC,
     // The learning-rate-free peers.
     crate::prodigy::SPEC,
     crate::dadapt::ADAM_SPEC,
