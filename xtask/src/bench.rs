@@ -98,14 +98,16 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
   --study     only the study of the memory's variants: diagnosis of the failing cases,
               the variants on the development tasks (MNIST 1v2, 1v3, 1v4), then the
               recommended memory, unchanged, against the peers on held-out tasks (MNIST 2v3,
-              4v9, 5v8 and Fashion-MNIST 1v2, 1v3, 1v4) over five decades of eta0, with the
-              ablation and the targets (≈ 1 h on 2 cores; --quick: ≈ 1 min; resumable with
-              --resume)
+              4v9, 5v8, Fashion-MNIST 1v2, 1v3, 1v4, the robot's later inverse-dynamics tasks
+              and BEGAN) over five decades of eta0, with the ablation, the sensitivity to xi
+              and the targets (≈ 6 h on 2 cores; --quick: ≈ 1 min; resumable with --resume)
   --study-dev only the study's diagnosis and development stages (what the recommended
               memory was chosen on, ≈ 20 min)
   --study-stages 0,1  only these held-out stages of the study, without the diagnosis and
               the development stage (0: MNIST evaluation, 1: MNIST ablation,
-              2: Fashion-MNIST evaluation, 3: Fashion-MNIST ablation)
+              2: Fashion-MNIST evaluation, 3: Fashion-MNIST ablation, 4: panda-inverse
+              evaluation, its first task reported apart as a development task, 5: BEGAN
+              evaluation)
 
 Options:
   --workload NAME     a workload (see the list below; default mnist); repeatable

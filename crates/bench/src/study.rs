@@ -365,6 +365,14 @@ pub const ROUND2: &[Variant] = &[
     ),
 ];
 
+/// The third development round: the memory over two inputs, the gradient and its tensor's
+/// gradient scale relative to its running RMS (`meta-ctx-sgd`, `lrmem_memory_core::ContextMemory`),
+/// over the authors' settings (the first two rounds' winner), with 5 and with 3 contexts.
+pub const ROUND3: &[Variant] = &[
+    ("sgd-context5-xi0.001", "meta-ctx-sgd:xi=0.001"),
+    ("sgd-context3-xi0.001", "meta-ctx-sgd:xi=0.001,contexts=3"),
+];
+
 /// What a reload carries, on the development tasks (first round, on the first proposal
 /// `sgd-log-sign-rms-xi0.01`).
 pub const RELOADS: &[Variant] = &[
@@ -394,6 +402,15 @@ pub const ABLATION: &[Variant] = &[
     ("with-log-xi0.01", "meta-sgd:xi=0.01,space=log"),
     ("over-adam-grad", "meta-adam:xi=0.001,query=grad"),
     ("over-adam-m", "meta-adam:xi=0.001"),
+    ("with-context", "meta-ctx-sgd:xi=0.001"),
+];
+
+/// The held-out sensitivity to ξ: the recommended memory at ξ over three decades around its
+/// 10⁻³ (which the evaluation stage runs), η₀ = 10⁻³.
+pub const XI_SWEEP: &[(f32, Variant)] = &[
+    (1e-4, ("xi=0.0001", "meta-sgd:xi=0.0001")),
+    (1e-2, ("xi=0.01", "meta-sgd:xi=0.01")),
+    (1e-1, ("xi=0.1", "meta-sgd:xi=0.1")),
 ];
 
 /// The held-out ablation of what a reload keeps (carried across tasks).
@@ -425,10 +442,14 @@ pub enum StageKind {
     Dev,
     /// Development, second round: the [`ROUND2`] candidates at every development rate.
     DevRound2,
+    /// Development, third round: the [`ROUND3`] candidates (the memory over two inputs) at
+    /// every development rate.
+    DevRound3,
     /// Held-out evaluation: the recommended memory, the authors', SGD and Adam at every rate,
     /// the learning-rate-free peers at their defaults, the recommended memory reloaded.
     Core,
-    /// Held-out ablation: every other variant and reload option at η₀ = 10⁻³.
+    /// Held-out ablation: every other variant and reload option, and the recommended memory
+    /// at other ξ ([`XI_SWEEP`]), at η₀ = 10⁻³.
     Ablation,
 }
 
@@ -446,6 +467,9 @@ pub struct Stage {
     /// The 0-based tasks whose results this stage reports (the others ran only to carry a
     /// memory into them).
     pub counted: Vec<usize>,
+    /// Development tasks among those run (a dynamics workload's first task), reported apart
+    /// from the held-out ones.
+    pub development: Vec<usize>,
     /// Updates per task.
     pub cap: usize,
 }
@@ -486,6 +510,7 @@ fn stage(
             .collect(),
         tasks,
         counted: counted.to_vec(),
+        development: Vec::new(),
         cap,
     }
 }
@@ -494,9 +519,11 @@ impl StudyPlan {
     /// The full study: development on MNIST 1v2, 1v3, 1v4 (the papers' sequence); held out,
     /// each as the evaluation of the recommended memory and the ablation, on MNIST 2v3, 4v9,
     /// 5v8 (digit pairs of varied difficulty never looked at) and on Fashion-MNIST 1v2, 1v3,
-    /// 1v4; η₀ from 10⁻⁵ to 1; 5 held-out seeds.
+    /// 1v4; the evaluation on the later tasks of the robot's inverse dynamics (its first task,
+    /// a development task, reported apart) and on the GAN; η₀ from 10⁻⁵ to 1; 5 held-out
+    /// seeds.
     pub fn full() -> Self {
-        use StageKind::{Ablation, Core, Dev, DevRound2};
+        use StageKind::{Ablation, Core, Dev, DevRound2, DevRound3};
         let dev: &[(&str, &str)] = &[("pairs", "1-2,1-3,1-4")];
         let mnist: &[(&str, &str)] = &[("pairs", "2-3,4-9,5-8")];
         let fashion: &[(&str, &str)] = &[("pairs", "1-2,1-3,1-4")];
@@ -504,12 +531,18 @@ impl StudyPlan {
             dev: vec![
                 stage(Dev, "mnist", dev, 3, &[0, 1, 2], 3000),
                 stage(DevRound2, "mnist", dev, 3, &[0, 1, 2], 3000),
+                stage(DevRound3, "mnist", dev, 3, &[0, 1, 2], 3000),
             ],
             held_out: vec![
                 stage(Core, "mnist", mnist, 3, &[0, 1, 2], 3000),
                 stage(Ablation, "mnist", mnist, 3, &[0, 1, 2], 3000),
                 stage(Core, "fashion-mnist", fashion, 3, &[0, 1, 2], 3000),
                 stage(Ablation, "fashion-mnist", fashion, 3, &[0, 1, 2], 3000),
+                Stage {
+                    development: vec![0],
+                    ..stage(Core, "panda-inverse", &[], 3, &[1, 2], 50_000)
+                },
+                stage(Core, "began", &[], 1, &[0], 1500),
             ],
             dev_rates: vec![1e-4, 1e-3, 1e-2],
             dev_seeds: vec![100, 101],
@@ -808,7 +841,14 @@ pub struct StudyResult {
     pub dev: Vec<(Vec<String>, Vec<ArmSummary>)>,
     /// Per held-out stage: its task labels and every arm's summary.
     pub held_out: Vec<(Vec<String>, Vec<ArmSummary>)>,
+    /// Per held-out stage: the same for its development tasks ([`Stage::development`]; empty
+    /// where it has none).
+    #[serde(default)]
+    pub held_out_dev: Vec<(Vec<String>, Vec<ArmSummary>)>,
 }
+
+/// A stage's task labels and arm summaries, for its counted tasks and its development tasks.
+type StageSummaries = [(Vec<String>, Vec<ArmSummary>); 2];
 
 /// Where a study runs: the data, the cache, the output folder, the parallel runs.
 #[derive(Debug, Clone)]
@@ -856,8 +896,13 @@ fn run_stage(
     seeds: &[u64],
     ctx: &StudyContext<'_>,
     observer: &dyn harness::Observer,
-) -> Result<(Vec<String>, Vec<ArmSummary>), BenchError> {
+) -> Result<StageSummaries, BenchError> {
     let family = build_family(stage, ctx)?;
+    // On a one-task workload a reloaded arm runs exactly as its fresh twin.
+    let arms = arms
+        .into_iter()
+        .filter(|a| !(a.reload && stage.tasks == 1))
+        .collect();
     let experiment = experiment(stage, arms, seeds)?;
     let options = harness::RunOptions {
         jobs: ctx.jobs,
@@ -866,7 +911,15 @@ fn run_stage(
     };
     let results = harness::run(family.as_ref(), &experiment, &options, observer)?;
     let labels = stage.counted.iter().map(|&k| family.label(k)).collect();
-    Ok((labels, summarise(&results, stage)))
+    let dev = Stage {
+        counted: stage.development.clone(),
+        ..stage.clone()
+    };
+    let dev_labels = dev.counted.iter().map(|&k| family.label(k)).collect();
+    Ok([
+        (labels, summarise(&results, stage)),
+        (dev_labels, summarise(&results, &dev)),
+    ])
 }
 
 /// The arms of a development stage: every variant fresh at every development rate, and the
@@ -896,6 +949,7 @@ pub fn stage_arms(plan: &StudyPlan, kind: StageKind) -> Result<Vec<Arm>, BenchEr
     match kind {
         StageKind::Dev => dev_arms(plan),
         StageKind::DevRound2 => sweep_arms(ROUND2, &plan.dev_rates, false),
+        StageKind::DevRound3 => sweep_arms(ROUND3, &plan.dev_rates, false),
         StageKind::Core => {
             let mut arms = sweep_arms(&swept(), &plan.rates, false)?;
             arms.extend(default_arms(FREE_PEERS)?);
@@ -904,6 +958,8 @@ pub fn stage_arms(plan: &StudyPlan, kind: StageKind) -> Result<Vec<Arm>, BenchEr
         }
         StageKind::Ablation => {
             let mut arms = sweep_arms(ABLATION, &[1e-3], false)?;
+            let xi: Vec<Variant> = XI_SWEEP.iter().map(|(_, v)| *v).collect();
+            arms.extend(sweep_arms(&xi, &[1e-3], false)?);
             arms.extend(sweep_arms(ABLATION_RELOADS, &[1e-3], true)?);
             Ok(arms)
         }
@@ -922,31 +978,56 @@ pub fn run(
     // The diagnosis runs on the first development task (none without a development stage).
     let mut diagnoses = Vec::new();
     if let Some(first) = plan.dev.first() {
-        progress("diagnosis");
-        let family = build_family(first, ctx)?;
-        let [updates, every] = plan.diagnosis;
-        let seed = plan.dev_seeds.first().copied().unwrap_or(100);
-        diagnoses = cases()
-            .par_iter()
-            .map(|c| diagnose(family.as_ref(), 0, seed, c, updates, every))
-            .collect::<Result<Vec<_>, _>>()?;
+        // Kept in `study-diagnosis.json` for `--resume`, with what it was run on.
+        let path = ctx.out.join("study-diagnosis.json");
+        let key = (first, plan.diagnosis, &plan.dev_seeds);
+        let cached = std::fs::read(&path)
+            .ok()
+            .filter(|_| ctx.resume)
+            .and_then(|b| {
+                serde_json::from_slice::<(Stage, [usize; 2], Vec<u64>, Vec<Diagnosis>)>(&b).ok()
+            })
+            .filter(|(st, d, seeds, _)| (st, *d, seeds) == key);
+        if let Some((_, _, _, d)) = cached {
+            progress("diagnosis (from study-diagnosis.json)");
+            diagnoses = d;
+        } else {
+            progress("diagnosis");
+            let family = build_family(first, ctx)?;
+            let [updates, every] = plan.diagnosis;
+            let seed = plan.dev_seeds.first().copied().unwrap_or(100);
+            diagnoses = cases()
+                .par_iter()
+                .map(|c| diagnose(family.as_ref(), 0, seed, c, updates, every))
+                .collect::<Result<Vec<_>, _>>()?;
+            let json = serde_json::to_vec(&(first, plan.diagnosis, &plan.dev_seeds, &diagnoses))
+                .map_err(|e| BenchError::Invalid(e.to_string()))?;
+            std::fs::create_dir_all(ctx.out)
+                .and_then(|()| std::fs::write(&path, json))
+                .map_err(|source| BenchError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
     }
     let mut dev = Vec::new();
     for (i, stage) in plan.dev.iter().enumerate() {
         progress(&format!("development: {}", stage.workload));
-        dev.push(run_stage(
+        let [counted, _] = run_stage(
             stage,
             &format!("dev{i}-{}", stage.workload),
             stage_arms(plan, stage.kind)?,
             &plan.dev_seeds,
             ctx,
             observer,
-        )?);
+        )?;
+        dev.push(counted);
     }
     let mut held_out = Vec::new();
+    let mut held_out_dev = Vec::new();
     for stage in &plan.held_out {
         progress(&format!("held out: {}", stage.workload));
-        held_out.push(run_stage(
+        let [counted, development] = run_stage(
             stage,
             &format!(
                 "held-out-{}-{}",
@@ -957,13 +1038,16 @@ pub fn run(
             &plan.seeds,
             ctx,
             observer,
-        )?);
+        )?;
+        held_out.push(counted);
+        held_out_dev.push(development);
     }
     let result = StudyResult {
         plan: plan.clone(),
         diagnoses,
         dev,
         held_out,
+        held_out_dev,
     };
     let path = ctx.out.join("study.json");
     std::fs::write(
@@ -986,6 +1070,7 @@ fn mean_updates(summaries: &[ArmSummary], arm: &str) -> Option<f64> {
 /// The three targets on one held-out stage, in words: (target, met, detail).
 pub fn targets(
     plan: &StudyPlan,
+    stage: &Stage,
     labels: &[String],
     s: &[ArmSummary],
 ) -> Vec<(String, bool, String)> {
@@ -1068,11 +1153,13 @@ pub fn targets(
     let fresh = find(&rate_name("recommended", 1e-3));
     let reload = find(&rate_name("recommended+reload", 1e-3));
     let detail;
+    // The counted tasks after a sequence's first (the ones a reloaded memory starts).
+    let later: Vec<usize> = (0..labels.len())
+        .filter(|&k| stage.counted.get(k).is_some_and(|&task| task > 0))
+        .collect();
     let met = match (fresh, reload) {
-        (Some(f), Some(r)) if labels.len() > 1 => {
-            let ratios: Vec<f64> = (1..labels.len())
-                .map(|k| r.tasks[k].0 / f.tasks[k].0)
-                .collect();
+        (Some(f), Some(r)) if !later.is_empty() => {
+            let ratios: Vec<f64> = later.iter().map(|&k| r.tasks[k].0 / f.tasks[k].0).collect();
             let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
             detail = format!("mean ratio {mean:.2} on the later tasks ({ratios:.2?})");
             mean <= 0.7
@@ -1088,6 +1175,65 @@ pub fn targets(
         detail,
     ));
     out
+}
+
+/// The sensitivity to ξ on the ablation stage `i`: mean updates of the recommended memory
+/// against ξ at η₀ = 10⁻³ (ξ = 10⁻³ from the evaluation stage of the same workload), as a
+/// figure and a line of text.
+fn xi_figure(r: &StudyResult, i: usize, out: &Path) -> Result<String, BenchError> {
+    let stage = &r.plan.held_out[i];
+    let s = &r.held_out[i].1;
+    let mut points: Vec<(f64, f64)> = XI_SWEEP
+        .iter()
+        .filter_map(|(xi, (name, _))| {
+            mean_updates(s, &format!("{name}@0.001")).map(|u| (f64::from(*xi), u))
+        })
+        .collect();
+    let core = r
+        .plan
+        .held_out
+        .iter()
+        .position(|c| c.kind == StageKind::Core && c.workload == stage.workload)
+        .and_then(|c| r.held_out.get(c))
+        .and_then(|(_, cs)| mean_updates(cs, "recommended@0.001"));
+    if let Some(u) = core {
+        points.push((1e-3, u));
+    }
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if points.is_empty() {
+        return Ok(String::new());
+    }
+    let stem = out.join(format!("study_xi_{i}_{}", stage.workload));
+    let line = Line {
+        label: "recommended memory, η₀ = 1e-3".into(),
+        points: points.clone(),
+        colour: plot::colour(0),
+        dashed: false,
+    };
+    let [svg, _] = plot::log_log_lines(
+        &stem,
+        &format!(
+            "{}: updates to the threshold against ξ (held out; misses at the cap)",
+            stage.workload
+        ),
+        "ξ (the memory's learning rate)",
+        "mean updates over the tasks",
+        &[line],
+    )
+    .map_err(|e| BenchError::Plot {
+        path: stem.clone(),
+        reason: e.to_string(),
+    })?;
+    let mut md = String::from("\nSensitivity to ξ (the recommended memory, η₀ = 10⁻³; mean updates over the tasks, misses at the cap): ");
+    let list: Vec<String> = points
+        .iter()
+        .map(|(xi, u)| format!("ξ = {xi:e}: {u:.0}"))
+        .collect();
+    md.push_str(&list.join(", "));
+    if let Some(name) = svg.file_name().and_then(|s| s.to_str()) {
+        let _ = write!(md, "\n\n![sensitivity to ξ]({name})\n");
+    }
+    Ok(md)
 }
 
 /// The study's section of the report: diagnosis, development, held-out evaluation with the
@@ -1134,7 +1280,13 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
     }
     let mut ranked: Vec<(f64, &str)> = by_variant
         .iter()
-        .filter(|(v, _)| VARIANTS.iter().chain(ROUND2).any(|(n, _)| n == *v))
+        .filter(|(v, _)| {
+            VARIANTS
+                .iter()
+                .chain(ROUND2)
+                .chain(ROUND3)
+                .any(|(n, _)| n == *v)
+        })
         .map(|(v, xs)| (xs.iter().sum::<f64>() / xs.len() as f64, *v))
         .collect();
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -1163,6 +1315,16 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
             r.plan.seeds
         );
         md.push_str(&summary_table(s, labels, stage.cap));
+        if let Some((dev_labels, dev)) = r.held_out_dev.get(i).filter(|(l, _)| !l.is_empty()) {
+            let _ = writeln!(
+                md,
+                "\nThe same arms on the workload's development task (run to carry a reloaded memory into the held-out ones; reported apart, not held out):\n"
+            );
+            md.push_str(&summary_table(dev, dev_labels, stage.cap));
+        }
+        if stage.kind == StageKind::Ablation {
+            md.push_str(&xi_figure(r, i, out)?);
+        }
         if stage.kind != StageKind::Core {
             continue;
         }
@@ -1217,7 +1379,7 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
             let _ = writeln!(md, "\n![sensitivity]({name})\n");
         }
         md.push_str("\n| target | met | measured |\n|---|---|---|\n");
-        for (t, met, detail) in targets(&r.plan, labels, s) {
+        for (t, met, detail) in targets(&r.plan, stage, labels, s) {
             let _ = writeln!(
                 md,
                 "| {t} | {} | {detail} |",
@@ -1241,6 +1403,7 @@ mod tests {
                 .unwrap()
                 .into_iter()
                 .chain(stage_arms(&plan, StageKind::DevRound2).unwrap())
+                .chain(stage_arms(&plan, StageKind::DevRound3).unwrap())
                 .chain(stage_arms(&plan, StageKind::Core).unwrap())
                 .chain(stage_arms(&plan, StageKind::Ablation).unwrap())
             {
@@ -1293,7 +1456,8 @@ mod tests {
         for (v, _) in FREE_PEERS {
             s.push(arm(v, vec![(200.0, 0, 5), (50.0, 0, 5)]));
         }
-        let t = targets(&plan, &labels, &s);
+        let stage = stage(StageKind::Core, "mnist", &[], 2, &[0, 1], 100);
+        let t = targets(&plan, &stage, &labels, &s);
         // Task a: best peer reaching every run is SGD at 100 → worst ratio 1.4; task b: the
         // free peers' 50 → 100/50 = 2.
         assert!(!t[0].1, "{:?}", t[0]);

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 /// | SGD-HD | g, g_prev (dot); g, w | w, g_prev | 24 |
 /// | Meta-SGD | g, z_prev (G); g, w | w, z_prev | 24 |
 /// | Meta-Adam | g, m, v; m, z_prev (G); m, v, w | m, v; w, z_prev | 48 |
+/// | Meta-SGD, context memory | g (RMS); g, z_prev (G); g, w | w, z_prev | 28 |
 /// | Prodigy | g, w, x₀, s, m, v; m, v, w | s, m, v; w | 52 |
 /// | D-Adapt Adam | g, s, m, v; m, v, w | s, m, v; w | 44 |
 /// | DoG | g, w, x₀ (distance, Σg²); g, w | w | 24 |
@@ -40,6 +41,7 @@ pub const CASES: &[(&str, usize)] = &[
     ("meta-adam:m=20", 48),
     ("meta-sgd:m=100", 24),
     ("meta-adam:m=100", 48),
+    ("meta-ctx-sgd", 28),
     ("prodigy", 52),
     ("dadapt-adam", 44),
     ("dog", 24),
