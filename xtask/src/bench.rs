@@ -101,8 +101,9 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
               4v9, 5v8, Fashion-MNIST 1v2, 1v3, 1v4, the robot's later inverse-dynamics tasks
               and BEGAN) over five decades of eta0, with the ablation, the sensitivity to xi
               and the targets (≈ 6 h on 2 cores; --quick: ≈ 1 min; resumable with --resume)
-  --study-dev only the study's diagnosis and development stages (what the recommended
-              memory was chosen on, ≈ 20 min)
+  --study-dev only the study's diagnosis and development stages: the three rounds the
+              recommended memory was chosen on and the ablation on the same tasks
+              (≈ 1.5 h)
   --study-stages 0,1  only these held-out stages of the study, without the diagnosis and
               the development stage (0: MNIST evaluation, 1: MNIST ablation,
               2: Fashion-MNIST evaluation, 3: Fashion-MNIST ablation, 4: panda-inverse

@@ -521,7 +521,8 @@ impl StudyPlan {
     /// 5v8 (digit pairs of varied difficulty never looked at) and on Fashion-MNIST 1v2, 1v3,
     /// 1v4; the evaluation on the later tasks of the robot's inverse dynamics (its first task,
     /// a development task, reported apart) and on the GAN; η₀ from 10⁻⁵ to 1; 5 held-out
-    /// seeds.
+    /// seeds. After the three choosing rounds, the ablation runs on the development tasks too
+    /// (with the held-out seeds), to be reported apart from the held-out ablation.
     pub fn full() -> Self {
         use StageKind::{Ablation, Core, Dev, DevRound2, DevRound3};
         let dev: &[(&str, &str)] = &[("pairs", "1-2,1-3,1-4")];
@@ -532,6 +533,8 @@ impl StudyPlan {
                 stage(Dev, "mnist", dev, 3, &[0, 1, 2], 3000),
                 stage(DevRound2, "mnist", dev, 3, &[0, 1, 2], 3000),
                 stage(DevRound3, "mnist", dev, 3, &[0, 1, 2], 3000),
+                // After the choice: what each variant does on the tasks it was chosen on.
+                stage(Ablation, "mnist", dev, 3, &[0, 1, 2], 3000),
             ],
             held_out: vec![
                 stage(Core, "mnist", mnist, 3, &[0, 1, 2], 3000),
@@ -549,6 +552,16 @@ impl StudyPlan {
             rates: vec![1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0],
             seeds: (0..5).collect(),
             diagnosis: [3000, 100],
+        }
+    }
+
+    /// The seeds of the development stage `stage`: the ablation's are the held-out seeds (its
+    /// table needs as many as the held-out one), the choosing rounds' the development seeds.
+    pub fn dev_stage_seeds(&self, stage: &Stage) -> &[u64] {
+        if stage.kind == StageKind::Ablation {
+            &self.seeds
+        } else {
+            &self.dev_seeds
         }
     }
 
@@ -1017,7 +1030,7 @@ pub fn run(
             stage,
             &format!("dev{i}-{}", stage.workload),
             stage_arms(plan, stage.kind)?,
-            &plan.dev_seeds,
+            plan.dev_stage_seeds(stage),
             ctx,
             observer,
         )?;
@@ -1263,8 +1276,15 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
     for ((labels, s), stage) in r.dev.iter().zip(&r.plan.dev) {
         let _ = writeln!(
             md,
-            "\n`{}` ({:?}), seeds {:?}, η₀ ∈ {:?} (reload arms at 10⁻³):\n",
-            stage.workload, stage.options, r.plan.dev_seeds, r.plan.dev_rates
+            "\n`{}` ({:?}), seeds {:?}, {}:\n",
+            stage.workload,
+            stage.options,
+            r.plan.dev_stage_seeds(stage),
+            if stage.kind == StageKind::Ablation {
+                "the ablation: each variant switched on alone in the recommended memory, everything else fixed, η₀ = 10⁻³".to_string()
+            } else {
+                format!("η₀ ∈ {:?} (reload arms at 10⁻³)", r.plan.dev_rates)
+            }
         );
         md.push_str(&summary_table(s, labels, stage.cap));
     }
