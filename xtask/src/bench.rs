@@ -108,7 +108,7 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
               the development stage (0: MNIST evaluation, 1: MNIST ablation,
               2: Fashion-MNIST evaluation, 3: Fashion-MNIST ablation, 4: panda-inverse
               evaluation, its first task reported apart as a development task, 5: BEGAN
-              evaluation)
+              evaluation); with --study-dev, the development stages and these
 
 Options:
   --workload NAME     a workload (see the list below; default mnist); repeatable
@@ -623,7 +623,7 @@ fn study_section(o: &Options) -> Result<String> {
     } else {
         lrmem_bench::study::StudyPlan::full()
     };
-    if o.study_dev_only {
+    if o.study_dev_only && o.study_stages.is_none() {
         plan.held_out.clear();
     }
     if let Some(keep) = &o.study_stages {
@@ -634,8 +634,11 @@ fn study_section(o: &Options) -> Result<String> {
             );
         }
         plan.held_out = keep.iter().map(|&i| plan.held_out[i].clone()).collect();
-        // The diagnosis and the development stage are `--study-dev`'s.
-        plan.dev.clear();
+        // The diagnosis and the development stages are `--study-dev`'s (both flags: the
+        // development stages and these held-out ones).
+        if !o.study_dev_only {
+            plan.dev.clear();
+        }
     }
     let cache = crate::root().join("target/lrmem-cache");
     let ctx = lrmem_bench::study::StudyContext {
