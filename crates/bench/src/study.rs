@@ -451,6 +451,9 @@ pub enum StageKind {
     /// Held-out ablation: every other variant and reload option, and the recommended memory
     /// at other ξ ([`XI_SWEEP`]), at η₀ = 10⁻³.
     Ablation,
+    /// The ablation on the development tasks: the [`StageKind::Ablation`] arms and the
+    /// recommended memory itself (fresh and reloaded), everything with the held-out seeds.
+    DevAblation,
 }
 
 /// One stage's workloads: (workload, options, tasks to run, the tasks that count).
@@ -524,7 +527,7 @@ impl StudyPlan {
     /// seeds. After the three choosing rounds, the ablation runs on the development tasks too
     /// (with the held-out seeds), to be reported apart from the held-out ablation.
     pub fn full() -> Self {
-        use StageKind::{Ablation, Core, Dev, DevRound2, DevRound3};
+        use StageKind::{Ablation, Core, Dev, DevAblation, DevRound2, DevRound3};
         let dev: &[(&str, &str)] = &[("pairs", "1-2,1-3,1-4")];
         let mnist: &[(&str, &str)] = &[("pairs", "2-3,4-9,5-8")];
         let fashion: &[(&str, &str)] = &[("pairs", "1-2,1-3,1-4")];
@@ -534,7 +537,7 @@ impl StudyPlan {
                 stage(DevRound2, "mnist", dev, 3, &[0, 1, 2], 3000),
                 stage(DevRound3, "mnist", dev, 3, &[0, 1, 2], 3000),
                 // After the choice: what each variant does on the tasks it was chosen on.
-                stage(Ablation, "mnist", dev, 3, &[0, 1, 2], 3000),
+                stage(DevAblation, "mnist", dev, 3, &[0, 1, 2], 3000),
             ],
             held_out: vec![
                 stage(Core, "mnist", mnist, 3, &[0, 1, 2], 3000),
@@ -558,7 +561,7 @@ impl StudyPlan {
     /// The seeds of the development stage `stage`: the ablation's are the held-out seeds (its
     /// table needs as many as the held-out one), the choosing rounds' the development seeds.
     pub fn dev_stage_seeds(&self, stage: &Stage) -> &[u64] {
-        if stage.kind == StageKind::Ablation {
+        if stage.kind == StageKind::DevAblation {
             &self.seeds
         } else {
             &self.dev_seeds
@@ -969,6 +972,12 @@ pub fn stage_arms(plan: &StudyPlan, kind: StageKind) -> Result<Vec<Arm>, BenchEr
             arms.extend(sweep_arms(&[("recommended", RECOMMENDED)], &[1e-3], true)?);
             Ok(arms)
         }
+        StageKind::DevAblation => {
+            let mut arms = sweep_arms(&[("recommended", RECOMMENDED)], &[1e-3], false)?;
+            arms.extend(sweep_arms(&[("recommended", RECOMMENDED)], &[1e-3], true)?);
+            arms.extend(stage_arms(plan, StageKind::Ablation)?);
+            Ok(arms)
+        }
         StageKind::Ablation => {
             let mut arms = sweep_arms(ABLATION, &[1e-3], false)?;
             let xi: Vec<Variant> = XI_SWEEP.iter().map(|(_, v)| *v).collect();
@@ -1190,6 +1199,17 @@ pub fn targets(
     out
 }
 
+/// The summaries of the evaluation stage on the same workload as held-out stage `i`.
+fn core_of(r: &StudyResult, i: usize) -> Option<&[ArmSummary]> {
+    let workload = &r.plan.held_out.get(i)?.workload;
+    let c = r
+        .plan
+        .held_out
+        .iter()
+        .position(|c| c.kind == StageKind::Core && &c.workload == workload)?;
+    r.held_out.get(c).map(|(_, cs)| cs.as_slice())
+}
+
 /// The sensitivity to ξ on the ablation stage `i`: mean updates of the recommended memory
 /// against ξ at η₀ = 10⁻³ (ξ = 10⁻³ from the evaluation stage of the same workload), as a
 /// figure and a line of text.
@@ -1202,13 +1222,7 @@ fn xi_figure(r: &StudyResult, i: usize, out: &Path) -> Result<String, BenchError
             mean_updates(s, &format!("{name}@0.001")).map(|u| (f64::from(*xi), u))
         })
         .collect();
-    let core = r
-        .plan
-        .held_out
-        .iter()
-        .position(|c| c.kind == StageKind::Core && c.workload == stage.workload)
-        .and_then(|c| r.held_out.get(c))
-        .and_then(|(_, cs)| mean_updates(cs, "recommended@0.001"));
+    let core = core_of(r, i).and_then(|cs| mean_updates(cs, "recommended@0.001"));
     if let Some(u) = core {
         points.push((1e-3, u));
     }
@@ -1280,7 +1294,7 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
             stage.workload,
             stage.options,
             r.plan.dev_stage_seeds(stage),
-            if stage.kind == StageKind::Ablation {
+            if stage.kind == StageKind::DevAblation {
                 "the ablation: each variant switched on alone in the recommended memory, everything else fixed, η₀ = 10⁻³".to_string()
             } else {
                 format!("η₀ ∈ {:?} (reload arms at 10⁻³)", r.plan.dev_rates)
@@ -1334,7 +1348,23 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
             },
             r.plan.seeds
         );
-        md.push_str(&summary_table(s, labels, stage.cap));
+        if stage.kind == StageKind::Ablation {
+            // The "off" rows: the recommended memory itself, from the evaluation stage of the
+            // same workload (same tasks and seeds).
+            let mut rows: Vec<ArmSummary> = core_of(r, i)
+                .into_iter()
+                .flat_map(|cs| cs.iter())
+                .filter(|a| a.arm == "recommended@0.001" || a.arm == "recommended+reload@0.001")
+                .map(|a| ArmSummary {
+                    arm: format!("{} (off: the evaluation stage's)", a.arm),
+                    ..a.clone()
+                })
+                .collect();
+            rows.extend(s.iter().cloned());
+            md.push_str(&summary_table(&rows, labels, stage.cap));
+        } else {
+            md.push_str(&summary_table(s, labels, stage.cap));
+        }
         if let Some((dev_labels, dev)) = r.held_out_dev.get(i).filter(|(l, _)| !l.is_empty()) {
             let _ = writeln!(
                 md,
@@ -1426,6 +1456,7 @@ mod tests {
                 .chain(stage_arms(&plan, StageKind::DevRound3).unwrap())
                 .chain(stage_arms(&plan, StageKind::Core).unwrap())
                 .chain(stage_arms(&plan, StageKind::Ablation).unwrap())
+                .chain(stage_arms(&plan, StageKind::DevAblation).unwrap())
             {
                 arm.spec
                     .build()
