@@ -654,6 +654,10 @@ pub struct ArmSummary {
     pub tasks: Vec<(f64, usize, usize)>,
     /// Mean of ln cost over tasks and seeds.
     pub score: f64,
+    /// Mean training time per update over the counted tasks' runs, in µs (forward, backward
+    /// and step; comparable between arms of one stage, which ran side by side).
+    #[serde(default)]
+    pub us_per_update: f64,
 }
 
 /// Summarises `results` per arm over `stage`'s counted tasks.
@@ -670,6 +674,7 @@ pub fn summarise(results: &Results, stage: &Stage) -> Vec<ArmSummary> {
                 .filter(|r| r.spec.arm.name == arm.name)
                 .collect();
             let mut logs = Vec::new();
+            let mut times = Vec::new();
             let tasks = stage
                 .counted
                 .iter()
@@ -687,6 +692,7 @@ pub fn summarise(results: &Results, stage: &Stage) -> Vec<ArmSummary> {
                             continue;
                         };
                         n += 1;
+                        times.push(t.mean_update_us);
                         match t.outcome.reached() {
                             Some(u) => sum += u as f64,
                             None => {
@@ -704,6 +710,7 @@ pub fn summarise(results: &Results, stage: &Stage) -> Vec<ArmSummary> {
                 arm: arm.name.clone(),
                 tasks,
                 score,
+                us_per_update: times.iter().sum::<f64>() / times.len().max(1) as f64,
             }
         })
         .collect()
@@ -826,22 +833,22 @@ pub fn summary_table(summaries: &[ArmSummary], labels: &[String], cap: usize) ->
     for l in labels {
         let _ = write!(md, " {l} | missed |");
     }
-    md.push_str(" score (mean ln updates) |\n|---|");
+    md.push_str(" score (mean ln updates) | µs per update |\n|---|");
     for _ in labels {
         md.push_str("---|---|");
     }
-    md.push_str("---|\n");
+    md.push_str("---|---|\n");
     for s in summaries {
         let _ = write!(md, "| {} |", s.arm);
         for &(mean, missed, n) in &s.tasks {
             let ge = if missed > 0 { "≥ " } else { "" };
             let _ = write!(md, " {ge}{mean:.0} | {missed}/{n} |");
         }
-        let _ = writeln!(md, " {:.2} |", s.score);
+        let _ = writeln!(md, " {:.2} | {:.0} |", s.score, s.us_per_update);
     }
     let _ = writeln!(
         md,
-        "\n(Misses count at the cap of {cap} in the means and at twice the cap in the score.)"
+        "\n(Misses count at the cap of {cap} in the means and at twice the cap in the score; µs per update: training time of an update, the threshold checks left out, comparable within a table, whose runs shared the machine alike.)"
     );
     md
 }
@@ -1356,7 +1363,10 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
                 .flat_map(|cs| cs.iter())
                 .filter(|a| a.arm == "recommended@0.001" || a.arm == "recommended+reload@0.001")
                 .map(|a| ArmSummary {
-                    arm: format!("{} (off: the evaluation stage's)", a.arm),
+                    arm: format!(
+                        "{} (off: the evaluation stage's run, its µs from that run)",
+                        a.arm
+                    ),
                     ..a.clone()
                 })
                 .collect();
@@ -1492,6 +1502,7 @@ mod tests {
             arm: name.into(),
             tasks,
             score: 0.0,
+            us_per_update: 0.0,
         };
         let labels = vec!["a".to_string(), "b".to_string()];
         let mut s = vec![
