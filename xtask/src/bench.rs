@@ -98,8 +98,8 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
   --study     only the study of the memory's variants: diagnosis of the failing cases,
               the variants on the development tasks (MNIST 1v2, 1v3, 1v4), then the
               recommended memory, unchanged, against the peers on held-out tasks (MNIST 2v3,
-              4v9, 5v8, Fashion-MNIST 1v2, 1v3, 1v4, the robot's later inverse-dynamics tasks
-              and BEGAN) over five decades of eta0, with the ablation, the sensitivity to xi
+              4v9, 5v8, Fashion-MNIST 1v2, 1v3, 1v4, the robot's later inverse- and
+              forward-dynamics tasks and BEGAN) over five decades of eta0, with the ablation, the sensitivity to xi
               and the targets (≈ 6 h on 2 cores; --quick: ≈ 1 min; resumable with --resume)
   --study-dev only the study's diagnosis and development stages: the three rounds the
               recommended memory was chosen on and the ablation on the same tasks
@@ -108,7 +108,8 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
               the development stage (0: MNIST evaluation, 1: MNIST ablation,
               2: Fashion-MNIST evaluation, 3: Fashion-MNIST ablation, 4: panda-inverse
               evaluation, its first task reported apart as a development task, 5: BEGAN
-              evaluation); with --study-dev, the development stages and these
+              evaluation, 6: panda-forward evaluation, as 4); with --study-dev, the
+              development stages and these
 
 Options:
   --workload NAME     a workload (see the list below; default mnist); repeatable
