@@ -1357,14 +1357,19 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
     for (i, ((labels, s), stage)) in r.held_out.iter().zip(&r.plan.held_out).enumerate() {
         let _ = writeln!(
             md,
-            "\n`{}` ({:?}), {}, seeds {:?}:\n",
+            "\n`{}` ({:?}{}), {}, seeds {:?}, updates to the threshold (at most {}):\n",
             stage.workload,
             stage.options,
+            stage
+                .threshold
+                .map(|t| format!(", threshold {t}"))
+                .unwrap_or_default(),
             match stage.kind {
                 StageKind::Core => "the recommended memory against the peers",
                 _ => "the ablation: each variant switched on alone in the recommended memory, everything else fixed, η₀ = 10⁻³",
             },
-            r.plan.seeds
+            r.plan.seeds,
+            stage.cap
         );
         if stage.kind == StageKind::Ablation {
             // The "off" rows: the recommended memory itself, from the evaluation stage of the
