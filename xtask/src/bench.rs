@@ -44,6 +44,8 @@ pub struct Options {
     study_dev_only: bool,
     /// The held-out stages to run (`--study-stages`; default all).
     study_stages: Option<Vec<usize>>,
+    /// Run nothing; render the study's report from its results files (`--study-render`).
+    study_render: bool,
     skip_speed: bool,
     /// The workloads named on the command line (`--workload`, `--robot`); `None`: the
     /// profile's (MNIST, or every workload with `--full`).
@@ -110,6 +112,9 @@ Profiles (each workload with its own cap and curve spacing, see the list below):
               evaluation, its first task reported apart as a development task, 5: BEGAN
               evaluation, 6: panda-forward evaluation, as 4); with --study-dev, the
               development stages and these
+  --study-render  run nothing: render the study's report (with --study-dev and
+              --study-stages, of those stages) from the results files in --out, what an
+              interrupted study has so far
 
 Options:
   --workload NAME     a workload (see the list below; default mnist); repeatable
@@ -188,6 +193,7 @@ fn parse(args: &[String]) -> Result<Options> {
         study_only: false,
         study_dev_only: false,
         study_stages: None,
+        study_render: false,
         skip_speed: false,
         workloads: None,
         workload_options: BTreeMap::new(),
@@ -222,6 +228,10 @@ fn parse(args: &[String]) -> Result<Options> {
                         .map(|x| x.trim().parse())
                         .collect::<Result<_, _>>()?,
                 );
+            }
+            Long("study-render") => {
+                o.study_only = true;
+                o.study_render = true;
             }
             Long("study-dev") => {
                 o.study_only = true;
@@ -648,6 +658,7 @@ fn study_section(o: &Options) -> Result<String> {
         out: &o.out,
         jobs: o.jobs,
         resume: o.resume,
+        render_only: o.study_render,
     };
     let started = std::time::Instant::now();
     let bars = Bars {

@@ -34,5 +34,17 @@ pub fn run(args: &[String]) -> Result<()> {
             out.display().to_string(),
         ])?;
     }
+    // 5. The study's report rendered again from the smoke's results files, running nothing
+    //    (how an interrupted study is reported).
+    crate::bench::run(&[
+        "--quick".to_string(),
+        "--study-render".to_string(),
+        "--no-speed".to_string(),
+        "--out".to_string(),
+        crate::root()
+            .join("target/lrmem-bench-study")
+            .display()
+            .to_string(),
+    ])?;
     Ok(())
 }

@@ -852,10 +852,18 @@ pub fn summary_table(summaries: &[ArmSummary], labels: &[String], cap: usize) ->
     for s in summaries {
         let _ = write!(md, "| {} |", s.arm);
         for &(mean, missed, n) in &s.tasks {
+            if n == 0 {
+                md.push_str(" — | 0/0 |");
+                continue;
+            }
             let ge = if missed > 0 { "≥ " } else { "" };
             let _ = write!(md, " {ge}{mean:.0} | {missed}/{n} |");
         }
-        let _ = writeln!(md, " {:.2} | {:.0} |", s.score, s.us_per_update);
+        if s.tasks.iter().all(|t| t.2 == 0) {
+            md.push_str(" — | — |\n");
+        } else {
+            let _ = writeln!(md, " {:.2} | {:.0} |", s.score, s.us_per_update);
+        }
     }
     let _ = writeln!(
         md,
@@ -897,6 +905,9 @@ pub struct StudyContext<'a> {
     pub jobs: usize,
     /// Resume from the results files of an earlier, interrupted study.
     pub resume: bool,
+    /// Run nothing: summarise the runs the stages' results files hold (a stage without one
+    /// reports no runs), to render the report of a study that has not finished.
+    pub render_only: bool,
 }
 
 /// The diagnosed cases: the authors' memory at ξ = 0.1, 0.01 and 0.001 over SGD, at 0.01 over
@@ -938,12 +949,36 @@ fn run_stage(
         .filter(|a| !(a.reload && stage.tasks == 1))
         .collect();
     let experiment = experiment(stage, arms, seeds)?;
-    let options = harness::RunOptions {
-        jobs: ctx.jobs,
-        results: Some(ctx.out.join(format!("study-{name}.jsonl"))),
-        resume: ctx.resume,
+    let path = ctx.out.join(format!("study-{name}.jsonl"));
+    let results = if ctx.render_only {
+        let runs = if path.exists() {
+            let (saved, runs) = harness::ResultsFile::read(&path)?;
+            if saved != experiment {
+                return Err(BenchError::Results {
+                    path,
+                    reason: "it was written for another experiment than this build's plan; render with the build that ran it".into(),
+                });
+            }
+            runs
+        } else {
+            Vec::new()
+        };
+        harness::Results {
+            experiment,
+            task_labels: (0..family.len()).map(|k| family.label(k)).collect(),
+            metric: String::new(),
+            runs,
+            tuned: BTreeMap::new(),
+            executed: 0,
+        }
+    } else {
+        let options = harness::RunOptions {
+            jobs: ctx.jobs,
+            results: Some(path),
+            resume: ctx.resume,
+        };
+        harness::run(family.as_ref(), &experiment, &options, observer)?
     };
-    let results = harness::run(family.as_ref(), &experiment, &options, observer)?;
     let labels = stage.counted.iter().map(|&k| family.label(k)).collect();
     let dev = Stage {
         counted: stage.development.clone(),
@@ -1023,7 +1058,7 @@ pub fn run(
         let key = (first, plan.diagnosis, &plan.dev_seeds);
         let cached = std::fs::read(&path)
             .ok()
-            .filter(|_| ctx.resume)
+            .filter(|_| ctx.resume || ctx.render_only)
             .and_then(|b| {
                 serde_json::from_slice::<(Stage, [usize; 2], Vec<u64>, Vec<Diagnosis>)>(&b).ok()
             })
@@ -1031,6 +1066,8 @@ pub fn run(
         if let Some((_, _, _, d)) = cached {
             progress("diagnosis (from study-diagnosis.json)");
             diagnoses = d;
+        } else if ctx.render_only {
+            progress("diagnosis: not rendered (no study-diagnosis.json of this plan)");
         } else {
             progress("diagnosis");
             let family = build_family(first, ctx)?;
@@ -1101,9 +1138,13 @@ pub fn run(
     section(&result, ctx.out)
 }
 
-/// The mean updates of `arm` over a stage's counted tasks (misses at the cap).
+/// The mean updates of `arm` over a stage's counted tasks (misses at the cap); `None` where a
+/// task has no run.
 fn mean_updates(summaries: &[ArmSummary], arm: &str) -> Option<f64> {
-    let s = summaries.iter().find(|s| s.arm == arm)?;
+    let s = summaries
+        .iter()
+        .find(|s| s.arm == arm)
+        .filter(|s| s.tasks.iter().all(|t| t.2 > 0))?;
     Some(s.tasks.iter().map(|t| t.0).sum::<f64>() / s.tasks.len().max(1) as f64)
 }
 
@@ -1453,6 +1494,15 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
         })?;
         if let Some(name) = svg.file_name().and_then(|s| s.to_str()) {
             let _ = writeln!(md, "\n![sensitivity]({name})\n");
+        }
+        let runs: usize = s.iter().map(|a| a.tasks.first().map_or(0, |t| t.2)).sum();
+        let expected = s.len() * r.plan.seeds.len();
+        if runs < expected {
+            let _ = writeln!(
+                md,
+                "\n(Incomplete: {runs} of {expected} runs so far; the targets are checked once the stage is complete.)"
+            );
+            continue;
         }
         md.push_str("\n| target | met | measured |\n|---|---|---|\n");
         for (t, met, detail) in targets(&r.plan, stage, labels, s) {
