@@ -445,7 +445,7 @@ mod tests {
             .map(|d| {
                 let x = ((d * 37 + t * 11) % 23) as f32 / 23.0 - 0.4;
                 let scale = if t % 7 == 3 { 5.0 } else { 0.05 };
-                scale * x * if (d + t) % 5 == 0 { -1.0 } else { 1.0 }
+                scale * x * if (d + t).is_multiple_of(5) { -1.0 } else { 1.0 }
             })
             .collect()
     }
