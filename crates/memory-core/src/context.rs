@@ -233,7 +233,9 @@ impl ContextTrace {
 }
 
 /// A memory of learning rates over (z, c): K rows of the 1-D memory's M local models, blended
-/// by the tensor's gradient-scale context (see the [module docs](self)).
+/// by the tensor's gradient-scale context: the prediction is the 1-D memory's with a blend
+/// of rows as θ, the update credits each row by its weight in the previous step's context
+/// (docs/algorithm.md §15 of the repository).
 ///
 /// ```
 /// use lrmem_memory_core::{ContextConfig, ContextMemory, ContextTrace};
