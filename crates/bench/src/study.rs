@@ -1313,7 +1313,7 @@ fn xi_figure(r: &StudyResult, i: usize, out: &Path) -> Result<String, BenchError
     let mut md = String::from("\nSensitivity to ξ (the recommended memory, η₀ = 10⁻³; mean updates over the tasks, misses at the cap): ");
     let list: Vec<String> = points
         .iter()
-        .map(|(xi, u)| format!("ξ = {xi:e}: {u:.0}"))
+        .map(|(xi, u)| format!("ξ = {xi:.0e}: {u:.0}"))
         .collect();
     md.push_str(&list.join(", "));
     if let Some(name) = svg.file_name().and_then(|s| s.to_str()) {
