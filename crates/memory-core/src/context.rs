@@ -296,10 +296,10 @@ impl ContextMemory {
         check_len("context memory theta", km, theta.len())?;
         // Validates θ's bounds and the moments through the 1-D memory's own checks, row by
         // row (the moments of row k are entries k·M..(k+1)·M).
+        check_len("memory optimizer state", km, rule.m.len())?;
+        check_len("memory optimizer state", km, rule.v.len())?;
         for k in 0..config.contexts {
             let r = k * m..(k + 1) * m;
-            check_len("memory optimizer state", km, rule.m.len())?;
-            check_len("memory optimizer state", km, rule.v.len())?;
             Memory::restore(
                 config.memory,
                 theta[r.clone()].to_vec(),
