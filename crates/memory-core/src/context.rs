@@ -412,7 +412,8 @@ impl ContextMemory {
         let prev = &mut trace.prev;
         let mut eta = [0.0f32; crate::fast::BLOCK];
         let mut zc = [0.0f32; crate::fast::BLOCK];
-        self.view.for_each_rate_block(z, |start, e, q| {
+        // The same prediction (exact or tabulated) as a plain memory's step.
+        self.view.step_rate_blocks(z, |start, e, q| {
             let n = e.len();
             let raw = &z[start..start + n];
             if raw.iter().all(|x| x.is_finite()) {

@@ -152,14 +152,15 @@ impl Plan {
     }
 
     /// Whether a tensor of `len` coordinates is large enough for the binned update to pay off.
-    /// Its end-of-step work is at most M·nb·(2K+1)·4 f64 multiply-adds (every row touched; 8 per
-    /// instruction), against ~30 instructions per coordinate of the exact rows, so it wins from
-    /// about D = M·nb·(2K+1)/32 (1266 coordinates for M = 20, K = 4) and more clearly when the
-    /// gradients sit in a few rows, as a network's do.
+    /// Its end-of-step work is up to M·nb·(2K+1)·4 f64 multiply-adds (when every row is
+    /// touched), ~3·10⁵ instructions for M = 20, against ~35 instructions per coordinate saved
+    /// over the exact rows: it wins from about D = M·nb·(2K+1)/4 (10,125 coordinates for
+    /// M = 20, K = 4; measured by instruction counts), and sooner when the gradients sit in a
+    /// few rows, as a network's do.
     pub(crate) fn use_bins(&self, len: usize) -> bool {
         self.bins
             .as_ref()
-            .is_some_and(|b| len >= b.nb * self.m * self.window() / 32)
+            .is_some_and(|b| len >= b.nb * self.m * self.window() * 4 / 16)
     }
 }
 
@@ -332,17 +333,31 @@ pub(crate) fn accumulate_rows(
 ) {
     let acc = &mut acc[..p.m * p.window()];
     let (body, tail) = chunk_pairs(prev, cur);
-    for (pc, cc) in body.chain(tail.as_ref().map(|(p, c)| (p, c))) {
-        rows_chunk(p, signal, pc, cc, acc);
+    // Scratch arrays sized for the window (the default K = 4 has its own copy, so that they
+    // live in registers and are not zeroed per chunk).
+    if p.k <= 4 {
+        for (pc, cc) in body.chain(tail.as_ref().map(|(p, c)| (p, c))) {
+            rows_chunk::<9>(p, signal, pc, cc, acc);
+        }
+    } else {
+        for (pc, cc) in body.chain(tail.as_ref().map(|(p, c)| (p, c))) {
+            rows_chunk::<{ 2 * MAX_K + 1 }>(p, signal, pc, cc, acc);
+        }
     }
 }
 
 /// [`accumulate_rows`] for one chunk.
 #[inline(always)]
-fn rows_chunk(p: &Plan, signal: Signal, pc: &[f32; LANES], cc: &[f32; LANES], acc: &mut [f64]) {
+fn rows_chunk<const W: usize>(
+    p: &Plan,
+    signal: Signal,
+    pc: &[f32; LANES],
+    cc: &[f32; LANES],
+    acc: &mut [f64],
+) {
     let (k, w, h, q) = (p.k, p.window(), p.h, p.q);
     let rows = p.m;
-    let mut wts = [[0.0f32; LANES]; 2 * MAX_K + 1];
+    let mut wts = [[0.0f32; LANES]; W];
     {
         let zp = clip_chunk(pc, p.clip);
         let zc = clip_chunk(cc, p.clip);
@@ -519,6 +534,7 @@ pub(crate) fn clear_bins(p: &Plan, acc: &mut [[f64; 4]], lo: usize, hi: usize) {
 }
 
 /// Turns the bins `lo..=hi` into G (adds to `g`) and zeroes them.
+#[inline(always)]
 pub(crate) fn flush_bins(p: &Plan, acc: &mut [[f64; 4]], lo: usize, hi: usize, g: &mut [f64]) {
     let Some(b) = p.bins.as_ref() else {
         return;
@@ -528,14 +544,20 @@ pub(crate) fn flush_bins(p: &Plan, acc: &mut [[f64; 4]], lo: usize, hi: usize, g
     }
     let (nb, k, w, m) = (b.nb, p.k, p.window(), p.m);
     for j in lo / nb..=(hi / nb).min(m - 1) {
-        let row = &mut acc[j * nb..(j + 1) * nb];
+        // Only the bins of row j within lo..=hi were touched: a network's gradients sit in a
+        // few rows, often in part of one.
+        let (a, e) = (
+            lo.max(j * nb) - j * nb,
+            hi.min(j * nb + nb - 1) - j * nb + 1,
+        );
+        let row = &mut acc[j * nb + a..j * nb + e];
         let moments = row.as_flattened();
         for i in 0..w {
             let c = j + i;
             if c < k || c - k >= m {
                 continue;
             }
-            let coef = &b.coef[i * nb * 4..(i + 1) * nb * 4];
+            let coef = &b.coef[(i * nb + a) * 4..(i * nb + e) * 4];
             g[c - k] += dot(coef, moments);
         }
         row.fill([0.0; 4]);
@@ -543,6 +565,7 @@ pub(crate) fn flush_bins(p: &Plan, acc: &mut [[f64; 4]], lo: usize, hi: usize, g
 }
 
 /// Σ a·b in f64 with eight partial sums (vectorisable without reassociating a single sum).
+#[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     let mut s = [0.0f64; 8];
     let mut ac = a.chunks_exact(8);
@@ -562,7 +585,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// Exact prediction for one chunk: η of every lane and its clipped query. `padded` is θ with K
 /// zeros on either side.
 #[inline(always)]
-pub(crate) fn predict_chunk(
+pub(crate) fn predict_chunk<const W: usize>(
     p: &Plan,
     padded: &[f32],
     z: &[f32; LANES],
@@ -579,7 +602,7 @@ pub(crate) fn predict_chunk(
     }
     let (a, b) = (exp_chunk(ea), exp_chunk(eb));
     // θ of the window of each lane, slot-major: th[i][l] = θ_{j_l − K + i}.
-    let mut th = [[0.0f32; LANES]; 2 * MAX_K + 1];
+    let mut th = [[0.0f32; LANES]; W];
     let w = 2 * k + 1;
     let top = padded.len() - w;
     for l in 0..LANES {
@@ -614,6 +637,22 @@ pub(crate) fn predict_chunk(
 /// Exact prediction of a block (any length ≤ [`BLOCK`]) into `eta` and `zc`.
 #[inline(always)]
 pub(crate) fn predict_block(p: &Plan, padded: &[f32], z: &[f32], eta: &mut [f32], zc: &mut [f32]) {
+    // Scratch sized for the window, as in `accumulate_rows`.
+    if p.k <= 4 {
+        predict_block_w::<9>(p, padded, z, eta, zc)
+    } else {
+        predict_block_w::<{ 2 * MAX_K + 1 }>(p, padded, z, eta, zc)
+    }
+}
+
+#[inline(always)]
+fn predict_block_w<const W: usize>(
+    p: &Plan,
+    padded: &[f32],
+    z: &[f32],
+    eta: &mut [f32],
+    zc: &mut [f32],
+) {
     let n = z.len();
     let (eta, zc) = (&mut eta[..n], &mut zc[..n]);
     let mut zs = z.chunks_exact(LANES);
@@ -621,7 +660,7 @@ pub(crate) fn predict_block(p: &Plan, padded: &[f32], z: &[f32], eta: &mut [f32]
     let mut cs = zc.chunks_exact_mut(LANES);
     for ((zz, e), c) in (&mut zs).zip(&mut es).zip(&mut cs) {
         let zz: &[f32; LANES] = zz.try_into().unwrap_or(&[0.0; LANES]);
-        let (ee, cc) = predict_chunk(p, padded, zz);
+        let (ee, cc) = predict_chunk::<W>(p, padded, zz);
         e.copy_from_slice(&ee);
         c.copy_from_slice(&cc);
     }
@@ -629,7 +668,7 @@ pub(crate) fn predict_block(p: &Plan, padded: &[f32], z: &[f32], eta: &mut [f32]
     if !rest.is_empty() {
         let mut zz = [0.0f32; LANES];
         zz[..rest.len()].copy_from_slice(rest);
-        let (ee, cc) = predict_chunk(p, padded, &zz);
+        let (ee, cc) = predict_chunk::<W>(p, padded, &zz);
         let r = rest.len();
         es.into_remainder()[..r].copy_from_slice(&ee[..r]);
         cs.into_remainder()[..r].copy_from_slice(&cc[..r]);
@@ -740,6 +779,15 @@ mod tests {
                 {
                     simd::predict_block(isa, &p, &padded, zb, eb, cb);
                 }
+                // The tabulated prediction (its table is made by scalar code outside the
+                // dispatch, so only the evaluation differs by tier).
+                let shape = crate::table::Shape::new(&p);
+                let mut coef = Vec::new();
+                shape.build(&padded, 0..m, &mut coef);
+                let mut tabled = vec![0.0f32; n];
+                for (zb, eb) in cur.chunks(BLOCK).zip(tabled.chunks_mut(BLOCK)) {
+                    simd::predict_table(isa, &shape, p.clip, &coef, zb, eb, &mut [0.0; BLOCK]);
+                }
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 let bits32 = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 (
@@ -748,6 +796,7 @@ mod tests {
                     range,
                     bits32(&eta),
                     bits32(&zc),
+                    bits32(&tabled),
                 )
             });
             let names = tiers.map(|t| t.name());

@@ -67,6 +67,7 @@ mod signal;
 // The only module with `unsafe`: run-time dispatch to AVX2/AVX-512 kernels. See its docs.
 #[allow(unsafe_code)]
 mod simd;
+mod table;
 
 pub use context::{ContextConfig, ContextMemory, ContextTrace};
 pub use error::MemoryError;

@@ -1,5 +1,6 @@
 //! The memory of learning rates: θ, its update (Eq. 4–5) and its prediction (Eq. 3).
 
+use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -9,6 +10,7 @@ use crate::kernel::{Grid, Layout};
 use crate::rule::{MemoryOptimizer, RuleState, ThetaSpace};
 use crate::signal::Signal;
 use crate::simd::{self, Isa};
+use crate::table::{self, Shape};
 
 /// Which instructions a memory's hot loops may use, and so which results it promises.
 ///
@@ -466,6 +468,12 @@ pub struct Memory {
     /// Which kernels were asked for, and the instructions that run them on this CPU.
     kernels: Kernels,
     isa: Isa,
+    /// The prediction as a table (large tensors; docs/algorithm.md §16): its θ-free part,
+    /// made on first use, the coefficients for the current θ, and whether they are current
+    /// and certified.
+    shape: Option<Box<Shape>>,
+    coef: Vec<[f32; 4]>,
+    coef_ok: bool,
 }
 
 impl PartialEq for Memory {
@@ -545,6 +553,9 @@ impl Memory {
             query: Vec::new(),
             kernels: Kernels::default(),
             isa: Isa::select(Kernels::default()),
+            shape: None,
+            coef: Vec::new(),
+            coef_ok: false,
             config,
             grid,
             theta,
@@ -559,6 +570,31 @@ impl Memory {
         let k = self.grid.uniform().map_or(0, |u| u.k());
         let m = self.theta.len();
         self.padded[k..k + m].copy_from_slice(&self.theta);
+        self.coef_ok = false;
+    }
+
+    /// Makes the table of the current θ for the queries `z` (finite) if their prediction
+    /// should use one, and says whether it may: the table covers the windows that `z` reaches
+    /// and its certified error is within [`table::TOLERANCE`]. Valid until θ changes or the
+    /// next call; [`Memory::rate_blocks`] uses it only for the queries it was made for.
+    pub(crate) fn prepare_table(&mut self, z: &[f32]) -> bool {
+        self.coef_ok = false;
+        let Some(plan) = self.plan.as_ref() else {
+            return false;
+        };
+        if z.len() < table::MIN_LEN || plan.m < 2 || !table::fits(plan) {
+            return false;
+        }
+        let shape = self.shape.get_or_insert_with(|| Box::new(Shape::new(plan)));
+        let windows = shape.windows(z);
+        // Making a window's part of the table costs about as much as the exact prediction
+        // of a few hundred coordinates.
+        if z.len() < table::LEN_PER_WINDOW * windows.clone().count() {
+            return false;
+        }
+        let eps = simd::build_table(self.isa, shape, &self.padded, windows, &mut self.coef);
+        self.coef_ok = eps <= table::TOLERANCE;
+        self.coef_ok
     }
 
     /// The configuration.
@@ -742,7 +778,7 @@ impl Memory {
     /// Calls `f(d, η̂(clip(z[d])), clip(z[d]))` for every coordinate, in order.
     pub fn for_each_rate(&self, z: &[f32], mut f: impl FnMut(usize, f32, f32)) {
         if self.plan.is_some() && fast::all_finite(z) {
-            self.rate_blocks(z, |start, eta, zc| {
+            self.rate_blocks(z, false, |start, eta, zc| {
                 for (i, (&e, &c)) in eta.iter().zip(zc).enumerate() {
                     f(start + i, e, c);
                 }
@@ -769,7 +805,7 @@ impl Memory {
     /// ```
     pub fn for_each_rate_block(&self, z: &[f32], mut f: impl FnMut(usize, &[f32], &[f32])) {
         if self.plan.is_some() && fast::all_finite(z) {
-            self.rate_blocks(z, f);
+            self.rate_blocks(z, false, f);
             return;
         }
         let mut eta = [0.0f32; fast::BLOCK];
@@ -784,16 +820,32 @@ impl Memory {
         }
     }
 
-    /// The vectorised prediction in blocks; `self.plan` must be `Some` and `z` finite.
-    fn rate_blocks(&self, z: &[f32], mut f: impl FnMut(usize, &[f32], &[f32])) {
+    /// The vectorised prediction in blocks; `self.plan` must be `Some` and `z` finite. With
+    /// `tabled`, from the table that [`Memory::prepare_table`] made for these `z` (if it did).
+    fn rate_blocks(&self, z: &[f32], tabled: bool, mut f: impl FnMut(usize, &[f32], &[f32])) {
         let Some(plan) = self.plan.as_ref() else {
             return;
         };
         let mut eta = [0.0f32; fast::BLOCK];
         let mut zc = [0.0f32; fast::BLOCK];
+        let table = match &self.shape {
+            Some(shape) if self.coef_ok && tabled => Some(shape),
+            _ => None,
+        };
         for (b, zb) in z.chunks(fast::BLOCK).enumerate() {
             let n = zb.len();
-            simd::predict_block(self.isa, plan, &self.padded, zb, &mut eta, &mut zc);
+            match table {
+                Some(shape) => simd::predict_table(
+                    self.isa,
+                    shape,
+                    self.config.clip,
+                    &self.coef,
+                    zb,
+                    &mut eta,
+                    &mut zc,
+                ),
+                None => simd::predict_block(self.isa, plan, &self.padded, zb, &mut eta, &mut zc),
+            }
             f(b * fast::BLOCK, &eta[..n], &zc[..n]);
         }
     }
@@ -849,7 +901,7 @@ impl Memory {
                 let (lo, hi, finite) =
                     simd::accumulate_bins(self.isa, plan, signal, prev, cur, &mut self.bins);
                 if finite {
-                    fast::flush_bins(plan, &mut self.bins, lo, hi, &mut self.sums);
+                    simd::flush_bins(self.isa, plan, &mut self.bins, lo, hi, &mut self.sums);
                 } else {
                     fast::clear_bins(plan, &mut self.bins, lo, hi);
                 }
@@ -1085,6 +1137,23 @@ impl Memory {
         result
     }
 
+    /// Whether the last step's rates came from the table.
+    #[cfg(test)]
+    pub(crate) fn tabulated(&self) -> bool {
+        self.coef_ok
+    }
+
+    /// [`Memory::for_each_rate_block`] for the queries of a step: the same rates as
+    /// [`Memory::step_blocks`] hands out (tabulated where it would tabulate).
+    pub(crate) fn step_rate_blocks(&mut self, z: &[f32], f: impl FnMut(usize, &[f32], &[f32])) {
+        if self.plan.is_some() && fast::all_finite(z) {
+            self.prepare_table(z);
+            self.rate_blocks(z, true, f);
+        } else {
+            self.for_each_rate_block(z, f);
+        }
+    }
+
     /// The step of [`Memory::step_blocks`] on queries as given (no query scale).
     fn step_blocks_raw(
         &mut self,
@@ -1093,9 +1162,12 @@ impl Memory {
         mut apply: impl FnMut(usize, &[f32], &[f32]),
     ) -> Result<(), MemoryError> {
         let finite = self.learn_inner(&trace.prev, z)?;
+        if finite {
+            self.prepare_table(z);
+        }
         let prev = &mut trace.prev;
         if finite && self.plan.is_some() {
-            self.rate_blocks(z, |start, eta, zc| {
+            self.rate_blocks(z, true, |start, eta, zc| {
                 prev[start..start + zc.len()].copy_from_slice(zc);
                 apply(start, eta, zc);
             });

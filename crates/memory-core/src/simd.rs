@@ -21,6 +21,7 @@
 use crate::fast::{self, Plan};
 use crate::memory::Kernels;
 use crate::signal::Signal;
+use crate::table::Shape;
 
 /// The instruction set the hot loops use.
 ///
@@ -149,6 +150,65 @@ pub(crate) fn predict_block(
     }
 }
 
+/// [`fast::flush_bins`] on `isa`: the end of the binned update, a small matrix product whose
+/// cost does not depend on the tensor's size (so it dominates for mid-sized tensors). The same
+/// source on every tier, so the same bits.
+pub(crate) fn flush_bins(
+    isa: Isa,
+    p: &Plan,
+    acc: &mut [[f64; 4]],
+    lo: usize,
+    hi: usize,
+    g: &mut [f64],
+) {
+    match isa.0 {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        // SAFETY: `Kind::Avx2` and `Kind::Avx512` are only made by `Isa::detect` after the CPU
+        // reported AVX2 and FMA (AVX-512 implies both).
+        Kind::Avx2 | Kind::Avx512 => unsafe { x86::flush_bins(p, acc, lo, hi, g) },
+        _ => fast::flush_bins(p, acc, lo, hi, g),
+    }
+}
+
+/// [`Shape::build`] on `isa` (the same bits on every tier).
+pub(crate) fn build_table(
+    isa: Isa,
+    shape: &Shape,
+    padded: &[f32],
+    windows: core::ops::Range<usize>,
+    coef: &mut Vec<[f32; 4]>,
+) -> f64 {
+    match isa.0 {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        // SAFETY: `Kind::Avx2` and `Kind::Avx512` are only made by `Isa::detect` after the CPU
+        // reported AVX2 and FMA (AVX-512 implies both).
+        Kind::Avx2 | Kind::Avx512 => unsafe { x86::build_table(shape, padded, windows, coef) },
+        _ => shape.build(padded, windows, coef),
+    }
+}
+
+/// [`Shape::predict_block`] (the tabulated prediction) on `isa`. Every tier runs the same
+/// Rust source, so every tier computes the same bits.
+pub(crate) fn predict_table(
+    isa: Isa,
+    shape: &Shape,
+    clip: f32,
+    coef: &[[f32; 4]],
+    z: &[f32],
+    eta: &mut [f32],
+    zc: &mut [f32],
+) {
+    match isa.0 {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        // SAFETY: made by `Isa::detect` only if the CPU has AVX2 and FMA.
+        Kind::Avx2 => unsafe { x86::predict_table(shape, clip, coef, z, eta, zc) },
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        // SAFETY: made by `Isa::detect` only if the CPU has AVX-512 F/DQ/VL, AVX2 and FMA.
+        Kind::Avx512 => unsafe { avx512::predict_table(shape, clip, coef, z, eta, zc) },
+        _ => shape.predict_block(clip, coef, z, eta, zc),
+    }
+}
+
 /// The portable kernels compiled with AVX2 + FMA (the compiler vectorises them 8 lanes wide).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod x86 {
@@ -174,6 +234,33 @@ mod x86 {
         acc: &mut [[f64; 4]],
     ) -> (usize, usize, bool) {
         fast::accumulate_bins(p, signal, prev, cur, acc)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn build_table(
+        shape: &Shape,
+        padded: &[f32],
+        windows: core::ops::Range<usize>,
+        coef: &mut Vec<[f32; 4]>,
+    ) -> f64 {
+        shape.build(padded, windows, coef)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn flush_bins(p: &Plan, acc: &mut [[f64; 4]], lo: usize, hi: usize, g: &mut [f64]) {
+        fast::flush_bins(p, acc, lo, hi, g)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn predict_table(
+        shape: &Shape,
+        clip: f32,
+        coef: &[[f32; 4]],
+        z: &[f32],
+        eta: &mut [f32],
+        zc: &mut [f32],
+    ) {
+        shape.predict_block(clip, coef, z, eta, zc)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -486,6 +573,20 @@ mod avx512 {
             &mut acc[_mm_extract_epi32::<3>(idx) as u32 as usize],
             half(&q[3]),
         );
+    }
+
+    /// The tabulated prediction, the portable source compiled for AVX-512 (the same bits as
+    /// every other tier).
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    pub(super) fn predict_table(
+        shape: &Shape,
+        clip: f32,
+        coef: &[[f32; 4]],
+        z: &[f32],
+        eta: &mut [f32],
+        zc: &mut [f32],
+    ) {
+        shape.predict_block(clip, coef, z, eta, zc)
     }
 
     /// The exact prediction (see [`fast::predict_block`]); θ's window values come from
