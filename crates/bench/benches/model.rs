@@ -11,30 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use lrmem_bench::speed::cases;
-use lrmem_tasks::mnist::{BinaryPair, Samples};
+use lrmem_bench::speed::{cases, synthetic_images};
+use lrmem_tasks::mnist::BinaryPair;
 use lrmem_tasks::{OnlineMnist, Task};
-
-fn synthetic(n: usize, seed: u64) -> Samples {
-    let mut x = seed | 1;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let pixels = (0..n * 784)
-        .map(|_| (next() % 256) as f32 / 255.0)
-        .collect();
-    let labels = (0..n).map(|_| (next() % 2) as u8).collect();
-    Samples::new(pixels, labels).expect("whole images")
-}
 
 fn model(c: &mut Criterion) {
     let pair = Arc::new(BinaryPair {
         digits: (1, 2),
-        train: synthetic(256, 1),
-        test: synthetic(16, 2),
+        train: synthetic_images(256, 1),
+        test: synthetic_images(16, 2),
     });
     let mut group = c.benchmark_group("model/lenet-online-update");
     group

@@ -23,6 +23,10 @@ pub struct SpeedOptions {
     pub sizes: Vec<usize>,
     /// The optimizers ([`cases`] by default); must include [`REFERENCE`].
     pub cases: Vec<SpeedCase>,
+    /// Also the model table (one online update of the LeNet and of the LSTM per case), the
+    /// fixed cost per tensor and the profile of a Meta-SGD step ([`super::ModelRow`],
+    /// [`super::FixedCost`], [`super::Phase`]); on by default.
+    pub profile: bool,
 }
 
 impl SpeedOptions {
@@ -32,6 +36,7 @@ impl SpeedOptions {
             quick,
             sizes: SIZES.to_vec(),
             cases: cases(),
+            profile: true,
         }
     }
 
@@ -189,6 +194,9 @@ pub fn measure_with_progress(
         rows: Vec::new(),
         bandwidth: Vec::new(),
         dense: Vec::new(),
+        models: Vec::new(),
+        fixed: Vec::new(),
+        phases: Vec::new(),
         seconds: 0.0,
     };
     let peer_bytes = opts
@@ -333,6 +341,12 @@ pub fn measure_with_progress(
             });
         }
         progress(&report, d);
+    }
+    if opts.profile {
+        let (rounds, sample) = (opts.rounds(), opts.sample_ns());
+        report.fixed = super::model::measure_fixed(&opts.cases, rounds, sample)?;
+        report.phases = super::model::measure_phases(rounds, sample)?;
+        report.models = super::model::measure_models(&opts.cases, rounds, 5.0 * sample)?;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

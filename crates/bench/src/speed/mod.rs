@@ -22,6 +22,7 @@
 
 mod cases;
 mod measure;
+mod model;
 mod render;
 
 use std::path::{Path, PathBuf};
@@ -30,12 +31,19 @@ use serde::{Deserialize, Serialize};
 
 pub use cases::{cases, CaseKey, Kernels, SpeedCase, CASES, DENSE_PEER, REFERENCE};
 pub use measure::{measure, measure_with_progress, SpeedOptions};
+pub use model::{synthetic_images, FixedCost, ModelRow, Phase, FIXED_D, MODELS, PHASE_SIZES};
 pub use render::{Bound, Target};
 
 /// The `schema` field of a speed report: what the file is.
 pub const SCHEMA: &str = "lrmem-speed";
-/// The `version` field this build writes and reads. Version 2 keys rows by optimizer spec.
-pub const VERSION: u32 = 2;
+/// The `version` field this build writes and reads. Version 2 keys rows by optimizer spec;
+/// version 3 adds the model table, the fixed cost per tensor and the profile.
+pub const VERSION: u32 = 3;
+
+/// The authors' PyTorch step at D = 10⁶, M = 20 (their `MetaSgd1d` operations, torch 2, one
+/// thread), ms: the figure `tools/reference/time_authors_step.py` measured last on this
+/// machine, and prints when torch is not installed.
+pub const AUTHORS_STEP_MS: f64 = 466.0;
 
 /// The file names [`SpeedReport::write_files`] writes in its output directory.
 pub const JSON_FILE: &str = "speed.json";
@@ -88,6 +96,9 @@ pub enum SpeedError {
     /// The memory of a forced-kernel case could not be built.
     #[error(transparent)]
     Memory(#[from] lrmem_memory_core::MemoryError),
+    /// A model of the per-update table could not be built or trained.
+    #[error("model of the speed suite: {0}")]
+    Task(String),
     /// The suite lacks a case that the report needs.
     #[error("the speed suite has no case `{0}`, which the report's ratios are taken to")]
     MissingCase(String),
@@ -125,6 +136,15 @@ pub struct SpeedReport {
     pub bandwidth: Vec<Bandwidth>,
     /// The dense D×M baseline, at the sizes where it fits in memory.
     pub dense: Vec<Dense>,
+    /// One online update of each of [`MODELS`] per case (empty if not measured).
+    #[serde(default)]
+    pub models: Vec<ModelRow>,
+    /// The step of a tensor of [`FIXED_D`] coordinates per case (empty if not measured).
+    #[serde(default)]
+    pub fixed: Vec<FixedCost>,
+    /// The phases of a Meta-SGD step at [`PHASE_SIZES`] (empty if not measured).
+    #[serde(default)]
+    pub phases: Vec<Phase>,
     /// Wall time of the whole run.
     pub seconds: f64,
 }
@@ -201,6 +221,13 @@ impl SpeedReport {
     /// The dense baseline at size `d`.
     pub fn dense_at(&self, d: usize) -> Option<&Dense> {
         self.dense.iter().find(|x| x.d == d)
+    }
+
+    /// The update of `model` with `case`.
+    pub fn model_row(&self, model: &str, case: &CaseKey) -> Option<&ModelRow> {
+        self.models
+            .iter()
+            .find(|r| r.model == model && &r.case == case)
     }
 
     /// Parses a report, checking [`SCHEMA`] and [`VERSION`] before the fields, so that an older

@@ -79,11 +79,95 @@ fn big_sizes(r: &SpeedReport) -> Vec<usize> {
 }
 
 impl SpeedReport {
-    /// The targets of the suite on this run's numbers, at the sizes D ≥ 10⁶ that it measured:
-    /// Meta-SGD within 1.2× of Adam (M = 20 and 100); Meta-SGD ≥ 100× faster than the dense
-    /// D×M formulation at D = 10⁶; ns per coordinate flat in D beyond the caches and nearly
-    /// flat in M (≤ 1.25); every optimizer within 2× of the copy-bandwidth bound at the
-    /// largest D. Targets whose rows are missing are left out.
+    /// The model table, the fixed cost per tensor and the profile of a Meta-SGD step, where
+    /// measured.
+    fn render_profile(&self, s: &mut String) {
+        let r = self;
+        if !r.models.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nOne online training update (forward, backward, the step over every tensor; \
+                 batch 1) of the papers' models, µs (×Adam): the LeNet on MNIST-sized images \
+                 (8 tensors of 2–16,000 coordinates, 21,432 parameters) and the forward-dynamics LSTM (128-step \
+                 subsequences):\n"
+            );
+            let _ = write!(s, "| optimizer |");
+            for m in super::MODELS {
+                let _ = write!(s, " {m} |");
+            }
+            let _ = writeln!(s, "\n|---|{}", "---:|".repeat(super::MODELS.len()));
+            for key in r.cases.iter().filter(|k| k.kernels == Kernels::Dispatched) {
+                let _ = write!(s, "| {} |", key.label());
+                for m in super::MODELS {
+                    match r.model_row(m, key) {
+                        Some(x) => {
+                            let _ = write!(s, " {:.0} ({:.2}) |", x.us_per_update, x.ratio_to_adam);
+                        }
+                        None => {
+                            let _ = write!(s, " – |");
+                        }
+                    }
+                }
+                let _ = writeln!(s);
+            }
+        }
+        if !r.fixed.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nFixed cost per tensor: one step of a tensor of {} coordinates, ns (×Adam) — \
+                 what every tensor pays whatever its size:\n",
+                super::FIXED_D
+            );
+            let _ = writeln!(s, "| optimizer | ns per step | ×Adam |\n|---|---:|---:|");
+            for x in &r.fixed {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.0} | {:.1} |",
+                    x.case.label(),
+                    x.ns_per_step,
+                    x.ratio_to_adam
+                );
+            }
+        }
+        if !r.phases.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nProfile of one Meta-SGD step (M = 20, default kernels), ns per coordinate, side \
+                 by side: the memory's update (signal, G, θ: one pass over z_{{t−1}} and z_t), the \
+                 memory's whole step (the update, then the second pass: every rate, the move, the \
+                 trace), the optimizer's whole step (plus its checks and bookkeeping), Adam's \
+                 step, and a copy of the tensor:\n"
+            );
+            let _ = writeln!(
+                s,
+                "| D | update | prediction + move (step − update) | memory step | optimizer step | Adam | copy | optimizer ×Adam |"
+            );
+            let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+            for p in &r.phases {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} |",
+                    pow10(p.d),
+                    p.learn_ns,
+                    p.step_ns - p.learn_ns,
+                    p.step_ns,
+                    p.optimizer_ns,
+                    p.adam_ns,
+                    p.copy_ns,
+                    p.optimizer_ns / p.adam_ns
+                );
+            }
+        }
+    }
+
+    /// The targets of the suite on this run's numbers: the isolated Meta-SGD step within 1.5×
+    /// of Adam's at D ≥ 10⁶ and 2.5× at D = 10³ (M = 20), 2× at M = 100; ≥ 100× faster than
+    /// the authors' PyTorch step ([`super::AUTHORS_STEP_MS`]) and than the dense D×M
+    /// formulation at D = 10⁶; the portable kernels within 2× of the fastest at the largest
+    /// D; one online update of each model with Meta-SGD within 1.10× of Adam's, with
+    /// Meta-Adam within 1.15×; ns per coordinate flat in D beyond the caches and nearly flat in
+    /// M (≤ 1.25); every optimizer within 2× of the copy-bandwidth bound at the largest D.
+    /// Targets whose rows are missing are left out.
     pub fn targets(&self) -> Vec<Target> {
         let mut out = Vec::new();
         let big = big_sizes(self);
@@ -97,21 +181,38 @@ impl SpeedReport {
             limit,
             bound: Bound::AtMost,
         };
-        for &d in &big {
-            for key in [&m20, &m100] {
+        let small = self.sizes.iter().copied().filter(|&d| d == 1_000);
+        for d in small.chain(big.iter().copied()) {
+            for (key, limit) in [(&m20, if d < 1_000_000 { 2.5 } else { 1.5 }), (&m100, 2.0)] {
+                if d < 1_000_000 && key == &m100 {
+                    continue;
+                }
                 if let Some(x) = self.row(key, d) {
                     out.push(at_most(
                         format!(
-                            "Meta-SGD ≤ 1.2× Adam, D={}, M={}",
+                            "Meta-SGD step ≤ {limit}× Adam's, D={}, M={}",
                             pow10(d),
                             key.centers().unwrap_or_default()
                         ),
                         x.ratio_to_adam,
                         format!("{:.2}×", x.ratio_to_adam),
-                        1.2,
+                        limit,
                     ));
                 }
             }
+        }
+        if let Some(x) = self.row(&m20, 1_000_000) {
+            let speedup = super::AUTHORS_STEP_MS / x.ns_per_coord;
+            out.push(Target {
+                target: format!(
+                    "Meta-SGD ≥ 100× faster than the authors' PyTorch step ({} ms), D=10^6, M=20",
+                    super::AUTHORS_STEP_MS
+                ),
+                measured: speedup,
+                shown: format!("{speedup:.0}× ({:.2} ms)", x.ns_per_coord),
+                limit: 100.0,
+                bound: Bound::AtLeast,
+            });
         }
         if let Some(x) = self.dense_at(1_000_000) {
             out.push(Target {
@@ -122,9 +223,41 @@ impl SpeedReport {
                 bound: Bound::AtLeast,
             });
         }
+        for (spec, limit) in [("meta-sgd:m=20", 1.10), ("meta-adam:m=20", 1.15)] {
+            for model in super::MODELS {
+                if let Some(x) = self.model_row(model, &CaseKey::of(spec)) {
+                    out.push(at_most(
+                        format!("one online {model} update with {spec} ≤ {limit:.2}× Adam's"),
+                        x.ratio_to_adam,
+                        format!("{:.2}×", x.ratio_to_adam),
+                        limit,
+                    ));
+                }
+            }
+        }
         let (Some(&lo), Some(&hi)) = (big.first(), big.last()) else {
             return out;
         };
+        let portable = m20.clone().portable();
+        if let Some(p) = self.row(&portable, hi) {
+            let best = [m20.clone(), m20.clone().fastest()]
+                .iter()
+                .filter_map(|k| self.row(k, hi))
+                .map(|x| x.ns_per_coord)
+                .fold(f64::INFINITY, f64::min);
+            if best.is_finite() {
+                let ratio = p.ns_per_coord / best;
+                out.push(at_most(
+                    format!(
+                        "Meta-SGD's portable kernels within 2× of the fastest, D={}",
+                        pow10(hi)
+                    ),
+                    ratio,
+                    format!("{ratio:.2}×"),
+                    2.0,
+                ));
+            }
+        }
         for key in [&m20, &m100, &adam] {
             if let (Some(a), Some(b)) = (self.row(key, lo), self.row(key, hi)) {
                 let growth = b.ns_per_coord / a.ns_per_coord;
@@ -299,6 +432,7 @@ impl SpeedReport {
                 dense.map_or("–".into(), |x| format!("{:.0}×", x.speedup_of_meta_sgd))
             );
         }
+        r.render_profile(&mut s);
         // Targets.
         let targets = r.targets();
         if !targets.is_empty() {

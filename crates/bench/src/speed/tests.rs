@@ -60,6 +60,36 @@ fn synthetic() -> SpeedReport {
             peer: CaseKey::of(DENSE_PEER),
             speedup_of_meta_sgd: 75.0,
         }],
+        models: MODELS
+            .iter()
+            .flat_map(|&model| {
+                [
+                    ("adam", 300.0),
+                    ("meta-sgd:m=20", 450.0),
+                    ("meta-adam:m=20", 330.0),
+                ]
+                .map(|(spec, us)| ModelRow {
+                    model: model.into(),
+                    case: CaseKey::of(spec),
+                    us_per_update: us,
+                    ratio_to_adam: us / 300.0,
+                })
+            })
+            .collect(),
+        fixed: vec![FixedCost {
+            case: CaseKey::of("meta-sgd:m=20"),
+            ns_per_step: 3000.0,
+            ratio_to_adam: 7.5,
+        }],
+        phases: vec![Phase {
+            d: 1_000_000,
+            kernels: Kernels::Dispatched,
+            learn_ns: 2.0,
+            step_ns: 3.5,
+            optimizer_ns: 3.75,
+            adam_ns: 1.0,
+            copy_ns: 0.4,
+        }],
         seconds: 12.0,
     }
 }
@@ -177,8 +207,18 @@ fn targets_are_checked_on_the_numbers() {
     let flat_m = find("Meta-SGD nearly flat in M");
     assert!((flat_m.measured - 2.0).abs() < 1e-12);
     assert_eq!(flat_m.status(), "missed by 1.6×");
-    let adam = find("Meta-SGD ≤ 1.2× Adam, D=10^6, M=20");
-    assert!(!adam.met() && adam.status() == "missed by 1.2×");
+    let adam = find("Meta-SGD step ≤ 1.5× Adam's, D=10^6, M=20");
+    assert!(adam.met(), "{adam:?}");
+    assert!(find("Meta-SGD step ≤ 2.5× Adam's, D=10^3, M=20").met());
+    let m100 = find("Meta-SGD step ≤ 2× Adam's, D=10^7, M=100");
+    assert_eq!(m100.status(), "missed by 1.4×");
+    let authors = find("Meta-SGD ≥ 100× faster than the authors' PyTorch step");
+    assert!(authors.met() && (authors.measured - AUTHORS_STEP_MS).abs() < 1e-9);
+    let portable = find("Meta-SGD's portable kernels within 2× of the fastest, D=10^7");
+    assert_eq!(portable.status(), "missed by 1.1×");
+    let lenet = find("one online lenet update with meta-sgd:m=20 ≤ 1.10× Adam's");
+    assert_eq!(lenet.status(), "missed by 1.4×");
+    assert!(find("one online lstm update with meta-adam:m=20 ≤ 1.15× Adam's").met());
     let roof = find("adam within 2× of the copy-bandwidth bound");
     assert!(roof.met() && roof.status() == "met");
     // Every dispatched case has a roofline target; the portable one does not.
@@ -207,6 +247,9 @@ fn markdown_has_every_table() {
         "| 10^3 | 20.0 | 22.0 | 0.400 | – | – |",
         "Targets (same run):",
         "| Meta-SGD ≥ 100× faster than dense, D=10^6, M=20 | 75× | missed by 1.3× |",
+        "| meta-sgd:m=20 | 450 (1.50) | 450 (1.50) |",
+        "| meta-sgd:m=20 | 3000 | 7.5 |",
+        "| 10^6 | 2.00 | 1.50 | 3.50 | 3.75 | 1.00 | 0.40 | 3.8 |",
         "State per coordinate (bytes): sgd 4,",
         "![ns per coordinate against D](speed_scaling.png)",
     ] {
@@ -247,6 +290,7 @@ fn measure_fills_every_row() {
             .iter()
             .map(|s| SpeedCase::new(s, 24).unwrap())
             .collect(),
+        profile: false,
     };
     let mut seen = Vec::new();
     let r = measure_with_progress(&opts, |r, d| {
