@@ -18,6 +18,8 @@
 //! unaligned vector loads and stores of fixed-size arrays (`&[f32; 16]` → 64 bytes), which are in
 //! bounds by the type of their argument. Audit: search this file for `unsafe`.
 
+use alloc::vec::Vec;
+
 use crate::fast::{self, Plan};
 use crate::memory::Kernels;
 use crate::signal::Signal;
