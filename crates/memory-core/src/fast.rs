@@ -236,15 +236,15 @@ pub(crate) fn all_finite(z: &[f32]) -> bool {
 }
 
 /// Pairs of full chunks of `prev` and `cur`.
-type ChunkIter<'a> =
+pub(crate) type ChunkIter<'a> =
     core::iter::Zip<core::slice::Iter<'a, [f32; LANES]>, core::slice::Iter<'a, [f32; LANES]>>;
 /// The last, partial chunks, padded with zeros.
-type Tail = ([f32; LANES], [f32; LANES]);
+pub(crate) type Tail = ([f32; LANES], [f32; LANES]);
 
 /// Full chunks of LANES coordinates of `prev` and `cur`, then the tail padded with zeros
 /// (z = 0 gives s = 0: no contribution).
 #[inline(always)]
-fn chunk_pairs<'a>(prev: &'a [f32], cur: &'a [f32]) -> (ChunkIter<'a>, Option<Tail>) {
+pub(crate) fn chunk_pairs<'a>(prev: &'a [f32], cur: &'a [f32]) -> (ChunkIter<'a>, Option<Tail>) {
     let n = prev.len().min(cur.len());
     let (prev, cur) = (&prev[..n], &cur[..n]);
     let full = n - n % LANES;
