@@ -151,16 +151,52 @@ impl Plan {
         }
     }
 
-    /// Whether a tensor of `len` coordinates is large enough for the binned update to pay off.
-    /// Its end-of-step work is up to M·nb·(2K+1)·4 f64 multiply-adds (when every row is
-    /// touched), ~3·10⁵ instructions for M = 20, against ~35 instructions per coordinate saved
-    /// over the exact rows: it wins from about D = M·nb·(2K+1)/4 (10,125 coordinates for
-    /// M = 20, K = 4; measured by instruction counts), and sooner when the gradients sit in a
-    /// few rows, as a network's do.
-    pub(crate) fn use_bins(&self, len: usize) -> bool {
-        self.bins
-            .as_ref()
-            .is_some_and(|b| len >= b.nb * self.m * self.window() * 4 / 16)
+    /// Whether the binned update pays off for a tensor of `len` coordinates whose previous
+    /// queries are `prev`. Its end-of-step work is up to nb·(2K+1)·4 f64 multiply-adds per
+    /// row of centres that the queries reach (~1.5·10⁴ instructions per row for K = 4),
+    /// against ~35 instructions per coordinate saved over the exact rows: it wins from about
+    /// nb·(2K+1)/4 coordinates per row reached (506 for lm_scale 0.5; measured by instruction
+    /// counts). A network's gradients reach a few rows, so mid-sized tensors bin too; the
+    /// rows are counted (one pass over `prev`) only where the answer depends on them.
+    pub(crate) fn use_bins(&self, len: usize, prev: &[f32]) -> bool {
+        let Some(b) = self.bins.as_ref() else {
+            return false;
+        };
+        let per_row = b.nb * self.window() / 4;
+        if len < per_row {
+            return false;
+        }
+        if len >= per_row * self.m {
+            return true;
+        }
+        len >= per_row * self.rows_reached(prev)
+    }
+
+    /// How many rows (nearest centres) the finite, clipped queries `z` fall in, first to last.
+    fn rows_reached(&self, z: &[f32]) -> usize {
+        let (mut lo, mut hi) = ([self.clip; LANES], [-self.clip; LANES]);
+        let (chunks, rest) = z.as_chunks::<LANES>();
+        for c in chunks {
+            for l in 0..LANES {
+                lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
+                hi[l] = if c[l] > hi[l] { c[l] } else { hi[l] };
+            }
+        }
+        for (l, &x) in rest.iter().enumerate() {
+            lo[l] = if x < lo[l] { x } else { lo[l] };
+            hi[l] = if x > hi[l] { x } else { hi[l] };
+        }
+        let lo = lo.iter().fold(self.clip, |a, &b| a.min(b));
+        let hi = hi.iter().fold(-self.clip, |a, &b| a.max(b));
+        if lo > hi {
+            return 1;
+        }
+        let last = (self.m - 1) as f64;
+        let row = |x: f32| {
+            let u = ((x as f64 - self.first) * self.inv_spacing).clamp(0.0, last);
+            libm::round(u) as usize
+        };
+        row(hi) - row(lo) + 1
     }
 }
 

@@ -896,7 +896,7 @@ impl Memory {
         if let Some(plan) = self.plan.as_ref() {
             let signal = self.config.signal;
             self.sums.fill(0.0);
-            let done = if plan.use_bins(cur.len()) {
+            let done = if plan.use_bins(cur.len(), prev) {
                 // The kernel checks finiteness on the way (no separate pass over `cur`).
                 let (lo, hi, finite) =
                     simd::accumulate_bins(self.isa, plan, signal, prev, cur, &mut self.bins);
