@@ -172,8 +172,14 @@ impl Plan {
         len >= per_row * self.rows_reached(prev)
     }
 
-    /// How many rows (nearest centres) the finite, clipped queries `z` fall in, first to last.
+    /// How many rows (nearest centres) the finite queries `z` fall in, first to last.
     fn rows_reached(&self, z: &[f32]) -> usize {
+        self.nearest_span(z).map_or(1, |(a, b)| b - a + 1)
+    }
+
+    /// The nearest centres of the smallest and the largest of the finite queries `z`
+    /// (clipped); `None` for no queries. One vectorisable pass.
+    pub(crate) fn nearest_span(&self, z: &[f32]) -> Option<(usize, usize)> {
         let (mut lo, mut hi) = ([self.clip; LANES], [-self.clip; LANES]);
         let (chunks, rest) = z.as_chunks::<LANES>();
         for c in chunks {
@@ -186,17 +192,17 @@ impl Plan {
             lo[l] = if x < lo[l] { x } else { lo[l] };
             hi[l] = if x > hi[l] { x } else { hi[l] };
         }
-        let lo = lo.iter().fold(self.clip, |a, &b| a.min(b));
-        let hi = hi.iter().fold(-self.clip, |a, &b| a.max(b));
-        if lo > hi {
-            return 1;
+        let lo = lo.iter().fold(self.clip, |a, &b| a.min(b)).max(-self.clip);
+        let hi = hi.iter().fold(-self.clip, |a, &b| a.max(b)).min(self.clip);
+        if z.is_empty() || lo > hi {
+            return None;
         }
         let last = (self.m - 1) as f64;
-        let row = |x: f32| {
+        let centre = |x: f32| {
             let u = ((x as f64 - self.first) * self.inv_spacing).clamp(0.0, last);
             libm::round(u) as usize
         };
-        row(hi) - row(lo) + 1
+        Some((centre(lo), centre(hi)))
     }
 }
 

@@ -586,7 +586,7 @@ impl Memory {
             return false;
         }
         let shape = self.shape.get_or_insert_with(|| Box::new(Shape::new(plan)));
-        let windows = shape.windows(z);
+        let windows = shape.windows(plan, z);
         // Making a window's part of the table costs about as much as the exact prediction
         // of a few hundred coordinates.
         if z.len() < table::LEN_PER_WINDOW * windows.clone().count() {

@@ -82,9 +82,6 @@ pub(crate) struct Shape {
     kinds: Vec<Kind>,
     /// The kind of window j.
     kind_of: Vec<usize>,
-    /// The clip, and u = (z − first)·inv_spacing, for [`Shape::windows`].
-    clip: f32,
-    inv_spacing: f64,
     /// The position in sub-intervals, t = (z − first)·scale (f64 for the build, f32 for the
     /// lookup), and the knots a_i = first + i·step in f32, computed the same way by the build
     /// and the lookup so that both see the same bits.
@@ -147,8 +144,6 @@ impl Shape {
             dpsi,
             kinds: kinds.into_iter().map(|(_, _, kind)| kind).collect(),
             kind_of,
-            clip: plan.clip,
-            inv_spacing: plan.inv_spacing,
             scale,
             first: plan.first as f32,
             scale32: scale as f32,
@@ -161,33 +156,14 @@ impl Shape {
     /// The windows (nearest centres) that the finite queries `z` reach, with one more on
     /// either side: the part of the table a prediction of `z` reads, even where the f32
     /// lookup rounds across a window's edge.
-    pub(crate) fn windows(&self, z: &[f32]) -> Range<usize> {
+    pub(crate) fn windows(&self, plan: &Plan, z: &[f32]) -> Range<usize> {
         if z.len() >= FULL_LEN {
             return 0..self.m;
         }
-        let (mut lo, mut hi) = ([self.clip; LANES], [-self.clip; LANES]);
-        let (chunks, rest) = z.as_chunks::<LANES>();
-        for c in chunks {
-            for l in 0..LANES {
-                lo[l] = if c[l] < lo[l] { c[l] } else { lo[l] };
-                hi[l] = if c[l] > hi[l] { c[l] } else { hi[l] };
-            }
+        match plan.nearest_span(z) {
+            Some((a, b)) => a.saturating_sub(1)..(b + 2).min(self.m),
+            None => 0..self.m,
         }
-        for (l, &x) in rest.iter().enumerate() {
-            lo[l] = if x < lo[l] { x } else { lo[l] };
-            hi[l] = if x > hi[l] { x } else { hi[l] };
-        }
-        let lo = lo.iter().fold(self.clip, |a, &b| a.min(b)).max(-self.clip);
-        let hi = hi.iter().fold(-self.clip, |a, &b| a.max(b)).min(self.clip);
-        if lo > hi {
-            return 0..self.m;
-        }
-        let last = (self.m - 1) as f64;
-        let j = |x: f32| {
-            let u = ((x as f64 - self.first as f64) * self.inv_spacing).clamp(0.0, last);
-            libm::round(u) as usize
-        };
-        j(lo).saturating_sub(1)..(j(hi) + 2).min(self.m)
     }
 
     /// Fills the part of `coef` for the windows `windows` with the table of θ (`padded`: θ
