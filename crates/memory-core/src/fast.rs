@@ -153,16 +153,16 @@ impl Plan {
 
     /// Whether the binned update pays off for a tensor of `len` coordinates whose previous
     /// queries are `prev`. Its end-of-step work is up to nb·(2K+1)·4 f64 multiply-adds per
-    /// row of centres that the queries reach (~1.5·10⁴ instructions per row for K = 4),
-    /// against ~35 instructions per coordinate saved over the exact rows: it wins from about
-    /// nb·(2K+1)/4 coordinates per row reached (506 for lm_scale 0.5; measured by instruction
+    /// row of centres that the queries reach (~1.5·10⁴ instructions per row for K = 4, AVX2),
+    /// against ~60 instructions per coordinate saved over the exact rows: it wins from about
+    /// nb·(2K+1)/8 coordinates per row reached (253 for lm_scale 0.5; measured by instruction
     /// counts). A network's gradients reach a few rows, so mid-sized tensors bin too; the
     /// rows are counted (one pass over `prev`) only where the answer depends on them.
     pub(crate) fn use_bins(&self, len: usize, prev: &[f32]) -> bool {
         let Some(b) = self.bins.as_ref() else {
             return false;
         };
-        let per_row = b.nb * self.window() / 4;
+        let per_row = b.nb * self.window() / 8;
         if len < per_row {
             return false;
         }
@@ -610,18 +610,21 @@ pub(crate) fn flush_bins(p: &Plan, acc: &mut [[f64; 4]], lo: usize, hi: usize, g
 #[inline(always)]
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     let mut s = [0.0f64; 8];
-    let mut ac = a.chunks_exact(8);
-    let mut bc = b.chunks_exact(8);
-    for (x, y) in (&mut ac).zip(&mut bc) {
+    let n = a.len().min(b.len());
+    let (ac, ar) = a[..n].as_chunks::<8>();
+    let (bc, br) = b[..n].as_chunks::<8>();
+    for (x, y) in ac.iter().zip(bc) {
         for t in 0..8 {
             s[t] += x[t] * y[t];
         }
     }
     let mut tail = 0.0;
-    for (x, y) in ac.remainder().iter().zip(bc.remainder()) {
+    for (x, y) in ar.iter().zip(br) {
         tail += x * y;
     }
-    ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + tail
+    // Halves first, then pairs: the order that keeps the partial sums in two 4-wide registers.
+    let h = [s[0] + s[4], s[1] + s[5], s[2] + s[6], s[3] + s[7]];
+    ((h[0] + h[2]) + (h[1] + h[3])) + tail
 }
 
 /// Exact prediction for one chunk: η of every lane and its clipped query. `padded` is θ with K

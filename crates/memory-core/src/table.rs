@@ -58,7 +58,7 @@ pub(crate) const MIN_LEN: usize = 512;
 /// what the exact prediction of this many coordinates saves over the table's: a step
 /// tabulates only if it has this many coordinates per window its queries reach (measured by
 /// instruction counts with the AVX2 kernels).
-pub(crate) const LEN_PER_WINDOW: usize = 800;
+pub(crate) const LEN_PER_WINDOW: usize = 400;
 /// From this many coordinates on, the whole table is made without looking for the queries'
 /// range (one pass fewer over them; the table is then a small part of the step).
 const FULL_LEN: usize = 1 << 18;
@@ -113,7 +113,7 @@ impl Shape {
         let w = 2 * k + 1;
         let mut psi = vec![0.0; (SUB + 1) * w];
         let mut dpsi = vec![0.0; (SUB + 1) * w];
-        for e in 0..=SUB {
+        for e in 0..SUB + 1 {
             let r = knot(e);
             for i in 0..w {
                 let x = r - (i as f64 - k as f64);
@@ -206,7 +206,7 @@ impl Shape {
                     &self.psi[i * (SUB + 1)..][..SUB + 1],
                     &self.dpsi[i * (SUB + 1)..][..SUB + 1],
                 );
-                for e in 0..=SUB {
+                for e in 0..SUB + 1 {
                     n[e] += t * ps[e];
                     dn[e] += t * ds[e];
                 }
@@ -216,7 +216,7 @@ impl Shape {
                     den[s] += t * lw[s];
                 }
             }
-            for e in 0..=SUB {
+            for e in 0..SUB + 1 {
                 f[e] = n[e] * kind.inv_d[e];
                 df[e] = (dn[e] * kind.inv_d[e] - f[e] * kind.dd_over_d[e]) * dt;
             }
@@ -379,7 +379,7 @@ impl Kind {
             .collect();
         let mut inv_d = vec![0.0; SUB + 1];
         let mut dd_over_d = vec![0.0; SUB + 1];
-        for e in 0..=SUB {
+        for e in 0..SUB + 1 {
             let d: f64 = (0..w).map(|i| exists[i] * psi[i * (SUB + 1) + e]).sum();
             let dd: f64 = (0..w).map(|i| exists[i] * dpsi[i * (SUB + 1) + e]).sum();
             inv_d[e] = 1.0 / d;
