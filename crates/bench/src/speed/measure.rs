@@ -268,31 +268,24 @@ pub fn measure_with_progress(
             });
             entries.len() - 1
         });
-        // Warm up (state allocation, first-touch page faults) and size the samples.
-        let mut reps = Vec::with_capacity(entries.len());
-        for e in entries.iter_mut() {
-            e.run(&grads)?;
-            let t = Instant::now();
-            e.run(&grads)?;
-            let ns = t.elapsed().as_nanos().max(1) as f64;
-            reps.push(((opts.sample_ns() / ns).ceil() as usize).clamp(1, 100_000));
-        }
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); entries.len()];
-        let n = entries.len();
-        for r in 0..opts.rounds() {
-            for j in 0..n {
-                let i = (j + r) % n;
-                if Some(i) == dense_i && r >= opts.dense_rounds() {
-                    continue;
-                }
-                let e = &mut entries[i];
-                let t = Instant::now();
-                for _ in 0..reps[i] {
-                    e.run(&grads)?;
-                }
-                times[i].push(t.elapsed().as_secs_f64() * 1e9 / (reps[i] * d) as f64);
+        let rounds_of = |i: usize| {
+            if Some(i) == dense_i {
+                opts.dense_rounds()
+            } else {
+                opts.rounds()
             }
-        }
+        };
+        let per_step = interleave(
+            &mut entries,
+            opts.rounds(),
+            opts.sample_ns(),
+            rounds_of,
+            |e| e.run(&grads),
+        )?;
+        let times: Vec<Vec<f64>> = per_step
+            .into_iter()
+            .map(|t| t.into_iter().map(|ns| ns / d as f64).collect())
+            .collect();
         let find = |key: &CaseKey| {
             entries
                 .iter()
@@ -350,4 +343,42 @@ pub fn measure_with_progress(
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Times `entries` side by side: `rounds` rounds, each timing every entry once (a sample of
+/// as many calls as take ≥ `sample_ns`, sized after a warm-up call that also takes the
+/// first-touch page faults), in an order rotated by one per round; entry `i` stops after
+/// `rounds_of(i)` rounds (a slow baseline needs fewer). Returns each entry's per-call times,
+/// ns.
+pub(super) fn interleave<E>(
+    entries: &mut [E],
+    rounds: usize,
+    sample_ns: f64,
+    rounds_of: impl Fn(usize) -> usize,
+    mut run: impl FnMut(&mut E) -> Result<(), SpeedError>,
+) -> Result<Vec<Vec<f64>>, SpeedError> {
+    let mut reps = Vec::with_capacity(entries.len());
+    for e in entries.iter_mut() {
+        run(e)?;
+        let t = Instant::now();
+        run(e)?;
+        let ns = t.elapsed().as_nanos().max(1) as f64;
+        reps.push(((sample_ns / ns).ceil() as usize).clamp(1, 1_000_000));
+    }
+    let n = entries.len();
+    let mut times = vec![Vec::with_capacity(rounds); n];
+    for r in 0..rounds {
+        for j in 0..n {
+            let i = (j + r) % n;
+            if r >= rounds_of(i) {
+                continue;
+            }
+            let t = Instant::now();
+            for _ in 0..reps[i] {
+                run(&mut entries[i])?;
+            }
+            times[i].push(t.elapsed().as_secs_f64() * 1e9 / reps[i] as f64);
+        }
+    }
+    Ok(times)
 }

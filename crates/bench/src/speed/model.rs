@@ -3,16 +3,15 @@
 //! ([`FixedCost`]), and the phases of one Meta-SGD step ([`Phase`]) — the profile that says what
 //! bounds a missed target.
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use lrmem_memory_core::{Kernels as MemKernels, Memory, Trace};
 use lrmem_optimizers::Optimizer;
 use lrmem_tasks::mnist::{BinaryPair, Samples};
 use lrmem_tasks::robot::{PandaForward, RobotConfig};
 use lrmem_tasks::{OnlineMnist, Task, TaskFamily};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
+use super::measure::interleave;
 use super::{median, CaseKey, Kernels, SpeedCase, SpeedError, REFERENCE};
 use crate::{copy, gradients, memory_config};
 
@@ -119,41 +118,16 @@ fn task(model: &str) -> Result<Box<dyn Task>, SpeedError> {
     }
 }
 
-/// Times `entries` side by side: `rounds` rounds, each timing every entry once (a sample of
-/// as many calls as take ≥ `sample_ns`), in an order rotated by one per round. Returns each
-/// entry's per-call times, ns.
-fn interleave<E>(
-    entries: &mut [E],
-    rounds: usize,
-    sample_ns: f64,
-    mut run: impl FnMut(&mut E) -> Result<(), SpeedError>,
-) -> Result<Vec<Vec<f64>>, SpeedError> {
-    let mut reps = Vec::with_capacity(entries.len());
-    for e in entries.iter_mut() {
-        run(e)?;
-        let t = Instant::now();
-        run(e)?;
-        let ns = t.elapsed().as_nanos().max(1) as f64;
-        reps.push(((sample_ns / ns).ceil() as usize).clamp(1, 1_000_000));
-    }
-    let n = entries.len();
-    let mut times = vec![Vec::with_capacity(rounds); n];
-    for r in 0..rounds {
-        for j in 0..n {
-            let i = (j + r) % n;
-            let t = Instant::now();
-            for _ in 0..reps[i] {
-                run(&mut entries[i])?;
-            }
-            times[i].push(t.elapsed().as_secs_f64() * 1e9 / reps[i] as f64);
-        }
-    }
-    Ok(times)
-}
-
 /// Median of per-round ratios a/b.
 fn ratio(a: &[f64], b: &[f64]) -> f64 {
     median(a.iter().zip(b).map(|(x, y)| x / y).collect())
+}
+
+/// The index of [`REFERENCE`] (Adam) among the entries' cases.
+fn reference_index<'a>(mut keys: impl Iterator<Item = &'a CaseKey>) -> Result<usize, SpeedError> {
+    let adam = CaseKey::of(REFERENCE);
+    keys.position(|k| k == &adam)
+        .ok_or_else(|| SpeedError::MissingCase(REFERENCE.into()))
 }
 
 /// One online update of every model with every case.
@@ -162,22 +136,24 @@ pub(super) fn measure_models(
     rounds: usize,
     sample_ns: f64,
 ) -> Result<Vec<ModelRow>, SpeedError> {
-    let adam = CaseKey::of(REFERENCE);
     let mut out = Vec::new();
     for model in MODELS {
         let mut entries = Vec::new();
         for case in cases {
             entries.push((CaseKey::from(case), task(model)?, case.build()?));
         }
-        let times = interleave(&mut entries, rounds, sample_ns, |(_, task, opt)| {
-            task.update(opt.as_mut())
-                .map(|_| ())
-                .map_err(|e| SpeedError::Task(format!("{model}: {e}")))
-        })?;
-        let a = entries
-            .iter()
-            .position(|(k, _, _)| k == &adam)
-            .ok_or_else(|| SpeedError::MissingCase(REFERENCE.into()))?;
+        let times = interleave(
+            &mut entries,
+            rounds,
+            sample_ns,
+            |_| rounds,
+            |(_, task, opt)| {
+                task.update(opt.as_mut())
+                    .map(|_| ())
+                    .map_err(|e| SpeedError::Task(format!("{model}: {e}")))
+            },
+        )?;
+        let a = reference_index(entries.iter().map(|(k, ..)| k))?;
         for (i, (key, _, _)) in entries.iter().enumerate() {
             out.push(ModelRow {
                 model: model.into(),
@@ -196,20 +172,22 @@ pub(super) fn measure_fixed(
     rounds: usize,
     sample_ns: f64,
 ) -> Result<Vec<FixedCost>, SpeedError> {
-    let adam = CaseKey::of(REFERENCE);
     let grads = gradients(FIXED_D, 5);
     let mut entries = Vec::new();
     for case in cases {
         entries.push((CaseKey::from(case), case.build()?, vec![0.1f32; FIXED_D], 0));
     }
-    let times = interleave(&mut entries, rounds, sample_ns, |(_, opt, w, k)| {
-        *k += 1;
-        Ok(opt.step("w", w, &grads[*k % 2])?)
-    })?;
-    let a = entries
-        .iter()
-        .position(|(k, ..)| k == &adam)
-        .ok_or_else(|| SpeedError::MissingCase(REFERENCE.into()))?;
+    let times = interleave(
+        &mut entries,
+        rounds,
+        sample_ns,
+        |_| rounds,
+        |(_, opt, w, k)| {
+            *k += 1;
+            Ok(opt.step("w", w, &grads[*k % 2])?)
+        },
+    )?;
+    let a = reference_index(entries.iter().map(|(k, ..)| k))?;
     Ok(entries
         .iter()
         .enumerate()
@@ -249,21 +227,27 @@ pub(super) fn measure_phases(rounds: usize, sample_ns: f64) -> Result<Vec<Phase>
             (Part::Opt(build(REFERENCE)?, vec![0.1; d]), 0),
             (Part::Copy(grads[0].clone(), vec![0.0; d]), 0),
         ];
-        let times = interleave(&mut entries, rounds, sample_ns, |(part, k)| {
-            *k += 1;
-            let (g, prev) = (&grads[*k % 2], &grads[(*k + 1) % 2]);
-            match part {
-                Part::Learn(m) => m.learn(prev, g)?,
-                Part::Step(m, trace, w) => m.step_blocks(trace, g, |s, eta, z| {
-                    for ((w, &e), &z) in w[s..s + eta.len()].iter_mut().zip(eta).zip(z) {
-                        *w -= e * z;
-                    }
-                })?,
-                Part::Opt(opt, w) => opt.step("w", w, g)?,
-                Part::Copy(src, dst) => copy(dst, src),
-            }
-            Ok(())
-        })?;
+        let times = interleave(
+            &mut entries,
+            rounds,
+            sample_ns,
+            |_| rounds,
+            |(part, k)| {
+                *k += 1;
+                let (g, prev) = (&grads[*k % 2], &grads[(*k + 1) % 2]);
+                match part {
+                    Part::Learn(m) => m.learn(prev, g)?,
+                    Part::Step(m, trace, w) => m.step_blocks(trace, g, |s, eta, z| {
+                        for ((w, &e), &z) in w[s..s + eta.len()].iter_mut().zip(eta).zip(z) {
+                            *w -= e * z;
+                        }
+                    })?,
+                    Part::Opt(opt, w) => opt.step("w", w, g)?,
+                    Part::Copy(src, dst) => copy(dst, src),
+                }
+                Ok(())
+            },
+        )?;
         let ns = |i: usize| median(times[i].clone()) / d as f64;
         out.push(Phase {
             d,
