@@ -824,11 +824,10 @@ mod tests {
                 {
                     simd::predict_block(isa, &p, &padded, zb, eb, cb);
                 }
-                // The tabulated prediction (its table is made by scalar code outside the
-                // dispatch, so only the evaluation differs by tier).
+                // The tabulated prediction: its table and its evaluation, each on the tier.
                 let shape = crate::table::Shape::new(&p);
                 let mut coef = Vec::new();
-                shape.build(&padded, 0..m, &mut coef);
+                let eps = simd::build_table(isa, &shape, &padded, 0..m, &mut coef);
                 let mut tabled = vec![0.0f32; n];
                 for (zb, eb) in cur.chunks(BLOCK).zip(tabled.chunks_mut(BLOCK)) {
                     simd::predict_table(isa, &shape, p.clip, &coef, zb, eb, &mut [0.0; BLOCK]);
@@ -842,6 +841,8 @@ mod tests {
                     bits32(&eta),
                     bits32(&zc),
                     bits32(&tabled),
+                    bits32(coef.as_flattened()),
+                    eps.to_bits(),
                 )
             });
             let names = tiers.map(|t| t.name());
