@@ -15,9 +15,10 @@
 //!
 //! The AVX-512 kernels ([`avx512`]) and the AVX2 binned update (in `x86`, the portable
 //! update's operations written out in the same order, so the same bits) use `core::arch`
-//! intrinsics; those that only compute are safe inside a function with the feature enabled. The only other `unsafe` operations are the
-//! unaligned vector loads and stores of fixed-size arrays (`&[f32; 16]` → 64 bytes), which are in
-//! bounds by the type of their argument. Audit: search this file for `unsafe`.
+//! intrinsics; those that only compute are safe inside a function with the feature enabled.
+//! The only other `unsafe` operations are the unaligned vector loads and stores of fixed-size
+//! arrays (`&[f32; 16]` → 64 bytes, `&[f32; 8]`, `&[f64; 4]`), which are in bounds by the
+//! type of their argument. Audit: search this file for `unsafe`.
 
 use alloc::vec::Vec;
 
