@@ -170,10 +170,12 @@ fn build(kind: &ArmKind, trained: &[L2lWeights]) -> Result<Box<dyn Optimizer + S
                 arm: s.clone(),
                 source: Box::new(e),
             })?;
-            spec.build().map_err(|e| BenchError::Arm {
-                arm: s.clone(),
-                source: Box::new(e),
-            })
+            spec.build()
+                .map(|built| built.into_box())
+                .map_err(|e| BenchError::Arm {
+                    arm: s.clone(),
+                    source: Box::new(e),
+                })
         }
         ArmKind::Learned(f) => Ok(Box::new(
             L2l::new(L2lConfig::default(), trained[*f].clone())

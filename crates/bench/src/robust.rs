@@ -363,10 +363,7 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>, others: &[(String, Vec<u8>)]) {
 }
 
 fn build(spec: &str) -> Option<Built> {
-    spec.parse::<OptimizerSpec>()
-        .ok()?
-        .build_checkpointable()
-        .ok()
+    spec.parse::<OptimizerSpec>().ok()?.build().ok()
 }
 
 /// Random specs for every optimizer (random keys of its entry, hostile and ordinary values,

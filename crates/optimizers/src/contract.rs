@@ -9,7 +9,7 @@
 //! same promises as lrmem's own (convergence, bit-exact checkpoints, errors that change
 //! nothing, `step_model` and `next_task` as documented) from your own tests.
 
-use crate::{Checkpoint, OptimError, Optimizer, Tensor};
+use crate::optimizer::{Checkpoint, OptimError, Optimizer, Tensor};
 
 /// A separable quadratic ½Σ a_i (w_i − b_i)² over two tensors, with its gradient.
 fn quadratic(w: &[f32], offset: usize) -> (f32, Vec<f32>) {

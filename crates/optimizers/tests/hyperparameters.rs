@@ -90,7 +90,7 @@ fn setters_match_construction_bit_for_bit() {
         let mut set = built(base);
         set.set_hyperparameter(key, value).unwrap();
         assert_eq!(set.hyperparameter(key), Some(value), "{base} {key}");
-        let mut made = spec(base).with(key, value).build_checkpointable().unwrap();
+        let mut made = spec(base).with(key, value).build().unwrap();
         let (a1, b1) = train(&mut set, 10);
         let (a2, b2) = train(&mut made, 10);
         assert_eq!(
@@ -135,10 +135,7 @@ fn refused_values_name_the_key_and_change_nothing() {
         let (before, hp) = (opt.save().unwrap(), opt.hyperparameters());
         let err = opt.set_hyperparameter(key, value).unwrap_err();
         // The same error as building with that value (names as in the spec).
-        let built_err = spec(base)
-            .with(key, value)
-            .build_checkpointable()
-            .unwrap_err();
+        let built_err = spec(base).with(key, value).build().unwrap_err();
         match (&err, &built_err) {
             (
                 OptimError::InvalidConfig { field: f, .. },
@@ -196,7 +193,7 @@ fn unknown_hyperparameters_list_the_known_ones() {
         "this optimizer has no hyperparameter `lr`; it has none that can change after construction"
     );
     // Through a box, as OptimizerSpec::build returns it.
-    let mut boxed: Box<dyn Optimizer + Send> = spec("adam").build().unwrap();
+    let mut boxed: Box<dyn Optimizer + Send> = spec("adam").build().unwrap().into_box();
     boxed.set_lr(0.5).unwrap();
     assert_eq!(boxed.lr(), Some(0.5));
 }
@@ -308,7 +305,7 @@ fn meta_hyperparameters() {
         ]
     );
     for (key, value) in [("lr", 2.0), ("lr", 0.0), ("xi", -1.0), ("beta1", 1.0)] {
-        let mut opt = spec("meta-adam").build_checkpointable().unwrap();
+        let mut opt = spec("meta-adam").build().unwrap();
         train(&mut opt, 2);
         let before = opt.save().unwrap();
         let err = opt.set_hyperparameter(key, value).unwrap_err();

@@ -1044,16 +1044,13 @@ fn new_registry_entries_build_meta_over_rprop_and_hd() {
         ("meta-sgd-hd:lr=0.05,beta=0.01", "Meta<SgdHd>"),
         ("meta-adam-hd:lr=0.05,beta=1e-6,beta1=0.8", "Meta<AdamHd>"),
     ] {
-        let mut built = OptimizerSpec::parse(spec)
-            .unwrap()
-            .build_checkpointable()
-            .unwrap();
+        let mut built = OptimizerSpec::parse(spec).unwrap().build().unwrap();
         train(&mut built, &["w"], 3);
         assert_eq!(checkpoint_kind(&built.save().unwrap()).unwrap(), kind);
     }
     let built = OptimizerSpec::parse("meta-rprop:lr=0.01,eta_plus=1.1")
         .unwrap()
-        .build_checkpointable()
+        .build()
         .unwrap();
     let by_hand = Meta::new(
         RpropConfig {
@@ -1179,12 +1176,7 @@ fn the_gradient_query_keeps_the_base_direction() {
 #[test]
 fn variants_resume_exactly_from_a_checkpoint() {
     let spec = "meta-sgd:lr=0.01,xi=0.05,space=log,scale=rms,scale_beta=0.9,reload=decay,reload_keep=0.5,signal=sign,query=grad";
-    let build = || {
-        spec.parse::<OptimizerSpec>()
-            .unwrap()
-            .build_checkpointable()
-            .unwrap()
-    };
+    let build = || spec.parse::<OptimizerSpec>().unwrap().build().unwrap();
     // Steps `ts` of one run, the new task starting at step 3.
     let run = |opt: &mut lrmem_optimizers::Built, w: &mut Vec<f32>, ts: std::ops::Range<usize>| {
         for t in ts {

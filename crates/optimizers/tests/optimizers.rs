@@ -511,11 +511,7 @@ fn huge_finite_gradients_are_refused_and_change_nothing() {
         "meta-sgd:momentum=0.9",
         "meta-adam",
     ] {
-        let mut opt = spec
-            .parse::<OptimizerSpec>()
-            .unwrap()
-            .build_checkpointable()
-            .unwrap();
+        let mut opt = spec.parse::<OptimizerSpec>().unwrap().build().unwrap();
         let mut w = vec![0.5f32, -0.5];
         opt.step("w", &mut w, &[0.1, 0.2]).unwrap();
         let (before, kept) = (opt.save().unwrap(), w.clone());
@@ -588,7 +584,7 @@ fn diverged_parameters_are_refused_and_change_nothing() {
             continue; // `decoupled` is a key of Adam only
         }
         for w0 in [f32::MAX, -f32::MAX, 1e38, 3e37, f32::NAN, f32::INFINITY] {
-            let mut opt = spec.build_checkpointable().unwrap();
+            let mut opt = spec.build().unwrap();
             let mut w = vec![0.5f32, -0.5];
             opt.step("w", &mut w, &[0.1, 0.2]).unwrap();
             w[0] = w0;

@@ -13,13 +13,11 @@ fn spec(s: &str) -> OptimizerSpec {
 }
 
 fn build(s: &str) -> lrmem_optimizers::Built {
-    spec(s)
-        .build_checkpointable()
-        .unwrap_or_else(|e| panic!("`{s}`: {e}"))
+    spec(s).build().unwrap_or_else(|e| panic!("`{s}`: {e}"))
 }
 
 fn build_err(s: &str) -> SpecError {
-    match spec(s).build_checkpointable() {
+    match spec(s).build() {
         Ok(_) => panic!("`{s}` built, but must not"),
         Err(e) => e,
     }
@@ -267,70 +265,8 @@ fn keys_of_another_memory_optimizer_conflict() {
     }
 }
 
-/// Contract settings per entry: its defaults, except where 500 steps at the default learning
-/// rate cannot solve the contract's quadratic.
-fn contract_spec(name: &str) -> OptimizerSpec {
-    let tuned = match name {
-        "sgd" => "lr=0.1",
-        "sgd-hd" => "lr=0.05",
-        "adam" | "adam-hd" => "lr=0.05",
-        "rprop" => "",
-        "meta-sgd" | "meta-ctx-sgd" => "lr=0.1,clip=4",
-        "meta-adam" => "lr=0.05,clip=4",
-        "meta-rprop" => "lr=0.01,clip=4",
-        "meta-sgd-hd" | "meta-adam-hd" => "lr=0.05,clip=4",
-        // The learning-rate-free peers at their defaults.
-        "prodigy" => "",
-        "dog" | "ldog" => "",
-        "cocob" => "",
-        "mechanic-sgd" | "mechanic-adam" => "",
-        "sf-sgd" => "",
-        // Adam-sized steps of about lr: 500 × 0.0025 leaves 14% of the loss; 0.01 leaves 0.3%.
-        "sf-adamw" => "lr=0.01",
-        "dadapt-adam" | "dadapt-sgd" => "",
-        // The learned optimizer with the weights meta-trained on quadratics.
-        "l2l" => "weights=quadratic",
-        other => panic!("no contract settings for `{other}`: add them here"),
-    };
-    if tuned.is_empty() {
-        spec(name)
-    } else {
-        spec(&format!("{name}:{tuned}"))
-    }
-}
-
-/// Every entry of the registry, in order, and whether its step needs the whole model
-/// ([`contract::check_model`]).
-const ENTRIES: &[(&str, bool)] = &[
-    ("sgd", false),
-    ("adam", false),
-    ("meta-sgd", false),
-    ("meta-adam", false),
-    ("rprop", false),
-    ("sgd-hd", false),
-    ("adam-hd", false),
-    ("meta-rprop", false),
-    ("meta-sgd-hd", false),
-    ("meta-adam-hd", false),
-    ("meta-ctx-sgd", false),
-    ("prodigy", true),
-    ("dadapt-adam", true),
-    ("dadapt-sgd", true),
-    ("dog", true),
-    ("ldog", true),
-    ("sf-sgd", true),
-    ("sf-adamw", true),
-    ("cocob", false),
-    ("mechanic-sgd", true),
-    ("mechanic-adam", true),
-    ("l2l", false),
-];
-
 #[test]
 fn every_entry_builds_with_no_keys_and_passes_the_contract() {
-    let names: Vec<&str> = registry().iter().map(|e| e.name).collect();
-    let listed: Vec<&str> = ENTRIES.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, listed, "add new entries to ENTRIES");
     for entry in registry() {
         let plain = OptimizerSpec::new(entry.name).unwrap();
         let mut opt = plain
@@ -346,12 +282,13 @@ fn every_entry_builds_with_no_keys_and_passes_the_contract() {
             entry.name
         );
         plain.state_bytes().unwrap();
-        let s = contract_spec(entry.name);
-        let whole_model = ENTRIES.iter().any(|&(n, m)| n == entry.name && m);
-        if whole_model {
-            contract::check_model(|| s.build_checkpointable().unwrap());
+        // The entry's own contract settings (its defaults unless 500 steps at its default
+        // learning rate cannot solve the contract's quadratic).
+        let s = entry.spec(entry.contract).unwrap();
+        if entry.whole_model {
+            contract::check_model(|| s.build().unwrap());
         } else {
-            contract::check(|| s.build_checkpointable().unwrap());
+            contract::check(|| s.build().unwrap());
         }
         // The help text names every key with its default.
         let help = entry.to_string();
@@ -384,11 +321,11 @@ fn every_key_is_read_and_its_default_text_is_the_default() {
             if let Some((key, choice)) = only_with {
                 s = s.with(key, choice);
                 let plain = build(&format!("{}:{key}={choice}", entry.name)).save();
-                assert_eq!(s.build_checkpointable().unwrap().save(), plain, "{s}");
+                assert_eq!(s.build().unwrap().save(), plain, "{s}");
                 continue;
             }
             let built = s
-                .build_checkpointable()
+                .build()
                 .unwrap_or_else(|e| panic!("`{s}` (the documented default): {e}"));
             assert_eq!(
                 built.save().unwrap(),
@@ -497,7 +434,7 @@ fn specs_build_exactly_the_hand_made_optimizers() {
         spec("meta-sgd")
             .with("xi", y)
             .with("lr", x)
-            .build_checkpointable()
+            .build()
             .unwrap(),
         Meta::sgd(MetaConfig {
             memory,
@@ -740,13 +677,69 @@ proptest! {
 
     #[test]
     fn an_f32_set_with_with_builds_exactly(lr in 2e-9f32..1.0) {
-        let built = OptimizerSpec::new("sgd").unwrap().with("lr", lr).build_checkpointable().unwrap();
+        let built = OptimizerSpec::new("sgd").unwrap().with("lr", lr).build().unwrap();
         prop_assert_eq!(built.save().unwrap(), Sgd::new(SgdConfig::with_lr(lr)).unwrap().save().unwrap());
-        let built = OptimizerSpec::new("meta-sgd").unwrap().with("lr", lr).build_checkpointable().unwrap();
+        let built = OptimizerSpec::new("meta-sgd").unwrap().with("lr", lr).build().unwrap();
         let memory = MemoryConfig { eta0: lr, ..MemoryConfig::default() };
         prop_assert_eq!(
             built.save().unwrap(),
             Meta::sgd(MetaConfig { memory, ..MetaConfig::default() }).unwrap().save().unwrap()
         );
     }
+}
+
+/// What the experiments derive their lists from holds for every entry: each preset and each
+/// speed case is a spec that builds, preset names are unique across the registry (they name
+/// rows of reports), an entry left out of the speed suite says why, every learning-rate-free
+/// peer contributes an arm at its defaults, and the smoke tier is the memory against SGD.
+#[test]
+fn every_entry_tells_the_experiments_what_they_need() {
+    use lrmem_optimizers::registry::{presets, Family, Speed, Tier};
+    let mut names = std::collections::BTreeSet::new();
+    for entry in registry() {
+        for p in entry.presets {
+            assert!(names.insert(p.name), "preset `{}` is named twice", p.name);
+            let spec = entry.spec(p.keys).unwrap();
+            spec.build()
+                .unwrap_or_else(|e| panic!("preset `{}` ({spec}): {e}", p.name));
+        }
+        match entry.speed {
+            Speed::Timed(cases) => {
+                assert!(!cases.is_empty(), "{}: Timed with no case", entry.name);
+                for c in cases {
+                    let spec = entry.spec(c.keys).unwrap();
+                    spec.build()
+                        .unwrap_or_else(|e| panic!("speed case {spec}: {e}"));
+                    assert!(c.bytes >= 12, "{spec}: reads g and w and writes w at least");
+                }
+            }
+            Speed::Untimed(why) => assert!(why.len() > 20, "{}: say why", entry.name),
+        }
+        if entry.family == Family::LearningRateFree {
+            assert!(entry.runs_at_defaults());
+            assert!(
+                entry.presets.iter().any(|p| p.keys.is_empty()),
+                "{}: a peer runs at its defaults",
+                entry.name
+            );
+        }
+    }
+    let smoke: Vec<(&str, bool)> = presets(Tier::Smoke)
+        .map(|(_, p)| (p.name, p.reload))
+        .collect();
+    assert_eq!(
+        smoke,
+        [
+            ("sgd", false),
+            ("meta-sgd-xi0.01", false),
+            ("meta-sgd-reload-xi0.01", true)
+        ]
+    );
+    // Each tier runs everything the tiers below it run.
+    let count = |t: Tier| presets(t).count();
+    assert!(
+        count(Tier::Smoke) < count(Tier::Headline) && count(Tier::Headline) < count(Tier::Full)
+    );
+    let all: usize = registry().iter().map(|e| e.presets.len()).sum();
+    assert_eq!(count(Tier::Full), all);
 }

@@ -1537,8 +1537,8 @@ mod tests {
             };
             let (mut og, mut od) = (build(), build());
             let mut g = gan(2, 0);
-            g.step(&real, &mut *og, &mut *od).unwrap();
-            g.step(&real, &mut *og, &mut *od).unwrap();
+            g.step(&real, &mut og, &mut od).unwrap();
+            g.step(&real, &mut og, &mut od).unwrap();
             assert_eq!(g.sample(&z).unwrap() != own(&g), moved, "{spec}");
             assert_eq!(g.eval_d.is_some(), moved, "{spec}");
         }

@@ -435,10 +435,8 @@ pub fn run_one(
         let mut done = 0usize;
         for t in 1..=protocol.cap {
             let start = Instant::now();
-            let mut refs: Vec<&mut dyn Optimizer> = opts
-                .iter_mut()
-                .map(|o| o.as_mut() as &mut dyn Optimizer)
-                .collect();
+            let mut refs: Vec<&mut dyn Optimizer> =
+                opts.iter_mut().map(|o| o as &mut dyn Optimizer).collect();
             let step = task.update_players(&mut refs);
             train_time += start.elapsed().as_secs_f64();
             match step {
@@ -535,7 +533,7 @@ pub fn run_one(
             extra,
             curves,
         };
-        let refs: Vec<&dyn Optimizer> = opts.iter().map(|o| o.as_ref() as &dyn Optimizer).collect();
+        let refs: Vec<&dyn Optimizer> = opts.iter().map(|o| o as &dyn Optimizer).collect();
         observer.task_finished(spec, k, &result, &refs);
         results.push(result);
     }

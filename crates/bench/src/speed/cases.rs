@@ -81,7 +81,7 @@ impl SpeedCase {
 
     /// A fresh optimizer.
     pub fn build(&self) -> Result<Box<dyn Optimizer + Send>, SpecError> {
-        self.spec.build()
+        Ok(self.spec.build()?.into_box())
     }
 
     /// Bytes of optimizer state per coordinate (`lrmem_optimizers::StateBytes`).

@@ -218,7 +218,10 @@ pub(super) fn measure_phases(rounds: usize, sample_ns: f64) -> Result<Vec<Phase>
             Ok(m)
         };
         let build = |spec: &str| -> Result<Box<dyn Optimizer + Send>, SpeedError> {
-            Ok(spec.parse::<lrmem_optimizers::OptimizerSpec>()?.build()?)
+            Ok(spec
+                .parse::<lrmem_optimizers::OptimizerSpec>()?
+                .build()?
+                .into_box())
         };
         let mut entries = vec![
             (Part::Learn(memory()?), 0usize),

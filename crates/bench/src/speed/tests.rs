@@ -133,7 +133,7 @@ fn the_portable_case_is_the_dense_peer() {
     let spec = CaseKey::of(DENSE_PEER).spec;
     assert_eq!(by_hand.bytes_per_coordinate(), spec.state_bytes().unwrap());
     let (mut a, mut b): (Box<dyn lrmem_optimizers::Optimizer>, _) =
-        (Box::new(by_hand), spec.build().unwrap());
+        (Box::new(by_hand), spec.build().unwrap().into_box());
     let (mut wa, mut wb) = (vec![0.1f32; 64], vec![0.1f32; 64]);
     let [g0, g1] = crate::gradients(64, 3);
     for g in [&g0, &g1, &g0, &g1] {

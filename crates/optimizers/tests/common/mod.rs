@@ -9,7 +9,7 @@ pub fn spec(text: &str) -> OptimizerSpec {
 }
 
 pub fn built(text: &str) -> Built {
-    spec(text).build_checkpointable().unwrap()
+    spec(text).build().unwrap()
 }
 
 /// The bits of every value, so that comparisons are exact.

@@ -1,0 +1,243 @@
+//! Rprop, the iRprop− variant of `torch.optim.Rprop`: per-coordinate step sizes from sign agreement.
+//!
+//! The closest classic relative of the memory of learning rates: both grow a learning rate
+//! while the gradient keeps its sign and shrink it when it flips. Rprop does so per coordinate
+//! (8 bytes of state each) and forgets everything between tasks; the memory shares its rates
+//! through θ across coordinates and tasks.
+
+use serde::{Deserialize, Serialize};
+
+use crate::optimizer::hyper::{self, Hyper};
+use crate::optimizer::inputs::check_inputs;
+use crate::optimizer::macros::{config_hyperparameters, optimizer_struct, state_fields};
+use crate::optimizer::state::StateRules;
+use crate::optimizer::{OptimError, Optimizer, StateBytes};
+use lrmem_memory_core::NonFinite;
+
+/// Configuration of [`Rprop`] (torch defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RpropConfig {
+    /// Initial step size Δ₀. Default 1e−2.
+    pub lr: f32,
+    /// (η−, η+): factors for a flip and for agreement. Default (0.5, 1.2).
+    pub etas: (f32, f32),
+    /// (Δmin, Δmax). Default (1e−6, 50).
+    pub step_sizes: (f32, f32),
+    /// NaN/∞ gradients: error (default), or `Skip`: a zero gradient there, so that the
+    /// coordinate does not move ([`NonFinite::Skip`]).
+    pub non_finite: NonFinite,
+}
+
+impl Default for RpropConfig {
+    fn default() -> Self {
+        RpropConfig {
+            lr: 1e-2,
+            etas: (0.5, 1.2),
+            step_sizes: (1e-6, 50.0),
+            non_finite: NonFinite::Error,
+        }
+    }
+}
+
+impl RpropConfig {
+    /// Rprop with initial step size `lr`.
+    pub fn with_lr(lr: f32) -> Self {
+        RpropConfig {
+            lr,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), OptimError> {
+        if !(self.lr > 0.0 && self.lr <= lrmem_memory_core::MAX_RATE) {
+            return Err(OptimError::invalid("lr", self.lr, "in (0, 1e6]"));
+        }
+        let (down, up) = self.etas;
+        if !(0.0 < down && down < 1.0 && up > 1.0 && up.is_finite()) {
+            return Err(OptimError::invalid(
+                "etas",
+                format!("{:?}", self.etas),
+                "0 < eta_minus < 1 < eta_plus",
+            ));
+        }
+        let (lo, hi) = self.step_sizes;
+        if !(lo >= 0.0 && lo <= hi && hi <= lrmem_memory_core::MAX_RATE) {
+            return Err(OptimError::invalid(
+                "step_sizes",
+                format!("{:?}", self.step_sizes),
+                "0 <= min <= max <= 1e6",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Per-tensor state of Rprop.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RpropState {
+    /// The previous gradient (zeroed where the sign flipped).
+    pub prev: Vec<f32>,
+    /// Per-coordinate step sizes Δ.
+    pub step: Vec<f32>,
+}
+
+optimizer_struct!(
+    /// iRprop− over named tensors:
+    /// Δ ← min(η+Δ, Δmax) if g·g_prev > 0; Δ ← max(η−Δ, Δmin) and g ← 0 if g·g_prev < 0;
+    /// w ← w − Δ·sign(g).
+    ///
+    /// ```
+    /// use lrmem_optimizers::{Optimizer, Rprop, RpropConfig};
+    /// let mut rprop = Rprop::new(RpropConfig::with_lr(0.1))?;
+    /// let mut w = [1.0f32];
+    /// rprop.step("w", &mut w, &[3.0])?; // first step: w − Δ₀·sign(g)
+    /// rprop.step("w", &mut w, &[3.0])?; // same sign: Δ grows to 0.12
+    /// assert!((w[0] - 0.78).abs() < 1e-6);
+    /// # Ok::<(), lrmem_optimizers::OptimError>(())
+    /// ```
+    Rprop, RpropConfig, RpropState);
+
+state_fields!(RpropState { prev, step });
+
+/// `lr` is Δ₀: every step size already learned follows a new value by the ratio new/old
+/// (`RpropConfig`'s `follow`). The other keys apply from the next step.
+impl Optimizer for Rprop {
+    config_hyperparameters!();
+
+    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
+        let cfg = self.config;
+        let grads = check_inputs(name, params, grads, cfg.non_finite)?;
+        let n = params.len();
+        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
+        for (((w, &g), p), s) in params
+            .iter_mut()
+            .zip(grads.iter())
+            .zip(st.prev.iter_mut())
+            .zip(st.step.iter_mut())
+        {
+            let sign = adapt(g, p, s, &cfg); // updates Δ first
+            *w -= *s * sign;
+        }
+        Ok(())
+    }
+}
+
+/// iRprop−'s rule for one coordinate, shared by the step and the direction under `Meta`: Δ grows
+/// (×η₊, at most Δmax) where g agrees in sign with the previous gradient and shrinks (×η₋, at
+/// least Δmin) where it flips, in which case g counts as 0; stores what the next step compares
+/// with and returns sign(g), with sign(0) = 0 as torch's `grad.sign()`.
+#[inline(always)]
+fn adapt(g: f32, prev: &mut f32, step: &mut f32, cfg: &RpropConfig) -> f32 {
+    let ((down, up), (lo, hi)) = (cfg.etas, cfg.step_sizes);
+    let agree = g * *prev;
+    let g = if agree > 0.0 {
+        *step = (*step * up).min(hi);
+        g
+    } else if agree < 0.0 {
+        *step = (*step * down).max(lo);
+        0.0
+    } else {
+        g
+    };
+    *prev = g;
+    if g > 0.0 {
+        1.0
+    } else if g < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+impl Hyper for RpropConfig {
+    const FIELDS: &'static [(&'static str, &'static str)] = &[
+        ("etas", "eta_minus/eta_plus"),
+        ("step_sizes", "step_min/step_max"),
+    ];
+
+    crate::optimizer::macros::hyper_fields! {
+        "lr" => lr,
+        "eta_minus" => etas.0,
+        "eta_plus" => etas.1,
+        "step_min" => step_sizes.0,
+        "step_max" => step_sizes.1,
+    }
+
+    fn check(&self) -> Result<(), OptimError> {
+        self.validate()
+    }
+}
+
+impl StateRules<RpropState> for RpropConfig {
+    fn fresh(&self, len: usize) -> RpropState {
+        RpropState {
+            prev: vec![0.0; len],
+            step: vec![self.lr; len],
+        }
+    }
+
+    /// Step sizes stay within [Δmin, Δmax] (the initial one may lie outside, as in torch).
+    fn problem(&self, state: &RpropState) -> Option<String> {
+        let (lo, hi) = self.step_sizes;
+        let bad = state
+            .step
+            .iter()
+            .find(|&&s| !((lo..=hi).contains(&s) || s == self.lr))?;
+        Some(format!(
+            "has a step size {bad} outside [step_min, step_max] = [{lo}, {hi}]"
+        ))
+    }
+
+    /// `lr` is Δ₀, the step size a tensor starts from: a new value applies to tensors that have
+    /// not stepped yet, and every step size Δ already learned is multiplied by new/old, so that
+    /// a schedule on `lr` scales Rprop's steps as it scales SGD's while keeping what Rprop
+    /// learned about each coordinate (the bounds `step_min`/`step_max` apply at Δ's next change,
+    /// as to Δ₀).
+    fn follow(&self, new: &Self, state: &mut RpropState) {
+        if self.lr != new.lr {
+            for d in &mut state.step {
+                *d = hyper::rescale(*d, self.lr, new.lr);
+            }
+        }
+    }
+}
+
+impl StateBytes for RpropConfig {
+    fn bytes_per_coordinate(&self) -> usize {
+        8
+    }
+}
+
+/// Under [`Meta`](crate::Meta), u = sign(g)·Δ/Δ₀ (docs/algorithm.md §12): the relative step,
+/// Rprop's per-coordinate step size Δ (grown and shrunk from sign agreement as without `Meta`)
+/// divided by Δ₀ = `lr`, so that the memory's rate takes the place of Δ₀. The query is the
+/// gradient.
+impl crate::optimizer::Base for Rprop {
+    fn info(&self) -> crate::optimizer::BaseInfo {
+        crate::optimizer::BaseInfo::new("Rprop", self.config.lr, self.config.non_finite)
+    }
+
+    fn direction(
+        &mut self,
+        name: &str,
+        params: &[f32],
+        grads: &[f32],
+        mut buf: crate::optimizer::DirectionBuf<'_>,
+    ) -> Result<crate::optimizer::Direction, OptimError> {
+        let cfg = self.config;
+        let n = params.len();
+        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
+        for (((u, &g), p), s) in buf
+            .values()
+            .iter_mut()
+            .zip(grads)
+            .zip(st.prev.iter_mut())
+            .zip(st.step.iter_mut())
+        {
+            let sign = adapt(g, p, s, &cfg); // updates Δ first
+            *u = *s / cfg.lr * sign;
+        }
+        Ok(crate::optimizer::Direction::Values)
+    }
+}

@@ -1,0 +1,237 @@
+//! The declarative macros that write each optimizer's wiring once: the struct of an optimizer
+//! made of a config and per-tensor state (and model-wide scalars), its constructor, reset,
+//! [`Checkpoint`](crate::Checkpoint), [`Inspect`](crate::Inspect) and
+//! [`StateBytes`](crate::StateBytes); the hyperparameters of a config by key; the fields of a
+//! state; and the forwarding of every [`Optimizer`](crate::Optimizer) method through a wrapper.
+
+/// An optimizer made of `config`, per-tensor `states` and model-wide scalars `global` (a
+/// [`ModelScalars`](crate::optimizer::model::ModelScalars); `()`, the default, for optimizers
+/// that step one tensor at a time): the struct, its `new`, `config`, `reset` and `state`, and its
+/// `Checkpoint`, `Inspect` and `StateBytes` (the config's). One definition for every such
+/// optimizer of this crate. Its `Optimizer` impl (the step) is written by hand, with
+/// [`config_hyperparameters!`] for the methods every such optimizer shares.
+///
+/// Checkpoints are tagged with the type's name and hold `(config, global, states)`; `()` takes no
+/// bytes, so that a per-tensor optimizer's body is `(config, states)` as it always was.
+macro_rules! optimizer_struct {
+    ($(#[$meta:meta])* $ty:ident, $config:ty, $state:ty) => {
+        $crate::optimizer::macros::optimizer_struct!($(#[$meta])* $ty, $config, $state, ());
+    };
+    ($(#[$meta:meta])* $ty:ident, $config:ty, $state:ty, $global:ty) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $ty {
+            config: $config,
+            pub(crate) states: $crate::optimizer::state::TensorStates<$state>,
+            pub(crate) global: $global,
+        }
+
+        impl $ty {
+            /// Validates `config`.
+            pub fn new(config: $config) -> Result<Self, $crate::optimizer::OptimError> {
+                config.validate()?;
+                Ok($ty {
+                    config,
+                    states: $crate::optimizer::state::TensorStates::default(),
+                    global: <$global>::default(),
+                })
+            }
+
+            /// The configuration.
+            pub fn config(&self) -> &$config {
+                &self.config
+            }
+
+            /// Forget every tensor's state and any model-wide scalars (a new task starts):
+            /// afterwards the optimizer behaves bit for bit as one freshly built from the same
+            /// config. What [`Optimizer::next_task`](crate::Optimizer::next_task) does.
+            pub fn reset(&mut self) {
+                self.states.clear();
+                self.global = <$global>::default();
+            }
+
+            /// Every tensor's state by tensor name and field, and any model-wide scalars
+            /// ([`StateView`](crate::StateView)).
+            pub fn state(&self) -> $crate::optimizer::state::StateView<'_> {
+                let mut view = $crate::optimizer::state::view(&self.states);
+                view.model = $crate::optimizer::model::model_fields(&self.global);
+                view
+            }
+        }
+
+        impl $crate::optimizer::state::Inspect for $ty {
+            fn state(&self) -> $crate::optimizer::state::StateView<'_> {
+                $ty::state(self)
+            }
+        }
+
+        impl $crate::optimizer::StateBytes for $ty {
+            /// The config's bytes per coordinate.
+            fn bytes_per_coordinate(&self) -> usize {
+                $crate::optimizer::StateBytes::bytes_per_coordinate(&self.config)
+            }
+        }
+
+        impl $crate::optimizer::Checkpoint for $ty {
+            fn save(&self) -> Result<Vec<u8>, $crate::optimizer::OptimError> {
+                $crate::optimizer::checkpoint::save(
+                    stringify!($ty),
+                    &(&self.config, &self.global, &self.states),
+                )
+            }
+
+            /// Checks which optimizer wrote the checkpoint before decoding it (a checkpoint of
+            /// another kind is an error that names both), then restores its config with its
+            /// states: the learning rate and every other hyperparameter as they were saved, as
+            /// torch's `load_state_dict` restores each parameter group's, so that a run resumes
+            /// as it was and a new rate is set after loading
+            /// ([`Optimizer::set_hyperparameter`](crate::Optimizer::set_hyperparameter)). A
+            /// difference that changes the shape of the state (SGD's momentum 0 against > 0) is
+            /// an error naming the key. The model-wide scalars and every tensor's state are
+            /// checked before they are trusted (lengths, finite values, the optimizer's own
+            /// ranges): a damaged one is [`OptimError::Corrupt`](crate::OptimError::Corrupt)
+            /// naming the tensor and field. Reads the checkpoints of format version 1 too.
+            fn load(&mut self, bytes: &[u8]) -> Result<(), $crate::optimizer::OptimError> {
+                let (config, global, states): ($config, $global, $crate::optimizer::state::TensorStates<$state>) =
+                    $crate::optimizer::checkpoint::load(stringify!($ty), bytes)?;
+                $crate::optimizer::hyper::check_restore(&self.config, &config)?;
+                $crate::optimizer::model::check_scalars(&global)?;
+                $crate::optimizer::state::check_loaded(&config, &states)?;
+                self.config = config;
+                self.global = global;
+                self.states = states;
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use optimizer_struct;
+
+/// Implements [`Hyper::get`](crate::optimizer::hyper::Hyper::get) and
+/// [`Hyper::field`](crate::optimizer::hyper::Hyper::field) from one list of `"registry key" => field`
+/// pairs (a field path such as `etas.0` too), so that the two cannot disagree.
+macro_rules! hyper_fields {
+    ($($key:literal => $($field:tt).+),* $(,)?) => {
+        fn get(&self) -> Vec<(&'static str, f32)> {
+            vec![$(($key, self.$($field).+)),*]
+        }
+
+        fn field(&mut self, name: &str) -> Option<&mut f32> {
+            match name {
+                $($key => Some(&mut self.$($field).+),)*
+                _ => None,
+            }
+        }
+    };
+}
+pub(crate) use hyper_fields;
+
+/// The `Optimizer` methods of an optimizer made by [`optimizer_struct!`] whose hyperparameters
+/// are its config's [`Hyper`](crate::optimizer::hyper::Hyper) fields, applied from the next
+/// step, and which carries nothing across tasks: `next_task` is its `reset`, `hyperparameters`
+/// lists the config's, `set_hyperparameter` validates as the constructor does (an error names
+/// the key and changes nothing) and keeps what the optimizer learned, adjusted to the new value
+/// where the config's [`StateRules::follow`](crate::optimizer::state::StateRules::follow) says
+/// how (hypergradient descent's and Rprop's learned rates follow a new `lr`).
+macro_rules! config_hyperparameters {
+    () => {
+        /// Forgets everything ([`reset`](Self::reset)): nothing carries over to the next task.
+        fn next_task(&mut self) {
+            self.reset();
+        }
+
+        /// The config's hyperparameters, by the registry's keys.
+        fn hyperparameters(&self) -> Vec<(String, f32)> {
+            $crate::optimizer::hyper::list(&self.config)
+        }
+
+        /// Sets a hyperparameter, validated as by the constructor (an error names the key and
+        /// changes nothing); it applies from the next step, and what was learned is kept.
+        fn set_hyperparameter(
+            &mut self,
+            name: &str,
+            value: f32,
+        ) -> Result<(), $crate::optimizer::OptimError> {
+            let new = $crate::optimizer::hyper::updated(
+                &self.config,
+                name,
+                value,
+                !self.states.is_empty(),
+            )?;
+            $crate::optimizer::state::follow(&self.config, &new, &mut self.states);
+            self.config = new;
+            Ok(())
+        }
+    };
+}
+pub(crate) use config_hyperparameters;
+
+/// Implements [`StateFields`](crate::optimizer::state::StateFields) for a per-tensor state from
+/// the list of its fields, each shown under its own name (or `field as "name"`): a step count
+/// (`u64`) as [`Field::Count`](crate::Field::Count), a number (`f32`) as
+/// [`Field::Scalar`](crate::Field::Scalar), a vector as [`Field::Values`](crate::Field::Values).
+macro_rules! state_fields {
+    ($state:ty { $($field:ident $(as $name:literal)?),* $(,)? }) => {
+        impl $crate::optimizer::state::StateFields for $state {
+            fn fields<'a>(&'a self, out: &mut $crate::optimizer::state::Fields<'a>) {
+                use $crate::optimizer::state::AsField;
+                $(out.insert(
+                    $crate::optimizer::macros::state_fields!(@name $field $($name)?).into(),
+                    self.$field.as_field(),
+                );)*
+            }
+        }
+    };
+    (@name $field:ident) => { stringify!($field) };
+    (@name $field:ident $name:literal) => { $name };
+}
+pub(crate) use state_fields;
+
+/// Forwards every method of [`Optimizer`], overrides included, to `$inner` (an expression of
+/// `$this`, the receiver): the one definition behind the impls for `Box<O>`, `&mut O` and
+/// [`Built`](crate::Built), so that a wrapper never drops an override in silence.
+macro_rules! forward_optimizer {
+    ($this:ident => $inner:expr) => {
+        fn step(
+            &mut self,
+            name: &str,
+            params: &mut [f32],
+            grads: &[f32],
+        ) -> Result<(), $crate::optimizer::OptimError> {
+            let $this = self;
+            $inner.step(name, params, grads)
+        }
+        fn step_model(
+            &mut self,
+            tensors: &mut [$crate::optimizer::Tensor<'_>],
+        ) -> Result<(), $crate::optimizer::OptimError> {
+            let $this = self;
+            $inner.step_model(tensors)
+        }
+        fn next_task(&mut self) {
+            let $this = self;
+            $inner.next_task()
+        }
+        fn memory_thetas(&self) -> Vec<(String, Vec<f32>)> {
+            let $this = self;
+            $inner.memory_thetas()
+        }
+        fn eval_params(&self, name: &str) -> Option<&[f32]> {
+            let $this = self;
+            $inner.eval_params(name)
+        }
+        fn hyperparameters(&self) -> Vec<(String, f32)> {
+            let $this = self;
+            $inner.hyperparameters()
+        }
+        fn set_hyperparameter(
+            &mut self,
+            name: &str,
+            value: f32,
+        ) -> Result<(), $crate::optimizer::OptimError> {
+            let $this = self;
+            $inner.set_hyperparameter(name, value)
+        }
+    };
+}
+pub(crate) use forward_optimizer;

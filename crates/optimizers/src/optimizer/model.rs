@@ -1,0 +1,128 @@
+//! Optimizers whose step needs the whole model at once: the learning-rate-free peers
+//! (Prodigy, D-Adaptation, DoG, Schedule-Free, Mechanic) estimate a distance, a norm or a
+//! weighting over every tensor of the model, as their references do over a parameter group.
+//!
+//! Such an optimizer keeps per-tensor state (made on a tensor's first step, as the others) and
+//! model-wide scalars (a [`ModelScalars`]), and implements
+//! [`Optimizer::step_model`](crate::Optimizer::step_model) as its step: **hand it every tensor of
+//! the model in one call**. [`Optimizer::step`](crate::Optimizer::step) on one tensor is a step of
+//! a model made of that tensor alone (what its reference does with a one-tensor group), so that
+//! stepping a multi-tensor model tensor by tensor would count one model step per tensor.
+//!
+//! Before anything changes, [`check_model`] checks every tensor of the call (lengths, against the
+//! state's too, a name given twice, finite parameters, usable gradients), so that an error leaves
+//! every tensor and all state as they were, as for the per-tensor optimizers.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::optimizer::inputs::check_inputs;
+use crate::optimizer::state::TensorStates;
+use crate::optimizer::state::{Field, Fields};
+use crate::optimizer::{OptimError, Tensor};
+use lrmem_memory_core::NonFinite;
+
+/// The model-wide scalars of a whole-model optimizer (Prodigy's d and its running sums, the
+/// step count k, …): saved in checkpoints next to the per-tensor states and checked on load.
+pub(crate) trait ModelScalars:
+    Serialize + DeserializeOwned + Default + Clone + PartialEq + std::fmt::Debug
+{
+    /// Every scalar by name, for [`StateView::model`](crate::StateView::model) and the load
+    /// check (each must be finite; counts are listed as such).
+    fn fields(&self) -> Vec<(&'static str, Field<'static>)>;
+
+    /// A constraint beyond finiteness that these scalars break (a negative sum, a d below d₀),
+    /// in words.
+    fn problem(&self) -> Option<String> {
+        None
+    }
+}
+
+/// No model-wide scalars: the optimizers that step one tensor at a time.
+impl ModelScalars for () {
+    fn fields(&self) -> Vec<(&'static str, Field<'static>)> {
+        Vec::new()
+    }
+}
+
+/// The model-wide fields of a [`StateView`](crate::StateView).
+pub(crate) fn model_fields<G: ModelScalars>(global: &G) -> Fields<'static> {
+    global
+        .fields()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
+/// Checks loaded model-wide scalars: every one finite, and the optimizer's own constraints.
+pub(crate) fn check_scalars<G: ModelScalars>(global: &G) -> Result<(), OptimError> {
+    let corrupt = |what: String| OptimError::Corrupt {
+        reason: format!(
+            "the model-wide state {what}; the checkpoint is damaged or was not written by lrmem"
+        ),
+    };
+    for (name, value) in global.fields() {
+        if let Field::Scalar(x) = value {
+            if !x.is_finite() {
+                return Err(corrupt(format!("has `{name}` = {x}")));
+            }
+        }
+    }
+    match global.problem() {
+        Some(p) => Err(corrupt(p)),
+        None => Ok(()),
+    }
+}
+
+/// Checks every tensor of one whole-model step before anything changes: a name given twice,
+/// a length that differs from the tensor's state (or between parameters and gradients),
+/// non-finite parameters and unusable gradients ([`check_inputs`]). Returns each tensor's
+/// gradients to use (zeros for skipped coordinates under [`NonFinite::Skip`]).
+pub(crate) fn check_model<'g, S>(
+    states: &TensorStates<S>,
+    tensors: &[Tensor<'g>],
+    policy: NonFinite,
+) -> Result<Vec<Cow<'g, [f32]>>, OptimError> {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut grads = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        if !seen.insert(t.name) {
+            return Err(OptimError::DuplicateTensor {
+                tensor: t.name.to_owned(),
+            });
+        }
+        if let Some(len) = states.len_of(t.name) {
+            if len != t.params.len() {
+                return Err(OptimError::LengthMismatch {
+                    tensor: t.name.to_owned(),
+                    what: "params",
+                    expected: len,
+                    found: t.params.len(),
+                });
+            }
+        }
+        grads.push(check_inputs(t.name, t.params, t.grads, policy)?);
+    }
+    Ok(grads)
+}
+
+/// `x` clamped to ±`f32::MAX`: the peers' moments, sums and parameters saturate instead of
+/// overflowing, so that hostile inputs never put ∞ (and then NaN) into their state.
+#[inline(always)]
+pub(crate) fn sat(x: f32) -> f32 {
+    x.clamp(-f32::MAX, f32::MAX)
+}
+
+/// `x` as f32, saturated at ±`f32::MAX`: a coefficient the references compute as a Python
+/// float (f64) and torch rounds to float32.
+#[inline(always)]
+pub(crate) fn coef(x: f64) -> f32 {
+    x.clamp(-(f32::MAX as f64), f32::MAX as f64) as f32
+}
+
+/// Σ |x| in f64.
+pub(crate) fn sum_abs(a: &[f32]) -> f64 {
+    a.iter().map(|&x| (x as f64).abs()).sum()
+}

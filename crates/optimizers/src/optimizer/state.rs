@@ -1,0 +1,306 @@
+//! Per-tensor state created lazily by name, what a loaded state must satisfy, and
+//! [`StateView`], a structured read-only view of any optimizer's state.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::optimizer::OptimError;
+
+/// Per-tensor states keyed by tensor name, created on a tensor's first step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorStates<S> {
+    states: BTreeMap<String, (usize, S)>,
+}
+
+impl<S> Default for TensorStates<S> {
+    fn default() -> Self {
+        TensorStates {
+            states: BTreeMap::new(),
+        }
+    }
+}
+
+impl<S> TensorStates<S> {
+    /// The state of `name`, made with `init` on first use; errors if the tensor's length changed.
+    pub fn get_or_init(
+        &mut self,
+        name: &str,
+        len: usize,
+        init: impl FnOnce() -> S,
+    ) -> Result<&mut S, OptimError> {
+        if !self.states.contains_key(name) {
+            self.states.insert(name.to_owned(), (len, init()));
+        }
+        let (n, s) = self.states.get_mut(name).expect("inserted above");
+        if *n != len {
+            return Err(OptimError::LengthMismatch {
+                tensor: name.to_owned(),
+                what: "params",
+                expected: *n,
+                found: len,
+            });
+        }
+        Ok(s)
+    }
+
+    /// The state of `name`, if it has stepped.
+    pub fn get(&self, name: &str) -> Option<&S> {
+        self.states.get(name).map(|(_, s)| s)
+    }
+
+    /// The state of `name`, mutably, if it has stepped.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut S> {
+        self.states.get_mut(name).map(|(_, s)| s)
+    }
+
+    /// The length `name` had when its state was made, if it has stepped: what a later step
+    /// must pass again.
+    pub fn len_of(&self, name: &str) -> Option<usize> {
+        self.states.get(name).map(|(n, _)| *n)
+    }
+
+    /// Names of the tensors seen so far, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.states.keys().map(String::as_str)
+    }
+
+    /// Every tensor's name and state, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &S)> {
+        self.states.iter().map(|(k, (_, s))| (k.as_str(), s))
+    }
+
+    /// The same tensors with each state converted by `f` (a checkpoint of an earlier format
+    /// read into today's state).
+    pub(crate) fn map<T>(self, mut f: impl FnMut(S) -> T) -> TensorStates<T> {
+        TensorStates {
+            states: self
+                .states
+                .into_iter()
+                .map(|(k, (n, s))| (k, (n, f(s))))
+                .collect(),
+        }
+    }
+
+    /// Forget every tensor.
+    pub fn clear(&mut self) {
+        self.states.clear();
+    }
+
+    /// No tensor seen yet.
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+}
+
+/// One field of an optimizer's state in a [`StateView`], borrowed from the optimizer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Field<'a> {
+    /// One value per coordinate of the tensor (moments, buffers, traces), or per local model
+    /// of a memory (θ and its optimizer's moments).
+    Values(&'a [f32]),
+    /// One number for the whole tensor (hypergradient descent's learned rate α).
+    Scalar(f32),
+    /// A count (steps taken).
+    Count(u64),
+    /// A name (the memory of learning rates a tensor uses).
+    Text(&'a str),
+}
+
+impl<'a> Field<'a> {
+    /// The values, if the field is per coordinate.
+    pub fn values(&self) -> Option<&'a [f32]> {
+        match *self {
+            Field::Values(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// The fields of one tensor's (or one memory's) state, by name.
+pub type Fields<'a> = BTreeMap<String, Field<'a>>;
+
+/// A structured, read-only view of an optimizer's state, like torch's `state_dict`: per tensor
+/// name, its fields by name; for [`Meta`](crate::Meta), also every memory of learning rates.
+///
+/// The field names are those of the optimizer's per-tensor state struct (`AdamState`: `step`,
+/// `m`, `v`; `SgdState`: `step`, `buf`; `RpropState`: `prev`, `step`; `HdState`: `step`, `lr`,
+/// `a`, `b`). `Meta` lists its own fields (`memory`, `trace`, `steps`, and `rates` when
+/// [`Meta::record_rates`](crate::Meta::record_rates) is on) and its base's, prefixed with
+/// `base.`; its memories have `theta`, `m`, `v` and `step` (the memory optimizer's moments and
+/// step count). For logging and debugging: what a checkpoint holds, without decoding one.
+///
+/// ```
+/// use lrmem_optimizers::{Adam, AdamConfig, Optimizer};
+/// let mut adam = Adam::new(AdamConfig::default())?;
+/// let mut w = vec![1.0f32, 2.0];
+/// adam.step("fc.weight", &mut w, &[0.5, -0.5])?;
+/// let view = adam.state();
+/// let m = view.values("fc.weight", "m").unwrap(); // m = (1 − β₁)·g
+/// assert!((m[0] - 0.05).abs() < 1e-6 && (m[1] + 0.05).abs() < 1e-6);
+/// assert_eq!(view.get("fc.weight", "step"), Some(lrmem_optimizers::Field::Count(1)));
+/// # Ok::<(), lrmem_optimizers::OptimError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateView<'a> {
+    /// Every tensor that has stepped, by name.
+    pub tensors: BTreeMap<String, Fields<'a>>,
+    /// Every memory of learning rates, by key (empty for optimizers without one).
+    pub memories: BTreeMap<String, Fields<'a>>,
+    /// Model-wide scalars of the optimizers whose step needs the whole model (Prodigy's `d`,
+    /// the step count `k`, …); empty for the others.
+    pub model: Fields<'a>,
+}
+
+impl<'a> StateView<'a> {
+    /// The field `field` of tensor `tensor`.
+    pub fn get(&self, tensor: &str, field: &str) -> Option<Field<'a>> {
+        self.tensors.get(tensor)?.get(field).copied()
+    }
+
+    /// The per-coordinate values of field `field` of tensor `tensor`.
+    pub fn values(&self, tensor: &str, field: &str) -> Option<&'a [f32]> {
+        self.get(tensor, field)?.values()
+    }
+}
+
+/// Optimizers that can show their state as a [`StateView`]; every optimizer of this crate.
+pub trait Inspect {
+    /// The state, by tensor name and field.
+    fn state(&self) -> StateView<'_>;
+}
+
+/// A value of a per-tensor state as a [`Field`]: what [`state_fields!`] lists each field with.
+///
+/// [`state_fields!`]: crate::optimizer::macros::state_fields
+pub(crate) trait AsField {
+    /// The value, borrowed where it is a vector.
+    fn as_field(&self) -> Field<'_>;
+}
+
+/// A step count.
+impl AsField for u64 {
+    fn as_field(&self) -> Field<'_> {
+        Field::Count(*self)
+    }
+}
+
+/// One number for the whole tensor.
+impl AsField for f32 {
+    fn as_field(&self) -> Field<'_> {
+        Field::Scalar(*self)
+    }
+}
+
+/// One value per coordinate.
+impl AsField for Vec<f32> {
+    fn as_field(&self) -> Field<'_> {
+        Field::Values(self)
+    }
+}
+
+/// A per-tensor state that lists its fields for a [`StateView`].
+pub(crate) trait StateFields {
+    /// Adds every field, named as the struct's field.
+    fn fields<'a>(&'a self, out: &mut Fields<'a>);
+}
+
+/// The rules a config sets for its per-tensor state `S`: how a tensor's state starts, what a
+/// loaded one must satisfy before an optimizer trusts it (a damaged or hand-made checkpoint is an
+/// error on load, never a panic, a frozen coordinate or NaN on the next step), and how state
+/// learned under this config follows a change of hyperparameters.
+pub(crate) trait StateRules<S> {
+    /// The state a tensor of `len` coordinates starts with: the lengths a loaded one must have.
+    fn fresh(&self, len: usize) -> S;
+    /// A constraint beyond lengths and finiteness that `state` breaks (a negative second
+    /// moment, a step size out of range), in words.
+    fn problem(&self, _state: &S) -> Option<String> {
+        None
+    }
+    /// Adjusts `state`, learned under `self`, to the hyperparameters of `new` (a learning rate
+    /// learned per tensor or coordinate relative to the initial one follows a new initial one).
+    /// Called only when the two configs differ. Keeps the state as it is by default: a new
+    /// value applies from the next step.
+    fn follow(&self, _new: &Self, _state: &mut S) {}
+}
+
+/// Adjusts every tensor's state to a change of config from `old` to `new`
+/// ([`StateRules::follow`]).
+pub(crate) fn follow<C: StateRules<S> + PartialEq, S>(
+    old: &C,
+    new: &C,
+    states: &mut TensorStates<S>,
+) {
+    if old != new {
+        for (_, state) in states.states.values_mut() {
+            old.follow(new, state);
+        }
+    }
+}
+
+/// A second moment must not be negative (its square root would be NaN).
+pub(crate) fn negative(field: &str, values: &[f32]) -> Option<String> {
+    let bad = values.iter().find(|&&x| x < 0.0)?;
+    Some(format!("has a negative second moment `{field}` = {bad}"))
+}
+
+/// Checks every loaded tensor state against `config` ([`StateRules`]): each vector as long as a
+/// fresh state's, every value finite, and the config's own constraints.
+pub(crate) fn check_loaded<C: StateRules<S>, S: StateFields>(
+    config: &C,
+    states: &TensorStates<S>,
+) -> Result<(), OptimError> {
+    let corrupt = |name: &str, what: String| {
+        OptimError::Corrupt {
+        reason: format!("the state of tensor `{name}` {what}; the checkpoint is damaged or was not written by lrmem"),
+    }
+    };
+    for (name, (len, state)) in &states.states {
+        let fresh = config.fresh(*len);
+        let (mut got, mut want) = (Fields::new(), Fields::new());
+        state.fields(&mut got);
+        fresh.fields(&mut want);
+        for (field, value) in &got {
+            match (value, want.get(field)) {
+                (Field::Values(v), Some(Field::Values(w))) if v.len() != w.len() => {
+                    return Err(corrupt(
+                        name,
+                        format!(
+                            "has {} values of `{field}` for {len} coordinates ({} expected)",
+                            v.len(),
+                            w.len()
+                        ),
+                    ))
+                }
+                (Field::Values(v), _) if v.iter().any(|x| !x.is_finite()) => {
+                    return Err(corrupt(name, format!("has non-finite values of `{field}`")))
+                }
+                (Field::Scalar(x), _) if !x.is_finite() => {
+                    return Err(corrupt(name, format!("has `{field}` = {x}")))
+                }
+                _ => {}
+            }
+        }
+        if let Some(problem) = config.problem(state) {
+            return Err(corrupt(name, problem));
+        }
+    }
+    Ok(())
+}
+
+/// The view of optimizers made of `TensorStates` of a [`StateFields`] state.
+pub(crate) fn view<S: StateFields>(states: &TensorStates<S>) -> StateView<'_> {
+    StateView {
+        tensors: states
+            .iter()
+            .map(|(name, s)| {
+                let mut fields = Fields::new();
+                s.fields(&mut fields);
+                (name.to_owned(), fields)
+            })
+            .collect(),
+        memories: BTreeMap::new(),
+        model: Fields::new(),
+    }
+}
