@@ -6,9 +6,7 @@ use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::{check_decay, check_inputs};
 use crate::optimizer::macros::{config_hyperparameters, optimizer_struct, state_fields};
 use crate::optimizer::state::{negative, StateRules};
-use crate::optimizer::{
-    Base, BaseInfo, Direction, DirectionBuf, OptimError, Optimizer, StateBytes,
-};
+use crate::optimizer::{Base, BaseInfo, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Adam`], as `torch.optim.Adam` / `AdamW`.
@@ -148,16 +146,6 @@ impl Hyper for AdamConfig {
         "beta2" => beta2,
         "eps" => eps,
         "weight_decay" => weight_decay,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
-}
-
-impl StateBytes for AdamConfig {
-    fn bytes_per_coordinate(&self) -> usize {
-        8
     }
 }
 

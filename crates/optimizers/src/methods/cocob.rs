@@ -33,8 +33,8 @@ use crate::optimizer::hyper::Hyper;
 use crate::optimizer::inputs::{check_decay, check_inputs};
 use crate::optimizer::macros::optimizer_struct;
 use crate::optimizer::model::sat;
-use crate::optimizer::state::{Field, Fields, StateFields, StateRules};
-use crate::optimizer::{OptimError, Optimizer, StateBytes};
+use crate::optimizer::state::StateRules;
+use crate::optimizer::{OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Cocob`]: the reference's arguments and defaults (optax 0.2.8).
@@ -176,10 +176,6 @@ impl Hyper for CocobConfig {
         "eps" => eps,
         "weight_decay" => weight_decay,
     }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
 }
 
 impl StateRules<CocobState> for CocobConfig {
@@ -210,25 +206,13 @@ impl StateRules<CocobState> for CocobConfig {
     }
 }
 
-impl StateBytes for CocobConfig {
-    /// x₀, C, L, G and R.
-    fn bytes_per_coordinate(&self) -> usize {
-        20
-    }
-}
-
-impl StateFields for CocobState {
-    fn fields<'a>(&'a self, out: &mut Fields<'a>) {
-        out.insert("p0".into(), Field::Values(&self.p0));
-        out.insert(
-            "cumulative_gradients".into(),
-            Field::Values(&self.cumulative_gradients),
-        );
-        out.insert("scale".into(), Field::Values(&self.scale));
-        out.insert("subgradients".into(), Field::Values(&self.subgradients));
-        out.insert("reward".into(), Field::Values(&self.reward));
-    }
-}
+crate::optimizer::macros::state_fields!(CocobState {
+    p0,
+    cumulative_gradients,
+    scale,
+    subgradients,
+    reward
+});
 
 #[cfg(test)]
 mod tests {

@@ -61,7 +61,7 @@ use crate::optimizer::macros::optimizer_struct;
 use crate::optimizer::model::{self, check_model, ModelScalars};
 use crate::optimizer::model::{coef, sat};
 use crate::optimizer::state::{negative, Field, StateRules};
-use crate::optimizer::{OptimError, Optimizer, StateBytes, Tensor};
+use crate::optimizer::{OptimError, Optimizer, Tensor};
 use lrmem_memory_core::NonFinite;
 
 /// The float64 the reference computes with for a hyperparameter given as `x`: the shortest
@@ -361,10 +361,6 @@ impl Hyper for DAdaptAdamConfig {
         "growth_rate" => growth_rate,
     }
 
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
-
     /// β₁ = 0 keeps no first moment.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {
         ((self.beta1 == 0.0) != (other.beta1 == 0.0)).then_some("beta1")
@@ -391,25 +387,12 @@ impl StateRules<DAdaptAdamState> for DAdaptAdamConfig {
     }
 }
 
-impl StateBytes for DAdaptAdamConfig {
-    /// s and v, and m with β₁ > 0 (the reference keeps all three always: 12).
-    fn bytes_per_coordinate(&self) -> usize {
-        if self.beta1 > 0.0 {
-            12
-        } else {
-            8
-        }
-    }
-}
-
-impl crate::optimizer::state::StateFields for DAdaptAdamState {
-    fn fields<'a>(&'a self, out: &mut crate::optimizer::state::Fields<'a>) {
-        out.insert("step".into(), Field::Count(self.step));
-        out.insert("s".into(), Field::Values(&self.s));
-        out.insert("exp_avg".into(), Field::Values(&self.exp_avg));
-        out.insert("exp_avg_sq".into(), Field::Values(&self.exp_avg_sq));
-    }
-}
+crate::optimizer::macros::state_fields!(DAdaptAdamState {
+    step,
+    s,
+    exp_avg,
+    exp_avg_sq
+});
 
 // ---------------------------------------------------------------------------------------------
 // DAdaptSgd
@@ -628,10 +611,6 @@ impl Hyper for DAdaptSgdConfig {
         "weight_decay" => weight_decay,
         "growth_rate" => growth_rate,
     }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
 }
 
 impl StateRules<DAdaptSgdState> for DAdaptSgdConfig {
@@ -644,23 +623,12 @@ impl StateRules<DAdaptSgdState> for DAdaptSgdConfig {
     }
 }
 
-impl StateBytes for DAdaptSgdConfig {
-    /// x₀ and s (the reference also keeps z = x₀ − s: 12).
-    fn bytes_per_coordinate(&self) -> usize {
-        8
-    }
-}
-
-impl crate::optimizer::state::StateFields for DAdaptSgdState {
-    fn fields<'a>(&'a self, out: &mut crate::optimizer::state::Fields<'a>) {
-        out.insert("x0".into(), Field::Values(&self.x0));
-        out.insert("s".into(), Field::Values(&self.s));
-    }
-}
+crate::optimizer::macros::state_fields!(DAdaptSgdState { x0, s });
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::optimizer::StateBytes;
 
     #[test]
     fn adam_first_step_is_adams_with_step_size_d0_and_keeps_d() {

@@ -61,7 +61,7 @@ use crate::optimizer::model::sat;
 use crate::optimizer::model::{check_model, ModelScalars};
 use crate::optimizer::state::TensorStates;
 use crate::optimizer::state::{Field, Fields, StateFields, StateRules};
-use crate::optimizer::{OptimError, Optimizer, StateBytes, Tensor};
+use crate::optimizer::{OptimError, Optimizer, Tensor};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Dog`] and [`LDog`]: the reference's arguments and defaults
@@ -496,10 +496,6 @@ impl Hyper for DogConfig {
         "average" => average,
     }
 
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
-
     /// `average` = 0 keeps no average.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {
         ((self.average == 0.0) != (other.average == 0.0)).then_some("average")
@@ -524,17 +520,6 @@ impl StateRules<DogState> for DogConfig {
     }
 }
 
-impl StateBytes for DogConfig {
-    /// x₀, and the average with `average` > 0.
-    fn bytes_per_coordinate(&self) -> usize {
-        if self.average > 0.0 {
-            8
-        } else {
-            4
-        }
-    }
-}
-
 impl StateFields for DogState {
     fn fields<'a>(&'a self, out: &mut Fields<'a>) {
         out.insert("p0".into(), Field::Values(&self.p0));
@@ -548,7 +533,7 @@ impl StateFields for DogState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::optimizer::Checkpoint;
+    use crate::optimizer::{Checkpoint, StateBytes};
 
     fn run(opt: &mut impl Optimizer, w: &mut [f32], b: &mut [f32], g: (&[f32], &[f32])) {
         opt.step_model(&mut [Tensor::new("w", w, g.0), Tensor::new("b", b, g.1)])

@@ -17,7 +17,7 @@ use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_inputs;
 use crate::optimizer::macros::{config_hyperparameters, optimizer_struct, state_fields};
 use crate::optimizer::state::{negative, StateRules};
-use crate::optimizer::{OptimError, Optimizer, StateBytes};
+use crate::optimizer::{OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`SgdHd`].
@@ -235,10 +235,6 @@ impl Hyper for SgdHdConfig {
         "lr" => lr,
         "beta" => hypergrad_lr,
     }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
 }
 
 impl Hyper for AdamHdConfig {
@@ -250,10 +246,6 @@ impl Hyper for AdamHdConfig {
         "beta1" => beta1,
         "beta2" => beta2,
         "eps" => eps,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
     }
 }
 
@@ -307,18 +299,6 @@ impl StateRules<HdState> for AdamHdConfig {
 
     fn follow(&self, new: &Self, state: &mut HdState) {
         follow_lr(self.lr, new.lr, state);
-    }
-}
-
-impl StateBytes for SgdHdConfig {
-    fn bytes_per_coordinate(&self) -> usize {
-        4
-    }
-}
-
-impl StateBytes for AdamHdConfig {
-    fn bytes_per_coordinate(&self) -> usize {
-        8
     }
 }
 

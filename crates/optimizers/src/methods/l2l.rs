@@ -551,10 +551,6 @@ impl Hyper for L2lConfig {
     crate::optimizer::macros::hyper_fields! {
         "lr" => lr,
     }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
 }
 
 /// Per-tensor state of [`L2l`]: each coordinate's LSTM state (h¹, c¹, h², c²).

@@ -32,7 +32,7 @@ use crate::optimizer::macros::optimizer_struct;
 use crate::optimizer::model::{self, check_model, ModelScalars};
 use crate::optimizer::model::{coef, sat};
 use crate::optimizer::state::{negative, Field, StateRules};
-use crate::optimizer::{OptimError, Optimizer, StateBytes, Tensor};
+use crate::optimizer::{OptimError, Optimizer, Tensor};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Prodigy`]: the reference's arguments and defaults (`prodigyopt` 1.1.2).
@@ -360,10 +360,6 @@ impl Hyper for ProdigyConfig {
         "growth_rate" => growth_rate,
     }
 
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
-
     /// β₁ = 0 keeps no first moment.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {
         ((self.beta1 == 0.0) != (other.beta1 == 0.0)).then_some("beta1")
@@ -390,23 +386,10 @@ impl StateRules<ProdigyState> for ProdigyConfig {
     }
 }
 
-impl StateBytes for ProdigyConfig {
-    /// x₀, s and v, and m with β₁ > 0.
-    fn bytes_per_coordinate(&self) -> usize {
-        if self.beta1 > 0.0 {
-            16
-        } else {
-            12
-        }
-    }
-}
-
-impl crate::optimizer::state::StateFields for ProdigyState {
-    fn fields<'a>(&'a self, out: &mut crate::optimizer::state::Fields<'a>) {
-        out.insert("step".into(), Field::Count(self.step));
-        out.insert("p0".into(), Field::Values(&self.p0));
-        out.insert("s".into(), Field::Values(&self.s));
-        out.insert("exp_avg".into(), Field::Values(&self.exp_avg));
-        out.insert("exp_avg_sq".into(), Field::Values(&self.exp_avg_sq));
-    }
-}
+crate::optimizer::macros::state_fields!(ProdigyState {
+    step,
+    p0,
+    s,
+    exp_avg,
+    exp_avg_sq
+});

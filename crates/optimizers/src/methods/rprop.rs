@@ -11,7 +11,7 @@ use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_inputs;
 use crate::optimizer::macros::{config_hyperparameters, optimizer_struct, state_fields};
 use crate::optimizer::state::StateRules;
-use crate::optimizer::{OptimError, Optimizer, StateBytes};
+use crate::optimizer::{OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Rprop`] (torch defaults).
@@ -163,10 +163,6 @@ impl Hyper for RpropConfig {
         "step_min" => step_sizes.0,
         "step_max" => step_sizes.1,
     }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
 }
 
 impl StateRules<RpropState> for RpropConfig {
@@ -200,12 +196,6 @@ impl StateRules<RpropState> for RpropConfig {
                 *d = hyper::rescale(*d, self.lr, new.lr);
             }
         }
-    }
-}
-
-impl StateBytes for RpropConfig {
-    fn bytes_per_coordinate(&self) -> usize {
-        8
     }
 }
 

@@ -94,7 +94,7 @@ use crate::optimizer::macros::optimizer_struct;
 use crate::optimizer::model::{check_model, ModelScalars};
 use crate::optimizer::model::{coef, sat};
 use crate::optimizer::state::{negative, Field, StateRules};
-use crate::optimizer::{OptimError, Optimizer, StateBytes, Tensor};
+use crate::optimizer::{OptimError, Optimizer, Tensor};
 use lrmem_memory_core::NonFinite;
 
 /// The largest r and weight_lr_power: weights (k+1)^r·lr_max^p stay below 10²⁵³ for any step
@@ -522,10 +522,6 @@ impl Hyper for ScheduleFreeSgdConfig {
         "r" => r,
         "weight_lr_power" => weight_lr_power,
     }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
 }
 
 impl Hyper for ScheduleFreeAdamWConfig {
@@ -537,10 +533,6 @@ impl Hyper for ScheduleFreeAdamWConfig {
         "weight_decay" => weight_decay,
         "r" => r,
         "weight_lr_power" => weight_lr_power,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
     }
 }
 
@@ -567,34 +559,9 @@ impl StateRules<ScheduleFreeAdamWState> for ScheduleFreeAdamWConfig {
     }
 }
 
-impl StateBytes for ScheduleFreeSgdConfig {
-    /// z and x (the reference keeps y too: 12).
-    fn bytes_per_coordinate(&self) -> usize {
-        8
-    }
-}
+crate::optimizer::macros::state_fields!(ScheduleFreeSgdState { z, x });
 
-impl StateBytes for ScheduleFreeAdamWConfig {
-    /// z, x and v (the reference keeps y too: 16).
-    fn bytes_per_coordinate(&self) -> usize {
-        12
-    }
-}
-
-impl crate::optimizer::state::StateFields for ScheduleFreeSgdState {
-    fn fields<'a>(&'a self, out: &mut crate::optimizer::state::Fields<'a>) {
-        out.insert("z".into(), Field::Values(&self.z));
-        out.insert("x".into(), Field::Values(&self.x));
-    }
-}
-
-impl crate::optimizer::state::StateFields for ScheduleFreeAdamWState {
-    fn fields<'a>(&'a self, out: &mut crate::optimizer::state::Fields<'a>) {
-        out.insert("z".into(), Field::Values(&self.z));
-        out.insert("x".into(), Field::Values(&self.x));
-        out.insert("exp_avg_sq".into(), Field::Values(&self.exp_avg_sq));
-    }
-}
+crate::optimizer::macros::state_fields!(ScheduleFreeAdamWState { z, x, exp_avg_sq });
 
 #[cfg(test)]
 mod tests {

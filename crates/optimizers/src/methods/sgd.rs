@@ -6,9 +6,7 @@ use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::{check_decay, check_inputs};
 use crate::optimizer::macros::{config_hyperparameters, optimizer_struct, state_fields};
 use crate::optimizer::state::StateRules;
-use crate::optimizer::{
-    Base, BaseInfo, Direction, DirectionBuf, OptimError, Optimizer, StateBytes,
-};
+use crate::optimizer::{Base, BaseInfo, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Sgd`], as `torch.optim.SGD`.
@@ -158,23 +156,9 @@ impl Hyper for SgdConfig {
         "weight_decay" => weight_decay,
     }
 
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
-
     /// The momentum buffer exists only with momentum > 0.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {
         ((self.momentum > 0.0) != (other.momentum > 0.0)).then_some("momentum")
-    }
-}
-
-impl StateBytes for SgdConfig {
-    fn bytes_per_coordinate(&self) -> usize {
-        if self.momentum > 0.0 {
-            4
-        } else {
-            0
-        }
     }
 }
 

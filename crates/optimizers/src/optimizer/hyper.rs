@@ -26,7 +26,7 @@ pub(crate) trait Hyper: Copy + std::fmt::Debug {
     /// The field the key `name` sets, if the config has one.
     fn field(&mut self, name: &str) -> Option<&mut f32>;
 
-    /// The constructor's validation.
+    /// The constructor's validation (the config's `validate`).
     fn check(&self) -> Result<(), OptimError>;
 
     /// The first key whose value, changed from `self` to `other`, changes the shape of the

@@ -66,9 +66,10 @@ macro_rules! optimizer_struct {
         }
 
         impl $crate::optimizer::StateBytes for $ty {
-            /// The config's bytes per coordinate.
+            /// 4 bytes for every value per coordinate of a fresh tensor state under the config
+            /// (the moments, buffers and sums it keeps).
             fn bytes_per_coordinate(&self) -> usize {
-                $crate::optimizer::StateBytes::bytes_per_coordinate(&self.config)
+                $crate::optimizer::state::bytes_per_coordinate(&self.config)
             }
         }
 
@@ -121,6 +122,10 @@ macro_rules! hyper_fields {
                 $($key => Some(&mut self.$($field).+),)*
                 _ => None,
             }
+        }
+
+        fn check(&self) -> Result<(), $crate::optimizer::OptimError> {
+            self.validate()
         }
     };
 }

@@ -225,6 +225,22 @@ pub(crate) trait StateRules<S> {
     fn follow(&self, _new: &Self, _state: &mut S) {}
 }
 
+/// Bytes of per-coordinate state of a tensor under `config`: 4 for every value per coordinate of
+/// a fresh state (one of a tensor of one coordinate), so that the count follows the state's own
+/// fields and cannot disagree with them.
+pub(crate) fn bytes_per_coordinate<C: StateRules<S>, S: StateFields>(config: &C) -> usize {
+    let fresh = config.fresh(1);
+    let mut fields = Fields::new();
+    fresh.fields(&mut fields);
+    fields
+        .values()
+        .map(|f| match f {
+            Field::Values(v) => 4 * v.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
 /// Adjusts every tensor's state to a change of config from `old` to `new`
 /// ([`StateRules::follow`]).
 pub(crate) fn follow<C: StateRules<S> + PartialEq, S>(

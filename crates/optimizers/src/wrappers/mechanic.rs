@@ -38,7 +38,7 @@ use crate::optimizer::hyper;
 use crate::optimizer::inputs::check_decay;
 use crate::optimizer::model::check_model;
 use crate::optimizer::model::{coef, sat};
-use crate::optimizer::state::{self, Field, Fields, StateFields, StateRules};
+use crate::optimizer::state::{self, Field, StateRules};
 use crate::optimizer::state::{Inspect, StateView, TensorStates};
 use crate::optimizer::{Checkpoint, OptimError, Optimizer, StateBytes, Tensor};
 use lrmem_memory_core::NonFinite;
@@ -523,11 +523,7 @@ impl StateRules<MechanicState> for MechanicConfig {
     }
 }
 
-impl StateFields for MechanicState {
-    fn fields<'a>(&'a self, out: &mut Fields<'a>) {
-        out.insert("ref".into(), Field::Values(&self.p_ref));
-    }
-}
+crate::optimizer::macros::state_fields!(MechanicState { p_ref as "ref" });
 
 #[cfg(test)]
 mod tests {
