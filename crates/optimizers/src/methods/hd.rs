@@ -146,15 +146,7 @@ impl Optimizer for SgdHd {
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
         let n = params.len();
         let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        st.step = st.step.saturating_add(1);
-        if st.step > 1 {
-            let h: f64 = grads
-                .iter()
-                .zip(&st.a)
-                .map(|(&g, &p)| g as f64 * p as f64)
-                .sum();
-            st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h) as f32);
-        }
+        cfg.learn_rate(st, &grads);
         let lr = st.lr;
         for ((w, &g), p) in params.iter_mut().zip(grads.iter()).zip(st.a.iter_mut()) {
             *w -= lr * g;
@@ -188,30 +180,14 @@ impl Optimizer for AdamHd {
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
         let n = params.len();
         let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        st.step = st.step.saturating_add(1);
-        let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
-        if st.step > 1 {
-            let t = (st.step - 1) as f64;
-            let corr = (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t));
-            let h: f64 = grads
-                .iter()
-                .zip(st.a.iter().zip(&st.b))
-                .map(|(&g, (&m, &v))| g as f64 * direction(m / (v.sqrt() + cfg.eps)) as f64)
-                .sum();
-            st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h * corr) as f32);
-        }
-        let t = st.step as f64;
-        let step_size =
-            (st.lr as f64 * (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t))) as f32;
+        cfg.learn_rate(st, &grads);
+        let step_size = cfg.step_size(st);
         for ((w, &g), (m, v)) in params
             .iter_mut()
             .zip(grads.iter())
             .zip(st.a.iter_mut().zip(st.b.iter_mut()))
         {
-            *m = cfg.beta1 * *m + (1.0 - cfg.beta1) * g;
-            // Saturates rather than overflowing to ∞, which would freeze the coordinate for good.
-            *v = (cfg.beta2 * *v + (1.0 - cfg.beta2) * g * g).min(f32::MAX);
-            *w -= step_size * direction(*m / (v.sqrt() + cfg.eps));
+            *w -= step_size * cfg.moments(m, v, g);
         }
         Ok(())
     }
@@ -302,6 +278,58 @@ impl StateRules<HdState> for AdamHdConfig {
     }
 }
 
+impl SgdHdConfig {
+    /// Counts the step, and from the second step on moves α along its hypergradient
+    /// g_t · g_{t−1} (the previous gradient is in `a`): the one update of SGD-HD's rate, with
+    /// `Meta` or without.
+    fn learn_rate(&self, st: &mut HdState, grads: &[f32]) {
+        st.step = st.step.saturating_add(1);
+        if st.step > 1 {
+            let h: f64 = grads
+                .iter()
+                .zip(&st.a)
+                .map(|(&g, &p)| g as f64 * p as f64)
+                .sum();
+            st.lr = bounded(st.lr + (self.hypergrad_lr as f64 * h) as f32);
+        }
+    }
+}
+
+impl AdamHdConfig {
+    /// Counts the step, and from the second step on moves α along its hypergradient
+    /// g_t · u_{t−1}, u the previous bias-corrected Adam direction from the moments in `a` and
+    /// `b`: the one update of Adam-HD's rate, with `Meta` or without.
+    fn learn_rate(&self, st: &mut HdState, grads: &[f32]) {
+        st.step = st.step.saturating_add(1);
+        if st.step > 1 {
+            let (b1, b2) = (self.beta1 as f64, self.beta2 as f64);
+            let t = (st.step - 1) as f64;
+            let corr = (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t));
+            let h: f64 = grads
+                .iter()
+                .zip(st.a.iter().zip(&st.b))
+                .map(|(&g, (&m, &v))| g as f64 * direction(m / (v.sqrt() + self.eps)) as f64)
+                .sum();
+            st.lr = bounded(st.lr + (self.hypergrad_lr as f64 * h * corr) as f32);
+        }
+    }
+
+    /// Adam's bias-corrected step size at the tensor's step t: α_t·√(1 − β₂ᵗ)/(1 − β₁ᵗ).
+    fn step_size(&self, st: &HdState) -> f32 {
+        let (b1, b2, t) = (self.beta1 as f64, self.beta2 as f64, st.step as f64);
+        (st.lr as f64 * (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t))) as f32
+    }
+
+    /// Takes g into the moments m and v and returns Adam's direction m/(√v + ε).
+    #[inline(always)]
+    fn moments(&self, m: &mut f32, v: &mut f32, g: f32) -> f32 {
+        *m = self.beta1 * *m + (1.0 - self.beta1) * g;
+        // Saturates rather than overflowing to ∞, which would freeze the coordinate for good.
+        *v = (self.beta2 * *v + (1.0 - self.beta2) * g * g).min(f32::MAX);
+        direction(*m / (v.sqrt() + self.eps))
+    }
+}
+
 /// α_t/α₀, the factor by which a hypergradient rate has moved from where it started (0 for
 /// α₀ = 0, which `Meta` never builds: its η₀ is positive).
 fn relative(alpha: f32, alpha0: f32) -> f32 {
@@ -331,15 +359,7 @@ impl crate::optimizer::Base for SgdHd {
         let cfg = self.config;
         let n = params.len();
         let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        st.step = st.step.saturating_add(1);
-        if st.step > 1 {
-            let h: f64 = grads
-                .iter()
-                .zip(&st.a)
-                .map(|(&g, &p)| g as f64 * p as f64)
-                .sum();
-            st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h) as f32);
-        }
+        cfg.learn_rate(st, grads);
         let scale = relative(st.lr, cfg.lr);
         for ((u, &g), p) in buf.values().iter_mut().zip(grads).zip(st.a.iter_mut()) {
             *u = scale * g;
@@ -367,33 +387,15 @@ impl crate::optimizer::Base for AdamHd {
         let cfg = self.config;
         let n = params.len();
         let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        st.step = st.step.saturating_add(1);
-        let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
-        if st.step > 1 {
-            let t = (st.step - 1) as f64;
-            let corr = (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t));
-            let h: f64 = grads
-                .iter()
-                .zip(st.a.iter().zip(&st.b))
-                .map(|(&g, (&m, &v))| g as f64 * direction(m / (v.sqrt() + cfg.eps)) as f64)
-                .sum();
-            st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h * corr) as f32);
-        }
-        let t = st.step as f64;
-        let scale = relative(
-            (st.lr as f64 * (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t))) as f32,
-            cfg.lr,
-        );
+        cfg.learn_rate(st, grads);
+        let scale = relative(cfg.step_size(st), cfg.lr);
         for ((u, &g), (m, v)) in buf
             .values()
             .iter_mut()
             .zip(grads)
             .zip(st.a.iter_mut().zip(st.b.iter_mut()))
         {
-            *m = cfg.beta1 * *m + (1.0 - cfg.beta1) * g;
-            // Saturates rather than overflowing to ∞, which would freeze the coordinate for good.
-            *v = (cfg.beta2 * *v + (1.0 - cfg.beta2) * g * g).min(f32::MAX);
-            *u = scale * direction(*m / (v.sqrt() + cfg.eps));
+            *u = scale * cfg.moments(m, v, g);
         }
         Ok(crate::optimizer::Direction::Values)
     }
