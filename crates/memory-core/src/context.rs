@@ -22,8 +22,9 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::config::{MemoryConfig, QueryScale, Reload};
 use crate::error::check_len;
-use crate::memory::{Memory, MemoryConfig, QueryScale, Reload};
+use crate::memory::Memory;
 use crate::rule::RuleState;
 use crate::MemoryError;
 

@@ -51,6 +51,7 @@
 
 extern crate alloc;
 
+mod config;
 mod context;
 mod error;
 mod fast;
@@ -68,12 +69,13 @@ mod signal;
 #[allow(unsafe_code)]
 mod simd;
 mod table;
+mod trace;
 
+pub use config::{MemoryConfig, NonFinite, QueryScale, Reload, MAX_RATE, MIN_LM_SCALE};
 pub use context::{ContextConfig, ContextMemory, ContextTrace};
 pub use error::MemoryError;
 pub use kernel::{Grid, Layout};
-pub use memory::{
-    Kernels, Memory, MemoryConfig, NonFinite, QueryScale, Reload, Trace, MAX_RATE, MIN_LM_SCALE,
-};
+pub use memory::{Kernels, Memory};
 pub use rule::{MemoryOptimizer, RuleState, ThetaSpace};
 pub use signal::Signal;
+pub use trace::Trace;
