@@ -754,32 +754,6 @@ mod tests {
         (grid, plan)
     }
 
-    /// G·D and Σ_d |s_d ψ_m(u_d)| in f64 over the same truncated window.
-    fn reference(
-        grid: &Grid,
-        p: &Plan,
-        signal: Signal,
-        prev: &[f32],
-        cur: &[f32],
-    ) -> (Vec<f64>, Vec<f64>) {
-        let (mut g, mut mag) = (vec![0.0; p.m], vec![0.0; p.m]);
-        for (&a, &b) in prev.iter().zip(cur) {
-            let zp = a.clamp(-p.clip, p.clip);
-            let s = signal.eval(b.clamp(-p.clip, p.clip), zp) as f64;
-            let pos = ((zp as f64 - p.first) * p.inv_spacing).clamp(0.0, (p.m - 1) as f64);
-            let j = libm::round(pos) as isize;
-            for c in j - p.k as isize..=j + p.k as isize {
-                if (0..p.m as isize).contains(&c) {
-                    let d = pos - c as f64;
-                    let psi = libm::exp(-(grid.h() as f64) * d * d);
-                    g[c as usize] += s * psi;
-                    mag[c as usize] += (s * psi).abs();
-                }
-            }
-        }
-        (g, mag)
-    }
-
     /// Every tier this CPU can run.
     fn isas() -> Vec<Isa> {
         use crate::memory::Kernels;
@@ -887,7 +861,7 @@ mod tests {
             let n = 20_011;
             let prev = values(n, clip, m as u64);
             let cur: Vec<f32> = values(n, clip, 7 + m as u64);
-            let (want, mag) = reference(&grid, &p, signal, &prev, &cur);
+            let (want, mag) = crate::reference::exact::gradient(&grid, clip, signal, &prev, &cur);
             for isa in isas() {
                 // Exact rows.
                 let mut acc = vec![0.0; p.m * p.window()];

@@ -57,6 +57,7 @@ mod error;
 mod fast;
 pub mod kernel;
 mod memory;
+mod reference;
 // Plumbing, hidden from the docs: lrmem-optimizers writes its checkpoints in the same checked
 // envelope; users save and load through `Memory::to_bytes` / `from_bytes` and the optimizers'
 // `Checkpoint`.

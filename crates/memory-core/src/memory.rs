@@ -4,10 +4,11 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::config::{MemoryConfig, NonFinite, QueryScale, Reload};
+use crate::config::{MemoryConfig, QueryScale, Reload};
 use crate::error::{check_len, MemoryError};
 use crate::fast::{self, Plan};
 use crate::kernel::Grid;
+use crate::reference;
 use crate::rule::RuleState;
 use crate::simd::{self, Isa};
 use crate::table::{self, Shape};
@@ -327,59 +328,19 @@ impl Memory {
     /// z is clipped to ±clip first, as every query is. Finite for every finite z; for
     /// z = NaN the result is NaN.
     pub fn predict(&self, z: f32) -> f32 {
-        let c = self.config.clip;
-        let z = z.clamp(-c, c);
-        match self.grid.uniform() {
-            Some(u) => {
-                let mut w = [0.0f32; crate::kernel::MAX_WINDOW];
-                let n = 2 * u.k() + 1;
-                let first = self.grid.window(u, z, true, &mut w[..n]);
-                self.window_rate(first, &w[..n])
-            }
-            None => self.predict_general(z),
-        }
+        let mut eta = f32::NAN;
+        self.model().rates(&[z], |_, e, _| eta = e);
+        eta
     }
 
-    #[inline(always)]
-    fn window_rate(&self, first: isize, w: &[f32]) -> f32 {
-        let k = w.len() / 2;
-        let base = (first + k as isize) as usize; // index into the padded arrays
-        let th = &self.padded[base..base + w.len()];
-        let va = &self.valid[base..base + w.len()];
-        let (mut num, mut den) = (0.0f32, 0.0f32);
-        for ((&wi, &t), &v) in w.iter().zip(th).zip(va) {
-            num += wi * t;
-            den += wi * v;
-        }
-        num / den
-    }
-
-    /// Prediction by a sum over every centre within the cutoff (uneven grids, or very wide
-    /// windows), normalised by the largest activation so that it never underflows.
-    fn predict_general(&self, z: f32) -> f32 {
-        let m = self.theta.len();
-        let mut top = f32::NEG_INFINITY;
-        let mut nearest = 0;
-        for i in 0..m {
-            let d = z as f64 - self.grid.exact()[i];
-            let e = (-(d * d) * self.grid.inv_two_var()[i] as f64) as f32;
-            if e > top {
-                top = e;
-                nearest = i;
-            }
-        }
-        let (mut num, mut den) = (0.0f32, 0.0f32);
-        for i in 0..m {
-            if let Some(e) = self.grid.exponent(i, z) {
-                let w = crate::kernel::exp(e - top);
-                num += w * self.theta[i];
-                den += w;
-            }
-        }
-        if den > 0.0 {
-            num / den
-        } else {
-            self.theta[nearest]
+    /// What the reference prediction (Eq. 3) reads of this memory.
+    fn model(&self) -> reference::Model<'_> {
+        reference::Model {
+            grid: &self.grid,
+            clip: self.config.clip,
+            theta: &self.theta,
+            padded: &self.padded,
+            valid: &self.valid,
         }
     }
 
@@ -400,7 +361,7 @@ impl Memory {
             });
             return;
         }
-        self.for_each_rate_general(z, f);
+        self.model().rates(z, f);
     }
 
     /// Learning rates in blocks: calls `f(start, etas, zs)` with `etas[i] = η̂(clip(z[start+i]))`
@@ -427,7 +388,7 @@ impl Memory {
         let mut zc = [0.0f32; fast::BLOCK];
         for (b, zb) in z.chunks(fast::BLOCK).enumerate() {
             let n = zb.len();
-            self.for_each_rate_general(zb, |d, e, c| {
+            self.model().rates(zb, |d, e, c| {
                 eta[d] = e;
                 zc[d] = c;
             });
@@ -462,29 +423,6 @@ impl Memory {
                 None => simd::predict_block(self.isa, plan, &self.padded, zb, &mut eta, &mut zc),
             }
             f(b * fast::BLOCK, &eta[..n], &zc[..n]);
-        }
-    }
-
-    /// The reference prediction loop (any grid, any input).
-    fn for_each_rate_general(&self, z: &[f32], mut f: impl FnMut(usize, f32, f32)) {
-        let c = self.config.clip;
-        match self.grid.uniform() {
-            Some(u) => {
-                let n = 2 * u.k() + 1;
-                let mut w = [0.0f32; crate::kernel::MAX_WINDOW];
-                let w = &mut w[..n];
-                for (d, &zd) in z.iter().enumerate() {
-                    let zc = zd.clamp(-c, c);
-                    let first = self.grid.window(u, zc, true, w);
-                    f(d, self.window_rate(first, w), zc);
-                }
-            }
-            _ => {
-                for (d, &zd) in z.iter().enumerate() {
-                    let zc = zd.clamp(-c, c);
-                    f(d, self.predict_general(zc), zc);
-                }
-            }
         }
     }
 
@@ -530,11 +468,7 @@ impl Memory {
                 false
             };
             if done {
-                let scale = if cur.is_empty() {
-                    0.0
-                } else {
-                    1.0 / cur.len() as f64
-                };
+                let scale = reference::mean_scale(cur.len());
                 for (g, &s) in self.g.iter_mut().zip(&self.sums) {
                     *g = (s * scale) as f32;
                 }
@@ -542,97 +476,15 @@ impl Memory {
             }
         }
         let finite = fast::all_finite(cur);
-        self.accumulate_general(prev, cur)?;
+        reference::gradient(
+            &self.grid,
+            &self.config,
+            prev,
+            cur,
+            &mut self.acc,
+            &mut self.g,
+        )?;
         Ok(finite)
-    }
-
-    /// The reference update loop (any grid, non-finite input).
-    fn accumulate_general(&mut self, prev: &[f32], cur: &[f32]) -> Result<(), MemoryError> {
-        let c = self.config.clip;
-        let signal = self.config.signal;
-        let skip = self.config.non_finite == NonFinite::Skip;
-        self.acc.fill(0.0);
-        let m = self.theta.len();
-        match self.grid.uniform() {
-            Some(u) => {
-                let u = *u;
-                let n = 2 * u.k() + 1;
-                let mut w = [0.0f32; crate::kernel::MAX_WINDOW];
-                let w = &mut w[..n];
-                for (d, (&zp, &zc)) in prev.iter().zip(cur).enumerate() {
-                    if !zc.is_finite() {
-                        if skip {
-                            continue;
-                        }
-                        return Err(MemoryError::NonFiniteGradient {
-                            index: d,
-                            value: zc,
-                        });
-                    }
-                    let zp = zp.clamp(-c, c);
-                    let s = signal.eval(zc.clamp(-c, c), zp);
-                    if s == 0.0 {
-                        continue;
-                    }
-                    let first = self.grid.window(&u, zp, false, w);
-                    // Row = nearest centre; the window's slot n is centre first + n.
-                    let row = (first + u.k() as isize) as usize * n;
-                    for (a, &wi) in self.acc[row..row + n].iter_mut().zip(w.iter()) {
-                        *a += (s * wi) as f64;
-                    }
-                }
-            }
-            _ => {
-                for (d, (&zp, &zc)) in prev.iter().zip(cur).enumerate() {
-                    if !zc.is_finite() {
-                        if skip {
-                            continue;
-                        }
-                        return Err(MemoryError::NonFiniteGradient {
-                            index: d,
-                            value: zc,
-                        });
-                    }
-                    let zp = zp.clamp(-c, c);
-                    let s = signal.eval(zc.clamp(-c, c), zp);
-                    if s == 0.0 {
-                        continue;
-                    }
-                    for (i, a) in self.acc.iter_mut().enumerate() {
-                        if let Some(e) = self.grid.exponent(i, zp) {
-                            *a += (s * crate::kernel::exp(e)) as f64;
-                        }
-                    }
-                }
-            }
-        }
-        // The mean of Eq. 4, divided in f64 before rounding to f32.
-        let scale = if cur.is_empty() {
-            0.0
-        } else {
-            1.0 / cur.len() as f64
-        };
-        match self.grid.uniform() {
-            Some(u) => {
-                // Fold rows back onto centres: slot n of row j is centre j − K + n.
-                let (k, n) = (u.k(), 2 * u.k() + 1);
-                for (c, g) in self.g.iter_mut().enumerate() {
-                    let mut sum = 0.0f64;
-                    for nn in 0..n {
-                        if let Some(j) = (c + k).checked_sub(nn).filter(|&j| j < m) {
-                            sum += self.acc[j * n + nn];
-                        }
-                    }
-                    *g = (sum * scale) as f32;
-                }
-            }
-            None => {
-                for (g, &a) in self.g.iter_mut().zip(&self.acc) {
-                    *g = (a * scale) as f32;
-                }
-            }
-        }
-        Ok(())
     }
 
     /// One memory update from queries z_{t−1} = `prev` and z_t = `cur` (Eq. 4–5): G, the memory
@@ -691,7 +543,7 @@ impl Memory {
     ///
     /// This is the fast way to step a tensor: the block is a contiguous slice, so the caller's
     /// loop over it vectorises (`Memory::step` calls its closure once per coordinate). A
-    /// coordinate skipped under [`NonFinite::Skip`] gets η = 0 and z = 0.
+    /// coordinate skipped under [`NonFinite::Skip`](crate::NonFinite::Skip) gets η = 0 and z = 0.
     ///
     /// ```
     /// use lrmem_memory_core::{Memory, MemoryConfig, Trace};
@@ -793,7 +645,7 @@ impl Memory {
         for (b, zb) in z.chunks(fast::BLOCK).enumerate() {
             let start = b * fast::BLOCK;
             let n = zb.len();
-            self.for_each_rate_general(zb, |d, e, c| {
+            self.model().rates(zb, |d, e, c| {
                 let ok = zb[d].is_finite();
                 eta[d] = if ok { e } else { 0.0 };
                 zc[d] = if ok { c } else { 0.0 };

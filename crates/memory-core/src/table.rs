@@ -442,23 +442,6 @@ mod tests {
     use super::*;
     use crate::kernel::{Grid, Layout};
 
-    /// The exact truncated-window prediction in f64 (what the table interpolates).
-    fn exact(p: &Plan, h: f64, theta: &[f64], z: f32) -> f64 {
-        let zc = z.clamp(-p.clip, p.clip) as f64;
-        let pos = ((zc - p.first) * p.inv_spacing).clamp(0.0, (p.m - 1) as f64);
-        let j = libm::round(pos) as isize;
-        let (mut n, mut d) = (0.0, 0.0);
-        for c in j - p.k as isize..=j + p.k as isize {
-            if (0..p.m as isize).contains(&c) {
-                let x = pos - c as f64;
-                let w = libm::exp(-h * x * x);
-                n += w * theta[c as usize];
-                d += w;
-            }
-        }
-        n / d
-    }
-
     fn lcg(seed: u64) -> impl FnMut() -> f64 {
         let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
         move || {
@@ -522,7 +505,7 @@ mod tests {
                     let z = if q % 50 == 0 { clip } else { z };
                     let (mut eta, mut zc) = ([0.0f32], [0.0f32]);
                     shape.predict_block(clip, &coef, &[z], &mut eta, &mut zc);
-                    let want = exact(&p, h, &th64, z);
+                    let want = crate::reference::exact::rate(&grid, clip, &th64, z);
                     worst = worst.max((eta[0] as f64 - want).abs() / want);
                 }
                 assert!(
