@@ -411,8 +411,8 @@ impl ContextMemory {
         // A convex blend of rows within θ's bounds, clamped: always within them.
         self.view.set_theta(&self.blend)?;
         let prev = &mut trace.prev;
-        let mut eta = [0.0f32; crate::fast::BLOCK];
-        let mut zc = [0.0f32; crate::fast::BLOCK];
+        let mut eta = [0.0f32; crate::kernels::BLOCK];
+        let mut zc = [0.0f32; crate::kernels::BLOCK];
         // The same prediction (exact or tabulated) as a plain memory's step.
         self.view.step_rate_blocks(z, |start, e, q| {
             let n = e.len();

@@ -21,11 +21,11 @@
 //! and the prediction. For evenly spaced centres both are vectorised ([`Memory::step_blocks`]
 //! hands the rates over in contiguous blocks); with `std` on x86-64 they run AVX2 code, or with
 //! [`Kernels::Fastest`] AVX-512 code, chosen at run time (see [`Kernels`] for what each
-//! promises, and the `simd` module's documentation for the one place with `unsafe`). The prediction is exact (same formula as [`Memory::predict`]). The update of large
+//! promises, and the `kernels` module's documentation for the only places with `unsafe`). The prediction is exact (same formula as [`Memory::predict`]). The update of large
 //! tensors accumulates, per bin of width 1/nb spacings, the moments s·(1, δ, δ², δ³) of the
 //! offsets δ from the bin centre and turns them into G with a degree-3 Taylor expansion of the
 //! kernel: every term s·ψ_m(z) is off by at most 1.1·10⁻⁷ of itself (a bound proved in the
-//! `fast` module and checked by its tests), the size of the f32 rounding of the term itself.
+//! `kernels::plan` module and checked by its tests), the size of the f32 rounding of the term itself.
 //!
 //! `no_std` + `alloc`; feature `std` (default) adds `std::error::Error`, feature `serde`
 //! (default) adds serialization and versioned save/load.
@@ -54,8 +54,8 @@ extern crate alloc;
 mod config;
 mod context;
 mod error;
-mod fast;
 pub mod kernel;
+mod kernels;
 mod memory;
 mod reference;
 // Plumbing, hidden from the docs: lrmem-optimizers writes its checkpoints in the same checked
@@ -66,17 +66,14 @@ mod reference;
 pub mod persist;
 mod rule;
 mod signal;
-// The only module with `unsafe`: run-time dispatch to AVX2/AVX-512 kernels. See its docs.
-#[allow(unsafe_code)]
-mod simd;
-mod table;
 mod trace;
 
 pub use config::{MemoryConfig, NonFinite, QueryScale, Reload, MAX_RATE, MIN_LM_SCALE};
 pub use context::{ContextConfig, ContextMemory, ContextTrace};
 pub use error::MemoryError;
 pub use kernel::{Grid, Layout};
-pub use memory::{Kernels, Memory};
+pub use kernels::Kernels;
+pub use memory::Memory;
 pub use rule::{MemoryOptimizer, RuleState, ThetaSpace};
 pub use signal::Signal;
 pub use trace::Trace;

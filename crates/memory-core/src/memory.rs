@@ -1,44 +1,21 @@
-//! The memory of learning rates: θ, its update (Eq. 4–5) and its prediction (Eq. 3).
+//! The memory of learning rates and its step, top-down: G from the last two queries (Eq. 4),
+//! θ's ascent on G (Eq. 5), the rates of the new θ (Eq. 3) (docs/algorithm.md §9).
+//!
+//! Each equation runs on the fast path of evenly spaced centres (module `kernels`, one
+//! dispatch per phase to the CPU's tier) where it applies, and as the reference (module
+//! `reference`) elsewhere: other layouts, windows too wide for the kernels, non-finite
+//! gradients.
 
-use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::config::{MemoryConfig, QueryScale, Reload};
 use crate::error::{check_len, MemoryError};
-use crate::fast::{self, Plan};
 use crate::kernel::Grid;
+use crate::kernels::{all_finite, Fast, Kernels, BLOCK};
 use crate::reference;
 use crate::rule::RuleState;
-use crate::simd::{self, Isa};
-use crate::table::{self, Shape};
 use crate::trace::Trace;
-
-/// Which instructions a memory's hot loops may use, and so which results it promises.
-///
-/// Rust neither fuses nor reorders floating-point operations, so one source compiled for
-/// different instruction sets computes the same bits. The portable kernels are such a source;
-/// [`Kernels::Reproducible`] runs them, compiled for AVX2 + FMA when the CPU has those, and so
-/// gives **the same bits on every CPU** (tested against the baseline build). The hand-written
-/// AVX-512 kernels of [`Kernels::Fastest`] compute the same formulas with fused multiply-adds,
-/// a hardware reciprocal and another summation order: their rates agree with the reproducible
-/// ones to about 5·10⁻⁷ relative, not bit for bit, so runs on machines with and without AVX-512
-/// drift apart over many steps. The choice is not saved with the memory: it belongs to the
-/// machine, not to what was learned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Kernels {
-    /// The default: the same bits on every CPU (AVX2 + FMA where available, else the
-    /// baseline build, which computes the same).
-    #[default]
-    Reproducible,
-    /// The fastest kernels this CPU has: AVX-512 where available (agreeing with
-    /// [`Kernels::Reproducible`] to float rounding only), else as `Reproducible`.
-    Fastest,
-    /// The portable kernels compiled for the build's baseline only (SSE2 on x86-64): what a CPU
-    /// without vector extensions gets, for benchmarks. Same bits as `Reproducible`.
-    Portable,
-}
 
 /// A memory of learning rates η̂(z; θ) = Σ_m ψ_m(z) θ_m / Σ_m ψ_m(z), learned online.
 ///
@@ -69,27 +46,16 @@ pub struct Memory {
     /// θ padded with K zeros on both sides, and 1/0 validity, for the window sums.
     padded: Vec<f32>,
     valid: Vec<f32>,
-    /// Scratch for G (O(M·K)), kept to avoid allocating per step.
+    /// The reference G's sums (O(M·K)) and G itself, kept to avoid allocating per step.
     acc: Vec<f64>,
     g: Vec<f32>,
-    /// G before the mean, in f64 (fast paths).
-    sums: Vec<f64>,
-    /// Constants of the vectorised kernels (evenly spaced centres only).
-    plan: Option<Plan>,
-    /// Moment accumulators of the binned update, [`Plan::bin_scratch`] entries of 4 f64
-    /// (allocated once here, never per step; empty when the binned update does not apply).
-    bins: Vec<[f64; 4]>,
     /// The scaled queries of a step under [`QueryScale::Rms`] (empty otherwise).
     query: Vec<f32>,
-    /// Which kernels were asked for, and the instructions that run them on this CPU.
+    /// Which kernels were asked for.
     kernels: Kernels,
-    isa: Isa,
-    /// The prediction as a table (large tensors; docs/algorithm.md §16): its θ-free part,
-    /// made on first use, the coefficients for the current θ, and whether they are current
-    /// and certified.
-    shape: Option<Box<Shape>>,
-    coef: Vec<[f32; 4]>,
-    coef_ok: bool,
+    /// The fast path (evenly spaced centres only): its kernels' constants, tier, scratch and
+    /// prediction table.
+    fast: Option<Fast>,
 }
 
 impl PartialEq for Memory {
@@ -156,22 +122,14 @@ impl Memory {
         }
         let k = grid.uniform().map_or(0, |u| u.k());
         let w = grid.window_len();
-        let plan = Plan::new(&grid, config.clip);
-        let bins = vec![[0.0; 4]; plan.as_ref().map_or(0, Plan::bin_scratch)];
         let mut mem = Memory {
             padded: vec![0.0; m + 2 * k],
             valid: vec![0.0; m + 2 * k],
             acc: vec![0.0; if grid.uniform().is_some() { m * w } else { m }],
             g: vec![0.0; m],
-            sums: vec![0.0; m],
-            plan,
-            bins,
             query: Vec::new(),
             kernels: Kernels::default(),
-            isa: Isa::select(Kernels::default()),
-            shape: None,
-            coef: Vec::new(),
-            coef_ok: false,
+            fast: Fast::new(&grid, config.clip, config.signal, Kernels::default()),
             config,
             grid,
             theta,
@@ -182,35 +140,14 @@ impl Memory {
         Ok(mem)
     }
 
+    /// θ changed: its padded copy follows, and the prediction table no longer holds.
     fn refresh_padded(&mut self) {
         let k = self.grid.uniform().map_or(0, |u| u.k());
         let m = self.theta.len();
         self.padded[k..k + m].copy_from_slice(&self.theta);
-        self.coef_ok = false;
-    }
-
-    /// Makes the table of the current θ for the queries `z` (finite) if their prediction
-    /// should use one, and says whether it may: the table covers the windows that `z` reaches
-    /// and its certified error is within [`table::TOLERANCE`]. Valid until θ changes or the
-    /// next call; [`Memory::rate_blocks`] uses it only for the queries it was made for.
-    pub(crate) fn prepare_table(&mut self, z: &[f32]) -> bool {
-        self.coef_ok = false;
-        let Some(plan) = self.plan.as_ref() else {
-            return false;
-        };
-        if z.len() < table::MIN_LEN || plan.m < 2 || !table::fits(plan) {
-            return false;
+        if let Some(fast) = &mut self.fast {
+            fast.theta_changed();
         }
-        let shape = self.shape.get_or_insert_with(|| Box::new(Shape::new(plan)));
-        let windows = shape.windows(plan, z);
-        // Making a window's part of the table costs about as much as the exact prediction
-        // of a few hundred coordinates.
-        if z.len() < table::LEN_PER_WINDOW * windows.clone().count() {
-            return false;
-        }
-        let eps = simd::build_table(self.isa, shape, &self.padded, windows, &mut self.coef);
-        self.coef_ok = eps <= table::TOLERANCE;
-        self.coef_ok
     }
 
     /// The configuration.
@@ -223,11 +160,7 @@ impl Memory {
     /// For reports.
     #[doc(hidden)]
     pub fn kernel_name(&self) -> &'static str {
-        if self.plan.is_some() {
-            self.isa.name()
-        } else {
-            "reference"
-        }
+        self.fast.as_ref().map_or("reference", Fast::name)
     }
 
     /// Chooses the kernels of the hot loops (see [`Kernels`] for what each promises). Takes
@@ -242,7 +175,9 @@ impl Memory {
     /// ```
     pub fn set_kernels(&mut self, kernels: Kernels) {
         self.kernels = kernels;
-        self.isa = Isa::select(kernels);
+        if let Some(fast) = &mut self.fast {
+            fast.set_kernels(kernels);
+        }
     }
 
     /// The kernels chosen with [`set_kernels`](Memory::set_kernels) (default
@@ -322,197 +257,10 @@ impl Memory {
             }
         }
     }
+}
 
-    /// η̂(z): the learning rate the memory predicts for a gradient value z (Eq. 3).
-    ///
-    /// z is clipped to ±clip first, as every query is. Finite for every finite z; for
-    /// z = NaN the result is NaN.
-    pub fn predict(&self, z: f32) -> f32 {
-        let mut eta = f32::NAN;
-        self.model().rates(&[z], |_, e, _| eta = e);
-        eta
-    }
-
-    /// What the reference prediction (Eq. 3) reads of this memory.
-    fn model(&self) -> reference::Model<'_> {
-        reference::Model {
-            grid: &self.grid,
-            clip: self.config.clip,
-            theta: &self.theta,
-            padded: &self.padded,
-            valid: &self.valid,
-        }
-    }
-
-    /// Learning rates for many gradient values at once: `out[d] = η̂(z[d])`.
-    pub fn predict_into(&self, z: &[f32], out: &mut [f32]) -> Result<(), MemoryError> {
-        check_len("output", z.len(), out.len())?;
-        self.for_each_rate(z, |d, eta, _| out[d] = eta);
-        Ok(())
-    }
-
-    /// Calls `f(d, η̂(clip(z[d])), clip(z[d]))` for every coordinate, in order.
-    pub fn for_each_rate(&self, z: &[f32], mut f: impl FnMut(usize, f32, f32)) {
-        if self.plan.is_some() && fast::all_finite(z) {
-            self.rate_blocks(z, false, |start, eta, zc| {
-                for (i, (&e, &c)) in eta.iter().zip(zc).enumerate() {
-                    f(start + i, e, c);
-                }
-            });
-            return;
-        }
-        self.model().rates(z, f);
-    }
-
-    /// Learning rates in blocks: calls `f(start, etas, zs)` with `etas[i] = η̂(clip(z[start+i]))`
-    /// and `zs[i] = clip(z[start+i])`, for consecutive blocks that cover `z` in order.
-    ///
-    /// The fast way to use the rates: the block is a contiguous slice, so a loop over it
-    /// vectorises. Blocks hold at most 256 coordinates.
-    ///
-    /// ```
-    /// use lrmem_memory_core::{Memory, MemoryConfig};
-    /// let mem = Memory::new(MemoryConfig::default())?;
-    /// let z = vec![0.1f32; 1000];
-    /// let mut eta = vec![0.0f32; 1000];
-    /// mem.for_each_rate_block(&z, |start, etas, _| eta[start..start + etas.len()].copy_from_slice(etas));
-    /// assert!(eta.iter().all(|&e| (e - 1e-3).abs() < 1e-9));
-    /// # Ok::<(), lrmem_memory_core::MemoryError>(())
-    /// ```
-    pub fn for_each_rate_block(&self, z: &[f32], mut f: impl FnMut(usize, &[f32], &[f32])) {
-        if self.plan.is_some() && fast::all_finite(z) {
-            self.rate_blocks(z, false, f);
-            return;
-        }
-        let mut eta = [0.0f32; fast::BLOCK];
-        let mut zc = [0.0f32; fast::BLOCK];
-        for (b, zb) in z.chunks(fast::BLOCK).enumerate() {
-            let n = zb.len();
-            self.model().rates(zb, |d, e, c| {
-                eta[d] = e;
-                zc[d] = c;
-            });
-            f(b * fast::BLOCK, &eta[..n], &zc[..n]);
-        }
-    }
-
-    /// The vectorised prediction in blocks; `self.plan` must be `Some` and `z` finite. With
-    /// `tabled`, from the table that [`Memory::prepare_table`] made for these `z` (if it did).
-    fn rate_blocks(&self, z: &[f32], tabled: bool, mut f: impl FnMut(usize, &[f32], &[f32])) {
-        let Some(plan) = self.plan.as_ref() else {
-            return;
-        };
-        let mut eta = [0.0f32; fast::BLOCK];
-        let mut zc = [0.0f32; fast::BLOCK];
-        let table = match &self.shape {
-            Some(shape) if self.coef_ok && tabled => Some(shape),
-            _ => None,
-        };
-        for (b, zb) in z.chunks(fast::BLOCK).enumerate() {
-            let n = zb.len();
-            match table {
-                Some(shape) => simd::predict_table(
-                    self.isa,
-                    shape,
-                    self.config.clip,
-                    &self.coef,
-                    zb,
-                    &mut eta,
-                    &mut zc,
-                ),
-                None => simd::predict_block(self.isa, plan, &self.padded, zb, &mut eta, &mut zc),
-            }
-            f(b * fast::BLOCK, &eta[..n], &zc[..n]);
-        }
-    }
-
-    /// The memory gradient G_m = mean_d s_d ψ_m(z_{t−1}\[d\]) (Eq. 4) for queries `cur` = z_t and
-    /// `prev` = z_{t−1}, both clipped to ±clip here. Writes M values into `out`. A non-finite
-    /// `prev` coordinate is an error (a non-finite `cur` follows [`MemoryConfig::non_finite`]).
-    pub fn gradient(
-        &mut self,
-        prev: &[f32],
-        cur: &[f32],
-        out: &mut [f32],
-    ) -> Result<(), MemoryError> {
-        check_len("previous queries", cur.len(), prev.len())?;
-        check_len("memory gradient", self.theta.len(), out.len())?;
-        check_finite(prev)?;
-        self.accumulate(prev, cur)?;
-        out.copy_from_slice(&self.g);
-        Ok(())
-    }
-
-    /// Fills `self.g` with G; errors (changing nothing else) on a non-finite `cur`.
-    /// Returns whether every coordinate of `cur` was finite.
-    fn accumulate(&mut self, prev: &[f32], cur: &[f32]) -> Result<bool, MemoryError> {
-        if let Some(plan) = self.plan.as_ref() {
-            let signal = self.config.signal;
-            self.sums.fill(0.0);
-            let done = if plan.use_bins(cur.len(), prev) {
-                // The kernel checks finiteness on the way (no separate pass over `cur`).
-                let (lo, hi, finite) =
-                    simd::accumulate_bins(self.isa, plan, signal, prev, cur, &mut self.bins);
-                if finite {
-                    simd::flush_bins(self.isa, plan, &mut self.bins, lo, hi, &mut self.sums);
-                } else {
-                    fast::clear_bins(plan, &mut self.bins, lo, hi);
-                }
-                finite
-            } else if fast::all_finite(cur) {
-                self.acc.fill(0.0);
-                simd::accumulate_rows(self.isa, plan, signal, prev, cur, &mut self.acc);
-                fast::fold_rows(plan, &self.acc, &mut self.sums);
-                true
-            } else {
-                false
-            };
-            if done {
-                let scale = reference::mean_scale(cur.len());
-                for (g, &s) in self.g.iter_mut().zip(&self.sums) {
-                    *g = (s * scale) as f32;
-                }
-                return Ok(true);
-            }
-        }
-        let finite = fast::all_finite(cur);
-        reference::gradient(
-            &self.grid,
-            &self.config,
-            prev,
-            cur,
-            &mut self.acc,
-            &mut self.g,
-        )?;
-        Ok(finite)
-    }
-
-    /// One memory update from queries z_{t−1} = `prev` and z_t = `cur` (Eq. 4–5): G, the memory
-    /// optimizer's step on θ, then θ ← clamp(θ, θ_min, θ_max). Both are clipped to ±clip. A
-    /// non-finite `prev` coordinate is an error that changes nothing (a non-finite `cur` follows
-    /// [`MemoryConfig::non_finite`]).
-    pub fn learn(&mut self, prev: &[f32], cur: &[f32]) -> Result<(), MemoryError> {
-        check_len("previous queries", cur.len(), prev.len())?;
-        check_finite(prev)?;
-        self.learn_inner(prev, cur).map(|_| ())
-    }
-
-    /// [`Memory::learn`] without the length check; returns whether `cur` was all finite.
-    fn learn_inner(&mut self, prev: &[f32], cur: &[f32]) -> Result<bool, MemoryError> {
-        let finite = self.accumulate(prev, cur)?;
-        let g = core::mem::take(&mut self.g);
-        self.config.optimizer.apply(
-            &mut self.rule,
-            &g,
-            &mut self.theta,
-            (self.config.theta_min, self.config.theta_max),
-            self.config.space,
-        );
-        self.g = g;
-        self.refresh_padded();
-        Ok(finite)
-    }
-
+/// The step.
+impl Memory {
     /// One full step of the memory on one tensor (docs/algorithm.md §9):
     /// learn from (z_{t−1}, z_t), then call `apply(d, η_d, clip(z_t[d]))` for every coordinate
     /// with the freshly updated memory's rate, and remember z_t in `trace`.
@@ -567,14 +315,12 @@ impl Memory {
         apply: impl FnMut(usize, &[f32], &[f32]),
     ) -> Result<(), MemoryError> {
         check_len("gradient", trace.prev.len(), z.len())?;
-        if let QueryScale::Rms { .. } = self.config.scale {
-            return self.step_scaled(trace, z, apply);
+        match self.config.scale {
+            QueryScale::Rms { .. } => self.step_scaled(trace, z, apply),
+            _ => self.step_raw(trace, z, apply),
         }
-        self.step_blocks_raw(trace, z, apply)
     }
-}
 
-impl Memory {
     /// [`Memory::step_blocks`] with [`QueryScale::Rms`]: the memory learns from and predicts
     /// at q = z / r_t; `apply` gets the rates and r_t·clip(q), the clipped query in z's units.
     /// On an error nothing has changed (the trace's running mean included).
@@ -589,8 +335,8 @@ impl Memory {
         let mut q = core::mem::take(&mut self.query);
         q.clear();
         q.extend(z.iter().map(|&x| x / r));
-        let mut scaled = [0.0f32; fast::BLOCK];
-        let result = self.step_blocks_raw(trace, &q, |start, eta, zc| {
+        let mut scaled = [0.0f32; BLOCK];
+        let result = self.step_raw(trace, &q, |start, eta, zc| {
             let n = zc.len();
             for (s, &c) in scaled[..n].iter_mut().zip(zc) {
                 *s = c * r;
@@ -604,56 +350,190 @@ impl Memory {
         result
     }
 
-    /// Whether the last step's rates came from the table.
-    #[cfg(test)]
-    pub(crate) fn tabulated(&self) -> bool {
-        self.coef_ok
-    }
-
-    /// [`Memory::for_each_rate_block`] for the queries of a step: the same rates as
-    /// [`Memory::step_blocks`] hands out (tabulated where it would tabulate).
-    pub(crate) fn step_rate_blocks(&mut self, z: &[f32], f: impl FnMut(usize, &[f32], &[f32])) {
-        if self.plan.is_some() && fast::all_finite(z) {
-            self.prepare_table(z);
-            self.rate_blocks(z, true, f);
-        } else {
-            self.for_each_rate_block(z, f);
-        }
-    }
-
     /// The step of [`Memory::step_blocks`] on queries as given (no query scale).
-    fn step_blocks_raw(
+    fn step_raw(
         &mut self,
         trace: &mut Trace,
         z: &[f32],
         mut apply: impl FnMut(usize, &[f32], &[f32]),
     ) -> Result<(), MemoryError> {
+        // Eq. 4–5: G from (z_{t−1}, z_t), then θ's ascent (an error changes nothing).
         let finite = self.learn_inner(&trace.prev, z)?;
-        if finite {
-            self.prepare_table(z);
-        }
+        // Eq. 3 with the new θ; z_t (clipped) becomes the trace's z_{t−1}.
         let prev = &mut trace.prev;
-        if finite && self.plan.is_some() {
-            self.rate_blocks(z, true, |start, eta, zc| {
-                prev[start..start + zc.len()].copy_from_slice(zc);
-                apply(start, eta, zc);
-            });
-            return Ok(());
-        }
-        let mut eta = [0.0f32; fast::BLOCK];
-        let mut zc = [0.0f32; fast::BLOCK];
-        for (b, zb) in z.chunks(fast::BLOCK).enumerate() {
-            let start = b * fast::BLOCK;
-            let n = zb.len();
-            self.model().rates(zb, |d, e, c| {
-                let ok = zb[d].is_finite();
-                eta[d] = if ok { e } else { 0.0 };
-                zc[d] = if ok { c } else { 0.0 };
-            });
-            prev[start..start + n].copy_from_slice(&zc[..n]);
-            apply(start, &eta[..n], &zc[..n]);
-        }
+        self.step_rates(z, finite, |start, eta, zc| {
+            prev[start..start + zc.len()].copy_from_slice(zc);
+            apply(start, eta, zc);
+        });
         Ok(())
+    }
+
+    /// One memory update from queries z_{t−1} = `prev` and z_t = `cur` (Eq. 4–5): G, the memory
+    /// optimizer's step on θ, then θ ← clamp(θ, θ_min, θ_max). Both are clipped to ±clip. A
+    /// non-finite `prev` coordinate is an error that changes nothing (a non-finite `cur` follows
+    /// [`MemoryConfig::non_finite`]).
+    pub fn learn(&mut self, prev: &[f32], cur: &[f32]) -> Result<(), MemoryError> {
+        check_len("previous queries", cur.len(), prev.len())?;
+        check_finite(prev)?;
+        self.learn_inner(prev, cur).map(|_| ())
+    }
+
+    /// [`Memory::learn`] without the checks of `prev`; returns whether `cur` was all finite.
+    fn learn_inner(&mut self, prev: &[f32], cur: &[f32]) -> Result<bool, MemoryError> {
+        let finite = self.update_gradient(prev, cur)?;
+        // Eq. 5 (and its momentum and Adam forms), then θ ← clamp(θ, θ_min, θ_max).
+        let g = core::mem::take(&mut self.g);
+        self.config.optimizer.apply(
+            &mut self.rule,
+            &g,
+            &mut self.theta,
+            (self.config.theta_min, self.config.theta_max),
+            self.config.space,
+        );
+        self.g = g;
+        self.refresh_padded();
+        Ok(finite)
+    }
+
+    /// The memory gradient G_m = mean_d s_d ψ_m(z_{t−1}\[d\]) (Eq. 4) for queries `cur` = z_t and
+    /// `prev` = z_{t−1}, both clipped to ±clip here. Writes M values into `out`. A non-finite
+    /// `prev` coordinate is an error (a non-finite `cur` follows [`MemoryConfig::non_finite`]).
+    pub fn gradient(
+        &mut self,
+        prev: &[f32],
+        cur: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), MemoryError> {
+        check_len("previous queries", cur.len(), prev.len())?;
+        check_len("memory gradient", self.theta.len(), out.len())?;
+        check_finite(prev)?;
+        self.update_gradient(prev, cur)?;
+        out.copy_from_slice(&self.g);
+        Ok(())
+    }
+
+    /// Eq. 4 into `self.g`: on the fast path if there is one and `cur` is finite, else by the
+    /// reference, which errs (changing nothing else) on a non-finite `cur` or skips it.
+    /// Returns whether every coordinate of `cur` was finite.
+    fn update_gradient(&mut self, prev: &[f32], cur: &[f32]) -> Result<bool, MemoryError> {
+        if let Some(fast) = &mut self.fast {
+            if fast.gradient(prev, cur, &mut self.g) {
+                return Ok(true);
+            }
+        }
+        let finite = all_finite(cur);
+        let (grid, config) = (&self.grid, &self.config);
+        reference::gradient(grid, config, prev, cur, &mut self.acc, &mut self.g)?;
+        Ok(finite)
+    }
+
+    /// Eq. 3 for a step's queries `z` once θ has moved, in blocks: the rates
+    /// [`Memory::step_blocks`] hands out, from the table where it is certified (`finite`: `z`
+    /// is known to be all finite). A coordinate whose query is not finite gets η = 0, z = 0.
+    fn step_rates(&mut self, z: &[f32], finite: bool, f: impl FnMut(usize, &[f32], &[f32])) {
+        match &mut self.fast {
+            Some(fast) if finite => {
+                fast.prepare_table(&self.padded, z);
+                fast.rates(&self.padded, z, true, f);
+            }
+            _ => self.reference_blocks(z, true, f),
+        }
+    }
+
+    /// The rates of a step (as [`Memory::step_blocks`] hands them out) for queries `z` and the
+    /// current θ, for a memory that learned by other means (the context memory's view).
+    pub(crate) fn step_rate_blocks(&mut self, z: &[f32], f: impl FnMut(usize, &[f32], &[f32])) {
+        let finite = self.fast.is_some() && all_finite(z);
+        self.step_rates(z, finite, f);
+    }
+
+    /// Whether the last step's rates came from the table.
+    #[cfg(test)]
+    pub(crate) fn tabulated(&self) -> bool {
+        self.fast.as_ref().is_some_and(Fast::tabulated)
+    }
+}
+
+/// The prediction alone.
+impl Memory {
+    /// η̂(z): the learning rate the memory predicts for a gradient value z (Eq. 3).
+    ///
+    /// z is clipped to ±clip first, as every query is. Finite for every finite z; for
+    /// z = NaN the result is NaN.
+    pub fn predict(&self, z: f32) -> f32 {
+        let mut eta = f32::NAN;
+        self.model().rates(&[z], |_, e, _| eta = e);
+        eta
+    }
+
+    /// Learning rates for many gradient values at once: `out[d] = η̂(z[d])`.
+    pub fn predict_into(&self, z: &[f32], out: &mut [f32]) -> Result<(), MemoryError> {
+        check_len("output", z.len(), out.len())?;
+        self.for_each_rate(z, |d, eta, _| out[d] = eta);
+        Ok(())
+    }
+
+    /// Calls `f(d, η̂(clip(z[d])), clip(z[d]))` for every coordinate, in order.
+    pub fn for_each_rate(&self, z: &[f32], mut f: impl FnMut(usize, f32, f32)) {
+        match &self.fast {
+            Some(fast) if all_finite(z) => fast.rates(&self.padded, z, false, |start, eta, zc| {
+                for (i, (&e, &c)) in eta.iter().zip(zc).enumerate() {
+                    f(start + i, e, c);
+                }
+            }),
+            _ => self.model().rates(z, f),
+        }
+    }
+
+    /// Learning rates in blocks: calls `f(start, etas, zs)` with `etas[i] = η̂(clip(z[start+i]))`
+    /// and `zs[i] = clip(z[start+i])`, for consecutive blocks that cover `z` in order.
+    ///
+    /// The fast way to use the rates: the block is a contiguous slice, so a loop over it
+    /// vectorises. Blocks hold at most 256 coordinates.
+    ///
+    /// ```
+    /// use lrmem_memory_core::{Memory, MemoryConfig};
+    /// let mem = Memory::new(MemoryConfig::default())?;
+    /// let z = vec![0.1f32; 1000];
+    /// let mut eta = vec![0.0f32; 1000];
+    /// mem.for_each_rate_block(&z, |start, etas, _| eta[start..start + etas.len()].copy_from_slice(etas));
+    /// assert!(eta.iter().all(|&e| (e - 1e-3).abs() < 1e-9));
+    /// # Ok::<(), lrmem_memory_core::MemoryError>(())
+    /// ```
+    pub fn for_each_rate_block(&self, z: &[f32], f: impl FnMut(usize, &[f32], &[f32])) {
+        match &self.fast {
+            Some(fast) if all_finite(z) => fast.rates(&self.padded, z, false, f),
+            _ => self.reference_blocks(z, false, f),
+        }
+    }
+
+    /// The reference prediction (Eq. 3) in blocks of at most [`BLOCK`], as the kernels hand
+    /// them out. With `mask`, a coordinate whose query is not finite gets η = 0 and z = 0
+    /// (what a step hands out for a skipped coordinate).
+    fn reference_blocks(&self, z: &[f32], mask: bool, mut f: impl FnMut(usize, &[f32], &[f32])) {
+        let mut eta = [0.0f32; BLOCK];
+        let mut zc = [0.0f32; BLOCK];
+        let model = self.model();
+        for (b, zb) in z.chunks(BLOCK).enumerate() {
+            let n = zb.len();
+            model.rates(zb, |d, e, c| {
+                let keep = !mask || zb[d].is_finite();
+                eta[d] = if keep { e } else { 0.0 };
+                zc[d] = if keep { c } else { 0.0 };
+            });
+            f(b * BLOCK, &eta[..n], &zc[..n]);
+        }
+    }
+
+    /// What the reference prediction (Eq. 3) reads of this memory.
+    fn model(&self) -> reference::Model<'_> {
+        reference::Model {
+            grid: &self.grid,
+            clip: self.config.clip,
+            theta: &self.theta,
+            padded: &self.padded,
+            valid: &self.valid,
+        }
     }
 }
 

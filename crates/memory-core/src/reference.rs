@@ -8,7 +8,7 @@
 //! with a non-finite gradient (which these loops report or skip). They are also
 //! [`Memory::predict`](crate::Memory::predict), and the reference that the kernels (module
 //! `kernels`) are tested against: the kernels compute the same sums for evenly spaced centres,
-//! many coordinates at a time and in another order. The test-only [`exact`] module holds both
+//! many coordinates at a time and in another order. The test-only `exact` module holds both
 //! equations in f64 throughout, the oracle for error bounds.
 
 use crate::config::{MemoryConfig, NonFinite};
