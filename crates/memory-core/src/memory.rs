@@ -440,8 +440,9 @@ impl Memory {
         }
     }
 
-    /// The rates of a step (as [`Memory::step_blocks`] hands them out) for queries `z` and the
-    /// current θ, for a memory that learned by other means (the context memory's view).
+    /// The rates of a step (as [`Memory::step_blocks`] hands them out, skipped coordinates
+    /// included) for queries `z` and the current θ, for a memory that learned by other means
+    /// (the context memory's view).
     pub(crate) fn step_rate_blocks(&mut self, z: &[f32], f: impl FnMut(usize, &[f32], &[f32])) {
         let finite = self.fast.is_some() && all_finite(z);
         self.step_rates(z, finite, f);
@@ -475,14 +476,11 @@ impl Memory {
 
     /// Calls `f(d, η̂(clip(z[d])), clip(z[d]))` for every coordinate, in order.
     pub fn for_each_rate(&self, z: &[f32], mut f: impl FnMut(usize, f32, f32)) {
-        match &self.fast {
-            Some(fast) if all_finite(z) => fast.rates(&self.padded, z, false, |start, eta, zc| {
-                for (i, (&e, &c)) in eta.iter().zip(zc).enumerate() {
-                    f(start + i, e, c);
-                }
-            }),
-            _ => self.model().rates(z, f),
-        }
+        self.for_each_rate_block(z, |start, eta, zc| {
+            for (i, (&e, &c)) in eta.iter().zip(zc).enumerate() {
+                f(start + i, e, c);
+            }
+        });
     }
 
     /// Learning rates in blocks: calls `f(start, etas, zs)` with `etas[i] = η̂(clip(z[start+i]))`

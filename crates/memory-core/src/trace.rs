@@ -53,14 +53,7 @@ impl Trace {
         let QueryScale::Rms { beta } = scale else {
             return 1.0;
         };
-        let (mut sum, mut n) = (0.0f64, 0usize);
-        for &x in z {
-            if x.is_finite() {
-                sum += x as f64 * x as f64;
-                n += 1;
-            }
-        }
-        let mean = if n == 0 { 0.0 } else { sum / n as f64 };
+        let mean = mean_square(z);
         let beta = beta as f64;
         self.mean_sq = beta * self.mean_sq + (1.0 - beta) * mean;
         self.scale_steps = self.scale_steps.saturating_add(1);
@@ -87,6 +80,23 @@ impl Trace {
         self.prev.fill(0.0);
         self.mean_sq = 0.0;
         self.scale_steps = 0;
+    }
+}
+
+/// The mean of z² over the finite coordinates of `z` (0 if there are none), summed in f64:
+/// the tensor's typical size this step, for the query scale and the context memory.
+pub(crate) fn mean_square(z: &[f32]) -> f64 {
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for &x in z {
+        if x.is_finite() {
+            sum += x as f64 * x as f64;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        0.0
+    } else {
+        sum / n as f64
     }
 }
 
