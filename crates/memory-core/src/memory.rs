@@ -432,10 +432,7 @@ impl Memory {
     /// is known to be all finite). A coordinate whose query is not finite gets η = 0, z = 0.
     fn step_rates(&mut self, z: &[f32], finite: bool, f: impl FnMut(usize, &[f32], &[f32])) {
         match &mut self.fast {
-            Some(fast) if finite => {
-                fast.prepare_table(&self.padded, z);
-                fast.rates(&self.padded, z, true, f);
-            }
+            Some(fast) if finite => fast.step_rates(&self.padded, z, f),
             _ => self.reference_blocks(z, true, f),
         }
     }
@@ -500,7 +497,7 @@ impl Memory {
     /// ```
     pub fn for_each_rate_block(&self, z: &[f32], f: impl FnMut(usize, &[f32], &[f32])) {
         match &self.fast {
-            Some(fast) if all_finite(z) => fast.rates(&self.padded, z, false, f),
+            Some(fast) if all_finite(z) => fast.rates(&self.padded, z, f),
             _ => self.reference_blocks(z, false, f),
         }
     }

@@ -1,10 +1,10 @@
 //! The fast path of a memory with evenly spaced centres: G (Eq. 4) and the rates (Eq. 3) of a
 //! whole tensor, many coordinates at a time, on the instruction set this CPU offers.
 //!
-//! A memory with a [`Fast`] hands each phase of its step to it: [`Fast::gradient`] (G),
-//! [`Fast::prepare_table`] and [`Fast::rates`] (η). Each phase dispatches once on the tier
-//! (`on_tier!`, the only `match` on the instruction set) and then runs that tier's kernels,
-//! the six methods of [`Tier`]. One module per tier:
+//! A memory with a [`Fast`] hands both phases of its step to it: [`Fast::gradient`] (G) and,
+//! once θ has moved, [`Fast::step_rates`] (η; [`Fast::rates`] outside a step). Each phase
+//! dispatches once on the tier (`on_tier!`, the only `match` on the instruction set) and then
+//! runs that tier's kernels, the six methods of [`Tier`]. One module per tier:
 //!
 //! * `portable`: portable, vectorisable Rust; every CPU runs it, and it is the source that the
 //!   AVX2 tier compiles again.
@@ -254,12 +254,35 @@ impl Fast {
         finite
     }
 
-    /// Makes the table of θ (`padded`: θ with K zeros on either side) for the queries `z`
-    /// (finite) if their prediction should use one, and says whether it may: the table covers
-    /// the windows that `z` reaches and its certified error is within [`table::TOLERANCE`].
-    /// Valid until θ changes or the next call; [`Fast::rates`] uses it only when told to, for
-    /// the queries it was made for.
-    pub(crate) fn prepare_table(&mut self, padded: &[f32], z: &[f32]) -> bool {
+    /// Eq. 3 for the finite queries `z` of a step once θ has moved (`padded`: θ with K zeros on
+    /// either side), in blocks of at most [`BLOCK`]: calls `f(start, etas, zs)` with
+    /// `etas[i] = η̂(clip(z[start + i]))` and `zs[i] = clip(z[start + i])`. From a table of θ
+    /// where the tensor is large enough for one to pay and its bound certifies it.
+    pub(crate) fn step_rates(
+        &mut self,
+        padded: &[f32],
+        z: &[f32],
+        f: impl FnMut(usize, &[f32], &[f32]),
+    ) {
+        on_tier!(self.isa, t => {
+            let tabled = self.prepare_table(t, padded, z);
+            self.rates_on(t, padded, z, tabled, f)
+        })
+    }
+
+    /// [`Fast::step_rates`] without a table: the exact rates, as [`Memory::predict`] computes
+    /// them.
+    ///
+    /// [`Memory::predict`]: crate::Memory::predict
+    pub(crate) fn rates(&self, padded: &[f32], z: &[f32], f: impl FnMut(usize, &[f32], &[f32])) {
+        on_tier!(self.isa, t => self.rates_on(t, padded, z, false, f))
+    }
+
+    /// Makes the table of θ for the queries `z` on the tier `t` if their prediction should use
+    /// one, and says whether it may: the table covers the windows that `z` reaches and its
+    /// certified error is within [`table::TOLERANCE`]. Valid until θ changes.
+    #[inline]
+    fn prepare_table<T: Tier>(&mut self, t: T, padded: &[f32], z: &[f32]) -> bool {
         self.theta_changed();
         let p = &self.plan;
         if z.len() < table::MIN_LEN || p.m < 2 || !table::fits(p) {
@@ -272,25 +295,12 @@ impl Fast {
         if z.len() < table::LEN_PER_WINDOW * windows.clone().count() {
             return false;
         }
-        let eps = on_tier!(self.isa, t => t.build_table(table, padded, windows));
+        let eps = t.build_table(table, padded, windows);
         table.ok = eps <= table::TOLERANCE;
         table.ok
     }
 
-    /// Eq. 3 for the finite queries `z` in blocks of at most [`BLOCK`]: calls `f(start, etas,
-    /// zs)` with `etas[i] = η̂(clip(z[start + i]))` and `zs[i] = clip(z[start + i])`. With
-    /// `tabled`, from the table that [`Fast::prepare_table`] certified for these `z` (if it did).
-    pub(crate) fn rates(
-        &self,
-        padded: &[f32],
-        z: &[f32],
-        tabled: bool,
-        f: impl FnMut(usize, &[f32], &[f32]),
-    ) {
-        on_tier!(self.isa, t => self.rates_on(t, padded, z, tabled, f))
-    }
-
-    /// [`Fast::rates`] on the tier `t`.
+    /// The rates of `z` on the tier `t`, from the table if `tabled`.
     #[inline(always)]
     fn rates_on<T: Tier>(
         &self,
@@ -303,7 +313,7 @@ impl Fast {
         let mut eta = [0.0f32; BLOCK];
         let mut zc = [0.0f32; BLOCK];
         let table = match &self.table {
-            Some(table) if table.ok && tabled => Some(table),
+            Some(table) if tabled => Some(table),
             _ => None,
         };
         for (b, zb) in z.chunks(BLOCK).enumerate() {
