@@ -98,9 +98,12 @@ pub(crate) trait Tier: Copy {
 /// The tier that runs a memory's kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Isa {
+    /// Every CPU: the portable kernels, compiled for the build's target.
     Portable(Portable),
+    /// The portable kernels compiled for AVX2 + FMA: the same bits.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     Avx2(avx2::Avx2),
+    /// Hand-written AVX-512 kernels: the same formulas, rounded differently.
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     Avx512(avx512::Avx512),
 }
