@@ -140,14 +140,11 @@ impl Memory {
         Ok(mem)
     }
 
-    /// θ changed: its padded copy follows, and the prediction table no longer holds.
+    /// θ changed: its padded copy follows (a step makes its prediction table afresh).
     fn refresh_padded(&mut self) {
         let k = self.grid.uniform().map_or(0, |u| u.k());
         let m = self.theta.len();
         self.padded[k..k + m].copy_from_slice(&self.theta);
-        if let Some(fast) = &mut self.fast {
-            fast.theta_changed();
-        }
     }
 
     /// The configuration.

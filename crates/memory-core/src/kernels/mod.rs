@@ -207,13 +207,6 @@ impl Fast {
         self.isa.name()
     }
 
-    /// θ changed: the table no longer holds.
-    pub(crate) fn theta_changed(&mut self) {
-        if let Some(table) = &mut self.table {
-            table.ok = false;
-        }
-    }
-
     /// Whether the last step's rates came from the table.
     #[cfg(test)]
     pub(crate) fn tabulated(&self) -> bool {
@@ -283,21 +276,15 @@ impl Fast {
 
     /// Makes the table of θ for the queries `z` on the tier `t` if their prediction should use
     /// one, and says whether it may: the table covers the windows that `z` reaches and its
-    /// certified error is within [`table::TOLERANCE`]. Valid until θ changes.
+    /// certified error is within [`table::TOLERANCE`].
     #[inline]
     fn prepare_table<T: Tier>(&mut self, t: T, padded: &[f32], z: &[f32]) -> bool {
-        self.theta_changed();
-        let p = &self.plan;
-        if z.len() < table::MIN_LEN || p.m < 2 || !table::fits(p) {
-            return false;
+        if let Some(table) = &mut self.table {
+            table.ok = false;
         }
-        let table = self.table.get_or_insert_with(|| Box::new(Table::new(p)));
-        let windows = table.windows(p, z);
-        // Making a window's part of the table costs about as much as the exact prediction
-        // of a few hundred coordinates.
-        if z.len() < table::LEN_PER_WINDOW * windows.clone().count() {
+        let Some((table, windows)) = Table::for_step(&mut self.table, &self.plan, z) else {
             return false;
-        }
+        };
         let eps = t.build_table(table, padded, windows);
         table.ok = eps <= table::TOLERANCE;
         table.ok

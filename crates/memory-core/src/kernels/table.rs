@@ -36,6 +36,7 @@
 //! the step predicts exactly. The f32 evaluation adds its own rounding (coefficients rounded to f32
 //! and three multiply-adds: a few units in the last place, as the exact f32 path has).
 
+use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -51,32 +52,32 @@ pub(crate) const TOLERANCE: f64 = 1e-7;
 const PROBES: usize = 7;
 /// The largest table (entries): M ≤ 129 centres at [`SUB`] = 128; more centres predict
 /// exactly.
-pub(crate) const MAX_SIZE: usize = 16384;
+const MAX_SIZE: usize = 16384;
 /// Tensors with fewer coordinates predict exactly.
-pub(crate) const MIN_LEN: usize = 512;
+const MIN_LEN: usize = 512;
 /// Making one window's part of the table (SUB cubics and their bounds, O(SUB·K)) costs about
 /// what the exact prediction of this many coordinates saves over the table's: a step
 /// tabulates only if it has this many coordinates per window its queries reach (measured by
 /// instruction counts with the AVX2 kernels).
-pub(crate) const LEN_PER_WINDOW: usize = 400;
+const LEN_PER_WINDOW: usize = 400;
 /// From this many coordinates on, the whole table is made without looking for the queries'
 /// range (one pass fewer over them; the table is then a small part of the step).
 const FULL_LEN: usize = 1 << 18;
 
 /// Whether the table of `plan`'s grid is within [`MAX_SIZE`].
-pub(crate) fn fits(plan: &Plan) -> bool {
+fn fits(plan: &Plan) -> bool {
     ((plan.m.max(2) - 1) * SUB).next_power_of_two() <= MAX_SIZE
 }
 
-/// The table of one memory: its θ-free [`Shape`], made once, and the cubics of the current θ,
-/// made each step, with whether they are current and certified.
+/// The table of one memory: its θ-free [`Shape`], made once, and the cubics of θ made by the
+/// last step, with whether they were certified.
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
     shape: Shape,
     clip: f32,
     coef: Vec<[f32; 4]>,
-    /// The cubics are of the current θ, for the queries of this step, and their certified
-    /// error is within [`TOLERANCE`].
+    /// The last step made the cubics (of its θ, for its queries) and their certified error is
+    /// within [`TOLERANCE`]: its rates came from the table.
     pub(crate) ok: bool,
 }
 
@@ -91,9 +92,26 @@ impl Table {
         }
     }
 
-    /// [`Shape::windows`].
-    pub(crate) fn windows(&self, plan: &Plan, z: &[f32]) -> Range<usize> {
-        self.shape.windows(plan, z)
+    /// The table for a step's finite queries `z`, made in `slot` on first use, and the windows
+    /// of it to make: `None` where tabulating does not pay (a grid whose table would exceed
+    /// [`MAX_SIZE`], fewer than [`MIN_LEN`] coordinates, or fewer than [`LEN_PER_WINDOW`] per
+    /// window the queries reach).
+    pub(crate) fn for_step<'a>(
+        slot: &'a mut Option<Box<Table>>,
+        plan: &Plan,
+        z: &[f32],
+    ) -> Option<(&'a mut Table, Range<usize>)> {
+        if z.len() < MIN_LEN || plan.m < 2 || !fits(plan) {
+            return None;
+        }
+        let table = slot.get_or_insert_with(|| Box::new(Table::new(plan)));
+        let windows = table.shape.windows(plan, z);
+        // Making a window's part of the table costs about as much as the exact prediction
+        // of a few hundred coordinates.
+        if z.len() < LEN_PER_WINDOW * windows.clone().count() {
+            return None;
+        }
+        Some((table, windows))
     }
 
     /// The cubics of θ for the windows `windows` and their certified bound ([`Shape::build`]).
