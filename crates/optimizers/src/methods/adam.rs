@@ -140,13 +140,7 @@ impl Optimizer for Adam {
 }
 
 impl Hyper for AdamConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "beta1" => beta1,
-        "beta2" => beta2,
-        "eps" => eps,
-        "weight_decay" => weight_decay,
-    }
+    crate::optimizer::macros::hyper_fields!(lr, beta1, beta2, eps, weight_decay);
 }
 
 /// Adam's normalised direction m/(√v + ε), kept within ±10⁶. A run's own moments keep it far

@@ -170,12 +170,7 @@ impl Optimizer for Cocob {
 }
 
 impl Hyper for CocobConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "alpha" => alpha,
-        "eps" => eps,
-        "weight_decay" => weight_decay,
-    }
+    crate::optimizer::macros::hyper_fields!(lr, alpha, eps, weight_decay);
 }
 
 impl StateRules<CocobState> for CocobConfig {

@@ -246,11 +246,7 @@ impl DAdaptAdam {
 }
 
 impl Optimizer for DAdaptAdam {
-    /// A model of the one tensor `name` (see [`crate::dadapt`]): use
-    /// [`step_model`](Optimizer::step_model) for a model of several.
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        self.step_model(&mut [Tensor::new(name, params, grads)])
-    }
+    crate::optimizer::macros::one_tensor_model!();
 
     /// One D-Adaptation Adam step of the whole model.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
@@ -352,14 +348,7 @@ impl Optimizer for DAdaptAdam {
 }
 
 impl Hyper for DAdaptAdamConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "beta1" => beta1,
-        "beta2" => beta2,
-        "eps" => eps,
-        "weight_decay" => weight_decay,
-        "growth_rate" => growth_rate,
-    }
+    crate::optimizer::macros::hyper_fields!(lr, beta1, beta2, eps, weight_decay, growth_rate);
 
     /// β₁ = 0 keeps no first moment.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {
@@ -524,11 +513,7 @@ impl DAdaptSgd {
 }
 
 impl Optimizer for DAdaptSgd {
-    /// A model of the one tensor `name` (see [`crate::dadapt`]): use
-    /// [`step_model`](Optimizer::step_model) for a model of several.
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        self.step_model(&mut [Tensor::new(name, params, grads)])
-    }
+    crate::optimizer::macros::one_tensor_model!();
 
     /// One D-Adaptation SGD step of the whole model.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
@@ -605,12 +590,7 @@ impl Optimizer for DAdaptSgd {
 }
 
 impl Hyper for DAdaptSgdConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "momentum" => momentum,
-        "weight_decay" => weight_decay,
-        "growth_rate" => growth_rate,
-    }
+    crate::optimizer::macros::hyper_fields!(lr, momentum, weight_decay, growth_rate);
 }
 
 impl StateRules<DAdaptSgdState> for DAdaptSgdConfig {

@@ -430,16 +430,7 @@ fn step(
 macro_rules! dog_optimizer {
     ($ty:ident, $layerwise:literal, $what:literal) => {
         impl Optimizer for $ty {
-            /// A model of the one tensor `name` (see [`crate::dog`]): use
-            /// [`step_model`](Optimizer::step_model) for a model of several.
-            fn step(
-                &mut self,
-                name: &str,
-                params: &mut [f32],
-                grads: &[f32],
-            ) -> Result<(), OptimError> {
-                self.step_model(&mut [Tensor::new(name, params, grads)])
-            }
+            crate::optimizer::macros::one_tensor_model!();
 
             #[doc = concat!("One ", $what, " step of the whole model.")]
             fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
@@ -488,13 +479,7 @@ dog_optimizer!(Dog, false, "DoG");
 dog_optimizer!(LDog, true, "L-DoG");
 
 impl Hyper for DogConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "reps_rel" => reps_rel,
-        "weight_decay" => weight_decay,
-        "eps" => eps,
-        "average" => average,
-    }
+    crate::optimizer::macros::hyper_fields!(lr, reps_rel, weight_decay, eps, average);
 
     /// `average` = 0 keeps no average.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {

@@ -207,22 +207,13 @@ fn follow_lr(old: f32, new: f32, state: &mut HdState) {
 impl Hyper for SgdHdConfig {
     const FIELDS: &'static [(&'static str, &'static str)] = &[("hypergrad_lr", "beta")];
 
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "beta" => hypergrad_lr,
-    }
+    crate::optimizer::macros::hyper_fields!(lr, "beta" => hypergrad_lr);
 }
 
 impl Hyper for AdamHdConfig {
     const FIELDS: &'static [(&'static str, &'static str)] = &[("hypergrad_lr", "beta")];
 
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "beta" => hypergrad_lr,
-        "beta1" => beta1,
-        "beta2" => beta2,
-        "eps" => eps,
-    }
+    crate::optimizer::macros::hyper_fields!(lr, "beta" => hypergrad_lr, beta1, beta2, eps);
 }
 
 /// The learned rate α after an update, within ±[`MAX_RATE`](lrmem_memory_core::MAX_RATE): the

@@ -548,9 +548,7 @@ impl L2lConfig {
 }
 
 impl Hyper for L2lConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-    }
+    crate::optimizer::macros::hyper_fields!(lr);
 }
 
 /// Per-tensor state of [`L2l`]: each coordinate's LSTM state (h¹, c¹, h², c²).

@@ -223,11 +223,7 @@ impl Prodigy {
 pub const D_LIMIT: f64 = 1e100;
 
 impl Optimizer for Prodigy {
-    /// A model of the one tensor `name` (see [`crate::prodigy`]): use
-    /// [`step_model`](Optimizer::step_model) for a model of several.
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        self.step_model(&mut [Tensor::new(name, params, grads)])
-    }
+    crate::optimizer::macros::one_tensor_model!();
 
     /// One Prodigy step of the whole model.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
@@ -350,15 +346,15 @@ impl ProdigyConfig {
 }
 
 impl Hyper for ProdigyConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "beta1" => beta1,
-        "beta2" => beta2,
-        "eps" => eps,
-        "weight_decay" => weight_decay,
-        "d_coef" => d_coef,
-        "growth_rate" => growth_rate,
-    }
+    crate::optimizer::macros::hyper_fields!(
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        d_coef,
+        growth_rate
+    );
 
     /// β₁ = 0 keeps no first moment.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {

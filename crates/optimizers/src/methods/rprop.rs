@@ -156,13 +156,7 @@ impl Hyper for RpropConfig {
         ("step_sizes", "step_min/step_max"),
     ];
 
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "eta_minus" => etas.0,
-        "eta_plus" => etas.1,
-        "step_min" => step_sizes.0,
-        "step_max" => step_sizes.1,
-    }
+    crate::optimizer::macros::hyper_fields!(lr, "eta_minus" => etas.0, "eta_plus" => etas.1, "step_min" => step_sizes.0, "step_max" => step_sizes.1);
 }
 
 impl StateRules<RpropState> for RpropConfig {

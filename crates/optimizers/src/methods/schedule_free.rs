@@ -407,11 +407,7 @@ impl ScheduleFreeAdamW {
 }
 
 impl Optimizer for ScheduleFreeSgd {
-    /// A model of the one tensor `name` (see [`crate::schedule_free`]): use
-    /// [`step_model`](Optimizer::step_model) for a model of several.
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        self.step_model(&mut [Tensor::new(name, params, grads)])
-    }
+    crate::optimizer::macros::one_tensor_model!();
 
     /// One Schedule-Free SGD step of the whole model.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
@@ -454,11 +450,7 @@ impl Optimizer for ScheduleFreeSgd {
 }
 
 impl Optimizer for ScheduleFreeAdamW {
-    /// A model of the one tensor `name` (see [`crate::schedule_free`]): use
-    /// [`step_model`](Optimizer::step_model) for a model of several.
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        self.step_model(&mut [Tensor::new(name, params, grads)])
-    }
+    crate::optimizer::macros::one_tensor_model!();
 
     /// One Schedule-Free AdamW step of the whole model.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
@@ -515,25 +507,19 @@ impl Optimizer for ScheduleFreeAdamW {
 }
 
 impl Hyper for ScheduleFreeSgdConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "momentum" => momentum,
-        "weight_decay" => weight_decay,
-        "r" => r,
-        "weight_lr_power" => weight_lr_power,
-    }
+    crate::optimizer::macros::hyper_fields!(lr, momentum, weight_decay, r, weight_lr_power);
 }
 
 impl Hyper for ScheduleFreeAdamWConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "beta1" => beta1,
-        "beta2" => beta2,
-        "eps" => eps,
-        "weight_decay" => weight_decay,
-        "r" => r,
-        "weight_lr_power" => weight_lr_power,
-    }
+    crate::optimizer::macros::hyper_fields!(
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        r,
+        weight_lr_power
+    );
 }
 
 impl StateRules<ScheduleFreeSgdState> for ScheduleFreeSgdConfig {

@@ -149,12 +149,7 @@ impl Optimizer for Sgd {
 }
 
 impl Hyper for SgdConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "momentum" => momentum,
-        "dampening" => dampening,
-        "weight_decay" => weight_decay,
-    }
+    crate::optimizer::macros::hyper_fields!(lr, momentum, dampening, weight_decay);
 
     /// The momentum buffer exists only with momentum > 0.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {

@@ -108,25 +108,37 @@ macro_rules! optimizer_struct {
 }
 pub(crate) use optimizer_struct;
 
-/// Implements [`Hyper::get`](crate::optimizer::hyper::Hyper::get) and
-/// [`Hyper::field`](crate::optimizer::hyper::Hyper::field) from one list of `"registry key" => field`
-/// pairs (a field path such as `etas.0` too), so that the two cannot disagree.
+/// Implements [`Hyper::get`](crate::optimizer::hyper::Hyper::get),
+/// [`Hyper::field`](crate::optimizer::hyper::Hyper::field) and `check` (the config's `validate`)
+/// from one list of the config's hyperparameters, each `field` (set by the registry key of its
+/// own name) or `"key" => field.path` (`"beta" => hypergrad_lr`, `"eta_minus" => etas.0`), so
+/// that the two cannot disagree.
 macro_rules! hyper_fields {
-    ($($key:literal => $($field:tt).+),* $(,)?) => {
+    // Each item is `field` (set by the key of its own name) or `"key" => field.path`.
+    (@norm [$($done:tt)*] $key:literal => $a:ident $(. $b:tt)* $(, $($rest:tt)*)?) => {
+        $crate::optimizer::macros::hyper_fields!(@norm [$($done)* ($key, $a $(. $b)*)] $($($rest)*)?);
+    };
+    (@norm [$($done:tt)*] $field:ident $(, $($rest:tt)*)?) => {
+        $crate::optimizer::macros::hyper_fields!(@norm [$($done)* (stringify!($field), $field)] $($($rest)*)?);
+    };
+    (@norm [$(($key:expr, $($path:tt)+))*]) => {
         fn get(&self) -> Vec<(&'static str, f32)> {
-            vec![$(($key, self.$($field).+)),*]
+            vec![$(($key, self.$($path)+)),*]
         }
 
         fn field(&mut self, name: &str) -> Option<&mut f32> {
-            match name {
-                $($key => Some(&mut self.$($field).+),)*
-                _ => None,
-            }
+            $(if name == $key {
+                return Some(&mut self.$($path)+);
+            })*
+            None
         }
 
         fn check(&self) -> Result<(), $crate::optimizer::OptimError> {
             self.validate()
         }
+    };
+    ($($items:tt)*) => {
+        $crate::optimizer::macros::hyper_fields!(@norm [] $($items)*);
     };
 }
 pub(crate) use hyper_fields;
@@ -170,6 +182,25 @@ macro_rules! config_hyperparameters {
     };
 }
 pub(crate) use config_hyperparameters;
+
+/// [`Optimizer::step`](crate::Optimizer::step) of an optimizer whose step needs the whole model
+/// ([`Optimizer::step_model`](crate::Optimizer::step_model)): a step of the model made of the one
+/// tensor `name`, what its reference does with a one-tensor parameter group.
+macro_rules! one_tensor_model {
+    () => {
+        /// A model of the one tensor `name`: use
+        /// [`step_model`](crate::Optimizer::step_model) for a model of several.
+        fn step(
+            &mut self,
+            name: &str,
+            params: &mut [f32],
+            grads: &[f32],
+        ) -> Result<(), $crate::optimizer::OptimError> {
+            self.step_model(&mut [$crate::optimizer::Tensor::new(name, params, grads)])
+        }
+    };
+}
+pub(crate) use one_tensor_model;
 
 /// Implements [`StateFields`](crate::optimizer::state::StateFields) for a per-tensor state from
 /// the list of its fields, each shown under its own name (or `field as "name"`): a step count

@@ -306,11 +306,7 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 }
 
 impl<B: Optimizer + Checkpoint + Clone> Optimizer for Mechanic<B> {
-    /// A model of the one tensor `name` (see [`crate::mechanic`]): use
-    /// [`step_model`](Optimizer::step_model) for a model of several.
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        self.step_model(&mut [Tensor::new(name, params, grads)])
-    }
+    crate::optimizer::macros::one_tensor_model!();
 
     /// One Mechanic step of the whole model: the base's step, then the tuner's.
     ///
