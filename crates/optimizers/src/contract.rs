@@ -238,7 +238,7 @@ where
             "rejected NaN step changed state"
         );
         let mut replay = (self.make)();
-        replay.load(&before).unwrap();
+        replay.load(before).unwrap();
         let (mut ra, mut rb) = (snap_a.clone(), snap_b.clone());
         self.run(&mut opt, &mut a, &mut b, 3);
         self.run(&mut replay, &mut ra, &mut rb, 3);
