@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_inputs;
-use crate::optimizer::macros::{config_hyperparameters, optimizer_struct, state_fields};
+use crate::optimizer::macros::{base_info, config_hyperparameters, optimizer_struct, state_fields};
 use crate::optimizer::state::StateRules;
-use crate::optimizer::{OptimError, Optimizer};
+use crate::optimizer::{Base, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Rprop`] (torch defaults).
@@ -108,8 +108,7 @@ impl Optimizer for Rprop {
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
-        let n = params.len();
-        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
+        let st = self.states.get_or_start(name, params, &cfg)?;
         for (((w, &g), p), s) in params
             .iter_mut()
             .zip(grads.iter())
@@ -197,21 +196,18 @@ impl StateRules<RpropState> for RpropConfig {
 /// Rprop's per-coordinate step size Δ (grown and shrunk from sign agreement as without `Meta`)
 /// divided by Δ₀ = `lr`, so that the memory's rate takes the place of Δ₀. The query is the
 /// gradient.
-impl crate::optimizer::Base for Rprop {
-    fn info(&self) -> crate::optimizer::BaseInfo {
-        crate::optimizer::BaseInfo::new("Rprop", self.config.lr, self.config.non_finite)
-    }
+impl Base for Rprop {
+    base_info!(Rprop);
 
     fn direction(
         &mut self,
         name: &str,
         params: &[f32],
         grads: &[f32],
-        mut buf: crate::optimizer::DirectionBuf<'_>,
-    ) -> Result<crate::optimizer::Direction, OptimError> {
+        mut buf: DirectionBuf<'_>,
+    ) -> Result<Direction, OptimError> {
         let cfg = self.config;
-        let n = params.len();
-        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
+        let st = self.states.get_or_start(name, params, &cfg)?;
         for (((u, &g), p), s) in buf
             .values()
             .iter_mut()
@@ -222,6 +218,6 @@ impl crate::optimizer::Base for Rprop {
             let sign = adapt(g, p, s, &cfg); // updates Δ first
             *u = *s / cfg.lr * sign;
         }
-        Ok(crate::optimizer::Direction::Values)
+        Ok(Direction::Values)
     }
 }

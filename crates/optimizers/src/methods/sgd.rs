@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::{check_decay, check_inputs};
-use crate::optimizer::macros::{config_hyperparameters, optimizer_struct, state_fields};
+use crate::optimizer::macros::{base_info, config_hyperparameters, optimizer_struct, state_fields};
 use crate::optimizer::state::StateRules;
-use crate::optimizer::{Base, BaseInfo, Direction, DirectionBuf, OptimError, Optimizer};
+use crate::optimizer::{Base, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Sgd`], as `torch.optim.SGD`.
@@ -130,9 +130,7 @@ impl Optimizer for Sgd {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
         check_decay(name, params, Some(&grads), cfg.weight_decay)?;
-        let st = self
-            .states
-            .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;
+        let st = self.states.get_or_start(name, params, &cfg)?;
         let first = st.step == 0;
         st.step = st.step.saturating_add(1);
         if cfg.momentum == 0.0 {
@@ -176,9 +174,7 @@ impl StateRules<SgdState> for SgdConfig {
 /// the direction is the clipped query (plain SGD: the authors' `MetaSgd1d`, η̂(z)·clip(g)),
 /// plus λw without momentum, and g + λw + μ·b (not clipped) with Nesterov.
 impl Base for Sgd {
-    fn info(&self) -> BaseInfo {
-        BaseInfo::new("Sgd", self.config.lr, self.config.non_finite)
-    }
+    base_info!(Sgd);
 
     fn direction(
         &mut self,
@@ -189,9 +185,7 @@ impl Base for Sgd {
     ) -> Result<Direction, OptimError> {
         let cfg = self.config;
         check_decay(name, params, Some(grads), cfg.weight_decay)?;
-        let st = self
-            .states
-            .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;
+        let st = self.states.get_or_start(name, params, &cfg)?;
         let first = st.step == 0;
         st.step = st.step.saturating_add(1);
         let (wd, mu) = (cfg.weight_decay, cfg.momentum);

@@ -1,8 +1,9 @@
 //! The declarative macros that write each optimizer's wiring once: the struct of an optimizer
 //! made of a config and per-tensor state (and model-wide scalars), its constructor, reset,
 //! [`Checkpoint`](crate::Checkpoint), [`Inspect`](crate::Inspect) and
-//! [`StateBytes`](crate::StateBytes); the hyperparameters of a config by key; the fields of a
-//! state; and the forwarding of every [`Optimizer`](crate::Optimizer) method through a wrapper.
+//! [`StateBytes`](crate::StateBytes); the hyperparameters of a config by key; its
+//! [`Base::info`](crate::Base::info); the fields of a state; and the forwarding of every
+//! [`Optimizer`](crate::Optimizer) method through a wrapper.
 
 /// An optimizer made of `config`, per-tensor `states` and model-wide scalars `global` (a
 /// [`ModelScalars`](crate::optimizer::model::ModelScalars); `()`, the default, for optimizers
@@ -182,6 +183,22 @@ macro_rules! config_hyperparameters {
     };
 }
 pub(crate) use config_hyperparameters;
+
+/// [`Base::info`](crate::Base::info) of an optimizer made by [`optimizer_struct!`]: its type's
+/// name, the kind its checkpoints are tagged with (so that a `Meta` over it saves checkpoints
+/// of kind `Meta<Sgd>`), and its config's `lr` and `non_finite`.
+macro_rules! base_info {
+    ($ty:ident) => {
+        fn info(&self) -> $crate::optimizer::BaseInfo {
+            $crate::optimizer::BaseInfo::new(
+                stringify!($ty),
+                self.config.lr,
+                self.config.non_finite,
+            )
+        }
+    };
+}
+pub(crate) use base_info;
 
 /// [`Optimizer::step`](crate::Optimizer::step) of an optimizer whose step needs the whole model
 /// ([`Optimizer::step_model`](crate::Optimizer::step_model)): a step of the model made of the one

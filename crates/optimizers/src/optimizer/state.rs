@@ -44,6 +44,18 @@ impl<S> TensorStates<S> {
         Ok(s)
     }
 
+    /// The state of tensor `name` with parameters `params`, started under `config` on its first
+    /// step ([`StateRules::start`]): how every optimizer of this crate finds a tensor's state.
+    /// Errors if the tensor's length changed.
+    pub(crate) fn get_or_start<C: StateRules<S>>(
+        &mut self,
+        name: &str,
+        params: &[f32],
+        config: &C,
+    ) -> Result<&mut S, OptimError> {
+        self.get_or_init(name, params.len(), || config.start(params))
+    }
+
     /// The state of `name`, if it has stepped.
     pub fn get(&self, name: &str) -> Option<&S> {
         self.states.get(name).map(|(_, s)| s)
@@ -211,8 +223,15 @@ pub(crate) trait StateFields {
 /// error on load, never a panic, a frozen coordinate or NaN on the next step), and how state
 /// learned under this config follows a change of hyperparameters.
 pub(crate) trait StateRules<S> {
-    /// The state a tensor of `len` coordinates starts with: the lengths a loaded one must have.
+    /// The state a tensor of `len` coordinates starts with, values read from its parameters
+    /// aside: the lengths a loaded one must have.
     fn fresh(&self, len: usize) -> S;
+    /// The state a tensor starts with at its first step, from its parameters there: the
+    /// [`fresh`](Self::fresh) one by default; the optimizers that keep the starting point x₀
+    /// (or start an average at it) fill it in.
+    fn start(&self, params: &[f32]) -> S {
+        self.fresh(params.len())
+    }
     /// A constraint beyond lengths and finiteness that `state` breaks (a negative second
     /// moment, a step size out of range), in words.
     fn problem(&self, _state: &S) -> Option<String> {
