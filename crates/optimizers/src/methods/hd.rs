@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::adam::direction;
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_inputs;
-use crate::optimizer::macros::{config_hyperparameters, optimizer_struct, state_fields};
+use crate::optimizer::macros::{base_info, config_hyperparameters, optimizer_struct, state_fields};
 use crate::optimizer::state::{negative, StateRules};
-use crate::optimizer::{OptimError, Optimizer};
+use crate::optimizer::{Base, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`SgdHd`].
@@ -136,26 +136,6 @@ optimizer_struct!(
 
 state_fields!(HdState { step, lr, a, b });
 
-/// `lr` is α₀: every α already learned follows a new value by the ratio new/old (see
-/// `follow_lr`). The other keys apply from the next step.
-impl Optimizer for SgdHd {
-    config_hyperparameters!();
-
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        let cfg = self.config;
-        let grads = check_inputs(name, params, grads, cfg.non_finite)?;
-        let n = params.len();
-        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        cfg.learn_rate(st, &grads);
-        let lr = st.lr;
-        for ((w, &g), p) in params.iter_mut().zip(grads.iter()).zip(st.a.iter_mut()) {
-            *w -= lr * g;
-            *p = g;
-        }
-        Ok(())
-    }
-}
-
 optimizer_struct!(
     /// Adam-HD: α_t = α_{t−1} + β·(g_t · u_{t−1}) with u_{t−1} the previous Adam direction
     /// (bias-corrected), then an Adam step with α_t (Baydin et al.'s `AdamHD`).
@@ -169,29 +149,6 @@ optimizer_struct!(
     /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     AdamHd, AdamHdConfig, HdState);
-
-/// `lr` is α₀: every α already learned follows a new value by the ratio new/old (see
-/// `follow_lr`). The other keys apply from the next step.
-impl Optimizer for AdamHd {
-    config_hyperparameters!();
-
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        let cfg = self.config;
-        let grads = check_inputs(name, params, grads, cfg.non_finite)?;
-        let n = params.len();
-        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        cfg.learn_rate(st, &grads);
-        let step_size = cfg.step_size(st);
-        for ((w, &g), (m, v)) in params
-            .iter_mut()
-            .zip(grads.iter())
-            .zip(st.a.iter_mut().zip(st.b.iter_mut()))
-        {
-            *w -= step_size * cfg.moments(m, v, g);
-        }
-        Ok(())
-    }
-}
 
 /// How α, learned from α₀, follows a new α₀ (`lr`): multiplied by new/old (shifted by the new
 /// value when the old one was 0), so that a schedule on `lr` scales the steps as it scales
@@ -269,10 +226,26 @@ impl StateRules<HdState> for AdamHdConfig {
     }
 }
 
-impl SgdHdConfig {
-    /// Counts the step, and from the second step on moves α along its hypergradient
-    /// g_t · g_{t−1} (the previous gradient is in `a`): the one update of SGD-HD's rate, with
-    /// `Meta` or without.
+/// What SGD-HD and Adam-HD differ in, around the one step and the one direction under `Meta`
+/// that `hd_optimizer!` writes for both: how α learns from a step's gradients, the step size it
+/// gives, and the direction of every coordinate.
+trait Hypergradient: StateRules<HdState> + Copy {
+    /// Counts the step, and from the second step on moves α along its hypergradient: the one
+    /// update of the rate, with `Meta` or without.
+    fn learn_rate(&self, st: &mut HdState, grads: &[f32]);
+
+    /// The step size of the tensor's current step.
+    fn step_size(&self, st: &HdState) -> f32;
+
+    /// The direction of every coordinate, in order, each gradient taken into the state as its
+    /// coordinate's direction is computed.
+    fn directions(&self, st: &mut HdState, grads: &[f32]) -> impl Iterator<Item = f32>;
+}
+
+/// The direction of SGD-HD is the gradient, kept as the previous one (in `a`) for the next
+/// hypergradient.
+impl Hypergradient for SgdHdConfig {
+    /// The hypergradient is g_t · g_{t−1}.
     fn learn_rate(&self, st: &mut HdState, grads: &[f32]) {
         st.step = st.step.saturating_add(1);
         if st.step > 1 {
@@ -284,12 +257,23 @@ impl SgdHdConfig {
             st.lr = bounded(st.lr + (self.hypergrad_lr as f64 * h) as f32);
         }
     }
+
+    /// α_t.
+    fn step_size(&self, st: &HdState) -> f32 {
+        st.lr
+    }
+
+    fn directions(&self, st: &mut HdState, grads: &[f32]) -> impl Iterator<Item = f32> {
+        grads.iter().zip(st.a.iter_mut()).map(|(&g, prev)| {
+            *prev = g;
+            g
+        })
+    }
 }
 
-impl AdamHdConfig {
-    /// Counts the step, and from the second step on moves α along its hypergradient
-    /// g_t · u_{t−1}, u the previous bias-corrected Adam direction from the moments in `a` and
-    /// `b`: the one update of Adam-HD's rate, with `Meta` or without.
+/// The direction of Adam-HD is Adam's, m/(√v + ε), from the moments in `a` and `b`.
+impl Hypergradient for AdamHdConfig {
+    /// The hypergradient is g_t · u_{t−1}, u the previous bias-corrected Adam direction.
     fn learn_rate(&self, st: &mut HdState, grads: &[f32]) {
         st.step = st.step.saturating_add(1);
         if st.step > 1 {
@@ -311,6 +295,16 @@ impl AdamHdConfig {
         (st.lr as f64 * (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t))) as f32
     }
 
+    fn directions(&self, st: &mut HdState, grads: &[f32]) -> impl Iterator<Item = f32> {
+        let moments = st.a.iter_mut().zip(st.b.iter_mut());
+        grads
+            .iter()
+            .zip(moments)
+            .map(|(&g, (m, v))| self.moments(m, v, g))
+    }
+}
+
+impl AdamHdConfig {
     /// Takes g into the moments m and v and returns Adam's direction m/(√v + ε).
     #[inline(always)]
     fn moments(&self, m: &mut f32, v: &mut f32, g: f32) -> f32 {
@@ -332,62 +326,70 @@ fn relative(alpha: f32, alpha0: f32) -> f32 {
     }
 }
 
-/// Under [`Meta`](crate::Meta), u = (α_t/α₀)·g (docs/algorithm.md §12): α_t follows its
-/// hypergradient exactly as without `Meta` (from the dot product of consecutive gradients), and
-/// scales the memory's rate by how far it has moved from α₀ = `lr`. The query is the gradient.
-impl crate::optimizer::Base for SgdHd {
-    fn info(&self) -> crate::optimizer::BaseInfo {
-        crate::optimizer::BaseInfo::new("SgdHd", self.config.lr, self.config.non_finite)
-    }
+/// The `Optimizer` and `Base` impls of a hypergradient optimizer, one step and one direction
+/// for both: α learns from the step's gradients (`learn_rate`), then every coordinate moves by
+/// the step size times its direction, or under `Meta` gives that direction scaled by how far the
+/// step size has moved from α₀ (`relative`). The `Base` impl's docs follow the type.
+macro_rules! hd_optimizer {
+    ($ty:ident, $(#[$base_doc:meta])*) => {
+        /// `lr` is α₀: every α already learned follows a new value by the ratio new/old (see
+        /// `follow_lr`). The other keys apply from the next step.
+        impl Optimizer for $ty {
+            config_hyperparameters!();
 
-    fn direction(
-        &mut self,
-        name: &str,
-        params: &[f32],
-        grads: &[f32],
-        mut buf: crate::optimizer::DirectionBuf<'_>,
-    ) -> Result<crate::optimizer::Direction, OptimError> {
-        let cfg = self.config;
-        let n = params.len();
-        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        cfg.learn_rate(st, grads);
-        let scale = relative(st.lr, cfg.lr);
-        for ((u, &g), p) in buf.values().iter_mut().zip(grads).zip(st.a.iter_mut()) {
-            *u = scale * g;
-            *p = g;
+            fn step(
+                &mut self,
+                name: &str,
+                params: &mut [f32],
+                grads: &[f32],
+            ) -> Result<(), OptimError> {
+                let cfg = self.config;
+                let grads = check_inputs(name, params, grads, cfg.non_finite)?;
+                let st = self.states.get_or_start(name, params, &cfg)?;
+                cfg.learn_rate(st, &grads);
+                let step_size = cfg.step_size(st);
+                for (w, u) in params.iter_mut().zip(cfg.directions(st, &grads)) {
+                    *w -= step_size * u;
+                }
+                Ok(())
+            }
         }
-        Ok(crate::optimizer::Direction::Values)
-    }
+
+        $(#[$base_doc])*
+        impl Base for $ty {
+            base_info!($ty);
+
+            fn direction(
+                &mut self,
+                name: &str,
+                params: &[f32],
+                grads: &[f32],
+                mut buf: DirectionBuf<'_>,
+            ) -> Result<Direction, OptimError> {
+                let cfg = self.config;
+                let st = self.states.get_or_start(name, params, &cfg)?;
+                cfg.learn_rate(st, grads);
+                let scale = relative(cfg.step_size(st), cfg.lr);
+                for (u, d) in buf.values().iter_mut().zip(cfg.directions(st, grads)) {
+                    *u = scale * d;
+                }
+                Ok(Direction::Values)
+            }
+        }
+    };
 }
 
-/// Under [`Meta`](crate::Meta), u = (α_t/α₀)·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m_t/(√v_t + ε)
-/// (docs/algorithm.md §12): Adam-HD's own update divided by α₀ = `lr`, with α_t following its
-/// hypergradient as without `Meta`. The query is the gradient.
-impl crate::optimizer::Base for AdamHd {
-    fn info(&self) -> crate::optimizer::BaseInfo {
-        crate::optimizer::BaseInfo::new("AdamHd", self.config.lr, self.config.non_finite)
-    }
+hd_optimizer!(
+    SgdHd,
+    /// Under [`Meta`](crate::Meta), u = (α_t/α₀)·g (docs/algorithm.md §12): α_t follows its
+    /// hypergradient exactly as without `Meta` (from the dot product of consecutive gradients),
+    /// and scales the memory's rate by how far it has moved from α₀ = `lr`. The query is the
+    /// gradient.
+);
 
-    fn direction(
-        &mut self,
-        name: &str,
-        params: &[f32],
-        grads: &[f32],
-        mut buf: crate::optimizer::DirectionBuf<'_>,
-    ) -> Result<crate::optimizer::Direction, OptimError> {
-        let cfg = self.config;
-        let n = params.len();
-        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        cfg.learn_rate(st, grads);
-        let scale = relative(cfg.step_size(st), cfg.lr);
-        for ((u, &g), (m, v)) in buf
-            .values()
-            .iter_mut()
-            .zip(grads)
-            .zip(st.a.iter_mut().zip(st.b.iter_mut()))
-        {
-            *u = scale * cfg.moments(m, v, g);
-        }
-        Ok(crate::optimizer::Direction::Values)
-    }
-}
+hd_optimizer!(
+    AdamHd,
+    /// Under [`Meta`](crate::Meta), u = (α_t/α₀)·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m_t/(√v_t + ε)
+    /// (docs/algorithm.md §12): Adam-HD's own update divided by α₀ = `lr`, with α_t following
+    /// its hypergradient as without `Meta`. The query is the gradient.
+);
