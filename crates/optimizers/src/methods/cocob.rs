@@ -85,14 +85,6 @@ impl CocobConfig {
         }
         Ok(())
     }
-
-    /// The state of a tensor at its first step: x₀ = its parameters.
-    fn fresh_with(&self, params: &[f32]) -> CocobState {
-        CocobState {
-            p0: params.to_vec(),
-            ..self.fresh(params.len())
-        }
-    }
 }
 
 /// Per-tensor state of COCOB (optax's `COCOBState`).
@@ -135,10 +127,7 @@ impl Optimizer for Cocob {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
         check_decay(name, params, Some(&grads), cfg.weight_decay)?;
-        let n = params.len();
-        let st = self
-            .states
-            .get_or_init(name, n, || cfg.fresh_with(params))?;
+        let st = self.states.get_or_start(name, params, &cfg)?;
         let (lr, alpha, decay) = (cfg.lr, cfg.alpha, cfg.weight_decay);
         for (i, (x, &g)) in params.iter_mut().zip(grads.iter()).enumerate() {
             let c = lr * if decay != 0.0 { g + decay * *x } else { g };
@@ -181,6 +170,14 @@ impl StateRules<CocobState> for CocobConfig {
             scale: vec![self.eps; len],
             subgradients: vec![0.0; len],
             reward: vec![0.0; len],
+        }
+    }
+
+    /// x₀ = the tensor's parameters.
+    fn start(&self, params: &[f32]) -> CocobState {
+        CocobState {
+            p0: params.to_vec(),
+            ..self.fresh(params.len())
         }
     }
 

@@ -276,9 +276,7 @@ impl Optimizer for DAdaptAdam {
         // With β₁ = 0, m = dlr·g: the effective gradients, to rebuild it in the second pass.
         let mut effective: Vec<Vec<f32>> = Vec::new();
         for (t, grad) in tensors.iter().zip(&grads) {
-            let st = self
-                .states
-                .get_or_init(t.name, t.params.len(), || cfg.fresh(t.params.len()))?;
+            let st = self.states.get_or_start(t.name, t.params, &cfg)?;
             let grad: Vec<f32> = if coupled {
                 grad.iter()
                     .zip(t.params.iter())
@@ -544,12 +542,7 @@ impl Optimizer for DAdaptSgd {
         let mut numerator_weighted = g.numerator_weighted;
         let mut sk_sq = 0.0f64;
         for (t, grad) in tensors.iter().zip(&grads) {
-            let st = self
-                .states
-                .get_or_init(t.name, t.params.len(), || DAdaptSgdState {
-                    x0: t.params.to_vec(),
-                    s: vec![0.0; t.params.len()],
-                })?;
+            let st = self.states.get_or_start(t.name, t.params, &cfg)?;
             let mut dot = 0.0f64;
             for ((s, &g), &w) in st.s.iter_mut().zip(grad.iter()).zip(t.params.iter()) {
                 let g = if decay != 0.0 { sat(g + decay * w) } else { g };
@@ -599,6 +592,14 @@ impl StateRules<DAdaptSgdState> for DAdaptSgdConfig {
         DAdaptSgdState {
             x0: vec![0.0; len],
             s: vec![0.0; len],
+        }
+    }
+
+    /// x₀ = the tensor's parameters, a zero s.
+    fn start(&self, params: &[f32]) -> DAdaptSgdState {
+        DAdaptSgdState {
+            x0: params.to_vec(),
+            ..self.fresh(params.len())
         }
     }
 }

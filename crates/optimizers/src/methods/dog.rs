@@ -147,19 +147,6 @@ impl DogConfig {
         }
         Ok(())
     }
-
-    /// The state of a tensor at its first step: x₀ and the average start at its parameters.
-    fn fresh_with(&self, params: &[f32]) -> DogState {
-        DogState {
-            p0: params.to_vec(),
-            avg: if self.average > 0.0 {
-                params.to_vec()
-            } else {
-                Vec::new()
-            },
-            block: None,
-        }
-    }
 }
 
 /// r̄ and G of one block: the whole model for [`Dog`], one tensor for [`LDog`].
@@ -360,7 +347,7 @@ fn step(
     let (mut dist2, mut sq_model) = (0.0f64, 0.0f64);
     for (t, g) in tensors.iter().zip(&owned) {
         let g = g.as_deref().unwrap_or(t.grads);
-        let st = states.get_or_init(t.name, t.params.len(), || cfg.fresh_with(t.params))?;
+        let st = states.get_or_start(t.name, t.params, cfg)?;
         let first = if layerwise {
             st.block.is_none()
         } else {
@@ -493,6 +480,19 @@ impl StateRules<DogState> for DogConfig {
             p0: vec![0.0; len],
             avg: if self.average > 0.0 {
                 vec![0.0; len]
+            } else {
+                Vec::new()
+            },
+            block: None,
+        }
+    }
+
+    /// x₀ and the average start at the tensor's parameters.
+    fn start(&self, params: &[f32]) -> DogState {
+        DogState {
+            p0: params.to_vec(),
+            avg: if self.average > 0.0 {
+                params.to_vec()
             } else {
                 Vec::new()
             },

@@ -256,10 +256,7 @@ impl Optimizer for Prodigy {
         // The gradients with coupled weight decay added (a copy only then).
         let mut effective: Vec<Cow<'_, [f32]>> = Vec::with_capacity(tensors.len());
         for (t, grad) in tensors.iter().zip(&grads) {
-            let n = t.params.len();
-            let st = self
-                .states
-                .get_or_init(t.name, n, || cfg.fresh_with(t.params))?;
+            let st = self.states.get_or_start(t.name, t.params, &cfg)?;
             let grad: Cow<'_, [f32]> = if decay != 0.0 && !cfg.decouple {
                 Cow::Owned(
                     grad.iter()
@@ -335,16 +332,6 @@ impl Optimizer for Prodigy {
     crate::optimizer::macros::config_hyperparameters!();
 }
 
-impl ProdigyConfig {
-    /// The state of a tensor at its first step: x₀ = its parameters, zero sums and moments.
-    fn fresh_with(&self, params: &[f32]) -> ProdigyState {
-        ProdigyState {
-            p0: params.to_vec(),
-            ..self.fresh(params.len())
-        }
-    }
-}
-
 impl Hyper for ProdigyConfig {
     crate::optimizer::macros::hyper_fields!(
         lr,
@@ -374,6 +361,14 @@ impl StateRules<ProdigyState> for ProdigyConfig {
                 Vec::new()
             },
             exp_avg_sq: vec![0.0; len],
+        }
+    }
+
+    /// x₀ = the tensor's parameters, zero sums and moments.
+    fn start(&self, params: &[f32]) -> ProdigyState {
+        ProdigyState {
+            p0: params.to_vec(),
+            ..self.fresh(params.len())
         }
     }
 

@@ -425,12 +425,7 @@ impl Optimizer for ScheduleFreeSgd {
         for (t, own) in tensors.iter_mut().zip(&grads) {
             let g: &[f32] = own.as_deref().unwrap_or(t.grads);
             let params = &mut *t.params;
-            let st = self
-                .states
-                .get_or_init(t.name, params.len(), || ScheduleFreeSgdState {
-                    z: params.to_vec(),
-                    x: params.to_vec(),
-                })?;
+            let st = self.states.get_or_start(t.name, params, &cfg)?;
             for ((z, &g), &y) in st.z.iter_mut().zip(g).zip(params.iter()) {
                 // grad.add_(y, alpha=weight_decay); z.sub_(grad, alpha=lr).
                 let g = if decay != 0.0 { g + decay * y } else { g };
@@ -469,13 +464,7 @@ impl Optimizer for ScheduleFreeAdamW {
         for (t, own) in tensors.iter_mut().zip(&grads) {
             let g: &[f32] = own.as_deref().unwrap_or(t.grads);
             let params = &mut *t.params;
-            let st = self
-                .states
-                .get_or_init(t.name, params.len(), || ScheduleFreeAdamWState {
-                    z: params.to_vec(),
-                    x: params.to_vec(),
-                    exp_avg_sq: vec![0.0; params.len()],
-                })?;
+            let st = self.states.get_or_start(t.name, params, &cfg)?;
             for (((z, v), &g), &y) in
                 st.z.iter_mut()
                     .zip(st.exp_avg_sq.iter_mut())
@@ -529,6 +518,14 @@ impl StateRules<ScheduleFreeSgdState> for ScheduleFreeSgdConfig {
             x: vec![0.0; len],
         }
     }
+
+    /// z = x = the tensor's parameters.
+    fn start(&self, params: &[f32]) -> ScheduleFreeSgdState {
+        ScheduleFreeSgdState {
+            z: params.to_vec(),
+            x: params.to_vec(),
+        }
+    }
 }
 
 impl StateRules<ScheduleFreeAdamWState> for ScheduleFreeAdamWConfig {
@@ -537,6 +534,15 @@ impl StateRules<ScheduleFreeAdamWState> for ScheduleFreeAdamWConfig {
             z: vec![0.0; len],
             x: vec![0.0; len],
             exp_avg_sq: vec![0.0; len],
+        }
+    }
+
+    /// z = x = the tensor's parameters, a zero second moment.
+    fn start(&self, params: &[f32]) -> ScheduleFreeAdamWState {
+        ScheduleFreeAdamWState {
+            z: params.to_vec(),
+            x: params.to_vec(),
+            ..self.fresh(params.len())
         }
     }
 

@@ -370,8 +370,7 @@ impl<B: Optimizer + Checkpoint + Clone> Optimizer for Mechanic<B> {
         let cfg = &self.config;
         let eps = cfg.eps;
         for (t, old) in tensors.iter().zip(&olds) {
-            self.states
-                .get_or_init(t.name, old.len(), || MechanicState { p_ref: old.clone() })?;
+            self.states.get_or_start(t.name, old, cfg)?;
         }
         let sc = &mut self.global;
         let sum_s = torch_sum(&sc.s);
@@ -515,6 +514,13 @@ impl StateRules<MechanicState> for MechanicConfig {
     fn fresh(&self, len: usize) -> MechanicState {
         MechanicState {
             p_ref: vec![0.0; len],
+        }
+    }
+
+    /// The reference point is the parameters before the tensor's first step.
+    fn start(&self, params: &[f32]) -> MechanicState {
+        MechanicState {
+            p_ref: params.to_vec(),
         }
     }
 }
