@@ -29,7 +29,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::optimizer::hyper::Hyper;
+use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::{check_decay, check_inputs};
 use crate::optimizer::macros::optimizer_struct;
 use crate::optimizer::model::sat;
@@ -70,20 +70,10 @@ impl Default for CocobConfig {
 impl CocobConfig {
     /// Checks every field (finite ranges; ε > 0, see the module docs).
     pub fn validate(&self) -> Result<(), OptimError> {
-        let max = lrmem_memory_core::MAX_RATE;
-        for (name, x) in [("lr", self.lr), ("alpha", self.alpha), ("eps", self.eps)] {
-            if !(x > 0.0 && x <= max) {
-                return Err(OptimError::invalid(name, x, "in (0, 1e6]"));
-            }
-        }
-        if !(0.0..=max).contains(&self.weight_decay) {
-            return Err(OptimError::invalid(
-                "weight_decay",
-                self.weight_decay,
-                "in [0, 1e6]",
-            ));
-        }
-        Ok(())
+        hyper::check_positive("lr", self.lr)?;
+        hyper::check_positive("alpha", self.alpha)?;
+        hyper::check_positive("eps", self.eps)?;
+        hyper::check_nonnegative("weight_decay", self.weight_decay)
     }
 }
 

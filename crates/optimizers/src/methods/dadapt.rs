@@ -56,11 +56,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::methods::prodigy::D_LIMIT;
-use crate::optimizer::hyper::Hyper;
+use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::macros::optimizer_struct;
 use crate::optimizer::model::{self, check_model, ModelScalars};
 use crate::optimizer::model::{coef, sat};
-use crate::optimizer::state::{negative, Field, StateRules};
+use crate::optimizer::state::{buffer, negative, Field, StateRules};
 use crate::optimizer::{OptimError, Optimizer, Tensor};
 use lrmem_memory_core::NonFinite;
 
@@ -78,27 +78,10 @@ fn validate_common(
     d0: f32,
     growth_rate: f32,
 ) -> Result<(), OptimError> {
-    if !(lr > 0.0 && lr <= lrmem_memory_core::MAX_RATE) {
-        return Err(OptimError::invalid("lr", lr, "in (0, 1e6]"));
-    }
-    if !(0.0..=lrmem_memory_core::MAX_RATE).contains(&weight_decay) {
-        return Err(OptimError::invalid(
-            "weight_decay",
-            weight_decay,
-            "in [0, 1e6]",
-        ));
-    }
-    if !(d0 > 0.0 && d0 <= lrmem_memory_core::MAX_RATE) {
-        return Err(OptimError::invalid("d0", d0, "in (0, 1e6]"));
-    }
-    if growth_rate.is_nan() || growth_rate < 1.0 {
-        return Err(OptimError::invalid(
-            "growth_rate",
-            growth_rate,
-            ">= 1 (inf: unbounded)",
-        ));
-    }
-    Ok(())
+    hyper::check_positive("lr", lr)?;
+    hyper::check_nonnegative("weight_decay", weight_decay)?;
+    hyper::check_positive("d0", d0)?;
+    hyper::check_growth_rate(growth_rate)
 }
 
 /// d as a loaded checkpoint may hold it: unset, or finite in (0, [`D_LIMIT`]].
@@ -165,7 +148,7 @@ impl Default for DAdaptAdamConfig {
 impl DAdaptAdamConfig {
     /// Checks every field (the reference's checks, and finite ranges for the rest).
     pub fn validate(&self) -> Result<(), OptimError> {
-        crate::optimizer::hyper::check_moments(self.beta1, self.beta2, self.eps)?;
+        hyper::check_moments(self.beta1, self.beta2, self.eps)?;
         validate_common(self.lr, self.weight_decay, self.d0, self.growth_rate)
     }
 }
@@ -350,7 +333,7 @@ impl Hyper for DAdaptAdamConfig {
 
     /// β₁ = 0 keeps no first moment.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {
-        ((self.beta1 == 0.0) != (other.beta1 == 0.0)).then_some("beta1")
+        hyper::buffer_switch("beta1", self.beta1, other.beta1)
     }
 }
 
@@ -360,11 +343,7 @@ impl StateRules<DAdaptAdamState> for DAdaptAdamConfig {
         DAdaptAdamState {
             step: 0,
             s: vec![0.0; len],
-            exp_avg: if self.beta1 > 0.0 {
-                vec![0.0; len]
-            } else {
-                Vec::new()
-            },
+            exp_avg: buffer(self.beta1 > 0.0, len),
             exp_avg_sq: vec![0.0; len],
         }
     }
@@ -421,9 +400,7 @@ impl Default for DAdaptSgdConfig {
 impl DAdaptSgdConfig {
     /// Checks every field (the reference's checks, and finite ranges for the rest).
     pub fn validate(&self) -> Result<(), OptimError> {
-        if !(0.0..1.0).contains(&self.momentum) {
-            return Err(OptimError::invalid("momentum", self.momentum, "in [0, 1)"));
-        }
+        hyper::check_fraction("momentum", self.momentum)?;
         validate_common(self.lr, self.weight_decay, self.d0, self.growth_rate)
     }
 }

@@ -60,7 +60,7 @@ use crate::optimizer::macros::optimizer_struct;
 use crate::optimizer::model::sat;
 use crate::optimizer::model::{check_model, ModelScalars};
 use crate::optimizer::state::TensorStates;
-use crate::optimizer::state::{Field, Fields, StateFields, StateRules};
+use crate::optimizer::state::{buffer, Field, Fields, StateFields, StateRules};
 use crate::optimizer::{OptimError, Optimizer, Tensor};
 use lrmem_memory_core::NonFinite;
 
@@ -109,9 +109,7 @@ impl DogConfig {
     /// Checks every field (the reference's checks, and finite ranges for the rest).
     pub fn validate(&self) -> Result<(), OptimError> {
         let max = lrmem_memory_core::MAX_RATE;
-        if !(self.lr > 0.0 && self.lr <= max) {
-            return Err(OptimError::invalid("lr", self.lr, "in (0, 1e6]"));
-        }
+        hyper::check_positive("lr", self.lr)?;
         let reps_ok = match self.init_eta {
             None => self.reps_rel > 0.0 && self.reps_rel <= max,
             Some(_) => (0.0..=max).contains(&self.reps_rel),
@@ -123,20 +121,10 @@ impl DogConfig {
                 "in (0, 1e6] (0 only with init_eta)",
             ));
         }
-        if !(0.0..=max).contains(&self.weight_decay) {
-            return Err(OptimError::invalid(
-                "weight_decay",
-                self.weight_decay,
-                "in [0, 1e6]",
-            ));
-        }
-        if !(0.0..=max).contains(&self.eps) {
-            return Err(OptimError::invalid("eps", self.eps, "in [0, 1e6]"));
-        }
+        hyper::check_nonnegative("weight_decay", self.weight_decay)?;
+        hyper::check_nonnegative("eps", self.eps)?;
         if let Some(eta) = self.init_eta {
-            if !(eta > 0.0 && eta <= max) {
-                return Err(OptimError::invalid("init_eta", eta, "in (0, 1e6]"));
-            }
+            hyper::check_positive("init_eta", eta)?;
         }
         if !(0.0..=max).contains(&self.average) {
             return Err(OptimError::invalid(
@@ -470,7 +458,7 @@ impl Hyper for DogConfig {
 
     /// `average` = 0 keeps no average.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {
-        ((self.average == 0.0) != (other.average == 0.0)).then_some("average")
+        hyper::buffer_switch("average", self.average, other.average)
     }
 }
 
@@ -478,11 +466,7 @@ impl StateRules<DogState> for DogConfig {
     fn fresh(&self, len: usize) -> DogState {
         DogState {
             p0: vec![0.0; len],
-            avg: if self.average > 0.0 {
-                vec![0.0; len]
-            } else {
-                Vec::new()
-            },
+            avg: buffer(self.average > 0.0, len),
             block: None,
         }
     }

@@ -27,11 +27,11 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::optimizer::hyper::Hyper;
+use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::macros::optimizer_struct;
 use crate::optimizer::model::{self, check_model, ModelScalars};
 use crate::optimizer::model::{coef, sat};
-use crate::optimizer::state::{negative, Field, StateRules};
+use crate::optimizer::state::{buffer, negative, Field, StateRules};
 use crate::optimizer::{OptimError, Optimizer, Tensor};
 use lrmem_memory_core::NonFinite;
 
@@ -92,36 +92,15 @@ impl Default for ProdigyConfig {
 impl ProdigyConfig {
     /// Checks every field (the reference's checks, and finite ranges for the rest).
     pub fn validate(&self) -> Result<(), OptimError> {
-        if !(self.lr > 0.0 && self.lr <= lrmem_memory_core::MAX_RATE) {
-            return Err(OptimError::invalid("lr", self.lr, "in (0, 1e6]"));
-        }
-        crate::optimizer::hyper::check_moments(self.beta1, self.beta2, self.eps)?;
+        hyper::check_positive("lr", self.lr)?;
+        hyper::check_moments(self.beta1, self.beta2, self.eps)?;
         if let Some(b) = self.beta3 {
-            if !(0.0..1.0).contains(&b) {
-                return Err(OptimError::invalid("beta3", b, "in [0, 1)"));
-            }
+            hyper::check_fraction("beta3", b)?;
         }
-        if !(0.0..=lrmem_memory_core::MAX_RATE).contains(&self.weight_decay) {
-            return Err(OptimError::invalid(
-                "weight_decay",
-                self.weight_decay,
-                "in [0, 1e6]",
-            ));
-        }
-        if !(self.d0 > 0.0 && self.d0 <= lrmem_memory_core::MAX_RATE) {
-            return Err(OptimError::invalid("d0", self.d0, "in (0, 1e6]"));
-        }
-        if !(self.d_coef > 0.0 && self.d_coef <= lrmem_memory_core::MAX_RATE) {
-            return Err(OptimError::invalid("d_coef", self.d_coef, "in (0, 1e6]"));
-        }
-        if self.growth_rate.is_nan() || self.growth_rate < 1.0 {
-            return Err(OptimError::invalid(
-                "growth_rate",
-                self.growth_rate,
-                ">= 1 (inf: unbounded)",
-            ));
-        }
-        Ok(())
+        hyper::check_nonnegative("weight_decay", self.weight_decay)?;
+        hyper::check_positive("d0", self.d0)?;
+        hyper::check_positive("d_coef", self.d_coef)?;
+        hyper::check_growth_rate(self.growth_rate)
     }
 
     /// β₃: the given one, or √β₂.
@@ -345,7 +324,7 @@ impl Hyper for ProdigyConfig {
 
     /// β₁ = 0 keeps no first moment.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {
-        ((self.beta1 == 0.0) != (other.beta1 == 0.0)).then_some("beta1")
+        hyper::buffer_switch("beta1", self.beta1, other.beta1)
     }
 }
 
@@ -355,11 +334,7 @@ impl StateRules<ProdigyState> for ProdigyConfig {
             step: 0,
             p0: vec![0.0; len],
             s: vec![0.0; len],
-            exp_avg: if self.beta1 > 0.0 {
-                vec![0.0; len]
-            } else {
-                Vec::new()
-            },
+            exp_avg: buffer(self.beta1 > 0.0, len),
             exp_avg_sq: vec![0.0; len],
         }
     }

@@ -50,9 +50,7 @@ impl RpropConfig {
 
     /// Checks every field.
     pub fn validate(&self) -> Result<(), OptimError> {
-        if !(self.lr > 0.0 && self.lr <= lrmem_memory_core::MAX_RATE) {
-            return Err(OptimError::invalid("lr", self.lr, "in (0, 1e6]"));
-        }
+        hyper::check_positive("lr", self.lr)?;
         let (down, up) = self.etas;
         if !(0.0 < down && down < 1.0 && up > 1.0 && up.is_finite()) {
             return Err(OptimError::invalid(

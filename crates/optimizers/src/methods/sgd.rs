@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::{check_decay, check_inputs};
 use crate::optimizer::macros::{base_info, config_hyperparameters, optimizer_struct, state_fields};
-use crate::optimizer::state::StateRules;
+use crate::optimizer::state::{buffer, StateRules};
 use crate::optimizer::{Base, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
@@ -52,9 +52,7 @@ impl SgdConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<(), OptimError> {
         hyper::check_lr(self.lr)?;
-        if !(0.0..1.0).contains(&self.momentum) {
-            return Err(OptimError::invalid("momentum", self.momentum, "in [0, 1)"));
-        }
+        hyper::check_fraction("momentum", self.momentum)?;
         if !(0.0..=1.0).contains(&self.dampening) {
             return Err(OptimError::invalid(
                 "dampening",
@@ -151,7 +149,7 @@ impl Hyper for SgdConfig {
 
     /// The momentum buffer exists only with momentum > 0.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {
-        ((self.momentum > 0.0) != (other.momentum > 0.0)).then_some("momentum")
+        hyper::buffer_switch("momentum", self.momentum, other.momentum)
     }
 }
 
@@ -160,11 +158,7 @@ impl StateRules<SgdState> for SgdConfig {
     fn fresh(&self, len: usize) -> SgdState {
         SgdState {
             step: 0,
-            buf: if self.momentum > 0.0 {
-                vec![0.0; len]
-            } else {
-                Vec::new()
-            },
+            buf: buffer(self.momentum > 0.0, len),
         }
     }
 }

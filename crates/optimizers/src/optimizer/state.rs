@@ -274,6 +274,17 @@ pub(crate) fn follow<C: StateRules<S> + PartialEq, S>(
     }
 }
 
+/// A per-tensor buffer of `len` zeros where the config keeps one (`kept`: SGD's momentum > 0, a
+/// first moment's β₁ > 0), else an empty one; a change between the two is a
+/// [`buffer_switch`](crate::optimizer::hyper::buffer_switch).
+pub(crate) fn buffer(kept: bool, len: usize) -> Vec<f32> {
+    if kept {
+        vec![0.0; len]
+    } else {
+        Vec::new()
+    }
+}
+
 /// A second moment must not be negative (its square root would be NaN).
 pub(crate) fn negative(field: &str, values: &[f32]) -> Option<String> {
     let bad = values.iter().find(|&&x| x < 0.0)?;

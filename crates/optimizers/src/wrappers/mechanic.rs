@@ -86,9 +86,7 @@ impl MechanicConfig {
     /// Checks every field: λ in [0, 10⁶], 1 to [`MAX_BETAS`] β's each in [0, 1), s_init in
     /// (0, 10⁶] (the reference: it "cannot be set to zero"), ε finite and > 0.
     pub fn validate(&self) -> Result<(), OptimError> {
-        if !(0.0..=lrmem_memory_core::MAX_RATE).contains(&self.s_decay) {
-            return Err(OptimError::invalid("s_decay", self.s_decay, "in [0, 1e6]"));
-        }
+        hyper::check_nonnegative("s_decay", self.s_decay)?;
         if self.betas.is_empty() || self.betas.len() > MAX_BETAS {
             return Err(OptimError::invalid(
                 "betas",
@@ -99,13 +97,8 @@ impl MechanicConfig {
         if let Some(&b) = self.betas.iter().find(|b| !(0.0..1.0).contains(*b)) {
             return Err(OptimError::invalid("betas", b, "each in [0, 1)"));
         }
-        if !(self.s_init > 0.0 && self.s_init <= lrmem_memory_core::MAX_RATE) {
-            return Err(OptimError::invalid("s_init", self.s_init, "in (0, 1e6]"));
-        }
-        if !(self.eps.is_finite() && self.eps > 0.0) {
-            return Err(OptimError::invalid("eps", self.eps, "finite and > 0"));
-        }
-        Ok(())
+        hyper::check_positive("s_init", self.s_init)?;
+        hyper::check_eps(self.eps)
     }
 }
 
