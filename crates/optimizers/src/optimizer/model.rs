@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::optimizer::inputs::check_inputs;
+use crate::optimizer::inputs::{check_inputs, check_length};
 use crate::optimizer::state::TensorStates;
 use crate::optimizer::state::{Field, Fields};
 use crate::optimizer::{OptimError, Tensor};
@@ -94,14 +94,7 @@ pub(crate) fn check_model<'g, S>(
             });
         }
         if let Some(len) = states.len_of(t.name) {
-            if len != t.params.len() {
-                return Err(OptimError::LengthMismatch {
-                    tensor: t.name.to_owned(),
-                    what: "params",
-                    expected: len,
-                    found: t.params.len(),
-                });
-            }
+            check_length(t.name, "params", len, t.params.len())?;
         }
         grads.push(check_inputs(t.name, t.params, t.grads, policy)?);
     }

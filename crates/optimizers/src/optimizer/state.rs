@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::optimizer::inputs::check_length;
 use crate::optimizer::OptimError;
 
 /// Per-tensor states keyed by tensor name, created on a tensor's first step.
@@ -33,14 +34,7 @@ impl<S> TensorStates<S> {
             self.states.insert(name.to_owned(), (len, init()));
         }
         let (n, s) = self.states.get_mut(name).expect("inserted above");
-        if *n != len {
-            return Err(OptimError::LengthMismatch {
-                tensor: name.to_owned(),
-                what: "params",
-                expected: *n,
-                found: len,
-            });
-        }
+        check_length(name, "params", *n, len)?;
         Ok(s)
     }
 
