@@ -73,6 +73,19 @@ fn bits(a: &[f32], b: &[f32]) -> (Vec<u32>, Vec<u32>) {
     )
 }
 
+/// Asserts that two optimizers, `x` after stepping `xs` and `y` after stepping `ys`, are one:
+/// the same parameters bit for bit (else it panics with `steps`) and the same saved state (else
+/// with `state`).
+fn assert_one<O: Checkpoint>(
+    (x, xs): (&O, (&[f32], &[f32])),
+    (y, ys): (&O, (&[f32], &[f32])),
+    steps: &str,
+    state: &str,
+) {
+    assert_eq!(bits(xs.0, xs.1), bits(ys.0, ys.1), "{steps}");
+    assert_eq!(x.save().unwrap(), y.save().unwrap(), "{state}");
+}
+
 /// Like [`run`], but each step hands both tensors to [`Optimizer::step_model`] at once.
 fn run_model<O: Optimizer>(opt: &mut O, a: &mut [f32], b: &mut [f32], steps: usize) {
     for _ in 0..steps {
@@ -281,15 +294,11 @@ where
             let mut by_tensor = (self.make)();
             let (mut a2, mut b2) = init();
             self.run(&mut by_tensor, &mut a2, &mut b2, 6);
-            assert_eq!(
-                bits(&a, &b),
-                bits(&a2, &b2),
-                "step_model differs from stepping each tensor in turn"
-            );
-            assert_eq!(
-                opt.save().unwrap(),
-                by_tensor.save().unwrap(),
-                "step_model leaves a different state than stepping each tensor in turn"
+            assert_one(
+                (&opt, (&a, &b)),
+                (&by_tensor, (&a2, &b2)),
+                "step_model differs from stepping each tensor in turn",
+                "step_model leaves a different state than stepping each tensor in turn",
             );
             assert_eq!(opt.memory_thetas(), by_tensor.memory_thetas());
         }
@@ -327,15 +336,11 @@ where
         let ((mut a, mut b), (mut a2, mut b2)) = (init(), init());
         self.run(&mut renewed, &mut a, &mut b, 5);
         self.run(&mut fresh, &mut a2, &mut b2, 5);
-        assert_eq!(
-            bits(&a, &b),
-            bits(&a2, &b2),
-            "next_task on a fresh optimizer changed its steps"
-        );
-        assert_eq!(
-            renewed.save().unwrap(),
-            fresh.save().unwrap(),
-            "next_task on a fresh optimizer changed its state"
+        assert_one(
+            (&renewed, (&a, &b)),
+            (&fresh, (&a2, &b2)),
+            "next_task on a fresh optimizer changed its steps",
+            "next_task on a fresh optimizer changed its state",
         );
     }
 
@@ -360,15 +365,11 @@ where
         if thetas.is_empty() {
             let mut fresh = (self.make)();
             self.run(&mut fresh, &mut a2, &mut b2, 5);
-            assert_eq!(
-                bits(&a, &b),
-                bits(&a2, &b2),
-                "after next_task, an optimizer without a memory must step as a fresh one"
-            );
-            assert_eq!(
-                trained.save().unwrap(),
-                fresh.save().unwrap(),
-                "after next_task, an optimizer without a memory must keep no state"
+            assert_one(
+                (&trained, (&a, &b)),
+                (&fresh, (&a2, &b2)),
+                "after next_task, an optimizer without a memory must step as a fresh one",
+                "after next_task, an optimizer without a memory must keep no state",
             );
         }
     }
