@@ -534,6 +534,11 @@ mod tests {
             .unwrap_or_else(|e| panic!("`{s}`: {e}"))
     }
 
+    /// Mechanic at its default config over `base`.
+    fn mechanic<B: Optimizer + Checkpoint + Clone>(base: B) -> Mechanic<B> {
+        Mechanic::new(base, MechanicConfig::default()).unwrap()
+    }
+
     /// Two tensors through a few whole-model steps.
     fn run(opt: &mut impl Optimizer, steps: usize) -> (Vec<f32>, Vec<f32>) {
         let (mut a, mut b) = (vec![0.3f32, -0.7, 1.1, 0.05], vec![0.5f32, -0.25]);
@@ -725,11 +730,7 @@ mod tests {
     /// A damaged scalar or reference point is `Corrupt` and changes nothing.
     #[test]
     fn loaded_state_is_checked() {
-        let mut good = Mechanic::new(
-            Sgd::new(SgdConfig::with_lr(0.5)).unwrap(),
-            MechanicConfig::default(),
-        )
-        .unwrap();
+        let mut good = mechanic(Sgd::new(SgdConfig::with_lr(0.5)).unwrap());
         run(&mut good, 3);
         type Damage = fn(&mut Mechanic<Sgd>);
         let damages: [(&str, Damage); 6] = [
@@ -782,11 +783,7 @@ mod tests {
 
     #[test]
     fn state_shows_the_base_and_mechanic() {
-        let mut opt = Mechanic::new(
-            Adam::new(AdamConfig::with_lr(0.1)).unwrap(),
-            MechanicConfig::default(),
-        )
-        .unwrap();
+        let mut opt = mechanic(Adam::new(AdamConfig::with_lr(0.1)).unwrap());
         assert_eq!(opt.scale(), 0.0);
         run(&mut opt, 2);
         let view = opt.state();
@@ -807,11 +804,7 @@ mod tests {
     /// Δ = 0), and the parameters move by S times the base's step.
     #[test]
     fn first_step_is_the_references() {
-        let mut opt = Mechanic::new(
-            Sgd::new(SgdConfig::with_lr(1.0)).unwrap(),
-            MechanicConfig::default(),
-        )
-        .unwrap();
+        let mut opt = mechanic(Sgd::new(SgdConfig::with_lr(1.0)).unwrap());
         let mut w = vec![1.0f32, -2.0];
         opt.step("w", &mut w, &[0.5, 0.25]).unwrap();
         let cfg = MechanicConfig::default();
