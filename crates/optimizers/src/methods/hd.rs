@@ -229,7 +229,7 @@ impl StateRules<HdState> for AdamHdConfig {
 /// What SGD-HD and Adam-HD differ in, around the one step and the one direction under `Meta`
 /// that `hd_optimizer!` writes for both: how α learns from a step's gradients, the step size it
 /// gives, and the direction of every coordinate.
-trait Hypergradient: StateRules<HdState> + Copy {
+trait Hypergradient: StateRules<HdState> {
     /// Counts the step, and from the second step on moves α along its hypergradient: the one
     /// update of the rate, with `Meta` or without.
     fn learn_rate(&self, st: &mut HdState, grads: &[f32]);
@@ -237,8 +237,8 @@ trait Hypergradient: StateRules<HdState> + Copy {
     /// The step size of the tensor's current step.
     fn step_size(&self, st: &HdState) -> f32;
 
-    /// The direction of every coordinate, in order, each gradient taken into the state as its
-    /// coordinate's direction is computed.
+    /// The direction of every coordinate, in order. Each gradient enters the state as its
+    /// coordinate's direction is computed: run the iterator to its end.
     fn directions(&self, st: &mut HdState, grads: &[f32]) -> impl Iterator<Item = f32>;
 }
 
