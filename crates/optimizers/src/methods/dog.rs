@@ -58,7 +58,7 @@ use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_decay;
 use crate::optimizer::macros::optimizer_struct;
 use crate::optimizer::model::sat;
-use crate::optimizer::model::{check_model, ModelScalars};
+use crate::optimizer::model::{check_model, replaced, ModelScalars};
 use crate::optimizer::state::TensorStates;
 use crate::optimizer::state::{buffer, Field, Fields, StateFields, StateRules};
 use crate::optimizer::{OptimError, Optimizer, Tensor};
@@ -290,6 +290,26 @@ fn norm(xs: impl Iterator<Item = f64>) -> f32 {
     coef(xs.map(|x| x * x).sum::<f64>().sqrt())
 }
 
+/// The gradients to step with: g + λx, as the reference's `p.grad.add_(p, alpha=weight_decay)`,
+/// or without weight decay the ones [`check_model`] replaced ([`replaced`]); `None`: the
+/// caller's gradients as they are. Owned, so that the tensors can be stepped while they are
+/// read.
+fn decayed(
+    tensors: &[Tensor<'_>],
+    grads: Vec<Cow<'_, [f32]>>,
+    decay: f32,
+) -> Vec<Option<Vec<f32>>> {
+    if decay == 0.0 {
+        return replaced(grads);
+    }
+    let mut owned = Vec::with_capacity(tensors.len());
+    for (t, g) in tensors.iter().zip(&grads) {
+        let pairs = g.iter().zip(t.params.iter());
+        owned.push(Some(pairs.map(|(&g, &w)| fused(g, decay, w)).collect()));
+    }
+    owned
+}
+
 /// One step of DoG (`layerwise` false) or L-DoG over the tensors of a model.
 fn step(
     cfg: &DogConfig,
@@ -307,27 +327,7 @@ fn step(
         // No model to step: nothing changes, the first step is still to come.
         return Ok(());
     }
-    // g + λx, as the reference's `p.grad.add_(p, alpha=weight_decay)`; `None`: the caller's
-    // gradients as they are (owned: the gradients to use end the borrow of `tensors`).
-    let owned: Vec<Option<Vec<f32>>> = tensors
-        .iter()
-        .zip(grads)
-        .map(|(t, g)| {
-            if decay > 0.0 {
-                Some(
-                    g.iter()
-                        .zip(t.params.iter())
-                        .map(|(&g, &w)| fused(g, decay, w))
-                        .collect(),
-                )
-            } else {
-                match g {
-                    Cow::Borrowed(_) => None,
-                    Cow::Owned(g) => Some(g),
-                }
-            }
-        })
-        .collect();
+    let owned = decayed(tensors, grads, decay);
     // Per tensor, as the reference's float32 reductions: ‖x‖ at the block's first step, else
     // ‖x − x₀‖, and ‖g‖².
     let model_first = global.block.is_none();

@@ -84,14 +84,12 @@
 //! would overflow a diverged parameter (|g + λy| > 10¹⁸) is refused, as by
 //! [`Sgd`](crate::Sgd). So hostile gradients and configs never turn state into ∞ or NaN.
 
-use std::borrow::Cow;
-
 use serde::{Deserialize, Serialize};
 
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_decay;
 use crate::optimizer::macros::optimizer_struct;
-use crate::optimizer::model::{check_model, ModelScalars};
+use crate::optimizer::model::{check_model, replaced, ModelScalars};
 use crate::optimizer::model::{coef, sat};
 use crate::optimizer::state::{negative, Field, StateRules};
 use crate::optimizer::{OptimError, Optimizer, Tensor};
@@ -339,19 +337,6 @@ fn average(x: &mut [f32], z: &[f32], params: &mut [f32], ckp1: f64, beta: f32) {
         *x = sat(*x * keep + take * z);
         *y = sat(*x * beta + rest * z);
     }
-}
-
-/// The gradients [`check_model`] replaced (zeros for skipped coordinates under
-/// [`NonFinite::Skip`]), owned, so that the tensors can be stepped while they are read; `None`
-/// where a tensor's own gradients are used as they are.
-fn replaced(grads: Vec<Cow<'_, [f32]>>) -> Vec<Option<Vec<f32>>> {
-    grads
-        .into_iter()
-        .map(|g| match g {
-            Cow::Borrowed(_) => None,
-            Cow::Owned(v) => Some(v),
-        })
-        .collect()
 }
 
 optimizer_struct!(
