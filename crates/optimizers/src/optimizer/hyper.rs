@@ -187,9 +187,9 @@ pub(crate) fn check_eps(eps: f32) -> Result<(), OptimError> {
     }
 }
 
-/// A positive rate, scale or initial estimate, in (0, 10⁶] (memory-core's `MAX_RATE`, as
-/// [`check_lr`]): the learning-rate-free optimizers' multipliers and starting points, which
-/// must not be 0 (a step size learned from 0 stays 0).
+/// A positive multiplier, scale or initial estimate, in (0, 10⁶] (memory-core's `MAX_RATE`, as
+/// [`check_lr`]): the learning-rate-free optimizers' `lr`, d₀ and the like, which must not be 0
+/// (a step size learned from 0 stays 0; a scale or ε of 0 divides by 0).
 pub(crate) fn check_positive(key: &'static str, value: f32) -> Result<(), OptimError> {
     if value > 0.0 && value <= lrmem_memory_core::MAX_RATE {
         Ok(())
@@ -198,8 +198,9 @@ pub(crate) fn check_positive(key: &'static str, value: f32) -> Result<(), OptimE
     }
 }
 
-/// A rate or weight that may be 0, in [0, 10⁶]: weight decay where it is not a step of
-/// lr·λ·w ([`check_weight_decay`] bounds that one), a decay of a sum, an ε that may be 0.
+/// A rate or weight that may be 0, in [0, 10⁶]: the weight decay of the learning-rate-free
+/// optimizers (whose step size is learned, so that there is no lr·λ to bound as
+/// [`check_weight_decay`] does), Mechanic's decay of s, DoG's ε.
 pub(crate) fn check_nonnegative(key: &'static str, value: f32) -> Result<(), OptimError> {
     if (0.0..=lrmem_memory_core::MAX_RATE).contains(&value) {
         Ok(())
