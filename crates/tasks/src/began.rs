@@ -51,10 +51,11 @@ use rand_chacha::ChaCha8Rng;
 use crate::adapter::Adapter;
 use crate::fid::{frechet_distance, FeatureNet, Gaussian};
 use crate::layers::{
-    batch_first, batch_last, conv, conv_index, dense, elu, gather_rows, init_uniform, uniform,
+    batch_first, batch_last, conv, conv_index, dense, elu, gather_rows, init_uniform,
     upsample_index, ConvGeometry, Dev, PatchIndex,
 };
 use crate::mnist::{PIXELS, SIDE};
+use crate::random::uniform;
 use crate::task::{no_task, Check, Evals, Metric, Picture, Task, TaskFamily};
 use crate::TaskError;
 

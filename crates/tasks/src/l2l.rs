@@ -34,6 +34,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::mnist::{Mnist, PIXELS};
+use crate::random::{portable_normal, uniform};
 use crate::TaskError;
 
 /// Mixed into a seed for meta-training instances.
@@ -72,9 +73,9 @@ pub trait Family: Sync {
     fn instance(&self, seed: u64) -> Box<dyn Problem>;
 }
 
-/// A standard normal draw, reproducible on every machine ([`crate::maml`]'s Box–Muller).
+/// A standard normal draw, reproducible on every machine.
 fn normal(rng: &mut ChaCha8Rng) -> f32 {
-    crate::maml::normal(rng) as f32
+    portable_normal(rng) as f32
 }
 
 /// Random 10-D quadratics, 128 at a time (the paper's first family).
@@ -219,15 +220,11 @@ impl Family for MnistMlp {
     fn instance(&self, seed: u64) -> Box<dyn Problem> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let h = self.hidden;
-        let mut uniform = |n: usize, fan_in: usize| -> Vec<f32> {
-            let bound = 1.0 / (fan_in as f32).sqrt();
-            (0..n)
-                .map(|_| ((rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * bound)
-                .collect()
-        };
-        let mut start = uniform(PIXELS * h, PIXELS);
+        // U(±1/√fan_in), weights first.
+        let mut draw = |n: usize, fan_in: usize| uniform(&mut rng, n, 1.0 / (fan_in as f32).sqrt());
+        let mut start = draw(PIXELS * h, PIXELS);
         start.extend(vec![0.0; h]);
-        start.extend(uniform(h * CLASSES, h));
+        start.extend(draw(h * CLASSES, h));
         start.extend(vec![0.0; CLASSES]);
         Box::new(Mlp {
             data: self.data.clone(),

@@ -18,9 +18,9 @@ use std::sync::Arc;
 
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
-use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha8Rng;
 
+use crate::random::uniform;
 use crate::TaskError;
 
 /// The device every model of this crate runs on: dfdx's CPU.
@@ -162,17 +162,6 @@ pub(crate) fn init_uniform<const I: usize, const O: usize>(
     let bound = 1.0 / (I as f32).sqrt();
     layer.weight.copy_from(&uniform(rng, I * O, bound));
     layer.bias.copy_from(&uniform(rng, O, bound));
-}
-
-/// `n` draws from U(−bound, bound), each from 24 random bits (→ [0, 1) exactly representable
-/// in f32), so that every model of this crate initialises the same way on every machine.
-pub(crate) fn uniform(rng: &mut ChaCha8Rng, n: usize, bound: f32) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            let u = (rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
-            (2.0 * u - 1.0) * bound
-        })
-        .collect()
 }
 
 /// One convolution: gather the patches of `x (IN, n)` into `(Z, n)`, view them as
@@ -353,10 +342,7 @@ pub(crate) mod tests {
 
     /// `n` seeded draws from U(−scale, scale).
     pub(crate) fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        (0..n)
-            .map(|_| ((rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * scale)
-            .collect()
+        uniform(&mut ChaCha8Rng::seed_from_u64(seed), n, scale)
     }
 
     /// 2 channels of 7×7 → 3 channels, 3×3, stride 2, pad 1 → 4×4.

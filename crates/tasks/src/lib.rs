@@ -66,6 +66,7 @@ pub mod maml;
 pub mod mlp;
 pub mod mnist;
 pub mod panda;
+mod random;
 pub mod robot;
 pub mod task;
 

@@ -52,7 +52,7 @@ use crate::adapter::Adapter;
 use crate::dynamics::{
     ForwardData, ForwardNmse, SequenceSet, Subsequences, FORWARD_INPUT, STATE, SUBSEQUENCE,
 };
-use crate::layers::uniform;
+use crate::random::uniform;
 use crate::TaskError;
 
 /// The device the models run on: dfdx's CPU.
