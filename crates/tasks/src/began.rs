@@ -42,19 +42,18 @@
 use std::sync::Arc;
 
 use dfdx::nn::modules::Linear;
-use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 use lrmem_optimizers::Optimizer;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::adapter::Adapter;
 use crate::fid::{frechet_distance, FeatureNet, Gaussian};
 use crate::layers::{
-    batch_first, batch_last, conv, conv_index, dense, elu, gather_rows, init_uniform,
-    upsample_index, ConvGeometry, Dev, PatchIndex,
+    batch_first, batch_last, batch_last_tensor, conv, conv_index, dense, elu, gather_rows,
+    init_uniform, upsample_index, whole, ConvGeometry, Dev, PatchIndex,
 };
 use crate::mnist::{PIXELS, SIDE};
+use crate::model::{tensor_collection, Training};
 use crate::random::uniform;
 use crate::task::{no_task, Check, Evals, Metric, Picture, Task, TaskFamily};
 use crate::TaskError;
@@ -134,79 +133,9 @@ pub struct DiscriminatorParams<E: Dtype, D: Storage<E>> {
     pub dec: DecoderParams<E, D>,
 }
 
-impl<E, D> TensorCollection<E, D> for DecoderParams<E, D>
-where
-    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
-    D: Device<E>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = DecoderParams<E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("fc", |s| &s.fc, |s| &mut s.fc),
-                Self::module("conv1", |s| &s.conv1, |s| &mut s.conv1),
-                Self::module("conv2", |s| &s.conv2, |s| &mut s.conv2),
-                Self::module("conv3", |s| &s.conv3, |s| &mut s.conv3),
-            ),
-            |(fc, conv1, conv2, conv3)| DecoderParams {
-                fc,
-                conv1,
-                conv2,
-                conv3,
-            },
-        )
-    }
-}
-
-impl<E, D> TensorCollection<E, D> for EncoderParams<E, D>
-where
-    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
-    D: Device<E>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = EncoderParams<E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("conv1", |s| &s.conv1, |s| &mut s.conv1),
-                Self::module("conv2", |s| &s.conv2, |s| &mut s.conv2),
-                Self::module("conv3", |s| &s.conv3, |s| &mut s.conv3),
-                Self::module("fc", |s| &s.fc, |s| &mut s.fc),
-            ),
-            |(conv1, conv2, conv3, fc)| EncoderParams {
-                conv1,
-                conv2,
-                conv3,
-                fc,
-            },
-        )
-    }
-}
-
-impl<E, D> TensorCollection<E, D> for DiscriminatorParams<E, D>
-where
-    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
-    D: Device<E>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = DiscriminatorParams<E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("enc", |s| &s.enc, |s| &mut s.enc),
-                Self::module("dec", |s| &s.dec, |s| &mut s.dec),
-            ),
-            |(enc, dec)| DiscriminatorParams { enc, dec },
-        )
-    }
-}
+tensor_collection!(DecoderParams<E, D> { fc, conv1, conv2, conv3 });
+tensor_collection!(EncoderParams<E, D> { conv1, conv2, conv3, fc });
+tensor_collection!(DiscriminatorParams<E, D> { enc, dec });
 
 /// Images laid out batch last: `(784 pixels, batch)`, pixels in [−1, 1].
 pub type Images<T = NoneTape> = Tensor<(Const<PIXELS>, usize), f32, Dev, T>;
@@ -382,14 +311,10 @@ pub struct Began {
     cfg: BeganConfig,
     dev: Dev,
     idx: Arc<Indices>,
-    adapter_g: Adapter,
-    adapter_d: Adapter,
-    grads_g: Option<Gradients<f32, Dev>>,
-    grads_d: Option<Gradients<f32, Dev>>,
-    /// The players at their optimizers' evaluation points after the latest step, where the
-    /// optimizers have one (Schedule-Free's x, DoG's average); `None`: the players themselves.
-    eval_g: Option<DecoderParams<f32, Dev>>,
-    eval_d: Option<DiscriminatorParams<f32, Dev>>,
+    /// Each player's training, and where its optimizer evaluates it (Schedule-Free's x, DoG's
+    /// average).
+    train_g: Training<DecoderParams<f32, Dev>>,
+    train_d: Training<DiscriminatorParams<f32, Dev>>,
     k: f32,
     rng: ChaCha8Rng,
     iterations: usize,
@@ -423,22 +348,16 @@ impl Began {
             enc,
             dec: decoder(&dev, &mut rng),
         };
-        let adapter_g = Adapter::new(&generator)?;
-        let adapter_d = Adapter::new(&discriminator)?;
         let mut noise = ChaCha8Rng::seed_from_u64(seed);
         noise.set_stream(2);
         Ok(Began {
-            grads_g: Some(adapter_g.fresh_grads()),
-            grads_d: Some(adapter_d.fresh_grads()),
+            train_g: Training::new(&generator)?,
+            train_d: Training::new(&discriminator)?,
             generator,
             discriminator,
             cfg,
             dev,
             idx: Arc::new(Indices::new()),
-            adapter_g,
-            adapter_d,
-            eval_g: None,
-            eval_d: None,
             k: 0.0,
             rng: noise,
             iterations: 0,
@@ -469,8 +388,8 @@ impl Began {
     /// order (image 0's pixels first), by the generator at its optimizer's evaluation point
     /// where it has one (see [`Began::step`]).
     pub fn sample(&self, z: &[f32]) -> Result<Vec<f32>, TaskError> {
-        let n = whole_codes(z)?;
-        let g = self.eval_g.as_ref().unwrap_or(&self.generator);
+        let n = whole(z, H, codes_named)?;
+        let g = self.train_g.evaluated(&self.generator);
         let mut out = Vec::with_capacity(n * PIXELS);
         for chunk in z.chunks(CHUNK * H) {
             let z = self.codes(chunk)?;
@@ -484,8 +403,8 @@ impl Began {
     /// pixels in image order, in [−1, 1]), by the discriminator at its optimizer's evaluation
     /// point where it has one (see [`Began::step`]).
     pub fn reconstruction_losses(&self, images: &[f32]) -> Result<Vec<f32>, TaskError> {
-        let n = whole_images(images)?;
-        let d = self.eval_d.as_ref().unwrap_or(&self.discriminator);
+        let n = whole(images, PIXELS, images_named)?;
+        let d = self.train_d.evaluated(&self.discriminator);
         let mut out = Vec::with_capacity(n);
         for chunk in images.chunks(CHUNK * PIXELS) {
             let v = self.images(chunk)?;
@@ -526,14 +445,7 @@ impl Began {
         let mut rng = self.rng.clone();
         let z_d = noise(&mut rng, b);
         let z_g = noise(&mut rng, b);
-        let grads_d = self
-            .grads_d
-            .take()
-            .unwrap_or_else(|| self.adapter_d.fresh_grads());
-        let grads_g = self
-            .grads_g
-            .take()
-            .unwrap_or_else(|| self.adapter_g.fresh_grads());
+        let (grads_d, grads_g) = (self.train_d.grads(), self.train_g.grads());
         let Losses {
             d: loss_d,
             g: loss_g,
@@ -549,22 +461,14 @@ impl Began {
                 iteration: self.iterations,
             });
         }
-        let mut gd = loss_d.try_backward()?;
+        let gd = loss_d.try_backward()?;
         let mut gg = loss_g.try_backward()?;
-        let stepped_d = self
-            .adapter_d
-            .update(&mut self.discriminator, &mut gd, opt_d);
-        self.discriminator.try_zero_grads(&mut gd)?;
-        self.grads_d = Some(gd);
-        stepped_d?;
-        let stepped_g = self.adapter_g.update(&mut self.generator, &mut gg, opt_g);
-        self.generator.try_zero_grads(&mut gg)?;
-        // The discriminator's gradients of L_G are not used: drop them with the rest.
+        self.train_d.apply(&mut self.discriminator, gd, opt_d)?;
+        // The discriminator's gradients of L_G are not used: zero them with the generator's.
         self.discriminator.try_zero_grads(&mut gg)?;
-        self.grads_g = Some(gg);
-        stepped_g?;
-        self.eval_d = self.adapter_d.eval_point(&self.discriminator, &*opt_d)?;
-        self.eval_g = self.adapter_g.eval_point(&self.generator, &*opt_g)?;
+        self.train_g.apply(&mut self.generator, gg, opt_g)?;
+        self.train_d.follow(&self.discriminator, &*opt_d)?;
+        self.train_g.follow(&self.generator, &*opt_g)?;
         self.k = (self.k + self.cfg.lambda_k * (gamma * l_real - l_fake_g)).clamp(0.0, 1.0);
         self.rng = rng;
         self.iterations += 1;
@@ -629,40 +533,22 @@ impl Began {
     }
 
     fn codes(&self, z: &[f32]) -> Result<Codes, TaskError> {
-        let n = whole_codes(z)?;
-        Ok(self
-            .dev
-            .try_tensor_from_vec(batch_last(z, H), (Const::<H>, n))?)
+        batch_last_tensor(&self.dev, z, codes_named)
     }
 
     fn images(&self, images: &[f32]) -> Result<Images, TaskError> {
-        let n = whole_images(images)?;
-        Ok(self
-            .dev
-            .try_tensor_from_vec(batch_last(images, PIXELS), (Const::<PIXELS>, n))?)
+        batch_last_tensor(&self.dev, images, images_named)
     }
 }
 
-/// How many noise vectors `z` holds: one or more whole ones of [`H`] values.
-fn whole_codes(z: &[f32]) -> Result<usize, TaskError> {
-    if z.is_empty() || !z.len().is_multiple_of(H) {
-        return Err(TaskError::Argument(format!(
-            "{} values are not whole noise vectors of {H}",
-            z.len()
-        )));
-    }
-    Ok(z.len() / H)
+/// What [`H`] values are, in errors.
+fn codes_named() -> String {
+    format!("noise vectors of {H}")
 }
 
-/// How many images `images` holds: one or more whole ones of [`PIXELS`] values.
-fn whole_images(images: &[f32]) -> Result<usize, TaskError> {
-    if images.is_empty() || !images.len().is_multiple_of(PIXELS) {
-        return Err(TaskError::Argument(format!(
-            "{} values are not whole images of {PIXELS} pixels",
-            images.len()
-        )));
-    }
-    Ok(images.len() / PIXELS)
+/// What [`PIXELS`] values are, in errors.
+fn images_named() -> String {
+    format!("images of {PIXELS} pixels")
 }
 
 /// A decoder with fresh U(±1/√fan_in) weights drawn from `rng` in field order.
@@ -1121,6 +1007,7 @@ mod tests {
         let b = 2;
         let mut g = gan(b, 3);
         g.k = 0.6; // so that the generated half of L_D counts
+        let (grads_d, grads_g) = (g.train_d.grads(), g.train_g.grads());
         let real = random(b * PIXELS, 1, 1.0);
         let (z_d, z_g) = (random(b * H, 2, 1.0), random(b * H, 3, 1.0));
         // The losses recomputed from the networks' outputs with the sums in f64, so that a
@@ -1156,15 +1043,7 @@ mod tests {
             let gl = l1(&fake, &recon(&fake)) / b as f64;
             (d as f32, gl as f32)
         };
-        let l = g
-            .losses(
-                &real,
-                &z_d,
-                &z_g,
-                g.adapter_d.fresh_grads(),
-                g.adapter_g.fresh_grads(),
-            )
-            .unwrap();
+        let l = g.losses(&real, &z_d, &z_g, grads_d, grads_g).unwrap();
         let (gd, gg) = (l.d.backward(), l.g.backward());
         macro_rules! check {
             ($grads:ident, $which:expr, $($path:ident).+) => {{
@@ -1541,7 +1420,7 @@ mod tests {
             g.step(&real, &mut og, &mut od).unwrap();
             g.step(&real, &mut og, &mut od).unwrap();
             assert_eq!(g.sample(&z).unwrap() != own(&g), moved, "{spec}");
-            assert_eq!(g.eval_d.is_some(), moved, "{spec}");
+            assert_eq!(g.train_d.evaluates_elsewhere(), moved, "{spec}");
         }
     }
 }

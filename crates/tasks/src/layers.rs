@@ -1,7 +1,8 @@
 //! The building blocks of this crate's dfdx models that dfdx 0.13 lacks on stable Rust:
 //! convolution as im2col over a precomputed patch index (with zero padding and strides),
-//! nearest-neighbour upsampling, ELU, a bias add and a dense layer with cheap backwards, and the
-//! seeded initialisation every model shares.
+//! nearest-neighbour upsampling, ELU, a bias add and a dense layer with cheap backwards, the
+//! seeded initialisation every model shares, and the packing of samples into the models'
+//! tensors with the regression models' MSE.
 //!
 //! Activations are laid out feature-major with the batch last, `(features, batch)`, so one
 //! precomputed index serves every batch size: a convolution gathers its patch matrix
@@ -97,6 +98,62 @@ pub(crate) fn upsample_index(channels: usize, side: usize) -> PatchIndex {
         }
     }
     PatchIndex(idx.into())
+}
+
+/// Rows of `N` values, `(n, N)`: one per sample, or one per step of a batch of sequences,
+/// time-major (row `t·batch + b` is step `t` of sequence `b`).
+pub type Rows<const N: usize, T = NoneTape> = Tensor<(usize, Const<N>), f32, Dev, T>;
+
+/// How many whole samples of `d` values `values` holds (one or more), or an error saying that
+/// they are not whole `what()` (e.g. `images of 784 pixels`).
+pub(crate) fn whole(
+    values: &[f32],
+    d: usize,
+    what: impl FnOnce() -> String,
+) -> Result<usize, TaskError> {
+    if values.is_empty() || !values.len().is_multiple_of(d) {
+        return Err(TaskError::Argument(format!(
+            "{} values are not whole {}",
+            values.len(),
+            what()
+        )));
+    }
+    Ok(values.len() / d)
+}
+
+/// Samples of `D` values each, one after the other (`what` names them in the error), as the
+/// `(D, n)` batch-last tensor of this crate's convolutional models.
+pub(crate) fn batch_last_tensor<const D: usize>(
+    dev: &Dev,
+    values: &[f32],
+    what: impl FnOnce() -> String,
+) -> Result<Tensor<(Const<D>, usize), f32, Dev>, TaskError> {
+    let n = whole(values, D, what)?;
+    Ok(dev.try_tensor_from_vec(batch_last(values, D), (Const::<D>, n))?)
+}
+
+/// Rows of `N` values each (`n·N` values) as an `(n, N)` tensor.
+pub(crate) fn rows<const N: usize>(dev: &Dev, values: &[f32]) -> Result<Rows<N>, TaskError> {
+    let n = whole(values, N, || format!("rows of {N}"))?;
+    Ok(dev.try_tensor_from_vec(values.to_vec(), (n, Const::<N>))?)
+}
+
+/// The mean squared error of outputs `y` `(n, O)` against `targets` (row-major, as `y`): the
+/// loss of the regression models ([`crate::mlp`], [`crate::lstm`]).
+pub(crate) fn mse<const O: usize, T: Tape<f32, Dev>>(
+    dev: &Dev,
+    y: Rows<O, T>,
+    targets: &[f32],
+) -> Result<Tensor<Rank0, f32, Dev, T>, TaskError> {
+    let n = y.shape().0;
+    if targets.len() != n * O {
+        return Err(TaskError::Argument(format!(
+            "{} targets for {n} output rows of {O}",
+            targets.len()
+        )));
+    }
+    let targets = dev.try_tensor_from_vec(targets.to_vec(), (n, Const::<O>))?;
+    Ok(y.try_sub(targets)?.try_square()?.try_mean()?)
 }
 
 /// Rows of `d` values, one per sample (image order), → the batch-last layout `(d, n)` of this

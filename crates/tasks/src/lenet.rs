@@ -25,18 +25,18 @@
 //! `(out, in·25)`, a linear weight as `(out, in)`.
 
 use dfdx::nn::modules::Linear;
-use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection};
-
 use dfdx::prelude::*;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::mnist::{Samples, PIXELS, SIDE};
+use crate::model::{tensor_collection, Trainable};
 use crate::TaskError;
 
 pub use crate::layers::Dev;
 use crate::layers::{
-    batch_last, conv, conv_index, dense, init_uniform, trim, ConvGeometry, PatchIndex, SCRATCH,
+    batch_last_tensor, conv, conv_index, dense, init_uniform, trim, ConvGeometry, PatchIndex,
+    SCRATCH,
 };
 
 /// Side of the conv kernels.
@@ -64,7 +64,7 @@ const VALID: ConvGeometry = ConvGeometry {
     pad: 0,
 };
 
-/// The LeNet's trainable tensors, as a dfdx [`TensorCollection`] named like PyTorch's
+/// The LeNet's trainable tensors, as a dfdx `TensorCollection` named like PyTorch's
 /// `state_dict`: `conv1.weight`, `conv1.bias`, …, `fc2.bias`. This is what an optimizer walks.
 #[derive(Debug, Clone)]
 pub struct LeNetParams<E: Dtype, D: Storage<E>, const CLASSES: usize = 2> {
@@ -78,32 +78,7 @@ pub struct LeNetParams<E: Dtype, D: Storage<E>, const CLASSES: usize = 2> {
     pub fc2: Linear<50, CLASSES, E, D>,
 }
 
-impl<E, D, const CLASSES: usize> TensorCollection<E, D> for LeNetParams<E, D, CLASSES>
-where
-    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
-    D: Device<E>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = LeNetParams<E2, D2, CLASSES>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("conv1", |s| &s.conv1, |s| &mut s.conv1),
-                Self::module("conv2", |s| &s.conv2, |s| &mut s.conv2),
-                Self::module("fc1", |s| &s.fc1, |s| &mut s.fc1),
-                Self::module("fc2", |s| &s.fc2, |s| &mut s.fc2),
-            ),
-            |(conv1, conv2, fc1, fc2)| LeNetParams {
-                conv1,
-                conv2,
-                fc1,
-                fc2,
-            },
-        )
-    }
-}
+tensor_collection!(LeNetParams<E, D, const CLASSES> { conv1, conv2, fc1, fc2 });
 
 /// A batch of images laid out for [`LeNet`]: `(784 pixels, batch)`, batch last.
 pub type Input<T = NoneTape> = Tensor<(Const<PIXELS>, usize), f32, Dev, T>;
@@ -177,16 +152,7 @@ impl<const CLASSES: usize> LeNet<CLASSES> {
     /// Packs one or more images (each [`PIXELS`] values, concatenated) into an [`Input`]
     /// `(784, n)`.
     pub fn input(&self, images: &[f32]) -> Result<Input, TaskError> {
-        if images.is_empty() || !images.len().is_multiple_of(PIXELS) {
-            return Err(TaskError::Argument(format!(
-                "{} values are not whole images of {PIXELS} pixels",
-                images.len()
-            )));
-        }
-        let n = images.len() / PIXELS;
-        Ok(self
-            .dev
-            .try_tensor_from_vec(batch_last(images, PIXELS), (Const::<PIXELS>, n))?)
+        batch_last_tensor(&self.dev, images, || format!("images of {PIXELS} pixels"))
     }
 
     /// Forward pass: logits `(CLASSES, n)` for the images in `x`. Works with or without a
@@ -283,6 +249,18 @@ impl<const CLASSES: usize> LeNet<CLASSES> {
             start = end;
         }
         Ok(correct as f64 / samples.len() as f64)
+    }
+}
+
+impl<const CLASSES: usize> Trainable for LeNet<CLASSES> {
+    type Params = LeNetParams<f32, Dev, CLASSES>;
+
+    fn params(&self) -> &Self::Params {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut Self::Params {
+        &mut self.params
     }
 }
 

@@ -65,6 +65,7 @@ pub mod lstm;
 pub mod maml;
 pub mod mlp;
 pub mod mnist;
+mod model;
 pub mod panda;
 mod random;
 pub mod robot;

@@ -48,15 +48,14 @@ use lrmem_optimizers::Optimizer;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::adapter::Adapter;
 use crate::dynamics::{
     ForwardData, ForwardNmse, SequenceSet, Subsequences, FORWARD_INPUT, STATE, SUBSEQUENCE,
 };
+use crate::layers::{mse, rows};
+pub use crate::layers::{Dev, Rows};
+use crate::model::{tensor_collection, Trainable, Training};
 use crate::random::uniform;
 use crate::TaskError;
-
-/// The device the models run on: dfdx's CPU.
-pub type Dev = Cpu;
 
 /// The recurrent cell's tensors: `weight_ih (G, I)`, `weight_hh (G, H)`, `bias (G)`, with
 /// G = 4H rows in gate order i, f, g, o (PyTorch's layout).
@@ -138,29 +137,7 @@ pub struct LstmParams<
     pub readout: Linear<H, O, E, D>,
 }
 
-impl<const I: usize, const H: usize, const G: usize, const O: usize, E, D> TensorCollection<E, D>
-    for LstmParams<I, H, G, O, E, D>
-where
-    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
-    D: Device<E>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = LstmParams<I, H, G, O, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("cell", |s| &s.cell, |s| &mut s.cell),
-                Self::module("readout", |s| &s.readout, |s| &mut s.readout),
-            ),
-            |(cell, readout)| LstmParams { cell, readout },
-        )
-    }
-}
-
-/// A batch of input rows, time-major: row `t·batch + b` is step `t` of sequence `b`.
-pub type Rows<const N: usize, T = NoneTape> = Tensor<(usize, Const<N>), f32, Dev, T>;
+tensor_collection!(LstmParams<const I, const H, const G, const O, E, D> { cell, readout });
 
 /// An LSTM sequence model from `I` inputs through `H` hidden units (`G` = 4·`H`) to `O`
 /// outputs per step (see the module docs).
@@ -176,7 +153,7 @@ pub type Rows<const N: usize, T = NoneTape> = Tensor<(usize, Const<N>), f32, Dev
 /// ```
 #[derive(Debug, Clone)]
 pub struct Lstm<const I: usize, const H: usize, const G: usize, const O: usize> {
-    /// The trainable tensors (walk these with [`Adapter`]).
+    /// The trainable tensors (walk these with [`crate::adapter::Adapter`]).
     pub params: LstmParams<I, H, G, O, f32, Dev>,
     dev: Dev,
 }
@@ -223,15 +200,7 @@ impl<const I: usize, const H: usize, const G: usize, const O: usize> Lstm<I, H, 
 
     /// Packs time-major input rows (`steps·batch·I` values) into a tensor.
     pub fn rows<const N: usize>(&self, values: &[f32]) -> Result<Rows<N>, TaskError> {
-        if values.is_empty() || !values.len().is_multiple_of(N) {
-            return Err(TaskError::Argument(format!(
-                "{} values are not whole rows of {N}",
-                values.len()
-            )));
-        }
-        Ok(self
-            .dev
-            .try_tensor_from_vec(values.to_vec(), (values.len() / N, Const::<N>))?)
+        rows(&self.dev, values)
     }
 
     /// Unrolls the LSTM over `steps` steps of `batch` sequences from zero state: `x` is
@@ -310,17 +279,7 @@ impl<const I: usize, const H: usize, const G: usize, const O: usize> Lstm<I, H, 
         y: Rows<O, T>,
         targets: &[f32],
     ) -> Result<Tensor<Rank0, f32, Dev, T>, TaskError> {
-        let n = y.shape().0;
-        if targets.len() != n * O {
-            return Err(TaskError::Argument(format!(
-                "{} targets for {n} output rows of {O}",
-                targets.len()
-            )));
-        }
-        let targets = self
-            .dev
-            .try_tensor_from_vec(targets.to_vec(), (n, Const::<O>))?;
-        Ok(y.try_sub(targets)?.try_square()?.try_mean()?)
+        mse(&self.dev, y, targets)
     }
 
     /// Outputs for time-major `inputs` (`steps·batch·I` values), `steps·batch·O` values in the
@@ -393,6 +352,20 @@ impl<const I: usize, const H: usize, const G: usize, const O: usize> Lstm<I, H, 
     }
 }
 
+impl<const I: usize, const H: usize, const G: usize, const O: usize> Trainable
+    for Lstm<I, H, G, O>
+{
+    type Params = LstmParams<I, H, G, O, f32, Dev>;
+
+    fn params(&self) -> &Self::Params {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut Self::Params {
+        &mut self.params
+    }
+}
+
 /// Settings of a [`ForwardLearner`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForwardConfig {
@@ -456,9 +429,7 @@ const EVAL_BATCH: usize = 256;
 #[derive(Debug)]
 pub struct ForwardLearner<const H: usize = 32, const G: usize = 128> {
     lstm: Lstm<FORWARD_INPUT, H, G, STATE>,
-    adapter: Adapter,
-    /// Taken by each forward pass and given back by backward.
-    grads: Option<Gradients<f32, Dev>>,
+    training: Training<Lstm<FORWARD_INPUT, H, G, STATE>>,
     data: Arc<ForwardData>,
     sampler: Subsequences,
     cfg: ForwardConfig,
@@ -466,8 +437,6 @@ pub struct ForwardLearner<const H: usize = 32, const G: usize = 128> {
     /// Reused time-major inputs and targets of a batch.
     x: Vec<f32>,
     y: Vec<f32>,
-    /// The model at the optimizer's evaluation point (see [`Adapter::eval_point`]).
-    eval: Option<Lstm<FORWARD_INPUT, H, G, STATE>>,
 }
 
 impl<const H: usize, const G: usize> ForwardLearner<H, G> {
@@ -478,20 +447,17 @@ impl<const H: usize, const G: usize> ForwardLearner<H, G> {
         dfdx::flush_denormals_to_zero();
         let dev = Dev::default();
         let lstm = Lstm::new(&dev, seed);
-        let adapter = Adapter::new(&lstm.params)?;
-        let grads = Some(adapter.fresh_grads());
+        let training = Training::new(&lstm)?;
         let sampler = Subsequences::new(data.train(), cfg.subsequence, seed)?;
         Ok(ForwardLearner {
             lstm,
-            adapter,
-            grads,
+            training,
             data,
             sampler,
             cfg,
             updates: 0,
             x: Vec::new(),
             y: Vec::new(),
-            eval: None,
         })
     }
 
@@ -527,26 +493,11 @@ impl<const H: usize, const G: usize> ForwardLearner<H, G> {
                 self.y.extend_from_slice(&train[s].targets[yi..yi + STATE]);
             }
         }
-        let grads = self
-            .grads
-            .take()
-            .unwrap_or_else(|| self.adapter.fresh_grads());
-        let x = self.lstm.rows::<FORWARD_INPUT>(&self.x)?;
-        let out = self.lstm.forward(x.traced(grads), l, b)?;
-        let loss = self.lstm.loss(out, &self.y)?;
-        let value = loss.array();
-        let mut grads = loss.try_backward()?;
-        let result = self.adapter.update(&mut self.lstm.params, &mut grads, opt);
-        self.lstm.params.try_zero_grads(&mut grads)?;
-        self.grads = Some(grads);
-        result?;
-        self.eval = self
-            .adapter
-            .eval_point(&self.lstm.params, &*opt)?
-            .map(|params| Lstm {
-                params,
-                dev: self.lstm.dev.clone(),
-            });
+        let (x, y) = (&self.x, &self.y);
+        let value = self.training.step(&mut self.lstm, opt, |lstm, grads| {
+            let x = lstm.rows::<FORWARD_INPUT>(x)?;
+            lstm.loss(lstm.forward(x.traced(grads), l, b)?, y)
+        })?;
         self.updates += 1;
         Ok(value)
     }
@@ -556,7 +507,7 @@ impl<const H: usize, const G: usize> ForwardLearner<H, G> {
     /// it has one).
     pub fn evaluate(&self) -> Result<ForwardNmse, TaskError> {
         dfdx::flush_denormals_to_zero();
-        let model = self.eval.as_ref().unwrap_or(&self.lstm);
+        let model = self.training.evaluated(&self.lstm);
         let pred = model.predict_set(self.data.test(), self.cfg.subsequence, EVAL_BATCH)?;
         self.data.nmse(&pred)
     }
@@ -565,6 +516,7 @@ impl<const H: usize, const G: usize> ForwardLearner<H, G> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapter::{trainable_values, Adapter};
     use crate::dynamics::tests::synthetic;
     use crate::dynamics::ForwardTarget;
     use crate::layers::tests::random;
@@ -578,27 +530,18 @@ mod tests {
     const BATCH: usize = 2;
     type Small = Lstm<I, H, G, O>;
 
-    /// Every parameter of the small model as one flat vector, in a fixed order, and back.
+    /// Every parameter tensor of the small model as a flat vector, in name order, and back.
     fn get(m: &Small) -> Vec<Vec<f32>> {
-        let p = &m.params;
-        vec![
-            p.cell.weight_ih.as_vec(),
-            p.cell.weight_hh.as_vec(),
-            p.cell.bias.as_vec(),
-            p.readout.weight.as_vec(),
-            p.readout.bias.as_vec(),
-        ]
+        trainable_values(&m.params, None).unwrap()
     }
 
     fn set(m: &mut Small, k: usize, v: &[f32]) {
-        let p = &mut m.params;
-        match k {
-            0 => p.cell.weight_ih.copy_from(v),
-            1 => p.cell.weight_hh.copy_from(v),
-            2 => p.cell.bias.copy_from(v),
-            3 => p.readout.weight.copy_from(v),
-            _ => p.readout.bias.copy_from(v),
-        }
+        let mut all = get(m);
+        all[k] = v.to_vec();
+        Adapter::new(&m.params)
+            .unwrap()
+            .load(&mut m.params, &all)
+            .unwrap();
     }
 
     const NAMES: [&str; 5] = [
@@ -666,18 +609,8 @@ mod tests {
             .unwrap();
         let loss = m.loss(out, y).unwrap();
         let value = loss.array();
-        let g = loss.backward();
-        let p = &m.params;
-        (
-            value,
-            vec![
-                g.get(&p.cell.weight_ih).as_vec(),
-                g.get(&p.cell.weight_hh).as_vec(),
-                g.get(&p.cell.bias).as_vec(),
-                g.get(&p.readout.weight).as_vec(),
-                g.get(&p.readout.bias).as_vec(),
-            ],
-        )
+        let grads = trainable_values(&m.params, Some(&loss.backward())).unwrap();
+        (value, grads)
     }
 
     /// dfdx's forward agrees with the independent f64 reference.

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use dfdx::prelude::*;
 use lrmem_optimizers::Optimizer;
 
-use crate::adapter::Adapter;
 use crate::lenet::{Dev, Input, LeNet};
 use crate::mnist::{shuffled_order, BinaryPair, Samples, PIXELS};
+use crate::model::Training;
 use crate::TaskError;
 
 /// Which way a task's held-out metric improves. The harness needs it to decide when a
@@ -237,9 +237,9 @@ pub const EVAL_BATCH: usize = 32;
 #[derive(Debug)]
 pub struct OnlineMnist {
     net: LeNet,
-    adapter: Adapter,
-    /// Taken by each forward pass and given back by backward.
-    grads: Option<Gradients<f32, Dev>>,
+    /// The network's training, and where the optimizer evaluates it (for optimizers that
+    /// evaluate elsewhere than they train).
+    training: Training<LeNet>,
     pair: Arc<BinaryPair>,
     order: Vec<usize>,
     updates: usize,
@@ -247,9 +247,6 @@ pub struct OnlineMnist {
     x: Input,
     /// What the exact threshold check remembers between updates.
     margins: Margins,
-    /// The network at the optimizer's evaluation point, for optimizers that evaluate
-    /// elsewhere than they train (see [`Adapter::eval_point`]); `None`: the network itself.
-    eval: Option<LeNet>,
 }
 
 impl OnlineMnist {
@@ -266,21 +263,18 @@ impl OnlineMnist {
         let dev = Dev::default();
         // No `dev.enable_cache()`: measured 5% slower updates and 15% slower evaluation here.
         let net = LeNet::new(&dev, seed);
-        let adapter = Adapter::new(&net.params)?;
-        let grads = Some(adapter.fresh_grads());
+        let training = Training::new(&net)?;
         let order = shuffled_order(pair.train.len(), seed);
         let x = dev.try_zeros_like(&(Const::<PIXELS>, 1))?;
         let margins = Margins::new(pair.test.len());
         Ok(OnlineMnist {
             net,
-            adapter,
-            grads,
+            training,
             pair,
             order,
             updates: 0,
             x,
             margins,
-            eval: None,
         })
     }
 
@@ -307,35 +301,18 @@ impl Task for OnlineMnist {
         let train = &self.pair.train;
         let i = self.order[self.updates % self.order.len()];
         self.x.copy_from(train.image(i));
-        let grads = self
-            .grads
-            .take()
-            .unwrap_or_else(|| self.adapter.fresh_grads());
-        let logits = self.net.logits(self.x.clone().traced(grads))?;
-        let loss = self.net.loss(logits, &[train.label(i)])?;
-        let value = loss.array();
-        let mut grads = loss.try_backward()?;
-        let result = self.adapter.update(&mut self.net.params, &mut grads, opt);
-        self.net.params.try_zero_grads(&mut grads)?;
-        self.grads = Some(grads);
-        result?;
-        self.eval = self
-            .adapter
-            .eval_point(&self.net.params, &*opt)?
-            .map(|params| {
-                let mut net = self.net.clone();
-                net.params = params;
-                net
-            });
+        let x = &self.x;
+        let value = self.training.step(&mut self.net, opt, |net, grads| {
+            net.loss(net.logits(x.clone().traced(grads))?, &[train.label(i)])
+        })?;
         self.updates += 1;
         Ok(value)
     }
 
     fn evaluate(&mut self) -> Result<f64, TaskError> {
         dfdx::flush_denormals_to_zero();
-        self.eval
-            .as_ref()
-            .unwrap_or(&self.net)
+        self.training
+            .evaluated(&self.net)
             .accuracy(&self.pair.test, EVAL_BATCH)
     }
 
@@ -350,7 +327,7 @@ impl Task for OnlineMnist {
     /// papers' protocol that is ≈ 70 images per update instead of 2,167.
     fn check(&mut self, threshold: f64) -> Result<Check, TaskError> {
         dfdx::flush_denormals_to_zero();
-        let net = self.eval.as_ref().unwrap_or(&self.net);
+        let net = self.training.evaluated(&self.net);
         self.margins.check(net, &self.pair.test, threshold)
     }
 }
