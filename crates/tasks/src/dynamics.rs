@@ -805,24 +805,9 @@ impl InverseData {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// A smooth synthetic arm trajectory (no physics): joint j follows a·sin(ωj·t + φ).
-    pub(crate) fn synthetic(steps: usize, phase: f64, amp: f64) -> ArmTrajectory {
-        let (mut q, mut qd, mut qdd, mut tau) = (vec![], vec![], vec![], vec![]);
-        for t in 0..steps {
-            for j in 0..JOINTS {
-                let w = 2.0 + j as f64;
-                let s = w * t as f64 * 1e-3 + phase + j as f64;
-                q.push(amp * s.sin());
-                qd.push(amp * w * s.cos());
-                qdd.push(-amp * w * w * s.sin());
-                tau.push(3.0 * (-amp * w * w * s.sin()) + 0.5 * amp * w * s.cos() + j as f64);
-            }
-        }
-        ArmTrajectory::new(q, qd, qdd, tau).unwrap()
-    }
+    use crate::testing::synthetic;
 
     #[test]
     fn normaliser_fits_training_statistics_only() {

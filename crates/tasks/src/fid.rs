@@ -295,7 +295,7 @@ fn psd_sqrt(m: &DMatrix<f64>) -> DMatrix<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::tests::random;
+    use crate::testing::random;
 
     fn gaussian_rows(n: usize, dim: usize, seed: u64, shift: f64, scale: f64) -> Vec<f64> {
         random(n * dim, seed, 1.0)

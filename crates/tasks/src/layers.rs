@@ -210,15 +210,22 @@ pub(crate) fn elu<S: Shape, T: Tape<f32, Dev>>(
     Ok(out.put_tape(tape))
 }
 
-/// Fills a layer's weight and bias with U(±1/√fan_in) from `rng` (PyTorch's defaults for
-/// `Conv2d` and `Linear`), drawn weight first, in storage order.
-pub(crate) fn init_uniform<const I: usize, const O: usize>(
-    layer: &mut Linear<I, O, f32, Dev>,
+/// A layer (a dense layer, or a convolution's `(out, patch)` weight) with its weight and bias
+/// drawn from U(±1/√fan_in) from `rng` (PyTorch's defaults for `Conv2d` and `Linear`), weight
+/// first, in storage order. A model built as a struct literal of these draws its layers in the
+/// order its fields are written.
+pub(crate) fn linear<const I: usize, const O: usize>(
+    dev: &Dev,
     rng: &mut ChaCha8Rng,
-) {
+) -> Linear<I, O, f32, Dev> {
     let bound = 1.0 / (I as f32).sqrt();
+    let mut layer = Linear {
+        weight: dev.zeros(),
+        bias: dev.zeros(),
+    };
     layer.weight.copy_from(&uniform(rng, I * O, bound));
     layer.bias.copy_from(&uniform(rng, O, bound));
+    layer
 }
 
 /// One convolution: gather the patches of `x (IN, n)` into `(Z, n)`, view them as
@@ -377,30 +384,10 @@ pub(crate) fn dense<const I: usize, const O: usize, T: Tape<f32, Dev>>(
 #[cfg(test)]
 // The checks index the analytic gradient, the inputs and the finite differences together.
 #[allow(clippy::needless_range_loop)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::testing::{fd, random, rel_err};
     use rand_chacha::rand_core::SeedableRng;
-
-    /// |a − b| / max(|b|, floor).
-    pub(crate) fn rel_err(a: f32, b: f32, floor: f32) -> f32 {
-        (a - b).abs() / b.abs().max(floor)
-    }
-
-    /// Central difference of `f` at `w[i]` with step `h`.
-    pub(crate) fn fd(w: &mut [f32], i: usize, h: f32, mut f: impl FnMut(&[f32]) -> f32) -> f32 {
-        let orig = w[i];
-        w[i] = orig + h;
-        let up = f(w);
-        w[i] = orig - h;
-        let down = f(w);
-        w[i] = orig;
-        (up - down) / (2.0 * h)
-    }
-
-    /// `n` seeded draws from U(−scale, scale).
-    pub(crate) fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-        uniform(&mut ChaCha8Rng::seed_from_u64(seed), n, scale)
-    }
 
     /// 2 channels of 7×7 → 3 channels, 3×3, stride 2, pad 1 → 4×4.
     const CIN: usize = 2;
@@ -417,9 +404,7 @@ pub(crate) mod tests {
     const Z: usize = PATCH * OUT * OUT;
 
     fn layer(dev: &Dev, seed: u64) -> Linear<PATCH, COUT, f32, Dev> {
-        let mut l = dev.build_module::<dfdx::nn::builders::Linear<PATCH, COUT>, f32>();
-        init_uniform(&mut l, &mut ChaCha8Rng::seed_from_u64(seed));
-        l
+        linear(dev, &mut ChaCha8Rng::seed_from_u64(seed))
     }
 
     #[test]

@@ -35,8 +35,7 @@ use crate::TaskError;
 
 pub use crate::layers::Dev;
 use crate::layers::{
-    batch_last_tensor, conv, conv_index, dense, init_uniform, trim, ConvGeometry, PatchIndex,
-    SCRATCH,
+    batch_last_tensor, conv, conv_index, dense, linear, trim, ConvGeometry, PatchIndex, SCRATCH,
 };
 
 /// Side of the conv kernels.
@@ -124,16 +123,12 @@ impl<const CLASSES: usize> LeNet<CLASSES> {
     pub fn with_classes(dev: &Dev, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(1);
-        let mut params: LeNetParams<f32, Dev, CLASSES> = LeNetParams {
-            conv1: dev.build_module::<dfdx::nn::builders::Linear<25, 10>, f32>(),
-            conv2: dev.build_module::<dfdx::nn::builders::Linear<250, 20>, f32>(),
-            fc1: dev.build_module::<dfdx::nn::builders::Linear<320, 50>, f32>(),
-            fc2: dev.build_module::<dfdx::nn::builders::Linear<50, CLASSES>, f32>(),
+        let params = LeNetParams {
+            conv1: linear(dev, &mut rng),
+            conv2: linear(dev, &mut rng),
+            fc1: linear(dev, &mut rng),
+            fc2: linear(dev, &mut rng),
         };
-        init_uniform(&mut params.conv1, &mut rng);
-        init_uniform(&mut params.conv2, &mut rng);
-        init_uniform(&mut params.fc1, &mut rng);
-        init_uniform(&mut params.fc2, &mut rng);
         let idx1 = conv_index(1, SIDE, VALID);
         let idx2 = conv_index(C1, P1, VALID);
         LeNet {
@@ -321,9 +316,9 @@ fn max_pool_2x2<const C: usize, const OUT: usize, T: Tape<f32, Dev>>(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::layers::tests::{fd, random, rel_err};
+    use crate::testing::{fd, random, rel_err};
 
     #[test]
     fn conv_index_matches_direct_convolution() {

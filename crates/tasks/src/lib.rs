@@ -70,6 +70,8 @@ pub mod panda;
 mod random;
 pub mod robot;
 pub mod task;
+#[cfg(test)]
+mod testing;
 
 pub use dfdx;
 pub use error::TaskError;

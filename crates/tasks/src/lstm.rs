@@ -517,10 +517,8 @@ impl<const H: usize, const G: usize> ForwardLearner<H, G> {
 mod tests {
     use super::*;
     use crate::adapter::{trainable_values, Adapter};
-    use crate::dynamics::tests::synthetic;
     use crate::dynamics::ForwardTarget;
-    use crate::layers::tests::random;
-    use lrmem_optimizers::{Adam, AdamConfig};
+    use crate::testing::{adam, random, synthetic};
 
     const I: usize = 3;
     const H: usize = 4;
@@ -779,11 +777,7 @@ mod tests {
         let dev = Dev::default();
         let mut m = Small::new(&dev, 1);
         let mut adapter = Adapter::new(&m.params).unwrap();
-        let mut opt = Adam::new(AdamConfig {
-            lr: 2e-2,
-            ..AdamConfig::default()
-        })
-        .unwrap();
+        let mut opt = adam(2e-2);
         // Two sequences of 30 steps as one batch, time-major.
         let (xa, ya) = make(1, 30);
         let (xb, yb) = make(2, 30);
@@ -823,11 +817,7 @@ mod tests {
         let run = |seed: u64| {
             let mut l: ForwardLearner<8, 32> =
                 ForwardLearner::new(data.clone(), cfg, seed).unwrap();
-            let mut opt = Adam::new(AdamConfig {
-                lr: 1e-2,
-                ..AdamConfig::default()
-            })
-            .unwrap();
+            let mut opt = adam(1e-2);
             let before = l.evaluate().unwrap();
             let losses: Vec<f32> = (0..60).map(|_| l.update(&mut opt).unwrap()).collect();
             (before, losses, l.evaluate().unwrap())

@@ -18,7 +18,7 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::dynamics::{nmse, InverseData, SampleOrder, INVERSE_INPUT, JOINTS};
-use crate::layers::{init_uniform, mse, rows, Dev, Rows};
+use crate::layers::{linear, mse, rows, Dev, Rows};
 use crate::model::{tensor_collection, Trainable, Training};
 use crate::TaskError;
 
@@ -67,23 +67,11 @@ impl<const I: usize, const H1: usize, const H2: usize, const O: usize> Mlp<I, H1
     pub fn new(dev: &Dev, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(1);
-        let mut params = MlpParams {
-            fc1: Linear {
-                weight: dev.zeros(),
-                bias: dev.zeros(),
-            },
-            fc2: Linear {
-                weight: dev.zeros(),
-                bias: dev.zeros(),
-            },
-            fc3: Linear {
-                weight: dev.zeros(),
-                bias: dev.zeros(),
-            },
+        let params = MlpParams {
+            fc1: linear(dev, &mut rng),
+            fc2: linear(dev, &mut rng),
+            fc3: linear(dev, &mut rng),
         };
-        init_uniform(&mut params.fc1, &mut rng);
-        init_uniform(&mut params.fc2, &mut rng);
-        init_uniform(&mut params.fc3, &mut rng);
         Mlp {
             params,
             dev: dev.clone(),
@@ -249,9 +237,7 @@ impl<const H1: usize, const H2: usize> InverseLearner<H1, H2> {
 mod tests {
     use super::*;
     use crate::adapter::{trainable_values, Adapter};
-    use crate::dynamics::tests::synthetic;
-    use crate::layers::tests::random;
-    use lrmem_optimizers::{Adam, AdamConfig};
+    use crate::testing::{adam, random, synthetic};
 
     type Small = Mlp<5, 6, 4, 3>;
 
@@ -308,11 +294,7 @@ mod tests {
         let run = |seed: u64| {
             let mut l: InverseLearner<16, 16> =
                 InverseLearner::new(data.clone(), SampleOrder::Shuffled, seed).unwrap();
-            let mut opt = Adam::new(AdamConfig {
-                lr: 3e-3,
-                ..AdamConfig::default()
-            })
-            .unwrap();
+            let mut opt = adam(3e-3);
             let before = l.evaluate().unwrap();
             let losses: Vec<f32> = (0..600).map(|_| l.update(&mut opt).unwrap()).collect();
             (before, losses, l.evaluate().unwrap())
