@@ -408,18 +408,18 @@ const EVAL_BATCH: usize = 256;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use lrmem_tasks::dynamics::{ArmTrajectory, ForwardData, ForwardTarget, JOINTS};
+/// use lrmem_tasks::dynamics::{ForwardData, ForwardTarget};
 /// use lrmem_tasks::lstm::{ForwardConfig, ForwardLearner};
+/// use lrmem_tasks::robot::{trajectories, RobotConfig};
 /// use lrmem_optimizers::{Adam, AdamConfig};
 ///
-/// let wave = |phase: f64| {
-///     let v = |k: f64| (0..200 * JOINTS).map(|i| ((i / JOINTS) as f64 * 1e-2 + phase + k * (i % JOINTS) as f64).sin()).collect::<Vec<_>>();
-///     ArmTrajectory::new(v(1.0), v(2.0), v(3.0), v(4.0))
-/// };
-/// let data = Arc::new(ForwardData::new(&[wave(0.0)?], &[wave(1.0)?], ForwardTarget::StateChange)?);
+/// // The Panda's first task, one training and one held-out trajectory of 0.2 s.
+/// let tiny = RobotConfig { train: 1, test: 1, seconds: 0.2, ..RobotConfig::forward() };
+/// let task = &trajectories(&tiny)?[0];
+/// let data = Arc::new(ForwardData::new(&task.train, &task.test, ForwardTarget::StateChange)?);
 /// let cfg = ForwardConfig { subsequence: 16, ..ForwardConfig::default() };
 /// let mut learner: ForwardLearner = ForwardLearner::new(data, cfg, 0)?;
-/// let mut opt = Adam::new(AdamConfig { lr: 1e-2, ..AdamConfig::default() })?;
+/// let mut opt = Adam::new(AdamConfig::with_lr(1e-2))?;
 /// let first = learner.update(&mut opt)?;
 /// assert!(first.is_finite());
 /// let nmse = learner.evaluate()?;

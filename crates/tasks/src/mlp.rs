@@ -130,17 +130,17 @@ const EVAL_BATCH: usize = 1024;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use lrmem_tasks::dynamics::{ArmTrajectory, InverseData, SampleOrder, JOINTS};
+/// use lrmem_tasks::dynamics::{InverseData, SampleOrder};
 /// use lrmem_tasks::mlp::InverseLearner;
+/// use lrmem_tasks::robot::{trajectories, RobotConfig};
 /// use lrmem_optimizers::{Sgd, SgdConfig};
 ///
-/// let wave = |phase: f64| {
-///     let v = |k: f64| (0..100 * JOINTS).map(|i| ((i / JOINTS) as f64 * 1e-2 + phase + k * (i % JOINTS) as f64).sin()).collect::<Vec<_>>();
-///     ArmTrajectory::new(v(1.0), v(2.0), v(3.0), v(4.0))
-/// };
-/// let data = Arc::new(InverseData::new(&[wave(0.0)?], &[wave(1.0)?])?);
+/// // The Panda's second task (a payload), one training and one held-out trajectory of 0.1 s.
+/// let tiny = RobotConfig { train: 1, test: 1, seconds: 0.1, ..RobotConfig::inverse() };
+/// let task = &trajectories(&tiny)?[1];
+/// let data = Arc::new(InverseData::new(&task.train, &task.test)?);
 /// let mut learner: InverseLearner = InverseLearner::new(data, SampleOrder::Shuffled, 0)?;
-/// let mut opt = Sgd::new(SgdConfig { lr: 1e-2, ..SgdConfig::default() })?;
+/// let mut opt = Sgd::new(SgdConfig::with_lr(1e-2))?;
 /// for _ in 0..10 {
 ///     learner.update(&mut opt)?;
 /// }
