@@ -386,7 +386,7 @@ pub(crate) fn dense<const I: usize, const O: usize, T: Tape<f32, Dev>>(
 #[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
-    use crate::testing::{fd, random, rel_err};
+    use crate::testing::{assert_gradient, fd, random, rel_err, within};
     use rand_chacha::rand_core::SeedableRng;
 
     /// 2 channels of 7×7 → 3 channels, 3×3, stride 2, pad 1 → 4×4.
@@ -452,7 +452,7 @@ mod tests {
         let l = layer(&dev, 3);
         let n = 2;
         let idx = conv_index(CIN, SIDE, G);
-        let mut xs = random(IN * n, 4, 1.0);
+        let xs = random(IN * n, 4, 1.0);
         let r = dev.tensor_from_vec(
             random(COUT * OUT * OUT * n, 5, 1.0),
             (Const::<COUT>, OUT * OUT * n),
@@ -472,40 +472,21 @@ mod tests {
             g.get(&l.bias).as_vec(),
         );
         // Every input coordinate: corners, edges and the centre see different numbers of taps.
-        for i in 0..IN * n {
-            let want = fd(&mut xs, i, 1e-2, |xs| eval(&l, xs));
-            assert!(
-                rel_err(gx[i], want, 1e-1) < 1e-2,
-                "x[{i}]: {} vs {want}",
-                gx[i]
-            );
-        }
-        for i in 0..PATCH * COUT {
+        assert_gradient("x", &gx, &xs, 0..IN * n, 1e-2, within(1e-2), |xs| {
+            eval(&l, xs)
+        });
+        let w = l.weight.as_vec();
+        assert_gradient("w", &gw, &w, 0..PATCH * COUT, 1e-2, within(1e-2), |w| {
             let mut l2 = l.clone();
-            let mut w = l2.weight.as_vec();
-            let want = fd(&mut w, i, 1e-2, |w| {
-                l2.weight.copy_from(w);
-                eval(&l2, &xs)
-            });
-            assert!(
-                rel_err(gw[i], want, 1e-1) < 1e-2,
-                "w[{i}]: {} vs {want}",
-                gw[i]
-            );
-        }
-        for i in 0..COUT {
+            l2.weight.copy_from(w);
+            eval(&l2, &xs)
+        });
+        let b = l.bias.as_vec();
+        assert_gradient("b", &gb, &b, 0..COUT, 1e-2, within(1e-2), |b| {
             let mut l2 = l.clone();
-            let mut b = l2.bias.as_vec();
-            let want = fd(&mut b, i, 1e-2, |b| {
-                l2.bias.copy_from(b);
-                eval(&l2, &xs)
-            });
-            assert!(
-                rel_err(gb[i], want, 1e-1) < 1e-2,
-                "b[{i}]: {} vs {want}",
-                gb[i]
-            );
-        }
+            l2.bias.copy_from(b);
+            eval(&l2, &xs)
+        });
     }
 
     #[test]
@@ -516,7 +497,7 @@ mod tests {
         let dev = Dev::default();
         let n = 2;
         let idx = upsample_index(C, S);
-        let mut xs = random(C * S * S * n, 6, 1.0);
+        let xs = random(C * S * S * n, 6, 1.0);
         let r = dev.tensor_from_vec(random(BIG * n, 7, 1.0), (Const::<BIG>, n));
         let x = dev.tensor_from_vec(xs.clone(), (Const::<{ C * S * S }>, n));
         let y = gather_rows::<{ C * S * S }, BIG, _>(x.leaky_trace(), &idx, true).unwrap();
@@ -536,18 +517,11 @@ mod tests {
             .backward()
             .get(&x)
             .as_vec();
-        for i in 0..xs.len() {
-            let want = fd(&mut xs, i, 1e-2, |xs| {
-                let x = dev.tensor_from_vec(xs.to_vec(), (Const::<{ C * S * S }>, n));
-                let y = gather_rows::<{ C * S * S }, BIG, NoneTape>(x, &idx, true).unwrap();
-                (y * r.clone()).sum::<Rank0, _>().array()
-            });
-            assert!(
-                rel_err(gx[i], want, 1e-1) < 1e-3,
-                "x[{i}]: {} vs {want}",
-                gx[i]
-            );
-        }
+        assert_gradient("x", &gx, &xs, 0..xs.len(), 1e-2, within(1e-3), |xs| {
+            let x = dev.tensor_from_vec(xs.to_vec(), (Const::<{ C * S * S }>, n));
+            let y = gather_rows::<{ C * S * S }, BIG, NoneTape>(x, &idx, true).unwrap();
+            (y * r.clone()).sum::<Rank0, _>().array()
+        });
     }
 
     #[test]

@@ -26,8 +26,6 @@
 
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use crate::mnist::{Samples, PIXELS, SIDE};
 use crate::model::{tensor_collection, Trainable};
@@ -121,8 +119,7 @@ impl<const CLASSES: usize> LeNet<CLASSES> {
     /// 320, 50. Uses ChaCha8 stream 1 of `seed` (stream 0 is the data order), so the same seed
     /// gives the same network everywhere.
     pub fn with_classes(dev: &Dev, seed: u64) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(1);
+        let mut rng = crate::random::stream(seed, 1);
         let params = LeNetParams {
             conv1: linear(dev, &mut rng),
             conv2: linear(dev, &mut rng),
@@ -318,7 +315,8 @@ fn max_pool_2x2<const C: usize, const OUT: usize, T: Tape<f32, Dev>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{fd, random, rel_err};
+    use crate::adapter::{trainable_values, Adapter};
+    use crate::testing::{assert_gradient, fd, random, within};
 
     #[test]
     fn conv_index_matches_direct_convolution() {
@@ -365,7 +363,7 @@ mod tests {
         let dev = Dev::default();
         let net = LeNet::new(&dev, 5);
         let n = 2;
-        let mut xs = random(n * POOLED1, 11, 1.0);
+        let xs = random(n * POOLED1, 11, 1.0);
         let r = dev.tensor_from_vec(
             random(C2 * H2 * H2 * n, 12, 1.0),
             (Const::<C2>, H2 * H2 * n),
@@ -399,41 +397,31 @@ mod tests {
         let gw = g.get(&net.params.conv2.weight).as_vec();
         let gb = g.get(&net.params.conv2.bias).as_vec();
         let gx = g.get(&x).as_vec();
-        for i in [0, 37, 513, 1439, 2 * 1440 - 1] {
-            let want = fd(&mut xs, i, 1e-2, |xs| eval(&net, xs));
-            assert!(
-                rel_err(gx[i], want, 1e-1) < 1e-2,
-                "x[{i}]: {} vs {want}",
-                gx[i]
-            );
-        }
-        for i in [0, 249, 2600, 4999] {
-            let mut net2 = net.clone();
-            let mut w = net2.params.conv2.weight.as_vec();
-            let want = fd(&mut w, i, 1e-2, |w| {
+        let coords = [0, 37, 513, 1439, 2 * 1440 - 1];
+        assert_gradient("x", &gx, &xs, coords, 1e-2, within(1e-2), |xs| {
+            eval(&net, xs)
+        });
+        let w = net.params.conv2.weight.as_vec();
+        let wants = assert_gradient(
+            "w",
+            &gw,
+            &w,
+            [0, 249, 2600, 4999],
+            1e-2,
+            within(1e-2),
+            |w| {
+                let mut net2 = net.clone();
                 net2.params.conv2.weight.copy_from(w);
                 eval(&net2, &xs)
-            });
-            assert!(want.abs() > 1e-3, "degenerate check");
-            assert!(
-                rel_err(gw[i], want, 1e-1) < 1e-2,
-                "w[{i}]: {} vs {want}",
-                gw[i]
-            );
-        }
-        for i in [0, 19] {
+            },
+        );
+        assert!(wants.iter().all(|w| w.abs() > 1e-3), "degenerate check");
+        let b = net.params.conv2.bias.as_vec();
+        assert_gradient("b", &gb, &b, [0, 19], 1e-2, within(1e-2), |b| {
             let mut net2 = net.clone();
-            let mut b = net2.params.conv2.bias.as_vec();
-            let want = fd(&mut b, i, 1e-2, |b| {
-                net2.params.conv2.bias.copy_from(b);
-                eval(&net2, &xs)
-            });
-            assert!(
-                rel_err(gb[i], want, 1e-1) < 1e-2,
-                "b[{i}]: {} vs {want}",
-                gb[i]
-            );
-        }
+            net2.params.conv2.bias.copy_from(b);
+            eval(&net2, &xs)
+        });
     }
 
     #[test]
@@ -507,45 +495,43 @@ mod tests {
             .loss(net.logits(x.trace(grads)).unwrap(), &labels)
             .unwrap();
         let g = loss.backward();
-
-        macro_rules! check {
-            ($layer:ident . $t:ident, $which:expr) => {{
-                let analytic = g.get(&net.params.$layer.$t).as_vec();
-                let mut nonzero = 0;
-                for &i in $which {
+        let analytic = trainable_values(&net.params, Some(&g)).unwrap();
+        let values = trainable_values(&net.params, None).unwrap();
+        let mut adapter = Adapter::new(&net.params).unwrap();
+        let names: Vec<String> = adapter.names().map(String::from).collect();
+        let coords: [&[usize]; 8] = [
+            &[0, 12, 24, 100, 249],      // conv1.weight
+            &[0, 3, 9],                  // conv1.bias
+            &[0, 777, 2500, 4321, 4999], // conv2.weight
+            &[0, 5, 10, 19],             // conv2.bias
+            &[0, 1000, 8000, 15999],     // fc1.weight
+            &[0, 17, 49],                // fc1.bias
+            &[0, 33, 50, 99],            // fc2.weight
+            &[0, 1],                     // fc2.bias
+        ];
+        for (k, coords) in coords.into_iter().enumerate() {
+            let close = |got: f32, want: f32| (got - want).abs() < 2e-3 + 2e-2 * want.abs();
+            let wants = assert_gradient(
+                &names[k],
+                &analytic[k],
+                &values[k],
+                coords.iter().copied(),
+                2e-3,
+                close,
+                |w| {
                     let mut net2 = net.clone();
-                    let mut w = net2.params.$layer.$t.as_vec();
-                    let want = fd(&mut w, i, 2e-3, |w| {
-                        net2.params.$layer.$t.copy_from(w);
-                        loss_of(&net2)
-                    });
-                    let got = analytic[i];
-                    if want.abs() > 1e-4 {
-                        nonzero += 1;
-                    }
-                    assert!(
-                        (got - want).abs() < 2e-3 + 2e-2 * want.abs(),
-                        "{}.{}[{i}]: dfdx {got} vs finite difference {want}",
-                        stringify!($layer),
-                        stringify!($t)
-                    );
-                }
-                assert!(
-                    nonzero > 0,
-                    "{}.{}: all checked gradients ~0, choose other coordinates",
-                    stringify!($layer),
-                    stringify!($t)
-                );
-            }};
+                    let mut all = values.clone();
+                    all[k] = w.to_vec();
+                    adapter.load(&mut net2.params, &all).unwrap();
+                    loss_of(&net2)
+                },
+            );
+            assert!(
+                wants.iter().any(|w| w.abs() > 1e-4),
+                "{}: all checked gradients ~0, choose other coordinates",
+                names[k]
+            );
         }
-        check!(conv1.weight, &[0, 12, 24, 100, 249]);
-        check!(conv1.bias, &[0, 3, 9]);
-        check!(conv2.weight, &[0, 777, 2500, 4321, 4999]);
-        check!(conv2.bias, &[0, 5, 10, 19]);
-        check!(fc1.weight, &[0, 1000, 8000, 15999]);
-        check!(fc1.bias, &[0, 17, 49]);
-        check!(fc2.weight, &[0, 33, 50, 99]);
-        check!(fc2.bias, &[0, 1]);
     }
 
     #[test]

@@ -45,8 +45,6 @@ use dfdx::nn::modules::Linear;
 use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::prelude::*;
 use lrmem_optimizers::Optimizer;
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use crate::dynamics::{
     ForwardData, ForwardNmse, SequenceSet, Subsequences, FORWARD_INPUT, STATE, SUBSEQUENCE,
@@ -167,8 +165,7 @@ impl<const I: usize, const H: usize, const G: usize, const O: usize> Lstm<I, H, 
     /// the same model everywhere.
     pub fn new(dev: &Dev, seed: u64) -> Self {
         const { assert!(G == 4 * H && H > 0 && I > 0 && O > 0, "G must be 4·H") };
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(1);
+        let mut rng = crate::random::stream(seed, 1);
         let bound = 1.0 / (H as f32).sqrt();
         let mut draw = |n: usize| uniform(&mut rng, n, bound);
         let mut params = LstmParams {
@@ -518,7 +515,7 @@ mod tests {
     use super::*;
     use crate::adapter::{trainable_values, Adapter};
     use crate::dynamics::ForwardTarget;
-    use crate::testing::{adam, random, synthetic};
+    use crate::testing::{adam, assert_gradient, random, synthetic};
 
     const I: usize = 3;
     const H: usize = 4;
@@ -673,24 +670,14 @@ mod tests {
                 "{}: all-zero gradient",
                 NAMES[k]
             );
-            let base = get(&m)[k].clone();
-            for (i, &got) in g.iter().enumerate() {
-                // (a) dfdx's own loss, f32.
-                let h = 1e-2f32;
+            // (a) dfdx's own loss, f32.
+            let close = |got: f32, want: f32| (got - want).abs() < 2e-4 + 2e-2 * want.abs();
+            assert_gradient(NAMES[k], g, &get(&m)[k], 0..g.len(), 1e-2, close, |v| {
                 let mut mm = m.clone();
-                let mut v = base.clone();
-                v[i] = base[i] + h;
-                set(&mut mm, k, &v);
-                let up = f32_loss(&mm);
-                v[i] = base[i] - h;
-                set(&mut mm, k, &v);
-                let down = f32_loss(&mm);
-                let fd32 = (up - down) / (2.0 * h);
-                assert!(
-                    (got - fd32).abs() < 2e-4 + 2e-2 * fd32.abs(),
-                    "{}[{i}]: dfdx {got} vs f32 finite difference {fd32}",
-                    NAMES[k]
-                );
+                set(&mut mm, k, v);
+                f32_loss(&mm)
+            });
+            for (i, &got) in g.iter().enumerate() {
                 // (b) the f64 reference.
                 let h = 1e-6f64;
                 let mut w = w64.clone();

@@ -14,8 +14,6 @@ use std::sync::Arc;
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 use lrmem_optimizers::Optimizer;
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use crate::dynamics::{nmse, InverseData, SampleOrder, INVERSE_INPUT, JOINTS};
 use crate::layers::{linear, mse, rows, Dev, Rows};
@@ -65,8 +63,7 @@ impl<const I: usize, const H1: usize, const H2: usize, const O: usize> Mlp<I, H1
     /// An MLP on `dev` initialised from ChaCha8 stream 1 of `seed` (stream 0 is for data
     /// order), so the same seed gives the same network everywhere.
     pub fn new(dev: &Dev, seed: u64) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(1);
+        let mut rng = crate::random::stream(seed, 1);
         let params = MlpParams {
             fc1: linear(dev, &mut rng),
             fc2: linear(dev, &mut rng),
@@ -237,7 +234,7 @@ impl<const H1: usize, const H2: usize> InverseLearner<H1, H2> {
 mod tests {
     use super::*;
     use crate::adapter::{trainable_values, Adapter};
-    use crate::testing::{adam, random, synthetic};
+    use crate::testing::{adam, assert_gradient, random, synthetic};
 
     type Small = Mlp<5, 6, 4, 3>;
 
@@ -260,29 +257,23 @@ mod tests {
             .unwrap();
         let g = m.loss(out, &y).unwrap().backward();
         let grads = trainable_values(&m.params, Some(&g)).unwrap();
+        let values = trainable_values(&m.params, None).unwrap();
         let mut adapter = Adapter::new(&m.params).unwrap();
         assert_eq!(grads.len(), 6);
+        let close = |got: f32, want: f32| (got - want).abs() < 2e-4 + 2e-2 * want.abs();
         for (k, grad) in grads.iter().enumerate() {
             assert!(
                 grad.iter().any(|&v| v != 0.0),
                 "tensor {k}: all-zero gradient"
             );
-            for (i, &got) in grad.iter().enumerate() {
-                let h = 1e-2;
+            let name = format!("tensor {k}");
+            assert_gradient(&name, grad, &values[k], 0..grad.len(), 1e-2, close, |w| {
                 let mut mm = m.clone();
-                let mut v = trainable_values(&m.params, None).unwrap();
-                v[k][i] += h;
-                adapter.load(&mut mm.params, &v).unwrap();
-                let up = loss_of(&mm);
-                v[k][i] -= 2.0 * h;
-                adapter.load(&mut mm.params, &v).unwrap();
-                let down = loss_of(&mm);
-                let fd = (up - down) / (2.0 * h);
-                assert!(
-                    (got - fd).abs() < 2e-4 + 2e-2 * fd.abs(),
-                    "tensor {k}[{i}]: dfdx {got} vs finite difference {fd}"
-                );
-            }
+                let mut all = values.clone();
+                all[k] = w.to_vec();
+                adapter.load(&mut mm.params, &all).unwrap();
+                loss_of(&mm)
+            });
         }
     }
 

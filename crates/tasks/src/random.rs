@@ -11,8 +11,17 @@
 //!   experiments whose every number must reproduce on any machine (MAML, the learned
 //!   optimizer's task families).
 
-use rand_chacha::rand_core::RngCore;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// ChaCha8 seeded with `seed`, on its stream `stream`: the independent streams one seed
+/// gives a run (by convention stream 0 orders the data, stream 1 initialises the model, stream
+/// 2 draws noise).
+pub(crate) fn stream(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
 
 /// `n` draws from U(−bound, bound), each from 24 random bits (→ [0, 1) exactly representable
 /// in f32), so that every model of this crate initialises the same way on every machine.
@@ -49,7 +58,6 @@ pub(crate) fn portable_normal(rng: &mut ChaCha8Rng) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand_chacha::rand_core::SeedableRng;
 
     /// [`uniform`] multiplies by 2⁻²⁴ where the weights of the learned optimizer's MNIST
     /// problem and the tests' inputs were drawn dividing by 2²⁴: the same numbers, bit for bit

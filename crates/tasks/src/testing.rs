@@ -24,6 +24,41 @@ pub(crate) fn fd(w: &mut [f32], i: usize, h: f32, mut f: impl FnMut(&[f32]) -> f
     (up - down) / (2.0 * h)
 }
 
+/// Checks an analytic gradient against central differences: for each coordinate `i` of
+/// `coords`, `loss` of `values` with `values[i]` moved by ±`h` (the others as they are) gives
+/// the difference `want`, and `close(analytic[i], want)` must hold (`what[i]` in the message).
+/// Returns the differences, for checks that some of them are clearly non-zero (a lost tape
+/// gives zero gradients; finite differences do not).
+#[track_caller]
+pub(crate) fn assert_gradient(
+    what: &str,
+    analytic: &[f32],
+    values: &[f32],
+    coords: impl IntoIterator<Item = usize>,
+    h: f32,
+    close: impl Fn(f32, f32) -> bool,
+    mut loss: impl FnMut(&[f32]) -> f32,
+) -> Vec<f32> {
+    let mut v = values.to_vec();
+    coords
+        .into_iter()
+        .map(|i| {
+            let want = fd(&mut v, i, h, &mut loss);
+            let got = analytic[i];
+            assert!(
+                close(got, want),
+                "{what}[{i}]: analytic {got} vs finite difference {want}"
+            );
+            want
+        })
+        .collect()
+}
+
+/// The tolerance of the layers' checks: relative error below `tol`, relative to at least 0.1.
+pub(crate) fn within(tol: f32) -> impl Fn(f32, f32) -> bool {
+    move |got, want| rel_err(got, want, 1e-1) < tol
+}
+
 /// `n` seeded draws from U(−scale, scale).
 pub(crate) fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
     uniform(&mut ChaCha8Rng::seed_from_u64(seed), n, scale)

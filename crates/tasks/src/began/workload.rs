@@ -183,8 +183,7 @@ impl BeganMnist {
             let img = test.image(i).expect("an index below the count");
             real.extend(img.iter().map(|&p| f32::from(p) / 255.0));
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(EVAL_SEED);
-        rng.set_stream(2);
+        let mut rng = crate::random::stream(EVAL_SEED, 2);
         self.fid = Some(Arc::new(FidReference {
             real: net.gaussian(&real)?,
             noise: noise(&mut rng, samples),

@@ -52,7 +52,6 @@
 use super::{Joints, Panda, DOF, QDD_MAX, QD_MAX, Q_MAX, Q_MIN, TAU_MAX};
 use crate::random::{normal, unit};
 use crate::TaskError;
-use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 /// The simulation's time step, s: the 1 ms control period of Franka's torque interface.
@@ -223,10 +222,8 @@ pub fn generate(
     seed: u64,
 ) -> Result<Trajectory, TaskError> {
     config.validate()?;
-    let mut ref_rng = ChaCha8Rng::seed_from_u64(seed);
-    ref_rng.set_stream(0);
-    let mut noise_rng = ChaCha8Rng::seed_from_u64(seed);
-    noise_rng.set_stream(1);
+    let mut ref_rng = crate::random::stream(seed, 0);
+    let mut noise_rng = crate::random::stream(seed, 1);
 
     let (lo, hi) = safe_box(config.margin);
     let mut reference = match config.family {
