@@ -159,23 +159,21 @@ pub(crate) fn mse<const O: usize, T: Tape<f32, Dev>>(
 /// Rows of `d` values, one per sample (image order), → the batch-last layout `(d, n)` of this
 /// crate's models, for `n` = `rows.len() / d` samples.
 pub(crate) fn batch_last(rows: &[f32], d: usize) -> Vec<f32> {
-    let n = rows.len() / d;
-    let mut out = vec![0.0f32; rows.len()];
-    for (s, row) in rows.chunks_exact(d).enumerate() {
-        for (i, &x) in row.iter().enumerate() {
-            out[i * n + s] = x;
-        }
-    }
-    out
+    transpose(rows, d)
 }
 
 /// The inverse of [`batch_last`]: `(d, n)` batch-last values → one row of `d` per sample.
 pub(crate) fn batch_first(cols: &[f32], n: usize) -> Vec<f32> {
-    let d = cols.len() / n;
-    let mut out = vec![0.0f32; cols.len()];
-    for (i, col) in cols.chunks_exact(n).enumerate() {
-        for (s, &x) in col.iter().enumerate() {
-            out[s * d + i] = x;
+    transpose(cols, n)
+}
+
+/// The transpose of a row-major matrix with rows of `width` values.
+fn transpose(m: &[f32], width: usize) -> Vec<f32> {
+    let height = m.len() / width;
+    let mut out = vec![0.0f32; m.len()];
+    for (r, row) in m.chunks_exact(width).enumerate() {
+        for (c, &x) in row.iter().enumerate() {
+            out[c * height + r] = x;
         }
     }
     out

@@ -372,21 +372,18 @@ mod tests {
         .unwrap()
     }
     /// Every tensor of `player` at its three largest gradients in `grads` against finite
-    /// differences of `loss` of a `fresh` model whose player `set` gives the moved tensors.
+    /// differences of `loss` of a `fresh` model whose player (`of` it) gets the moved tensors.
     fn check_player<P: TensorCollection<f32, Dev>>(
         player: &P,
         grads: &Gradients<f32, Dev>,
         fresh: impl Fn() -> Began,
         loss: impl Fn(&Began) -> f32,
-        set: impl Fn(&mut Began, &[Vec<f32>]),
+        of: impl Fn(&mut Began) -> &mut P,
     ) {
+        let mut adapter = Adapter::new(player).unwrap();
         let analytic = trainable_values(player, Some(grads)).unwrap();
         let values = trainable_values(player, None).unwrap();
-        let names: Vec<String> = Adapter::new(player)
-            .unwrap()
-            .names()
-            .map(String::from)
-            .collect();
+        let names: Vec<String> = adapter.names().map(String::from).collect();
         let close = |got: f32, want: f32| (got - want).abs() < 5e-6 + 5e-2 * want.abs();
         for (k, name) in names.iter().enumerate() {
             // The three coordinates with the largest gradients: many gradients of the
@@ -400,7 +397,7 @@ mod tests {
                 let mut g2 = fresh();
                 let mut all = values.clone();
                 all[k] = w.to_vec();
-                set(&mut g2, &all);
+                adapter.load(of(&mut g2), &all).unwrap();
                 loss(&g2)
             });
             assert!(
@@ -462,27 +459,20 @@ mod tests {
             g2.k = g.k;
             g2
         };
-        // L_D: the discriminator's tensors.
+        // L_D: the discriminator's tensors; L_G: the generator's, through the discriminator.
         check_player(
             &g.discriminator,
             &gd,
             fresh,
             |g2| losses(g2).0,
-            |g2, all| {
-                let d = &mut g2.discriminator;
-                Adapter::new(d).unwrap().load(d, all).unwrap();
-            },
+            |g2| &mut g2.discriminator,
         );
-        // L_G: the generator's, through the discriminator.
         check_player(
             &g.generator,
             &gg,
             fresh,
             |g2| losses(g2).1,
-            |g2, all| {
-                let p = &mut g2.generator;
-                Adapter::new(p).unwrap().load(p, all).unwrap();
-            },
+            |g2| &mut g2.generator,
         );
     }
 

@@ -412,6 +412,18 @@ mod tests {
     use super::*;
     use crate::testing::{random, sgd};
 
+    /// Batches of 4, 8 evaluation images, an evaluation every `eval_every` iterations.
+    fn small(eval_every: usize) -> BeganTaskConfig {
+        BeganTaskConfig {
+            model: BeganConfig {
+                batch: 4,
+                ..BeganConfig::default()
+            },
+            eval_every,
+            eval_images: 8,
+        }
+    }
+
     /// A tiny MNIST stand-in: `n` images of a bar at a random column, labels 0.
     fn tiny_mnist(n: usize) -> crate::mnist::Mnist {
         let split = |seed| {
@@ -441,14 +453,7 @@ mod tests {
 
     #[test]
     fn the_workload_steps_two_players_and_evaluates_periodically() {
-        let cfg = BeganTaskConfig {
-            model: BeganConfig {
-                batch: 4,
-                ..BeganConfig::default()
-            },
-            eval_every: 3,
-            eval_images: 8,
-        };
+        let cfg = small(3);
         let family = BeganMnist::new(&tiny_mnist(20), cfg).unwrap();
         assert_eq!(family.players(), &["generator", "discriminator"]);
         assert_eq!((family.len(), family.metric()), (1, BEGAN_METRIC));
@@ -515,14 +520,7 @@ mod tests {
     /// picture is a row of eight 28×28 samples; both reproduce from the seed.
     #[test]
     fn the_frechet_distance_curve_and_the_picture() {
-        let cfg = BeganTaskConfig {
-            model: BeganConfig {
-                batch: 4,
-                ..BeganConfig::default()
-            },
-            eval_every: 2,
-            eval_images: 8,
-        };
+        let cfg = small(2);
         let mnist = tiny_mnist(20);
         let net = FeatureNet::train(&mnist, 0).unwrap();
         let family = BeganMnist::new(&mnist, cfg).unwrap();
