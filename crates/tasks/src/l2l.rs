@@ -506,11 +506,7 @@ pub fn meta_train(
         source: e,
     };
     let mut weights = L2lWeights::init(cfg.k, family.scale(), cfg.seed).map_err(optim)?;
-    let mut adam = Adam::new(AdamConfig {
-        lr: cfg.lr,
-        ..AdamConfig::default()
-    })
-    .map_err(optim)?;
+    let mut adam = Adam::new(AdamConfig::with_lr(cfg.lr)).map_err(optim)?;
     let mut phi = weights.params().to_vec();
     let mut out = MetaTrained {
         weights: weights.clone(),
@@ -523,58 +519,29 @@ pub fn meta_train(
         seconds: 0.0,
     };
     let mut best = f64::INFINITY;
-    let validate = |w: &L2lWeights, steps: &mut u64| -> f64 {
-        let mut total = 0.0;
-        for v in 0..cfg.eval_instances {
-            let mut p = family.instance(cfg.seed ^ VALIDATION_SEED_MIX ^ v as u64);
-            let (losses, _) = run_weights(w, p.as_mut(), cfg.horizon);
-            *steps += losses.len() as u64;
-            total += if losses.len() < cfg.horizon || losses.iter().any(|l| !l.is_finite()) {
-                f64::INFINITY
-            } else {
-                losses.iter().map(|&l| f64::from(l)).sum::<f64>() / losses.len() as f64
-            };
-        }
-        total / cfg.eval_instances.max(1) as f64
-    };
     let mut grad_phi = vec![0.0f32; l2l::NUM_PARAMS];
     for epoch in 0..cfg.epochs {
         let mut problem = family.instance(cfg.seed ^ TRAIN_SEED_MIX ^ epoch as u64);
         let mut theta = problem.start();
         let n = theta.len();
         let mut state = vec![0.0f32; n * l2l::STATE_PER_COORDINATE];
-        let mut tapes = vec![vec![0.0f32; n * TAPE_PER_COORDINATE]; cfg.unroll];
-        let mut seen = vec![vec![0.0f32; n]; cfg.unroll];
-        let mut step_out = vec![0.0f32; n];
+        let mut unroll = Unroll::new(n, cfg.unroll);
         let mut epoch_loss = 0.0f64;
         let mut finite = true;
         for _ in 0..cfg.horizon / cfg.unroll {
-            for s in 0..cfg.unroll {
-                let loss = problem.loss_grad(&theta, &mut seen[s]);
-                out.optimizee_steps += 1;
-                epoch_loss += f64::from(loss);
-                if !loss.is_finite() || seen[s].iter().any(|g| !g.is_finite()) {
-                    finite = false;
-                    break;
-                }
-                weights.forward(&seen[s], &mut state, &mut step_out, Some(&mut tapes[s]));
-                theta.iter_mut().zip(&step_out).for_each(|(t, u)| *t += u);
-            }
+            let steps = &mut out.optimizee_steps;
+            finite = unroll.run(
+                &weights,
+                problem.as_mut(),
+                &mut theta,
+                &mut state,
+                &mut epoch_loss,
+                steps,
+            );
             if !finite {
                 break;
             }
-            // ∂(Σ_t f(θ_t))/∂g_s = Σ_{t > s} ∇f(θ_t): suffix sums, in place from the end.
-            let mut d_out = vec![vec![0.0f32; n]; cfg.unroll];
-            for s in (0..cfg.unroll - 1).rev() {
-                let (head, tail) = d_out.split_at_mut(s + 1);
-                for ((d, &next), &g) in head[s].iter_mut().zip(&tail[0]).zip(&seen[s + 1]) {
-                    *d = next + g;
-                }
-            }
-            grad_phi.fill(0.0);
-            let tr: Vec<&[f32]> = tapes.iter().map(Vec::as_slice).collect();
-            let dr: Vec<&[f32]> = d_out.iter().map(Vec::as_slice).collect();
-            weights.backward(&tr, &dr, &mut grad_phi);
+            unroll.meta_gradient(&weights, &mut grad_phi);
             if grad_phi.iter().any(|g| !g.is_finite()) {
                 out.skipped += 1;
                 continue;
@@ -591,7 +558,7 @@ pub fn meta_train(
         progress(epoch, mean);
         let last = epoch + 1 == cfg.epochs;
         if cfg.eval_every > 0 && ((epoch + 1) % cfg.eval_every == 0 || last) {
-            let v = validate(&weights, &mut out.optimizee_steps);
+            let v = validation_loss(family, cfg, &weights, &mut out.optimizee_steps);
             out.validation.push((epoch, v));
             if v < best {
                 best = v;
@@ -606,6 +573,95 @@ pub fn meta_train(
     }
     out.seconds = started.elapsed().as_secs_f64();
     Ok(out)
+}
+
+/// The mean optimizee loss of `weights` over the horizon on `cfg`'s validation instances
+/// (infinite for an instance that did not run its whole horizon finitely); `steps` counts the
+/// optimizee steps.
+fn validation_loss(
+    family: &dyn Family,
+    cfg: &MetaTraining,
+    weights: &L2lWeights,
+    steps: &mut u64,
+) -> f64 {
+    let mut total = 0.0;
+    for v in 0..cfg.eval_instances {
+        let mut p = family.instance(cfg.seed ^ VALIDATION_SEED_MIX ^ v as u64);
+        let (losses, _) = run_weights(weights, p.as_mut(), cfg.horizon);
+        *steps += losses.len() as u64;
+        total += if losses.len() < cfg.horizon || losses.iter().any(|l| !l.is_finite()) {
+            f64::INFINITY
+        } else {
+            losses.iter().map(|&l| f64::from(l)).sum::<f64>() / losses.len() as f64
+        };
+    }
+    total / cfg.eval_instances.max(1) as f64
+}
+
+/// One truncated unroll of meta-training: per step, the optimizee's gradient the LSTM saw and
+/// the LSTM's tape.
+struct Unroll {
+    tapes: Vec<Vec<f32>>,
+    seen: Vec<Vec<f32>>,
+    step_out: Vec<f32>,
+}
+
+impl Unroll {
+    /// Buffers for unrolls of `steps` steps over `n` coordinates.
+    fn new(n: usize, steps: usize) -> Self {
+        Unroll {
+            tapes: vec![vec![0.0f32; n * TAPE_PER_COORDINATE]; steps],
+            seen: vec![vec![0.0f32; n]; steps],
+            step_out: vec![0.0f32; n],
+        }
+    }
+
+    /// Runs the unroll's steps of `weights` on `problem` from `theta` and the LSTM's `state`
+    /// (both carried on to the next unroll), keeping the tapes; each loss is added to
+    /// `loss_sum` and each step counted in `steps`. `false`, and the rest not run, at the first
+    /// non-finite loss or gradient.
+    fn run(
+        &mut self,
+        weights: &L2lWeights,
+        problem: &mut dyn Problem,
+        theta: &mut [f32],
+        state: &mut [f32],
+        loss_sum: &mut f64,
+        steps: &mut u64,
+    ) -> bool {
+        for (seen, tape) in self.seen.iter_mut().zip(&mut self.tapes) {
+            let loss = problem.loss_grad(theta, seen);
+            *steps += 1;
+            *loss_sum += f64::from(loss);
+            if !loss.is_finite() || seen.iter().any(|g| !g.is_finite()) {
+                return false;
+            }
+            weights.forward(seen, state, &mut self.step_out, Some(tape));
+            theta
+                .iter_mut()
+                .zip(&self.step_out)
+                .for_each(|(t, u)| *t += u);
+        }
+        true
+    }
+
+    /// The meta-gradient of the unroll's summed loss into `grad_phi`, with the optimizee's
+    /// gradients held as inputs (the paper drops second derivatives).
+    fn meta_gradient(&self, weights: &L2lWeights, grad_phi: &mut [f32]) {
+        let (steps, n) = (self.seen.len(), self.step_out.len());
+        // ∂(Σ_t f(θ_t))/∂g_s = Σ_{t > s} ∇f(θ_t): suffix sums, in place from the end.
+        let mut d_out = vec![vec![0.0f32; n]; steps];
+        for s in (0..steps - 1).rev() {
+            let (head, tail) = d_out.split_at_mut(s + 1);
+            for ((d, &next), &g) in head[s].iter_mut().zip(&tail[0]).zip(&self.seen[s + 1]) {
+                *d = next + g;
+            }
+        }
+        grad_phi.fill(0.0);
+        let tr: Vec<&[f32]> = self.tapes.iter().map(Vec::as_slice).collect();
+        let dr: Vec<&[f32]> = d_out.iter().map(Vec::as_slice).collect();
+        weights.backward(&tr, &dr, grad_phi);
+    }
 }
 
 #[cfg(test)]
@@ -675,27 +731,19 @@ mod tests {
     /// The MLP's gradient against central differences, on a small synthetic data set.
     #[test]
     fn mlp_gradient_is_exact() {
-        use crate::idx::Images;
         use crate::mnist::Split;
         let split = |count: usize, seed: u64| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            Split {
-                images: Images {
-                    count,
-                    rows: 28,
-                    cols: 28,
-                    pixels: (0..count * PIXELS)
-                        .map(|_| {
-                            if rng.next_u32() % 3 == 0 {
-                                (rng.next_u32() % 256) as u8
-                            } else {
-                                0
-                            }
-                        })
-                        .collect(),
-                },
-                labels: (0..count).map(|i| (i % 10) as u8).collect(),
-            }
+            let pixels = (0..count * PIXELS)
+                .map(|_| {
+                    if rng.next_u32() % 3 == 0 {
+                        (rng.next_u32() % 256) as u8
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            Split::new(pixels, (0..count).map(|i| (i % 10) as u8).collect()).unwrap()
         };
         let mnist = Mnist {
             train: split(40, 1),

@@ -3,7 +3,6 @@
 //! images (always), and on real MNIST when `cargo xtask data` has fetched it.
 
 use lrmem_tasks::fid::{frechet_distance, FeatureNet};
-use lrmem_tasks::idx::Images;
 use lrmem_tasks::mnist::{Mnist, Split, PIXELS, SIDE};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -29,15 +28,7 @@ fn bars(n: usize, seed: u64) -> Split {
         }
         labels.push(c as u8);
     }
-    Split {
-        images: Images {
-            count: n,
-            rows: SIDE,
-            cols: SIDE,
-            pixels,
-        },
-        labels,
-    }
+    Split::new(pixels, labels).unwrap()
 }
 
 /// Pixels p/255 of images `range` of `split`.
@@ -129,14 +120,12 @@ fn fid_sanity_on_real_mnist() {
     let Some(full) = common::mnist_if_present() else {
         return;
     };
-    let take = |s: &Split, n: usize| Split {
-        images: Images {
-            count: n,
-            rows: SIDE,
-            cols: SIDE,
-            pixels: s.images.pixels[..n * PIXELS].to_vec(),
-        },
-        labels: s.labels[..n].to_vec(),
+    let take = |s: &Split, n: usize| {
+        Split::new(
+            s.images.pixels[..n * PIXELS].to_vec(),
+            s.labels[..n].to_vec(),
+        )
+        .unwrap()
     };
     let mnist = Mnist {
         train: take(&full.train, 10_000),

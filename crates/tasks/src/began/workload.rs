@@ -435,15 +435,7 @@ mod tests {
                     pixels[i * PIXELS + y * SIDE + x] = 255;
                 }
             }
-            crate::mnist::Split {
-                images: crate::idx::Images {
-                    count: n,
-                    rows: SIDE,
-                    cols: SIDE,
-                    pixels,
-                },
-                labels: vec![0; n],
-            }
+            crate::mnist::Split::new(pixels, vec![0; n]).unwrap()
         };
         crate::mnist::Mnist {
             train: split(1),
