@@ -161,8 +161,8 @@ impl BeganMnist {
     /// The workload with a [`FID_NAME`] curve: the Fréchet distance between `samples`
     /// held-out digits of `mnist` and as many generated ones (from fixed noise, the same for
     /// every run) in `net`'s feature space, at every point of the metric's curve and at the
-    /// end. `samples` in 2..= the test digits; the protocol uses ≥ 1,000, which
-    /// costs ≈ 0.2 s per point.
+    /// end. `samples` in 2..= the test digits; the GAN experiment uses 1,000
+    /// (docs/benchmark.md), which costs ≈ 0.2 s per point.
     pub fn with_fid(
         mut self,
         mnist: &crate::mnist::Mnist,
