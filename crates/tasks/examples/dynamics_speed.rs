@@ -17,9 +17,10 @@ use lrmem_tasks::dynamics::{
 };
 use lrmem_tasks::lstm::{ForwardConfig, ForwardLearner};
 use lrmem_tasks::mlp::InverseLearner;
+use lrmem_tasks::TaskError;
 
 /// `steps` at 1 ms: joint j follows two sinusoids; τ a smooth nonlinear function of the state.
-fn trajectory(steps: usize, seed: u64) -> Result<ArmTrajectory, lrmem_tasks::TaskError> {
+fn trajectory(steps: usize, seed: u64) -> Result<ArmTrajectory, TaskError> {
     let (mut q, mut qd, mut qdd, mut tau) = (vec![], vec![], vec![], vec![]);
     // Frequencies from a small family (seed mod 10) so that held-out motions resemble the
     // training ones; phases from the seed itself.
@@ -61,21 +62,31 @@ fn cpu_seconds() -> f64 {
 }
 
 /// Builds a fresh optimizer for each run.
-type MakeOpt = Box<dyn Fn() -> Box<dyn Optimizer>>;
+type MakeOpt = fn() -> Box<dyn Optimizer>;
 
-/// Runs `f` `n` times; (wall, CPU) seconds per call.
-fn time(
+/// `learner` after `warm` updates: (wall, CPU) seconds per update over `n` more, the wall
+/// seconds of one evaluation, and the evaluation.
+fn measure<L, E>(
+    learner: &mut L,
+    warm: usize,
     n: usize,
-    mut f: impl FnMut() -> Result<(), lrmem_tasks::TaskError>,
-) -> Result<(f64, f64), lrmem_tasks::TaskError> {
+    mut update: impl FnMut(&mut L) -> Result<f32, TaskError>,
+    evaluate: impl FnOnce(&L) -> Result<E, TaskError>,
+) -> Result<(f64, f64, f64, E), TaskError> {
+    for _ in 0..warm {
+        update(learner)?;
+    }
     let (start, cpu) = (Instant::now(), cpu_seconds());
     for _ in 0..n {
-        f()?;
+        update(learner)?;
     }
-    Ok((
+    let (per, cpu) = (
         start.elapsed().as_secs_f64() / n as f64,
         (cpu_seconds() - cpu) / n as f64,
-    ))
+    );
+    let start = Instant::now();
+    let e = evaluate(learner)?;
+    Ok((per, cpu, start.elapsed().as_secs_f64(), e))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -96,42 +107,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         copy.state_change
     );
     let opts: [(&str, MakeOpt); 2] = [
-        (
-            "SGD",
-            Box::new(|| {
-                Box::new(
-                    Sgd::new(SgdConfig {
-                        lr: 0.1,
-                        ..SgdConfig::default()
-                    })
-                    .unwrap(),
-                )
-            }),
-        ),
-        (
-            "Adam",
-            Box::new(|| {
-                Box::new(
-                    Adam::new(AdamConfig {
-                        lr: 3e-3,
-                        ..AdamConfig::default()
-                    })
-                    .unwrap(),
-                )
-            }),
-        ),
+        ("SGD", || {
+            Box::new(Sgd::new(SgdConfig::with_lr(0.1)).unwrap())
+        }),
+        ("Adam", || {
+            Box::new(Adam::new(AdamConfig::with_lr(3e-3)).unwrap())
+        }),
     ];
     for (name, make) in &opts {
         let mut learner: ForwardLearner =
             ForwardLearner::new(fwd.clone(), ForwardConfig::default(), 0)?;
         let mut opt = make();
-        for _ in 0..20 {
-            learner.update(&mut *opt)?;
-        }
-        let (per, cpu) = time(300, || learner.update(&mut *opt).map(drop))?;
-        let start = Instant::now();
-        let e = learner.evaluate()?;
-        let eval = start.elapsed().as_secs_f64();
+        let (per, cpu, eval, e) = measure(
+            &mut learner,
+            20,
+            300,
+            |l| l.update(&mut *opt),
+            |l| l.evaluate(),
+        )?;
         println!(
             "LSTM h32, 128-step BPTT, batch 1, {name}: {:.3} ms/update wall, {:.3} ms CPU; evaluation of {} held-out steps {:.1} ms; after {} updates NMSE next state {:.3e}, state change {:.3}",
             per * 1e3,
@@ -149,13 +142,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut learner: InverseLearner =
             InverseLearner::new(inv.clone(), SampleOrder::Shuffled, 0)?;
         let mut opt = make();
-        for _ in 0..1000 {
-            learner.update(&mut *opt)?;
-        }
-        let (per, cpu) = time(20_000, || learner.update(&mut *opt).map(drop))?;
-        let start = Instant::now();
-        let e = learner.evaluate()?;
-        let eval = start.elapsed().as_secs_f64();
+        let (per, cpu, eval, e) = measure(
+            &mut learner,
+            1000,
+            20_000,
+            |l| l.update(&mut *opt),
+            |l| l.evaluate(),
+        )?;
         println!(
             "MLP 21-64-64-7, one sample, {name}: {:.1} µs/update wall, {:.1} µs CPU; evaluation of {} held-out samples {:.1} ms; after {} updates torque NMSE {:.4}",
             per * 1e6,

@@ -6,6 +6,8 @@
 //! `cargo run --release -p lrmem-tasks --example gradient_scale -- [LR] [UPDATES] [SEED]`
 //! (defaults 1e-3, 1000, 0; needs `cargo xtask data`). docs/guide.md quotes its output.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -39,10 +41,7 @@ fn quantile(sorted: &[f32], q: f64) -> f32 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let lr: f32 = args.next().map_or(Ok(1e-3), |a| a.parse())?;
-    let updates: usize = args.next().map_or(Ok(1000), |a| a.parse())?;
-    let seed: u64 = args.next().map_or(Ok(0), |a| a.parse())?;
+    let (lr, updates, seed) = common::lr_updates_seed(1000)?;
     let mnist = Mnist::load(&default_dir())?;
     let pair = Arc::new(mnist.pair(1, 2, PixelScale::Unit)?);
     let mut task = OnlineMnist::new(pair, seed)?;

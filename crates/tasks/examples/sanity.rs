@@ -4,6 +4,8 @@
 //! `cargo run --release -p lrmem-tasks --example sanity -- [LR] [UPDATES] [SEED]`
 //! (defaults 1e-3, 2000, 0; needs `cargo xtask data`).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,18 +14,12 @@ use lrmem_tasks::mnist::{default_dir, Mnist, PixelScale};
 use lrmem_tasks::{OnlineMnist, Task};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let lr: f32 = args.next().map_or(Ok(1e-3), |a| a.parse())?;
-    let updates: usize = args.next().map_or(Ok(2000), |a| a.parse())?;
-    let seed: u64 = args.next().map_or(Ok(0), |a| a.parse())?;
+    let (lr, updates, seed) = common::lr_updates_seed(2000)?;
     let mnist = Mnist::load(&default_dir())?;
     for scale in [PixelScale::Unit, PixelScale::Standardized, PixelScale::Raw] {
         let pair = Arc::new(mnist.pair(1, 2, scale)?);
         let mut task = OnlineMnist::new(pair, seed)?;
-        let mut opt = Sgd::new(SgdConfig {
-            lr,
-            ..SgdConfig::default()
-        })?;
+        let mut opt = Sgd::new(SgdConfig::with_lr(lr))?;
         let t = Instant::now();
         let mut line = format!(
             "{scale:?} lr {lr:e} seed {seed}: acc@0 {:.4}",

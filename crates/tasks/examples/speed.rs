@@ -36,10 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `speed update` or `speed eval` runs one part only (for profiling).
     let only = std::env::args().nth(1);
     let mut task = OnlineMnist::new(pair.clone(), 0)?;
-    let mut opt = Sgd::new(SgdConfig {
-        lr: 1e-3,
-        ..SgdConfig::default()
-    })?;
+    let mut opt = Sgd::new(SgdConfig::with_lr(1e-3))?;
     for _ in 0..200 {
         task.update(&mut opt)?; // warm-up (allocator cache, page faults)
     }

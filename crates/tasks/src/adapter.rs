@@ -81,14 +81,7 @@ impl Adapter {
     /// Records `model`'s tensors: their dotted names (`conv1.weight`, or the visit index for a
     /// tensor without a name), sizes, and which ones are trainable.
     pub fn new<M: TensorCollection<f32, Cpu>>(model: &M) -> Result<Self, TaskError> {
-        let mut survey = Survey {
-            tensors: Vec::new(),
-            unused: Default::default(),
-        };
-        M::iter_tensors(&mut RecursiveWalker {
-            m: (model, String::new()),
-            f: &mut survey,
-        })?;
+        let mut survey = Survey::of(model, Read::Nothing)?;
         for (i, t) in survey.tensors.iter_mut().enumerate() {
             if t.name.is_empty() {
                 t.name = i.to_string();
@@ -110,6 +103,35 @@ impl Adapter {
             grads,
             checked: false,
         })
+    }
+
+    /// Sets every trainable tensor of `model`, the model this adapter was built for, to
+    /// `values` (in the order of [`Adapter::names`], as [`trainable_values`] reads them): e.g.
+    /// a network read back from a file. Another number of tensors or another length is a
+    /// [`TaskError::ModelMismatch`], before anything is written.
+    pub(crate) fn load<M: TensorCollection<f32, Cpu>>(
+        &mut self,
+        model: &mut M,
+        values: &[Vec<f32>],
+    ) -> Result<(), TaskError> {
+        if values.len() != self.params.len() {
+            return Err(self.mismatch(
+                0,
+                &format!(
+                    "{} tensors given for {} trainable ones",
+                    values.len(),
+                    self.params.len()
+                ),
+            ));
+        }
+        let trainable = self.tensors.iter().enumerate().filter(|(_, t)| t.trainable);
+        if let Some(((index, t), v)) = trainable.zip(values).find(|((_, t), v)| t.len != v.len()) {
+            return Err(self.mismatch(index, &format!("{} values given for {}", v.len(), t.len)));
+        }
+        for (buf, v) in self.params.iter_mut().zip(values) {
+            buf.copy_from_slice(v);
+        }
+        self.walk(model, None)
     }
 
     /// Names of the model's tensors, in visit order (the names the optimizer sees).
@@ -278,14 +300,52 @@ impl Adapter {
     }
 }
 
-/// First walk: names, sizes, ids.
-struct Survey {
+/// The values of every trainable tensor of `model` (with `grads`: their gradients there), in
+/// the order of their names ([`Adapter::names`]); [`Adapter::load`] writes them back.
+pub(crate) fn trainable_values<M: TensorCollection<f32, Cpu>>(
+    model: &M,
+    grads: Option<&Gradients<f32, Cpu>>,
+) -> Result<Vec<Vec<f32>>, TaskError> {
+    let read = match grads {
+        Some(grads) => Read::Grads(grads),
+        None => Read::Params,
+    };
+    Ok(Survey::of(model, read)?.values)
+}
+
+/// What a survey reads of each trainable tensor besides its name, size and id.
+enum Read<'g> {
+    Nothing,
+    Params,
+    Grads(&'g Gradients<f32, Cpu>),
+}
+
+/// A read-only walk: names, sizes, ids, and the values [`Read`] asks for.
+struct Survey<'g> {
     tensors: Vec<TensorInfo>,
     /// dfdx's public way to read a tensor's id (`UnusedTensors::add`).
     unused: dfdx::optim::UnusedTensors,
+    read: Read<'g>,
+    values: Vec<Vec<f32>>,
 }
 
-impl TensorVisitor<f32, Cpu> for Survey {
+impl<'g> Survey<'g> {
+    fn of<M: TensorCollection<f32, Cpu>>(model: &M, read: Read<'g>) -> Result<Self, CpuError> {
+        let mut survey = Survey {
+            tensors: Vec::new(),
+            unused: Default::default(),
+            read,
+            values: Vec::new(),
+        };
+        M::iter_tensors(&mut RecursiveWalker {
+            m: (model, String::new()),
+            f: &mut survey,
+        })?;
+        Ok(survey)
+    }
+}
+
+impl TensorVisitor<f32, Cpu> for Survey<'_> {
     type Viewer = (ViewTensorRef, ViewTensorName);
     type Err = CpuError;
     type E2 = f32;
@@ -298,6 +358,11 @@ impl TensorVisitor<f32, Cpu> for Survey {
     ) -> Result<Option<Tensor<S, f32, Cpu>>, CpuError> {
         if opts.do_gradient_update {
             self.unused.add(t);
+            match self.read {
+                Read::Nothing => {}
+                Read::Params => self.values.push(t.as_vec()),
+                Read::Grads(grads) => self.values.push(grads.get(t).as_vec()),
+            }
         }
         self.tensors.push(TensorInfo {
             name,
@@ -467,6 +532,26 @@ mod tests {
         assert_eq!(eval.weight.as_vec(), neg(model.weight.as_vec()));
         assert_eq!(eval.bias.as_vec(), neg(model.bias.as_vec()));
         assert!(adapter.eval_point(&model, &sgd()).unwrap().is_none());
+    }
+
+    /// What `trainable_values` reads, `load` writes back; another count or length is refused
+    /// before anything is written.
+    #[test]
+    fn values_read_and_load_back() {
+        let dev = Cpu::default();
+        let mut model = dev.build_module::<Linear<2, 1>, f32>();
+        model.weight.copy_from(&[0.5, -1.0]);
+        model.bias.copy_from(&[0.25]);
+        let mut adapter = Adapter::new(&model).unwrap();
+        let values = trainable_values(&model, None).unwrap();
+        assert_eq!(values, [vec![0.5, -1.0], vec![0.25]]);
+        let mut other = dev.build_module::<Linear<2, 1>, f32>();
+        for bad in [vec![vec![1.0, 2.0]], vec![vec![1.0], vec![2.0]]] {
+            let e = adapter.load(&mut other, &bad).unwrap_err();
+            assert!(matches!(e, TaskError::ModelMismatch { .. }), "{e}");
+        }
+        adapter.load(&mut other, &values).unwrap();
+        assert_eq!(trainable_values(&other, None).unwrap(), values);
     }
 
     /// A model whose bias never reaches the loss: the first update is an error naming it.

@@ -21,10 +21,11 @@ use dfdx::prelude::*;
 use lrmem_optimizers::{Adam, AdamConfig};
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
-use crate::adapter::Adapter;
+use crate::adapter::{trainable_values, Adapter};
 use crate::layers::batch_first;
 use crate::lenet::LeNet;
 use crate::mnist::{shuffled_order, Mnist, PIXELS};
+use crate::model::Training;
 use crate::TaskError;
 
 /// Dimension of the feature space (the LeNet's hidden layer).
@@ -50,7 +51,7 @@ impl FeatureNet {
         dfdx::flush_denormals_to_zero();
         let dev = crate::lenet::Dev::default();
         let mut net = LeNet::<10>::with_classes(&dev, seed);
-        let mut adapter = Adapter::new(&net.params)?;
+        let mut training = Training::new(&net)?;
         let mut opt = Adam::new(AdamConfig {
             lr: 1e-3,
             ..AdamConfig::default()
@@ -61,7 +62,6 @@ impl FeatureNet {
         })?;
         let train = &mnist.train;
         let order = shuffled_order(train.images.count, seed);
-        let mut grads = adapter.fresh_grads();
         let (mut images, mut labels) = (Vec::new(), Vec::new());
         for batch in order.chunks(32) {
             images.clear();
@@ -70,11 +70,10 @@ impl FeatureNet {
                 images.extend(image(&train.images, i));
                 labels.push(train.labels[i]);
             }
-            let x = net.input(&images)?;
-            let loss = net.loss(net.logits(x.traced(grads))?, &labels)?;
-            grads = loss.try_backward()?;
-            adapter.update(&mut net.params, &mut grads, &mut opt)?;
-            net.params.try_zero_grads(&mut grads)?;
+            training.step(&mut net, &mut opt, |net, grads| {
+                let x = net.input(&images)?;
+                net.loss(net.logits(x.traced(grads))?, &labels)
+            })?;
         }
         let mut correct = 0usize;
         let test = &mnist.test;
@@ -117,7 +116,7 @@ impl FeatureNet {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, net.to_bytes()).map_err(io)?;
+        std::fs::write(&tmp, net.to_bytes()?).map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)?;
         Ok(net)
     }
@@ -148,18 +147,11 @@ impl FeatureNet {
         Gaussian::fit(&self.features(images)?, FEATURES)
     }
 
-    fn to_bytes(&self) -> Vec<u8> {
-        let p = &self.net.params;
-        let parts = [
-            p.conv1.weight.as_vec(),
-            p.conv1.bias.as_vec(),
-            p.conv2.weight.as_vec(),
-            p.conv2.bias.as_vec(),
-            p.fc1.weight.as_vec(),
-            p.fc1.bias.as_vec(),
-            p.fc2.weight.as_vec(),
-            p.fc2.bias.as_vec(),
-        ];
+    /// The cache file: the magic, a CRC-32C of the body, and the body: the version, the seed,
+    /// the test accuracy and every tensor (its length, then its values) in the order of their
+    /// names.
+    fn to_bytes(&self) -> Result<Vec<u8>, TaskError> {
+        let parts = trainable_values(&self.net.params, None)?;
         let mut body = Vec::new();
         body.extend_from_slice(&VERSION.to_le_bytes());
         body.extend_from_slice(&self.seed.to_le_bytes());
@@ -173,7 +165,7 @@ impl FeatureNet {
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&CRC.checksum(&body).to_le_bytes());
         out.extend(body);
-        out
+        Ok(out)
     }
 
     /// The network in `bytes`, or `None` if they are not a whole, intact cache file.
@@ -190,41 +182,26 @@ impl FeatureNet {
         let (seed, body) = body.split_first_chunk::<8>()?;
         let (acc, mut body) = body.split_first_chunk::<8>()?;
         let seed = u64::from_le_bytes(*seed);
-        let dev = crate::lenet::Dev::default();
-        let mut net = LeNet::<10>::with_classes(&dev, seed);
-        let mut next = || -> Option<Vec<f32>> {
+        let mut parts = Vec::new();
+        while !body.is_empty() {
             let (len, rest) = body.split_first_chunk::<4>()?;
             let len = u32::from_le_bytes(*len) as usize;
             let bytes = rest.get(..len.checked_mul(4)?)?;
             body = &rest[len * 4..];
-            Some(
-                bytes
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            )
-        };
-        let p = &mut net.params;
-        macro_rules! load {
-            ($t:expr) => {{
-                let v = next()?;
-                if v.len() != $t.shape().num_elements() || v.iter().any(|x| !x.is_finite()) {
-                    return None;
-                }
-                $t.copy_from(&v);
-            }};
+            let part: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            if part.iter().any(|x| !x.is_finite()) {
+                return None;
+            }
+            parts.push(part);
         }
-        load!(p.conv1.weight);
-        load!(p.conv1.bias);
-        load!(p.conv2.weight);
-        load!(p.conv2.bias);
-        load!(p.fc1.weight);
-        load!(p.fc1.bias);
-        load!(p.fc2.weight);
-        load!(p.fc2.bias);
-        if !body.is_empty() {
-            return None;
-        }
+        let dev = crate::lenet::Dev::default();
+        let mut net = LeNet::<10>::with_classes(&dev, seed);
+        Adapter::new(&net.params)
+            .and_then(|mut a| a.load(&mut net.params, &parts))
+            .ok()?;
         Some(FeatureNet {
             net,
             seed,
@@ -318,7 +295,7 @@ fn psd_sqrt(m: &DMatrix<f64>) -> DMatrix<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::tests::random;
+    use crate::testing::random;
 
     fn gaussian_rows(n: usize, dim: usize, seed: u64, shift: f64, scale: f64) -> Vec<f64> {
         random(n * dim, seed, 1.0)

@@ -1,7 +1,8 @@
 //! The building blocks of this crate's dfdx models that dfdx 0.13 lacks on stable Rust:
 //! convolution as im2col over a precomputed patch index (with zero padding and strides),
-//! nearest-neighbour upsampling, ELU, a bias add and a dense layer with cheap backwards, and the
-//! seeded initialisation every model shares.
+//! nearest-neighbour upsampling, ELU, a bias add and a dense layer with cheap backwards, the
+//! seeded initialisation every model shares, and the packing of samples into the models'
+//! tensors with the regression models' MSE.
 //!
 //! Activations are laid out feature-major with the batch last, `(features, batch)`, so one
 //! precomputed index serves every batch size: a convolution gathers its patch matrix
@@ -18,9 +19,9 @@ use std::sync::Arc;
 
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
-use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha8Rng;
 
+use crate::random::uniform;
 use crate::TaskError;
 
 /// The device every model of this crate runs on: dfdx's CPU.
@@ -99,26 +100,80 @@ pub(crate) fn upsample_index(channels: usize, side: usize) -> PatchIndex {
     PatchIndex(idx.into())
 }
 
+/// Rows of `N` values, `(n, N)`: one per sample, or one per step of a batch of sequences,
+/// time-major (row `t·batch + b` is step `t` of sequence `b`).
+pub type Rows<const N: usize, T = NoneTape> = Tensor<(usize, Const<N>), f32, Dev, T>;
+
+/// How many whole samples of `d` values `values` holds (one or more), or an error saying that
+/// they are not whole `what()` (e.g. `images of 784 pixels`).
+pub(crate) fn whole(
+    values: &[f32],
+    d: usize,
+    what: impl FnOnce() -> String,
+) -> Result<usize, TaskError> {
+    if values.is_empty() || !values.len().is_multiple_of(d) {
+        return Err(TaskError::Argument(format!(
+            "{} values are not whole {}",
+            values.len(),
+            what()
+        )));
+    }
+    Ok(values.len() / d)
+}
+
+/// Samples of `D` values each, one after the other (`what` names them in the error), as the
+/// `(D, n)` batch-last tensor of this crate's convolutional models.
+pub(crate) fn batch_last_tensor<const D: usize>(
+    dev: &Dev,
+    values: &[f32],
+    what: impl FnOnce() -> String,
+) -> Result<Tensor<(Const<D>, usize), f32, Dev>, TaskError> {
+    let n = whole(values, D, what)?;
+    Ok(dev.try_tensor_from_vec(batch_last(values, D), (Const::<D>, n))?)
+}
+
+/// Rows of `N` values each (`n·N` values) as an `(n, N)` tensor.
+pub(crate) fn rows<const N: usize>(dev: &Dev, values: &[f32]) -> Result<Rows<N>, TaskError> {
+    let n = whole(values, N, || format!("rows of {N}"))?;
+    Ok(dev.try_tensor_from_vec(values.to_vec(), (n, Const::<N>))?)
+}
+
+/// The mean squared error of outputs `y` `(n, O)` against `targets` (row-major, as `y`): the
+/// loss of the regression models ([`crate::mlp`], [`crate::lstm`]).
+pub(crate) fn mse<const O: usize, T: Tape<f32, Dev>>(
+    dev: &Dev,
+    y: Rows<O, T>,
+    targets: &[f32],
+) -> Result<Tensor<Rank0, f32, Dev, T>, TaskError> {
+    let n = y.shape().0;
+    if targets.len() != n * O {
+        return Err(TaskError::Argument(format!(
+            "{} targets for {n} output rows of {O}",
+            targets.len()
+        )));
+    }
+    let targets = dev.try_tensor_from_vec(targets.to_vec(), (n, Const::<O>))?;
+    Ok(y.try_sub(targets)?.try_square()?.try_mean()?)
+}
+
 /// Rows of `d` values, one per sample (image order), → the batch-last layout `(d, n)` of this
 /// crate's models, for `n` = `rows.len() / d` samples.
 pub(crate) fn batch_last(rows: &[f32], d: usize) -> Vec<f32> {
-    let n = rows.len() / d;
-    let mut out = vec![0.0f32; rows.len()];
-    for (s, row) in rows.chunks_exact(d).enumerate() {
-        for (i, &x) in row.iter().enumerate() {
-            out[i * n + s] = x;
-        }
-    }
-    out
+    transpose(rows, d)
 }
 
 /// The inverse of [`batch_last`]: `(d, n)` batch-last values → one row of `d` per sample.
 pub(crate) fn batch_first(cols: &[f32], n: usize) -> Vec<f32> {
-    let d = cols.len() / n;
-    let mut out = vec![0.0f32; cols.len()];
-    for (i, col) in cols.chunks_exact(n).enumerate() {
-        for (s, &x) in col.iter().enumerate() {
-            out[s * d + i] = x;
+    transpose(cols, n)
+}
+
+/// The transpose of a row-major matrix with rows of `width` values.
+fn transpose(m: &[f32], width: usize) -> Vec<f32> {
+    let height = m.len() / width;
+    let mut out = vec![0.0f32; m.len()];
+    for (r, row) in m.chunks_exact(width).enumerate() {
+        for (c, &x) in row.iter().enumerate() {
+            out[c * height + r] = x;
         }
     }
     out
@@ -153,26 +208,22 @@ pub(crate) fn elu<S: Shape, T: Tape<f32, Dev>>(
     Ok(out.put_tape(tape))
 }
 
-/// Fills a layer's weight and bias with U(±1/√fan_in) from `rng` (PyTorch's defaults for
-/// `Conv2d` and `Linear`), drawn weight first, in storage order.
-pub(crate) fn init_uniform<const I: usize, const O: usize>(
-    layer: &mut Linear<I, O, f32, Dev>,
+/// A layer (a dense layer, or a convolution's `(out, patch)` weight) with its weight and bias
+/// drawn from U(±1/√fan_in) from `rng` (PyTorch's defaults for `Conv2d` and `Linear`), weight
+/// first, in storage order. A model built as a struct literal of these draws its layers in the
+/// order its fields are written.
+pub(crate) fn linear<const I: usize, const O: usize>(
+    dev: &Dev,
     rng: &mut ChaCha8Rng,
-) {
+) -> Linear<I, O, f32, Dev> {
     let bound = 1.0 / (I as f32).sqrt();
+    let mut layer = Linear {
+        weight: dev.zeros(),
+        bias: dev.zeros(),
+    };
     layer.weight.copy_from(&uniform(rng, I * O, bound));
     layer.bias.copy_from(&uniform(rng, O, bound));
-}
-
-/// `n` draws from U(−bound, bound), each from 24 random bits (→ [0, 1) exactly representable
-/// in f32), so that every model of this crate initialises the same way on every machine.
-pub(crate) fn uniform(rng: &mut ChaCha8Rng, n: usize, bound: f32) -> Vec<f32> {
-    (0..n)
-        .map(|_| {
-            let u = (rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32);
-            (2.0 * u - 1.0) * bound
-        })
-        .collect()
+    layer
 }
 
 /// One convolution: gather the patches of `x (IN, n)` into `(Z, n)`, view them as
@@ -331,33 +382,10 @@ pub(crate) fn dense<const I: usize, const O: usize, T: Tape<f32, Dev>>(
 #[cfg(test)]
 // The checks index the analytic gradient, the inputs and the finite differences together.
 #[allow(clippy::needless_range_loop)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::testing::{assert_gradient, fd, random, rel_err, within};
     use rand_chacha::rand_core::SeedableRng;
-
-    /// |a − b| / max(|b|, floor).
-    pub(crate) fn rel_err(a: f32, b: f32, floor: f32) -> f32 {
-        (a - b).abs() / b.abs().max(floor)
-    }
-
-    /// Central difference of `f` at `w[i]` with step `h`.
-    pub(crate) fn fd(w: &mut [f32], i: usize, h: f32, mut f: impl FnMut(&[f32]) -> f32) -> f32 {
-        let orig = w[i];
-        w[i] = orig + h;
-        let up = f(w);
-        w[i] = orig - h;
-        let down = f(w);
-        w[i] = orig;
-        (up - down) / (2.0 * h)
-    }
-
-    /// `n` seeded draws from U(−scale, scale).
-    pub(crate) fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        (0..n)
-            .map(|_| ((rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * scale)
-            .collect()
-    }
 
     /// 2 channels of 7×7 → 3 channels, 3×3, stride 2, pad 1 → 4×4.
     const CIN: usize = 2;
@@ -374,9 +402,7 @@ pub(crate) mod tests {
     const Z: usize = PATCH * OUT * OUT;
 
     fn layer(dev: &Dev, seed: u64) -> Linear<PATCH, COUT, f32, Dev> {
-        let mut l = dev.build_module::<dfdx::nn::builders::Linear<PATCH, COUT>, f32>();
-        init_uniform(&mut l, &mut ChaCha8Rng::seed_from_u64(seed));
-        l
+        linear(dev, &mut ChaCha8Rng::seed_from_u64(seed))
     }
 
     #[test]
@@ -424,7 +450,7 @@ pub(crate) mod tests {
         let l = layer(&dev, 3);
         let n = 2;
         let idx = conv_index(CIN, SIDE, G);
-        let mut xs = random(IN * n, 4, 1.0);
+        let xs = random(IN * n, 4, 1.0);
         let r = dev.tensor_from_vec(
             random(COUT * OUT * OUT * n, 5, 1.0),
             (Const::<COUT>, OUT * OUT * n),
@@ -444,40 +470,21 @@ pub(crate) mod tests {
             g.get(&l.bias).as_vec(),
         );
         // Every input coordinate: corners, edges and the centre see different numbers of taps.
-        for i in 0..IN * n {
-            let want = fd(&mut xs, i, 1e-2, |xs| eval(&l, xs));
-            assert!(
-                rel_err(gx[i], want, 1e-1) < 1e-2,
-                "x[{i}]: {} vs {want}",
-                gx[i]
-            );
-        }
-        for i in 0..PATCH * COUT {
+        assert_gradient("x", &gx, &xs, 0..IN * n, 1e-2, within(1e-2), |xs| {
+            eval(&l, xs)
+        });
+        let w = l.weight.as_vec();
+        assert_gradient("w", &gw, &w, 0..PATCH * COUT, 1e-2, within(1e-2), |w| {
             let mut l2 = l.clone();
-            let mut w = l2.weight.as_vec();
-            let want = fd(&mut w, i, 1e-2, |w| {
-                l2.weight.copy_from(w);
-                eval(&l2, &xs)
-            });
-            assert!(
-                rel_err(gw[i], want, 1e-1) < 1e-2,
-                "w[{i}]: {} vs {want}",
-                gw[i]
-            );
-        }
-        for i in 0..COUT {
+            l2.weight.copy_from(w);
+            eval(&l2, &xs)
+        });
+        let b = l.bias.as_vec();
+        assert_gradient("b", &gb, &b, 0..COUT, 1e-2, within(1e-2), |b| {
             let mut l2 = l.clone();
-            let mut b = l2.bias.as_vec();
-            let want = fd(&mut b, i, 1e-2, |b| {
-                l2.bias.copy_from(b);
-                eval(&l2, &xs)
-            });
-            assert!(
-                rel_err(gb[i], want, 1e-1) < 1e-2,
-                "b[{i}]: {} vs {want}",
-                gb[i]
-            );
-        }
+            l2.bias.copy_from(b);
+            eval(&l2, &xs)
+        });
     }
 
     #[test]
@@ -488,7 +495,7 @@ pub(crate) mod tests {
         let dev = Dev::default();
         let n = 2;
         let idx = upsample_index(C, S);
-        let mut xs = random(C * S * S * n, 6, 1.0);
+        let xs = random(C * S * S * n, 6, 1.0);
         let r = dev.tensor_from_vec(random(BIG * n, 7, 1.0), (Const::<BIG>, n));
         let x = dev.tensor_from_vec(xs.clone(), (Const::<{ C * S * S }>, n));
         let y = gather_rows::<{ C * S * S }, BIG, _>(x.leaky_trace(), &idx, true).unwrap();
@@ -508,18 +515,11 @@ pub(crate) mod tests {
             .backward()
             .get(&x)
             .as_vec();
-        for i in 0..xs.len() {
-            let want = fd(&mut xs, i, 1e-2, |xs| {
-                let x = dev.tensor_from_vec(xs.to_vec(), (Const::<{ C * S * S }>, n));
-                let y = gather_rows::<{ C * S * S }, BIG, NoneTape>(x, &idx, true).unwrap();
-                (y * r.clone()).sum::<Rank0, _>().array()
-            });
-            assert!(
-                rel_err(gx[i], want, 1e-1) < 1e-3,
-                "x[{i}]: {} vs {want}",
-                gx[i]
-            );
-        }
+        assert_gradient("x", &gx, &xs, 0..xs.len(), 1e-2, within(1e-3), |xs| {
+            let x = dev.tensor_from_vec(xs.to_vec(), (Const::<{ C * S * S }>, n));
+            let y = gather_rows::<{ C * S * S }, BIG, NoneTape>(x, &idx, true).unwrap();
+            (y * r.clone()).sum::<Rank0, _>().array()
+        });
     }
 
     #[test]

@@ -25,18 +25,15 @@
 //! `(out, in·25)`, a linear weight as `(out, in)`.
 
 use dfdx::nn::modules::Linear;
-use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection};
-
 use dfdx::prelude::*;
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use crate::mnist::{Samples, PIXELS, SIDE};
+use crate::model::{tensor_collection, Trainable};
 use crate::TaskError;
 
 pub use crate::layers::Dev;
 use crate::layers::{
-    batch_last, conv, conv_index, dense, init_uniform, trim, ConvGeometry, PatchIndex, SCRATCH,
+    batch_last_tensor, conv, conv_index, dense, linear, trim, ConvGeometry, PatchIndex, SCRATCH,
 };
 
 /// Side of the conv kernels.
@@ -64,7 +61,7 @@ const VALID: ConvGeometry = ConvGeometry {
     pad: 0,
 };
 
-/// The LeNet's trainable tensors, as a dfdx [`TensorCollection`] named like PyTorch's
+/// The LeNet's trainable tensors, as a dfdx `TensorCollection` named like PyTorch's
 /// `state_dict`: `conv1.weight`, `conv1.bias`, …, `fc2.bias`. This is what an optimizer walks.
 #[derive(Debug, Clone)]
 pub struct LeNetParams<E: Dtype, D: Storage<E>, const CLASSES: usize = 2> {
@@ -78,32 +75,7 @@ pub struct LeNetParams<E: Dtype, D: Storage<E>, const CLASSES: usize = 2> {
     pub fc2: Linear<50, CLASSES, E, D>,
 }
 
-impl<E, D, const CLASSES: usize> TensorCollection<E, D> for LeNetParams<E, D, CLASSES>
-where
-    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
-    D: Device<E>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = LeNetParams<E2, D2, CLASSES>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("conv1", |s| &s.conv1, |s| &mut s.conv1),
-                Self::module("conv2", |s| &s.conv2, |s| &mut s.conv2),
-                Self::module("fc1", |s| &s.fc1, |s| &mut s.fc1),
-                Self::module("fc2", |s| &s.fc2, |s| &mut s.fc2),
-            ),
-            |(conv1, conv2, fc1, fc2)| LeNetParams {
-                conv1,
-                conv2,
-                fc1,
-                fc2,
-            },
-        )
-    }
-}
+tensor_collection!(LeNetParams<E, D, const CLASSES> { conv1, conv2, fc1, fc2 });
 
 /// A batch of images laid out for [`LeNet`]: `(784 pixels, batch)`, batch last.
 pub type Input<T = NoneTape> = Tensor<(Const<PIXELS>, usize), f32, Dev, T>;
@@ -147,18 +119,13 @@ impl<const CLASSES: usize> LeNet<CLASSES> {
     /// 320, 50. Uses ChaCha8 stream 1 of `seed` (stream 0 is the data order), so the same seed
     /// gives the same network everywhere.
     pub fn with_classes(dev: &Dev, seed: u64) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(1);
-        let mut params: LeNetParams<f32, Dev, CLASSES> = LeNetParams {
-            conv1: dev.build_module::<dfdx::nn::builders::Linear<25, 10>, f32>(),
-            conv2: dev.build_module::<dfdx::nn::builders::Linear<250, 20>, f32>(),
-            fc1: dev.build_module::<dfdx::nn::builders::Linear<320, 50>, f32>(),
-            fc2: dev.build_module::<dfdx::nn::builders::Linear<50, CLASSES>, f32>(),
+        let mut rng = crate::random::stream(seed, 1);
+        let params = LeNetParams {
+            conv1: linear(dev, &mut rng),
+            conv2: linear(dev, &mut rng),
+            fc1: linear(dev, &mut rng),
+            fc2: linear(dev, &mut rng),
         };
-        init_uniform(&mut params.conv1, &mut rng);
-        init_uniform(&mut params.conv2, &mut rng);
-        init_uniform(&mut params.fc1, &mut rng);
-        init_uniform(&mut params.fc2, &mut rng);
         let idx1 = conv_index(1, SIDE, VALID);
         let idx2 = conv_index(C1, P1, VALID);
         LeNet {
@@ -177,16 +144,7 @@ impl<const CLASSES: usize> LeNet<CLASSES> {
     /// Packs one or more images (each [`PIXELS`] values, concatenated) into an [`Input`]
     /// `(784, n)`.
     pub fn input(&self, images: &[f32]) -> Result<Input, TaskError> {
-        if images.is_empty() || !images.len().is_multiple_of(PIXELS) {
-            return Err(TaskError::Argument(format!(
-                "{} values are not whole images of {PIXELS} pixels",
-                images.len()
-            )));
-        }
-        let n = images.len() / PIXELS;
-        Ok(self
-            .dev
-            .try_tensor_from_vec(batch_last(images, PIXELS), (Const::<PIXELS>, n))?)
+        batch_last_tensor(&self.dev, images, || format!("images of {PIXELS} pixels"))
     }
 
     /// Forward pass: logits `(CLASSES, n)` for the images in `x`. Works with or without a
@@ -286,6 +244,18 @@ impl<const CLASSES: usize> LeNet<CLASSES> {
     }
 }
 
+impl<const CLASSES: usize> Trainable for LeNet<CLASSES> {
+    type Params = LeNetParams<f32, Dev, CLASSES>;
+
+    fn params(&self) -> &Self::Params {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut Self::Params {
+        &mut self.params
+    }
+}
+
 /// 2×2 max-pool (stride 2) of `C` maps `side × side` laid out `(C, y, x, n)`, giving
 /// `(C·(side/2)², n)`. The first maximum of each window in row-major order wins (a NaN wins),
 /// as in PyTorch, and the backward routes the window's gradient to exactly that element.
@@ -343,9 +313,10 @@ fn max_pool_2x2<const C: usize, const OUT: usize, T: Tape<f32, Dev>>(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::layers::tests::{fd, random, rel_err};
+    use crate::adapter::{trainable_values, Adapter};
+    use crate::testing::{assert_gradient, fd, random, within};
 
     #[test]
     fn conv_index_matches_direct_convolution() {
@@ -392,7 +363,7 @@ pub(crate) mod tests {
         let dev = Dev::default();
         let net = LeNet::new(&dev, 5);
         let n = 2;
-        let mut xs = random(n * POOLED1, 11, 1.0);
+        let xs = random(n * POOLED1, 11, 1.0);
         let r = dev.tensor_from_vec(
             random(C2 * H2 * H2 * n, 12, 1.0),
             (Const::<C2>, H2 * H2 * n),
@@ -426,41 +397,31 @@ pub(crate) mod tests {
         let gw = g.get(&net.params.conv2.weight).as_vec();
         let gb = g.get(&net.params.conv2.bias).as_vec();
         let gx = g.get(&x).as_vec();
-        for i in [0, 37, 513, 1439, 2 * 1440 - 1] {
-            let want = fd(&mut xs, i, 1e-2, |xs| eval(&net, xs));
-            assert!(
-                rel_err(gx[i], want, 1e-1) < 1e-2,
-                "x[{i}]: {} vs {want}",
-                gx[i]
-            );
-        }
-        for i in [0, 249, 2600, 4999] {
-            let mut net2 = net.clone();
-            let mut w = net2.params.conv2.weight.as_vec();
-            let want = fd(&mut w, i, 1e-2, |w| {
+        let coords = [0, 37, 513, 1439, 2 * 1440 - 1];
+        assert_gradient("x", &gx, &xs, coords, 1e-2, within(1e-2), |xs| {
+            eval(&net, xs)
+        });
+        let w = net.params.conv2.weight.as_vec();
+        let wants = assert_gradient(
+            "w",
+            &gw,
+            &w,
+            [0, 249, 2600, 4999],
+            1e-2,
+            within(1e-2),
+            |w| {
+                let mut net2 = net.clone();
                 net2.params.conv2.weight.copy_from(w);
                 eval(&net2, &xs)
-            });
-            assert!(want.abs() > 1e-3, "degenerate check");
-            assert!(
-                rel_err(gw[i], want, 1e-1) < 1e-2,
-                "w[{i}]: {} vs {want}",
-                gw[i]
-            );
-        }
-        for i in [0, 19] {
+            },
+        );
+        assert!(wants.iter().all(|w| w.abs() > 1e-3), "degenerate check");
+        let b = net.params.conv2.bias.as_vec();
+        assert_gradient("b", &gb, &b, [0, 19], 1e-2, within(1e-2), |b| {
             let mut net2 = net.clone();
-            let mut b = net2.params.conv2.bias.as_vec();
-            let want = fd(&mut b, i, 1e-2, |b| {
-                net2.params.conv2.bias.copy_from(b);
-                eval(&net2, &xs)
-            });
-            assert!(
-                rel_err(gb[i], want, 1e-1) < 1e-2,
-                "b[{i}]: {} vs {want}",
-                gb[i]
-            );
-        }
+            net2.params.conv2.bias.copy_from(b);
+            eval(&net2, &xs)
+        });
     }
 
     #[test]
@@ -534,45 +495,43 @@ pub(crate) mod tests {
             .loss(net.logits(x.trace(grads)).unwrap(), &labels)
             .unwrap();
         let g = loss.backward();
-
-        macro_rules! check {
-            ($layer:ident . $t:ident, $which:expr) => {{
-                let analytic = g.get(&net.params.$layer.$t).as_vec();
-                let mut nonzero = 0;
-                for &i in $which {
+        let analytic = trainable_values(&net.params, Some(&g)).unwrap();
+        let values = trainable_values(&net.params, None).unwrap();
+        let mut adapter = Adapter::new(&net.params).unwrap();
+        let names: Vec<String> = adapter.names().map(String::from).collect();
+        let coords: [&[usize]; 8] = [
+            &[0, 12, 24, 100, 249],      // conv1.weight
+            &[0, 3, 9],                  // conv1.bias
+            &[0, 777, 2500, 4321, 4999], // conv2.weight
+            &[0, 5, 10, 19],             // conv2.bias
+            &[0, 1000, 8000, 15999],     // fc1.weight
+            &[0, 17, 49],                // fc1.bias
+            &[0, 33, 50, 99],            // fc2.weight
+            &[0, 1],                     // fc2.bias
+        ];
+        for (k, coords) in coords.into_iter().enumerate() {
+            let close = |got: f32, want: f32| (got - want).abs() < 2e-3 + 2e-2 * want.abs();
+            let wants = assert_gradient(
+                &names[k],
+                &analytic[k],
+                &values[k],
+                coords.iter().copied(),
+                2e-3,
+                close,
+                |w| {
                     let mut net2 = net.clone();
-                    let mut w = net2.params.$layer.$t.as_vec();
-                    let want = fd(&mut w, i, 2e-3, |w| {
-                        net2.params.$layer.$t.copy_from(w);
-                        loss_of(&net2)
-                    });
-                    let got = analytic[i];
-                    if want.abs() > 1e-4 {
-                        nonzero += 1;
-                    }
-                    assert!(
-                        (got - want).abs() < 2e-3 + 2e-2 * want.abs(),
-                        "{}.{}[{i}]: dfdx {got} vs finite difference {want}",
-                        stringify!($layer),
-                        stringify!($t)
-                    );
-                }
-                assert!(
-                    nonzero > 0,
-                    "{}.{}: all checked gradients ~0, choose other coordinates",
-                    stringify!($layer),
-                    stringify!($t)
-                );
-            }};
+                    let mut all = values.clone();
+                    all[k] = w.to_vec();
+                    adapter.load(&mut net2.params, &all).unwrap();
+                    loss_of(&net2)
+                },
+            );
+            assert!(
+                wants.iter().any(|w| w.abs() > 1e-4),
+                "{}: all checked gradients ~0, choose other coordinates",
+                names[k]
+            );
         }
-        check!(conv1.weight, &[0, 12, 24, 100, 249]);
-        check!(conv1.bias, &[0, 3, 9]);
-        check!(conv2.weight, &[0, 777, 2500, 4321, 4999]);
-        check!(conv2.bias, &[0, 5, 10, 19]);
-        check!(fc1.weight, &[0, 1000, 8000, 15999]);
-        check!(fc1.bias, &[0, 17, 49]);
-        check!(fc2.weight, &[0, 33, 50, 99]);
-        check!(fc2.bias, &[0, 1]);
     }
 
     #[test]

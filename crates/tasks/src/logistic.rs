@@ -9,9 +9,10 @@
 //! accuracy on a held-out set.
 
 use lrmem_optimizers::{Optimizer, Tensor};
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::random;
 use crate::task::{Metric, Task, TaskFamily};
 use crate::TaskError;
 
@@ -46,11 +47,9 @@ impl Default for LogisticFamily {
     }
 }
 
-/// A standard normal deviate from two uniforms (Box–Muller), so that data depend only on seeds.
+/// A standard normal deviate ([`random::normal`]), so that data depend only on seeds.
 fn normal(rng: &mut ChaCha8Rng) -> f32 {
-    let u = ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-    let v = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-    ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+    random::normal(rng) as f32
 }
 
 impl LogisticFamily {

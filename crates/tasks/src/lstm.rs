@@ -45,18 +45,15 @@ use dfdx::nn::modules::Linear;
 use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection, TensorOptions};
 use dfdx::prelude::*;
 use lrmem_optimizers::Optimizer;
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
-use crate::adapter::Adapter;
 use crate::dynamics::{
     ForwardData, ForwardNmse, SequenceSet, Subsequences, FORWARD_INPUT, STATE, SUBSEQUENCE,
 };
-use crate::layers::uniform;
+use crate::layers::{mse, rows};
+pub use crate::layers::{Dev, Rows};
+use crate::model::{tensor_collection, Trainable, Training};
+use crate::random::uniform;
 use crate::TaskError;
-
-/// The device the models run on: dfdx's CPU.
-pub type Dev = Cpu;
 
 /// The recurrent cell's tensors: `weight_ih (G, I)`, `weight_hh (G, H)`, `bias (G)`, with
 /// G = 4H rows in gate order i, f, g, o (PyTorch's layout).
@@ -138,29 +135,7 @@ pub struct LstmParams<
     pub readout: Linear<H, O, E, D>,
 }
 
-impl<const I: usize, const H: usize, const G: usize, const O: usize, E, D> TensorCollection<E, D>
-    for LstmParams<I, H, G, O, E, D>
-where
-    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
-    D: Device<E>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = LstmParams<I, H, G, O, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("cell", |s| &s.cell, |s| &mut s.cell),
-                Self::module("readout", |s| &s.readout, |s| &mut s.readout),
-            ),
-            |(cell, readout)| LstmParams { cell, readout },
-        )
-    }
-}
-
-/// A batch of input rows, time-major: row `t·batch + b` is step `t` of sequence `b`.
-pub type Rows<const N: usize, T = NoneTape> = Tensor<(usize, Const<N>), f32, Dev, T>;
+tensor_collection!(LstmParams<const I, const H, const G, const O, E, D> { cell, readout });
 
 /// An LSTM sequence model from `I` inputs through `H` hidden units (`G` = 4·`H`) to `O`
 /// outputs per step (see the module docs).
@@ -176,7 +151,7 @@ pub type Rows<const N: usize, T = NoneTape> = Tensor<(usize, Const<N>), f32, Dev
 /// ```
 #[derive(Debug, Clone)]
 pub struct Lstm<const I: usize, const H: usize, const G: usize, const O: usize> {
-    /// The trainable tensors (walk these with [`Adapter`]).
+    /// The trainable tensors (walk these with [`crate::adapter::Adapter`]).
     pub params: LstmParams<I, H, G, O, f32, Dev>,
     dev: Dev,
 }
@@ -190,8 +165,7 @@ impl<const I: usize, const H: usize, const G: usize, const O: usize> Lstm<I, H, 
     /// the same model everywhere.
     pub fn new(dev: &Dev, seed: u64) -> Self {
         const { assert!(G == 4 * H && H > 0 && I > 0 && O > 0, "G must be 4·H") };
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(1);
+        let mut rng = crate::random::stream(seed, 1);
         let bound = 1.0 / (H as f32).sqrt();
         let mut draw = |n: usize| uniform(&mut rng, n, bound);
         let mut params = LstmParams {
@@ -223,15 +197,7 @@ impl<const I: usize, const H: usize, const G: usize, const O: usize> Lstm<I, H, 
 
     /// Packs time-major input rows (`steps·batch·I` values) into a tensor.
     pub fn rows<const N: usize>(&self, values: &[f32]) -> Result<Rows<N>, TaskError> {
-        if values.is_empty() || !values.len().is_multiple_of(N) {
-            return Err(TaskError::Argument(format!(
-                "{} values are not whole rows of {N}",
-                values.len()
-            )));
-        }
-        Ok(self
-            .dev
-            .try_tensor_from_vec(values.to_vec(), (values.len() / N, Const::<N>))?)
+        rows(&self.dev, values)
     }
 
     /// Unrolls the LSTM over `steps` steps of `batch` sequences from zero state: `x` is
@@ -310,17 +276,7 @@ impl<const I: usize, const H: usize, const G: usize, const O: usize> Lstm<I, H, 
         y: Rows<O, T>,
         targets: &[f32],
     ) -> Result<Tensor<Rank0, f32, Dev, T>, TaskError> {
-        let n = y.shape().0;
-        if targets.len() != n * O {
-            return Err(TaskError::Argument(format!(
-                "{} targets for {n} output rows of {O}",
-                targets.len()
-            )));
-        }
-        let targets = self
-            .dev
-            .try_tensor_from_vec(targets.to_vec(), (n, Const::<O>))?;
-        Ok(y.try_sub(targets)?.try_square()?.try_mean()?)
+        mse(&self.dev, y, targets)
     }
 
     /// Outputs for time-major `inputs` (`steps·batch·I` values), `steps·batch·O` values in the
@@ -393,6 +349,20 @@ impl<const I: usize, const H: usize, const G: usize, const O: usize> Lstm<I, H, 
     }
 }
 
+impl<const I: usize, const H: usize, const G: usize, const O: usize> Trainable
+    for Lstm<I, H, G, O>
+{
+    type Params = LstmParams<I, H, G, O, f32, Dev>;
+
+    fn params(&self) -> &Self::Params {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut Self::Params {
+        &mut self.params
+    }
+}
+
 /// Settings of a [`ForwardLearner`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForwardConfig {
@@ -435,18 +405,18 @@ const EVAL_BATCH: usize = 256;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use lrmem_tasks::dynamics::{ArmTrajectory, ForwardData, ForwardTarget, JOINTS};
+/// use lrmem_tasks::dynamics::{ForwardData, ForwardTarget};
 /// use lrmem_tasks::lstm::{ForwardConfig, ForwardLearner};
+/// use lrmem_tasks::robot::{trajectories, RobotConfig};
 /// use lrmem_optimizers::{Adam, AdamConfig};
 ///
-/// let wave = |phase: f64| {
-///     let v = |k: f64| (0..200 * JOINTS).map(|i| ((i / JOINTS) as f64 * 1e-2 + phase + k * (i % JOINTS) as f64).sin()).collect::<Vec<_>>();
-///     ArmTrajectory::new(v(1.0), v(2.0), v(3.0), v(4.0))
-/// };
-/// let data = Arc::new(ForwardData::new(&[wave(0.0)?], &[wave(1.0)?], ForwardTarget::StateChange)?);
+/// // The Panda's first task, one training and one held-out trajectory of 0.2 s.
+/// let tiny = RobotConfig { train: 1, test: 1, seconds: 0.2, ..RobotConfig::forward() };
+/// let task = &trajectories(&tiny)?[0];
+/// let data = Arc::new(ForwardData::new(&task.train, &task.test, ForwardTarget::StateChange)?);
 /// let cfg = ForwardConfig { subsequence: 16, ..ForwardConfig::default() };
 /// let mut learner: ForwardLearner = ForwardLearner::new(data, cfg, 0)?;
-/// let mut opt = Adam::new(AdamConfig { lr: 1e-2, ..AdamConfig::default() })?;
+/// let mut opt = Adam::new(AdamConfig::with_lr(1e-2))?;
 /// let first = learner.update(&mut opt)?;
 /// assert!(first.is_finite());
 /// let nmse = learner.evaluate()?;
@@ -456,9 +426,7 @@ const EVAL_BATCH: usize = 256;
 #[derive(Debug)]
 pub struct ForwardLearner<const H: usize = 32, const G: usize = 128> {
     lstm: Lstm<FORWARD_INPUT, H, G, STATE>,
-    adapter: Adapter,
-    /// Taken by each forward pass and given back by backward.
-    grads: Option<Gradients<f32, Dev>>,
+    training: Training<Lstm<FORWARD_INPUT, H, G, STATE>>,
     data: Arc<ForwardData>,
     sampler: Subsequences,
     cfg: ForwardConfig,
@@ -466,8 +434,6 @@ pub struct ForwardLearner<const H: usize = 32, const G: usize = 128> {
     /// Reused time-major inputs and targets of a batch.
     x: Vec<f32>,
     y: Vec<f32>,
-    /// The model at the optimizer's evaluation point (see [`Adapter::eval_point`]).
-    eval: Option<Lstm<FORWARD_INPUT, H, G, STATE>>,
 }
 
 impl<const H: usize, const G: usize> ForwardLearner<H, G> {
@@ -478,20 +444,17 @@ impl<const H: usize, const G: usize> ForwardLearner<H, G> {
         dfdx::flush_denormals_to_zero();
         let dev = Dev::default();
         let lstm = Lstm::new(&dev, seed);
-        let adapter = Adapter::new(&lstm.params)?;
-        let grads = Some(adapter.fresh_grads());
+        let training = Training::new(&lstm)?;
         let sampler = Subsequences::new(data.train(), cfg.subsequence, seed)?;
         Ok(ForwardLearner {
             lstm,
-            adapter,
-            grads,
+            training,
             data,
             sampler,
             cfg,
             updates: 0,
             x: Vec::new(),
             y: Vec::new(),
-            eval: None,
         })
     }
 
@@ -527,26 +490,11 @@ impl<const H: usize, const G: usize> ForwardLearner<H, G> {
                 self.y.extend_from_slice(&train[s].targets[yi..yi + STATE]);
             }
         }
-        let grads = self
-            .grads
-            .take()
-            .unwrap_or_else(|| self.adapter.fresh_grads());
-        let x = self.lstm.rows::<FORWARD_INPUT>(&self.x)?;
-        let out = self.lstm.forward(x.traced(grads), l, b)?;
-        let loss = self.lstm.loss(out, &self.y)?;
-        let value = loss.array();
-        let mut grads = loss.try_backward()?;
-        let result = self.adapter.update(&mut self.lstm.params, &mut grads, opt);
-        self.lstm.params.try_zero_grads(&mut grads)?;
-        self.grads = Some(grads);
-        result?;
-        self.eval = self
-            .adapter
-            .eval_point(&self.lstm.params, &*opt)?
-            .map(|params| Lstm {
-                params,
-                dev: self.lstm.dev.clone(),
-            });
+        let (x, y) = (&self.x, &self.y);
+        let value = self.training.step(&mut self.lstm, opt, |lstm, grads| {
+            let x = lstm.rows::<FORWARD_INPUT>(x)?;
+            lstm.loss(lstm.forward(x.traced(grads), l, b)?, y)
+        })?;
         self.updates += 1;
         Ok(value)
     }
@@ -556,7 +504,7 @@ impl<const H: usize, const G: usize> ForwardLearner<H, G> {
     /// it has one).
     pub fn evaluate(&self) -> Result<ForwardNmse, TaskError> {
         dfdx::flush_denormals_to_zero();
-        let model = self.eval.as_ref().unwrap_or(&self.lstm);
+        let model = self.training.evaluated(&self.lstm);
         let pred = model.predict_set(self.data.test(), self.cfg.subsequence, EVAL_BATCH)?;
         self.data.nmse(&pred)
     }
@@ -565,10 +513,9 @@ impl<const H: usize, const G: usize> ForwardLearner<H, G> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dynamics::tests::synthetic;
+    use crate::adapter::{trainable_values, Adapter};
     use crate::dynamics::ForwardTarget;
-    use crate::layers::tests::random;
-    use lrmem_optimizers::{Adam, AdamConfig};
+    use crate::testing::{adam, assert_gradient, random, synthetic};
 
     const I: usize = 3;
     const H: usize = 4;
@@ -578,27 +525,18 @@ mod tests {
     const BATCH: usize = 2;
     type Small = Lstm<I, H, G, O>;
 
-    /// Every parameter of the small model as one flat vector, in a fixed order, and back.
+    /// Every parameter tensor of the small model as a flat vector, in name order, and back.
     fn get(m: &Small) -> Vec<Vec<f32>> {
-        let p = &m.params;
-        vec![
-            p.cell.weight_ih.as_vec(),
-            p.cell.weight_hh.as_vec(),
-            p.cell.bias.as_vec(),
-            p.readout.weight.as_vec(),
-            p.readout.bias.as_vec(),
-        ]
+        trainable_values(&m.params, None).unwrap()
     }
 
     fn set(m: &mut Small, k: usize, v: &[f32]) {
-        let p = &mut m.params;
-        match k {
-            0 => p.cell.weight_ih.copy_from(v),
-            1 => p.cell.weight_hh.copy_from(v),
-            2 => p.cell.bias.copy_from(v),
-            3 => p.readout.weight.copy_from(v),
-            _ => p.readout.bias.copy_from(v),
-        }
+        let mut all = get(m);
+        all[k] = v.to_vec();
+        Adapter::new(&m.params)
+            .unwrap()
+            .load(&mut m.params, &all)
+            .unwrap();
     }
 
     const NAMES: [&str; 5] = [
@@ -666,18 +604,8 @@ mod tests {
             .unwrap();
         let loss = m.loss(out, y).unwrap();
         let value = loss.array();
-        let g = loss.backward();
-        let p = &m.params;
-        (
-            value,
-            vec![
-                g.get(&p.cell.weight_ih).as_vec(),
-                g.get(&p.cell.weight_hh).as_vec(),
-                g.get(&p.cell.bias).as_vec(),
-                g.get(&p.readout.weight).as_vec(),
-                g.get(&p.readout.bias).as_vec(),
-            ],
-        )
+        let grads = trainable_values(&m.params, Some(&loss.backward())).unwrap();
+        (value, grads)
     }
 
     /// dfdx's forward agrees with the independent f64 reference.
@@ -742,24 +670,14 @@ mod tests {
                 "{}: all-zero gradient",
                 NAMES[k]
             );
-            let base = get(&m)[k].clone();
-            for (i, &got) in g.iter().enumerate() {
-                // (a) dfdx's own loss, f32.
-                let h = 1e-2f32;
+            // (a) dfdx's own loss, f32.
+            let close = |got: f32, want: f32| (got - want).abs() < 2e-4 + 2e-2 * want.abs();
+            assert_gradient(NAMES[k], g, &get(&m)[k], 0..g.len(), 1e-2, close, |v| {
                 let mut mm = m.clone();
-                let mut v = base.clone();
-                v[i] = base[i] + h;
-                set(&mut mm, k, &v);
-                let up = f32_loss(&mm);
-                v[i] = base[i] - h;
-                set(&mut mm, k, &v);
-                let down = f32_loss(&mm);
-                let fd32 = (up - down) / (2.0 * h);
-                assert!(
-                    (got - fd32).abs() < 2e-4 + 2e-2 * fd32.abs(),
-                    "{}[{i}]: dfdx {got} vs f32 finite difference {fd32}",
-                    NAMES[k]
-                );
+                set(&mut mm, k, v);
+                f32_loss(&mm)
+            });
+            for (i, &got) in g.iter().enumerate() {
                 // (b) the f64 reference.
                 let h = 1e-6f64;
                 let mut w = w64.clone();
@@ -846,11 +764,7 @@ mod tests {
         let dev = Dev::default();
         let mut m = Small::new(&dev, 1);
         let mut adapter = Adapter::new(&m.params).unwrap();
-        let mut opt = Adam::new(AdamConfig {
-            lr: 2e-2,
-            ..AdamConfig::default()
-        })
-        .unwrap();
+        let mut opt = adam(2e-2);
         // Two sequences of 30 steps as one batch, time-major.
         let (xa, ya) = make(1, 30);
         let (xb, yb) = make(2, 30);
@@ -890,11 +804,7 @@ mod tests {
         let run = |seed: u64| {
             let mut l: ForwardLearner<8, 32> =
                 ForwardLearner::new(data.clone(), cfg, seed).unwrap();
-            let mut opt = Adam::new(AdamConfig {
-                lr: 1e-2,
-                ..AdamConfig::default()
-            })
-            .unwrap();
+            let mut opt = adam(1e-2);
             let before = l.evaluate().unwrap();
             let losses: Vec<f32> = (0..60).map(|_| l.update(&mut opt).unwrap()).collect();
             (before, losses, l.evaluate().unwrap())

@@ -27,11 +27,12 @@
 use nalgebra::DMatrix;
 /// The vector type of parameters and gradients here (nalgebra's), re-exported for callers.
 pub use nalgebra::DVector;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use lrmem_optimizers::memory_core::Memory;
 
+use crate::random::portable_normal as normal;
 use crate::TaskError;
 
 /// The sizes and noise of the mixed linear regression (defaults: Bernacchia's figure).
@@ -82,15 +83,6 @@ impl MamlConfig {
         }
         Ok(self)
     }
-}
-
-/// A standard normal draw (Box–Muller with `libm`, so that it is the same on every machine).
-pub(crate) fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    // Uniforms in (0, 1] and [0, 1) from 53 random bits each.
-    let unit = |r: &mut ChaCha8Rng| (r.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-    let u1 = 1.0 - unit(rng);
-    let u2 = unit(rng);
-    libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(2.0 * core::f64::consts::PI * u2)
 }
 
 fn normal_vector(rng: &mut ChaCha8Rng, n: usize) -> DVector<f64> {

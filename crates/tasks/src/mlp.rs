@@ -12,16 +12,12 @@
 use std::sync::Arc;
 
 use dfdx::nn::modules::Linear;
-use dfdx::nn::tensor_collection::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 use lrmem_optimizers::Optimizer;
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
-use crate::adapter::Adapter;
 use crate::dynamics::{nmse, InverseData, SampleOrder, INVERSE_INPUT, JOINTS};
-use crate::layers::init_uniform;
-use crate::lstm::{Dev, Rows};
+use crate::layers::{linear, mse, rows, Dev, Rows};
+use crate::model::{tensor_collection, Trainable, Training};
 use crate::TaskError;
 
 /// The MLP's trainable tensors, named `fc1.weight`, `fc1.bias`, …, `fc3.bias`.
@@ -42,27 +38,7 @@ pub struct MlpParams<
     pub fc3: Linear<H2, O, E, D>,
 }
 
-impl<const I: usize, const H1: usize, const H2: usize, const O: usize, E, D> TensorCollection<E, D>
-    for MlpParams<I, H1, H2, O, E, D>
-where
-    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
-    D: Device<E>,
-{
-    type To<E2: Dtype, D2: Device<E2>> = MlpParams<I, H1, H2, O, E2, D2>;
-
-    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
-        visitor: &mut V,
-    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        visitor.visit_fields(
-            (
-                Self::module("fc1", |s| &s.fc1, |s| &mut s.fc1),
-                Self::module("fc2", |s| &s.fc2, |s| &mut s.fc2),
-                Self::module("fc3", |s| &s.fc3, |s| &mut s.fc3),
-            ),
-            |(fc1, fc2, fc3)| MlpParams { fc1, fc2, fc3 },
-        )
-    }
-}
+tensor_collection!(MlpParams<const I, const H1, const H2, const O, E, D> { fc1, fc2, fc3 });
 
 /// A two-hidden-layer tanh MLP from `I` inputs to `O` outputs (see the module docs).
 ///
@@ -75,7 +51,7 @@ where
 /// ```
 #[derive(Debug, Clone)]
 pub struct Mlp<const I: usize, const H1: usize, const H2: usize, const O: usize> {
-    /// The trainable tensors (walk these with [`Adapter`]).
+    /// The trainable tensors (walk these with [`crate::adapter::Adapter`]).
     pub params: MlpParams<I, H1, H2, O, f32, Dev>,
     dev: Dev,
 }
@@ -87,25 +63,12 @@ impl<const I: usize, const H1: usize, const H2: usize, const O: usize> Mlp<I, H1
     /// An MLP on `dev` initialised from ChaCha8 stream 1 of `seed` (stream 0 is for data
     /// order), so the same seed gives the same network everywhere.
     pub fn new(dev: &Dev, seed: u64) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(1);
-        let mut params = MlpParams {
-            fc1: Linear {
-                weight: dev.zeros(),
-                bias: dev.zeros(),
-            },
-            fc2: Linear {
-                weight: dev.zeros(),
-                bias: dev.zeros(),
-            },
-            fc3: Linear {
-                weight: dev.zeros(),
-                bias: dev.zeros(),
-            },
+        let mut rng = crate::random::stream(seed, 1);
+        let params = MlpParams {
+            fc1: linear(dev, &mut rng),
+            fc2: linear(dev, &mut rng),
+            fc3: linear(dev, &mut rng),
         };
-        init_uniform(&mut params.fc1, &mut rng);
-        init_uniform(&mut params.fc2, &mut rng);
-        init_uniform(&mut params.fc3, &mut rng);
         Mlp {
             params,
             dev: dev.clone(),
@@ -114,15 +77,7 @@ impl<const I: usize, const H1: usize, const H2: usize, const O: usize> Mlp<I, H1
 
     /// Packs input rows (`n·I` values) into an `(n, I)` tensor.
     pub fn rows(&self, values: &[f32]) -> Result<Rows<I>, TaskError> {
-        if values.is_empty() || !values.len().is_multiple_of(I) {
-            return Err(TaskError::Argument(format!(
-                "{} values are not whole rows of {I}",
-                values.len()
-            )));
-        }
-        Ok(self
-            .dev
-            .try_tensor_from_vec(values.to_vec(), (values.len() / I, Const::<I>))?)
+        rows(&self.dev, values)
     }
 
     /// Outputs `(n, O)` for inputs `(n, I)`; with a tape, backward reaches every parameter.
@@ -139,22 +94,26 @@ impl<const I: usize, const H1: usize, const H2: usize, const O: usize> Mlp<I, H1
         y: Rows<O, T>,
         targets: &[f32],
     ) -> Result<Tensor<Rank0, f32, Dev, T>, TaskError> {
-        let n = y.shape().0;
-        if targets.len() != n * O {
-            return Err(TaskError::Argument(format!(
-                "{} targets for {n} output rows of {O}",
-                targets.len()
-            )));
-        }
-        let targets = self
-            .dev
-            .try_tensor_from_vec(targets.to_vec(), (n, Const::<O>))?;
-        Ok(y.try_sub(targets)?.try_square()?.try_mean()?)
+        mse(&self.dev, y, targets)
     }
 
     /// Outputs for input rows (`n·I` values), `n·O` values, without a tape.
     pub fn predict(&self, inputs: &[f32]) -> Result<Vec<f32>, TaskError> {
         Ok(self.forward(self.rows(inputs)?)?.as_vec())
+    }
+}
+
+impl<const I: usize, const H1: usize, const H2: usize, const O: usize> Trainable
+    for Mlp<I, H1, H2, O>
+{
+    type Params = MlpParams<I, H1, H2, O, f32, Dev>;
+
+    fn params(&self) -> &Self::Params {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut Self::Params {
+        &mut self.params
     }
 }
 
@@ -168,17 +127,17 @@ const EVAL_BATCH: usize = 1024;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use lrmem_tasks::dynamics::{ArmTrajectory, InverseData, SampleOrder, JOINTS};
+/// use lrmem_tasks::dynamics::{InverseData, SampleOrder};
 /// use lrmem_tasks::mlp::InverseLearner;
+/// use lrmem_tasks::robot::{trajectories, RobotConfig};
 /// use lrmem_optimizers::{Sgd, SgdConfig};
 ///
-/// let wave = |phase: f64| {
-///     let v = |k: f64| (0..100 * JOINTS).map(|i| ((i / JOINTS) as f64 * 1e-2 + phase + k * (i % JOINTS) as f64).sin()).collect::<Vec<_>>();
-///     ArmTrajectory::new(v(1.0), v(2.0), v(3.0), v(4.0))
-/// };
-/// let data = Arc::new(InverseData::new(&[wave(0.0)?], &[wave(1.0)?])?);
+/// // The Panda's second task (a payload), one training and one held-out trajectory of 0.1 s.
+/// let tiny = RobotConfig { train: 1, test: 1, seconds: 0.1, ..RobotConfig::inverse() };
+/// let task = &trajectories(&tiny)?[1];
+/// let data = Arc::new(InverseData::new(&task.train, &task.test)?);
 /// let mut learner: InverseLearner = InverseLearner::new(data, SampleOrder::Shuffled, 0)?;
-/// let mut opt = Sgd::new(SgdConfig { lr: 1e-2, ..SgdConfig::default() })?;
+/// let mut opt = Sgd::new(SgdConfig::with_lr(1e-2))?;
 /// for _ in 0..10 {
 ///     learner.update(&mut opt)?;
 /// }
@@ -188,15 +147,12 @@ const EVAL_BATCH: usize = 1024;
 #[derive(Debug)]
 pub struct InverseLearner<const H1: usize = 64, const H2: usize = 64> {
     mlp: Mlp<INVERSE_INPUT, H1, H2, JOINTS>,
-    adapter: Adapter,
-    grads: Option<Gradients<f32, Dev>>,
+    training: Training<Mlp<INVERSE_INPUT, H1, H2, JOINTS>>,
     data: Arc<InverseData>,
     order: Vec<(u32, u32)>,
     updates: usize,
     /// The reused `(1, 21)` input tensor.
     x: Rows<INVERSE_INPUT>,
-    /// The model at the optimizer's evaluation point (see [`Adapter::eval_point`]).
-    eval: Option<Mlp<INVERSE_INPUT, H1, H2, JOINTS>>,
     /// The held-out targets, concatenated (computed once).
     test_targets: Vec<f32>,
 }
@@ -208,20 +164,17 @@ impl<const H1: usize, const H2: usize> InverseLearner<H1, H2> {
         dfdx::flush_denormals_to_zero();
         let dev = Dev::default();
         let mlp = Mlp::new(&dev, seed);
-        let adapter = Adapter::new(&mlp.params)?;
-        let grads = Some(adapter.fresh_grads());
+        let training = Training::new(&mlp)?;
         let order = data.order(order, seed);
         let x = dev.try_zeros_like(&(1, Const::<INVERSE_INPUT>))?;
         let test_targets = data.test().all_targets();
         Ok(InverseLearner {
             mlp,
-            adapter,
-            grads,
+            training,
             data,
             order,
             updates: 0,
             x,
-            eval: None,
             test_targets,
         })
     }
@@ -250,27 +203,10 @@ impl<const H1: usize, const H2: usize> InverseLearner<H1, H2> {
         let t = t as usize;
         self.x
             .copy_from(&seq.inputs[t * INVERSE_INPUT..(t + 1) * INVERSE_INPUT]);
-        let grads = self
-            .grads
-            .take()
-            .unwrap_or_else(|| self.adapter.fresh_grads());
-        let y = self.mlp.forward(self.x.clone().traced(grads))?;
-        let loss = self
-            .mlp
-            .loss(y, &seq.targets[t * JOINTS..(t + 1) * JOINTS])?;
-        let value = loss.array();
-        let mut grads = loss.try_backward()?;
-        let result = self.adapter.update(&mut self.mlp.params, &mut grads, opt);
-        self.mlp.params.try_zero_grads(&mut grads)?;
-        self.grads = Some(grads);
-        result?;
-        self.eval = self
-            .adapter
-            .eval_point(&self.mlp.params, &*opt)?
-            .map(|params| Mlp {
-                params,
-                dev: self.mlp.dev.clone(),
-            });
+        let (x, target) = (&self.x, &seq.targets[t * JOINTS..(t + 1) * JOINTS]);
+        let value = self.training.step(&mut self.mlp, opt, |mlp, grads| {
+            mlp.loss(mlp.forward(x.clone().traced(grads))?, target)
+        })?;
         self.updates += 1;
         Ok(value)
     }
@@ -278,7 +214,7 @@ impl<const H1: usize, const H2: usize> InverseLearner<H1, H2> {
     /// Held-out NMSE of the torques (at the optimizer's evaluation point, if it has one).
     pub fn evaluate(&self) -> Result<f64, TaskError> {
         dfdx::flush_denormals_to_zero();
-        let model = self.eval.as_ref().unwrap_or(&self.mlp);
+        let model = self.training.evaluated(&self.mlp);
         let mut pred = Vec::with_capacity(self.test_targets.len());
         let inputs: Vec<f32> = self
             .data
@@ -297,35 +233,10 @@ impl<const H1: usize, const H2: usize> InverseLearner<H1, H2> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dynamics::tests::synthetic;
-    use crate::layers::tests::random;
-    use lrmem_optimizers::{Adam, AdamConfig};
+    use crate::adapter::{trainable_values, Adapter};
+    use crate::testing::{adam, assert_gradient, random, synthetic};
 
     type Small = Mlp<5, 6, 4, 3>;
-
-    fn tensors(m: &Small) -> Vec<Vec<f32>> {
-        let p = &m.params;
-        vec![
-            p.fc1.weight.as_vec(),
-            p.fc1.bias.as_vec(),
-            p.fc2.weight.as_vec(),
-            p.fc2.bias.as_vec(),
-            p.fc3.weight.as_vec(),
-            p.fc3.bias.as_vec(),
-        ]
-    }
-
-    fn set(m: &mut Small, k: usize, v: &[f32]) {
-        let p = &mut m.params;
-        match k {
-            0 => p.fc1.weight.copy_from(v),
-            1 => p.fc1.bias.copy_from(v),
-            2 => p.fc2.weight.copy_from(v),
-            3 => p.fc2.bias.copy_from(v),
-            4 => p.fc3.weight.copy_from(v),
-            _ => p.fc3.bias.copy_from(v),
-        }
-    }
 
     /// Every coordinate of every tensor against central finite differences of the f32 loss
     /// (h = 1e-2: rounding error ~1e-5, truncation ~2e-5·|L'''|, hence 2e-4 + 2%), and no
@@ -345,37 +256,24 @@ mod tests {
             .forward(m.rows(&x).unwrap().traced(m.params.alloc_grads()))
             .unwrap();
         let g = m.loss(out, &y).unwrap().backward();
-        let p = &m.params;
-        let grads = [
-            g.get(&p.fc1.weight).as_vec(),
-            g.get(&p.fc1.bias).as_vec(),
-            g.get(&p.fc2.weight).as_vec(),
-            g.get(&p.fc2.bias).as_vec(),
-            g.get(&p.fc3.weight).as_vec(),
-            g.get(&p.fc3.bias).as_vec(),
-        ];
+        let grads = trainable_values(&m.params, Some(&g)).unwrap();
+        let values = trainable_values(&m.params, None).unwrap();
+        let mut adapter = Adapter::new(&m.params).unwrap();
+        assert_eq!(grads.len(), 6);
+        let close = |got: f32, want: f32| (got - want).abs() < 2e-4 + 2e-2 * want.abs();
         for (k, grad) in grads.iter().enumerate() {
             assert!(
                 grad.iter().any(|&v| v != 0.0),
                 "tensor {k}: all-zero gradient"
             );
-            let base = tensors(&m)[k].clone();
-            for (i, &got) in grad.iter().enumerate() {
-                let h = 1e-2;
+            let name = format!("tensor {k}");
+            assert_gradient(&name, grad, &values[k], 0..grad.len(), 1e-2, close, |w| {
                 let mut mm = m.clone();
-                let mut v = base.clone();
-                v[i] += h;
-                set(&mut mm, k, &v);
-                let up = loss_of(&mm);
-                v[i] -= 2.0 * h;
-                set(&mut mm, k, &v);
-                let down = loss_of(&mm);
-                let fd = (up - down) / (2.0 * h);
-                assert!(
-                    (got - fd).abs() < 2e-4 + 2e-2 * fd.abs(),
-                    "tensor {k}[{i}]: dfdx {got} vs finite difference {fd}"
-                );
-            }
+                let mut all = values.clone();
+                all[k] = w.to_vec();
+                adapter.load(&mut mm.params, &all).unwrap();
+                loss_of(&mm)
+            });
         }
     }
 
@@ -387,11 +285,7 @@ mod tests {
         let run = |seed: u64| {
             let mut l: InverseLearner<16, 16> =
                 InverseLearner::new(data.clone(), SampleOrder::Shuffled, seed).unwrap();
-            let mut opt = Adam::new(AdamConfig {
-                lr: 3e-3,
-                ..AdamConfig::default()
-            })
-            .unwrap();
+            let mut opt = adam(3e-3);
             let before = l.evaluate().unwrap();
             let losses: Vec<f32> = (0..600).map(|_| l.update(&mut opt).unwrap()).collect();
             (before, losses, l.evaluate().unwrap())

@@ -72,6 +72,39 @@ pub struct Split {
     pub labels: Vec<u8>,
 }
 
+impl Split {
+    /// A split of `labels.len()` 28 × 28 images from their pixels, image after image (e.g.
+    /// synthetic data for tests and examples); labels must be digits 0–9.
+    pub fn new(pixels: Vec<u8>, labels: Vec<u8>) -> Result<Self, TaskError> {
+        one_image_per_label(pixels.len(), &labels)?;
+        if let Some(bad) = labels.iter().find(|&&l| l > 9) {
+            return Err(TaskError::Argument(format!(
+                "label {bad} is not a digit 0–9"
+            )));
+        }
+        Ok(Split {
+            images: Images {
+                count: labels.len(),
+                rows: SIDE,
+                cols: SIDE,
+                pixels,
+            },
+            labels,
+        })
+    }
+}
+
+/// Whether `pixels` values are one image of [`PIXELS`] per label.
+fn one_image_per_label(pixels: usize, labels: &[u8]) -> Result<(), TaskError> {
+    if Some(pixels) != labels.len().checked_mul(PIXELS) {
+        return Err(TaskError::Argument(format!(
+            "{pixels} pixel values for {} images of {PIXELS} pixels",
+            labels.len()
+        )));
+    }
+    Ok(())
+}
+
 /// MNIST (or Fashion-MNIST): 60,000 training and 10,000 test images with labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mnist {
@@ -190,13 +223,7 @@ impl Samples {
     /// Builds samples from `labels.len()` images of [`PIXELS`] values each (e.g. synthetic
     /// data for tests); labels must be 0 or 1.
     pub fn new(pixels: Vec<f32>, labels: Vec<u8>) -> Result<Self, TaskError> {
-        if Some(pixels.len()) != labels.len().checked_mul(PIXELS) {
-            return Err(TaskError::Argument(format!(
-                "{} pixel values for {} images of {PIXELS} pixels",
-                pixels.len(),
-                labels.len()
-            )));
-        }
+        one_image_per_label(pixels.len(), &labels)?;
         if labels.iter().any(|&l| l > 1) {
             return Err(TaskError::Argument("binary labels must be 0 or 1".into()));
         }
@@ -326,6 +353,14 @@ mod tests {
         std::fs::write(dir.join(FILES[2]), images_bytes(4, 28, 27)).unwrap();
         assert!(matches!(Mnist::load(&dir), Err(TaskError::Invalid { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn splits_from_pixels_check_their_sizes_and_labels() {
+        let s = Split::new(vec![7; 2 * PIXELS], vec![3, 9]).unwrap();
+        assert_eq!((s.images.count, s.images.image(1).unwrap()[0]), (2, 7));
+        assert!(Split::new(vec![0; PIXELS + 1], vec![0]).is_err());
+        assert!(Split::new(vec![0; PIXELS], vec![10]).is_err());
     }
 
     #[test]

@@ -3,16 +3,17 @@
 //! images (always), and on real MNIST when `cargo xtask data` has fetched it.
 
 use lrmem_tasks::fid::{frechet_distance, FeatureNet};
-use lrmem_tasks::idx::Images;
-use lrmem_tasks::mnist::{default_dir, Mnist, Split, PIXELS, SIDE};
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use lrmem_tasks::mnist::{Mnist, Split, PIXELS, SIDE};
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+
+mod common;
 
 /// `n` images of ten classes: class c is a vertical bar at column 3 + 2c, 3 pixels wide and
 /// of random height, on faint noise; labels cycle through the classes.
 fn bars(n: usize, seed: u64) -> Split {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut unit = move || (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32;
+    let mut unit = move || common::unit(&mut rng);
     let mut pixels = Vec::with_capacity(n * PIXELS);
     let mut labels = Vec::with_capacity(n);
     for i in 0..n {
@@ -27,15 +28,7 @@ fn bars(n: usize, seed: u64) -> Split {
         }
         labels.push(c as u8);
     }
-    Split {
-        images: Images {
-            count: n,
-            rows: SIDE,
-            cols: SIDE,
-            pixels,
-        },
-        labels,
-    }
+    Split::new(pixels, labels).unwrap()
 }
 
 /// Pixels p/255 of images `range` of `split`.
@@ -51,9 +44,7 @@ fn check_sanity(net: &FeatureNet, test: &Split, n: usize) -> (f64, f64, f64) {
     let a = net.gaussian(&unit_pixels(test, 0..n)).unwrap();
     let b = net.gaussian(&unit_pixels(test, n..2 * n)).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(9);
-    let noise: Vec<f32> = (0..n * PIXELS)
-        .map(|_| (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32)
-        .collect();
+    let noise: Vec<f32> = (0..n * PIXELS).map(|_| common::unit(&mut rng)).collect();
     let noise = net.gaussian(&noise).unwrap();
     let mut blank = vec![0.0f32; n * PIXELS];
     // A pixel of ink here and there, so that the features' covariance is not all zeros.
@@ -126,22 +117,15 @@ fn fid_sanity_on_generated_classes_and_the_cache() {
 /// On real MNIST, if present (a classifier trained on 10,000 training digits).
 #[test]
 fn fid_sanity_on_real_mnist() {
-    let dir = default_dir();
-    let Ok(full) = Mnist::load(&dir) else {
-        eprintln!(
-            "note: no MNIST in {} (run `cargo xtask data`); skipping",
-            dir.display()
-        );
+    let Some(full) = common::mnist_if_present() else {
         return;
     };
-    let take = |s: &Split, n: usize| Split {
-        images: Images {
-            count: n,
-            rows: SIDE,
-            cols: SIDE,
-            pixels: s.images.pixels[..n * PIXELS].to_vec(),
-        },
-        labels: s.labels[..n].to_vec(),
+    let take = |s: &Split, n: usize| {
+        Split::new(
+            s.images.pixels[..n * PIXELS].to_vec(),
+            s.labels[..n].to_vec(),
+        )
+        .unwrap()
     };
     let mnist = Mnist {
         train: take(&full.train, 10_000),

@@ -4,16 +4,18 @@
 use std::sync::Arc;
 
 use lrmem_optimizers::{Sgd, SgdConfig};
-use lrmem_tasks::mnist::{default_dir, BinaryPair, Mnist, PixelScale, Samples, PIXELS, SIDE};
+use lrmem_tasks::mnist::{BinaryPair, PixelScale, Samples, PIXELS, SIDE};
 use lrmem_tasks::{OnlineMnist, Task};
-use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+
+mod common;
 
 /// `n` images of two pattern classes: class 0 a horizontal bar, class 1 a vertical bar, each
 /// 3 pixels thick at a random place, on uniform noise in [0, 0.3).
 fn bars(n: usize, seed: u64) -> Samples {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut unit = move || (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32;
+    let mut unit = move || common::unit(&mut rng);
     let mut pixels = Vec::with_capacity(n * PIXELS);
     let mut labels = Vec::with_capacity(n);
     for i in 0..n {
@@ -34,20 +36,26 @@ fn bars(n: usize, seed: u64) -> Samples {
     Samples::new(pixels, labels).unwrap()
 }
 
+/// Bars of two classes, `train` and `test` (count, seed) of them.
+fn bar_pair(train: (usize, u64), test: (usize, u64)) -> Arc<BinaryPair> {
+    Arc::new(BinaryPair {
+        digits: (0, 1),
+        train: bars(train.0, train.1),
+        test: bars(test.0, test.1),
+    })
+}
+
+/// Plain SGD at `lr`.
+fn sgd(lr: f32) -> Sgd {
+    Sgd::new(SgdConfig::with_lr(lr)).unwrap()
+}
+
 #[test]
 fn lenet_learns_bars_online() {
-    let pair = Arc::new(BinaryPair {
-        digits: (0, 1),
-        train: bars(300, 1),
-        test: bars(100, 2),
-    });
+    let pair = bar_pair((300, 1), (100, 2));
     for seed in [3, 4] {
         let mut task = OnlineMnist::new(pair.clone(), seed).unwrap();
-        let mut opt = Sgd::new(SgdConfig {
-            lr: 0.05,
-            ..SgdConfig::default()
-        })
-        .unwrap();
+        let mut opt = sgd(0.05);
         let before = task.evaluate().unwrap();
         let losses: Vec<f32> = (0..300).map(|_| task.update(&mut opt).unwrap()).collect();
         let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
@@ -63,18 +71,10 @@ fn lenet_learns_bars_online() {
 /// Same seed, same trajectory, bit for bit.
 #[test]
 fn online_training_is_reproducible() {
-    let pair = Arc::new(BinaryPair {
-        digits: (0, 1),
-        train: bars(40, 5),
-        test: bars(10, 6),
-    });
+    let pair = bar_pair((40, 5), (10, 6));
     let run = |seed| {
         let mut task = OnlineMnist::new(pair.clone(), seed).unwrap();
-        let mut opt = Sgd::new(SgdConfig {
-            lr: 0.01,
-            ..SgdConfig::default()
-        })
-        .unwrap();
+        let mut opt = sgd(0.01);
         (0..20)
             .map(|_| task.update(&mut opt).unwrap().to_bits())
             .collect::<Vec<_>>()
@@ -86,21 +86,12 @@ fn online_training_is_reproducible() {
 /// Real MNIST 1 vs 2, if present: a few hundred SGD updates reach a useful accuracy.
 #[test]
 fn real_mnist_one_vs_two_if_present() {
-    let dir = default_dir();
-    let Ok(mnist) = Mnist::load(&dir) else {
-        eprintln!(
-            "note: no MNIST in {} (run `cargo xtask data`); skipping",
-            dir.display()
-        );
+    let Some(mnist) = common::mnist_if_present() else {
         return;
     };
     let pair = Arc::new(mnist.pair(1, 2, PixelScale::Unit).unwrap());
     let mut task = OnlineMnist::new(pair, 0).unwrap();
-    let mut opt = Sgd::new(SgdConfig {
-        lr: 0.01,
-        ..SgdConfig::default()
-    })
-    .unwrap();
+    let mut opt = sgd(0.01);
     for _ in 0..300 {
         task.update(&mut opt).unwrap();
     }
@@ -130,18 +121,10 @@ fn tasks_can_move_between_threads_and_reject_empty_pairs() {
 /// fewer images when the answer is "not yet".
 #[test]
 fn threshold_check_agrees_with_full_evaluation() {
-    let pair = Arc::new(BinaryPair {
-        digits: (0, 1),
-        train: bars(200, 11),
-        test: bars(96, 12),
-    });
+    let pair = bar_pair((200, 11), (96, 12));
     let n = 96.0;
     let mut task = OnlineMnist::new(pair, 13).unwrap();
-    let mut opt = Sgd::new(SgdConfig {
-        lr: 0.02,
-        ..SgdConfig::default()
-    })
-    .unwrap();
+    let mut opt = sgd(0.02);
     let mut saved = 0u64;
     let mut seen_both = (false, false);
     for update in 0..150 {

@@ -182,6 +182,18 @@ fn state_in_limits() -> impl Strategy<Value = (Joints, Joints, Joints)> {
     })
 }
 
+/// An arm carrying `mass` kg (at the default offset) in the setting `base`.
+fn carrying(mass: f64, base: PandaConfig) -> Panda {
+    Panda::new(PandaConfig {
+        payload: Payload {
+            mass,
+            ..Payload::default()
+        },
+        ..base
+    })
+    .unwrap()
+}
+
 fn loaded_arm() -> Panda {
     Panda::new(PandaConfig {
         payload: Payload {
@@ -241,11 +253,7 @@ proptest! {
     fn payload_adds_inertia((q, _qd, qdd) in state_in_limits()) {
         let weightless = PandaConfig { gravity: [0.0; 3], ..PandaConfig::default() };
         let bare = Panda::new(weightless).unwrap();
-        let loaded = Panda::new(PandaConfig {
-            payload: Payload { mass: 1.5, ..Payload::default() },
-            ..weightless
-        })
-        .unwrap();
+        let loaded = carrying(1.5, weightless);
         let t0 = bare.inverse_dynamics(&q, &[0.0; DOF], &qdd).unwrap();
         let t1 = loaded.inverse_dynamics(&q, &[0.0; DOF], &qdd).unwrap();
         let work: f64 = (0..DOF).map(|i| qdd[i] * (t1[i] - t0[i])).sum();
@@ -495,14 +503,7 @@ mod motion {
 
     #[test]
     fn rows_follow_the_dynamics() {
-        let plant = Panda::new(PandaConfig {
-            payload: Payload {
-                mass: 1.5,
-                ..Payload::default()
-            },
-            ..PandaConfig::default()
-        })
-        .unwrap();
+        let plant = carrying(1.5, PandaConfig::default());
         let t = generate(&plant, &plant, &config(Family::Sinusoids, 200), 3).unwrap();
         for k in 0..t.len() - 1 {
             let qdd = plant
@@ -519,14 +520,7 @@ mod motion {
     #[test]
     fn a_controller_unaware_of_the_payload_tracks_worse() {
         let bare = Panda::new(PandaConfig::default()).unwrap();
-        let loaded = Panda::new(PandaConfig {
-            payload: Payload {
-                mass: 1.5,
-                ..Payload::default()
-            },
-            ..PandaConfig::default()
-        })
-        .unwrap();
+        let loaded = carrying(1.5, PandaConfig::default());
         let c = config(Family::PointToPoint, 2000);
         let err = |t: &Trajectory| {
             (0..t.len())

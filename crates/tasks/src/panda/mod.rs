@@ -276,14 +276,12 @@ impl Panda {
         qd: &[f64],
         qdd: &[f64],
     ) -> Result<Joints, TaskError> {
-        let q = joints("q", q)?;
-        let qd = joints("qd", qd)?;
-        let qdd = joints("qdd", qdd)?;
+        let [q, qd, qdd] = all_joints([("q", q), ("qd", qd), ("qdd", qdd)])?;
         let state = self.state(&q, &qd);
         let tau = phyz_rigid::rnea(&self.model, &state, &DVec::from_slice(&qdd));
         let mut out = to_joints(&tau);
-        if !self.config.friction.is_off() {
-            for (t, f) in out.iter_mut().zip(self.config.friction.torque(&qd)) {
+        if let Some(friction) = self.friction(&qd) {
+            for (t, f) in out.iter_mut().zip(friction) {
                 *t += f;
             }
         }
@@ -301,11 +299,9 @@ impl Panda {
         qd: &[f64],
         tau: &[f64],
     ) -> Result<Joints, TaskError> {
-        let q = joints("q", q)?;
-        let qd = joints("qd", qd)?;
-        let mut tau = joints("tau", tau)?;
-        if !self.config.friction.is_off() {
-            for (t, f) in tau.iter_mut().zip(self.config.friction.torque(&qd)) {
+        let [q, qd, mut tau] = all_joints([("q", q), ("qd", qd), ("tau", tau)])?;
+        if let Some(friction) = self.friction(&qd) {
+            for (t, f) in tau.iter_mut().zip(friction) {
                 *t -= f;
             }
         }
@@ -333,6 +329,13 @@ impl Panda {
         m
     }
 
+    /// The friction torques at velocities `qd`, `None` when friction is off (so that nothing
+    /// is added, not even zeros).
+    fn friction(&self, qd: &Joints) -> Option<Joints> {
+        let f = &self.config.friction;
+        (!f.is_off()).then(|| f.torque(qd))
+    }
+
     fn state(&self, q: &Joints, qd: &Joints) -> State {
         let mut state = self.model.default_state();
         state.q = DVec::from_slice(q);
@@ -350,6 +353,15 @@ pub(crate) fn joints(what: &str, v: &[f64]) -> Result<Joints, TaskError> {
     })?;
     check_finite(what, &arr)?;
     Ok(arr)
+}
+
+/// [`joints`] of each (name, values), checked in order.
+fn all_joints<const N: usize>(args: [(&str, &[f64]); N]) -> Result<[Joints; N], TaskError> {
+    let mut out = [[0.0; DOF]; N];
+    for (o, (what, v)) in out.iter_mut().zip(args) {
+        *o = joints(what, v)?;
+    }
+    Ok(out)
 }
 
 fn check_finite(what: &str, v: &[f64]) -> Result<(), TaskError> {

@@ -50,8 +50,8 @@
 //! ```
 
 use super::{Joints, Panda, DOF, QDD_MAX, QD_MAX, Q_MAX, Q_MIN, TAU_MAX};
+use crate::random::{normal, unit};
 use crate::TaskError;
-use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// The simulation's time step, s: the 1 ms control period of Franka's torque interface.
@@ -222,10 +222,8 @@ pub fn generate(
     seed: u64,
 ) -> Result<Trajectory, TaskError> {
     config.validate()?;
-    let mut ref_rng = ChaCha8Rng::seed_from_u64(seed);
-    ref_rng.set_stream(0);
-    let mut noise_rng = ChaCha8Rng::seed_from_u64(seed);
-    noise_rng.set_stream(1);
+    let mut ref_rng = crate::random::stream(seed, 0);
+    let mut noise_rng = crate::random::stream(seed, 1);
 
     let (lo, hi) = safe_box(config.margin);
     let mut reference = match config.family {
@@ -286,18 +284,6 @@ fn safe_box(margin: f64) -> (Joints, Joints) {
         hi[i] -= m;
     }
     (lo, hi)
-}
-
-/// Uniform in [0, 1) from the top 53 bits.
-fn unit(rng: &mut ChaCha8Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// A standard normal deviate (Box–Muller), so that data depend only on seeds.
-fn normal(rng: &mut ChaCha8Rng) -> f64 {
-    let u = ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-    let v = unit(rng);
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
 fn random_pose(lo: &Joints, hi: &Joints, rng: &mut ChaCha8Rng) -> Joints {
