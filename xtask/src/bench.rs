@@ -345,38 +345,21 @@ fn workloads(o: &Options) -> Vec<String> {
 /// The experiment a profile and the options describe, on `workload`.
 fn experiment(o: &Options, workload: &str) -> Result<Experiment> {
     let entry = lrmem_bench::workloads::find(workload)?;
-    let presets = |names: &[&str]| -> Vec<Arm> {
-        names
-            .iter()
-            .map(|n| lrmem_bench::arms::preset(n).expect("a preset"))
-            .collect()
-    };
+    use lrmem_optimizers::registry::Tier;
     let (arms, seeds, cap, tune) = match o.profile {
         Profile::Quick => (
-            presets(&["sgd", "meta-sgd-xi0.01", "meta-sgd-reload-xi0.01"]),
+            lrmem_bench::arms::tier(Tier::Smoke),
             1,
             entry.quick_cap,
             false,
         ),
-        Profile::Default => (
-            presets(&[
-                "sgd",
-                "adam",
-                "meta-sgd-xi0.01",
-                "meta-sgd-reload-xi0.01",
-                "meta-adam-xi0.01",
-                "rprop",
-                "sgd-hd",
-                "adam-hd",
-                "prodigy",
-                "dadapt-adam",
-                "sf-adamw",
-            ]),
-            2,
+        Profile::Default => (lrmem_bench::arms::tier(Tier::Headline), 2, entry.cap, false),
+        Profile::Full => (
+            lrmem_bench::arms::tier(Tier::Full),
+            5,
             entry.cap,
-            false,
+            entry.full_tuning,
         ),
-        Profile::Full => (lrmem_bench::arms::papers(), 5, entry.cap, entry.full_tuning),
     };
     let arms = entry.arms(arms);
     let cap = o.cap.unwrap_or(cap);

@@ -1,6 +1,6 @@
 //! One optimizer step on one tensor, every optimizer, D ∈ {10³, 10⁵, 10⁶, 10⁷}, M ∈ {20, 100}
 //! for the meta optimizers. Throughput: coordinates/s and bytes/s, with the bytes a step
-//! needs per coordinate from [`lrmem_bench::speed::CASES`] (Adam: 28), the same list as the `speed`
+//! needs per coordinate from [`lrmem_bench::speed::cases`] (Adam: 28), the same list as the `speed`
 //! binary.
 //!
 //! ```text

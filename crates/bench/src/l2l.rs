@@ -3,16 +3,19 @@
 //! run every arm on held-out instances of both families for the trained horizon and ten times
 //! longer.
 //!
-//! The arms: SGD, Adam, Rprop and the memory of learning rates over SGD (`meta-sgd`, ξ = 10⁻²)
-//! each at the learning rate that did best on a validation instance (a grid, never the
-//! reported instances); the learning-rate-free peers at their defaults; the LSTM trained on the
-//! quadratics and the LSTM trained on MNIST, each on both families (on its own family it
-//! generalises to new instances, on the other to a new kind of problem).
+//! The arms, from the optimizers' registry: the reference and the papers' presets of the headline
+//! tier (SGD, Adam, the memory of learning rates over SGD and over Adam, Rprop, hypergradient
+//! descent; [`tuned_arms`]) each at the learning rate that did best on a validation instance (a
+//! grid, never the reported instances); the learning-rate-free peers at their defaults
+//! ([`default_arms`]); the LSTM trained on the quadratics and the LSTM trained on MNIST, each on
+//! both families (on its own family it generalises to new instances, on the other to a new kind
+//! of problem).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use lrmem_optimizers::l2l::{L2l, L2lConfig, L2lWeights};
+use lrmem_optimizers::registry::{Family as OptimizerFamily, Tier};
 use lrmem_optimizers::{Optimizer, OptimizerSpec};
 use lrmem_tasks::l2l::{
     meta_train, run_optimizer, Family, MetaTraining, MnistMlp, Quadratics, HELD_OUT_SEED_MIX,
@@ -22,6 +25,7 @@ use lrmem_tasks::mnist::Mnist;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::harness::Arm;
 use crate::plot::{self, Line};
 use crate::BenchError;
 
@@ -138,23 +142,29 @@ fn cached(file: &Path) -> Option<Trained> {
     serde_json::from_str(&text).ok()
 }
 
-/// Arms tuned on validation: (name, spec without `lr`).
-const TUNED: &[(&str, &str)] = &[
-    ("sgd", "sgd"),
-    ("adam", "adam"),
-    ("rprop", "rprop"),
-    ("meta-sgd-xi0.01", "meta-sgd:xi=0.01"),
-];
+/// The arms tuned on validation: the registry's presets of the reference and the papers'
+/// families up to the headline tier that run fresh on every instance (the study runs one
+/// instance per run: a reload has nothing to carry).
+pub fn tuned_arms() -> Vec<Arm> {
+    crate::arms::tier(Tier::Headline)
+        .into_iter()
+        .filter(|a| {
+            !a.reload
+                && a.spec.entry().is_ok_and(|e| {
+                    matches!(
+                        e.family,
+                        OptimizerFamily::Reference | OptimizerFamily::Papers
+                    )
+                })
+        })
+        .collect()
+}
 
-/// Arms at their defaults.
-const DEFAULTS: &[&str] = &[
-    "prodigy",
-    "dadapt-adam",
-    "dog",
-    "cocob",
-    "sf-adamw",
-    "mechanic-adam",
-];
+/// The arms at their defaults: the registry's learning-rate-free presets up to the headline
+/// tier, the same set the study's held-out stages and the default profile run.
+pub fn default_arms() -> Vec<Arm> {
+    crate::arms::family(OptimizerFamily::LearningRateFree, Tier::Headline)
+}
 
 /// An arm: a spec, or the learned optimizer with the weights of one family.
 #[derive(Debug, Clone)]
@@ -298,7 +308,8 @@ impl L2lStudy {
         for family in &families {
             let fname = family.name();
             let mut arms: Vec<(String, ArmKind, Option<f32>)> = Vec::new();
-            for (name, spec) in TUNED {
+            for arm in tuned_arms() {
+                let (name, spec) = (&arm.name, arm.spec.to_string());
                 let sep = if spec.contains(':') { "," } else { ":" };
                 let score = |lr: f32| -> Result<(f32, f64), BenchError> {
                     let kind = ArmKind::Spec(format!("{spec}{sep}lr={lr}"));
@@ -341,13 +352,13 @@ impl L2lStudy {
                 }
                 let best = best_of(&scores);
                 arms.push((
-                    (*name).to_owned(),
+                    name.clone(),
                     ArmKind::Spec(format!("{spec}{sep}lr={best}")),
                     Some(best),
                 ));
             }
-            for name in DEFAULTS {
-                arms.push(((*name).to_owned(), ArmKind::Spec((*name).to_owned()), None));
+            for arm in default_arms() {
+                arms.push((arm.name, ArmKind::Spec(arm.spec.to_string()), None));
             }
             for (i, f) in families.iter().enumerate() {
                 arms.push((format!("l2l-{}", f.name()), ArmKind::Learned(i), None));

@@ -22,7 +22,7 @@
 //! * `benches/memory.rs`: the memory alone, update (G and θ) and prediction (η) separately,
 //!   lrmem's truncated kernels against [`dense::DenseMemory`].
 //! * `benches/bandwidth.rs`: STREAM-style copy and triad on the same sizes (the roofline).
-//! * [`speed`]: every optimizer of [`speed::CASES`] timed side by side, interleaved, on the
+//! * [`speed`]: every optimizer of [`speed::cases`] timed side by side, interleaved, on the
 //!   same tensors, plus copy/triad and the dense baseline; the report as JSON, Markdown and a
 //!   figure. `src/bin/speed.rs` is its command line, behind `cargo xtask bench --speed`.
 //! * [`plot`]: every figure of the reports, as SVG and PNG.

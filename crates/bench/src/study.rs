@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use lrmem_optimizers::registry::{registry, Family, Tier};
 use lrmem_optimizers::{Base, Field, Inspect, MemoryConfig, MemoryOptimizer, Meta, MetaConfig};
 use lrmem_tasks::TaskFamily;
 use serde::{Deserialize, Serialize};
@@ -422,18 +423,22 @@ pub const ABLATION_RELOADS: &[Variant] = &[
     ),
 ];
 
-/// The peers of the sensitivity curves that take a base learning rate.
-pub const RATE_PEERS: &[Variant] = &[("sgd", "sgd"), ("adam", "adam")];
+/// The peers of the sensitivity curves that take a base learning rate: the registry's
+/// [`Family::Reference`] entries (SGD, Adam) at their defaults, each swept over η₀.
+pub fn rate_peers() -> Vec<Variant> {
+    registry()
+        .iter()
+        .filter(|e| e.family == Family::Reference)
+        .map(|e| (e.name, e.name))
+        .collect()
+}
 
-/// The learning-rate-free peers, at their defaults.
-pub const FREE_PEERS: &[Variant] = &[
-    ("prodigy", "prodigy"),
-    ("dadapt-adam", "dadapt-adam"),
-    ("dog", "dog"),
-    ("cocob", "cocob"),
-    ("mechanic-adam", "mechanic-adam"),
-    ("sf-adamw", "sf-adamw"),
-];
+/// The learning-rate-free peers at their defaults: the registry's [`Family::LearningRateFree`]
+/// presets up to the headline tier, the same set the learned optimizer's study and the default
+/// profile run.
+pub fn free_peers() -> Vec<Arm> {
+    crate::arms::family(Family::LearningRateFree, Tier::Headline)
+}
 
 /// Which arms a stage runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -1006,7 +1011,7 @@ fn swept() -> Vec<Variant> {
     if RECOMMENDED != VARIANTS[0].1 {
         v.push(VARIANTS[0]);
     }
-    v.extend_from_slice(RATE_PEERS);
+    v.extend(rate_peers());
     v
 }
 
@@ -1021,7 +1026,7 @@ pub fn stage_arms(plan: &StudyPlan, kind: StageKind) -> Result<Vec<Arm>, BenchEr
         StageKind::DevRound3 => sweep_arms(ROUND3, &plan.dev_rates, false),
         StageKind::Core => {
             let mut arms = sweep_arms(&swept(), &plan.rates, false)?;
-            arms.extend(default_arms(FREE_PEERS)?);
+            arms.extend(free_peers());
             arms.extend(sweep_arms(&[("recommended", RECOMMENDED)], &[1e-3], true)?);
             Ok(arms)
         }
@@ -1165,7 +1170,7 @@ pub fn targets(
     let mut unreached = Vec::new();
     for (k, label) in labels.iter().enumerate() {
         let mut best = f64::INFINITY;
-        for (v, _) in RATE_PEERS {
+        for (v, _) in rate_peers() {
             for &lr in &plan.rates {
                 if let Some(a) = find(&rate_name(v, lr)) {
                     if a.tasks[k].1 == 0 {
@@ -1174,8 +1179,8 @@ pub fn targets(
                 }
             }
         }
-        for (v, _) in FREE_PEERS {
-            if let Some(a) = find(v) {
+        for peer in free_peers() {
+            if let Some(a) = find(&peer.name) {
                 if a.tasks[k].1 == 0 {
                     best = best.min(a.tasks[k].0);
                 }
@@ -1219,9 +1224,9 @@ pub fn targets(
     let mut wins = 0;
     for k in 0..labels.len() {
         let Some(r) = rec else { break };
-        let beats = FREE_PEERS
+        let beats = free_peers()
             .iter()
-            .all(|(v, _)| find(v).is_none_or(|p| r.tasks[k].0 < p.tasks[k].0));
+            .all(|v| find(&v.name).is_none_or(|p| r.tasks[k].0 < p.tasks[k].0));
         wins += usize::from(beats);
     }
     out.push((
@@ -1467,7 +1472,8 @@ pub fn section(r: &StudyResult, out: &Path) -> Result<String, BenchError> {
             f64::from(r.plan.rates.first().copied().unwrap_or(1e-5)),
             f64::from(r.plan.rates.last().copied().unwrap_or(1.0)),
         );
-        for (c, (v, _)) in FREE_PEERS.iter().enumerate() {
+        for (c, v) in free_peers().iter().enumerate() {
+            let v = &v.name;
             if let Some(u) = mean_updates(s, v) {
                 lines.push(Line {
                     label: format!("{v} (defaults)"),
@@ -1581,8 +1587,8 @@ mod tests {
                 vec![(120.0, 0, 5), (30.0, 0, 5)],
             ),
         ];
-        for (v, _) in FREE_PEERS {
-            s.push(arm(v, vec![(200.0, 0, 5), (50.0, 0, 5)]));
+        for v in free_peers() {
+            s.push(arm(&v.name, vec![(200.0, 0, 5), (50.0, 0, 5)]));
         }
         let stage = stage(StageKind::Core, "mnist", &[], 2, &[0, 1], 100);
         let t = targets(&plan, &stage, &labels, &s);

@@ -621,8 +621,8 @@ fn two_players_get_an_optimizer_each() {
 
 #[test]
 fn one_task_workloads_leave_out_reload_arms_and_add_their_reference() {
-    use lrmem_bench::arms::papers;
     use lrmem_bench::workloads::{find, registry};
+    let papers = || lrmem_bench::arms::tier(lrmem_optimizers::registry::Tier::Full);
     for w in registry() {
         let arms = w.arms(papers());
         for (name, _) in w.reference_arms {

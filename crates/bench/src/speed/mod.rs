@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use cases::{cases, CaseKey, Kernels, SpeedCase, CASES, DENSE_PEER, REFERENCE};
+pub use cases::{cases, CaseKey, Kernels, SpeedCase, DENSE_PEER, REFERENCE};
 pub use measure::{measure, measure_with_progress, SpeedOptions};
 pub use model::{synthetic_images, FixedCost, ModelRow, Phase, FIXED_D, MODELS, PHASE_SIZES};
 pub use render::{Bound, Target};
@@ -160,7 +160,7 @@ pub struct Row {
     pub ns_per_coord: f64,
     /// Fastest round.
     pub ns_per_coord_min: f64,
-    /// The traffic one step needs ([`CASES`]).
+    /// The traffic one step needs ([`cases`]).
     pub bytes_per_coord: usize,
     /// Optimizer state per coordinate (a memory adds O(M) per tensor).
     pub state_bytes: usize,

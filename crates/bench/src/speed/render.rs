@@ -325,7 +325,7 @@ impl SpeedReport {
              `lrmem_bench::gradients` (clip 1; most |g| ≈ 0.02, some ≈ 0.3, 2% beyond the clip). \
              Optimizers are named by their specs (`lrmem_optimizers::OptimizerSpec`, defaults \
              elsewhere); meta optimizers: lm_scale 0.5, cutoff 9σ, Adam on θ. Bytes per \
-             coordinate are the traffic a step needs (`lrmem_bench::speed::CASES`: Adam reads g, w, m, \
+             coordinate are the traffic a step needs (`lrmem_bench::speed::cases`, from the optimizers' registry: Adam reads g, w, m, \
              v and writes w, m, v = 28 B); \"of copy\" divides the resulting GB/s by the copy \
              bandwidth measured at the same D, and \"× roofline\" is the time over that \
              bandwidth's time for those bytes.\n",
