@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use lrmem_bench::{copy, gradients, triad, COPY_BYTES, SIZES, TRIAD_BYTES};
+use lrmem_bench::speed::{copy, gradients, triad, COPY_BYTES, SIZES, TRIAD_BYTES};
 
 fn bandwidth(c: &mut Criterion) {
     let mut group = c.benchmark_group("bandwidth");

@@ -1,6 +1,6 @@
 //! The memory alone: its update (G, then θ) and its prediction (η for every coordinate),
 //! lrmem's truncated kernels against the dense D×M formulation of the authors' code
-//! ([`lrmem_bench::dense::DenseMemory`]). Also `Memory::step` (a closure call per coordinate) against
+//! ([`lrmem_bench::speed::dense::DenseMemory`]). Also `Memory::step` (a closure call per coordinate) against
 //! `Memory::step_blocks` (a closure call per block of 256).
 //!
 //! ```text
@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use lrmem_bench::dense::DenseMemory;
-use lrmem_bench::{gradients, memory_config, CENTERS, SIZES};
+use lrmem_bench::speed::dense::DenseMemory;
+use lrmem_bench::speed::{gradients, memory_config, CENTERS, SIZES};
 use lrmem_memory_core::{Memory, Trace};
 
 /// The dense baseline keeps two D×M f32 matrices: cap them at 800 MB.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lrmem_bench::speed::cases;
-use lrmem_bench::{gradients, SIZES};
+use lrmem_bench::speed::{gradients, SIZES};
 
 fn step(c: &mut Criterion) {
     for &d in &SIZES {

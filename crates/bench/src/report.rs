@@ -191,14 +191,7 @@ pub fn table_at(results: &Results, setting: Setting, which: Option<usize>) -> St
 
 /// A description of the machine: CPU model, cores, OS and architecture.
 pub fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = crate::speed::cpu_name().unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!(
         "{cpu}, {cores} cores, {} {}",

@@ -322,7 +322,7 @@ impl SpeedReport {
             "{} · memory kernels: `{}` · {} profile, {} interleaved rounds per size, {:.0} s. \
              Times are medians over rounds; ratios are medians of per-round ratios taken side by \
              side (the machine is shared: quote ratios, not absolute times). Gradients: \
-             `lrmem_bench::gradients` (clip 1; most |g| ≈ 0.02, some ≈ 0.3, 2% beyond the clip). \
+             `lrmem_bench::speed::gradients` (clip 1; most |g| ≈ 0.02, some ≈ 0.3, 2% beyond the clip). \
              Optimizers are named by their specs (`lrmem_optimizers::OptimizerSpec`, defaults \
              elsewhere); meta optimizers: lm_scale 0.5, cutoff 9σ, Adam on θ. Bytes per \
              coordinate are the traffic a step needs (`lrmem_bench::speed::cases`, from the optimizers' registry: Adam reads g, w, m, \
@@ -409,7 +409,7 @@ impl SpeedReport {
         let _ = writeln!(
             s,
             "\nMemory bandwidth (STREAM copy 8 B/element, triad 12 B/element) and the dense D×M \
-             baseline (the authors' formulation, `lrmem_bench::dense`, M = 20, against {}):\n",
+             baseline (the authors' formulation, `lrmem_bench::speed::dense`, M = 20, against {}):\n",
             r.dense
                 .first()
                 .map_or(super::DENSE_PEER.to_string(), |x| x.peer.label())

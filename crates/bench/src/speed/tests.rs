@@ -170,7 +170,7 @@ fn the_portable_case_is_the_dense_peer() {
     let by_hand = Meta::new(
         SgdConfig::default(),
         MetaConfig {
-            memory: crate::memory_config(20),
+            memory: super::memory_config(20),
             ..MetaConfig::default()
         },
     )
@@ -180,7 +180,7 @@ fn the_portable_case_is_the_dense_peer() {
     let (mut a, mut b): (Box<dyn lrmem_optimizers::Optimizer>, _) =
         (Box::new(by_hand), spec.build().unwrap().into_box());
     let (mut wa, mut wb) = (vec![0.1f32; 64], vec![0.1f32; 64]);
-    let [g0, g1] = crate::gradients(64, 3);
+    let [g0, g1] = super::gradients(64, 3);
     for g in [&g0, &g1, &g0, &g1] {
         a.step("w", &mut wa, g).unwrap();
         b.step("w", &mut wb, g).unwrap();
@@ -348,7 +348,7 @@ fn measure_fills_every_row() {
     // The three cases, plus Meta-SGD forced to each kernel tier that differs from the default
     // on this CPU (portable where it has AVX2, and AVX-512 where it has that too).
     let kernel_of = |k| {
-        let mut m = lrmem_optimizers::memory_core::Memory::new(crate::memory_config(20)).unwrap();
+        let mut m = lrmem_optimizers::memory_core::Memory::new(super::memory_config(20)).unwrap();
         m.set_kernels(k);
         m.kernel_name()
     };
