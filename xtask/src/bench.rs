@@ -675,6 +675,7 @@ fn run_workload(o: &Options, workload: &str) -> Result<String> {
         jobs: o.jobs,
         results: Some(results_path.clone()),
         resume: o.resume,
+        shard: None,
     };
     let bars = Bars {
         multi: MultiProgress::new(),

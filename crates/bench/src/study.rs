@@ -981,6 +981,7 @@ fn run_stage(
             jobs: ctx.jobs,
             results: Some(path),
             resume: ctx.resume,
+            shard: None,
         };
         harness::run(family.as_ref(), &experiment, &options, observer)?
     };

@@ -3,65 +3,15 @@
 
 use std::sync::Mutex;
 
+mod common;
+
+use common::{experiment, family, options, protocol, tmp, without_times};
 use lrmem_bench::harness::{
-    self, Arm, Experiment, NoObserver, Observer, Outcome, Protocol, Results, RunOptions, RunSpec,
-    Setting, TaskResult, Tuning,
+    self, Arm, Experiment, NoObserver, Observer, Outcome, Protocol, RunOptions, RunSpec, Setting,
+    TaskResult, Tuning,
 };
 use lrmem_optimizers::Optimizer;
-use lrmem_tasks::logistic::LogisticFamily;
 use lrmem_tasks::TaskFamily;
-
-fn family() -> LogisticFamily {
-    LogisticFamily {
-        dim: 10,
-        train: 300,
-        test: 200,
-        tasks: 3,
-        ..LogisticFamily::default()
-    }
-}
-
-fn protocol(threshold: f64, cap: usize) -> Protocol {
-    Protocol {
-        threshold,
-        cap,
-        curve_every: 25,
-        also: vec![],
-    }
-}
-
-fn experiment(arms: &[&str], seeds: u64, threshold: f64, cap: usize) -> Experiment {
-    Experiment {
-        arms: arms.iter().map(|a| Arm::parse(a).unwrap()).collect(),
-        seeds: (0..seeds).collect(),
-        ..Experiment::new("synthetic-logistic", protocol(threshold, cap))
-    }
-}
-
-fn options(jobs: usize) -> RunOptions {
-    RunOptions {
-        jobs,
-        ..RunOptions::default()
-    }
-}
-
-/// The results with wall times zeroed: what must reproduce bit for bit.
-fn without_times(mut r: Results) -> Results {
-    for run in &mut r.runs {
-        run.wall_s = 0.0;
-        for t in &mut run.tasks {
-            t.mean_update_us = 0.0;
-        }
-    }
-    r.executed = 0;
-    r
-}
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("lrmem-harness-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("results.jsonl")
-}
 
 #[test]
 fn runs_reach_the_threshold_and_reproduce_bit_for_bit() {
@@ -273,6 +223,7 @@ fn a_killed_experiment_resumes_to_the_same_results() {
             jobs: 2,
             results: Some(path.clone()),
             resume: false,
+            shard: None,
         },
         &NoObserver,
     )
@@ -295,6 +246,7 @@ fn a_killed_experiment_resumes_to_the_same_results() {
         jobs: 2,
         results: Some(path.clone()),
         resume: true,
+        shard: None,
     };
     let resumed = harness::run(&family(), &e, &resume, &NoObserver).unwrap();
     assert_eq!(resumed.executed, whole.runs.len() - 3);
