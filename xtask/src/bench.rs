@@ -178,7 +178,7 @@ fn help_lists() -> String {
         .join("\n");
     format!(
         "\nWorkloads:\n{workloads}\n\nOptimizers (their keys: the API docs of `lrmem_optimizers::registry`, or an unknown key in an arm lists them):\n{optimizers}\n\nPreset arms: {}\n",
-        lrmem_bench::arms::names().join(", ")
+        lrmem_bench::workloads::arms::names().join(", ")
     )
 }
 
@@ -276,11 +276,11 @@ fn parse(args: &[String]) -> Result<Options> {
             }
             Long("threshold") => o.threshold = Some(p.value()?.parse()?),
             Long("arms") => {
-                let list = lrmem_bench::arms::parse_list(&p.value()?.string()?)?;
+                let list = lrmem_bench::workloads::arms::parse_list(&p.value()?.string()?)?;
                 o.arms.get_or_insert_with(Vec::new).extend(list);
             }
             Long("arm") => {
-                let arm = lrmem_bench::arms::parse(&p.value()?.string()?)?;
+                let arm = lrmem_bench::workloads::arms::parse(&p.value()?.string()?)?;
                 o.arms.get_or_insert_with(Vec::new).push(arm);
             }
             Long("seeds") => o.seeds = Some(p.value()?.parse()?),
@@ -348,14 +348,19 @@ fn experiment(o: &Options, workload: &str) -> Result<Experiment> {
     use lrmem_optimizers::registry::Tier;
     let (arms, seeds, cap, tune) = match o.profile {
         Profile::Quick => (
-            lrmem_bench::arms::tier(Tier::Smoke),
+            lrmem_bench::workloads::arms::tier(Tier::Smoke),
             1,
             entry.quick_cap,
             false,
         ),
-        Profile::Default => (lrmem_bench::arms::tier(Tier::Headline), 2, entry.cap, false),
+        Profile::Default => (
+            lrmem_bench::workloads::arms::tier(Tier::Headline),
+            2,
+            entry.cap,
+            false,
+        ),
         Profile::Full => (
-            lrmem_bench::arms::tier(Tier::Full),
+            lrmem_bench::workloads::arms::tier(Tier::Full),
             5,
             entry.cap,
             entry.full_tuning,

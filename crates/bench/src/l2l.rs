@@ -146,7 +146,7 @@ fn cached(file: &Path) -> Option<Trained> {
 /// families up to the headline tier that run fresh on every instance (the study runs one
 /// instance per run: a reload has nothing to carry).
 pub fn tuned_arms() -> Vec<Arm> {
-    crate::arms::tier(Tier::Headline)
+    crate::workloads::arms::tier(Tier::Headline)
         .into_iter()
         .filter(|a| {
             !a.reload
@@ -163,7 +163,7 @@ pub fn tuned_arms() -> Vec<Arm> {
 /// The arms at their defaults: the registry's learning-rate-free presets up to the headline
 /// tier, the same set the study's held-out stages and the default profile run.
 pub fn default_arms() -> Vec<Arm> {
-    crate::arms::family(OptimizerFamily::LearningRateFree, Tier::Headline)
+    crate::workloads::arms::family(OptimizerFamily::LearningRateFree, Tier::Headline)
 }
 
 /// An arm: a spec, or the learned optimizer with the weights of one family.

@@ -9,7 +9,7 @@
 //!   [`lrmem_tasks::TaskFamily`] by [`harness::run`], with observers, outcomes (reached, censored,
 //!   diverged, failed) and a results file that a killed experiment resumes from.
 //! * [`workloads`]: the workload registry (MNIST and Fashion-MNIST digit pairs today); a new
-//!   workload is its `TaskFamily` plus one line there. [`arms`]: the papers' arms by name.
+//!   workload is its `TaskFamily` plus one line there. [`workloads::arms`]: the registry's preset arms by name; [`workloads::profile`]: what each profile runs.
 //! * [`report`]: the markdown tables and figures of an experiment's results.
 //! * [`robust`]: every promise under any input, at volume: structured fuzzing of checkpoints,
 //!   configs and gradient streams, and a long adversarial soak (`cargo xtask fuzz`, `soak`).
@@ -29,7 +29,6 @@
 //!
 //! Ratios measured in one run are what to quote: the machines are shared and noisy.
 
-pub mod arms;
 mod error;
 pub mod harness;
 pub mod l2l;

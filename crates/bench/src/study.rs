@@ -437,7 +437,7 @@ pub fn rate_peers() -> Vec<Variant> {
 /// presets up to the headline tier, the same set the learned optimizer's study and the default
 /// profile run.
 pub fn free_peers() -> Vec<Arm> {
-    crate::arms::family(Family::LearningRateFree, Tier::Headline)
+    crate::workloads::arms::family(Family::LearningRateFree, Tier::Headline)
 }
 
 /// Which arms a stage runs.

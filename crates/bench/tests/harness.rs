@@ -574,7 +574,7 @@ fn two_players_get_an_optimizer_each() {
 #[test]
 fn one_task_workloads_leave_out_reload_arms_and_add_their_reference() {
     use lrmem_bench::workloads::{find, registry};
-    let papers = || lrmem_bench::arms::tier(lrmem_optimizers::registry::Tier::Full);
+    let papers = || lrmem_bench::workloads::arms::tier(lrmem_optimizers::registry::Tier::Full);
     for w in registry() {
         let arms = w.arms(papers());
         for (name, _) in w.reference_arms {
@@ -597,7 +597,7 @@ fn one_task_workloads_leave_out_reload_arms_and_add_their_reference() {
         "adam:beta1=0.5,lr=1e-4"
     );
     // An arm of the reference's name is kept as given.
-    let mine = lrmem_bench::arms::parse("adam-began=sgd").unwrap();
+    let mine = lrmem_bench::workloads::arms::parse("adam-began=sgd").unwrap();
     let arms = find("began").unwrap().arms(vec![mine.clone()]);
     assert_eq!(arms, vec![mine]);
     assert_eq!(find("mnist").unwrap().arms(papers()), papers());
