@@ -556,9 +556,9 @@ pub fn run_release(args: &[String]) -> Result<()> {
 /// writes `maml.json` and returns its section of REPORT.md.
 fn maml_section(o: &Options) -> Result<String> {
     let sweep = if o.profile == Profile::Quick {
-        lrmem_bench::maml::MamlSweep::quick(o.first_seed)
+        lrmem_bench::studies::maml::MamlSweep::quick(o.first_seed)
     } else {
-        lrmem_bench::maml::MamlSweep::full(o.first_seed)
+        lrmem_bench::studies::maml::MamlSweep::full(o.first_seed)
     };
     eprintln!(
         "== MAML: {} meta-training rates × {} adaptation rates over {} task sets",
@@ -571,7 +571,7 @@ fn maml_section(o: &Options) -> Result<String> {
     let path = o.out.join("maml.json");
     std::fs::write(&path, serde_json::to_string_pretty(&result)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    let md = lrmem_bench::maml::section(&result, &o.out)?;
+    let md = lrmem_bench::studies::maml::section(&result, &o.out)?;
     Ok(format!(
         "{md}\n({:.1} s on {}; raw numbers in maml.json.)\n",
         started.elapsed().as_secs_f64(),
@@ -584,9 +584,9 @@ fn maml_section(o: &Options) -> Result<String> {
 /// and returns its section of REPORT.md.
 fn l2l_section(o: &Options) -> Result<String> {
     let study = if o.profile == Profile::Quick {
-        lrmem_bench::l2l::L2lStudy::quick(o.first_seed)
+        lrmem_bench::studies::l2l::L2lStudy::quick(o.first_seed)
     } else {
-        lrmem_bench::l2l::L2lStudy::full(o.first_seed)
+        lrmem_bench::studies::l2l::L2lStudy::full(o.first_seed)
     };
     let dir = o.data_root.join("mnist");
     let mnist = lrmem_tasks::mnist::Mnist::load(&dir)
@@ -606,7 +606,7 @@ fn l2l_section(o: &Options) -> Result<String> {
     let path = o.out.join("l2l.json");
     std::fs::write(&path, serde_json::to_string(&result)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    let md = lrmem_bench::l2l::section(&result, &o.out)?;
+    let md = lrmem_bench::studies::l2l::section(&result, &o.out)?;
     Ok(format!(
         "{md}\n({:.0} s on {}; raw numbers in l2l.json, weights in l2l-quadratic.lrw and l2l-mnist.lrw.)\n",
         started.elapsed().as_secs_f64(),
@@ -618,9 +618,9 @@ fn l2l_section(o: &Options) -> Result<String> {
 /// the stages' results files and figures, and returns its section of REPORT.md.
 fn study_section(o: &Options) -> Result<String> {
     let mut plan = if o.profile == Profile::Quick {
-        lrmem_bench::study::StudyPlan::quick()
+        lrmem_bench::studies::study::StudyPlan::quick()
     } else {
-        lrmem_bench::study::StudyPlan::full()
+        lrmem_bench::studies::study::StudyPlan::full()
     };
     if o.study_dev_only && o.study_stages.is_none() {
         plan.held_out.clear();
@@ -640,13 +640,15 @@ fn study_section(o: &Options) -> Result<String> {
         }
     }
     let cache = crate::root().join("target/lrmem-cache");
-    let ctx = lrmem_bench::study::StudyContext {
+    let ctx = lrmem_bench::studies::study::StudyContext {
         data_root: &o.data_root,
         cache_dir: Some(&cache),
         out: &o.out,
         jobs: o.jobs,
         resume: o.resume,
         render_only: o.study_render,
+        shard: None,
+        merge: &[],
     };
     let started = std::time::Instant::now();
     let bars = Bars {
@@ -656,7 +658,10 @@ fn study_section(o: &Options) -> Result<String> {
         out: o.out.clone(),
         workload: "study".into(),
     };
-    let md = lrmem_bench::study::run(&plan, &ctx, &bars, &|stage| eprintln!("== study: {stage}"))?;
+    let md = lrmem_bench::studies::study::run(&plan, &ctx, &bars, &|stage| {
+        eprintln!("== study: {stage}")
+    })?
+    .unwrap_or_default();
     Ok(format!(
         "{md}\n({:.0} s on {}; raw numbers in study.json and study-*.jsonl.)\n",
         started.elapsed().as_secs_f64(),

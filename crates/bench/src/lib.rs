@@ -31,13 +31,11 @@
 
 mod error;
 pub mod harness;
-pub mod l2l;
-pub mod maml;
 pub mod plot;
 pub mod report;
 pub mod robust;
 pub mod speed;
-pub mod study;
+pub mod studies;
 pub mod workloads;
 
 pub use error::BenchError;
