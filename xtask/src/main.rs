@@ -25,7 +25,8 @@ Commands:
                      DIR defaults to $LRMEM_DATA or <workspace>/data
   bench [--quick | --full | --speed] [options]
                      the MNIST experiment against the peers and the speed suite; writes
-                     target/lrmem-bench/REPORT.md (see `cargo xtask bench --help`)
+                     target/lrmem-bench/REPORT.md; --shard K/N and --merge DIR... spread the
+                     runs over machines (see `cargo xtask bench --help`)
   fuzz [--quick] [--cases N] [--target T] [--seed S]
                      structured fuzzing of every optimizer: checkpoints, configs, gradient
                      streams; 100,000 cases per target (--quick: 2,000); writes

@@ -74,6 +74,9 @@ pub enum BenchError {
         /// `; they belong to shard(s) 2/3, 3/3` where the files say which, else empty.
         shards: String,
     },
+    /// The speed suite's report could not be read or written.
+    #[error(transparent)]
+    Speed(#[from] crate::speed::SpeedError),
     /// A figure could not be drawn.
     #[error("figure {path}: {reason}")]
     Plot {
