@@ -1,4 +1,4 @@
-//! The report of an experiment: markdown tables and figures (SVG and PNG) from [`Results`].
+//! The report of an experiment: markdown tables and figures (SVG and PNG) from [`Results`](crate::harness::Results).
 //!
 //! [`workload_section`] renders one workload's results as a section of `REPORT.md` and writes
 //! its figures next to it: per setting, the arm × task table of updates to the threshold, one

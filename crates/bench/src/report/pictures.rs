@@ -13,7 +13,7 @@ use crate::BenchError;
 
 /// The file stem (in the report's folder, without `.png`) of the picture that `arm`'s run with
 /// `seed` made of task `k` (0-based) in `setting` ([`Task::picture`](lrmem_tasks::Task::picture)):
-/// the name [`write_picture`]'s callers use and [`workload_section`] looks for. Characters
+/// the name [`write_picture`]'s callers use and [`workload_section`](super::workload_section) looks for. Characters
 /// other than letters, digits, `.`, `-` and `_` in the arm's name become `_`.
 pub fn picture_stem(prefix: &str, setting: Setting, arm: &str, seed: u64, k: usize) -> String {
     let arm: String = arm
