@@ -140,33 +140,3 @@ pub struct Overrides {
     /// Whether to run the tuned setting.
     pub tune: Option<bool>,
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::workloads::find;
-
-    /// Every preset of the registry is an arm of the full profile's experiment, and the
-    /// profiles' arms nest.
-    #[test]
-    fn every_preset_is_an_arm_of_the_full_profile() {
-        let mnist = find("mnist").unwrap();
-        let full = Profile::Full.experiment(mnist, &Overrides::default());
-        for (_, preset) in lrmem_optimizers::registry::presets(Tier::Full) {
-            assert!(
-                full.arms.iter().any(|a| a.name == preset.name),
-                "{} is not in the full profile",
-                preset.name
-            );
-        }
-        let quick = Profile::Quick.experiment(mnist, &Overrides::default());
-        let default = Profile::Default.experiment(mnist, &Overrides::default());
-        assert!(quick.arms.iter().all(|a| default.arms.contains(a)));
-        assert!(default.arms.iter().all(|a| full.arms.contains(a)));
-        assert_eq!((quick.seeds.len(), full.tuning.is_some()), (1, true));
-        assert_eq!(
-            Profile::Full.workloads(),
-            ["mnist", "panda-forward", "panda-inverse", "began"]
-        );
-    }
-}
