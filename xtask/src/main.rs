@@ -62,6 +62,17 @@ fn main() -> Result<()> {
     }
 }
 
+/// Runs `cargo run --release --quiet --locked ARGS` in the workspace root: how a command runs
+/// its work in an optimised build (dfdx and the timings need one; xtask itself is built for
+/// development).
+pub(crate) fn release<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(root());
+    let args = args.iter().map(AsRef::as_ref);
+    xshell::cmd!(sh, "cargo run --release --quiet --locked {args...}").run()?;
+    Ok(())
+}
+
 /// The workspace root (the parent of this crate's directory).
 pub(crate) fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

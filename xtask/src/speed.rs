@@ -15,7 +15,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use xshell::{cmd, Shell};
 
 /// Measures and writes `speed.json`, `SPEED.md` and `speed_scaling.{svg,png}` into the output
 /// directory. Arguments: `--quick`, `--out DIR`.
@@ -33,17 +32,15 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let sh = Shell::new()?;
-    sh.change_dir(crate::root());
-    let quick_flag = quick.then_some("--quick");
     eprintln!(
         "speed: measuring ({} profile)",
         if quick { "quick" } else { "full" }
     );
-    cmd!(
-        sh,
-        "cargo run --release --quiet --locked -p lrmem-bench --bin speed -- {quick_flag...} --out {out}"
-    )
-    .run()?;
-    Ok(())
+    let out = out.display().to_string();
+    let mut all = vec!["-p", "lrmem-bench", "--bin", "speed", "--"];
+    if quick {
+        all.push("--quick");
+    }
+    all.extend(["--out", out.as_str()]);
+    crate::release(&all)
 }

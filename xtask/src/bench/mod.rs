@@ -8,7 +8,6 @@ mod bars;
 mod cli;
 
 use anyhow::{Context, Result};
-use xshell::{cmd, Shell};
 
 /// `cargo xtask bench`: fetch the data the options need if it is missing, then re-run in
 /// release.
@@ -29,14 +28,9 @@ pub fn run(args: &[String]) -> Result<()> {
             crate::data::run(&fetch)?;
         }
     }
-    let sh = Shell::new()?;
-    sh.change_dir(crate::root());
-    cmd!(
-        sh,
-        "cargo run --release --quiet --locked -p xtask -- bench-run {args...}"
-    )
-    .run()?;
-    Ok(())
+    let mut all = vec!["-p", "xtask", "--", "bench-run"];
+    all.extend(args.iter().map(String::as_str));
+    crate::release(&all)
 }
 
 /// The release half of `cargo xtask bench`: the speed suite (its own release binary) where

@@ -235,27 +235,35 @@ impl<'a> Runner<'a> {
         Ok(out.into_iter().map(|(_, r)| r).collect())
     }
 
+    /// The runs of `setting` this machine carries out: every arm (at the base learning rate
+    /// `lr` gives it) with every seed, through the experiment's tasks.
+    fn specs(&self, setting: Setting, lr: impl Fn(&Arm) -> Option<f32>) -> Vec<RunSpec> {
+        let experiment = self.experiment;
+        let tasks = experiment.tasks.unwrap_or(usize::MAX);
+        experiment
+            .arms
+            .iter()
+            .flat_map(|arm| {
+                let lr = lr(arm);
+                experiment.seeds.iter().map(move |&seed| RunSpec {
+                    setting,
+                    arm: arm.clone(),
+                    lr,
+                    seed,
+                    tasks,
+                })
+            })
+            .filter(|s| self.mine(s))
+            .collect()
+    }
+
     /// Every setting in order: paper, tuning, tuned.
     fn schedule(mut self) -> Result<Results, BenchError> {
         let experiment = self.experiment;
         let tasks = experiment.tasks.unwrap_or(usize::MAX);
         let mut runs = Vec::new();
         if let Some(lr) = experiment.base_lr {
-            let specs = experiment
-                .arms
-                .iter()
-                .flat_map(|arm| {
-                    let lr = takes_base_lr(arm).then_some(lr);
-                    experiment.seeds.iter().map(move |&seed| RunSpec {
-                        setting: Setting::Paper,
-                        arm: arm.clone(),
-                        lr,
-                        seed,
-                        tasks,
-                    })
-                })
-                .filter(|s| self.mine(s))
-                .collect();
+            let specs = self.specs(Setting::Paper, |arm| takes_base_lr(arm).then_some(lr));
             runs.extend(self.exec("paper", specs)?);
         }
         let mut tuned = BTreeMap::new();
@@ -263,21 +271,9 @@ impl<'a> Runner<'a> {
             let (tuning_runs, picks) = self.tune(tuning)?;
             tuned = picks;
             runs.extend(tuning_runs);
-            let specs = experiment
-                .arms
-                .iter()
-                .flat_map(|arm| {
-                    let lr = tuned.get(&arm.tuning_twin().name).map(|t| t.lr);
-                    experiment.seeds.iter().map(move |&seed| RunSpec {
-                        setting: Setting::Tuned,
-                        arm: arm.clone(),
-                        lr,
-                        seed,
-                        tasks,
-                    })
-                })
-                .filter(|s| self.mine(s))
-                .collect();
+            let specs = self.specs(Setting::Tuned, |arm| {
+                tuned.get(&arm.tuning_twin().name).map(|t| t.lr)
+            });
             runs.extend(self.exec("tuned", specs)?);
         }
         let family = self.family;
