@@ -460,33 +460,6 @@ fn robot_workload_options_are_checked() {
     }
 }
 
-/// A tiny stand-in for MNIST: `n` images of a vertical bar per split.
-fn tiny_mnist(n: usize) -> lrmem_tasks::mnist::Mnist {
-    use lrmem_tasks::mnist::{Split, PIXELS, SIDE};
-    let split = |shift: usize| {
-        let mut pixels = vec![0u8; n * PIXELS];
-        for i in 0..n {
-            let x = 6 + (i * 7 + shift) % 16;
-            for y in 5..23 {
-                pixels[i * PIXELS + y * SIDE + x] = 255;
-            }
-        }
-        Split {
-            images: lrmem_tasks::idx::Images {
-                count: n,
-                rows: SIDE,
-                cols: SIDE,
-                pixels,
-            },
-            labels: vec![0; n],
-        }
-    };
-    lrmem_tasks::mnist::Mnist {
-        train: split(0),
-        test: split(3),
-    }
-}
-
 /// A family of two players (BEGAN) gets an optimizer of the arm per player: the observer
 /// sees two, the memories' θ come back named per player, and a run reproduces. Its further
 /// curves and its picture reach the results, the observer and the report.
@@ -501,7 +474,7 @@ fn two_players_get_an_optimizer_each() {
         eval_every: 2,
         eval_images: 4,
     };
-    let family = BeganMnist::new(&tiny_mnist(8), cfg).unwrap();
+    let family = BeganMnist::new(&lrmem_tasks::mnist::Mnist::bars(8), cfg).unwrap();
     let e = Experiment {
         arms: vec![Arm::parse("meta-sgd:lr=0.001").unwrap()],
         seeds: vec![0],
