@@ -8,24 +8,20 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    log_tick_label, msg, px, render, tick_label, Area, Figure, Line, PlotError, FAMILY,
+    log_tick_label, msg, px, render, tick_label, Area, Drawn, Figure, Line, PlotError, FAMILY,
     LOG_LOG_SIZE,
 };
 
 /// Lines on log–log axes with a legend right of the plot: solid lines carry a marker per point,
-/// dashed ones are references. Powers of ten
-/// on the axes read `10³`. Writes `stem.svg` and `stem.png` and returns their paths.
+/// dashed ones are references. Powers of ten on the axes read `10³`. Writes `stem.svg` and
+/// `stem.png` and returns their paths.
 ///
 /// Points that are not finite and positive are skipped, and so are lines left empty; no
 /// drawable point at all is an error.
-pub fn log_log_lines(
-    stem: &Path,
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    lines: &[Line],
-) -> Result<[PathBuf; 2], PlotError> {
-    lines_on(stem, [title, x_label, y_label], lines, true)
+///
+/// `labels`: the title and the x and y axes' descriptions.
+pub fn log_log_lines(stem: &Path, labels: [&str; 3], lines: &[Line]) -> Result<Drawn, PlotError> {
+    lines_on(stem, labels, lines, true)
 }
 
 /// [`log_log_lines`] (`log`) or [`lines`]: the drawable points, the axes' ranges (a factor
@@ -107,14 +103,8 @@ fn drawable(
 /// Lines on linear axes, as [`log_log_lines`] draws them on logarithmic ones (for values of
 /// either sign, e.g. a loss against a learning rate that may be negative). Points that are not
 /// finite are skipped, and so are lines left empty; no drawable point at all is an error.
-pub fn lines(
-    stem: &Path,
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    lines: &[Line],
-) -> Result<[PathBuf; 2], PlotError> {
-    lines_on(stem, [title, x_label, y_label], lines, false)
+pub fn lines(stem: &Path, labels: [&str; 3], lines: &[Line]) -> Result<Drawn, PlotError> {
+    lines_on(stem, labels, lines, false)
 }
 
 struct Lines<'a> {

@@ -24,20 +24,21 @@ use plotters::prelude::*;
 /// The palette of every figure (matplotlib's tab10, then black and gold), so that an arm has
 /// the same colour in the accuracy curves, the bars and the speed plot when callers index it
 /// the same way.
-pub const COLOURS: [RGBColor; 12] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-    RGBColor(0, 0, 0),
-    RGBColor(255, 215, 0),
-];
+pub const COLOURS: [RGBColor; 12] = {
+    // As hex, the way the palettes are published.
+    const HEX: [u32; 12] = [
+        0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x9467bd, 0x8c564b, 0xe377c2, 0x7f7f7f, 0xbcbd22,
+        0x17becf, 0x000000, 0xffd700,
+    ];
+    let mut out = [RGBColor(0, 0, 0); 12];
+    let mut i = 0;
+    while i < out.len() {
+        let hex = HEX[i];
+        out[i] = RGBColor((hex >> 16) as u8, (hex >> 8) as u8, hex as u8);
+        i += 1;
+    }
+    out
+};
 
 /// The colour of series `i`: [`COLOURS`], cycled, so that callers never index out of range.
 pub fn colour(i: usize) -> RGBColor {
@@ -231,6 +232,9 @@ fn check_range(stem: &Path, axis: &'static str, lo: f64, hi: f64) -> Result<(), 
     }
 }
 
+/// The files a figure was written to: `stem.svg` and `stem.png`.
+pub type Drawn = [PathBuf; 2];
+
 /// The drawing area of a figure, on any backend.
 type Area<DB> = DrawingArea<DB, Shift>;
 
@@ -289,7 +293,7 @@ mod small_multiples;
 
 pub use bars::updates_bars;
 pub use lines::{lines, log_log_lines};
-pub use small_multiples::{small_multiples, small_multiples_log_y};
+pub use small_multiples::{small_multiples, small_multiples_log_y, Frame};
 
 #[cfg(test)]
 mod tests;

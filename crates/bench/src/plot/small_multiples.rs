@@ -10,6 +10,24 @@ use super::{
     Area, Figure, Panel, PlotError, FAMILY,
 };
 
+/// What a [`small_multiples`] figure shows besides its panels: the title, the axes'
+/// descriptions, the threshold line, the y range and the x axis's end (the cap).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Frame<'a> {
+    /// Above every panel.
+    pub title: &'a str,
+    /// The x axis's description (below the bottom panels).
+    pub x_label: &'a str,
+    /// The y axis's description (left of the left panels).
+    pub y_label: &'a str,
+    /// A dashed line at this y, where given and in range.
+    pub threshold: Option<f64>,
+    /// Every panel's y range.
+    pub y_range: (f64, f64),
+    /// Every panel's x range ends here (it starts at 0).
+    pub x_max: f64,
+}
+
 /// One panel per arm in a grid of 3–4 columns, all on the same axes (`0..x_max` ×
 /// `y_range`): the mean over runs as a line, the min–max band over runs shaded, the threshold
 /// as a dashed grey line. x ticks are integers (updates). Runs are aggregated at each x that
@@ -18,36 +36,23 @@ use super::{
 ///
 /// NaN/∞ points and empty panels are skipped (an empty panel keeps its axes and title); no
 /// panels at all, or a range that is not finite and increasing, is an error.
-#[allow(clippy::too_many_arguments)]
 pub fn small_multiples(
     stem: &Path,
-    title: &str,
-    x_label: &str,
-    y_label: &str,
+    frame: &Frame<'_>,
     panels: &[Panel],
-    threshold: Option<f64>,
-    y_range: (f64, f64),
-    x_max: f64,
 ) -> Result<[PathBuf; 2], PlotError> {
-    draw_small_multiples(
-        stem, title, x_label, y_label, panels, threshold, y_range, x_max, false,
-    )
+    draw_small_multiples(stem, frame, panels, false)
 }
 
 /// [`small_multiples`] with a logarithmic y axis, for errors that fall by decades (NMSE):
 /// `y_range` must be positive; non-positive points are skipped. The line is the mean of
 /// log10 y over runs (the geometric mean), the band the min–max.
-#[allow(clippy::too_many_arguments)]
 pub fn small_multiples_log_y(
     stem: &Path,
-    title: &str,
-    x_label: &str,
-    y_label: &str,
+    frame: &Frame<'_>,
     panels: &[Panel],
-    threshold: Option<f64>,
-    y_range: (f64, f64),
-    x_max: f64,
 ) -> Result<[PathBuf; 2], PlotError> {
+    let y_range = frame.y_range;
     if y_range.0.is_nan() || y_range.0 <= 0.0 {
         return Err(PlotError::NoData {
             figure: stem.to_path_buf(),
@@ -66,31 +71,20 @@ pub fn small_multiples_log_y(
                 .collect(),
         })
         .collect();
-    draw_small_multiples(
-        stem,
-        title,
-        x_label,
-        y_label,
-        &panels,
-        threshold.map(log),
-        (log(y_range.0), log(y_range.1)),
-        x_max,
-        true,
-    )
+    let frame = Frame {
+        threshold: frame.threshold.map(log),
+        y_range: (log(y_range.0), log(y_range.1)),
+        ..*frame
+    };
+    draw_small_multiples(stem, &frame, &panels, true)
 }
 
 /// The checks and drawing of both [`small_multiples`] flavours; `log_y`: the panels, threshold
 /// and range are already log10 values, and the axis labels say so.
-#[allow(clippy::too_many_arguments)]
 fn draw_small_multiples(
     stem: &Path,
-    title: &str,
-    x_label: &str,
-    y_label: &str,
+    frame: &Frame<'_>,
     panels: &[Panel],
-    threshold: Option<f64>,
-    y_range: (f64, f64),
-    x_max: f64,
     log_y: bool,
 ) -> Result<[PathBuf; 2], PlotError> {
     if panels.is_empty() {
@@ -99,6 +93,14 @@ fn draw_small_multiples(
             why: "no panels",
         });
     }
+    let Frame {
+        title,
+        x_label,
+        y_label,
+        threshold,
+        y_range,
+        x_max,
+    } = *frame;
     check_range(stem, "y", y_range.0, y_range.1)?;
     check_range(stem, "x", 0.0, x_max)?;
     render(

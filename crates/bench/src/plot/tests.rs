@@ -65,17 +65,15 @@ fn small_multiples_writes_svg_and_png() {
     panels[2].runs[0][3].1 = f64::NAN;
     panels[2].runs[1][4].0 = f64::INFINITY;
     let stem = tmp("multiples");
-    let paths = small_multiples(
-        &stem,
-        "test accuracy",
-        "updates",
-        "accuracy",
-        &panels,
-        Some(0.98),
-        (0.5, 1.0),
-        3000.0,
-    )
-    .expect("drawn");
+    let frame = Frame {
+        title: "test accuracy",
+        x_label: "updates",
+        y_label: "accuracy",
+        threshold: Some(0.98),
+        y_range: (0.5, 1.0),
+        x_max: 3000.0,
+    };
+    let paths = small_multiples(&stem, &frame, &panels).expect("drawn");
     assert_eq!(paths[0], tmp("multiples.svg"));
     check(&paths, small_multiples_size(panels.len()));
     let text = svg_text(&paths[0]);
@@ -91,20 +89,28 @@ fn small_multiples_writes_svg_and_png() {
 fn small_multiples_rejects_what_it_cannot_draw() {
     let stem = tmp("bad");
     let p = [panel("a", 0.0)];
+    let frame = |threshold, y_range, x_max| Frame {
+        title: "t",
+        x_label: "x",
+        y_label: "y",
+        threshold,
+        y_range,
+        x_max,
+    };
     assert!(matches!(
-        small_multiples(&stem, "t", "x", "y", &[], None, (0.0, 1.0), 10.0),
+        small_multiples(&stem, &frame(None, (0.0, 1.0), 10.0), &[]),
         Err(PlotError::NoData { .. })
     ));
     assert!(matches!(
-        small_multiples(&stem, "t", "x", "y", &p, None, (1.0, 0.0), 10.0),
+        small_multiples(&stem, &frame(None, (1.0, 0.0), 10.0), &p),
         Err(PlotError::InvalidRange { axis: "y", .. })
     ));
     assert!(matches!(
-        small_multiples(&stem, "t", "x", "y", &p, None, (0.0, 1.0), f64::NAN),
+        small_multiples(&stem, &frame(None, (0.0, 1.0), f64::NAN), &p),
         Err(PlotError::InvalidRange { axis: "x", .. })
     ));
     // A NaN threshold is no threshold.
-    assert!(small_multiples(&stem, "t", "x", "y", &p, Some(f64::NAN), (0.0, 1.0), 10.0).is_ok());
+    assert!(small_multiples(&stem, &frame(Some(f64::NAN), (0.0, 1.0), 10.0), &p).is_ok());
 }
 
 #[test]
@@ -160,10 +166,10 @@ fn log_log_lines_writes_svg_and_png() {
             dashed: false,
         },
     ];
-    let paths = log_log_lines(&tmp("loglog"), "scaling", "D", "ns", &lines).expect("drawn");
+    let paths = log_log_lines(&tmp("loglog"), ["scaling", "D", "ns"], &lines).expect("drawn");
     check(&paths, LOG_LOG_SIZE);
     assert!(matches!(
-        log_log_lines(&tmp("loglog-empty"), "t", "x", "y", &lines[2..]),
+        log_log_lines(&tmp("loglog-empty"), ["t", "x", "y"], &lines[2..]),
         Err(PlotError::NoData { .. })
     ));
 }
@@ -188,14 +194,14 @@ fn lines_take_values_of_either_sign() {
             dashed: true,
         },
     ];
-    let paths = lines_figure(&tmp("lines"), "MAML", "α_t", "test loss", &lines).expect("drawn");
+    let paths = lines_figure(&tmp("lines"), ["MAML", "α_t", "test loss"], &lines).expect("drawn");
     check(&paths, LOG_LOG_SIZE);
     let nothing = [Line {
         points: vec![(f64::NAN, 1.0)],
         ..lines[0].clone()
     }];
     assert!(matches!(
-        lines_figure(&tmp("lines-empty"), "t", "x", "y", &nothing),
+        lines_figure(&tmp("lines-empty"), ["t", "x", "y"], &nothing),
         Err(PlotError::NoData { .. })
     ));
 }
@@ -219,4 +225,14 @@ fn aggregate_takes_mean_min_max_per_x() {
     ];
     let a = aggregate(&runs, 10.0, (0.5, 1.0));
     assert_eq!(a, vec![[0.0, 0.55, 0.5, 0.6], [1.0, 0.8, 0.8, 0.8]]);
+}
+
+/// The palette is matplotlib's tab10, then black and gold.
+#[test]
+fn the_palette_is_tab10_then_black_and_gold() {
+    assert_eq!(COLOURS[0], RGBColor(31, 119, 180));
+    assert_eq!(COLOURS[9], RGBColor(23, 190, 207));
+    assert_eq!(COLOURS[10], RGBColor(0, 0, 0));
+    assert_eq!(COLOURS[11], RGBColor(255, 215, 0));
+    assert_eq!(colour(12), COLOURS[0]);
 }

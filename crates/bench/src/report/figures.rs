@@ -53,16 +53,7 @@ pub(super) fn extra_curve_figure(
 }
 
 /// [`plot::small_multiples`] or its log-axis twin.
-type SmallMultiples = fn(
-    &Path,
-    &str,
-    &str,
-    &str,
-    &[Panel],
-    Option<f64>,
-    (f64, f64),
-    f64,
-) -> Result<[std::path::PathBuf; 2], plot::PlotError>;
+type SmallMultiples = fn(&Path, &plot::Frame<'_>, &[Panel]) -> Result<plot::Drawn, plot::PlotError>;
 
 /// One panel per arm of the series `pick` gives of every run's task `k` (its points at
 /// multiples of the curve spacing), with an optional threshold line; a log axis when the
@@ -145,11 +136,15 @@ fn series_figure(
             (lo - pad, hi + pad),
         )
     };
-    let x_max = p.cap as f64;
-    draw(
-        stem, &title, "updates", name, &panels, threshold, range, x_max,
-    )
-    .map_err(plot_err)?;
+    let frame = plot::Frame {
+        title: &title,
+        x_label: "updates",
+        y_label: name,
+        threshold,
+        y_range: range,
+        x_max: p.cap as f64,
+    };
+    draw(stem, &frame, &panels).map_err(plot_err)?;
     Ok(true)
 }
 

@@ -14,27 +14,28 @@ use crate::studies::study::{self, StudyContext};
 use crate::workloads::profile::Profile;
 use crate::BenchError;
 
-/// How one of the studies that run on one machine (MAML, the learned optimizer) runs in a
-/// job array: on the first shard only; merging reads what it wrote (`file`, found in the
-/// merged folders and copied into `out`), or runs it here if no folder holds it.
-enum OneMachine {
-    /// Run it and report it.
-    Run,
-    /// Run it and report nothing (the first shard).
-    RunQuietly,
-    /// Another shard: nothing.
-    Skip,
-    /// Report what a shard wrote.
-    Read(std::path::PathBuf),
-}
-
-fn one_machine(o: &BenchOptions, file: &str) -> OneMachine {
+/// The result of a study that runs on one machine (MAML, the learned optimizer), and whether
+/// this machine reports it. In a job array it runs on the first shard, which reports nothing
+/// (`None` on the others); merging reads what that shard wrote (`file`, found in the merged
+/// folders and copied into `out`), or runs it here if no folder holds it.
+fn one_machine<T: serde::de::DeserializeOwned>(
+    o: &BenchOptions,
+    file: &str,
+    label: &str,
+    progress: &dyn Progress,
+    run: impl FnOnce() -> Result<T, BenchError>,
+) -> Result<Option<(T, bool)>, BenchError> {
     match o.shard {
-        Some(s) if s.index() == 1 => OneMachine::RunQuietly,
-        Some(_) => OneMachine::Skip,
+        Some(s) if s.index() != 1 => Ok(None),
+        Some(_) => Ok(Some((run()?, false))),
         None => match found_in(&o.merge, file) {
-            Some(path) => OneMachine::Read(path),
-            None => OneMachine::Run,
+            Some(from) => {
+                progress.line(&format!("== {label}: from {}", from.display()));
+                let path = o.out.join(file);
+                copy_into(&from, &path)?;
+                Ok(Some((read_json(&path)?, true)))
+            }
+            None => Ok(Some((run()?, true))),
         },
     }
 }
@@ -68,37 +69,11 @@ pub(super) fn maml_section(
     o: &BenchOptions,
     progress: &dyn Progress,
 ) -> Result<String, BenchError> {
-    let path = o.out.join("maml.json");
-    let mode = one_machine(o, "maml.json");
     let started = std::time::Instant::now();
-    let result: MamlResult = match &mode {
-        OneMachine::Skip => return Ok(String::new()),
-        OneMachine::Read(from) => {
-            progress.line(&format!("== MAML: from {}", from.display()));
-            copy_into(from, &path)?;
-            read_json(&path)?
-        }
-        OneMachine::Run | OneMachine::RunQuietly => {
-            let first = o.overrides.first_seed;
-            let sweep = if o.profile == Profile::Quick {
-                MamlSweep::quick(first)
-            } else {
-                MamlSweep::full(first)
-            };
-            progress.line(&format!(
-                "== MAML: {} meta-training rates × {} adaptation rates over {} task sets",
-                sweep.alphas_t.len(),
-                sweep.alphas_r.len(),
-                sweep.sets
-            ));
-            let result = sweep.run()?;
-            write_json(&path, &result, true)?;
-            result
-        }
-    };
-    if matches!(mode, OneMachine::RunQuietly) {
+    let run = || run_maml(o, progress);
+    let Some((result, true)) = one_machine(o, "maml.json", "MAML", progress, run)? else {
         return Ok(String::new());
-    }
+    };
     let md = crate::studies::maml::section(&result, &o.out)?;
     Ok(format!(
         "{md}\n({:.1} s on {}; raw numbers in maml.json.)\n",
@@ -107,29 +82,38 @@ pub(super) fn maml_section(
     ))
 }
 
+/// Runs the MAML sweep; writes `maml.json`.
+fn run_maml(o: &BenchOptions, progress: &dyn Progress) -> Result<MamlResult, BenchError> {
+    let first = o.overrides.first_seed;
+    let sweep = if o.profile == Profile::Quick {
+        MamlSweep::quick(first)
+    } else {
+        MamlSweep::full(first)
+    };
+    progress.line(&format!(
+        "== MAML: {} meta-training rates × {} adaptation rates over {} task sets",
+        sweep.alphas_t.len(),
+        sweep.alphas_r.len(),
+        sweep.sets
+    ));
+    let result = sweep.run()?;
+    write_json(&o.out.join("maml.json"), &result, true)?;
+    Ok(result)
+}
+
 /// Runs the learned optimizer's study (its smoke with the quick profile) from the first seed,
 /// writes `l2l.json` and the meta-trained weights (`l2l-FAMILY.lrw`, what `l2l:weights=PATH`
 /// reads) and returns its section of `REPORT.md`.
 pub(super) fn l2l_section(o: &BenchOptions, progress: &dyn Progress) -> Result<String, BenchError> {
-    let path = o.out.join("l2l.json");
-    let mode = one_machine(o, "l2l.json");
     let started = std::time::Instant::now();
-    let result: L2lResult = match &mode {
-        OneMachine::Skip => return Ok(String::new()),
-        OneMachine::Read(from) => {
-            progress.line(&format!("== L2L: from {}", from.display()));
-            copy_into(from, &path)?;
-            let result: L2lResult = read_json(&path)?;
-            for t in &result.trained {
-                let weights = o.out.join(format!("l2l-{}.lrw", t.family));
-                std::fs::write(&weights, &t.weights).map_err(BenchError::io(&weights))?;
-            }
-            result
-        }
-        OneMachine::Run | OneMachine::RunQuietly => run_l2l(o, progress)?,
-    };
-    if matches!(mode, OneMachine::RunQuietly) {
+    let run = || run_l2l(o, progress);
+    let Some((result, true)) = one_machine(o, "l2l.json", "L2L", progress, run)? else {
         return Ok(String::new());
+    };
+    // The weights beside the results, also when they were read from a shard's folder.
+    for t in &result.trained {
+        let path = o.out.join(format!("l2l-{}.lrw", t.family));
+        std::fs::write(&path, &t.weights).map_err(BenchError::io(&path))?;
     }
     let md = crate::studies::l2l::section(&result, &o.out)?;
     Ok(format!(
@@ -139,7 +123,7 @@ pub(super) fn l2l_section(o: &BenchOptions, progress: &dyn Progress) -> Result<S
     ))
 }
 
-/// Meta-trains and runs the learned optimizer's study; writes `l2l.json` and the weights.
+/// Meta-trains and runs the learned optimizer's study; writes `l2l.json`.
 fn run_l2l(o: &BenchOptions, progress: &dyn Progress) -> Result<L2lResult, BenchError> {
     let first = o.overrides.first_seed;
     let study = if o.profile == Profile::Quick {
@@ -158,10 +142,6 @@ fn run_l2l(o: &BenchOptions, progress: &dyn Progress) -> Result<L2lResult, Bench
     ));
     let lines = |line: &str| progress.line(&format!("   {line}"));
     let result = study.run(&mnist, o.cache_dir.as_deref(), &lines)?;
-    for t in &result.trained {
-        let path = o.out.join(format!("l2l-{}.lrw", t.family));
-        std::fs::write(&path, &t.weights).map_err(BenchError::io(&path))?;
-    }
     write_json(&o.out.join("l2l.json"), &result, false)?;
     Ok(result)
 }

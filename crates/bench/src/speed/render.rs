@@ -578,9 +578,11 @@ impl SpeedReport {
         }
         Ok(plot::log_log_lines(
             stem,
-            &format!("One optimizer step: ns per coordinate ({})", self.kernel),
-            "D (coordinates in the tensor)",
-            "ns per coordinate",
+            [
+                &format!("One optimizer step: ns per coordinate ({})", self.kernel),
+                "D (coordinates in the tensor)",
+                "ns per coordinate",
+            ],
             &lines,
         )?)
     }

@@ -29,7 +29,7 @@ pub fn of_preset(entry: &RegistryEntry, preset: &Preset) -> Arm {
 ///
 /// ```
 /// use lrmem_optimizers::registry::Tier;
-/// let smoke: Vec<String> = lrmem_bench::arms::tier(Tier::Smoke).into_iter().map(|a| a.name).collect();
+/// let smoke: Vec<String> = lrmem_bench::workloads::arms::tier(Tier::Smoke).into_iter().map(|a| a.name).collect();
 /// assert_eq!(smoke, ["sgd", "meta-sgd-xi0.01", "meta-sgd-reload-xi0.01"]);
 /// ```
 pub fn tier(tier: Tier) -> Vec<Arm> {

@@ -2,7 +2,7 @@
 //! quick profile shrinks, with the measurements behind the caps and thresholds.
 
 use super::build::{began, pairs, robot_forward, robot_inverse};
-use super::WorkloadEntry;
+use super::{Build, WorkloadEntry};
 
 const PAIR_OPTIONS: &[(&str, &str)] = &[
     (
@@ -131,6 +131,34 @@ const fn digit_pairs(name: &'static str, summary: &'static str, in_full: bool) -
     }
 }
 
+/// A workload of the simulated Panda: threshold NMSE 0.1 and `also`, `[cap, quick cap, curve
+/// unit]` (the curve unit is its evaluation period), the robot's options and quick data.
+const fn robot(
+    name: &'static str,
+    summary: &'static str,
+    also: &'static [f64],
+    [cap, quick_cap, curve_unit]: [usize; 3],
+    build: Build,
+) -> WorkloadEntry {
+    WorkloadEntry {
+        name,
+        summary,
+        options: ROBOT_OPTIONS,
+        threshold: 0.1,
+        also,
+        cap,
+        quick_cap,
+        curve_unit,
+        quick_options: ROBOT_QUICK,
+        data: None,
+        reference_arms: &[],
+        full_tuning: true,
+        one_task: false,
+        in_full_profile: true,
+        build,
+    }
+}
+
 /// Every workload, one entry each.
 pub fn registry() -> &'static [WorkloadEntry] {
     const REGISTRY: &[WorkloadEntry] = &[
@@ -144,40 +172,20 @@ pub fn registry() -> &'static [WorkloadEntry] {
             "the same protocol on Fashion-MNIST class pairs",
             false,
         ),
-        WorkloadEntry {
-            name: "panda-forward",
-            summary: "simulated Panda, LSTM forward dynamics (128-step BPTT): no payload, 1.5 kg, sinusoids; held-out state-change NMSE",
-            options: ROBOT_OPTIONS,
-            threshold: 0.1,
-            also: FORWARD_ALSO,
-            cap: FORWARD_CAP,
-            quick_cap: 300,
-            curve_unit: 50,
-            quick_options: ROBOT_QUICK,
-            data: None,
-            reference_arms: &[],
-            full_tuning: true,
-            one_task: false,
-            in_full_profile: true,
-            build: |_, c| Ok(Box::new(robot_forward(c)?)),
-        },
-        WorkloadEntry {
-            name: "panda-inverse",
-            summary: "simulated Panda, online inverse dynamics (MLP, one sample per update): no payload, 1.5 kg, sinusoids; held-out torque NMSE",
-            options: ROBOT_OPTIONS,
-            threshold: 0.1,
-            also: &[0.03],
-            cap: INVERSE_CAP,
-            quick_cap: 3000,
-            curve_unit: 500,
-            quick_options: ROBOT_QUICK,
-            data: None,
-            reference_arms: &[],
-            full_tuning: true,
-            one_task: false,
-            in_full_profile: true,
-            build: |_, c| Ok(Box::new(robot_inverse(c)?)),
-        },
+        robot(
+            "panda-forward",
+            "simulated Panda, LSTM forward dynamics (128-step BPTT): no payload, 1.5 kg, sinusoids; held-out state-change NMSE",
+            FORWARD_ALSO,
+            [FORWARD_CAP, 300, 50],
+            |_, c| Ok(Box::new(robot_forward(c)?)),
+        ),
+        robot(
+            "panda-inverse",
+            "simulated Panda, online inverse dynamics (MLP, one sample per update): no payload, 1.5 kg, sinusoids; held-out torque NMSE",
+            &[0.03],
+            [INVERSE_CAP, 3000, 500],
+            |_, c| Ok(Box::new(robot_inverse(c)?)),
+        ),
         WorkloadEntry {
             name: "began",
             summary: "BEGAN on MNIST (the workshop paper's GAN): an optimizer per player, held-out M_global",

@@ -42,6 +42,9 @@ pub struct WorkloadConfig {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// How an entry builds its task family from its options.
+type Build = fn(&WorkloadEntry, &WorkloadConfig) -> Result<Box<dyn TaskFamily + Send>, BenchError>;
+
 /// One registered workload.
 pub struct WorkloadEntry {
     /// Its name on the command line and in reports.
@@ -76,7 +79,7 @@ pub struct WorkloadEntry {
     pub one_task: bool,
     /// Whether the full profile runs it when the command line names no workload.
     pub in_full_profile: bool,
-    build: fn(&WorkloadEntry, &WorkloadConfig) -> Result<Box<dyn TaskFamily + Send>, BenchError>,
+    build: Build,
 }
 
 impl std::fmt::Debug for WorkloadEntry {

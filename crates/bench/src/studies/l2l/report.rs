@@ -140,9 +140,11 @@ pub fn section(r: &L2lResult, out_dir: &Path) -> Result<String, BenchError> {
         let stem = out_dir.join(format!("l2l_{family}"));
         plot::log_log_lines(
             &stem,
-            &format!("{family}: mean loss over held-out instances"),
-            "step",
-            "loss",
+            [
+                &format!("{family}: mean loss over held-out instances"),
+                "step",
+                "loss",
+            ],
             &lines,
         )
         .map_err(|e| BenchError::Plot {

@@ -221,21 +221,15 @@ struct DiagnosisRun<'a> {
 
 impl DiagnosisRun<'_> {
     fn with<B: Base + Inspect>(&self, mut opt: Meta<B>) -> Result<Diagnosis, BenchError> {
-        let DiagnosisRun {
-            family,
-            task,
-            seed,
-            case,
-            updates,
-            every,
-        } = *self;
+        let (family, task, case) = (self.family, self.task, self.case);
+        let (updates, every) = (self.updates, self.every);
         let context = || format!("diagnosis {} on {}", case.name, family.label(task));
         let task_err = |source| BenchError::Task {
             context: context(),
             source: Box::new(source),
         };
         let mut t = family
-            .build(task, task_seed(seed, task))
+            .build(task, task_seed(self.seed, task))
             .map_err(task_err)?;
         let clip = case.config.memory.clip;
         let mut centres = Vec::new();

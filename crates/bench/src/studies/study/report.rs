@@ -54,12 +54,14 @@ pub fn plot_diagnosis(d: &Diagnosis, stem: &Path) -> Result<Vec<std::path::PathB
         ));
         let [svg, _] = plot::log_log_lines(
             &path,
-            &format!(
-                "{} on {}: θ per centre, tensor {}",
-                d.case, d.task, t.tensor
-            ),
-            "updates",
-            "θ_m",
+            [
+                &format!(
+                    "{} on {}: θ per centre, tensor {}",
+                    d.case, d.task, t.tensor
+                ),
+                "updates",
+                "θ_m",
+            ],
             &lines,
         )
         .map_err(|e| BenchError::Plot {
@@ -198,12 +200,14 @@ fn xi_figure(r: &StudyResult, i: usize, out: &Path) -> Result<String, BenchError
     };
     let [svg, _] = plot::log_log_lines(
         &stem,
-        &format!(
-            "{}: updates to the threshold against ξ (held out; misses at the cap)",
-            stage.workload
-        ),
-        "ξ (the memory's learning rate)",
-        "mean updates over the tasks",
+        [
+            &format!(
+                "{}: updates to the threshold against ξ (held out; misses at the cap)",
+                stage.workload
+            ),
+            "ξ (the memory's learning rate)",
+            "mean updates over the tasks",
+        ],
         &[line],
     )
     .map_err(|e| BenchError::Plot {
@@ -413,12 +417,14 @@ fn sensitivity(r: &StudyResult, i: usize, out: &Path) -> Result<String, BenchErr
     let stem = out.join(format!("study_sensitivity_{i}_{}", stage.workload));
     let [svg, _] = plot::log_log_lines(
         &stem,
-        &format!(
-            "{}: updates to the threshold against η₀ (held out; misses at the cap)",
-            stage.workload
-        ),
-        "η₀ (base learning rate)",
-        "mean updates over the tasks",
+        [
+            &format!(
+                "{}: updates to the threshold against η₀ (held out; misses at the cap)",
+                stage.workload
+            ),
+            "η₀ (base learning rate)",
+            "mean updates over the tasks",
+        ],
         &lines,
     )
     .map_err(|e| BenchError::Plot {
