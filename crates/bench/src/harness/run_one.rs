@@ -254,7 +254,7 @@ impl TaskRun<'_> {
             self.observer.evaluated(spec, k, t, value);
             seen.curve.push((t, value));
         }
-        if t % protocol.curve_every == 0 {
+        if t.is_multiple_of(protocol.curve_every) {
             let value = task.evaluate()?;
             self.observer.evaluated(spec, k, t, value);
             seen.curve.push((t, value));
