@@ -22,9 +22,11 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::config::{MemoryConfig, QueryScale, Reload};
 use crate::error::check_len;
-use crate::memory::{Memory, MemoryConfig, QueryScale, Reload};
+use crate::memory::Memory;
 use crate::rule::RuleState;
+use crate::trace::mean_square;
 use crate::MemoryError;
 
 /// Configuration of a [`ContextMemory`]. Build with struct update syntax over [`Default`].
@@ -212,14 +214,7 @@ impl ContextTrace {
     /// c_t for this step's gradients `z` (0 at the first step and where r(z_t) is not a usable
     /// number), and the running mean square it leaves (not yet stored).
     fn context(&self, beta: f32, span: f32, z: &[f32]) -> (f32, f64) {
-        let (mut sum, mut n) = (0.0f64, 0usize);
-        for &x in z {
-            if x.is_finite() {
-                sum += x as f64 * x as f64;
-                n += 1;
-            }
-        }
-        let now = if n == 0 { 0.0 } else { sum / n as f64 };
+        let now = mean_square(z);
         let beta = beta as f64;
         let next = beta * self.mean_sq + (1.0 - beta) * now;
         if self.steps == 0 || self.mean_sq <= 0.0 {
@@ -409,25 +404,12 @@ impl ContextMemory {
         }
         // A convex blend of rows within θ's bounds, clamped: always within them.
         self.view.set_theta(&self.blend)?;
+        // The same prediction (exact or tabulated) as a plain memory's step, skipped
+        // coordinates included (η = 0, z = 0).
         let prev = &mut trace.prev;
-        let mut eta = [0.0f32; crate::fast::BLOCK];
-        let mut zc = [0.0f32; crate::fast::BLOCK];
-        // The same prediction (exact or tabulated) as a plain memory's step.
-        self.view.step_rate_blocks(z, |start, e, q| {
-            let n = e.len();
-            let raw = &z[start..start + n];
-            if raw.iter().all(|x| x.is_finite()) {
-                prev[start..start + n].copy_from_slice(q);
-                apply(start, e, q);
-            } else {
-                for i in 0..n {
-                    let ok = raw[i].is_finite();
-                    eta[i] = if ok { e[i] } else { 0.0 };
-                    zc[i] = if ok { q[i] } else { 0.0 };
-                }
-                prev[start..start + n].copy_from_slice(&zc[..n]);
-                apply(start, &eta[..n], &zc[..n]);
-            }
+        self.view.step_rate_blocks(z, |start, eta, zc| {
+            prev[start..start + zc.len()].copy_from_slice(zc);
+            apply(start, eta, zc);
         });
         trace.mean_sq = mean_sq;
         trace.steps = trace.steps.saturating_add(1);

@@ -4,6 +4,23 @@
 //! for Learning Rates", 2017): a locally weighted regression η̂(z; θ) from a gradient value z to
 //! a learning rate, learned *while* the model trains.
 //!
+//! ## What lives where
+//! * `memory`: [`Memory`], θ and one step on one tensor read top-down: G (Eq. 4), θ's ascent
+//!   (Eq. 5), the rates of the new θ (Eq. 3) (docs/algorithm.md §9).
+//! * `reference`: Eq. 3 and Eq. 4 written once, one coordinate at a time: what runs for every
+//!   grid and every input, and what the fast kernels are tested against.
+//! * `rule`: Eq. 5, how θ ascends on G ([`MemoryOptimizer`], [`ThetaSpace`]); `signal`: the
+//!   learning signal s ([`Signal`]); [`kernel`]: the centres and the kernel ψ ([`Grid`],
+//!   [`Layout`]).
+//! * `kernels/`: the fast path of evenly spaced centres, one dispatch ([`Kernels`]) into one
+//!   module per instruction-set tier (portable, AVX2, AVX-512: the only modules with
+//!   `unsafe`), the binned update with its error bound and the prediction table with its
+//!   certified bound.
+//! * `config`: [`MemoryConfig`] and its options; `trace`: [`Trace`], the per-tensor state;
+//!   `context`: [`ContextMemory`], a memory over (z, the gradient's scale); `persist`:
+//!   versioned, checksummed save/load (feature `serde`); `error`: [`MemoryError`].
+//!
+//! ## The algorithm
 //! * Prediction (Eq. 3): η̂(z) = Σ_m ψ_m(z) θ_m / Σ_m ψ_m(z), ψ_m(z) = exp(−(z − c_m)²/(2σ²)).
 //! * Learning (Eq. 4–5): G_m = mean_d s_d ψ_m(z_{t−1}\[d\]) with s_d = clamp(z_t z_{t−1}, −1, 1)
 //!   (or its sign); θ ascends on G with SGD, momentum or Adam and stays in [θ_min, θ_max].
@@ -13,19 +30,21 @@
 //! cutoff 9σ and lm_scale 0.5). State: **4 bytes per coordinate** (the previous query, a
 //! [`Trace`]) plus O(M) per memory (θ and its optimizer's moments, 3M f32, and scratch; for
 //! evenly spaced centres the large-tensor update also keeps M·nb bins of 32 bytes, nb ≈ 225 at
-//! lm_scale 0.5, a θ-independent table of (2K+1)·nb·32 bytes and 32 KiB of per-lane bins). The authors' code keeps two
-//! D×M activation matrices instead.
+//! lm_scale 0.5, a θ-independent table of (2K+1)·nb·32 bytes and 32 KiB of per-lane bins). The
+//! authors' code keeps two D×M activation matrices instead.
 //!
 //! ## Speed
 //! A step is two passes over the tensor: the update (G needs every coordinate before θ moves)
 //! and the prediction. For evenly spaced centres both are vectorised ([`Memory::step_blocks`]
 //! hands the rates over in contiguous blocks); with `std` on x86-64 they run AVX2 code, or with
 //! [`Kernels::Fastest`] AVX-512 code, chosen at run time (see [`Kernels`] for what each
-//! promises, and the `simd` module's documentation for the one place with `unsafe`). The prediction is exact (same formula as [`Memory::predict`]). The update of large
+//! promises). The prediction is [`Memory::predict`]'s formula, or for large tensors a table of
+//! it whose error is certified below 10⁻⁷ (docs/algorithm.md §16). The update of large
 //! tensors accumulates, per bin of width 1/nb spacings, the moments s·(1, δ, δ², δ³) of the
 //! offsets δ from the bin centre and turns them into G with a degree-3 Taylor expansion of the
-//! kernel: every term s·ψ_m(z) is off by at most 1.1·10⁻⁷ of itself (a bound proved in the
-//! `fast` module and checked by its tests), the size of the f32 rounding of the term itself.
+//! kernel: every term s·ψ_m(z) is off by at most 1.1·10⁻⁷ of itself (a bound proved in
+//! `kernels/plan.rs` and checked by the kernels' tests), the size of the f32 rounding of the
+//! term itself.
 //!
 //! `no_std` + `alloc`; feature `std` (default) adds `std::error::Error`, feature `serde`
 //! (default) adds serialization and versioned save/load.
@@ -51,11 +70,14 @@
 
 extern crate alloc;
 
+mod config;
 mod context;
 mod error;
-mod fast;
 pub mod kernel;
+// The only modules with `unsafe` (the AVX2 and AVX-512 tiers) are inside; see their docs.
+mod kernels;
 mod memory;
+mod reference;
 // Plumbing, hidden from the docs: lrmem-optimizers writes its checkpoints in the same checked
 // envelope; users save and load through `Memory::to_bytes` / `from_bytes` and the optimizers'
 // `Checkpoint`.
@@ -64,16 +86,14 @@ mod memory;
 pub mod persist;
 mod rule;
 mod signal;
-// The only module with `unsafe`: run-time dispatch to AVX2/AVX-512 kernels. See its docs.
-#[allow(unsafe_code)]
-mod simd;
-mod table;
+mod trace;
 
+pub use config::{MemoryConfig, NonFinite, QueryScale, Reload, MAX_RATE, MIN_LM_SCALE};
 pub use context::{ContextConfig, ContextMemory, ContextTrace};
 pub use error::MemoryError;
 pub use kernel::{Grid, Layout};
-pub use memory::{
-    Kernels, Memory, MemoryConfig, NonFinite, QueryScale, Reload, Trace, MAX_RATE, MIN_LM_SCALE,
-};
+pub use kernels::Kernels;
+pub use memory::Memory;
 pub use rule::{MemoryOptimizer, RuleState, ThetaSpace};
 pub use signal::Signal;
+pub use trace::Trace;

@@ -1,428 +1,21 @@
-//! The memory of learning rates: θ, its update (Eq. 4–5) and its prediction (Eq. 3).
+//! The memory of learning rates and its step, top-down: G from the last two queries (Eq. 4),
+//! θ's ascent on G (Eq. 5), the rates of the new θ (Eq. 3) (docs/algorithm.md §9).
+//!
+//! Each equation runs on the fast path of evenly spaced centres (module `kernels`, one
+//! dispatch per phase to the CPU's tier) where it applies, and as the reference (module
+//! `reference`) elsewhere: other layouts, windows too wide for the kernels, non-finite
+//! gradients.
 
-use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::config::{MemoryConfig, QueryScale, Reload};
 use crate::error::{check_len, MemoryError};
-use crate::fast::{self, Plan};
-use crate::kernel::{Grid, Layout};
-use crate::rule::{MemoryOptimizer, RuleState, ThetaSpace};
-use crate::signal::Signal;
-use crate::simd::{self, Isa};
-use crate::table::{self, Shape};
-
-/// Which instructions a memory's hot loops may use, and so which results it promises.
-///
-/// Rust neither fuses nor reorders floating-point operations, so one source compiled for
-/// different instruction sets computes the same bits. The portable kernels are such a source;
-/// [`Kernels::Reproducible`] runs them, compiled for AVX2 + FMA when the CPU has those, and so
-/// gives **the same bits on every CPU** (tested against the baseline build). The hand-written
-/// AVX-512 kernels of [`Kernels::Fastest`] compute the same formulas with fused multiply-adds,
-/// a hardware reciprocal and another summation order: their rates agree with the reproducible
-/// ones to about 5·10⁻⁷ relative, not bit for bit, so runs on machines with and without AVX-512
-/// drift apart over many steps. The choice is not saved with the memory: it belongs to the
-/// machine, not to what was learned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Kernels {
-    /// The default: the same bits on every CPU (AVX2 + FMA where available, else the
-    /// baseline build, which computes the same).
-    #[default]
-    Reproducible,
-    /// The fastest kernels this CPU has: AVX-512 where available (agreeing with
-    /// [`Kernels::Reproducible`] to float rounding only), else as `Reproducible`.
-    Fastest,
-    /// The portable kernels compiled for the build's baseline only (SSE2 on x86-64): what a CPU
-    /// without vector extensions gets, for benchmarks. Same bits as `Reproducible`.
-    Portable,
-}
-
-/// What to do with a NaN or infinite gradient coordinate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub enum NonFinite {
-    /// Return [`MemoryError::NonFiniteGradient`] and change nothing (default).
-    #[default]
-    Error,
-    /// Treat the coordinate as a zero gradient: it gives the memory no signal, NaN/∞ never
-    /// reach θ, and [`Memory::step`] does not apply it (its caller's parameter does not move).
-    /// Through an optimizer of lrmem-optimizers the coordinate is a zero gradient for the base
-    /// optimizer too: plain SGD does not move it, but a base with state still does, as for any
-    /// zero gradient (momentum, weight decay, Adam's first moment).
-    Skip,
-}
-
-/// The narrowest kernel [`MemoryConfig::validate`] accepts, as a multiple of the centre spacing:
-/// narrower kernels change no rate (each coordinate already gets its nearest centre's alone) and
-/// would overflow 1/(2σ²).
-pub const MIN_LM_SCALE: f32 = 1e-6;
-
-/// The largest rate [`MemoryConfig::validate`] accepts, for θ_max and for the memory
-/// optimizer's ξ: far above any learning rate in use, and far enough below `f32::MAX` that
-/// sums of rates and steps of θ stay finite.
-pub const MAX_RATE: f32 = 1e6;
-
-/// Configuration of one memory of learning rates. Build with struct update syntax over
-/// [`Default`], then [`Memory::new`] validates it.
-///
-/// ```
-/// use lrmem_memory_core::{Memory, MemoryConfig, MemoryOptimizer};
-/// let config = MemoryConfig { num_centers: 20, clip: 1.0, eta0: 1e-3,
-///                             optimizer: MemoryOptimizer::sgd(1e-2), ..MemoryConfig::default() };
-/// let memory = Memory::new(config)?;
-/// assert_eq!(memory.theta(), &[1e-3; 20][..]);
-/// # Ok::<(), lrmem_memory_core::MemoryError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct MemoryConfig {
-    /// M, the number of local models (centres). Default 20 (the papers' MNIST runs). At least 2;
-    /// even for [`Layout::Log`], which adds a centre at 0.
-    pub num_centers: usize,
-    /// Gradients are clipped to ±clip, and the centres span that range. Default 1.0.
-    pub clip: f32,
-    /// Kernel width as a multiple of the centre spacing: σ = lm_scale · Δc. Default 0.5. At
-    /// least 1e−6 ([`MIN_LM_SCALE`]): far below 0.1 the neighbours' weights vanish and each
-    /// coordinate gets the rate of its nearest centre alone; narrower still, 1/(2σ²) would
-    /// overflow.
-    pub lm_scale: f32,
-    /// Centre layout. Default [`Layout::Linear`].
-    pub layout: Layout,
-    /// η₀: the initial learning rate, θ_m = η₀ for every m. Default 1e−3.
-    pub eta0: f32,
-    /// Lower bound of θ. Default 1e−9 (the authors'). Negative only where a negative rate is
-    /// meant — it ascends the loss — as for MAML's meta-training inner rate, whose best value
-    /// is negative (see `lrmem_tasks::maml` in this workspace); at least −[`MAX_RATE`].
-    pub theta_min: f32,
-    /// Upper bound of θ. Default 1. At most [`MAX_RATE`] (10⁶).
-    pub theta_max: f32,
-    /// The learning signal s_d. Default [`Signal::ClippedProduct`] (the authors' code).
-    pub signal: Signal,
-    /// How θ follows G. Default Adam with ξ = 1e−3 (the authors' default).
-    pub optimizer: MemoryOptimizer,
-    /// Kernel cutoff in σ: centres this far or farther from a gradient value are left out of its
-    /// sums. Default 9, from measurements against the authors' dense code: with SGD on θ, 6σ
-    /// already matches to float noise, but Adam on θ normalises G, so that even G_m ≈ 1e−9
-    /// (a centre 6.4σ from the only gradient, D = 1, log-spaced centres) moves θ_m by a full
-    /// step: at 6σ such replays differ by up to 3e−3 of θ's scale. At 9σ the dropped terms are
-    /// below e^−40.5 ≈ 2.6e−18, which no f32 Adam step resolves, and predictions agree with the
-    /// dense sum within 1e−6 relative whatever the spread of θ. On evenly spaced centres with
-    /// lm_scale 0.5 this evaluates 9 centres per coordinate. `f32::INFINITY` = dense.
-    /// (docs/algorithm.md §4.)
-    pub cutoff: f32,
-    /// NaN/∞ handling. Default [`NonFinite::Error`].
-    pub non_finite: NonFinite,
-    /// Where the memory optimizer moves θ: θ itself (default [`ThetaSpace::Linear`], the
-    /// authors') or ln θ ([`ThetaSpace::Log`]: ξ is a relative change per step; needs
-    /// θ_min > 0).
-    pub space: ThetaSpace,
-    /// What the memory is indexed by: the query itself (default [`QueryScale::Raw`], the
-    /// authors') or the query over its tensor's running RMS ([`QueryScale::Rms`]), so that
-    /// the centres cover where a tensor's queries fall whatever its scale.
-    pub scale: QueryScale,
-    /// What [`Memory::next_task`] carries into the next task besides θ. Default
-    /// [`Reload::Theta`] (the paper's reloading: θ only).
-    pub reload: Reload,
-}
-
-/// What indexes the memory: the query z itself, or z relative to its tensor's typical size.
-///
-/// The authors clip queries to ±clip and spread the centres over that range; a layer whose
-/// gradients are all far smaller than clip (single-image gradients of a LeNet are mostly below
-/// 10⁻², against centres 0.1 apart) puts every coordinate at the same one or two centres, and
-/// the memory is then one learning rate per tensor. Dividing by a running RMS puts the
-/// queries where the centres are, whatever the layer's scale.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub enum QueryScale {
-    /// z as given (the default, the authors').
-    #[default]
-    Raw,
-    /// z / r_t with r_t² the bias-corrected running mean of the tensor's mean squared query:
-    /// r_t² = (1 − β)Σ_τ β^{t−τ} mean_d z_τ\[d\]² / (1 − β^t), kept in the tensor's
-    /// [`Trace`]. Scale-free: a tensor whose gradients are all multiplied by a constant gets
-    /// the same rates relative to that constant (up to clipping and the memory's θ bounds).
-    /// The memory's `clip` is then in RMS units (3 means three RMS). The step direction and
-    /// the clipped query handed to the caller stay in the query's own units (r_t · clip(z/r_t)).
-    Rms {
-        /// β, the running mean's decay, in (0, 1). 0.99 averages about the last 100 steps.
-        beta: f32,
-    },
-}
-
-/// What [`Memory::next_task`] keeps when a new task starts, besides θ.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub enum Reload {
-    /// θ only; the memory optimizer's moments and step count start afresh (the paper's
-    /// "meta-learning with reloading", the authors'). The default.
-    #[default]
-    Theta,
-    /// θ and the memory optimizer's moments and step count: θ goes on moving as it did when
-    /// the last task ended.
-    ThetaAndMoments,
-    /// θ pulled toward η₀: θ ← keep·θ + (1 − keep)·η₀, moments afresh; a hedge against rates
-    /// that suited the end of the last task (small, near convergence) but not the start of
-    /// the next.
-    Decay {
-        /// The share of the learned θ kept, in [0, 1] (0: start at η₀; 1: as `Theta`).
-        keep: f32,
-    },
-}
-
-impl Default for MemoryConfig {
-    fn default() -> Self {
-        MemoryConfig {
-            num_centers: 20,
-            clip: 1.0,
-            lm_scale: 0.5,
-            layout: Layout::Linear,
-            eta0: 1e-3,
-            theta_min: 1e-9,
-            theta_max: 1.0,
-            signal: Signal::ClippedProduct,
-            optimizer: MemoryOptimizer::default(),
-            cutoff: 9.0,
-            non_finite: NonFinite::Error,
-            space: ThetaSpace::Linear,
-            scale: QueryScale::Raw,
-            reload: Reload::Theta,
-        }
-    }
-}
-
-impl MemoryConfig {
-    /// The memory lrmem recommends: chosen on development tasks only (MNIST 1v2, 1v3, 1v4 at
-    /// η₀ = 10⁻⁴, 10⁻³ and 10⁻², by updates to 98%; the README's study) among the authors'
-    /// settings and every variant of this crate (θ in log space, the sign signal, the
-    /// RMS-scaled query, other ξ, over SGD and over Adam), and evaluated unchanged on held-out
-    /// tasks. The authors' settings won: Adam on θ with ξ = 10⁻³ in θ's own units moves θ to
-    /// the scale of ξ within tens of steps whatever η₀ is, which the relative (log-space) steps
-    /// cannot, and every Meta-Adam variant collapsed at η₀ = 10⁻² as Adam does. So this is
-    /// [`MemoryConfig::default`], named so that code saying "the recommended memory" keeps
-    /// meaning the study's answer when a later study changes it.
-    ///
-    /// ```
-    /// use lrmem_memory_core::MemoryConfig;
-    /// assert_eq!(MemoryConfig::recommended(), MemoryConfig::default());
-    /// ```
-    pub fn recommended() -> MemoryConfig {
-        MemoryConfig::default()
-    }
-
-    /// Checks every field against its valid range; the error names the field and the range.
-    pub fn validate(&self) -> Result<(), MemoryError> {
-        if self.num_centers < 2 {
-            return Err(MemoryError::invalid(
-                "num_centers",
-                self.num_centers,
-                "at least 2",
-            ));
-        }
-        if self.num_centers > 1 << 16 {
-            return Err(MemoryError::invalid(
-                "num_centers",
-                self.num_centers,
-                "at most 65536",
-            ));
-        }
-        if self.layout == Layout::Log && !self.num_centers.is_multiple_of(2) {
-            return Err(MemoryError::invalid(
-                "num_centers",
-                self.num_centers,
-                "even for Layout::Log (M/2 centres per sign, plus 0)",
-            ));
-        }
-        if !(self.clip.is_finite() && self.clip > 0.0) {
-            return Err(MemoryError::invalid("clip", self.clip, "finite and > 0"));
-        }
-        if self.layout == Layout::Log && self.clip <= crate::kernel::LOG_MIN_CENTER {
-            return Err(MemoryError::invalid(
-                "clip",
-                self.clip,
-                "> 1e-6 for Layout::Log",
-            ));
-        }
-        if !(self.lm_scale.is_finite() && self.lm_scale >= MIN_LM_SCALE) {
-            return Err(MemoryError::invalid(
-                "lm_scale",
-                self.lm_scale,
-                "finite and ≥ 1e-6 (at 1e-6 every coordinate already gets the rate of its nearest centre alone)",
-            ));
-        }
-        if !(self.theta_max.is_finite() && self.theta_max <= MAX_RATE) {
-            return Err(MemoryError::invalid(
-                "theta_max",
-                self.theta_max,
-                "finite and ≤ 1e6 (a rate above it overflows Σψθ and every step; learning rates are ≤ 1 in practice)",
-            ));
-        }
-        if !(self.theta_min >= -MAX_RATE && self.theta_min < self.theta_max) {
-            return Err(MemoryError::invalid(
-                "theta_min",
-                self.theta_min,
-                "≥ −1e6 and below theta_max (below 0 only where a negative rate, which ascends \
-                 the loss, is meant)",
-            ));
-        }
-        if !(self.eta0 > self.theta_min && self.eta0 <= self.theta_max) {
-            return Err(MemoryError::invalid(
-                "eta0",
-                self.eta0,
-                "in (theta_min, theta_max]",
-            ));
-        }
-        if self.cutoff.is_nan() || self.cutoff <= 0.0 {
-            return Err(MemoryError::invalid(
-                "cutoff",
-                self.cutoff,
-                "> 0 (in kernel widths; INFINITY for the dense sum)",
-            ));
-        }
-        if self.space == ThetaSpace::Log && self.theta_min <= 0.0 {
-            return Err(MemoryError::invalid(
-                "theta_min",
-                self.theta_min,
-                "> 0 with space = Log (θ moves in ln θ, which needs θ > 0; e.g. 1e-9)",
-            ));
-        }
-        if let QueryScale::Rms { beta } = self.scale {
-            if !(beta > 0.0 && beta < 1.0) {
-                return Err(MemoryError::invalid(
-                    "scale.beta",
-                    beta,
-                    "in (0, 1) (0.99 averages about the last 100 steps)",
-                ));
-            }
-        }
-        if let Reload::Decay { keep } = self.reload {
-            if !(0.0..=1.0).contains(&keep) {
-                return Err(MemoryError::invalid(
-                    "reload.keep",
-                    keep,
-                    "in [0, 1] (the share of θ kept at a new task)",
-                ));
-            }
-        }
-        self.optimizer.validate()
-    }
-
-    /// Number of local models the layout creates (M, or M + 1 for [`Layout::Log`]).
-    pub fn local_models(&self) -> usize {
-        match self.layout {
-            Layout::Linear => self.num_centers,
-            Layout::Log => self.num_centers + 1,
-        }
-    }
-}
-
-/// Per-tensor run state of a memory: the previous (clipped) query of every coordinate.
-///
-/// 4 bytes per coordinate. The memory update needs ψ(z_{t−1}) and s(z_t, z_{t−1}); both are
-/// recomputed from this, so no activation matrix is ever stored.
-#[derive(Debug, Clone, PartialEq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct Trace {
-    prev: Vec<f32>,
-    /// The running mean of the tensor's mean squared query ([`QueryScale::Rms`]; untouched
-    /// with [`QueryScale::Raw`]).
-    mean_sq: f64,
-    /// Steps in that running mean (for its bias correction).
-    scale_steps: u64,
-}
-
-impl Trace {
-    /// A trace for a tensor of `len` coordinates; z_{−1} = 0 so the first update is zero.
-    pub fn new(len: usize) -> Self {
-        Trace {
-            prev: vec![0.0; len],
-            mean_sq: 0.0,
-            scale_steps: 0,
-        }
-    }
-
-    /// A trace holding the previous queries `prev` and no query scale yet: what the
-    /// optimizers' checkpoints of earlier formats, which kept only the queries, load as.
-    #[doc(hidden)]
-    pub fn from_previous(prev: Vec<f32>) -> Self {
-        Trace {
-            prev,
-            mean_sq: 0.0,
-            scale_steps: 0,
-        }
-    }
-
-    /// The running RMS r_t of the queries ([`QueryScale::Rms`]); 1 before any step and for
-    /// [`QueryScale::Raw`].
-    pub fn query_scale(&self) -> f32 {
-        rms(self.mean_sq, self.scale_steps, None)
-    }
-
-    /// Takes this step's queries into the running mean of `scale` and returns r_t (1 for
-    /// [`QueryScale::Raw`], and while every query seen was zero or not finite).
-    fn observe(&mut self, scale: QueryScale, z: &[f32]) -> f32 {
-        let QueryScale::Rms { beta } = scale else {
-            return 1.0;
-        };
-        let (mut sum, mut n) = (0.0f64, 0usize);
-        for &x in z {
-            if x.is_finite() {
-                sum += x as f64 * x as f64;
-                n += 1;
-            }
-        }
-        let mean = if n == 0 { 0.0 } else { sum / n as f64 };
-        let beta = beta as f64;
-        self.mean_sq = beta * self.mean_sq + (1.0 - beta) * mean;
-        self.scale_steps = self.scale_steps.saturating_add(1);
-        rms(self.mean_sq, self.scale_steps, Some(beta))
-    }
-
-    /// The previous clipped queries z_{t−1}.
-    pub fn previous(&self) -> &[f32] {
-        &self.prev
-    }
-
-    /// Coordinates tracked.
-    pub fn len(&self) -> usize {
-        self.prev.len()
-    }
-
-    /// True for a zero-length tensor.
-    pub fn is_empty(&self) -> bool {
-        self.prev.is_empty()
-    }
-
-    /// Forget the previous gradient and the query scale (a new task starts).
-    pub fn reset(&mut self) {
-        self.prev.fill(0.0);
-        self.mean_sq = 0.0;
-        self.scale_steps = 0;
-    }
-}
-
-/// The bias-corrected RMS √(mean_sq / (1 − β^t)); 1 where it is not a usable positive number
-/// (no step yet, or only zero queries so far). Without β (a saved trace read back), 1 − β^t is
-/// taken as 1, which it is to within 10⁻⁴ after ~1000 steps of β = 0.99.
-fn rms(mean_sq: f64, steps: u64, beta: Option<f64>) -> f32 {
-    if steps == 0 {
-        return 1.0;
-    }
-    let correction = match beta {
-        Some(b) => 1.0 - libm::pow(b, steps.min(i32::MAX as u64) as f64),
-        None => 1.0,
-    };
-    let r = libm::sqrt(mean_sq / correction) as f32;
-    if r.is_finite() && r > 1e-30 {
-        r
-    } else {
-        1.0
-    }
-}
+use crate::kernel::Grid;
+use crate::kernels::{all_finite, Fast, Kernels, BLOCK};
+use crate::reference;
+use crate::rule::RuleState;
+use crate::trace::Trace;
 
 /// A memory of learning rates η̂(z; θ) = Σ_m ψ_m(z) θ_m / Σ_m ψ_m(z), learned online.
 ///
@@ -453,27 +46,16 @@ pub struct Memory {
     /// θ padded with K zeros on both sides, and 1/0 validity, for the window sums.
     padded: Vec<f32>,
     valid: Vec<f32>,
-    /// Scratch for G (O(M·K)), kept to avoid allocating per step.
+    /// The reference G's sums (O(M·K)) and G itself, kept to avoid allocating per step.
     acc: Vec<f64>,
     g: Vec<f32>,
-    /// G before the mean, in f64 (fast paths).
-    sums: Vec<f64>,
-    /// Constants of the vectorised kernels (evenly spaced centres only).
-    plan: Option<Plan>,
-    /// Moment accumulators of the binned update, [`Plan::bin_scratch`] entries of 4 f64
-    /// (allocated once here, never per step; empty when the binned update does not apply).
-    bins: Vec<[f64; 4]>,
     /// The scaled queries of a step under [`QueryScale::Rms`] (empty otherwise).
     query: Vec<f32>,
-    /// Which kernels were asked for, and the instructions that run them on this CPU.
+    /// Which kernels were asked for.
     kernels: Kernels,
-    isa: Isa,
-    /// The prediction as a table (large tensors; docs/algorithm.md §16): its θ-free part,
-    /// made on first use, the coefficients for the current θ, and whether they are current
-    /// and certified.
-    shape: Option<Box<Shape>>,
-    coef: Vec<[f32; 4]>,
-    coef_ok: bool,
+    /// The fast path (evenly spaced centres only): its kernels' constants, tier, scratch and
+    /// prediction table.
+    fast: Option<Fast>,
 }
 
 impl PartialEq for Memory {
@@ -540,22 +122,14 @@ impl Memory {
         }
         let k = grid.uniform().map_or(0, |u| u.k());
         let w = grid.window_len();
-        let plan = Plan::new(&grid, config.clip);
-        let bins = vec![[0.0; 4]; plan.as_ref().map_or(0, Plan::bin_scratch)];
         let mut mem = Memory {
             padded: vec![0.0; m + 2 * k],
             valid: vec![0.0; m + 2 * k],
             acc: vec![0.0; if grid.uniform().is_some() { m * w } else { m }],
             g: vec![0.0; m],
-            sums: vec![0.0; m],
-            plan,
-            bins,
             query: Vec::new(),
             kernels: Kernels::default(),
-            isa: Isa::select(Kernels::default()),
-            shape: None,
-            coef: Vec::new(),
-            coef_ok: false,
+            fast: Fast::new(&grid, config.clip, config.signal, Kernels::default()),
             config,
             grid,
             theta,
@@ -566,35 +140,11 @@ impl Memory {
         Ok(mem)
     }
 
+    /// θ changed: its padded copy follows (a step makes its prediction table afresh).
     fn refresh_padded(&mut self) {
         let k = self.grid.uniform().map_or(0, |u| u.k());
         let m = self.theta.len();
         self.padded[k..k + m].copy_from_slice(&self.theta);
-        self.coef_ok = false;
-    }
-
-    /// Makes the table of the current θ for the queries `z` (finite) if their prediction
-    /// should use one, and says whether it may: the table covers the windows that `z` reaches
-    /// and its certified error is within [`table::TOLERANCE`]. Valid until θ changes or the
-    /// next call; [`Memory::rate_blocks`] uses it only for the queries it was made for.
-    pub(crate) fn prepare_table(&mut self, z: &[f32]) -> bool {
-        self.coef_ok = false;
-        let Some(plan) = self.plan.as_ref() else {
-            return false;
-        };
-        if z.len() < table::MIN_LEN || plan.m < 2 || !table::fits(plan) {
-            return false;
-        }
-        let shape = self.shape.get_or_insert_with(|| Box::new(Shape::new(plan)));
-        let windows = shape.windows(plan, z);
-        // Making a window's part of the table costs about as much as the exact prediction
-        // of a few hundred coordinates.
-        if z.len() < table::LEN_PER_WINDOW * windows.clone().count() {
-            return false;
-        }
-        let eps = simd::build_table(self.isa, shape, &self.padded, windows, &mut self.coef);
-        self.coef_ok = eps <= table::TOLERANCE;
-        self.coef_ok
     }
 
     /// The configuration.
@@ -607,11 +157,7 @@ impl Memory {
     /// For reports.
     #[doc(hidden)]
     pub fn kernel_name(&self) -> &'static str {
-        if self.plan.is_some() {
-            self.isa.name()
-        } else {
-            "reference"
-        }
+        self.fast.as_ref().map_or("reference", Fast::name)
     }
 
     /// Chooses the kernels of the hot loops (see [`Kernels`] for what each promises). Takes
@@ -626,7 +172,9 @@ impl Memory {
     /// ```
     pub fn set_kernels(&mut self, kernels: Kernels) {
         self.kernels = kernels;
-        self.isa = Isa::select(kernels);
+        if let Some(fast) = &mut self.fast {
+            fast.set_kernels(kernels);
+        }
     }
 
     /// The kernels chosen with [`set_kernels`](Memory::set_kernels) (default
@@ -706,346 +254,10 @@ impl Memory {
             }
         }
     }
+}
 
-    /// η̂(z): the learning rate the memory predicts for a gradient value z (Eq. 3).
-    ///
-    /// z is clipped to ±clip first, as every query is. Finite for every finite z; for
-    /// z = NaN the result is NaN.
-    pub fn predict(&self, z: f32) -> f32 {
-        let c = self.config.clip;
-        let z = z.clamp(-c, c);
-        match self.grid.uniform() {
-            Some(u) => {
-                let mut w = [0.0f32; crate::kernel::MAX_WINDOW];
-                let n = 2 * u.k() + 1;
-                let first = self.grid.window(u, z, true, &mut w[..n]);
-                self.window_rate(first, &w[..n])
-            }
-            None => self.predict_general(z),
-        }
-    }
-
-    #[inline(always)]
-    fn window_rate(&self, first: isize, w: &[f32]) -> f32 {
-        let k = w.len() / 2;
-        let base = (first + k as isize) as usize; // index into the padded arrays
-        let th = &self.padded[base..base + w.len()];
-        let va = &self.valid[base..base + w.len()];
-        let (mut num, mut den) = (0.0f32, 0.0f32);
-        for ((&wi, &t), &v) in w.iter().zip(th).zip(va) {
-            num += wi * t;
-            den += wi * v;
-        }
-        num / den
-    }
-
-    /// Prediction by a sum over every centre within the cutoff (uneven grids, or very wide
-    /// windows), normalised by the largest activation so that it never underflows.
-    fn predict_general(&self, z: f32) -> f32 {
-        let m = self.theta.len();
-        let mut top = f32::NEG_INFINITY;
-        let mut nearest = 0;
-        for i in 0..m {
-            let d = z as f64 - self.grid.exact()[i];
-            let e = (-(d * d) * self.grid.inv_two_var()[i] as f64) as f32;
-            if e > top {
-                top = e;
-                nearest = i;
-            }
-        }
-        let (mut num, mut den) = (0.0f32, 0.0f32);
-        for i in 0..m {
-            if let Some(e) = self.grid.exponent(i, z) {
-                let w = crate::kernel::exp(e - top);
-                num += w * self.theta[i];
-                den += w;
-            }
-        }
-        if den > 0.0 {
-            num / den
-        } else {
-            self.theta[nearest]
-        }
-    }
-
-    /// Learning rates for many gradient values at once: `out[d] = η̂(z[d])`.
-    pub fn predict_into(&self, z: &[f32], out: &mut [f32]) -> Result<(), MemoryError> {
-        check_len("output", z.len(), out.len())?;
-        self.for_each_rate(z, |d, eta, _| out[d] = eta);
-        Ok(())
-    }
-
-    /// Calls `f(d, η̂(clip(z[d])), clip(z[d]))` for every coordinate, in order.
-    pub fn for_each_rate(&self, z: &[f32], mut f: impl FnMut(usize, f32, f32)) {
-        if self.plan.is_some() && fast::all_finite(z) {
-            self.rate_blocks(z, false, |start, eta, zc| {
-                for (i, (&e, &c)) in eta.iter().zip(zc).enumerate() {
-                    f(start + i, e, c);
-                }
-            });
-            return;
-        }
-        self.for_each_rate_general(z, f);
-    }
-
-    /// Learning rates in blocks: calls `f(start, etas, zs)` with `etas[i] = η̂(clip(z[start+i]))`
-    /// and `zs[i] = clip(z[start+i])`, for consecutive blocks that cover `z` in order.
-    ///
-    /// The fast way to use the rates: the block is a contiguous slice, so a loop over it
-    /// vectorises. Blocks hold at most 256 coordinates.
-    ///
-    /// ```
-    /// use lrmem_memory_core::{Memory, MemoryConfig};
-    /// let mem = Memory::new(MemoryConfig::default())?;
-    /// let z = vec![0.1f32; 1000];
-    /// let mut eta = vec![0.0f32; 1000];
-    /// mem.for_each_rate_block(&z, |start, etas, _| eta[start..start + etas.len()].copy_from_slice(etas));
-    /// assert!(eta.iter().all(|&e| (e - 1e-3).abs() < 1e-9));
-    /// # Ok::<(), lrmem_memory_core::MemoryError>(())
-    /// ```
-    pub fn for_each_rate_block(&self, z: &[f32], mut f: impl FnMut(usize, &[f32], &[f32])) {
-        if self.plan.is_some() && fast::all_finite(z) {
-            self.rate_blocks(z, false, f);
-            return;
-        }
-        let mut eta = [0.0f32; fast::BLOCK];
-        let mut zc = [0.0f32; fast::BLOCK];
-        for (b, zb) in z.chunks(fast::BLOCK).enumerate() {
-            let n = zb.len();
-            self.for_each_rate_general(zb, |d, e, c| {
-                eta[d] = e;
-                zc[d] = c;
-            });
-            f(b * fast::BLOCK, &eta[..n], &zc[..n]);
-        }
-    }
-
-    /// The vectorised prediction in blocks; `self.plan` must be `Some` and `z` finite. With
-    /// `tabled`, from the table that [`Memory::prepare_table`] made for these `z` (if it did).
-    fn rate_blocks(&self, z: &[f32], tabled: bool, mut f: impl FnMut(usize, &[f32], &[f32])) {
-        let Some(plan) = self.plan.as_ref() else {
-            return;
-        };
-        let mut eta = [0.0f32; fast::BLOCK];
-        let mut zc = [0.0f32; fast::BLOCK];
-        let table = match &self.shape {
-            Some(shape) if self.coef_ok && tabled => Some(shape),
-            _ => None,
-        };
-        for (b, zb) in z.chunks(fast::BLOCK).enumerate() {
-            let n = zb.len();
-            match table {
-                Some(shape) => simd::predict_table(
-                    self.isa,
-                    shape,
-                    self.config.clip,
-                    &self.coef,
-                    zb,
-                    &mut eta,
-                    &mut zc,
-                ),
-                None => simd::predict_block(self.isa, plan, &self.padded, zb, &mut eta, &mut zc),
-            }
-            f(b * fast::BLOCK, &eta[..n], &zc[..n]);
-        }
-    }
-
-    /// The reference prediction loop (any grid, any input).
-    fn for_each_rate_general(&self, z: &[f32], mut f: impl FnMut(usize, f32, f32)) {
-        let c = self.config.clip;
-        match self.grid.uniform() {
-            Some(u) => {
-                let n = 2 * u.k() + 1;
-                let mut w = [0.0f32; crate::kernel::MAX_WINDOW];
-                let w = &mut w[..n];
-                for (d, &zd) in z.iter().enumerate() {
-                    let zc = zd.clamp(-c, c);
-                    let first = self.grid.window(u, zc, true, w);
-                    f(d, self.window_rate(first, w), zc);
-                }
-            }
-            _ => {
-                for (d, &zd) in z.iter().enumerate() {
-                    let zc = zd.clamp(-c, c);
-                    f(d, self.predict_general(zc), zc);
-                }
-            }
-        }
-    }
-
-    /// The memory gradient G_m = mean_d s_d ψ_m(z_{t−1}\[d\]) (Eq. 4) for queries `cur` = z_t and
-    /// `prev` = z_{t−1}, both clipped to ±clip here. Writes M values into `out`. A non-finite
-    /// `prev` coordinate is an error (a non-finite `cur` follows [`MemoryConfig::non_finite`]).
-    pub fn gradient(
-        &mut self,
-        prev: &[f32],
-        cur: &[f32],
-        out: &mut [f32],
-    ) -> Result<(), MemoryError> {
-        check_len("previous queries", cur.len(), prev.len())?;
-        check_len("memory gradient", self.theta.len(), out.len())?;
-        check_finite(prev)?;
-        self.accumulate(prev, cur)?;
-        out.copy_from_slice(&self.g);
-        Ok(())
-    }
-
-    /// Fills `self.g` with G; errors (changing nothing else) on a non-finite `cur`.
-    /// Returns whether every coordinate of `cur` was finite.
-    fn accumulate(&mut self, prev: &[f32], cur: &[f32]) -> Result<bool, MemoryError> {
-        if let Some(plan) = self.plan.as_ref() {
-            let signal = self.config.signal;
-            self.sums.fill(0.0);
-            let done = if plan.use_bins(cur.len(), prev) {
-                // The kernel checks finiteness on the way (no separate pass over `cur`).
-                let (lo, hi, finite) =
-                    simd::accumulate_bins(self.isa, plan, signal, prev, cur, &mut self.bins);
-                if finite {
-                    simd::flush_bins(self.isa, plan, &mut self.bins, lo, hi, &mut self.sums);
-                } else {
-                    fast::clear_bins(plan, &mut self.bins, lo, hi);
-                }
-                finite
-            } else if fast::all_finite(cur) {
-                self.acc.fill(0.0);
-                simd::accumulate_rows(self.isa, plan, signal, prev, cur, &mut self.acc);
-                fast::fold_rows(plan, &self.acc, &mut self.sums);
-                true
-            } else {
-                false
-            };
-            if done {
-                let scale = if cur.is_empty() {
-                    0.0
-                } else {
-                    1.0 / cur.len() as f64
-                };
-                for (g, &s) in self.g.iter_mut().zip(&self.sums) {
-                    *g = (s * scale) as f32;
-                }
-                return Ok(true);
-            }
-        }
-        let finite = fast::all_finite(cur);
-        self.accumulate_general(prev, cur)?;
-        Ok(finite)
-    }
-
-    /// The reference update loop (any grid, non-finite input).
-    fn accumulate_general(&mut self, prev: &[f32], cur: &[f32]) -> Result<(), MemoryError> {
-        let c = self.config.clip;
-        let signal = self.config.signal;
-        let skip = self.config.non_finite == NonFinite::Skip;
-        self.acc.fill(0.0);
-        let m = self.theta.len();
-        match self.grid.uniform() {
-            Some(u) => {
-                let u = *u;
-                let n = 2 * u.k() + 1;
-                let mut w = [0.0f32; crate::kernel::MAX_WINDOW];
-                let w = &mut w[..n];
-                for (d, (&zp, &zc)) in prev.iter().zip(cur).enumerate() {
-                    if !zc.is_finite() {
-                        if skip {
-                            continue;
-                        }
-                        return Err(MemoryError::NonFiniteGradient {
-                            index: d,
-                            value: zc,
-                        });
-                    }
-                    let zp = zp.clamp(-c, c);
-                    let s = signal.eval(zc.clamp(-c, c), zp);
-                    if s == 0.0 {
-                        continue;
-                    }
-                    let first = self.grid.window(&u, zp, false, w);
-                    // Row = nearest centre; the window's slot n is centre first + n.
-                    let row = (first + u.k() as isize) as usize * n;
-                    for (a, &wi) in self.acc[row..row + n].iter_mut().zip(w.iter()) {
-                        *a += (s * wi) as f64;
-                    }
-                }
-            }
-            _ => {
-                for (d, (&zp, &zc)) in prev.iter().zip(cur).enumerate() {
-                    if !zc.is_finite() {
-                        if skip {
-                            continue;
-                        }
-                        return Err(MemoryError::NonFiniteGradient {
-                            index: d,
-                            value: zc,
-                        });
-                    }
-                    let zp = zp.clamp(-c, c);
-                    let s = signal.eval(zc.clamp(-c, c), zp);
-                    if s == 0.0 {
-                        continue;
-                    }
-                    for (i, a) in self.acc.iter_mut().enumerate() {
-                        if let Some(e) = self.grid.exponent(i, zp) {
-                            *a += (s * crate::kernel::exp(e)) as f64;
-                        }
-                    }
-                }
-            }
-        }
-        // The mean of Eq. 4, divided in f64 before rounding to f32.
-        let scale = if cur.is_empty() {
-            0.0
-        } else {
-            1.0 / cur.len() as f64
-        };
-        match self.grid.uniform() {
-            Some(u) => {
-                // Fold rows back onto centres: slot n of row j is centre j − K + n.
-                let (k, n) = (u.k(), 2 * u.k() + 1);
-                for (c, g) in self.g.iter_mut().enumerate() {
-                    let mut sum = 0.0f64;
-                    for nn in 0..n {
-                        if let Some(j) = (c + k).checked_sub(nn).filter(|&j| j < m) {
-                            sum += self.acc[j * n + nn];
-                        }
-                    }
-                    *g = (sum * scale) as f32;
-                }
-            }
-            None => {
-                for (g, &a) in self.g.iter_mut().zip(&self.acc) {
-                    *g = (a * scale) as f32;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// One memory update from queries z_{t−1} = `prev` and z_t = `cur` (Eq. 4–5): G, the memory
-    /// optimizer's step on θ, then θ ← clamp(θ, θ_min, θ_max). Both are clipped to ±clip. A
-    /// non-finite `prev` coordinate is an error that changes nothing (a non-finite `cur` follows
-    /// [`MemoryConfig::non_finite`]).
-    pub fn learn(&mut self, prev: &[f32], cur: &[f32]) -> Result<(), MemoryError> {
-        check_len("previous queries", cur.len(), prev.len())?;
-        check_finite(prev)?;
-        self.learn_inner(prev, cur).map(|_| ())
-    }
-
-    /// [`Memory::learn`] without the length check; returns whether `cur` was all finite.
-    fn learn_inner(&mut self, prev: &[f32], cur: &[f32]) -> Result<bool, MemoryError> {
-        let finite = self.accumulate(prev, cur)?;
-        let g = core::mem::take(&mut self.g);
-        self.config.optimizer.apply(
-            &mut self.rule,
-            &g,
-            &mut self.theta,
-            (self.config.theta_min, self.config.theta_max),
-            self.config.space,
-        );
-        self.g = g;
-        self.refresh_padded();
-        Ok(finite)
-    }
-
+/// The step.
+impl Memory {
     /// One full step of the memory on one tensor (docs/algorithm.md §9):
     /// learn from (z_{t−1}, z_t), then call `apply(d, η_d, clip(z_t[d]))` for every coordinate
     /// with the freshly updated memory's rate, and remember z_t in `trace`.
@@ -1076,7 +288,7 @@ impl Memory {
     ///
     /// This is the fast way to step a tensor: the block is a contiguous slice, so the caller's
     /// loop over it vectorises (`Memory::step` calls its closure once per coordinate). A
-    /// coordinate skipped under [`NonFinite::Skip`] gets η = 0 and z = 0.
+    /// coordinate skipped under [`NonFinite::Skip`](crate::NonFinite::Skip) gets η = 0 and z = 0.
     ///
     /// ```
     /// use lrmem_memory_core::{Memory, MemoryConfig, Trace};
@@ -1100,14 +312,12 @@ impl Memory {
         apply: impl FnMut(usize, &[f32], &[f32]),
     ) -> Result<(), MemoryError> {
         check_len("gradient", trace.prev.len(), z.len())?;
-        if let QueryScale::Rms { .. } = self.config.scale {
-            return self.step_scaled(trace, z, apply);
+        match self.config.scale {
+            QueryScale::Rms { .. } => self.step_scaled(trace, z, apply),
+            _ => self.step_raw(trace, z, apply),
         }
-        self.step_blocks_raw(trace, z, apply)
     }
-}
 
-impl Memory {
     /// [`Memory::step_blocks`] with [`QueryScale::Rms`]: the memory learns from and predicts
     /// at q = z / r_t; `apply` gets the rates and r_t·clip(q), the clipped query in z's units.
     /// On an error nothing has changed (the trace's running mean included).
@@ -1122,8 +332,8 @@ impl Memory {
         let mut q = core::mem::take(&mut self.query);
         q.clear();
         q.extend(z.iter().map(|&x| x / r));
-        let mut scaled = [0.0f32; fast::BLOCK];
-        let result = self.step_blocks_raw(trace, &q, |start, eta, zc| {
+        let mut scaled = [0.0f32; BLOCK];
+        let result = self.step_raw(trace, &q, |start, eta, zc| {
             let n = zc.len();
             for (s, &c) in scaled[..n].iter_mut().zip(zc) {
                 *s = c * r;
@@ -1137,56 +347,185 @@ impl Memory {
         result
     }
 
-    /// Whether the last step's rates came from the table.
-    #[cfg(test)]
-    pub(crate) fn tabulated(&self) -> bool {
-        self.coef_ok
-    }
-
-    /// [`Memory::for_each_rate_block`] for the queries of a step: the same rates as
-    /// [`Memory::step_blocks`] hands out (tabulated where it would tabulate).
-    pub(crate) fn step_rate_blocks(&mut self, z: &[f32], f: impl FnMut(usize, &[f32], &[f32])) {
-        if self.plan.is_some() && fast::all_finite(z) {
-            self.prepare_table(z);
-            self.rate_blocks(z, true, f);
-        } else {
-            self.for_each_rate_block(z, f);
-        }
-    }
-
     /// The step of [`Memory::step_blocks`] on queries as given (no query scale).
-    fn step_blocks_raw(
+    fn step_raw(
         &mut self,
         trace: &mut Trace,
         z: &[f32],
         mut apply: impl FnMut(usize, &[f32], &[f32]),
     ) -> Result<(), MemoryError> {
+        // Eq. 4–5: G from (z_{t−1}, z_t), then θ's ascent (an error changes nothing).
         let finite = self.learn_inner(&trace.prev, z)?;
-        if finite {
-            self.prepare_table(z);
-        }
+        // Eq. 3 with the new θ; z_t (clipped) becomes the trace's z_{t−1}.
         let prev = &mut trace.prev;
-        if finite && self.plan.is_some() {
-            self.rate_blocks(z, true, |start, eta, zc| {
-                prev[start..start + zc.len()].copy_from_slice(zc);
-                apply(start, eta, zc);
-            });
-            return Ok(());
-        }
-        let mut eta = [0.0f32; fast::BLOCK];
-        let mut zc = [0.0f32; fast::BLOCK];
-        for (b, zb) in z.chunks(fast::BLOCK).enumerate() {
-            let start = b * fast::BLOCK;
-            let n = zb.len();
-            self.for_each_rate_general(zb, |d, e, c| {
-                let ok = zb[d].is_finite();
-                eta[d] = if ok { e } else { 0.0 };
-                zc[d] = if ok { c } else { 0.0 };
-            });
-            prev[start..start + n].copy_from_slice(&zc[..n]);
-            apply(start, &eta[..n], &zc[..n]);
-        }
+        self.step_rates(z, finite, |start, eta, zc| {
+            prev[start..start + zc.len()].copy_from_slice(zc);
+            apply(start, eta, zc);
+        });
         Ok(())
+    }
+
+    /// One memory update from queries z_{t−1} = `prev` and z_t = `cur` (Eq. 4–5): G, the memory
+    /// optimizer's step on θ, then θ ← clamp(θ, θ_min, θ_max). Both are clipped to ±clip. A
+    /// non-finite `prev` coordinate is an error that changes nothing (a non-finite `cur` follows
+    /// [`MemoryConfig::non_finite`]).
+    pub fn learn(&mut self, prev: &[f32], cur: &[f32]) -> Result<(), MemoryError> {
+        check_len("previous queries", cur.len(), prev.len())?;
+        check_finite(prev)?;
+        self.learn_inner(prev, cur).map(|_| ())
+    }
+
+    /// [`Memory::learn`] without the checks of `prev`; returns whether `cur` was all finite.
+    fn learn_inner(&mut self, prev: &[f32], cur: &[f32]) -> Result<bool, MemoryError> {
+        let finite = self.update_gradient(prev, cur)?;
+        // Eq. 5 (and its momentum and Adam forms), then θ ← clamp(θ, θ_min, θ_max).
+        let g = core::mem::take(&mut self.g);
+        self.config.optimizer.apply(
+            &mut self.rule,
+            &g,
+            &mut self.theta,
+            (self.config.theta_min, self.config.theta_max),
+            self.config.space,
+        );
+        self.g = g;
+        self.refresh_padded();
+        Ok(finite)
+    }
+
+    /// The memory gradient G_m = mean_d s_d ψ_m(z_{t−1}\[d\]) (Eq. 4) for queries `cur` = z_t and
+    /// `prev` = z_{t−1}, both clipped to ±clip here. Writes M values into `out`. A non-finite
+    /// `prev` coordinate is an error (a non-finite `cur` follows [`MemoryConfig::non_finite`]).
+    pub fn gradient(
+        &mut self,
+        prev: &[f32],
+        cur: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), MemoryError> {
+        check_len("previous queries", cur.len(), prev.len())?;
+        check_len("memory gradient", self.theta.len(), out.len())?;
+        check_finite(prev)?;
+        self.update_gradient(prev, cur)?;
+        out.copy_from_slice(&self.g);
+        Ok(())
+    }
+
+    /// Eq. 4 into `self.g`: on the fast path if there is one and `cur` is finite, else by the
+    /// reference, which errs (changing nothing else) on a non-finite `cur` or skips it.
+    /// Returns whether every coordinate of `cur` was finite.
+    fn update_gradient(&mut self, prev: &[f32], cur: &[f32]) -> Result<bool, MemoryError> {
+        if let Some(fast) = &mut self.fast {
+            if fast.gradient(prev, cur, &mut self.g) {
+                return Ok(true);
+            }
+        }
+        let finite = all_finite(cur);
+        let (grid, config) = (&self.grid, &self.config);
+        reference::gradient(grid, config, prev, cur, &mut self.acc, &mut self.g)?;
+        Ok(finite)
+    }
+
+    /// Eq. 3 for a step's queries `z` once θ has moved, in blocks: the rates
+    /// [`Memory::step_blocks`] hands out, from the table where it is certified (`finite`: `z`
+    /// is known to be all finite). A coordinate whose query is not finite gets η = 0, z = 0.
+    fn step_rates(&mut self, z: &[f32], finite: bool, f: impl FnMut(usize, &[f32], &[f32])) {
+        match &mut self.fast {
+            Some(fast) if finite => fast.step_rates(&self.padded, z, f),
+            _ => self.reference_blocks(z, true, f),
+        }
+    }
+
+    /// The rates of a step (as [`Memory::step_blocks`] hands them out, skipped coordinates
+    /// included) for queries `z` and the current θ, for a memory that learned by other means
+    /// (the context memory's view).
+    pub(crate) fn step_rate_blocks(&mut self, z: &[f32], f: impl FnMut(usize, &[f32], &[f32])) {
+        let finite = self.fast.is_some() && all_finite(z);
+        self.step_rates(z, finite, f);
+    }
+
+    /// Whether the last step's rates came from the table.
+    #[cfg(test)]
+    pub(crate) fn tabulated(&self) -> bool {
+        self.fast.as_ref().is_some_and(Fast::tabulated)
+    }
+}
+
+/// The prediction alone.
+impl Memory {
+    /// η̂(z): the learning rate the memory predicts for a gradient value z (Eq. 3).
+    ///
+    /// z is clipped to ±clip first, as every query is. Finite for every finite z; for
+    /// z = NaN the result is NaN.
+    pub fn predict(&self, z: f32) -> f32 {
+        let mut eta = f32::NAN;
+        self.model().rates(&[z], |_, e, _| eta = e);
+        eta
+    }
+
+    /// Learning rates for many gradient values at once: `out[d] = η̂(z[d])`.
+    pub fn predict_into(&self, z: &[f32], out: &mut [f32]) -> Result<(), MemoryError> {
+        check_len("output", z.len(), out.len())?;
+        self.for_each_rate(z, |d, eta, _| out[d] = eta);
+        Ok(())
+    }
+
+    /// Calls `f(d, η̂(clip(z[d])), clip(z[d]))` for every coordinate, in order.
+    pub fn for_each_rate(&self, z: &[f32], mut f: impl FnMut(usize, f32, f32)) {
+        self.for_each_rate_block(z, |start, eta, zc| {
+            for (i, (&e, &c)) in eta.iter().zip(zc).enumerate() {
+                f(start + i, e, c);
+            }
+        });
+    }
+
+    /// Learning rates in blocks: calls `f(start, etas, zs)` with `etas[i] = η̂(clip(z[start+i]))`
+    /// and `zs[i] = clip(z[start+i])`, for consecutive blocks that cover `z` in order.
+    ///
+    /// The fast way to use the rates: the block is a contiguous slice, so a loop over it
+    /// vectorises. Blocks hold at most 256 coordinates.
+    ///
+    /// ```
+    /// use lrmem_memory_core::{Memory, MemoryConfig};
+    /// let mem = Memory::new(MemoryConfig::default())?;
+    /// let z = vec![0.1f32; 1000];
+    /// let mut eta = vec![0.0f32; 1000];
+    /// mem.for_each_rate_block(&z, |start, etas, _| eta[start..start + etas.len()].copy_from_slice(etas));
+    /// assert!(eta.iter().all(|&e| (e - 1e-3).abs() < 1e-9));
+    /// # Ok::<(), lrmem_memory_core::MemoryError>(())
+    /// ```
+    pub fn for_each_rate_block(&self, z: &[f32], f: impl FnMut(usize, &[f32], &[f32])) {
+        match &self.fast {
+            Some(fast) if all_finite(z) => fast.rates(&self.padded, z, f),
+            _ => self.reference_blocks(z, false, f),
+        }
+    }
+
+    /// The reference prediction (Eq. 3) in blocks of at most [`BLOCK`], as the kernels hand
+    /// them out. With `mask`, a coordinate whose query is not finite gets η = 0 and z = 0
+    /// (what a step hands out for a skipped coordinate).
+    fn reference_blocks(&self, z: &[f32], mask: bool, mut f: impl FnMut(usize, &[f32], &[f32])) {
+        let mut eta = [0.0f32; BLOCK];
+        let mut zc = [0.0f32; BLOCK];
+        let model = self.model();
+        for (b, zb) in z.chunks(BLOCK).enumerate() {
+            let n = zb.len();
+            model.rates(zb, |d, e, c| {
+                let keep = !mask || zb[d].is_finite();
+                eta[d] = if keep { e } else { 0.0 };
+                zc[d] = if keep { c } else { 0.0 };
+            });
+            f(b * BLOCK, &eta[..n], &zc[..n]);
+        }
+    }
+
+    /// What the reference prediction (Eq. 3) reads of this memory.
+    fn model(&self) -> reference::Model<'_> {
+        reference::Model {
+            grid: &self.grid,
+            clip: self.config.clip,
+            theta: &self.theta,
+            padded: &self.padded,
+            valid: &self.valid,
+        }
     }
 }
 

@@ -15,8 +15,9 @@ use alloc::vec::Vec;
 
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::config::MemoryConfig;
 use crate::error::MemoryError;
-use crate::memory::{Memory, MemoryConfig};
+use crate::memory::Memory;
 use crate::rule::RuleState;
 
 /// First bytes of every file lrmem writes.

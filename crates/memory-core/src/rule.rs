@@ -76,7 +76,7 @@ impl MemoryOptimizer {
 
     pub(crate) fn validate(&self) -> Result<(), MemoryError> {
         let lr = self.lr();
-        if !(0.0..=crate::memory::MAX_RATE).contains(&lr) {
+        if !(0.0..=crate::config::MAX_RATE).contains(&lr) {
             return Err(MemoryError::invalid(
                 "optimizer.lr",
                 lr,

@@ -2,11 +2,13 @@
 //! `MetaSgd1d`/`MemoryStatic1d` (origin and licence: `tests/fixtures/PROVENANCE.md`); the replay
 //! example must reproduce every row within the tolerance of docs/algorithm.md §13.
 
+mod common;
 #[path = "../examples/replay.rs"]
 mod replay;
 
 use std::path::PathBuf;
 
+use common::scaled_error;
 use replay::{ReplayConfig, Row};
 
 #[derive(serde::Deserialize)]
@@ -22,19 +24,6 @@ fn fixtures_dir() -> PathBuf {
         return dir.into();
     }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-/// max_d |a − b| / max_d |b|: error relative to the vector's scale (docs/algorithm.md §13).
-fn scaled_error(ours: &[f32], reference: &[f32]) -> f64 {
-    assert_eq!(ours.len(), reference.len());
-    let scale = reference
-        .iter()
-        .fold(0.0f64, |m, &x| m.max((x as f64).abs()));
-    let err = ours
-        .iter()
-        .zip(reference)
-        .fold(0.0f64, |m, (&a, &b)| m.max((a as f64 - b as f64).abs()));
-    err / scale.max(f64::MIN_POSITIVE)
 }
 
 #[test]

@@ -2,6 +2,9 @@
 //! the binned update against the dense sum, `step_blocks` against `step`, the CPU-specific
 //! kernels against the portable ones, and non-finite gradients on the fast path.
 
+mod common;
+
+use common::scaled_error;
 use lrmem_memory_core::{
     Kernels, Memory, MemoryConfig, MemoryError, MemoryOptimizer, NonFinite, Signal, Trace,
 };
@@ -37,16 +40,6 @@ fn config(m: usize, clip: f32, lm_scale: f32, signal: Signal) -> MemoryConfig {
     }
 }
 
-/// max |a − b| / max |b|.
-fn scaled(a: &[f32], b: &[f32]) -> f64 {
-    let scale = b.iter().fold(0.0f64, |m, &x| m.max((x as f64).abs()));
-    let err = a
-        .iter()
-        .zip(b)
-        .fold(0.0f64, |m, (&x, &y)| m.max((x as f64 - y as f64).abs()));
-    err / scale.max(f64::MIN_POSITIVE)
-}
-
 #[test]
 fn large_tensor_update_matches_dense_sum() {
     for (m, clip, lm, signal) in [
@@ -65,7 +58,7 @@ fn large_tensor_update_matches_dense_sum() {
         let (mut gf, mut gd) = (vec![0.0; m], vec![0.0; m]);
         fast.gradient(&prev, &cur, &mut gf).unwrap();
         dense.gradient(&prev, &cur, &mut gd).unwrap();
-        let e = scaled(&gf, &gd);
+        let e = scaled_error(&gf, &gd);
         assert!(
             e <= 1e-6,
             "M={m}: G off by {e:e} of its scale\n{gf:?}\n{gd:?}"
@@ -108,10 +101,10 @@ fn step_blocks_equals_step_and_kernels_keep_their_promises() {
             assert_eq!(traces[i], traces[0], "D={d} memory {i} trace");
         }
         assert!(
-            scaled(mems[3].theta(), mems[0].theta()) <= 1e-5,
+            scaled_error(mems[3].theta(), mems[0].theta()) <= 1e-5,
             "D={d} fastest θ"
         );
-        assert!(scaled(&ws[3], &ws[0]) <= 1e-5, "D={d} fastest w");
+        assert!(scaled_error(&ws[3], &ws[0]) <= 1e-5, "D={d} fastest w");
     }
 }
 
@@ -159,7 +152,7 @@ fn non_finite_on_the_fast_path() {
     .unwrap();
     z.step(&mut tz, &zeroed, |_, _, _| {}).unwrap();
     assert_eq!(touched, vec![(0.0, 0.0), (0.0, 0.0)]);
-    assert!(scaled(s.theta(), z.theta()) <= 1e-6);
+    assert!(scaled_error(s.theta(), z.theta()) <= 1e-6);
     assert_eq!(ts.previous()[77_777], 0.0);
 }
 

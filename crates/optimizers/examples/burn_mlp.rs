@@ -17,21 +17,23 @@ use burn::tensor::{Device, Tensor, TensorData};
 use lrmem_optimizers::burn::BurnOptimizer;
 use lrmem_optimizers::{MemoryConfig, Meta, MetaConfig, Optimizer, Sgd, SgdConfig};
 
+/// The model (public: `tests/burn.rs` steps this same model through the adaptor, bit for bit
+/// against plain slices).
 #[derive(Module, Debug)]
-struct Mlp {
-    fc1: Linear,
-    fc2: Linear,
+pub struct Mlp {
+    pub fc1: Linear,
+    pub fc2: Linear,
 }
 
 impl Mlp {
-    fn new(device: &Device) -> Self {
+    pub fn new(device: &Device) -> Self {
         Mlp {
             fc1: LinearConfig::new(2, 32).init(device),
             fc2: LinearConfig::new(32, 1).init(device),
         }
     }
 
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.fc2.forward(Relu::new().forward(self.fc1.forward(x)))
     }
 }

@@ -21,36 +21,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let d = args.first().copied().unwrap_or(1_000_000);
     let m = args.get(1).copied().unwrap_or(20);
     let rounds = args.get(2).copied().unwrap_or(15);
-    let memory = MemoryConfig {
-        num_centers: m,
-        clip: 1.0,
-        eta0: 1e-3,
-        optimizer: MemoryOptimizer::adam(1e-3),
-        ..MemoryConfig::default()
+    let meta = MetaConfig {
+        memory: MemoryConfig {
+            num_centers: m,
+            clip: 1.0,
+            eta0: 1e-3,
+            optimizer: MemoryOptimizer::adam(1e-3),
+            ..MemoryConfig::default()
+        },
+        ..MetaConfig::default()
     };
+    // Meta::sgd and Meta::adam take their base's lr (1e-3, the default) from η₀.
     let mut opts: Vec<(&str, Box<dyn Optimizer>)> = vec![
         ("sgd", Box::new(Sgd::new(SgdConfig::default())?)),
         ("adam", Box::new(Adam::new(AdamConfig::default())?)),
-        (
-            "meta-sgd",
-            Box::new(Meta::new(
-                SgdConfig::default(),
-                MetaConfig {
-                    memory,
-                    ..MetaConfig::default()
-                },
-            )?),
-        ),
-        (
-            "meta-adam",
-            Box::new(Meta::new(
-                AdamConfig::default(),
-                MetaConfig {
-                    memory,
-                    ..MetaConfig::default()
-                },
-            )?),
-        ),
+        ("meta-sgd", Box::new(Meta::sgd(meta)?)),
+        ("meta-adam", Box::new(Meta::adam(meta)?)),
     ];
     // Gradients spread like a network's: mostly small, some beyond the clip.
     let grads: Vec<Vec<f32>> = (0..2)

@@ -4,7 +4,7 @@
 #![cfg(feature = "burn")]
 
 use burn::module::{Module, Param};
-use burn::nn::{Linear, LinearConfig, Relu};
+use burn::nn::{Linear, LinearConfig};
 use burn::optim::GradientsParams;
 use burn::tensor::{DType, Device, Tensor};
 use lrmem_optimizers::burn::{param_names, BurnError, BurnOptimizer};
@@ -13,26 +13,16 @@ use lrmem_optimizers::{
     Tensor as Named,
 };
 
-#[derive(Module, Debug)]
-struct Mlp {
-    fc1: Linear,
-    fc2: Linear,
-}
+/// The model of the burn example (`examples/burn_mlp.rs`: 2 → 32 → 1, ReLU), so that what the
+/// example trains is what these tests step; its `main` and data are the example's own.
+#[path = "../examples/burn_mlp.rs"]
+#[allow(dead_code)]
+mod example;
+use example::Mlp;
 
 const NAMES: [&str; 4] = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"];
 
 impl Mlp {
-    fn new(device: &Device) -> Self {
-        Mlp {
-            fc1: LinearConfig::new(2, 8).init(device),
-            fc2: LinearConfig::new(8, 1).init(device),
-        }
-    }
-
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.fc2.forward(Relu::new().forward(self.fc1.forward(x)))
-    }
-
     /// The parameters in the adaptor's order (`NAMES`).
     fn values(&self) -> Vec<Vec<f32>> {
         vec![
@@ -63,6 +53,17 @@ fn grad<const D: usize>(grads: &GradientsParams, p: &Param<Tensor<D>>) -> Vec<f3
         .get::<D>(p.id)
         .expect("every parameter has a gradient");
     g.into_data().try_into_vec::<f32>().unwrap()
+}
+
+/// `params` with their gradients `grads` as the adaptor hands them to `step_model`: named, in the
+/// order of `NAMES`.
+fn named<'a>(params: &'a mut [Vec<f32>], grads: &'a [Vec<f32>]) -> Vec<Named<'a>> {
+    NAMES
+        .iter()
+        .zip(params)
+        .zip(grads)
+        .map(|((name, p), g)| Named::new(name, p, g))
+        .collect()
 }
 
 fn bits(v: &[Vec<f32>]) -> Vec<Vec<u32>> {
@@ -114,12 +115,7 @@ fn same_as_slices(what: &str, through_burn: impl Optimizer, mut on_slices: impl 
     for step in 0..8 {
         let grads = gradients(&model, &x, &y);
         let g = model.grads(&grads);
-        let mut tensors: Vec<Named<'_>> = NAMES
-            .iter()
-            .zip(params.iter_mut())
-            .zip(&g)
-            .map(|((name, p), g)| Named::new(name, p, g))
-            .collect();
+        let mut tensors = named(&mut params, &g);
         on_slices.step_model(&mut tensors).unwrap();
         opt.step(&mut model, &grads).unwrap();
         assert_eq!(
@@ -141,12 +137,14 @@ fn same_as_slices(what: &str, through_burn: impl Optimizer, mut on_slices: impl 
 
 #[test]
 fn sgd_matches_slices() {
-    let config = SgdConfig {
-        lr: 0.05,
-        momentum: 0.9,
-        ..SgdConfig::default()
+    let sgd = || {
+        Sgd::new(SgdConfig {
+            momentum: 0.9,
+            ..SgdConfig::with_lr(0.05)
+        })
+        .unwrap()
     };
-    same_as_slices("sgd", Sgd::new(config).unwrap(), Sgd::new(config).unwrap());
+    same_as_slices("sgd", sgd(), sgd());
 }
 
 #[test]
@@ -311,12 +309,7 @@ fn optimizer_error_leaves_the_model_as_the_slices() {
 
         let mut params = model.values();
         let mut on_slices = Adam::new(AdamConfig::with_lr(0.01)).unwrap();
-        let mut tensors: Vec<Named<'_>> = NAMES
-            .iter()
-            .zip(params.iter_mut())
-            .zip(&g)
-            .map(|((name, p), g)| Named::new(name, p, g))
-            .collect();
+        let mut tensors = named(&mut params, &g);
         let slice_err = on_slices.step_model(&mut tensors).unwrap_err();
         drop(tensors);
 

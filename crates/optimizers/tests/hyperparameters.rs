@@ -6,11 +6,11 @@
 use lrmem_optimizers::schedule::{Linear, Scheduled};
 use lrmem_optimizers::{
     registry, Adam, AdamConfig, Checkpoint, MemoryConfig, MemoryOptimizer, Meta, MetaConfig,
-    OptimError, Optimizer, OptimizerSpec, Rprop, RpropConfig, Sgd, SgdConfig, SgdHd, SgdHdConfig,
+    OptimError, Optimizer, OptimizerSpec, Rprop, RpropConfig, Sgd, SgdConfig,
 };
 
 mod common;
-use common::{bits, built, spec, train};
+use common::{assert_same_runs, bits, built, spec, train, with_memory};
 
 /// Every optimizer's hyperparameters, in order, with their defaults (the registry's).
 #[test]
@@ -91,18 +91,10 @@ fn setters_match_construction_bit_for_bit() {
         set.set_hyperparameter(key, value).unwrap();
         assert_eq!(set.hyperparameter(key), Some(value), "{base} {key}");
         let mut made = spec(base).with(key, value).build().unwrap();
-        let (a1, b1) = train(&mut set, 10);
-        let (a2, b2) = train(&mut made, 10);
-        assert_eq!(
-            (bits(&a1), bits(&b1)),
-            (bits(&a2), bits(&b2)),
-            "{base} {key}={value}"
-        );
-        assert_eq!(
-            set.save().unwrap(),
-            made.save().unwrap(),
-            "{base} {key}={value}"
-        );
+        assert_same_runs(&format!("{base} {key}={value}"), &mut set, &mut made, |o| {
+            let (a, b) = train(o, 10);
+            (bits(&a), bits(&b))
+        });
     }
 }
 
@@ -249,12 +241,7 @@ fn sgd_and_adam_use_a_new_rate_from_the_next_step() {
 /// Hypergradient descent: `lr` is α₀ for new tensors, and rescales every learned α.
 #[test]
 fn hd_lr_rescales_learned_rates() {
-    let mut opt = SgdHd::new(SgdHdConfig {
-        lr: 0.1,
-        hypergrad_lr: 0.01,
-        ..Default::default()
-    })
-    .unwrap();
+    let mut opt = built("sgd-hd:lr=0.1,beta=0.01");
     let mut w = [1.0f32, 1.0];
     opt.step("w", &mut w, &[1.0, 1.0]).unwrap(); // α = 0.1
     opt.step("w", &mut w, &[1.0, 1.0]).unwrap(); // α = 0.1 + 0.01·2 = 0.12
@@ -266,12 +253,7 @@ fn hd_lr_rescales_learned_rates() {
     assert!((v[0] - 0.8).abs() < 1e-7, "{v:?}");
 
     // From α₀ = 0 there is no ratio: every α is shifted by the new value.
-    let mut opt = SgdHd::new(SgdHdConfig {
-        lr: 0.0,
-        hypergrad_lr: 0.0,
-        ..Default::default()
-    })
-    .unwrap();
+    let mut opt = built("sgd-hd:lr=0,beta=0");
     let mut w = [1.0f32];
     opt.step("w", &mut w, &[1.0]).unwrap();
     opt.set_lr(0.5).unwrap();
@@ -321,13 +303,12 @@ fn meta_hyperparameters() {
 /// checkpoint into an optimizer built with other rates (they are restored), then set the new one.
 #[test]
 fn meta_xi_changes_existing_memories_and_survives_reload() {
-    let config = |xi: f32| MetaConfig {
-        memory: MemoryConfig {
+    let config = |xi: f32| {
+        with_memory(MemoryConfig {
             clip: 4.0,
             optimizer: MemoryOptimizer::sgd(xi),
             ..MemoryConfig::default()
-        },
-        ..MetaConfig::default()
+        })
     };
     let mut a = Meta::sgd(config(0.01)).unwrap();
     train(&mut a, 3);
@@ -343,8 +324,7 @@ fn meta_xi_changes_existing_memories_and_survives_reload() {
         "the checkpoint's xi is restored"
     );
     b.set_hyperparameter("xi", 0.02).unwrap();
-    assert_eq!(train(&mut a, 4), train(&mut b, 4));
-    assert_eq!(a.save().unwrap(), b.save().unwrap());
+    assert_same_runs("xi set after a reload", &mut a, &mut b, |o| train(o, 4));
 
     // lr is η₀ and the base's lr: both change, and both are restored.
     a.set_lr(0.002).unwrap();
@@ -353,13 +333,10 @@ fn meta_xi_changes_existing_memories_and_survives_reload() {
     c.load(&a.save().unwrap()).unwrap();
     assert_eq!((c.lr(), c.base().config().lr), (Some(0.002), 0.002));
     // Structure must match.
-    let mut other = Meta::sgd(MetaConfig {
-        memory: MemoryConfig {
-            num_centers: 10,
-            ..config(0.01).memory
-        },
-        ..MetaConfig::default()
-    })
+    let mut other = Meta::sgd(with_memory(MemoryConfig {
+        num_centers: 10,
+        ..config(0.01).memory
+    }))
     .unwrap();
     assert!(other.load(&saved).is_err());
 }

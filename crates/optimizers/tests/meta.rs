@@ -6,26 +6,13 @@ use std::sync::{Arc, Mutex};
 use lrmem_memory_core::{Memory, MemoryConfig, MemoryOptimizer, NonFinite};
 use lrmem_optimizers::{
     checkpoint_kind, contract, saved_memories, Adam, AdamConfig, AdamHd, AdamHdConfig, Base,
-    BaseInfo, Checkpoint, Direction, DirectionBuf, Field, Inspect, LoadMemories, Meta, MetaConfig,
-    OptimError, Optimizer, OptimizerSpec, Query, Rprop, RpropConfig, Sgd, SgdConfig, SgdHd,
+    BaseInfo, Checkpoint, Direction, DirectionBuf, Field, Inspect, IntoBase, LoadMemories, Meta,
+    MetaConfig, OptimError, Optimizer, Query, Rprop, RpropConfig, Sgd, SgdConfig, SgdHd,
     SgdHdConfig, StateView, Tensor,
 };
 
-fn memory(eta0: f32, xi: f32) -> MemoryConfig {
-    MemoryConfig {
-        clip: 4.0,
-        eta0,
-        optimizer: MemoryOptimizer::adam(xi),
-        ..MemoryConfig::default()
-    }
-}
-
-fn config(eta0: f32, xi: f32) -> MetaConfig {
-    MetaConfig {
-        memory: memory(eta0, xi),
-        ..MetaConfig::default()
-    }
-}
+mod common;
+use common::{assert_same_runs, built, memory, meta_config, with_memory};
 
 /// Gradients of a separable quadratic, deterministic per step.
 fn grad(w: &[f32], t: usize) -> Vec<f32> {
@@ -35,7 +22,7 @@ fn grad(w: &[f32], t: usize) -> Vec<f32> {
         .collect()
 }
 
-fn train<O: Optimizer>(opt: &mut O, names: &[&str], steps: usize) -> Vec<Vec<f32>> {
+fn train<O: Optimizer + ?Sized>(opt: &mut O, names: &[&str], steps: usize) -> Vec<Vec<f32>> {
     let mut ws: Vec<Vec<f32>> = names
         .iter()
         .enumerate()
@@ -56,52 +43,21 @@ fn message(e: &OptimError) -> String {
 
 // ---- Finding 1: every config validated at construction, nothing silently ignored ----------
 
+/// `Meta::new` over the default base config `C` changed by `change`, with the default `MetaConfig`.
+fn meta_over<C: Default + IntoBase>(change: impl FnOnce(&mut C)) -> Result<(), OptimError> {
+    let mut base = C::default();
+    change(&mut base);
+    Meta::new(base, MetaConfig::default()).map(|_| ())
+}
+
 #[test]
 fn invalid_base_configs_are_refused_by_meta() {
     for (base, field) in [
+        (meta_over(|c: &mut AdamConfig| c.eps = 0.0), "eps"),
+        (meta_over(|c: &mut AdamConfig| c.beta1 = 1.0), "beta1"),
+        (meta_over(|c: &mut SgdConfig| c.momentum = 1.5), "momentum"),
         (
-            Meta::new(
-                AdamConfig {
-                    eps: 0.0,
-                    ..AdamConfig::default()
-                },
-                MetaConfig::default(),
-            )
-            .map(|_| ()),
-            "eps",
-        ),
-        (
-            Meta::new(
-                AdamConfig {
-                    beta1: 1.0,
-                    ..AdamConfig::default()
-                },
-                MetaConfig::default(),
-            )
-            .map(|_| ()),
-            "beta1",
-        ),
-        (
-            Meta::new(
-                SgdConfig {
-                    momentum: 1.5,
-                    ..SgdConfig::default()
-                },
-                MetaConfig::default(),
-            )
-            .map(|_| ()),
-            "momentum",
-        ),
-        (
-            Meta::new(
-                RpropConfig {
-                    lr: 1e-3,
-                    etas: (0.5, 0.9),
-                    ..RpropConfig::default()
-                },
-                MetaConfig::default(),
-            )
-            .map(|_| ()),
+            meta_over(|c: &mut RpropConfig| (c.lr, c.etas) = (1e-3, (0.5, 0.9))),
             "etas",
         ),
     ] {
@@ -132,9 +88,9 @@ fn eta0_and_the_base_lr_are_one_setting() {
     .unwrap_err();
     assert!(message(&err).contains("(Adam)"), "{err}");
     // Agreeing values build, and η₀ is the base's lr: Meta::sgd takes it from the config.
-    let meta = Meta::sgd(config(0.02, 0.0)).unwrap();
+    let meta = Meta::sgd(meta_config(0.02, 0.0)).unwrap();
     assert_eq!(meta.base().config().lr, 0.02);
-    assert!(Meta::new(SgdConfig::with_lr(0.02), config(0.02, 0.0)).is_ok());
+    assert!(Meta::new(SgdConfig::with_lr(0.02), meta_config(0.02, 0.0)).is_ok());
 }
 
 /// What `NonFinite::Skip` promises through `Meta` (its docs): the coordinate is a zero
@@ -142,13 +98,10 @@ fn eta0_and_the_base_lr_are_one_setting() {
 /// finite either way.
 #[test]
 fn skip_is_a_zero_gradient_for_the_base() {
-    let skip = MetaConfig {
-        memory: MemoryConfig {
-            non_finite: NonFinite::Skip,
-            ..MemoryConfig::default()
-        },
-        ..MetaConfig::default()
-    };
+    let skip = with_memory(MemoryConfig {
+        non_finite: NonFinite::Skip,
+        ..MemoryConfig::default()
+    });
     for (adam, mut meta) in [
         (
             false,
@@ -175,13 +128,10 @@ fn skip_is_a_zero_gradient_for_the_base() {
 
 #[test]
 fn non_finite_is_one_setting_and_its_error_says_where() {
-    let skip = MetaConfig {
-        memory: MemoryConfig {
-            non_finite: NonFinite::Skip,
-            ..MemoryConfig::default()
-        },
-        ..MetaConfig::default()
-    };
+    let skip = with_memory(MemoryConfig {
+        non_finite: NonFinite::Skip,
+        ..MemoryConfig::default()
+    });
     let err = Meta::new(SgdConfig::default(), skip).unwrap_err();
     let msg = message(&err);
     assert!(
@@ -211,7 +161,7 @@ fn non_finite_is_one_setting_and_its_error_says_where() {
 
 #[test]
 fn length_errors_give_a_hint_that_holds_and_meta_can_reset() {
-    let mut meta = Meta::sgd(config(0.01, 0.05)).unwrap();
+    let mut meta = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
     train(&mut meta, &["w"], 5);
     let err = meta.step("w", &mut [1.0; 3], &[0.5; 3]).unwrap_err();
     let msg = message(&err);
@@ -226,10 +176,9 @@ fn length_errors_give_a_hint_that_holds_and_meta_can_reset() {
     meta.step("w", &mut [1.0; 3], &[0.5; 3]).unwrap(); // a new length under the same memory
     meta.reset();
     assert!(meta.memory("w").is_none() && meta.memory_thetas().is_empty());
-    let fresh = Meta::sgd(config(0.01, 0.05)).unwrap();
+    let fresh = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
     let (mut a, mut b) = (meta, fresh);
-    assert_eq!(train(&mut a, &["w"], 4), train(&mut b, &["w"], 4));
-    assert_eq!(a.save().unwrap(), b.save().unwrap());
+    assert_same_runs("reset, then fresh", &mut a, &mut b, |o| train(o, &["w"], 4));
     assert_ne!(a.memory("w").unwrap().theta(), &theta[..]);
 }
 
@@ -262,34 +211,14 @@ fn meta_wraps_optimizers_and_their_configs() {
 
 #[test]
 fn contract_of_meta_over_every_base() {
-    contract::check(|| Meta::new(RpropConfig::with_lr(0.01), config(0.01, 1e-3)).unwrap());
-    contract::check(|| {
-        Meta::new(
-            SgdHdConfig {
-                lr: 0.05,
-                ..SgdHdConfig::default()
-            },
-            config(0.05, 1e-3),
-        )
-        .unwrap()
-    });
-    contract::check(|| {
-        Meta::new(
-            AdamHdConfig {
-                lr: 0.05,
-                ..AdamHdConfig::default()
-            },
-            config(0.05, 1e-3),
-        )
-        .unwrap()
-    });
-    contract::check(|| {
-        Meta::new(
-            Sgd::new(SgdConfig::with_lr(0.1)).unwrap(),
-            config(0.1, 1e-3),
-        )
-        .unwrap()
-    });
+    // Both hypergradient methods from α₀ = 0.05, β at its default.
+    let (mut sgd_hd, mut adam_hd) = (SgdHdConfig::default(), AdamHdConfig::default());
+    (sgd_hd.lr, adam_hd.lr) = (0.05, 0.05);
+    let sgd = || Sgd::new(SgdConfig::with_lr(0.1)).unwrap();
+    contract::check(|| Meta::new(RpropConfig::with_lr(0.01), meta_config(0.01, 1e-3)).unwrap());
+    contract::check(|| Meta::new(sgd_hd, meta_config(0.05, 1e-3)).unwrap());
+    contract::check(|| Meta::new(adam_hd, meta_config(0.05, 1e-3)).unwrap());
+    contract::check(|| Meta::new(sgd(), meta_config(0.1, 1e-3)).unwrap());
 }
 
 /// The rule: with a frozen memory (ξ = 0, so η = η₀ = lr everywhere) and gradients inside
@@ -299,7 +228,7 @@ where
     B: Base + 'static,
 {
     let mut plain = base();
-    let mut meta = Meta::new(base(), config(lr, 0.0)).unwrap();
+    let mut meta = Meta::new(base(), meta_config(lr, 0.0)).unwrap();
     let mut w1: Vec<f32> = (0..6).map(|i| 0.8 - 0.3 * i as f32).collect();
     let mut w2 = w1.clone();
     for t in 0..25 {
@@ -366,7 +295,7 @@ fn a_frozen_memory_steps_as_the_base() {
 /// Adam under Meta follows the authors' TensorFlow backend: z = m_t, u = m_t/(√v_t + ε).
 #[test]
 fn meta_adam_is_the_tf_backend() {
-    let cfg = config(0.01, 0.05);
+    let cfg = meta_config(0.01, 0.05);
     let mut meta = Meta::adam(cfg).unwrap();
     let mut mem = Memory::new(cfg.memory).unwrap();
     let mut trace = lrmem_memory_core::Trace::new(3);
@@ -423,7 +352,7 @@ impl Base for SignSgd {
 
 #[test]
 fn a_base_of_ones_own_needs_two_methods() {
-    let mut meta = Meta::new(SignSgd { lr: 0.01 }, config(0.01, 0.0)).unwrap();
+    let mut meta = Meta::new(SignSgd { lr: 0.01 }, meta_config(0.01, 0.0)).unwrap();
     let mut w = [1.0f32, -1.0];
     meta.step("w", &mut w, &[3.0, -0.5]).unwrap();
     assert!(
@@ -436,7 +365,7 @@ fn a_base_of_ones_own_needs_two_methods() {
 
 /// A trained Meta-SGD's checkpoint, with one memory per tensor.
 fn trained(names: &[&str]) -> (Meta<Sgd>, Vec<u8>) {
-    let mut meta = Meta::sgd(config(0.01, 0.05)).unwrap();
+    let mut meta = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
     train(&mut meta, names, 20);
     let bytes = meta.save().unwrap();
     (meta, bytes)
@@ -446,7 +375,7 @@ fn trained(names: &[&str]) -> (Meta<Sgd>, Vec<u8>) {
 fn load_memories_keeps_theta_and_takes_the_new_config() {
     let (old, bytes) = trained(&["conv.weight", "fc.weight"]);
     // Another ξ, another memory optimizer, another signal, another base.
-    let mut cfg = config(0.01, 1e-4);
+    let mut cfg = meta_config(0.01, 1e-4);
     cfg.memory.optimizer = MemoryOptimizer::sgd(1e-4);
     cfg.memory.signal = lrmem_memory_core::Signal::Sign;
     let mut next = Meta::new(RpropConfig::with_lr(0.01), cfg).unwrap();
@@ -469,7 +398,7 @@ fn load_memories_keeps_theta_and_takes_the_new_config() {
         .memories()
         .map(|(k, m)| (k.to_owned(), m.clone()))
         .collect();
-    let mut other = Meta::sgd(config(0.01, 0.05)).unwrap();
+    let mut other = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
     other.load_memories(&list, LoadMemories::default()).unwrap();
     assert_eq!(other.memory_thetas(), old.memory_thetas());
     assert_eq!(saved_memories(&bytes).unwrap(), list);
@@ -494,7 +423,7 @@ fn load_memories_refuses_theta_that_means_something_else() {
             "Log",
         ),
     ] {
-        let mut cfg = config(0.01, 0.05);
+        let mut cfg = meta_config(0.01, 0.05);
         change(&mut cfg.memory);
         let mut next = Meta::sgd(cfg).unwrap();
         let err = next
@@ -509,7 +438,7 @@ fn load_memories_refuses_theta_that_means_something_else() {
         assert!(next.memory_thetas().is_empty(), "all or nothing");
     }
     // θ beyond the receiver's bounds.
-    let mut cfg = config(0.01, 0.05);
+    let mut cfg = meta_config(0.01, 0.05);
     cfg.memory.theta_max = 0.011;
     let mut next = Meta::sgd(cfg).unwrap();
     let msg = message(
@@ -524,7 +453,7 @@ fn load_memories_refuses_theta_that_means_something_else() {
 fn renamed_tensors_get_their_saved_memory_and_missing_ones_are_reported() {
     let (old, bytes) = trained(&["conv1.weight", "fc.weight"]);
     // Strict (the default): a tensor whose memory was not loaded is an error naming it.
-    let mut next = Meta::sgd(config(0.01, 0.05)).unwrap();
+    let mut next = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
     next.load_memories(&bytes, LoadMemories::default()).unwrap();
     let mut w = vec![0.1f32; 5];
     let err = next
@@ -540,7 +469,7 @@ fn renamed_tensors_get_their_saved_memory_and_missing_ones_are_reported() {
     );
     assert_eq!(w, vec![0.1f32; 5], "nothing stepped");
     // Renaming maps the saved memory onto the new name.
-    let mut next = Meta::sgd(config(0.01, 0.05)).unwrap();
+    let mut next = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
     let report = next
         .load_memories(
             &bytes,
@@ -559,7 +488,7 @@ fn renamed_tensors_get_their_saved_memory_and_missing_ones_are_reported() {
     next.step("fc.weight", &mut w, &[0.5; 5]).unwrap();
     assert!(next.fresh_memories().is_empty());
     // Lenient: missing memories start fresh, and are listed.
-    let mut lenient = Meta::sgd(config(0.01, 0.05)).unwrap();
+    let mut lenient = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
     lenient
         .load_memories(
             &bytes,
@@ -572,7 +501,7 @@ fn renamed_tensors_get_their_saved_memory_and_missing_ones_are_reported() {
     lenient.step("head.weight", &mut w, &[0.5; 5]).unwrap();
     assert_eq!(lenient.fresh_memories(), ["head.weight"]);
     // A rename of a key that was never saved is an error listing the saved keys.
-    let err = Meta::sgd(config(0.01, 0.05))
+    let err = Meta::sgd(meta_config(0.01, 0.05))
         .unwrap()
         .load_memories(
             &bytes,
@@ -590,7 +519,9 @@ fn renamed_tensors_get_their_saved_memory_and_missing_ones_are_reported() {
 
 #[test]
 fn a_misspelt_only_name_is_an_error_after_the_first_pass() {
-    let mut meta = Meta::sgd(config(0.01, 0.05)).unwrap().only(&["fc.wieght"]);
+    let mut meta = Meta::sgd(meta_config(0.01, 0.05))
+        .unwrap()
+        .only(&["fc.wieght"]);
     let (mut a, mut b) = (vec![1.0f32; 3], vec![1.0f32; 2]);
     meta.step("fc.weight", &mut a, &[0.1; 3]).unwrap();
     meta.step("fc.bias", &mut b, &[0.1; 2]).unwrap();
@@ -605,7 +536,9 @@ fn a_misspelt_only_name_is_an_error_after_the_first_pass() {
     // It stays an error.
     assert!(meta.step("fc.bias", &mut b, &[0.1; 2]).is_err());
     // step_model checks before anything steps.
-    let mut meta = Meta::sgd(config(0.01, 0.05)).unwrap().only(&["fc.wieght"]);
+    let mut meta = Meta::sgd(meta_config(0.01, 0.05))
+        .unwrap()
+        .only(&["fc.wieght"]);
     let err = meta
         .step_model(&mut [
             Tensor::new("fc.weight", &mut a, &[0.1; 3]),
@@ -615,7 +548,9 @@ fn a_misspelt_only_name_is_an_error_after_the_first_pass() {
     assert!(matches!(err, OptimError::Routing { .. }), "{err}");
     assert!(meta.memory_thetas().is_empty() && meta.last_rates("fc.bias").is_none());
     // Correct names are no error, on either path.
-    let mut meta = Meta::sgd(config(0.01, 0.05)).unwrap().only(&["fc.weight"]);
+    let mut meta = Meta::sgd(meta_config(0.01, 0.05))
+        .unwrap()
+        .only(&["fc.weight"]);
     for _ in 0..3 {
         meta.step_model(&mut [
             Tensor::new("fc.weight", &mut a, &[0.1; 3]),
@@ -630,7 +565,7 @@ fn a_misspelt_only_name_is_an_error_after_the_first_pass() {
 fn insert_memory_adopts_the_optimizer_config() {
     let (old, _) = trained(&["w"]);
     let saved = old.memory("w").unwrap().clone();
-    let cfg = config(0.01, 1e-4);
+    let cfg = meta_config(0.01, 1e-4);
     let mut meta = Meta::sgd(cfg).unwrap();
     meta.insert_memory("w", saved.clone()).unwrap();
     let m = meta.memory("w").unwrap();
@@ -641,13 +576,10 @@ fn insert_memory_adopts_the_optimizer_config() {
         "ξ is the optimizer's, not the memory's"
     );
     // θ for other local models is refused.
-    let mut other = Meta::sgd(MetaConfig {
-        memory: MemoryConfig {
-            num_centers: 10,
-            ..memory(0.01, 0.05)
-        },
-        ..MetaConfig::default()
-    })
+    let mut other = Meta::sgd(with_memory(MemoryConfig {
+        num_centers: 10,
+        ..memory(0.01, 0.05)
+    }))
     .unwrap();
     let err = other.insert_memory("w", saved).unwrap_err();
     assert!(
@@ -693,18 +625,15 @@ fn a_checkpoint_of_another_kind_says_which() {
 
 #[test]
 fn a_config_mismatch_names_the_fields_and_changes_nothing() {
-    let mut a = Meta::adam(config(0.01, 0.05)).unwrap();
+    let mut a = Meta::adam(meta_config(0.01, 0.05)).unwrap();
     train(&mut a, &["w"], 4);
     let bytes = a.save().unwrap();
     // η₀ and ξ are restored from the checkpoint; the memory's layout and clip must match.
-    let mut b = Meta::adam(MetaConfig {
-        memory: MemoryConfig {
-            clip: 2.0,
-            num_centers: 10,
-            ..memory(0.02, 0.01)
-        },
-        ..MetaConfig::default()
-    })
+    let mut b = Meta::adam(with_memory(MemoryConfig {
+        clip: 2.0,
+        num_centers: 10,
+        ..memory(0.02, 0.01)
+    }))
     .unwrap();
     train(&mut b, &["w"], 2);
     let before = b.save().unwrap();
@@ -732,15 +661,12 @@ fn a_config_mismatch_names_the_fields_and_changes_nothing() {
         msg.contains("saved with `momentum` = 0") && msg.contains("built with `momentum` = 0.9"),
         "{msg}"
     );
-    let mut sgd_theta = Meta::sgd(MetaConfig {
-        memory: MemoryConfig {
-            optimizer: MemoryOptimizer::sgd(0.05),
-            ..memory(0.01, 0.05)
-        },
-        ..MetaConfig::default()
-    })
+    let mut sgd_theta = Meta::sgd(with_memory(MemoryConfig {
+        optimizer: MemoryOptimizer::sgd(0.05),
+        ..memory(0.01, 0.05)
+    }))
     .unwrap();
-    let mut plain = Meta::sgd(config(0.01, 0.05)).unwrap();
+    let mut plain = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
     train(&mut plain, &["w"], 1);
     let msg = message(&sgd_theta.load(&plain.save().unwrap()).unwrap_err());
     assert!(
@@ -770,18 +696,21 @@ fn fixture_run<O: Optimizer + ?Sized>(o: &mut O) {
     }
 }
 
+/// A `make()` loaded from the fixture `name` has the state of a `make()` that ran the fixtures'
+/// steps today.
+fn same_state<O: Optimizer + Checkpoint>(name: &str, make: impl Fn() -> O) {
+    let mut loaded = make();
+    loaded
+        .load(&fixture(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut ran = make();
+    fixture_run(&mut ran);
+    assert_eq!(loaded.save().unwrap(), ran.save().unwrap(), "{name}");
+}
+
 /// The plain optimizers of the fixtures, each loaded from `checkpoint_v{version}_*.bin` and
 /// compared with the same run today.
 fn plain_fixtures_load(version: u16) {
-    fn same_state<O: Optimizer + Checkpoint>(name: &str, make: impl Fn() -> O) {
-        let mut loaded = make();
-        loaded
-            .load(&fixture(name))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let mut ran = make();
-        fixture_run(&mut ran);
-        assert_eq!(loaded.save().unwrap(), ran.save().unwrap(), "{name}");
-    }
     let v = |name: &str| format!("checkpoint_v{version}_{name}");
     same_state(&v("sgd"), || {
         Sgd::new(SgdConfig {
@@ -812,15 +741,10 @@ fn plain_fixtures_load(version: u16) {
 
 /// The memory config of the fixtures' `Meta`s.
 fn fixture_meta_config() -> MetaConfig {
-    MetaConfig {
-        memory: MemoryConfig {
-            clip: 2.0,
-            eta0: 0.01,
-            optimizer: MemoryOptimizer::adam(0.05),
-            ..MemoryConfig::default()
-        },
-        ..MetaConfig::default()
-    }
+    with_memory(MemoryConfig {
+        clip: 2.0,
+        ..memory(0.01, 0.05)
+    })
 }
 
 /// Checkpoints written by format version 1 (`tests/fixtures/checkpoint_v1_*.bin`, see
@@ -860,16 +784,8 @@ fn checkpoints_of_format_version_1() {
 fn checkpoints_of_format_version_2() {
     plain_fixtures_load(2);
     let cfg = fixture_meta_config();
-    let mut sgd = Meta::sgd(cfg).unwrap();
-    sgd.load(&fixture("checkpoint_v2_meta-sgd")).unwrap();
-    let mut ran = Meta::sgd(cfg).unwrap();
-    fixture_run(&mut ran);
-    assert_eq!(sgd.save().unwrap(), ran.save().unwrap());
-    let mut adam = Meta::adam(cfg).unwrap();
-    adam.load(&fixture("checkpoint_v2_meta-adam")).unwrap();
-    let mut ran = Meta::adam(cfg).unwrap();
-    fixture_run(&mut ran);
-    assert_eq!(adam.save().unwrap(), ran.save().unwrap());
+    same_state("checkpoint_v2_meta-sgd", || Meta::sgd(cfg).unwrap());
+    same_state("checkpoint_v2_meta-adam", || Meta::adam(cfg).unwrap());
 }
 
 /// Every single-byte corruption of a checkpoint is refused (the CRC-32C of format version 3):
@@ -918,7 +834,7 @@ fn every_damaged_byte_is_refused() {
 
 #[test]
 fn the_rates_of_the_last_step_are_visible() {
-    let mut meta = Meta::sgd(config(0.01, 0.05)).unwrap().only(&["w"]);
+    let mut meta = Meta::sgd(meta_config(0.01, 0.05)).unwrap().only(&["w"]);
     assert!(meta.last_rates("w").is_none());
     meta.record_rates(true);
     let mut w: Vec<f32> = (0..300).map(|i| (i as f32 * 0.37).sin()).collect();
@@ -965,7 +881,7 @@ fn the_rates_of_the_last_step_are_visible() {
 #[test]
 fn an_observer_sees_every_step() {
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let mut meta = Meta::sgd(config(0.01, 0.05))
+    let mut meta = Meta::sgd(meta_config(0.01, 0.05))
         .unwrap()
         .with_routing(|n| (n != "bias").then(|| "shared".to_owned()));
     let sink = seen.clone();
@@ -1017,7 +933,7 @@ fn every_optimizer_shows_its_state() {
     train(&mut adam_hd, &["w"], 1);
     assert_eq!(adam_hd.state().values("w", "b").map(<[f32]>::len), Some(5));
 
-    let mut meta = Meta::adam(config(0.01, 0.05)).unwrap();
+    let mut meta = Meta::adam(meta_config(0.01, 0.05)).unwrap();
     train(&mut meta, &["conv1.weight"], 3);
     let view = meta.state();
     assert_eq!(
@@ -1044,32 +960,25 @@ fn new_registry_entries_build_meta_over_rprop_and_hd() {
         ("meta-sgd-hd:lr=0.05,beta=0.01", "Meta<SgdHd>"),
         ("meta-adam-hd:lr=0.05,beta=1e-6,beta1=0.8", "Meta<AdamHd>"),
     ] {
-        let mut built = OptimizerSpec::parse(spec).unwrap().build().unwrap();
-        train(&mut built, &["w"], 3);
-        assert_eq!(checkpoint_kind(&built.save().unwrap()).unwrap(), kind);
+        let mut opt = built(spec);
+        train(&mut opt, &["w"], 3);
+        assert_eq!(checkpoint_kind(&opt.save().unwrap()).unwrap(), kind);
     }
-    let built = OptimizerSpec::parse("meta-rprop:lr=0.01,eta_plus=1.1")
-        .unwrap()
-        .build()
-        .unwrap();
+    let by_spec = built("meta-rprop:lr=0.01,eta_plus=1.1");
     let by_hand = Meta::new(
         RpropConfig {
             lr: 0.01,
             etas: (0.5, 1.1),
             ..RpropConfig::default()
         },
-        MetaConfig {
-            memory: MemoryConfig {
-                eta0: 0.01,
-                ..MemoryConfig::default()
-            },
-            ..MetaConfig::default()
-        },
+        with_memory(MemoryConfig {
+            eta0: 0.01,
+            ..MemoryConfig::default()
+        }),
     )
     .unwrap();
-    let (mut a, mut b) = (built, by_hand);
-    assert_eq!(train(&mut a, &["w"], 5), train(&mut b, &["w"], 5));
-    assert_eq!(a.save().unwrap(), b.save().unwrap());
+    let (mut a, mut b) = (by_spec, by_hand);
+    assert_same_runs("meta-rprop", &mut a, &mut b, |o| train(o, &["w"], 5));
 }
 
 // ---- Reproducible on every CPU -------------------------------------------------------------
@@ -1081,7 +990,7 @@ fn new_registry_entries_build_meta_over_rprop_and_hd() {
 fn default_kernels_give_the_same_bits_on_every_cpu() {
     use lrmem_memory_core::Kernels;
     let run = |kernels: Kernels| {
-        let mut meta = Meta::adam(config(0.01, 0.05)).unwrap();
+        let mut meta = Meta::adam(meta_config(0.01, 0.05)).unwrap();
         assert_eq!(meta.kernels(), Kernels::Reproducible);
         meta.set_kernels(kernels);
         let mut w: Vec<f32> = (0..1_000).map(|i| ((i as f32) * 0.37).sin()).collect();
@@ -1108,7 +1017,7 @@ fn default_kernels_give_the_same_bits_on_every_cpu() {
     assert!(off <= 1e-4, "fastest kernels off by {off}");
     // A checkpoint resumed with other kernels: the loaded memories run the loader's choice.
     let bytes = rep.save().unwrap();
-    let mut resumed = Meta::adam(config(0.01, 0.05)).unwrap();
+    let mut resumed = Meta::adam(meta_config(0.01, 0.05)).unwrap();
     resumed.set_kernels(Kernels::Portable);
     resumed.load(&bytes).unwrap();
     assert!(resumed
@@ -1137,7 +1046,7 @@ fn close(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
 fn the_gradient_query_keeps_the_base_direction() {
     let frozen = |query| MetaConfig {
         query,
-        ..config(0.01, 0.0)
+        ..meta_config(0.01, 0.0)
     };
     let momentum = SgdConfig {
         lr: 0.01,
@@ -1176,7 +1085,7 @@ fn the_gradient_query_keeps_the_base_direction() {
 #[test]
 fn variants_resume_exactly_from_a_checkpoint() {
     let spec = "meta-sgd:lr=0.01,xi=0.05,space=log,scale=rms,scale_beta=0.9,reload=decay,reload_keep=0.5,signal=sign,query=grad";
-    let build = || spec.parse::<OptimizerSpec>().unwrap().build().unwrap();
+    let build = || built(spec);
     // Steps `ts` of one run, the new task starting at step 3.
     let run = |opt: &mut lrmem_optimizers::Built, w: &mut Vec<f32>, ts: std::ops::Range<usize>| {
         for t in ts {

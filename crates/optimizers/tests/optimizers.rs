@@ -7,84 +7,65 @@ use lrmem_optimizers::{
 };
 use proptest::prelude::*;
 
-fn meta_config(eta0: f32, xi: f32) -> MetaConfig {
-    MetaConfig {
-        memory: MemoryConfig {
-            clip: 4.0,
-            eta0,
-            optimizer: MemoryOptimizer::adam(xi),
-            ..MemoryConfig::default()
-        },
-        ..MetaConfig::default()
-    }
+mod common;
+use common::{assert_same_runs, bits, built, memory, meta_config, with_memory};
+
+/// The values of a one-coordinate tensor from `w0`, after each step with these gradients: the
+/// path torch's optimizers print for the same steps.
+fn path(mut opt: impl Optimizer, w0: f32, grads: &[f32]) -> Vec<f32> {
+    let mut w = [w0];
+    grads
+        .iter()
+        .map(|&g| {
+            opt.step("w", &mut w, &[g]).unwrap();
+            w[0]
+        })
+        .collect()
 }
 
 #[test]
 fn contract_sgd() {
+    let momentum = SgdConfig {
+        lr: 0.05,
+        momentum: 0.9,
+        ..SgdConfig::default()
+    };
+    let nesterov = SgdConfig {
+        nesterov: true,
+        weight_decay: 1e-4,
+        ..momentum
+    };
     contract::check(|| Sgd::new(SgdConfig::with_lr(0.1)).unwrap());
-    contract::check(|| {
-        Sgd::new(SgdConfig {
-            lr: 0.05,
-            momentum: 0.9,
-            ..SgdConfig::default()
-        })
-        .unwrap()
-    });
-    contract::check(|| {
-        Sgd::new(SgdConfig {
-            lr: 0.05,
-            momentum: 0.9,
-            nesterov: true,
-            weight_decay: 1e-4,
-            ..SgdConfig::default()
-        })
-        .unwrap()
-    });
+    contract::check(|| Sgd::new(momentum).unwrap());
+    contract::check(|| Sgd::new(nesterov).unwrap());
 }
 
 #[test]
 fn contract_adam() {
+    let adamw = AdamConfig {
+        weight_decay: 1e-3,
+        decoupled: true,
+        ..AdamConfig::with_lr(0.05)
+    };
     contract::check(|| Adam::new(AdamConfig::with_lr(0.05)).unwrap());
-    contract::check(|| {
-        Adam::new(AdamConfig {
-            lr: 0.05,
-            weight_decay: 1e-3,
-            decoupled: true,
-            ..AdamConfig::default()
-        })
-        .unwrap()
-    });
+    contract::check(|| Adam::new(adamw).unwrap());
 }
 
 #[test]
 fn contract_peers() {
+    // Both hypergradient methods from α₀ = 0.05, β at its default.
+    let (mut sgd_hd, mut adam_hd) = (SgdHdConfig::default(), AdamHdConfig::default());
+    (sgd_hd.lr, adam_hd.lr) = (0.05, 0.05);
     contract::check(|| Rprop::new(RpropConfig::default()).unwrap());
-    contract::check(|| {
-        SgdHd::new(SgdHdConfig {
-            lr: 0.05,
-            ..SgdHdConfig::default()
-        })
-        .unwrap()
-    });
-    contract::check(|| {
-        AdamHd::new(AdamHdConfig {
-            lr: 0.05,
-            ..AdamHdConfig::default()
-        })
-        .unwrap()
-    });
+    contract::check(|| SgdHd::new(sgd_hd).unwrap());
+    contract::check(|| AdamHd::new(adam_hd).unwrap());
 }
 
 #[test]
 fn rprop_matches_torch() {
     // torch.optim.Rprop([w], lr=0.1): g = 1, 1, −1, 1 → steps 0.1, 0.12, (flip: Δ = 0.06, no move), 0.06
-    let mut r = Rprop::new(RpropConfig::with_lr(0.1)).unwrap();
-    let mut w = [0.0f32];
-    let mut path = vec![];
-    for g in [1.0, 1.0, -1.0, 1.0] {
-        r.step("w", &mut w, &[g]).unwrap();
-        path.push(w[0]);
-    }
+    let rprop = Rprop::new(RpropConfig::with_lr(0.1)).unwrap();
+    let path = path(rprop, 0.0, &[1.0, 1.0, -1.0, 1.0]);
     let want = [-0.1, -0.22, -0.22, -0.28];
     for (a, b) in path.iter().zip(want) {
         assert!((a - b).abs() < 1e-6, "{path:?}");
@@ -110,15 +91,10 @@ fn hypergradient_lr_follows_gradient_agreement() {
 fn contract_meta() {
     contract::check(|| Meta::sgd(meta_config(0.1, 1e-3)).unwrap());
     contract::check(|| {
-        Meta::sgd(MetaConfig {
-            memory: MemoryConfig {
-                clip: 4.0,
-                eta0: 0.1,
-                optimizer: MemoryOptimizer::sgd(0.01),
-                ..MemoryConfig::default()
-            },
-            ..MetaConfig::default()
-        })
+        Meta::sgd(with_memory(MemoryConfig {
+            optimizer: MemoryOptimizer::sgd(0.01),
+            ..memory(0.1, 0.01)
+        }))
         .unwrap()
     });
     contract::check(|| Meta::adam(meta_config(0.05, 1e-3)).unwrap());
@@ -133,52 +109,49 @@ fn contract_meta() {
 #[test]
 fn sgd_momentum_and_nesterov_match_torch() {
     // torch.optim.SGD([w], lr=0.1, momentum=0.9[, nesterov=True]) with w = 1, g = 1 twice.
-    let mut sgd = Sgd::new(SgdConfig {
-        lr: 0.1,
-        momentum: 0.9,
-        ..SgdConfig::default()
-    })
-    .unwrap();
-    let mut w = [1.0f32];
-    sgd.step("w", &mut w, &[1.0]).unwrap();
-    assert!((w[0] - 0.9).abs() < 1e-7);
-    sgd.step("w", &mut w, &[1.0]).unwrap();
-    assert!((w[0] - 0.71).abs() < 1e-6, "{}", w[0]);
-    let mut nag = Sgd::new(SgdConfig {
-        lr: 0.1,
-        momentum: 0.9,
-        nesterov: true,
-        ..SgdConfig::default()
-    })
-    .unwrap();
-    let mut w = [1.0f32];
-    nag.step("w", &mut w, &[1.0]).unwrap();
-    assert!((w[0] - 0.81).abs() < 1e-6);
-    nag.step("w", &mut w, &[1.0]).unwrap();
-    assert!((w[0] - 0.539).abs() < 1e-6, "{}", w[0]);
+    for (nesterov, want, tolerance) in [
+        (false, [0.9, 0.71], [1e-7, 1e-6]),
+        (true, [0.81, 0.539], [1e-6, 1e-6]),
+    ] {
+        let sgd = Sgd::new(SgdConfig {
+            lr: 0.1,
+            momentum: 0.9,
+            nesterov,
+            ..SgdConfig::default()
+        })
+        .unwrap();
+        let w = path(sgd, 1.0, &[1.0, 1.0]);
+        for step in 0..2 {
+            assert!(
+                (w[step] - want[step]).abs() < tolerance[step],
+                "nesterov: {nesterov}, step {step}: {}",
+                w[step]
+            );
+        }
+    }
 }
 
 #[test]
 fn adam_matches_torch() {
     // torch.optim.Adam([w], lr=0.1), w = 1, g = 5 then −1: 0.9, then 0.848897…
-    let mut adam = Adam::new(AdamConfig::with_lr(0.1)).unwrap();
-    let mut w = [1.0f32];
-    adam.step("w", &mut w, &[5.0]).unwrap();
+    let w = path(
+        Adam::new(AdamConfig::with_lr(0.1)).unwrap(),
+        1.0,
+        &[5.0, -1.0],
+    );
     assert!((w[0] - 0.9).abs() < 1e-6);
-    adam.step("w", &mut w, &[-1.0]).unwrap();
     let (m, v) = (0.9 * 0.5 + -0.1, 0.999 * 0.025 + 0.001 * 1.0);
     let want = 0.9 - 0.1 / (1.0 - 0.81) * m / ((v / (1.0f64 - 0.999f64.powi(2))).sqrt() + 1e-8);
-    assert!((w[0] as f64 - want).abs() < 1e-6, "{} vs {want}", w[0]);
+    assert!((w[1] as f64 - want).abs() < 1e-6, "{} vs {want}", w[1]);
     // AdamW decays the weight by lr·λ before the step.
-    let mut adamw = Adam::new(AdamConfig {
+    let adamw = Adam::new(AdamConfig {
         lr: 0.1,
         weight_decay: 0.5,
         decoupled: true,
         ..AdamConfig::default()
     })
     .unwrap();
-    let mut w = [1.0f32];
-    adamw.step("w", &mut w, &[5.0]).unwrap();
+    let w = path(adamw, 1.0, &[5.0]);
     assert!((w[0] - (0.95 - 0.1)).abs() < 1e-6, "{}", w[0]);
 }
 
@@ -278,13 +251,10 @@ fn checkpoint_restores_memories_and_rejects_other_optimizers() {
     rates.load(&bytes).unwrap();
     assert_eq!(rates.lr(), Some(0.01));
     assert_eq!(rates.hyperparameter("xi"), Some(0.05));
-    let mut different = Meta::adam(MetaConfig {
-        memory: MemoryConfig {
-            clip: 2.0,
-            ..meta_config(0.01, 0.05).memory
-        },
-        ..MetaConfig::default()
-    })
+    let mut different = Meta::adam(with_memory(MemoryConfig {
+        clip: 2.0,
+        ..memory(0.01, 0.05)
+    }))
     .unwrap();
     let err = different.load(&bytes).unwrap_err();
     assert!(
@@ -320,13 +290,10 @@ fn invalid_configs_are_errors() {
         ..AdamConfig::default()
     })
     .is_err());
-    let bad = MetaConfig {
-        memory: MemoryConfig {
-            num_centers: 1,
-            ..MemoryConfig::default()
-        },
-        ..MetaConfig::default()
-    };
+    let bad = with_memory(MemoryConfig {
+        num_centers: 1,
+        ..MemoryConfig::default()
+    });
     let err = Meta::sgd(bad).unwrap_err();
     assert!(err.to_string().contains("num_centers"), "{err}");
 }
@@ -337,7 +304,7 @@ proptest! {
     #[test]
     fn meta_with_frozen_memory_is_sgd(eta0 in 1e-4f32..0.5, w0 in prop::collection::vec(-3.0f32..3.0, 1..30), steps in 1usize..10, sgd_memory in any::<bool>()) {
         let optimizer = if sgd_memory { MemoryOptimizer::sgd(0.0) } else { MemoryOptimizer::adam(0.0) };
-        let cfg = MetaConfig { memory: MemoryConfig { clip: 10.0, eta0, optimizer, ..MemoryConfig::default() }, ..MetaConfig::default() };
+        let cfg = with_memory(MemoryConfig { clip: 10.0, eta0, optimizer, ..MemoryConfig::default() });
         let mut meta = Meta::sgd(cfg).unwrap();
         let mut sgd = Sgd::new(SgdConfig::with_lr(eta0)).unwrap();
         // Every step starts both from the same point (θ = η₀ exactly, so Meta-SGD has no
@@ -390,7 +357,7 @@ fn next_task_is_a_fresh_start<O: Optimizer + Checkpoint>(what: &str, make: impl 
             .map(|(i, x)| x - 0.3 + 0.1 * ((i + t) as f32).cos())
             .collect()
     };
-    let run = |opt: &mut O, steps: usize| -> Vec<u32> {
+    let run = |opt: &mut dyn Optimizer, steps: usize| -> Vec<u32> {
         let (mut a, mut b) = (vec![0.9f32, -0.4, 0.2], vec![1.5f32]);
         for t in 0..steps {
             let (ga, gb) = (grad(&a, t), grad(&b, t));
@@ -403,16 +370,11 @@ fn next_task_is_a_fresh_start<O: Optimizer + Checkpoint>(what: &str, make: impl 
     run(&mut used, 13);
     assert!(used.memory_thetas().is_empty(), "{what}");
     used.next_task();
-    let mut fresh = make();
-    assert_eq!(
-        run(&mut used, 7),
-        run(&mut fresh, 7),
-        "{what}: steps after next_task"
-    );
-    assert_eq!(
-        used.save().unwrap(),
-        fresh.save().unwrap(),
-        "{what}: state after next_task"
+    assert_same_runs(
+        &format!("{what} after next_task"),
+        &mut used,
+        &mut make(),
+        |o| run(o, 7),
     );
 }
 
@@ -499,7 +461,7 @@ fn step_model_steps_tensors_in_order_and_stops_at_the_first_error() {
 /// hypergradient rate is bounded.
 #[test]
 fn huge_finite_gradients_are_refused_and_change_nothing() {
-    use lrmem_optimizers::{NonFinite, OptimizerSpec, MAX_GRADIENT};
+    use lrmem_optimizers::{NonFinite, MAX_GRADIENT};
     for spec in [
         "sgd",
         "sgd:momentum=0.9",
@@ -511,7 +473,7 @@ fn huge_finite_gradients_are_refused_and_change_nothing() {
         "meta-sgd:momentum=0.9",
         "meta-adam",
     ] {
-        let mut opt = spec.parse::<OptimizerSpec>().unwrap().build().unwrap();
+        let mut opt = built(spec);
         let mut w = vec![0.5f32, -0.5];
         opt.step("w", &mut w, &[0.1, 0.2]).unwrap();
         let (before, kept) = (opt.save().unwrap(), w.clone());
@@ -576,7 +538,6 @@ fn diverged_parameters_are_refused_and_change_nothing() {
             specs.push(format!("{base}{extra}"));
         }
     }
-    let bits = |w: &[f32]| w.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     let mut refused = 0;
     for spec in &specs {
         let spec: OptimizerSpec = spec.parse().unwrap();

@@ -5,12 +5,12 @@ use std::sync::{Arc, Mutex};
 
 use lrmem_optimizers::schedule::{Constant, Cosine, Join, Linear, Schedule, StepDecay, Warmup};
 use lrmem_optimizers::{
-    contract, Checkpoint, Groups, Meta, MetaConfig, OptimError, Optimizer, Scheduled, Sgd,
+    contract, Built, Checkpoint, Groups, Meta, MetaConfig, OptimError, Optimizer, Scheduled, Sgd,
     SgdConfig, Tensor,
 };
 
 mod common;
-use common::{bits, built, train};
+use common::{assert_same_runs, bits, built, train};
 
 fn close(x: f32, expected: f64) -> bool {
     (x as f64 - expected).abs() <= 1e-6 * expected.abs().max(1e-3)
@@ -269,8 +269,7 @@ fn scheduled_checkpoints_continue_bit_for_bit() {
     let mut resumed = make();
     resumed.load(&bytes).unwrap();
     assert_eq!(resumed.step_count(), 5);
-    assert_eq!(train(&mut opt, 7), train(&mut resumed, 7));
-    assert_eq!(opt.save().unwrap(), resumed.save().unwrap());
+    assert_same_runs("resumed", &mut opt, &mut resumed, |o| train(o, 7));
 }
 
 #[test]
@@ -296,13 +295,22 @@ fn contract_scheduled() {
 
 // ---------------------------------------------------------------- groups
 
+/// `Groups` of two optimizers built from specs: the group `name` (`spec`'s optimizer) takes the
+/// tensors that match `patterns`, the default group (`default`'s) every other.
+fn two_groups(default: &str, (name, patterns, spec): (&str, &[&str], &str)) -> Groups<Built> {
+    Groups::new(built(default))
+        .group(name, patterns, built(spec))
+        .unwrap()
+}
+
 /// Biases in a group without weight decay get none: with zero gradients, a weight decays
 /// (w ← w − lr·λ·w) and a bias does not move.
 #[test]
 fn biases_without_weight_decay_get_none() {
-    let mut opt = Groups::new(built("sgd:lr=0.1,weight_decay=0.5"))
-        .group("no_decay", &["*.bias"], built("sgd:lr=0.1"))
-        .unwrap();
+    let mut opt = two_groups(
+        "sgd:lr=0.1,weight_decay=0.5",
+        ("no_decay", &["*.bias"], "sgd:lr=0.1"),
+    );
     let (mut w, mut b) = (vec![1.0f32, -2.0], vec![1.0f32, -2.0]);
     for _ in 0..3 {
         opt.step_model(&mut [
@@ -320,9 +328,10 @@ fn biases_without_weight_decay_get_none() {
 #[test]
 fn a_pattern_that_matches_nothing_is_an_error() {
     let make = || {
-        Groups::new(built("sgd:lr=0.1"))
-            .group("no_decay", &["*.bias", "*.biass"], built("sgd:lr=0.1"))
-            .unwrap()
+        two_groups(
+            "sgd:lr=0.1",
+            ("no_decay", &["*.bias", "*.biass"], "sgd:lr=0.1"),
+        )
     };
     // Whole-model steps: the first fails before anything changes, and keeps failing.
     let mut opt = make();
@@ -428,9 +437,10 @@ fn each_group_gets_its_tensors_in_one_step_model_call() {
 /// A memory on the convolutions only; next_task keeps their θ.
 #[test]
 fn a_memory_on_some_layers_only() {
-    let mut opt = Groups::new(built("sgd:lr=0.1"))
-        .group("memory", &["conv*"], built("meta-sgd:lr=0.01,xi=0.01"))
-        .unwrap();
+    let mut opt = two_groups(
+        "sgd:lr=0.1",
+        ("memory", &["conv*"], "meta-sgd:lr=0.01,xi=0.01"),
+    );
     let (mut c, mut f) = (vec![0.5f32; 3], vec![0.5f32; 2]);
     for _ in 0..3 {
         opt.step_model(&mut [
@@ -471,9 +481,7 @@ fn memory_keys_reported_twice_get_the_group_prefix() {
 
 #[test]
 fn group_hyperparameters() {
-    let mut opt = Groups::new(built("sgd:lr=0.1"))
-        .group("bias", &["*.bias"], built("adam:lr=0.01"))
-        .unwrap();
+    let mut opt = two_groups("sgd:lr=0.1", ("bias", &["*.bias"], "adam:lr=0.01"));
     let names: Vec<String> = opt.hyperparameters().into_iter().map(|(k, _)| k).collect();
     assert_eq!(
         names,
@@ -557,37 +565,28 @@ fn group_builder_errors() {
 
 #[test]
 fn contract_groups() {
+    contract::check(|| two_groups("sgd:lr=0.1", ("b", &["b"], "adam:lr=0.05")));
     contract::check(|| {
-        Groups::new(built("sgd:lr=0.1"))
-            .group("b", &["b"], built("adam:lr=0.05"))
-            .unwrap()
-    });
-    contract::check(|| {
-        Groups::new(built("meta-sgd:lr=0.05,clip=4"))
-            .group("b", &["b"], built("sgd:lr=0.1,momentum=0.5"))
-            .unwrap()
+        two_groups(
+            "meta-sgd:lr=0.05,clip=4",
+            ("b", &["b"], "sgd:lr=0.1,momentum=0.5"),
+        )
     });
 }
 
 #[test]
 fn group_checkpoints_need_the_same_groups() {
-    let mut opt = Groups::new(built("sgd:lr=0.1"))
-        .group("b", &["b"], built("sgd:lr=0.1,momentum=0.9"))
-        .unwrap();
+    let mut opt = two_groups("sgd:lr=0.1", ("b", &["b"], "sgd:lr=0.1,momentum=0.9"));
     train(&mut opt, 3);
     let bytes = opt.save().unwrap();
-    let mut other = Groups::new(built("sgd:lr=0.1"))
-        .group("c", &["b"], built("sgd:lr=0.1,momentum=0.9"))
-        .unwrap();
+    let mut other = two_groups("sgd:lr=0.1", ("c", &["b"], "sgd:lr=0.1,momentum=0.9"));
     let err = other.load(&bytes).unwrap_err().to_string();
     assert!(
         err.contains(r#"["b", "default"]"#) && err.contains(r#"["c", "default"]"#),
         "{err}"
     );
     // A group that refuses its part leaves every group as it was.
-    let mut other = Groups::new(built("adam"))
-        .group("b", &["b"], built("sgd:lr=0.1,momentum=0.9"))
-        .unwrap();
+    let mut other = two_groups("adam", ("b", &["b"], "sgd:lr=0.1,momentum=0.9"));
     train(&mut other, 1);
     let before = other.save().unwrap();
     assert!(

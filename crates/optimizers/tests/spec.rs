@@ -8,13 +8,8 @@ use lrmem_optimizers::{
 };
 use proptest::prelude::*;
 
-fn spec(s: &str) -> OptimizerSpec {
-    OptimizerSpec::parse(s).unwrap_or_else(|e| panic!("`{s}`: {e}"))
-}
-
-fn build(s: &str) -> lrmem_optimizers::Built {
-    spec(s).build().unwrap_or_else(|e| panic!("`{s}`: {e}"))
-}
+mod common;
+use common::{built, spec, with_memory};
 
 fn build_err(s: &str) -> SpecError {
     match spec(s).build() {
@@ -48,6 +43,11 @@ fn same_bits(what: &str, mut a: impl Optimizer + Checkpoint, mut b: impl Optimiz
         "{what}: state differs"
     );
     assert_eq!(a.memory_thetas(), b.memory_thetas(), "{what}: θ differs");
+}
+
+/// [`same_bits`] of the optimizer the spec `text` builds and `by_hand`, named by the spec.
+fn same_as_spec(text: &str, by_hand: impl Optimizer + Checkpoint) {
+    same_bits(text, built(text), by_hand);
 }
 
 #[test]
@@ -304,7 +304,7 @@ fn every_entry_builds_with_no_keys_and_passes_the_contract() {
 #[test]
 fn every_key_is_read_and_its_default_text_is_the_default() {
     for entry in registry() {
-        let plain = build(entry.name).save().unwrap();
+        let plain = built(entry.name).save().unwrap();
         for k in entry.keys {
             assert_eq!(entry.key(k.name), Some(k));
             let mut s = OptimizerSpec::new(entry.name)
@@ -320,7 +320,7 @@ fn every_key_is_read_and_its_default_text_is_the_default() {
             };
             if let Some((key, choice)) = only_with {
                 s = s.with(key, choice);
-                let plain = build(&format!("{}:{key}={choice}", entry.name)).save();
+                let plain = built(&format!("{}:{key}={choice}", entry.name)).save();
                 assert_eq!(s.build().unwrap().save(), plain, "{s}");
                 continue;
             }
@@ -355,9 +355,9 @@ fn text_of_an_f32_is_read_exactly() {
         "meta-sgd-hd",
         "meta-adam-hd",
     ] {
-        let a = build(&format!("{name}:lr=0.001")).save().unwrap();
-        let b = build(&format!("{name}:lr=1e-3")).save().unwrap();
-        let c = build(&format!("{name}:lr=1E-3")).save().unwrap();
+        let a = built(&format!("{name}:lr=0.001")).save().unwrap();
+        let b = built(&format!("{name}:lr=1e-3")).save().unwrap();
+        let c = built(&format!("{name}:lr=1E-3")).save().unwrap();
         assert!(a == b && b == c, "{name}");
     }
 }
@@ -365,69 +365,36 @@ fn text_of_an_f32_is_read_exactly() {
 #[test]
 fn specs_build_exactly_the_hand_made_optimizers() {
     let (x, y) = (0.0123f32, 0.045f32);
-    let memory = MemoryConfig {
+    let meta = with_memory(MemoryConfig {
         num_centers: 20,
         clip: 1.0,
         eta0: x,
         optimizer: MemoryOptimizer::adam(y),
         ..MemoryConfig::default()
-    };
-    same_bits(
-        "meta-sgd",
-        build(&format!("meta-sgd:lr={x},xi={y}")),
-        Meta::sgd(MetaConfig {
-            memory,
-            ..MetaConfig::default()
-        })
-        .unwrap(),
+    });
+    same_as_spec(&format!("meta-sgd:lr={x},xi={y}"), Meta::sgd(meta).unwrap());
+    same_as_spec(
+        &format!("meta-adam:lr={x},xi={y}"),
+        Meta::adam(meta).unwrap(),
     );
-    same_bits(
-        "meta-adam",
-        build(&format!("meta-adam:lr={x},xi={y}")),
-        Meta::adam(MetaConfig {
-            memory,
-            ..MetaConfig::default()
-        })
-        .unwrap(),
-    );
-    same_bits(
-        "meta-sgd, no keys",
-        build("meta-sgd"),
-        Meta::sgd(MetaConfig::default()).unwrap(),
-    );
-    same_bits(
-        "sgd",
-        build(&format!("sgd:lr={x}")),
+    same_as_spec("meta-sgd", Meta::sgd(MetaConfig::default()).unwrap());
+    same_as_spec(
+        &format!("sgd:lr={x}"),
         Sgd::new(SgdConfig::with_lr(x)).unwrap(),
     );
-    same_bits(
-        "adam",
-        build(&format!("adam:lr={x}")),
+    same_as_spec(
+        &format!("adam:lr={x}"),
         Adam::new(AdamConfig::with_lr(x)).unwrap(),
     );
-    same_bits(
-        "rprop",
-        build(&format!("rprop:lr={x}")),
+    same_as_spec(
+        &format!("rprop:lr={x}"),
         Rprop::new(RpropConfig::with_lr(x)).unwrap(),
     );
-    same_bits(
-        "sgd-hd",
-        build(&format!("sgd-hd:lr={x}")),
-        SgdHd::new(SgdHdConfig {
-            lr: x,
-            ..SgdHdConfig::default()
-        })
-        .unwrap(),
-    );
-    same_bits(
-        "adam-hd",
-        build(&format!("adam-hd:lr={x}")),
-        AdamHd::new(AdamHdConfig {
-            lr: x,
-            ..AdamHdConfig::default()
-        })
-        .unwrap(),
-    );
+    // Both hypergradient methods from α₀ = x, β at its default.
+    let (mut sgd_hd, mut adam_hd) = (SgdHdConfig::default(), AdamHdConfig::default());
+    (sgd_hd.lr, adam_hd.lr) = (x, x);
+    same_as_spec(&format!("sgd-hd:lr={x}"), SgdHd::new(sgd_hd).unwrap());
+    same_as_spec(&format!("adam-hd:lr={x}"), AdamHd::new(adam_hd).unwrap());
     // The harness's way: a float set with `with`.
     same_bits(
         "meta-sgd with()",
@@ -436,11 +403,7 @@ fn specs_build_exactly_the_hand_made_optimizers() {
             .with("lr", x)
             .build()
             .unwrap(),
-        Meta::sgd(MetaConfig {
-            memory,
-            ..MetaConfig::default()
-        })
-        .unwrap(),
+        Meta::sgd(meta).unwrap(),
     );
 }
 
@@ -477,7 +440,7 @@ fn every_key_reaches_the_config() {
     };
     same_bits(
         "meta-sgd, every key",
-        build(&format!(
+        built(&format!(
             "meta-sgd:{keys},momentum=0.5,dampening=0,nesterov=true,weight_decay=0.01"
         )),
         Meta::new(
@@ -495,7 +458,7 @@ fn every_key_reaches_the_config() {
     );
     same_bits(
         "meta-adam, every key",
-        build(&format!(
+        built(&format!(
             "meta-adam:{keys},beta1=0.8,beta2=0.99,eps=1e-7,weight_decay=0.01,decoupled=true"
         )),
         Meta::new(
@@ -525,21 +488,18 @@ fn every_key_reaches_the_config() {
     ] {
         same_bits(
             theta_opt,
-            build(&format!("meta-sgd:xi=0.2,lr=0.01,theta_opt={theta_opt}")),
-            Meta::sgd(MetaConfig {
-                memory: MemoryConfig {
-                    eta0: 0.01,
-                    optimizer: rule,
-                    ..MemoryConfig::default()
-                },
-                ..MetaConfig::default()
-            })
+            built(&format!("meta-sgd:xi=0.2,lr=0.01,theta_opt={theta_opt}")),
+            Meta::sgd(with_memory(MemoryConfig {
+                eta0: 0.01,
+                optimizer: rule,
+                ..MemoryConfig::default()
+            }))
             .unwrap(),
         );
     }
     same_bits(
         "sgd, every key",
-        build("sgd:lr=0.05,momentum=0.9,dampening=0.1,nesterov=false,weight_decay=0.001,non_finite=skip"),
+        built("sgd:lr=0.05,momentum=0.9,dampening=0.1,nesterov=false,weight_decay=0.001,non_finite=skip"),
         Sgd::new(SgdConfig {
             lr: 0.05,
             momentum: 0.9,
@@ -552,7 +512,7 @@ fn every_key_reaches_the_config() {
     );
     same_bits(
         "adam, every key",
-        build("adam:lr=0.05,beta1=0.8,beta2=0.99,eps=1e-6,weight_decay=0.01,decoupled=true,non_finite=skip"),
+        built("adam:lr=0.05,beta1=0.8,beta2=0.99,eps=1e-6,weight_decay=0.01,decoupled=true,non_finite=skip"),
         Adam::new(AdamConfig {
             lr: 0.05,
             beta1: 0.8,
@@ -566,7 +526,7 @@ fn every_key_reaches_the_config() {
     );
     same_bits(
         "rprop, every key",
-        build("rprop:lr=0.02,eta_minus=0.4,eta_plus=1.3,step_min=1e-5,step_max=10,non_finite=skip"),
+        built("rprop:lr=0.02,eta_minus=0.4,eta_plus=1.3,step_min=1e-5,step_max=10,non_finite=skip"),
         Rprop::new(RpropConfig {
             lr: 0.02,
             etas: (0.4, 1.3),
@@ -577,7 +537,7 @@ fn every_key_reaches_the_config() {
     );
     same_bits(
         "sgd-hd, every key",
-        build("sgd-hd:lr=0.02,beta=0.01,non_finite=skip"),
+        built("sgd-hd:lr=0.02,beta=0.01,non_finite=skip"),
         SgdHd::new(SgdHdConfig {
             lr: 0.02,
             hypergrad_lr: 0.01,
@@ -587,7 +547,7 @@ fn every_key_reaches_the_config() {
     );
     same_bits(
         "adam-hd, every key",
-        build("adam-hd:lr=0.02,beta=1e-5,beta1=0.8,beta2=0.99,eps=1e-6,non_finite=skip"),
+        built("adam-hd:lr=0.02,beta=1e-5,beta1=0.8,beta2=0.99,eps=1e-6,non_finite=skip"),
         AdamHd::new(AdamHdConfig {
             lr: 0.02,
             hypergrad_lr: 1e-5,
@@ -683,7 +643,7 @@ proptest! {
         let memory = MemoryConfig { eta0: lr, ..MemoryConfig::default() };
         prop_assert_eq!(
             built.save().unwrap(),
-            Meta::sgd(MetaConfig { memory, ..MetaConfig::default() }).unwrap().save().unwrap()
+            Meta::sgd(with_memory(memory)).unwrap().save().unwrap()
         );
     }
 }

@@ -29,12 +29,12 @@ where
     D: Dimension,
 {
     if params.shape() != grads.shape() {
-        return Err(OptimError::LengthMismatch {
-            tensor: name.to_owned(),
-            what: "grads (shape)",
-            expected: params.len(),
-            found: grads.len(),
-        });
+        return Err(OptimError::length_mismatch(
+            name,
+            "grads (shape)",
+            params.len(),
+            grads.len(),
+        ));
     }
     if params.strides() != grads.strides() {
         return Err(OptimError::invalid(

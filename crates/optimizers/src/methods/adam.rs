@@ -4,11 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::{check_decay, check_inputs};
-use crate::optimizer::macros::{config_hyperparameters, optimizer_struct, state_fields};
+use crate::optimizer::macros::{base_info, config_hyperparameters, optimizer_struct, state_fields};
 use crate::optimizer::state::{negative, StateRules};
-use crate::optimizer::{
-    Base, BaseInfo, Direction, DirectionBuf, OptimError, Optimizer, StateBytes,
-};
+use crate::optimizer::{Base, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Adam`], as `torch.optim.Adam` / `AdamW`.
@@ -116,9 +114,7 @@ impl Optimizer for Adam {
             // Decoupled decay scales w by 1 − lr·λ ∈ [0, 1], which cannot overflow.
             check_decay(name, params, Some(&grads), cfg.weight_decay)?;
         }
-        let st = self
-            .states
-            .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;
+        let st = self.states.get_or_start(name, params, &cfg)?;
         st.step = st.step.saturating_add(1);
         let t = st.step as f64;
         let bc1 = 1.0 - libm::pow(cfg.beta1 as f64, t);
@@ -142,23 +138,7 @@ impl Optimizer for Adam {
 }
 
 impl Hyper for AdamConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "beta1" => beta1,
-        "beta2" => beta2,
-        "eps" => eps,
-        "weight_decay" => weight_decay,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
-}
-
-impl StateBytes for AdamConfig {
-    fn bytes_per_coordinate(&self) -> usize {
-        8
-    }
+    crate::optimizer::macros::hyper_fields!(lr, beta1, beta2, eps, weight_decay);
 }
 
 /// Adam's normalised direction m/(√v + ε), kept within ±10⁶. A run's own moments keep it far
@@ -189,9 +169,7 @@ impl StateRules<AdamState> for AdamConfig {
 /// query is m_t, not bias-corrected, and u = m_t/(√v_t + ε) (+ λw when decoupled); the memory's
 /// rate replaces Adam's bias-corrected step size. The step count advances but is not used.
 impl Base for Adam {
-    fn info(&self) -> BaseInfo {
-        BaseInfo::new("Adam", self.config.lr, self.config.non_finite)
-    }
+    base_info!(Adam);
 
     fn direction(
         &mut self,
@@ -204,9 +182,7 @@ impl Base for Adam {
         // Coupled decay enters the moments; decoupled decay adds λw to the direction.
         let coupled = (!cfg.decoupled).then_some(grads);
         check_decay(name, params, coupled, cfg.weight_decay)?;
-        let st = self
-            .states
-            .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;
+        let st = self.states.get_or_start(name, params, &cfg)?;
         st.step = st.step.saturating_add(1);
         for (((m, v), &g), &w) in st.m.iter_mut().zip(st.v.iter_mut()).zip(grads).zip(params) {
             cfg.moments(m, v, g, w);

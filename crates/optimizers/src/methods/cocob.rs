@@ -29,12 +29,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::optimizer::hyper::Hyper;
+use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::{check_decay, check_inputs};
 use crate::optimizer::macros::optimizer_struct;
 use crate::optimizer::model::sat;
-use crate::optimizer::state::{Field, Fields, StateFields, StateRules};
-use crate::optimizer::{OptimError, Optimizer, StateBytes};
+use crate::optimizer::state::StateRules;
+use crate::optimizer::{OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Cocob`]: the reference's arguments and defaults (optax 0.2.8).
@@ -70,28 +70,10 @@ impl Default for CocobConfig {
 impl CocobConfig {
     /// Checks every field (finite ranges; ε > 0, see the module docs).
     pub fn validate(&self) -> Result<(), OptimError> {
-        let max = lrmem_memory_core::MAX_RATE;
-        for (name, x) in [("lr", self.lr), ("alpha", self.alpha), ("eps", self.eps)] {
-            if !(x > 0.0 && x <= max) {
-                return Err(OptimError::invalid(name, x, "in (0, 1e6]"));
-            }
-        }
-        if !(0.0..=max).contains(&self.weight_decay) {
-            return Err(OptimError::invalid(
-                "weight_decay",
-                self.weight_decay,
-                "in [0, 1e6]",
-            ));
-        }
-        Ok(())
-    }
-
-    /// The state of a tensor at its first step: x₀ = its parameters.
-    fn fresh_with(&self, params: &[f32]) -> CocobState {
-        CocobState {
-            p0: params.to_vec(),
-            ..self.fresh(params.len())
-        }
+        hyper::check_positive("lr", self.lr)?;
+        hyper::check_positive("alpha", self.alpha)?;
+        hyper::check_positive("eps", self.eps)?;
+        hyper::check_nonnegative("weight_decay", self.weight_decay)
     }
 }
 
@@ -135,10 +117,7 @@ impl Optimizer for Cocob {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
         check_decay(name, params, Some(&grads), cfg.weight_decay)?;
-        let n = params.len();
-        let st = self
-            .states
-            .get_or_init(name, n, || cfg.fresh_with(params))?;
+        let st = self.states.get_or_start(name, params, &cfg)?;
         let (lr, alpha, decay) = (cfg.lr, cfg.alpha, cfg.weight_decay);
         for (i, (x, &g)) in params.iter_mut().zip(grads.iter()).enumerate() {
             let c = lr * if decay != 0.0 { g + decay * *x } else { g };
@@ -170,16 +149,7 @@ impl Optimizer for Cocob {
 }
 
 impl Hyper for CocobConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "alpha" => alpha,
-        "eps" => eps,
-        "weight_decay" => weight_decay,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
+    crate::optimizer::macros::hyper_fields!(lr, alpha, eps, weight_decay);
 }
 
 impl StateRules<CocobState> for CocobConfig {
@@ -190,6 +160,14 @@ impl StateRules<CocobState> for CocobConfig {
             scale: vec![self.eps; len],
             subgradients: vec![0.0; len],
             reward: vec![0.0; len],
+        }
+    }
+
+    /// x₀ = the tensor's parameters.
+    fn start(&self, params: &[f32]) -> CocobState {
+        CocobState {
+            p0: params.to_vec(),
+            ..self.fresh(params.len())
         }
     }
 
@@ -210,25 +188,13 @@ impl StateRules<CocobState> for CocobConfig {
     }
 }
 
-impl StateBytes for CocobConfig {
-    /// x₀, C, L, G and R.
-    fn bytes_per_coordinate(&self) -> usize {
-        20
-    }
-}
-
-impl StateFields for CocobState {
-    fn fields<'a>(&'a self, out: &mut Fields<'a>) {
-        out.insert("p0".into(), Field::Values(&self.p0));
-        out.insert(
-            "cumulative_gradients".into(),
-            Field::Values(&self.cumulative_gradients),
-        );
-        out.insert("scale".into(), Field::Values(&self.scale));
-        out.insert("subgradients".into(), Field::Values(&self.subgradients));
-        out.insert("reward".into(), Field::Values(&self.reward));
-    }
-}
+crate::optimizer::macros::state_fields!(CocobState {
+    p0,
+    cumulative_gradients,
+    scale,
+    subgradients,
+    reward
+});
 
 #[cfg(test)]
 mod tests {

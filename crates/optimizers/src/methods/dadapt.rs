@@ -56,12 +56,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::methods::prodigy::D_LIMIT;
-use crate::optimizer::hyper::Hyper;
+use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::macros::optimizer_struct;
 use crate::optimizer::model::{self, check_model, ModelScalars};
 use crate::optimizer::model::{coef, sat};
-use crate::optimizer::state::{negative, Field, StateRules};
-use crate::optimizer::{OptimError, Optimizer, StateBytes, Tensor};
+use crate::optimizer::state::{buffer, negative, Field, StateRules};
+use crate::optimizer::{OptimError, Optimizer, Tensor};
 use lrmem_memory_core::NonFinite;
 
 /// The float64 the reference computes with for a hyperparameter given as `x`: the shortest
@@ -78,27 +78,10 @@ fn validate_common(
     d0: f32,
     growth_rate: f32,
 ) -> Result<(), OptimError> {
-    if !(lr > 0.0 && lr <= lrmem_memory_core::MAX_RATE) {
-        return Err(OptimError::invalid("lr", lr, "in (0, 1e6]"));
-    }
-    if !(0.0..=lrmem_memory_core::MAX_RATE).contains(&weight_decay) {
-        return Err(OptimError::invalid(
-            "weight_decay",
-            weight_decay,
-            "in [0, 1e6]",
-        ));
-    }
-    if !(d0 > 0.0 && d0 <= lrmem_memory_core::MAX_RATE) {
-        return Err(OptimError::invalid("d0", d0, "in (0, 1e6]"));
-    }
-    if growth_rate.is_nan() || growth_rate < 1.0 {
-        return Err(OptimError::invalid(
-            "growth_rate",
-            growth_rate,
-            ">= 1 (inf: unbounded)",
-        ));
-    }
-    Ok(())
+    hyper::check_positive("lr", lr)?;
+    hyper::check_nonnegative("weight_decay", weight_decay)?;
+    hyper::check_positive("d0", d0)?;
+    hyper::check_growth_rate(growth_rate)
 }
 
 /// d as a loaded checkpoint may hold it: unset, or finite in (0, [`D_LIMIT`]].
@@ -165,7 +148,7 @@ impl Default for DAdaptAdamConfig {
 impl DAdaptAdamConfig {
     /// Checks every field (the reference's checks, and finite ranges for the rest).
     pub fn validate(&self) -> Result<(), OptimError> {
-        crate::optimizer::hyper::check_moments(self.beta1, self.beta2, self.eps)?;
+        hyper::check_moments(self.beta1, self.beta2, self.eps)?;
         validate_common(self.lr, self.weight_decay, self.d0, self.growth_rate)
     }
 }
@@ -246,11 +229,7 @@ impl DAdaptAdam {
 }
 
 impl Optimizer for DAdaptAdam {
-    /// A model of the one tensor `name` (see [`crate::dadapt`]): use
-    /// [`step_model`](Optimizer::step_model) for a model of several.
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        self.step_model(&mut [Tensor::new(name, params, grads)])
-    }
+    crate::optimizer::macros::one_tensor_model!();
 
     /// One D-Adaptation Adam step of the whole model.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
@@ -280,9 +259,7 @@ impl Optimizer for DAdaptAdam {
         // With β₁ = 0, m = dlr·g: the effective gradients, to rebuild it in the second pass.
         let mut effective: Vec<Vec<f32>> = Vec::new();
         for (t, grad) in tensors.iter().zip(&grads) {
-            let st = self
-                .states
-                .get_or_init(t.name, t.params.len(), || cfg.fresh(t.params.len()))?;
+            let st = self.states.get_or_start(t.name, t.params, &cfg)?;
             let grad: Vec<f32> = if coupled {
                 grad.iter()
                     .zip(t.params.iter())
@@ -352,22 +329,11 @@ impl Optimizer for DAdaptAdam {
 }
 
 impl Hyper for DAdaptAdamConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "beta1" => beta1,
-        "beta2" => beta2,
-        "eps" => eps,
-        "weight_decay" => weight_decay,
-        "growth_rate" => growth_rate,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
+    crate::optimizer::macros::hyper_fields!(lr, beta1, beta2, eps, weight_decay, growth_rate);
 
     /// β₁ = 0 keeps no first moment.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {
-        ((self.beta1 == 0.0) != (other.beta1 == 0.0)).then_some("beta1")
+        hyper::buffer_switch("beta1", self.beta1, other.beta1)
     }
 }
 
@@ -377,11 +343,7 @@ impl StateRules<DAdaptAdamState> for DAdaptAdamConfig {
         DAdaptAdamState {
             step: 0,
             s: vec![0.0; len],
-            exp_avg: if self.beta1 > 0.0 {
-                vec![0.0; len]
-            } else {
-                Vec::new()
-            },
+            exp_avg: buffer(self.beta1 > 0.0, len),
             exp_avg_sq: vec![0.0; len],
         }
     }
@@ -391,25 +353,12 @@ impl StateRules<DAdaptAdamState> for DAdaptAdamConfig {
     }
 }
 
-impl StateBytes for DAdaptAdamConfig {
-    /// s and v, and m with β₁ > 0 (the reference keeps all three always: 12).
-    fn bytes_per_coordinate(&self) -> usize {
-        if self.beta1 > 0.0 {
-            12
-        } else {
-            8
-        }
-    }
-}
-
-impl crate::optimizer::state::StateFields for DAdaptAdamState {
-    fn fields<'a>(&'a self, out: &mut crate::optimizer::state::Fields<'a>) {
-        out.insert("step".into(), Field::Count(self.step));
-        out.insert("s".into(), Field::Values(&self.s));
-        out.insert("exp_avg".into(), Field::Values(&self.exp_avg));
-        out.insert("exp_avg_sq".into(), Field::Values(&self.exp_avg_sq));
-    }
-}
+crate::optimizer::macros::state_fields!(DAdaptAdamState {
+    step,
+    s,
+    exp_avg,
+    exp_avg_sq
+});
 
 // ---------------------------------------------------------------------------------------------
 // DAdaptSgd
@@ -451,9 +400,7 @@ impl Default for DAdaptSgdConfig {
 impl DAdaptSgdConfig {
     /// Checks every field (the reference's checks, and finite ranges for the rest).
     pub fn validate(&self) -> Result<(), OptimError> {
-        if !(0.0..1.0).contains(&self.momentum) {
-            return Err(OptimError::invalid("momentum", self.momentum, "in [0, 1)"));
-        }
+        hyper::check_fraction("momentum", self.momentum)?;
         validate_common(self.lr, self.weight_decay, self.d0, self.growth_rate)
     }
 }
@@ -541,11 +488,7 @@ impl DAdaptSgd {
 }
 
 impl Optimizer for DAdaptSgd {
-    /// A model of the one tensor `name` (see [`crate::dadapt`]): use
-    /// [`step_model`](Optimizer::step_model) for a model of several.
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        self.step_model(&mut [Tensor::new(name, params, grads)])
-    }
+    crate::optimizer::macros::one_tensor_model!();
 
     /// One D-Adaptation SGD step of the whole model.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
@@ -576,12 +519,7 @@ impl Optimizer for DAdaptSgd {
         let mut numerator_weighted = g.numerator_weighted;
         let mut sk_sq = 0.0f64;
         for (t, grad) in tensors.iter().zip(&grads) {
-            let st = self
-                .states
-                .get_or_init(t.name, t.params.len(), || DAdaptSgdState {
-                    x0: t.params.to_vec(),
-                    s: vec![0.0; t.params.len()],
-                })?;
+            let st = self.states.get_or_start(t.name, t.params, &cfg)?;
             let mut dot = 0.0f64;
             for ((s, &g), &w) in st.s.iter_mut().zip(grad.iter()).zip(t.params.iter()) {
                 let g = if decay != 0.0 { sat(g + decay * w) } else { g };
@@ -622,16 +560,7 @@ impl Optimizer for DAdaptSgd {
 }
 
 impl Hyper for DAdaptSgdConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "momentum" => momentum,
-        "weight_decay" => weight_decay,
-        "growth_rate" => growth_rate,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
+    crate::optimizer::macros::hyper_fields!(lr, momentum, weight_decay, growth_rate);
 }
 
 impl StateRules<DAdaptSgdState> for DAdaptSgdConfig {
@@ -642,25 +571,22 @@ impl StateRules<DAdaptSgdState> for DAdaptSgdConfig {
             s: vec![0.0; len],
         }
     }
-}
 
-impl StateBytes for DAdaptSgdConfig {
-    /// x₀ and s (the reference also keeps z = x₀ − s: 12).
-    fn bytes_per_coordinate(&self) -> usize {
-        8
+    /// x₀ = the tensor's parameters, a zero s.
+    fn start(&self, params: &[f32]) -> DAdaptSgdState {
+        DAdaptSgdState {
+            x0: params.to_vec(),
+            ..self.fresh(params.len())
+        }
     }
 }
 
-impl crate::optimizer::state::StateFields for DAdaptSgdState {
-    fn fields<'a>(&'a self, out: &mut crate::optimizer::state::Fields<'a>) {
-        out.insert("x0".into(), Field::Values(&self.x0));
-        out.insert("s".into(), Field::Values(&self.s));
-    }
-}
+crate::optimizer::macros::state_fields!(DAdaptSgdState { x0, s });
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::optimizer::StateBytes;
 
     #[test]
     fn adam_first_step_is_adams_with_step_size_d0_and_keeps_d() {

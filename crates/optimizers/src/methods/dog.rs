@@ -58,10 +58,10 @@ use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_decay;
 use crate::optimizer::macros::optimizer_struct;
 use crate::optimizer::model::sat;
-use crate::optimizer::model::{check_model, ModelScalars};
+use crate::optimizer::model::{check_model, replaced, ModelScalars};
 use crate::optimizer::state::TensorStates;
-use crate::optimizer::state::{Field, Fields, StateFields, StateRules};
-use crate::optimizer::{OptimError, Optimizer, StateBytes, Tensor};
+use crate::optimizer::state::{buffer, Field, Fields, StateFields, StateRules};
+use crate::optimizer::{OptimError, Optimizer, Tensor};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Dog`] and [`LDog`]: the reference's arguments and defaults
@@ -109,9 +109,7 @@ impl DogConfig {
     /// Checks every field (the reference's checks, and finite ranges for the rest).
     pub fn validate(&self) -> Result<(), OptimError> {
         let max = lrmem_memory_core::MAX_RATE;
-        if !(self.lr > 0.0 && self.lr <= max) {
-            return Err(OptimError::invalid("lr", self.lr, "in (0, 1e6]"));
-        }
+        hyper::check_positive("lr", self.lr)?;
         let reps_ok = match self.init_eta {
             None => self.reps_rel > 0.0 && self.reps_rel <= max,
             Some(_) => (0.0..=max).contains(&self.reps_rel),
@@ -123,20 +121,10 @@ impl DogConfig {
                 "in (0, 1e6] (0 only with init_eta)",
             ));
         }
-        if !(0.0..=max).contains(&self.weight_decay) {
-            return Err(OptimError::invalid(
-                "weight_decay",
-                self.weight_decay,
-                "in [0, 1e6]",
-            ));
-        }
-        if !(0.0..=max).contains(&self.eps) {
-            return Err(OptimError::invalid("eps", self.eps, "in [0, 1e6]"));
-        }
+        hyper::check_nonnegative("weight_decay", self.weight_decay)?;
+        hyper::check_nonnegative("eps", self.eps)?;
         if let Some(eta) = self.init_eta {
-            if !(eta > 0.0 && eta <= max) {
-                return Err(OptimError::invalid("init_eta", eta, "in (0, 1e6]"));
-            }
+            hyper::check_positive("init_eta", eta)?;
         }
         if !(0.0..=max).contains(&self.average) {
             return Err(OptimError::invalid(
@@ -146,19 +134,6 @@ impl DogConfig {
             ));
         }
         Ok(())
-    }
-
-    /// The state of a tensor at its first step: x₀ and the average start at its parameters.
-    fn fresh_with(&self, params: &[f32]) -> DogState {
-        DogState {
-            p0: params.to_vec(),
-            avg: if self.average > 0.0 {
-                params.to_vec()
-            } else {
-                Vec::new()
-            },
-            block: None,
-        }
     }
 }
 
@@ -315,6 +290,26 @@ fn norm(xs: impl Iterator<Item = f64>) -> f32 {
     coef(xs.map(|x| x * x).sum::<f64>().sqrt())
 }
 
+/// The gradients to step with: g + λx, as the reference's `p.grad.add_(p, alpha=weight_decay)`,
+/// or without weight decay the ones [`check_model`] replaced ([`replaced`]); `None`: the
+/// caller's gradients as they are. Owned, so that the tensors can be stepped while they are
+/// read.
+fn decayed(
+    tensors: &[Tensor<'_>],
+    grads: Vec<Cow<'_, [f32]>>,
+    decay: f32,
+) -> Vec<Option<Vec<f32>>> {
+    if decay == 0.0 {
+        return replaced(grads);
+    }
+    let mut owned = Vec::with_capacity(tensors.len());
+    for (t, g) in tensors.iter().zip(&grads) {
+        let pairs = g.iter().zip(t.params.iter());
+        owned.push(Some(pairs.map(|(&g, &w)| fused(g, decay, w)).collect()));
+    }
+    owned
+}
+
 /// One step of DoG (`layerwise` false) or L-DoG over the tensors of a model.
 fn step(
     cfg: &DogConfig,
@@ -332,27 +327,7 @@ fn step(
         // No model to step: nothing changes, the first step is still to come.
         return Ok(());
     }
-    // g + λx, as the reference's `p.grad.add_(p, alpha=weight_decay)`; `None`: the caller's
-    // gradients as they are (owned: the gradients to use end the borrow of `tensors`).
-    let owned: Vec<Option<Vec<f32>>> = tensors
-        .iter()
-        .zip(grads)
-        .map(|(t, g)| {
-            if decay > 0.0 {
-                Some(
-                    g.iter()
-                        .zip(t.params.iter())
-                        .map(|(&g, &w)| fused(g, decay, w))
-                        .collect(),
-                )
-            } else {
-                match g {
-                    Cow::Borrowed(_) => None,
-                    Cow::Owned(g) => Some(g),
-                }
-            }
-        })
-        .collect();
+    let owned = decayed(tensors, grads, decay);
     // Per tensor, as the reference's float32 reductions: ‖x‖ at the block's first step, else
     // ‖x − x₀‖, and ‖g‖².
     let model_first = global.block.is_none();
@@ -360,7 +335,7 @@ fn step(
     let (mut dist2, mut sq_model) = (0.0f64, 0.0f64);
     for (t, g) in tensors.iter().zip(&owned) {
         let g = g.as_deref().unwrap_or(t.grads);
-        let st = states.get_or_init(t.name, t.params.len(), || cfg.fresh_with(t.params))?;
+        let st = states.get_or_start(t.name, t.params, cfg)?;
         let first = if layerwise {
             st.block.is_none()
         } else {
@@ -430,16 +405,7 @@ fn step(
 macro_rules! dog_optimizer {
     ($ty:ident, $layerwise:literal, $what:literal) => {
         impl Optimizer for $ty {
-            /// A model of the one tensor `name` (see [`crate::dog`]): use
-            /// [`step_model`](Optimizer::step_model) for a model of several.
-            fn step(
-                &mut self,
-                name: &str,
-                params: &mut [f32],
-                grads: &[f32],
-            ) -> Result<(), OptimError> {
-                self.step_model(&mut [Tensor::new(name, params, grads)])
-            }
+            crate::optimizer::macros::one_tensor_model!();
 
             #[doc = concat!("One ", $what, " step of the whole model.")]
             fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
@@ -488,21 +454,11 @@ dog_optimizer!(Dog, false, "DoG");
 dog_optimizer!(LDog, true, "L-DoG");
 
 impl Hyper for DogConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "reps_rel" => reps_rel,
-        "weight_decay" => weight_decay,
-        "eps" => eps,
-        "average" => average,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
+    crate::optimizer::macros::hyper_fields!(lr, reps_rel, weight_decay, eps, average);
 
     /// `average` = 0 keeps no average.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {
-        ((self.average == 0.0) != (other.average == 0.0)).then_some("average")
+        hyper::buffer_switch("average", self.average, other.average)
     }
 }
 
@@ -510,8 +466,17 @@ impl StateRules<DogState> for DogConfig {
     fn fresh(&self, len: usize) -> DogState {
         DogState {
             p0: vec![0.0; len],
+            avg: buffer(self.average > 0.0, len),
+            block: None,
+        }
+    }
+
+    /// x₀ and the average start at the tensor's parameters.
+    fn start(&self, params: &[f32]) -> DogState {
+        DogState {
+            p0: params.to_vec(),
             avg: if self.average > 0.0 {
-                vec![0.0; len]
+                params.to_vec()
             } else {
                 Vec::new()
             },
@@ -521,17 +486,6 @@ impl StateRules<DogState> for DogConfig {
 
     fn problem(&self, state: &DogState) -> Option<String> {
         state.block.as_ref().and_then(DogBlock::problem)
-    }
-}
-
-impl StateBytes for DogConfig {
-    /// x₀, and the average with `average` > 0.
-    fn bytes_per_coordinate(&self) -> usize {
-        if self.average > 0.0 {
-            8
-        } else {
-            4
-        }
     }
 }
 
@@ -548,7 +502,7 @@ impl StateFields for DogState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::optimizer::Checkpoint;
+    use crate::optimizer::{Checkpoint, StateBytes};
 
     fn run(opt: &mut impl Optimizer, w: &mut [f32], b: &mut [f32], g: (&[f32], &[f32])) {
         opt.step_model(&mut [Tensor::new("w", w, g.0), Tensor::new("b", b, g.1)])

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::adam::direction;
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_inputs;
-use crate::optimizer::macros::{config_hyperparameters, optimizer_struct, state_fields};
+use crate::optimizer::macros::{base_info, config_hyperparameters, optimizer_struct, state_fields};
 use crate::optimizer::state::{negative, StateRules};
-use crate::optimizer::{OptimError, Optimizer, StateBytes};
+use crate::optimizer::{Base, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`SgdHd`].
@@ -136,34 +136,6 @@ optimizer_struct!(
 
 state_fields!(HdState { step, lr, a, b });
 
-/// `lr` is α₀: every α already learned follows a new value by the ratio new/old (see
-/// `follow_lr`). The other keys apply from the next step.
-impl Optimizer for SgdHd {
-    config_hyperparameters!();
-
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        let cfg = self.config;
-        let grads = check_inputs(name, params, grads, cfg.non_finite)?;
-        let n = params.len();
-        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        st.step = st.step.saturating_add(1);
-        if st.step > 1 {
-            let h: f64 = grads
-                .iter()
-                .zip(&st.a)
-                .map(|(&g, &p)| g as f64 * p as f64)
-                .sum();
-            st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h) as f32);
-        }
-        let lr = st.lr;
-        for ((w, &g), p) in params.iter_mut().zip(grads.iter()).zip(st.a.iter_mut()) {
-            *w -= lr * g;
-            *p = g;
-        }
-        Ok(())
-    }
-}
-
 optimizer_struct!(
     /// Adam-HD: α_t = α_{t−1} + β·(g_t · u_{t−1}) with u_{t−1} the previous Adam direction
     /// (bias-corrected), then an Adam step with α_t (Baydin et al.'s `AdamHD`).
@@ -177,45 +149,6 @@ optimizer_struct!(
     /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     AdamHd, AdamHdConfig, HdState);
-
-/// `lr` is α₀: every α already learned follows a new value by the ratio new/old (see
-/// `follow_lr`). The other keys apply from the next step.
-impl Optimizer for AdamHd {
-    config_hyperparameters!();
-
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        let cfg = self.config;
-        let grads = check_inputs(name, params, grads, cfg.non_finite)?;
-        let n = params.len();
-        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        st.step = st.step.saturating_add(1);
-        let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
-        if st.step > 1 {
-            let t = (st.step - 1) as f64;
-            let corr = (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t));
-            let h: f64 = grads
-                .iter()
-                .zip(st.a.iter().zip(&st.b))
-                .map(|(&g, (&m, &v))| g as f64 * direction(m / (v.sqrt() + cfg.eps)) as f64)
-                .sum();
-            st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h * corr) as f32);
-        }
-        let t = st.step as f64;
-        let step_size =
-            (st.lr as f64 * (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t))) as f32;
-        for ((w, &g), (m, v)) in params
-            .iter_mut()
-            .zip(grads.iter())
-            .zip(st.a.iter_mut().zip(st.b.iter_mut()))
-        {
-            *m = cfg.beta1 * *m + (1.0 - cfg.beta1) * g;
-            // Saturates rather than overflowing to ∞, which would freeze the coordinate for good.
-            *v = (cfg.beta2 * *v + (1.0 - cfg.beta2) * g * g).min(f32::MAX);
-            *w -= step_size * direction(*m / (v.sqrt() + cfg.eps));
-        }
-        Ok(())
-    }
-}
 
 /// How α, learned from α₀, follows a new α₀ (`lr`): multiplied by new/old (shifted by the new
 /// value when the old one was 0), so that a schedule on `lr` scales the steps as it scales
@@ -231,30 +164,13 @@ fn follow_lr(old: f32, new: f32, state: &mut HdState) {
 impl Hyper for SgdHdConfig {
     const FIELDS: &'static [(&'static str, &'static str)] = &[("hypergrad_lr", "beta")];
 
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "beta" => hypergrad_lr,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
+    crate::optimizer::macros::hyper_fields!(lr, "beta" => hypergrad_lr);
 }
 
 impl Hyper for AdamHdConfig {
     const FIELDS: &'static [(&'static str, &'static str)] = &[("hypergrad_lr", "beta")];
 
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "beta" => hypergrad_lr,
-        "beta1" => beta1,
-        "beta2" => beta2,
-        "eps" => eps,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
+    crate::optimizer::macros::hyper_fields!(lr, "beta" => hypergrad_lr, beta1, beta2, eps);
 }
 
 /// The learned rate α after an update, within ±[`MAX_RATE`](lrmem_memory_core::MAX_RATE): the
@@ -310,15 +226,92 @@ impl StateRules<HdState> for AdamHdConfig {
     }
 }
 
-impl StateBytes for SgdHdConfig {
-    fn bytes_per_coordinate(&self) -> usize {
-        4
+/// What SGD-HD and Adam-HD differ in, around the one step and the one direction under `Meta`
+/// that `hd_optimizer!` writes for both: how α learns from a step's gradients, the step size it
+/// gives, and the direction of every coordinate.
+trait Hypergradient: StateRules<HdState> {
+    /// Counts the step, and from the second step on moves α along its hypergradient: the one
+    /// update of the rate, with `Meta` or without.
+    fn learn_rate(&self, st: &mut HdState, grads: &[f32]);
+
+    /// The step size of the tensor's current step.
+    fn step_size(&self, st: &HdState) -> f32;
+
+    /// The direction of every coordinate, in order. Each gradient enters the state as its
+    /// coordinate's direction is computed: run the iterator to its end.
+    fn directions(&self, st: &mut HdState, grads: &[f32]) -> impl Iterator<Item = f32>;
+}
+
+/// The direction of SGD-HD is the gradient, kept as the previous one (in `a`) for the next
+/// hypergradient.
+impl Hypergradient for SgdHdConfig {
+    /// The hypergradient is g_t · g_{t−1}.
+    fn learn_rate(&self, st: &mut HdState, grads: &[f32]) {
+        st.step = st.step.saturating_add(1);
+        if st.step > 1 {
+            let h: f64 = grads
+                .iter()
+                .zip(&st.a)
+                .map(|(&g, &p)| g as f64 * p as f64)
+                .sum();
+            st.lr = bounded(st.lr + (self.hypergrad_lr as f64 * h) as f32);
+        }
+    }
+
+    /// α_t.
+    fn step_size(&self, st: &HdState) -> f32 {
+        st.lr
+    }
+
+    fn directions(&self, st: &mut HdState, grads: &[f32]) -> impl Iterator<Item = f32> {
+        grads.iter().zip(st.a.iter_mut()).map(|(&g, prev)| {
+            *prev = g;
+            g
+        })
     }
 }
 
-impl StateBytes for AdamHdConfig {
-    fn bytes_per_coordinate(&self) -> usize {
-        8
+/// The direction of Adam-HD is Adam's, m/(√v + ε), from the moments in `a` and `b`.
+impl Hypergradient for AdamHdConfig {
+    /// The hypergradient is g_t · u_{t−1}, u the previous bias-corrected Adam direction.
+    fn learn_rate(&self, st: &mut HdState, grads: &[f32]) {
+        st.step = st.step.saturating_add(1);
+        if st.step > 1 {
+            let (b1, b2) = (self.beta1 as f64, self.beta2 as f64);
+            let t = (st.step - 1) as f64;
+            let corr = (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t));
+            let h: f64 = grads
+                .iter()
+                .zip(st.a.iter().zip(&st.b))
+                .map(|(&g, (&m, &v))| g as f64 * direction(m / (v.sqrt() + self.eps)) as f64)
+                .sum();
+            st.lr = bounded(st.lr + (self.hypergrad_lr as f64 * h * corr) as f32);
+        }
+    }
+
+    /// Adam's bias-corrected step size at the tensor's step t: α_t·√(1 − β₂ᵗ)/(1 − β₁ᵗ).
+    fn step_size(&self, st: &HdState) -> f32 {
+        let (b1, b2, t) = (self.beta1 as f64, self.beta2 as f64, st.step as f64);
+        (st.lr as f64 * (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t))) as f32
+    }
+
+    fn directions(&self, st: &mut HdState, grads: &[f32]) -> impl Iterator<Item = f32> {
+        let moments = st.a.iter_mut().zip(st.b.iter_mut());
+        grads
+            .iter()
+            .zip(moments)
+            .map(|(&g, (m, v))| self.moments(m, v, g))
+    }
+}
+
+impl AdamHdConfig {
+    /// Takes g into the moments m and v and returns Adam's direction m/(√v + ε).
+    #[inline(always)]
+    fn moments(&self, m: &mut f32, v: &mut f32, g: f32) -> f32 {
+        *m = self.beta1 * *m + (1.0 - self.beta1) * g;
+        // Saturates rather than overflowing to ∞, which would freeze the coordinate for good.
+        *v = (self.beta2 * *v + (1.0 - self.beta2) * g * g).min(f32::MAX);
+        direction(*m / (v.sqrt() + self.eps))
     }
 }
 
@@ -333,88 +326,70 @@ fn relative(alpha: f32, alpha0: f32) -> f32 {
     }
 }
 
-/// Under [`Meta`](crate::Meta), u = (α_t/α₀)·g (docs/algorithm.md §12): α_t follows its
-/// hypergradient exactly as without `Meta` (from the dot product of consecutive gradients), and
-/// scales the memory's rate by how far it has moved from α₀ = `lr`. The query is the gradient.
-impl crate::optimizer::Base for SgdHd {
-    fn info(&self) -> crate::optimizer::BaseInfo {
-        crate::optimizer::BaseInfo::new("SgdHd", self.config.lr, self.config.non_finite)
-    }
+/// The `Optimizer` and `Base` impls of a hypergradient optimizer, one step and one direction
+/// for both: α learns from the step's gradients (`learn_rate`), then every coordinate moves by
+/// the step size times its direction, or under `Meta` gives that direction scaled by how far the
+/// step size has moved from α₀ (`relative`). The `Base` impl's docs follow the type.
+macro_rules! hd_optimizer {
+    ($ty:ident, $(#[$base_doc:meta])*) => {
+        /// `lr` is α₀: every α already learned follows a new value by the ratio new/old (see
+        /// `follow_lr`). The other keys apply from the next step.
+        impl Optimizer for $ty {
+            config_hyperparameters!();
 
-    fn direction(
-        &mut self,
-        name: &str,
-        params: &[f32],
-        grads: &[f32],
-        mut buf: crate::optimizer::DirectionBuf<'_>,
-    ) -> Result<crate::optimizer::Direction, OptimError> {
-        let cfg = self.config;
-        let n = params.len();
-        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        st.step = st.step.saturating_add(1);
-        if st.step > 1 {
-            let h: f64 = grads
-                .iter()
-                .zip(&st.a)
-                .map(|(&g, &p)| g as f64 * p as f64)
-                .sum();
-            st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h) as f32);
+            fn step(
+                &mut self,
+                name: &str,
+                params: &mut [f32],
+                grads: &[f32],
+            ) -> Result<(), OptimError> {
+                let cfg = self.config;
+                let grads = check_inputs(name, params, grads, cfg.non_finite)?;
+                let st = self.states.get_or_start(name, params, &cfg)?;
+                cfg.learn_rate(st, &grads);
+                let step_size = cfg.step_size(st);
+                for (w, u) in params.iter_mut().zip(cfg.directions(st, &grads)) {
+                    *w -= step_size * u;
+                }
+                Ok(())
+            }
         }
-        let scale = relative(st.lr, cfg.lr);
-        for ((u, &g), p) in buf.values().iter_mut().zip(grads).zip(st.a.iter_mut()) {
-            *u = scale * g;
-            *p = g;
+
+        $(#[$base_doc])*
+        impl Base for $ty {
+            base_info!($ty);
+
+            fn direction(
+                &mut self,
+                name: &str,
+                params: &[f32],
+                grads: &[f32],
+                mut buf: DirectionBuf<'_>,
+            ) -> Result<Direction, OptimError> {
+                let cfg = self.config;
+                let st = self.states.get_or_start(name, params, &cfg)?;
+                cfg.learn_rate(st, grads);
+                let scale = relative(cfg.step_size(st), cfg.lr);
+                for (u, d) in buf.values().iter_mut().zip(cfg.directions(st, grads)) {
+                    *u = scale * d;
+                }
+                Ok(Direction::Values)
+            }
         }
-        Ok(crate::optimizer::Direction::Values)
-    }
+    };
 }
 
-/// Under [`Meta`](crate::Meta), u = (α_t/α₀)·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m_t/(√v_t + ε)
-/// (docs/algorithm.md §12): Adam-HD's own update divided by α₀ = `lr`, with α_t following its
-/// hypergradient as without `Meta`. The query is the gradient.
-impl crate::optimizer::Base for AdamHd {
-    fn info(&self) -> crate::optimizer::BaseInfo {
-        crate::optimizer::BaseInfo::new("AdamHd", self.config.lr, self.config.non_finite)
-    }
+hd_optimizer!(
+    SgdHd,
+    /// Under [`Meta`](crate::Meta), u = (α_t/α₀)·g (docs/algorithm.md §12): α_t follows its
+    /// hypergradient exactly as without `Meta` (from the dot product of consecutive gradients),
+    /// and scales the memory's rate by how far it has moved from α₀ = `lr`. The query is the
+    /// gradient.
+);
 
-    fn direction(
-        &mut self,
-        name: &str,
-        params: &[f32],
-        grads: &[f32],
-        mut buf: crate::optimizer::DirectionBuf<'_>,
-    ) -> Result<crate::optimizer::Direction, OptimError> {
-        let cfg = self.config;
-        let n = params.len();
-        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
-        st.step = st.step.saturating_add(1);
-        let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
-        if st.step > 1 {
-            let t = (st.step - 1) as f64;
-            let corr = (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t));
-            let h: f64 = grads
-                .iter()
-                .zip(st.a.iter().zip(&st.b))
-                .map(|(&g, (&m, &v))| g as f64 * direction(m / (v.sqrt() + cfg.eps)) as f64)
-                .sum();
-            st.lr = bounded(st.lr + (cfg.hypergrad_lr as f64 * h * corr) as f32);
-        }
-        let t = st.step as f64;
-        let scale = relative(
-            (st.lr as f64 * (1.0 - libm::pow(b2, t)).sqrt() / (1.0 - libm::pow(b1, t))) as f32,
-            cfg.lr,
-        );
-        for ((u, &g), (m, v)) in buf
-            .values()
-            .iter_mut()
-            .zip(grads)
-            .zip(st.a.iter_mut().zip(st.b.iter_mut()))
-        {
-            *m = cfg.beta1 * *m + (1.0 - cfg.beta1) * g;
-            // Saturates rather than overflowing to ∞, which would freeze the coordinate for good.
-            *v = (cfg.beta2 * *v + (1.0 - cfg.beta2) * g * g).min(f32::MAX);
-            *u = scale * direction(*m / (v.sqrt() + cfg.eps));
-        }
-        Ok(crate::optimizer::Direction::Values)
-    }
-}
+hd_optimizer!(
+    AdamHd,
+    /// Under [`Meta`](crate::Meta), u = (α_t/α₀)·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m_t/(√v_t + ε)
+    /// (docs/algorithm.md §12): Adam-HD's own update divided by α₀ = `lr`, with α_t following
+    /// its hypergradient as without `Meta`. The query is the gradient.
+);

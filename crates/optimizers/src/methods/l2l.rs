@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::optimizer::hyper::Hyper;
+use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_inputs;
 use crate::optimizer::model::sat;
 use crate::optimizer::state::{Field, Fields, StateView};
@@ -190,12 +190,8 @@ impl L2lWeights {
     }
 
     fn check(&self) -> Result<(), OptimError> {
-        let max = lrmem_memory_core::MAX_RATE;
-        for (name, x) in [("k", self.k), ("scale", self.scale)] {
-            if !(x > 0.0 && x <= max) {
-                return Err(OptimError::invalid(name, x, "in (0, 1e6]"));
-            }
-        }
+        hyper::check_positive("k", self.k)?;
+        hyper::check_positive("scale", self.scale)?;
         if self.params.len() != NUM_PARAMS {
             return Err(OptimError::Corrupt {
                 reason: format!(
@@ -540,21 +536,12 @@ impl Default for L2lConfig {
 impl L2lConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<(), OptimError> {
-        if !(self.lr > 0.0 && self.lr <= lrmem_memory_core::MAX_RATE) {
-            return Err(OptimError::invalid("lr", self.lr, "in (0, 1e6]"));
-        }
-        Ok(())
+        hyper::check_positive("lr", self.lr)
     }
 }
 
 impl Hyper for L2lConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
+    crate::optimizer::macros::hyper_fields!(lr);
 }
 
 /// Per-tensor state of [`L2l`]: each coordinate's LSTM state (h¹, c¹, h², c²).
@@ -624,12 +611,12 @@ impl Optimizer for L2l {
 
     /// `lr`, the multiplier of the learned update.
     fn hyperparameters(&self) -> Vec<(String, f32)> {
-        crate::optimizer::hyper::list(&self.config)
+        hyper::list(&self.config)
     }
 
     /// Sets `lr` (validated as by [`L2l::new`]); it applies from the next step.
     fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
-        self.config = crate::optimizer::hyper::updated(&self.config, name, value, false)?;
+        self.config = hyper::updated(&self.config, name, value, false)?;
         Ok(())
     }
 

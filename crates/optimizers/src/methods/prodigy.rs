@@ -27,12 +27,12 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::optimizer::hyper::Hyper;
+use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::macros::optimizer_struct;
 use crate::optimizer::model::{self, check_model, ModelScalars};
 use crate::optimizer::model::{coef, sat};
-use crate::optimizer::state::{negative, Field, StateRules};
-use crate::optimizer::{OptimError, Optimizer, StateBytes, Tensor};
+use crate::optimizer::state::{buffer, negative, Field, StateRules};
+use crate::optimizer::{OptimError, Optimizer, Tensor};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Prodigy`]: the reference's arguments and defaults (`prodigyopt` 1.1.2).
@@ -92,36 +92,15 @@ impl Default for ProdigyConfig {
 impl ProdigyConfig {
     /// Checks every field (the reference's checks, and finite ranges for the rest).
     pub fn validate(&self) -> Result<(), OptimError> {
-        if !(self.lr > 0.0 && self.lr <= lrmem_memory_core::MAX_RATE) {
-            return Err(OptimError::invalid("lr", self.lr, "in (0, 1e6]"));
-        }
-        crate::optimizer::hyper::check_moments(self.beta1, self.beta2, self.eps)?;
+        hyper::check_positive("lr", self.lr)?;
+        hyper::check_moments(self.beta1, self.beta2, self.eps)?;
         if let Some(b) = self.beta3 {
-            if !(0.0..1.0).contains(&b) {
-                return Err(OptimError::invalid("beta3", b, "in [0, 1)"));
-            }
+            hyper::check_fraction("beta3", b)?;
         }
-        if !(0.0..=lrmem_memory_core::MAX_RATE).contains(&self.weight_decay) {
-            return Err(OptimError::invalid(
-                "weight_decay",
-                self.weight_decay,
-                "in [0, 1e6]",
-            ));
-        }
-        if !(self.d0 > 0.0 && self.d0 <= lrmem_memory_core::MAX_RATE) {
-            return Err(OptimError::invalid("d0", self.d0, "in (0, 1e6]"));
-        }
-        if !(self.d_coef > 0.0 && self.d_coef <= lrmem_memory_core::MAX_RATE) {
-            return Err(OptimError::invalid("d_coef", self.d_coef, "in (0, 1e6]"));
-        }
-        if self.growth_rate.is_nan() || self.growth_rate < 1.0 {
-            return Err(OptimError::invalid(
-                "growth_rate",
-                self.growth_rate,
-                ">= 1 (inf: unbounded)",
-            ));
-        }
-        Ok(())
+        hyper::check_nonnegative("weight_decay", self.weight_decay)?;
+        hyper::check_positive("d0", self.d0)?;
+        hyper::check_positive("d_coef", self.d_coef)?;
+        hyper::check_growth_rate(self.growth_rate)
     }
 
     /// β₃: the given one, or √β₂.
@@ -223,11 +202,7 @@ impl Prodigy {
 pub const D_LIMIT: f64 = 1e100;
 
 impl Optimizer for Prodigy {
-    /// A model of the one tensor `name` (see [`crate::prodigy`]): use
-    /// [`step_model`](Optimizer::step_model) for a model of several.
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        self.step_model(&mut [Tensor::new(name, params, grads)])
-    }
+    crate::optimizer::macros::one_tensor_model!();
 
     /// One Prodigy step of the whole model.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
@@ -260,10 +235,7 @@ impl Optimizer for Prodigy {
         // The gradients with coupled weight decay added (a copy only then).
         let mut effective: Vec<Cow<'_, [f32]>> = Vec::with_capacity(tensors.len());
         for (t, grad) in tensors.iter().zip(&grads) {
-            let n = t.params.len();
-            let st = self
-                .states
-                .get_or_init(t.name, n, || cfg.fresh_with(t.params))?;
+            let st = self.states.get_or_start(t.name, t.params, &cfg)?;
             let grad: Cow<'_, [f32]> = if decay != 0.0 && !cfg.decouple {
                 Cow::Owned(
                     grad.iter()
@@ -339,34 +311,20 @@ impl Optimizer for Prodigy {
     crate::optimizer::macros::config_hyperparameters!();
 }
 
-impl ProdigyConfig {
-    /// The state of a tensor at its first step: x₀ = its parameters, zero sums and moments.
-    fn fresh_with(&self, params: &[f32]) -> ProdigyState {
-        ProdigyState {
-            p0: params.to_vec(),
-            ..self.fresh(params.len())
-        }
-    }
-}
-
 impl Hyper for ProdigyConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "beta1" => beta1,
-        "beta2" => beta2,
-        "eps" => eps,
-        "weight_decay" => weight_decay,
-        "d_coef" => d_coef,
-        "growth_rate" => growth_rate,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
+    crate::optimizer::macros::hyper_fields!(
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        d_coef,
+        growth_rate
+    );
 
     /// β₁ = 0 keeps no first moment.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {
-        ((self.beta1 == 0.0) != (other.beta1 == 0.0)).then_some("beta1")
+        hyper::buffer_switch("beta1", self.beta1, other.beta1)
     }
 }
 
@@ -376,12 +334,16 @@ impl StateRules<ProdigyState> for ProdigyConfig {
             step: 0,
             p0: vec![0.0; len],
             s: vec![0.0; len],
-            exp_avg: if self.beta1 > 0.0 {
-                vec![0.0; len]
-            } else {
-                Vec::new()
-            },
+            exp_avg: buffer(self.beta1 > 0.0, len),
             exp_avg_sq: vec![0.0; len],
+        }
+    }
+
+    /// x₀ = the tensor's parameters, zero sums and moments.
+    fn start(&self, params: &[f32]) -> ProdigyState {
+        ProdigyState {
+            p0: params.to_vec(),
+            ..self.fresh(params.len())
         }
     }
 
@@ -390,23 +352,10 @@ impl StateRules<ProdigyState> for ProdigyConfig {
     }
 }
 
-impl StateBytes for ProdigyConfig {
-    /// x₀, s and v, and m with β₁ > 0.
-    fn bytes_per_coordinate(&self) -> usize {
-        if self.beta1 > 0.0 {
-            16
-        } else {
-            12
-        }
-    }
-}
-
-impl crate::optimizer::state::StateFields for ProdigyState {
-    fn fields<'a>(&'a self, out: &mut crate::optimizer::state::Fields<'a>) {
-        out.insert("step".into(), Field::Count(self.step));
-        out.insert("p0".into(), Field::Values(&self.p0));
-        out.insert("s".into(), Field::Values(&self.s));
-        out.insert("exp_avg".into(), Field::Values(&self.exp_avg));
-        out.insert("exp_avg_sq".into(), Field::Values(&self.exp_avg_sq));
-    }
-}
+crate::optimizer::macros::state_fields!(ProdigyState {
+    step,
+    p0,
+    s,
+    exp_avg,
+    exp_avg_sq
+});

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_inputs;
-use crate::optimizer::macros::{config_hyperparameters, optimizer_struct, state_fields};
+use crate::optimizer::macros::{base_info, config_hyperparameters, optimizer_struct, state_fields};
 use crate::optimizer::state::StateRules;
-use crate::optimizer::{OptimError, Optimizer, StateBytes};
+use crate::optimizer::{Base, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Rprop`] (torch defaults).
@@ -50,9 +50,7 @@ impl RpropConfig {
 
     /// Checks every field.
     pub fn validate(&self) -> Result<(), OptimError> {
-        if !(self.lr > 0.0 && self.lr <= lrmem_memory_core::MAX_RATE) {
-            return Err(OptimError::invalid("lr", self.lr, "in (0, 1e6]"));
-        }
+        hyper::check_positive("lr", self.lr)?;
         let (down, up) = self.etas;
         if !(0.0 < down && down < 1.0 && up > 1.0 && up.is_finite()) {
             return Err(OptimError::invalid(
@@ -108,8 +106,7 @@ impl Optimizer for Rprop {
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
-        let n = params.len();
-        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
+        let st = self.states.get_or_start(name, params, &cfg)?;
         for (((w, &g), p), s) in params
             .iter_mut()
             .zip(grads.iter())
@@ -156,17 +153,7 @@ impl Hyper for RpropConfig {
         ("step_sizes", "step_min/step_max"),
     ];
 
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "eta_minus" => etas.0,
-        "eta_plus" => etas.1,
-        "step_min" => step_sizes.0,
-        "step_max" => step_sizes.1,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
+    crate::optimizer::macros::hyper_fields!(lr, "eta_minus" => etas.0, "eta_plus" => etas.1, "step_min" => step_sizes.0, "step_max" => step_sizes.1);
 }
 
 impl StateRules<RpropState> for RpropConfig {
@@ -203,31 +190,22 @@ impl StateRules<RpropState> for RpropConfig {
     }
 }
 
-impl StateBytes for RpropConfig {
-    fn bytes_per_coordinate(&self) -> usize {
-        8
-    }
-}
-
 /// Under [`Meta`](crate::Meta), u = sign(g)·Δ/Δ₀ (docs/algorithm.md §12): the relative step,
 /// Rprop's per-coordinate step size Δ (grown and shrunk from sign agreement as without `Meta`)
 /// divided by Δ₀ = `lr`, so that the memory's rate takes the place of Δ₀. The query is the
 /// gradient.
-impl crate::optimizer::Base for Rprop {
-    fn info(&self) -> crate::optimizer::BaseInfo {
-        crate::optimizer::BaseInfo::new("Rprop", self.config.lr, self.config.non_finite)
-    }
+impl Base for Rprop {
+    base_info!(Rprop);
 
     fn direction(
         &mut self,
         name: &str,
         params: &[f32],
         grads: &[f32],
-        mut buf: crate::optimizer::DirectionBuf<'_>,
-    ) -> Result<crate::optimizer::Direction, OptimError> {
+        mut buf: DirectionBuf<'_>,
+    ) -> Result<Direction, OptimError> {
         let cfg = self.config;
-        let n = params.len();
-        let st = self.states.get_or_init(name, n, || cfg.fresh(n))?;
+        let st = self.states.get_or_start(name, params, &cfg)?;
         for (((u, &g), p), s) in buf
             .values()
             .iter_mut()
@@ -238,6 +216,6 @@ impl crate::optimizer::Base for Rprop {
             let sign = adapt(g, p, s, &cfg); // updates Δ first
             *u = *s / cfg.lr * sign;
         }
-        Ok(crate::optimizer::Direction::Values)
+        Ok(Direction::Values)
     }
 }

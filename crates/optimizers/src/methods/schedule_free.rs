@@ -84,17 +84,15 @@
 //! would overflow a diverged parameter (|g + λy| > 10¹⁸) is refused, as by
 //! [`Sgd`](crate::Sgd). So hostile gradients and configs never turn state into ∞ or NaN.
 
-use std::borrow::Cow;
-
 use serde::{Deserialize, Serialize};
 
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_decay;
 use crate::optimizer::macros::optimizer_struct;
-use crate::optimizer::model::{check_model, ModelScalars};
+use crate::optimizer::model::{check_model, replaced, ModelScalars};
 use crate::optimizer::model::{coef, sat};
 use crate::optimizer::state::{negative, Field, StateRules};
-use crate::optimizer::{OptimError, Optimizer, StateBytes, Tensor};
+use crate::optimizer::{OptimError, Optimizer, Tensor};
 use lrmem_memory_core::NonFinite;
 
 /// The largest r and weight_lr_power: weights (k+1)^r·lr_max^p stay below 10²⁵³ for any step
@@ -341,19 +339,6 @@ fn average(x: &mut [f32], z: &[f32], params: &mut [f32], ckp1: f64, beta: f32) {
     }
 }
 
-/// The gradients [`check_model`] replaced (zeros for skipped coordinates under
-/// [`NonFinite::Skip`]), owned, so that the tensors can be stepped while they are read; `None`
-/// where a tensor's own gradients are used as they are.
-fn replaced(grads: Vec<Cow<'_, [f32]>>) -> Vec<Option<Vec<f32>>> {
-    grads
-        .into_iter()
-        .map(|g| match g {
-            Cow::Borrowed(_) => None,
-            Cow::Owned(v) => Some(v),
-        })
-        .collect()
-}
-
 optimizer_struct!(
     /// Schedule-Free SGD over a whole model (see the [module docs](crate::schedule_free)):
     /// train at the parameters y, evaluate at x ([`Optimizer::eval_params`]); no schedule.
@@ -407,11 +392,7 @@ impl ScheduleFreeAdamW {
 }
 
 impl Optimizer for ScheduleFreeSgd {
-    /// A model of the one tensor `name` (see [`crate::schedule_free`]): use
-    /// [`step_model`](Optimizer::step_model) for a model of several.
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        self.step_model(&mut [Tensor::new(name, params, grads)])
-    }
+    crate::optimizer::macros::one_tensor_model!();
 
     /// One Schedule-Free SGD step of the whole model.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
@@ -429,12 +410,7 @@ impl Optimizer for ScheduleFreeSgd {
         for (t, own) in tensors.iter_mut().zip(&grads) {
             let g: &[f32] = own.as_deref().unwrap_or(t.grads);
             let params = &mut *t.params;
-            let st = self
-                .states
-                .get_or_init(t.name, params.len(), || ScheduleFreeSgdState {
-                    z: params.to_vec(),
-                    x: params.to_vec(),
-                })?;
+            let st = self.states.get_or_start(t.name, params, &cfg)?;
             for ((z, &g), &y) in st.z.iter_mut().zip(g).zip(params.iter()) {
                 // grad.add_(y, alpha=weight_decay); z.sub_(grad, alpha=lr).
                 let g = if decay != 0.0 { g + decay * y } else { g };
@@ -454,11 +430,7 @@ impl Optimizer for ScheduleFreeSgd {
 }
 
 impl Optimizer for ScheduleFreeAdamW {
-    /// A model of the one tensor `name` (see [`crate::schedule_free`]): use
-    /// [`step_model`](Optimizer::step_model) for a model of several.
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        self.step_model(&mut [Tensor::new(name, params, grads)])
-    }
+    crate::optimizer::macros::one_tensor_model!();
 
     /// One Schedule-Free AdamW step of the whole model.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
@@ -477,13 +449,7 @@ impl Optimizer for ScheduleFreeAdamW {
         for (t, own) in tensors.iter_mut().zip(&grads) {
             let g: &[f32] = own.as_deref().unwrap_or(t.grads);
             let params = &mut *t.params;
-            let st = self
-                .states
-                .get_or_init(t.name, params.len(), || ScheduleFreeAdamWState {
-                    z: params.to_vec(),
-                    x: params.to_vec(),
-                    exp_avg_sq: vec![0.0; params.len()],
-                })?;
+            let st = self.states.get_or_start(t.name, params, &cfg)?;
             for (((z, v), &g), &y) in
                 st.z.iter_mut()
                     .zip(st.exp_avg_sq.iter_mut())
@@ -515,33 +481,19 @@ impl Optimizer for ScheduleFreeAdamW {
 }
 
 impl Hyper for ScheduleFreeSgdConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "momentum" => momentum,
-        "weight_decay" => weight_decay,
-        "r" => r,
-        "weight_lr_power" => weight_lr_power,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
+    crate::optimizer::macros::hyper_fields!(lr, momentum, weight_decay, r, weight_lr_power);
 }
 
 impl Hyper for ScheduleFreeAdamWConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "beta1" => beta1,
-        "beta2" => beta2,
-        "eps" => eps,
-        "weight_decay" => weight_decay,
-        "r" => r,
-        "weight_lr_power" => weight_lr_power,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
+    crate::optimizer::macros::hyper_fields!(
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        r,
+        weight_lr_power
+    );
 }
 
 impl StateRules<ScheduleFreeSgdState> for ScheduleFreeSgdConfig {
@@ -549,6 +501,14 @@ impl StateRules<ScheduleFreeSgdState> for ScheduleFreeSgdConfig {
         ScheduleFreeSgdState {
             z: vec![0.0; len],
             x: vec![0.0; len],
+        }
+    }
+
+    /// z = x = the tensor's parameters.
+    fn start(&self, params: &[f32]) -> ScheduleFreeSgdState {
+        ScheduleFreeSgdState {
+            z: params.to_vec(),
+            x: params.to_vec(),
         }
     }
 }
@@ -562,39 +522,23 @@ impl StateRules<ScheduleFreeAdamWState> for ScheduleFreeAdamWConfig {
         }
     }
 
+    /// z = x = the tensor's parameters, a zero second moment.
+    fn start(&self, params: &[f32]) -> ScheduleFreeAdamWState {
+        ScheduleFreeAdamWState {
+            z: params.to_vec(),
+            x: params.to_vec(),
+            ..self.fresh(params.len())
+        }
+    }
+
     fn problem(&self, state: &ScheduleFreeAdamWState) -> Option<String> {
         negative("exp_avg_sq", &state.exp_avg_sq)
     }
 }
 
-impl StateBytes for ScheduleFreeSgdConfig {
-    /// z and x (the reference keeps y too: 12).
-    fn bytes_per_coordinate(&self) -> usize {
-        8
-    }
-}
+crate::optimizer::macros::state_fields!(ScheduleFreeSgdState { z, x });
 
-impl StateBytes for ScheduleFreeAdamWConfig {
-    /// z, x and v (the reference keeps y too: 16).
-    fn bytes_per_coordinate(&self) -> usize {
-        12
-    }
-}
-
-impl crate::optimizer::state::StateFields for ScheduleFreeSgdState {
-    fn fields<'a>(&'a self, out: &mut crate::optimizer::state::Fields<'a>) {
-        out.insert("z".into(), Field::Values(&self.z));
-        out.insert("x".into(), Field::Values(&self.x));
-    }
-}
-
-impl crate::optimizer::state::StateFields for ScheduleFreeAdamWState {
-    fn fields<'a>(&'a self, out: &mut crate::optimizer::state::Fields<'a>) {
-        out.insert("z".into(), Field::Values(&self.z));
-        out.insert("x".into(), Field::Values(&self.x));
-        out.insert("exp_avg_sq".into(), Field::Values(&self.exp_avg_sq));
-    }
-}
+crate::optimizer::macros::state_fields!(ScheduleFreeAdamWState { z, x, exp_avg_sq });
 
 #[cfg(test)]
 mod tests {

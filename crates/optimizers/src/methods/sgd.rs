@@ -4,11 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::{check_decay, check_inputs};
-use crate::optimizer::macros::{config_hyperparameters, optimizer_struct, state_fields};
-use crate::optimizer::state::StateRules;
-use crate::optimizer::{
-    Base, BaseInfo, Direction, DirectionBuf, OptimError, Optimizer, StateBytes,
-};
+use crate::optimizer::macros::{base_info, config_hyperparameters, optimizer_struct, state_fields};
+use crate::optimizer::state::{buffer, StateRules};
+use crate::optimizer::{Base, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
 /// Configuration of [`Sgd`], as `torch.optim.SGD`.
@@ -54,9 +52,7 @@ impl SgdConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<(), OptimError> {
         hyper::check_lr(self.lr)?;
-        if !(0.0..1.0).contains(&self.momentum) {
-            return Err(OptimError::invalid("momentum", self.momentum, "in [0, 1)"));
-        }
+        hyper::check_fraction("momentum", self.momentum)?;
         if !(0.0..=1.0).contains(&self.dampening) {
             return Err(OptimError::invalid(
                 "dampening",
@@ -132,9 +128,7 @@ impl Optimizer for Sgd {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
         check_decay(name, params, Some(&grads), cfg.weight_decay)?;
-        let st = self
-            .states
-            .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;
+        let st = self.states.get_or_start(name, params, &cfg)?;
         let first = st.step == 0;
         st.step = st.step.saturating_add(1);
         if cfg.momentum == 0.0 {
@@ -151,30 +145,11 @@ impl Optimizer for Sgd {
 }
 
 impl Hyper for SgdConfig {
-    crate::optimizer::macros::hyper_fields! {
-        "lr" => lr,
-        "momentum" => momentum,
-        "dampening" => dampening,
-        "weight_decay" => weight_decay,
-    }
-
-    fn check(&self) -> Result<(), OptimError> {
-        self.validate()
-    }
+    crate::optimizer::macros::hyper_fields!(lr, momentum, dampening, weight_decay);
 
     /// The momentum buffer exists only with momentum > 0.
     fn shape_change(&self, other: &Self) -> Option<&'static str> {
-        ((self.momentum > 0.0) != (other.momentum > 0.0)).then_some("momentum")
-    }
-}
-
-impl StateBytes for SgdConfig {
-    fn bytes_per_coordinate(&self) -> usize {
-        if self.momentum > 0.0 {
-            4
-        } else {
-            0
-        }
+        hyper::buffer_switch("momentum", self.momentum, other.momentum)
     }
 }
 
@@ -183,11 +158,7 @@ impl StateRules<SgdState> for SgdConfig {
     fn fresh(&self, len: usize) -> SgdState {
         SgdState {
             step: 0,
-            buf: if self.momentum > 0.0 {
-                vec![0.0; len]
-            } else {
-                Vec::new()
-            },
+            buf: buffer(self.momentum > 0.0, len),
         }
     }
 }
@@ -197,9 +168,7 @@ impl StateRules<SgdState> for SgdConfig {
 /// the direction is the clipped query (plain SGD: the authors' `MetaSgd1d`, η̂(z)·clip(g)),
 /// plus λw without momentum, and g + λw + μ·b (not clipped) with Nesterov.
 impl Base for Sgd {
-    fn info(&self) -> BaseInfo {
-        BaseInfo::new("Sgd", self.config.lr, self.config.non_finite)
-    }
+    base_info!(Sgd);
 
     fn direction(
         &mut self,
@@ -210,9 +179,7 @@ impl Base for Sgd {
     ) -> Result<Direction, OptimError> {
         let cfg = self.config;
         check_decay(name, params, Some(grads), cfg.weight_decay)?;
-        let st = self
-            .states
-            .get_or_init(name, params.len(), || cfg.fresh(params.len()))?;
+        let st = self.states.get_or_start(name, params, &cfg)?;
         let first = st.step == 0;
         st.step = st.step.saturating_add(1);
         let (wd, mu) = (cfg.weight_decay, cfg.momentum);

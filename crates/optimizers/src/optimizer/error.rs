@@ -153,6 +153,23 @@ pub enum OptimError {
 }
 
 impl OptimError {
+    /// `tensor`'s `what` has `found` entries where it should have `expected` (its gradients, or
+    /// its parameters after the tensor changed length).
+    pub(crate) fn length_mismatch(
+        tensor: &str,
+        what: &'static str,
+        expected: usize,
+        found: usize,
+    ) -> Self {
+        OptimError::LengthMismatch {
+            tensor: tensor.to_owned(),
+            what,
+            expected,
+            found,
+        }
+    }
+
+    /// `field` = `value` is out of range: it must be `expected`.
     pub(crate) fn invalid(
         field: &'static str,
         value: impl std::fmt::Display,

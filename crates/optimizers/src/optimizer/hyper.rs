@@ -26,7 +26,7 @@ pub(crate) trait Hyper: Copy + std::fmt::Debug {
     /// The field the key `name` sets, if the config has one.
     fn field(&mut self, name: &str) -> Option<&mut f32>;
 
-    /// The constructor's validation.
+    /// The constructor's validation (the config's `validate`).
     fn check(&self) -> Result<(), OptimError>;
 
     /// The first key whose value, changed from `self` to `other`, changes the shape of the
@@ -44,6 +44,14 @@ pub(crate) fn list<C: Hyper>(config: &C) -> Vec<(String, f32)> {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
+}
+
+/// `key` if its value moves between 0 and a positive one from `old` to `new`: a setting that
+/// decides whether a per-tensor buffer exists ([`buffer`](crate::optimizer::state::buffer):
+/// SGD's momentum, the β₁ of a kept first moment, DoG's average), for
+/// [`Hyper::shape_change`].
+pub(crate) fn buffer_switch(key: &'static str, old: f32, new: f32) -> Option<&'static str> {
+    ((old > 0.0) != (new > 0.0)).then_some(key)
 }
 
 /// `config` with `name` set to `value`, validated as by the constructor; `has_state` says
@@ -155,15 +163,64 @@ pub(crate) fn rescale(x: f32, old: f32, new: f32) -> f32 {
 /// β₁ and β₂ in [0, 1) and ε finite and > 0: the moment settings of Adam and of the optimizers
 /// built on its moments (Prodigy, D-Adapt Adam, Schedule-Free AdamW).
 pub(crate) fn check_moments(beta1: f32, beta2: f32, eps: f32) -> Result<(), OptimError> {
-    for (name, b) in [("beta1", beta1), ("beta2", beta2)] {
-        if !(0.0..1.0).contains(&b) {
-            return Err(OptimError::invalid(name, b, "in [0, 1)"));
-        }
+    check_fraction("beta1", beta1)?;
+    check_fraction("beta2", beta2)?;
+    check_eps(eps)
+}
+
+/// A fraction kept from one step to the next, in [0, 1): a decay β or a momentum μ (at 1 or
+/// more, what it averages never forgets and grows without bound).
+pub(crate) fn check_fraction(key: &'static str, value: f32) -> Result<(), OptimError> {
+    if (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(OptimError::invalid(key, value, "in [0, 1)"))
     }
-    if !(eps.is_finite() && eps > 0.0) {
-        return Err(OptimError::invalid("eps", eps, "finite and > 0"));
+}
+
+/// ε, added to a denominator so that it is never 0: finite and > 0.
+pub(crate) fn check_eps(eps: f32) -> Result<(), OptimError> {
+    if eps.is_finite() && eps > 0.0 {
+        Ok(())
+    } else {
+        Err(OptimError::invalid("eps", eps, "finite and > 0"))
     }
-    Ok(())
+}
+
+/// A positive multiplier, scale or initial estimate, in (0, 10⁶] (memory-core's `MAX_RATE`, as
+/// [`check_lr`]): the learning-rate-free optimizers' `lr`, d₀ and the like, which must not be 0
+/// (a step size learned from 0 stays 0; a scale or ε of 0 divides by 0).
+pub(crate) fn check_positive(key: &'static str, value: f32) -> Result<(), OptimError> {
+    if value > 0.0 && value <= lrmem_memory_core::MAX_RATE {
+        Ok(())
+    } else {
+        Err(OptimError::invalid(key, value, "in (0, 1e6]"))
+    }
+}
+
+/// A rate or weight that may be 0, in [0, 10⁶]: the weight decay of the learning-rate-free
+/// optimizers (whose step size is learned, so that there is no lr·λ to bound as
+/// [`check_weight_decay`] does), Mechanic's decay of s, DoG's ε.
+pub(crate) fn check_nonnegative(key: &'static str, value: f32) -> Result<(), OptimError> {
+    if (0.0..=lrmem_memory_core::MAX_RATE).contains(&value) {
+        Ok(())
+    } else {
+        Err(OptimError::invalid(key, value, "in [0, 1e6]"))
+    }
+}
+
+/// The largest factor by which a learned step size d may grow in one step (D-Adaptation,
+/// Prodigy): at least 1, ∞ for no bound.
+pub(crate) fn check_growth_rate(growth_rate: f32) -> Result<(), OptimError> {
+    if growth_rate.is_nan() || growth_rate < 1.0 {
+        Err(OptimError::invalid(
+            "growth_rate",
+            growth_rate,
+            ">= 1 (inf: unbounded)",
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// A learning rate must lie in [0, 10⁶] (memory-core's `MAX_RATE`): any step of a usable

@@ -19,6 +19,21 @@ pub(crate) const NON_FINITE_SETTING: &str = "the `non_finite` field of the optim
 /// are treated as non-finite ones: an error, or skipped under [`NonFinite::Skip`].
 pub const MAX_GRADIENT: f32 = 1e18;
 
+/// Refuses `found` entries of tensor `name`'s `what` where it has `expected` (one gradient per
+/// parameter; a tensor keeps its length under its name).
+pub(crate) fn check_length(
+    name: &str,
+    what: &'static str,
+    expected: usize,
+    found: usize,
+) -> Result<(), OptimError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(OptimError::length_mismatch(name, what, expected, found))
+    }
+}
+
 /// Whether `g` is a usable gradient coordinate: finite and within ±[`MAX_GRADIENT`].
 #[inline(always)]
 fn usable(g: f32) -> bool {
@@ -86,14 +101,7 @@ pub fn check_inputs<'g>(
     grads: &'g [f32],
     policy: NonFinite,
 ) -> Result<Cow<'g, [f32]>, OptimError> {
-    if params.len() != grads.len() {
-        return Err(OptimError::LengthMismatch {
-            tensor: name.to_owned(),
-            what: "grads",
-            expected: params.len(),
-            found: grads.len(),
-        });
-    }
+    check_length(name, "grads", params.len(), grads.len())?;
     // Fast path: one vectorisable pass over both (NaN fails the comparisons).
     if all_usable(params, grads) {
         return Ok(Cow::Borrowed(grads));

@@ -1,8 +1,9 @@
 //! The declarative macros that write each optimizer's wiring once: the struct of an optimizer
 //! made of a config and per-tensor state (and model-wide scalars), its constructor, reset,
 //! [`Checkpoint`](crate::Checkpoint), [`Inspect`](crate::Inspect) and
-//! [`StateBytes`](crate::StateBytes); the hyperparameters of a config by key; the fields of a
-//! state; and the forwarding of every [`Optimizer`](crate::Optimizer) method through a wrapper.
+//! [`StateBytes`](crate::StateBytes); the hyperparameters of a config by key; its
+//! [`Base::info`](crate::Base::info); the fields of a state; and the forwarding of every
+//! [`Optimizer`](crate::Optimizer) method through a wrapper.
 
 /// An optimizer made of `config`, per-tensor `states` and model-wide scalars `global` (a
 /// [`ModelScalars`](crate::optimizer::model::ModelScalars); `()`, the default, for optimizers
@@ -66,9 +67,10 @@ macro_rules! optimizer_struct {
         }
 
         impl $crate::optimizer::StateBytes for $ty {
-            /// The config's bytes per coordinate.
+            /// 4 bytes for every value per coordinate of a fresh tensor state under the config
+            /// (the moments, buffers and sums it keeps).
             fn bytes_per_coordinate(&self) -> usize {
-                $crate::optimizer::StateBytes::bytes_per_coordinate(&self.config)
+                $crate::optimizer::state::bytes_per_coordinate(&self.config)
             }
         }
 
@@ -107,21 +109,37 @@ macro_rules! optimizer_struct {
 }
 pub(crate) use optimizer_struct;
 
-/// Implements [`Hyper::get`](crate::optimizer::hyper::Hyper::get) and
-/// [`Hyper::field`](crate::optimizer::hyper::Hyper::field) from one list of `"registry key" => field`
-/// pairs (a field path such as `etas.0` too), so that the two cannot disagree.
+/// Implements [`Hyper::get`](crate::optimizer::hyper::Hyper::get),
+/// [`Hyper::field`](crate::optimizer::hyper::Hyper::field) and `check` (the config's `validate`)
+/// from one list of the config's hyperparameters, each `field` (set by the registry key of its
+/// own name) or `"key" => field.path` (`"beta" => hypergrad_lr`, `"eta_minus" => etas.0`), so
+/// that the two cannot disagree.
 macro_rules! hyper_fields {
-    ($($key:literal => $($field:tt).+),* $(,)?) => {
+    // Each item is `field` (set by the key of its own name) or `"key" => field.path`.
+    (@norm [$($done:tt)*] $key:literal => $a:ident $(. $b:tt)* $(, $($rest:tt)*)?) => {
+        $crate::optimizer::macros::hyper_fields!(@norm [$($done)* ($key, $a $(. $b)*)] $($($rest)*)?);
+    };
+    (@norm [$($done:tt)*] $field:ident $(, $($rest:tt)*)?) => {
+        $crate::optimizer::macros::hyper_fields!(@norm [$($done)* (stringify!($field), $field)] $($($rest)*)?);
+    };
+    (@norm [$(($key:expr, $($path:tt)+))*]) => {
         fn get(&self) -> Vec<(&'static str, f32)> {
-            vec![$(($key, self.$($field).+)),*]
+            vec![$(($key, self.$($path)+)),*]
         }
 
         fn field(&mut self, name: &str) -> Option<&mut f32> {
-            match name {
-                $($key => Some(&mut self.$($field).+),)*
-                _ => None,
-            }
+            $(if name == $key {
+                return Some(&mut self.$($path)+);
+            })*
+            None
         }
+
+        fn check(&self) -> Result<(), $crate::optimizer::OptimError> {
+            self.validate()
+        }
+    };
+    ($($items:tt)*) => {
+        $crate::optimizer::macros::hyper_fields!(@norm [] $($items)*);
     };
 }
 pub(crate) use hyper_fields;
@@ -165,6 +183,41 @@ macro_rules! config_hyperparameters {
     };
 }
 pub(crate) use config_hyperparameters;
+
+/// [`Base::info`](crate::Base::info) of an optimizer made by [`optimizer_struct!`]: its type's
+/// name, the kind its checkpoints are tagged with (so that a `Meta` over it saves checkpoints
+/// of kind `Meta<Sgd>`), and its config's `lr` and `non_finite`.
+macro_rules! base_info {
+    ($ty:ident) => {
+        fn info(&self) -> $crate::optimizer::BaseInfo {
+            $crate::optimizer::BaseInfo::new(
+                stringify!($ty),
+                self.config.lr,
+                self.config.non_finite,
+            )
+        }
+    };
+}
+pub(crate) use base_info;
+
+/// [`Optimizer::step`](crate::Optimizer::step) of an optimizer whose step needs the whole model
+/// ([`Optimizer::step_model`](crate::Optimizer::step_model)): a step of the model made of the one
+/// tensor `name`, what its reference does with a one-tensor parameter group.
+macro_rules! one_tensor_model {
+    () => {
+        /// A model of the one tensor `name`: use
+        /// [`step_model`](crate::Optimizer::step_model) for a model of several.
+        fn step(
+            &mut self,
+            name: &str,
+            params: &mut [f32],
+            grads: &[f32],
+        ) -> Result<(), $crate::optimizer::OptimError> {
+            self.step_model(&mut [$crate::optimizer::Tensor::new(name, params, grads)])
+        }
+    };
+}
+pub(crate) use one_tensor_model;
 
 /// Implements [`StateFields`](crate::optimizer::state::StateFields) for a per-tensor state from
 /// the list of its fields, each shown under its own name (or `field as "name"`): a step count

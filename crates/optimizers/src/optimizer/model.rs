@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::optimizer::inputs::check_inputs;
+use crate::optimizer::inputs::{check_inputs, check_length};
 use crate::optimizer::state::TensorStates;
 use crate::optimizer::state::{Field, Fields};
 use crate::optimizer::{OptimError, Tensor};
@@ -76,6 +76,19 @@ pub(crate) fn check_scalars<G: ModelScalars>(global: &G) -> Result<(), OptimErro
     }
 }
 
+/// The gradients [`check_model`] replaced (zeros for skipped coordinates under
+/// [`NonFinite::Skip`]), owned, so that the tensors can be stepped while they are read; `None`
+/// where a tensor's own gradients are used as they are.
+pub(crate) fn replaced(grads: Vec<Cow<'_, [f32]>>) -> Vec<Option<Vec<f32>>> {
+    grads
+        .into_iter()
+        .map(|g| match g {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(v) => Some(v),
+        })
+        .collect()
+}
+
 /// Checks every tensor of one whole-model step before anything changes: a name given twice,
 /// a length that differs from the tensor's state (or between parameters and gradients),
 /// non-finite parameters and unusable gradients ([`check_inputs`]). Returns each tensor's
@@ -94,14 +107,7 @@ pub(crate) fn check_model<'g, S>(
             });
         }
         if let Some(len) = states.len_of(t.name) {
-            if len != t.params.len() {
-                return Err(OptimError::LengthMismatch {
-                    tensor: t.name.to_owned(),
-                    what: "params",
-                    expected: len,
-                    found: t.params.len(),
-                });
-            }
+            check_length(t.name, "params", len, t.params.len())?;
         }
         grads.push(check_inputs(t.name, t.params, t.grads, policy)?);
     }

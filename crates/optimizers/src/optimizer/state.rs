@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::optimizer::inputs::check_length;
 use crate::optimizer::OptimError;
 
 /// Per-tensor states keyed by tensor name, created on a tensor's first step.
@@ -33,15 +34,20 @@ impl<S> TensorStates<S> {
             self.states.insert(name.to_owned(), (len, init()));
         }
         let (n, s) = self.states.get_mut(name).expect("inserted above");
-        if *n != len {
-            return Err(OptimError::LengthMismatch {
-                tensor: name.to_owned(),
-                what: "params",
-                expected: *n,
-                found: len,
-            });
-        }
+        check_length(name, "params", *n, len)?;
         Ok(s)
+    }
+
+    /// The state of tensor `name` with parameters `params`, started under `config` on its first
+    /// step ([`StateRules::start`]): how every optimizer of this crate finds a tensor's state.
+    /// Errors if the tensor's length changed.
+    pub(crate) fn get_or_start<C: StateRules<S>>(
+        &mut self,
+        name: &str,
+        params: &[f32],
+        config: &C,
+    ) -> Result<&mut S, OptimError> {
+        self.get_or_init(name, params.len(), || config.start(params))
     }
 
     /// The state of `name`, if it has stepped.
@@ -211,8 +217,15 @@ pub(crate) trait StateFields {
 /// error on load, never a panic, a frozen coordinate or NaN on the next step), and how state
 /// learned under this config follows a change of hyperparameters.
 pub(crate) trait StateRules<S> {
-    /// The state a tensor of `len` coordinates starts with: the lengths a loaded one must have.
+    /// The state a tensor of `len` coordinates starts with, values read from its parameters
+    /// aside: the lengths a loaded one must have.
     fn fresh(&self, len: usize) -> S;
+    /// The state a tensor starts with at its first step, from its parameters there: the
+    /// [`fresh`](Self::fresh) one by default; the optimizers that keep the starting point x₀
+    /// (or start an average at it) fill it in.
+    fn start(&self, params: &[f32]) -> S {
+        self.fresh(params.len())
+    }
     /// A constraint beyond lengths and finiteness that `state` breaks (a negative second
     /// moment, a step size out of range), in words.
     fn problem(&self, _state: &S) -> Option<String> {
@@ -223,6 +236,22 @@ pub(crate) trait StateRules<S> {
     /// Called only when the two configs differ. Keeps the state as it is by default: a new
     /// value applies from the next step.
     fn follow(&self, _new: &Self, _state: &mut S) {}
+}
+
+/// Bytes of per-coordinate state of a tensor under `config`: 4 for every value per coordinate of
+/// a fresh state (one of a tensor of one coordinate), so that the count follows the state's own
+/// fields and cannot disagree with them.
+pub(crate) fn bytes_per_coordinate<C: StateRules<S>, S: StateFields>(config: &C) -> usize {
+    let fresh = config.fresh(1);
+    let mut fields = Fields::new();
+    fresh.fields(&mut fields);
+    fields
+        .values()
+        .map(|f| match f {
+            Field::Values(v) => 4 * v.len(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Adjusts every tensor's state to a change of config from `old` to `new`
@@ -236,6 +265,17 @@ pub(crate) fn follow<C: StateRules<S> + PartialEq, S>(
         for (_, state) in states.states.values_mut() {
             old.follow(new, state);
         }
+    }
+}
+
+/// A per-tensor buffer of `len` zeros where the config keeps one (`kept`: SGD's momentum > 0, a
+/// first moment's β₁ > 0), else an empty one; a change between the two is a
+/// [`buffer_switch`](crate::optimizer::hyper::buffer_switch).
+pub(crate) fn buffer(kept: bool, len: usize) -> Vec<f32> {
+    if kept {
+        vec![0.0; len]
+    } else {
+        Vec::new()
     }
 }
 

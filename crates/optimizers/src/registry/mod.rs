@@ -12,9 +12,9 @@
 //!
 //! - `spec.rs`: the text form, its parser and errors, `Params`.
 //! - `built.rs`: [`Built`], what a spec builds.
-//! - `entries/`: the entries, by family: `plain.rs` (SGD, Adam, Rprop, hypergradient descent),
-//!   `memory.rs` (the memory over each base), `free.rs` (the learning-rate-free peers),
-//!   `learned.rs` (the learned optimizer); `keys.rs`, the keys several entries share.
+//! - `entries/`: the entries, by family: `papers.rs` (SGD and Adam, the memory over each base,
+//!   Rprop, hypergradient descent) and `peers.rs` (the learning-rate-free peers and the
+//!   learned optimizer); `keys.rs`, the keys several entries share.
 //!
 //! The optimizers themselves know nothing of this text format: the arrows point from here to
 //! them, never back.
@@ -34,33 +34,33 @@ pub use built::Built;
 pub use spec::{OptimizerSpec, SpecError};
 pub(crate) use spec::{Params, NON_FINITE};
 
-use entries::{free, learned, memory, plain};
+use entries::{papers, peers};
 
 /// Every optimizer a spec can name, one line each, in the order help texts and reports list
 /// them.
 static REGISTRY: &[RegistryEntry] = &[
-    plain::SGD,
-    plain::ADAM,
-    memory::META_SGD,
-    memory::META_ADAM,
-    plain::RPROP,
-    plain::SGD_HD,
-    plain::ADAM_HD,
-    memory::META_RPROP,
-    memory::META_SGD_HD,
-    memory::META_ADAM_HD,
-    memory::META_CTX_SGD,
-    free::PRODIGY,
-    free::DADAPT_ADAM,
-    free::DADAPT_SGD,
-    free::DOG,
-    free::LDOG,
-    free::SF_SGD,
-    free::SF_ADAMW,
-    free::COCOB,
-    free::MECHANIC_SGD,
-    free::MECHANIC_ADAM,
-    learned::L2L,
+    papers::SGD,
+    papers::ADAM,
+    papers::META_SGD,
+    papers::META_ADAM,
+    papers::RPROP,
+    papers::SGD_HD,
+    papers::ADAM_HD,
+    papers::META_RPROP,
+    papers::META_SGD_HD,
+    papers::META_ADAM_HD,
+    papers::META_CTX_SGD,
+    peers::PRODIGY,
+    peers::DADAPT_ADAM,
+    peers::DADAPT_SGD,
+    peers::DOG,
+    peers::LDOG,
+    peers::SF_SGD,
+    peers::SF_ADAMW,
+    peers::COCOB,
+    peers::MECHANIC_SGD,
+    peers::MECHANIC_ADAM,
+    peers::L2L,
 ];
 
 /// Every optimizer an [`OptimizerSpec`] can name, in the order a help text lists them.

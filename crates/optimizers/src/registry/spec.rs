@@ -395,24 +395,28 @@ impl<'a> Params<'a> {
         }
     }
 
-    /// A number (`0.001`, `1e-3`, `inf`): the nearest `f32`, as Rust's `str::parse` reads it.
-    pub(crate) fn f32(&mut self, key: &str, default: f32) -> Result<f32, SpecError> {
+    /// The value of `key` as Rust's `str::parse` reads it, or `default`; `expected` says what
+    /// it must look like when it does not parse.
+    fn parsed<T: FromStr>(
+        &mut self,
+        key: &str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, SpecError> {
         match self.text(key) {
             None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| self.bad(key, v, "a number, e.g. 0.001 or 1e-3")),
+            Some(v) => v.parse().map_err(|_| self.bad(key, v, expected)),
         }
+    }
+
+    /// A number (`0.001`, `1e-3`, `inf`): the nearest `f32`, as Rust's `str::parse` reads it.
+    pub(crate) fn f32(&mut self, key: &str, default: f32) -> Result<f32, SpecError> {
+        self.parsed(key, default, "a number, e.g. 0.001 or 1e-3")
     }
 
     /// A whole number ≥ 0.
     pub(crate) fn usize(&mut self, key: &str, default: usize) -> Result<usize, SpecError> {
-        match self.text(key) {
-            None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| self.bad(key, v, "a whole number >= 0, e.g. 20")),
-        }
+        self.parsed(key, default, "a whole number >= 0, e.g. 20")
     }
 
     /// `true` or `false`.

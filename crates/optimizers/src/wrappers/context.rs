@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use lrmem_memory_core::{ContextConfig, ContextMemory, ContextTrace};
 use serde::{Deserialize, Serialize};
 
-use crate::optimizer::inputs::check_inputs;
+use crate::optimizer::inputs::{check_inputs, check_length};
 use crate::optimizer::state::{Field, Fields, Inspect, StateView};
 use crate::optimizer::{Checkpoint, OptimError, Optimizer, StateBytes};
 use crate::wrappers::meta::memory_fields;
@@ -81,14 +81,8 @@ impl Optimizer for MetaContext {
             self.tensors.insert(name.to_owned(), fresh);
         }
         let t = self.tensors.get_mut(name).expect("inserted above");
-        if t.trace.len() != n {
-            return Err(OptimError::LengthMismatch {
-                tensor: name.to_owned(),
-                what: "params (the tensor had another length at its first step)",
-                expected: t.trace.len(),
-                found: n,
-            });
-        }
+        let what = "params (the tensor had another length at its first step)";
+        check_length(name, what, t.trace.len(), n)?;
         t.memory
             .step_blocks(&mut t.trace, &grads, |start, eta, zc| {
                 let w = &mut params[start..start + eta.len()];

@@ -38,7 +38,7 @@ use crate::optimizer::hyper;
 use crate::optimizer::inputs::check_decay;
 use crate::optimizer::model::check_model;
 use crate::optimizer::model::{coef, sat};
-use crate::optimizer::state::{self, Field, Fields, StateFields, StateRules};
+use crate::optimizer::state::{self, Field, StateRules};
 use crate::optimizer::state::{Inspect, StateView, TensorStates};
 use crate::optimizer::{Checkpoint, OptimError, Optimizer, StateBytes, Tensor};
 use lrmem_memory_core::NonFinite;
@@ -86,9 +86,7 @@ impl MechanicConfig {
     /// Checks every field: λ in [0, 10⁶], 1 to [`MAX_BETAS`] β's each in [0, 1), s_init in
     /// (0, 10⁶] (the reference: it "cannot be set to zero"), ε finite and > 0.
     pub fn validate(&self) -> Result<(), OptimError> {
-        if !(0.0..=lrmem_memory_core::MAX_RATE).contains(&self.s_decay) {
-            return Err(OptimError::invalid("s_decay", self.s_decay, "in [0, 1e6]"));
-        }
+        hyper::check_nonnegative("s_decay", self.s_decay)?;
         if self.betas.is_empty() || self.betas.len() > MAX_BETAS {
             return Err(OptimError::invalid(
                 "betas",
@@ -99,13 +97,8 @@ impl MechanicConfig {
         if let Some(&b) = self.betas.iter().find(|b| !(0.0..1.0).contains(*b)) {
             return Err(OptimError::invalid("betas", b, "each in [0, 1)"));
         }
-        if !(self.s_init > 0.0 && self.s_init <= lrmem_memory_core::MAX_RATE) {
-            return Err(OptimError::invalid("s_init", self.s_init, "in (0, 1e6]"));
-        }
-        if !(self.eps.is_finite() && self.eps > 0.0) {
-            return Err(OptimError::invalid("eps", self.eps, "finite and > 0"));
-        }
-        Ok(())
+        hyper::check_positive("s_init", self.s_init)?;
+        hyper::check_eps(self.eps)
     }
 }
 
@@ -306,11 +299,7 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 }
 
 impl<B: Optimizer + Checkpoint + Clone> Optimizer for Mechanic<B> {
-    /// A model of the one tensor `name` (see [`crate::mechanic`]): use
-    /// [`step_model`](Optimizer::step_model) for a model of several.
-    fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
-        self.step_model(&mut [Tensor::new(name, params, grads)])
-    }
+    crate::optimizer::macros::one_tensor_model!();
 
     /// One Mechanic step of the whole model: the base's step, then the tuner's.
     ///
@@ -374,8 +363,7 @@ impl<B: Optimizer + Checkpoint + Clone> Optimizer for Mechanic<B> {
         let cfg = &self.config;
         let eps = cfg.eps;
         for (t, old) in tensors.iter().zip(&olds) {
-            self.states
-                .get_or_init(t.name, old.len(), || MechanicState { p_ref: old.clone() })?;
+            self.states.get_or_start(t.name, old, cfg)?;
         }
         let sc = &mut self.global;
         let sum_s = torch_sum(&sc.s);
@@ -521,13 +509,16 @@ impl StateRules<MechanicState> for MechanicConfig {
             p_ref: vec![0.0; len],
         }
     }
-}
 
-impl StateFields for MechanicState {
-    fn fields<'a>(&'a self, out: &mut Fields<'a>) {
-        out.insert("ref".into(), Field::Values(&self.p_ref));
+    /// The reference point is the parameters before the tensor's first step.
+    fn start(&self, params: &[f32]) -> MechanicState {
+        MechanicState {
+            p_ref: params.to_vec(),
+        }
     }
 }
+
+crate::optimizer::macros::state_fields!(MechanicState { p_ref as "ref" });
 
 #[cfg(test)]
 mod tests {
@@ -541,6 +532,11 @@ mod tests {
             .unwrap()
             .build()
             .unwrap_or_else(|e| panic!("`{s}`: {e}"))
+    }
+
+    /// Mechanic at its default config over `base`.
+    fn mechanic<B: Optimizer + Checkpoint + Clone>(base: B) -> Mechanic<B> {
+        Mechanic::new(base, MechanicConfig::default()).unwrap()
     }
 
     /// Two tensors through a few whole-model steps.
@@ -734,11 +730,7 @@ mod tests {
     /// A damaged scalar or reference point is `Corrupt` and changes nothing.
     #[test]
     fn loaded_state_is_checked() {
-        let mut good = Mechanic::new(
-            Sgd::new(SgdConfig::with_lr(0.5)).unwrap(),
-            MechanicConfig::default(),
-        )
-        .unwrap();
+        let mut good = mechanic(Sgd::new(SgdConfig::with_lr(0.5)).unwrap());
         run(&mut good, 3);
         type Damage = fn(&mut Mechanic<Sgd>);
         let damages: [(&str, Damage); 6] = [
@@ -791,11 +783,7 @@ mod tests {
 
     #[test]
     fn state_shows_the_base_and_mechanic() {
-        let mut opt = Mechanic::new(
-            Adam::new(AdamConfig::with_lr(0.1)).unwrap(),
-            MechanicConfig::default(),
-        )
-        .unwrap();
+        let mut opt = mechanic(Adam::new(AdamConfig::with_lr(0.1)).unwrap());
         assert_eq!(opt.scale(), 0.0);
         run(&mut opt, 2);
         let view = opt.state();
@@ -816,11 +804,7 @@ mod tests {
     /// Δ = 0), and the parameters move by S times the base's step.
     #[test]
     fn first_step_is_the_references() {
-        let mut opt = Mechanic::new(
-            Sgd::new(SgdConfig::with_lr(1.0)).unwrap(),
-            MechanicConfig::default(),
-        )
-        .unwrap();
+        let mut opt = mechanic(Sgd::new(SgdConfig::with_lr(1.0)).unwrap());
         let mut w = vec![1.0f32, -2.0];
         opt.step("w", &mut w, &[0.5, 0.25]).unwrap();
         let cfg = MechanicConfig::default();

@@ -1,15 +1,24 @@
-//! Helpers shared by the hyperparameter and the schedule/group tests: a spec from text, a built
-//! optimizer, exact bit patterns, and a two-tensor quadratic to train on.
+//! Helpers shared by the integration tests: a spec from text, a built optimizer, exact bit
+//! patterns, a two-tensor quadratic to train on, the tests' memory settings, and the assertion
+//! that two optimizers are one.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use lrmem_optimizers::{Built, Optimizer, OptimizerSpec, Tensor};
+use std::fmt::Debug;
 
+use lrmem_optimizers::{
+    Built, Checkpoint, MemoryConfig, MemoryOptimizer, MetaConfig, Optimizer, OptimizerSpec, Tensor,
+};
+
+/// The spec `text`, which must parse.
 pub fn spec(text: &str) -> OptimizerSpec {
-    text.parse().unwrap()
+    OptimizerSpec::parse(text).unwrap_or_else(|e| panic!("`{text}`: {e}"))
 }
 
+/// The optimizer of the spec `text`, which must build.
 pub fn built(text: &str) -> Built {
-    spec(text).build().unwrap()
+    spec(text)
+        .build()
+        .unwrap_or_else(|e| panic!("`{text}`: {e}"))
 }
 
 /// The bits of every value, so that comparisons are exact.
@@ -18,7 +27,7 @@ pub fn bits(x: &[f32]) -> Vec<u32> {
 }
 
 /// `steps` model steps over two tensors of a quadratic; returns the parameters.
-pub fn train<O: Optimizer>(opt: &mut O, steps: usize) -> (Vec<f32>, Vec<f32>) {
+pub fn train<O: Optimizer + ?Sized>(opt: &mut O, steps: usize) -> (Vec<f32>, Vec<f32>) {
     let (mut a, mut b) = (vec![1.0f32, -0.5, 0.25], vec![0.75f32, 2.0]);
     for _ in 0..steps {
         let ga: Vec<f32> = a
@@ -31,4 +40,40 @@ pub fn train<O: Optimizer>(opt: &mut O, steps: usize) -> (Vec<f32>, Vec<f32>) {
             .unwrap();
     }
     (a, b)
+}
+
+/// The memory most tests use: queries clipped at ±4, initial rate `eta0` (η₀), θ learned by
+/// Adam at rate `xi` (ξ); the rest at its defaults.
+pub fn memory(eta0: f32, xi: f32) -> MemoryConfig {
+    MemoryConfig {
+        clip: 4.0,
+        eta0,
+        optimizer: MemoryOptimizer::adam(xi),
+        ..MemoryConfig::default()
+    }
+}
+
+/// A `MetaConfig` with that memory ([`memory`]).
+pub fn meta_config(eta0: f32, xi: f32) -> MetaConfig {
+    with_memory(memory(eta0, xi))
+}
+
+/// A `MetaConfig` with this memory, the rest (the query) at its defaults.
+pub fn with_memory(memory: MemoryConfig) -> MetaConfig {
+    MetaConfig {
+        memory,
+        ..MetaConfig::default()
+    }
+}
+
+/// Runs `a` and `b` through `run` and asserts that they are one optimizer: the same results of
+/// `run` and the same checkpoint bytes afterwards.
+pub fn assert_same_runs<T: PartialEq + Debug>(
+    what: &str,
+    a: &mut (impl Optimizer + Checkpoint),
+    b: &mut (impl Optimizer + Checkpoint),
+    run: impl Fn(&mut dyn Optimizer) -> T,
+) {
+    assert_eq!(run(a), run(b), "{what}: steps");
+    assert_eq!(a.save().unwrap(), b.save().unwrap(), "{what}: state");
 }

@@ -1,8 +1,7 @@
-//! The entries of the [`registry`](crate::registry), by family; each file holds the key tables
-//! and build functions of its optimizers, and `keys.rs` the keys several of them share.
+//! The entries of the [`registry`](crate::registry()), by family: `papers.rs` (the baselines,
+//! the memory over each base and the papers' peers), `peers.rs` (the learning-rate-free peers and
+//! the learned optimizer); `keys.rs` holds the keys several of them share.
 
-pub(super) mod free;
 mod keys;
-pub(super) mod learned;
-pub(super) mod memory;
-pub(super) mod plain;
+pub(super) mod papers;
+pub(super) mod peers;

@@ -9,7 +9,7 @@ use lrmem_memory_core::{Memory, Trace};
 
 use super::rates::{Acc, StepInfo};
 use super::{listed, Meta, MetaTensor, Query, NON_FINITE_SETTING};
-use crate::optimizer::inputs::check_inputs;
+use crate::optimizer::inputs::{check_inputs, check_length};
 use crate::optimizer::{Base, Direction, DirectionBuf, OptimError};
 
 impl<B: Base> Meta<B> {
@@ -69,15 +69,10 @@ impl<B: Base> Meta<B> {
     /// for a tensor seen for the first time, its memory key (`Some(None)`: no memory).
     fn admit(&mut self, name: &str, n: usize) -> Result<Option<Option<String>>, OptimError> {
         let route = match self.tensors.len_of(name) {
-            Some(len) if len != n => {
-                return Err(OptimError::LengthMismatch {
-                    tensor: name.to_owned(),
-                    what: "params",
-                    expected: len,
-                    found: n,
-                })
+            Some(len) => {
+                check_length(name, "params", len, n)?;
+                None
             }
-            Some(_) => None,
             None => Some(self.route_new(name)?),
         };
         self.first_pass(name)?;

@@ -99,31 +99,20 @@ impl<B: Base> Meta<B> {
     /// same here.
     fn adopt(&self, key: &str, memory: &Memory) -> Result<Memory, OptimError> {
         let (saved, here) = (memory.config(), &self.config.memory);
-        let mut diffs = Vec::new();
-        if saved.num_centers != here.num_centers {
-            diffs.push(format!(
-                "`memory.num_centers`: saved {}, here {}",
-                saved.num_centers, here.num_centers
-            ));
-        }
-        if saved.layout != here.layout {
-            diffs.push(format!(
-                "`memory.layout`: saved {:?}, here {:?}",
-                saved.layout, here.layout
-            ));
-        }
-        if saved.clip != here.clip {
-            diffs.push(format!(
-                "`memory.clip`: saved {}, here {}",
-                saved.clip, here.clip
-            ));
-        }
-        if saved.lm_scale != here.lm_scale {
-            diffs.push(format!(
-                "`memory.lm_scale`: saved {}, here {}",
-                saved.lm_scale, here.lm_scale
-            ));
-        }
+        let diffs: Vec<String> = [
+            differs(
+                "num_centers",
+                saved.num_centers,
+                here.num_centers,
+                usize::to_string,
+            ),
+            differs("layout", saved.layout, here.layout, |l| format!("{l:?}")),
+            differs("clip", saved.clip, here.clip, f32::to_string),
+            differs("lm_scale", saved.lm_scale, here.lm_scale, f32::to_string),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         if !diffs.is_empty() {
             return Err(OptimError::Incompatible {
                 reason: format!(
@@ -248,4 +237,14 @@ impl<B: Base> Meta<B> {
     pub fn fresh_memories(&self) -> &[String] {
         &self.fresh
     }
+}
+
+/// `` `memory.{field}`: saved …, here … `` where a memory's saved value of `field` differs from
+/// this optimizer's, both written by `show`.
+fn differs<T: PartialEq>(field: &str, saved: T, here: T, show: fn(&T) -> String) -> Option<String> {
+    if saved == here {
+        return None;
+    }
+    let (saved, here) = (show(&saved), show(&here));
+    Some(format!("`memory.{field}`: saved {saved}, here {here}"))
 }

@@ -36,11 +36,12 @@
 //! the step predicts exactly. The f32 evaluation adds its own rounding (coefficients rounded to f32
 //! and three multiply-adds: a few units in the last place, as the exact f32 path has).
 
+use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use crate::fast::{Plan, LANES};
+use super::plan::{Plan, LANES, MAX_K};
 
 /// Sub-intervals per centre spacing (even, so that window boundaries are knots).
 pub(crate) const SUB: usize = 128;
@@ -51,21 +52,85 @@ pub(crate) const TOLERANCE: f64 = 1e-7;
 const PROBES: usize = 7;
 /// The largest table (entries): M ≤ 129 centres at [`SUB`] = 128; more centres predict
 /// exactly.
-pub(crate) const MAX_SIZE: usize = 16384;
+const MAX_SIZE: usize = 16384;
 /// Tensors with fewer coordinates predict exactly.
-pub(crate) const MIN_LEN: usize = 512;
+const MIN_LEN: usize = 512;
 /// Making one window's part of the table (SUB cubics and their bounds, O(SUB·K)) costs about
 /// what the exact prediction of this many coordinates saves over the table's: a step
 /// tabulates only if it has this many coordinates per window its queries reach (measured by
 /// instruction counts with the AVX2 kernels).
-pub(crate) const LEN_PER_WINDOW: usize = 400;
+const LEN_PER_WINDOW: usize = 400;
 /// From this many coordinates on, the whole table is made without looking for the queries'
 /// range (one pass fewer over them; the table is then a small part of the step).
 const FULL_LEN: usize = 1 << 18;
 
 /// Whether the table of `plan`'s grid is within [`MAX_SIZE`].
-pub(crate) fn fits(plan: &Plan) -> bool {
+fn fits(plan: &Plan) -> bool {
     ((plan.m.max(2) - 1) * SUB).next_power_of_two() <= MAX_SIZE
+}
+
+/// The table of one memory: its θ-free [`Shape`], made once, and the cubics of θ made by the
+/// last step, with whether they were certified.
+#[derive(Debug, Clone)]
+pub(crate) struct Table {
+    shape: Shape,
+    clip: f32,
+    coef: Vec<[f32; 4]>,
+    /// The last step made the cubics (of its θ, for its queries) and their certified error is
+    /// within [`TOLERANCE`]: its rates came from the table.
+    pub(crate) ok: bool,
+}
+
+impl Table {
+    /// The table of `plan`'s grid, with no cubics yet.
+    pub(crate) fn new(plan: &Plan) -> Table {
+        Table {
+            shape: Shape::new(plan),
+            clip: plan.clip,
+            coef: Vec::new(),
+            ok: false,
+        }
+    }
+
+    /// The table for a step's finite queries `z`, made in `slot` on first use, and the windows
+    /// of it to make: `None` where tabulating does not pay (a grid whose table would exceed
+    /// [`MAX_SIZE`], fewer than [`MIN_LEN`] coordinates, or fewer than [`LEN_PER_WINDOW`] per
+    /// window the queries reach).
+    pub(crate) fn for_step<'a>(
+        slot: &'a mut Option<Box<Table>>,
+        plan: &Plan,
+        z: &[f32],
+    ) -> Option<(&'a mut Table, Range<usize>)> {
+        if z.len() < MIN_LEN || plan.m < 2 || !fits(plan) {
+            return None;
+        }
+        let table = slot.get_or_insert_with(|| Box::new(Table::new(plan)));
+        let windows = table.shape.windows(plan, z);
+        // Making a window's part of the table costs about as much as the exact prediction
+        // of a few hundred coordinates.
+        if z.len() < LEN_PER_WINDOW * windows.clone().count() {
+            return None;
+        }
+        Some((table, windows))
+    }
+
+    /// The cubics of θ for the windows `windows` and their certified bound ([`Shape::build`]).
+    #[inline(always)]
+    pub(crate) fn build(&mut self, padded: &[f32], windows: Range<usize>) -> f64 {
+        self.shape.build(padded, windows, &mut self.coef)
+    }
+
+    /// The cubics (as many as the table has entries, once built).
+    #[cfg(test)]
+    pub(crate) fn coefficients(&self) -> &[[f32; 4]] {
+        &self.coef
+    }
+
+    /// The tabulated rates of a block ([`Shape::predict_block`]).
+    #[inline(always)]
+    pub(crate) fn predict_block(&self, z: &[f32], eta: &mut [f32], zc: &mut [f32]) {
+        self.shape.predict_block(self.clip, &self.coef, z, eta, zc)
+    }
 }
 
 /// The θ-free part of the table: kernel values at the knots and each sub-interval's error
@@ -284,8 +349,8 @@ impl Shape {
         (eta, zc)
     }
 
-    /// [`Shape::predict_chunk`] over a block (any length ≤ [`crate::fast::BLOCK`]), with the
-    /// table `coef` that [`Shape::build`] made ([`Shape::size`] entries).
+    /// [`Shape::predict_chunk`] over a block (any length ≤ [`BLOCK`](super::BLOCK)), with the
+    /// table `coef` that [`Shape::build`] made (`size` entries).
     #[inline(always)]
     pub(crate) fn predict_block(
         &self,
@@ -404,7 +469,7 @@ impl Kind {
         let dt = 1.0 / SUB as f64;
         let mut err = vec![0.0; SUB * w];
         let mut low = vec![0.0; SUB * w];
-        const N: usize = 2 * crate::fast::MAX_K + 1;
+        const N: usize = 2 * MAX_K + 1;
         let (mut p1, mut q1) = ([0.0; N], [0.0; N]);
         let (mut p, mut q) = ([0.0; N], [0.0; N]);
         basis(knot(0), &mut p1[..w], &mut q1[..w]);
@@ -434,166 +499,5 @@ impl Kind {
             err,
             low,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kernel::{Grid, Layout};
-
-    /// The exact truncated-window prediction in f64 (what the table interpolates).
-    fn exact(p: &Plan, h: f64, theta: &[f64], z: f32) -> f64 {
-        let zc = z.clamp(-p.clip, p.clip) as f64;
-        let pos = ((zc - p.first) * p.inv_spacing).clamp(0.0, (p.m - 1) as f64);
-        let j = libm::round(pos) as isize;
-        let (mut n, mut d) = (0.0, 0.0);
-        for c in j - p.k as isize..=j + p.k as isize {
-            if (0..p.m as isize).contains(&c) {
-                let x = pos - c as f64;
-                let w = libm::exp(-h * x * x);
-                n += w * theta[c as usize];
-                d += w;
-            }
-        }
-        n / d
-    }
-
-    fn lcg(seed: u64) -> impl FnMut() -> f64 {
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-        move || {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
-
-    /// Where the bound certifies the table, the table's rates are within it (plus the f32
-    /// evaluation's rounding) of the exact prediction, on dense queries, for smooth and for
-    /// wild θ on several grids; and smooth θ (a learned memory's) is certified.
-    #[test]
-    fn certified_bound_holds() {
-        for (m, clip, lm) in [
-            (20, 1.0, 0.5),
-            (100, 10.0, 0.5),
-            (5, 0.3, 1.0),
-            (33, 2.0, 0.3),
-        ] {
-            let grid = Grid::new(Layout::Linear, m, clip, lm, 9.0);
-            let p = Plan::new(&grid, clip).expect("uniform grid");
-            let h = grid.h() as f64;
-            let shape = Shape::new(&p);
-            let mut rng = lcg(m as u64);
-            for case in 0..12 {
-                // Cases 0..6: smooth (one to three decades across the grid); then wild
-                // (independent draws over nine decades).
-                let theta: Vec<f32> = (0..m)
-                    .map(|i| {
-                        let x = i as f64 / (m - 1) as f64;
-                        let e = if case < 6 {
-                            -3.0 - (case as f64 / 2.0) * libm::sin(3.0 * x + case as f64)
-                        } else {
-                            -9.0 * rng()
-                        };
-                        libm::pow(10.0, e) as f32
-                    })
-                    .collect();
-                let mut padded = vec![0.0f32; m + 2 * p.k];
-                padded[p.k..p.k + m].copy_from_slice(&theta);
-                let mut coef = Vec::new();
-                let eps = shape.build(&padded, 0..m, &mut coef);
-                assert_eq!(coef.len(), ((m - 1) * SUB).next_power_of_two());
-                // The default width (h = 2) and wider certify smooth θ; narrower kernels
-                // change faster and may fall back to the exact prediction.
-                if case < 6 && h <= 2.0 {
-                    assert!(
-                        eps <= TOLERANCE,
-                        "m {m} case {case}: smooth θ not certified ({eps:e})"
-                    );
-                }
-                if eps > 1e-3 {
-                    continue;
-                }
-                let th64: Vec<f64> = theta.iter().map(|&t| t as f64).collect();
-                let mut worst = 0.0f64;
-                for q in 0..20_000 {
-                    let z = ((rng() * 2.2 - 1.1) * clip as f64) as f32;
-                    let z = if q % 50 == 0 { clip } else { z };
-                    let (mut eta, mut zc) = ([0.0f32], [0.0f32]);
-                    shape.predict_block(clip, &coef, &[z], &mut eta, &mut zc);
-                    let want = exact(&p, h, &th64, z);
-                    worst = worst.max((eta[0] as f64 - want).abs() / want);
-                }
-                assert!(
-                    worst <= eps + 5e-7,
-                    "m {m} case {case}: error {worst:e} above the bound {eps:e}"
-                );
-            }
-        }
-    }
-
-    /// A memory's step hands out the table's rates where it tabulates, within 10⁻⁶ of the
-    /// exact prediction of the θ it ends with: gradients in a narrow range (part of the table
-    /// made) and spread ones (all of it), at sizes on both sides of the thresholds.
-    #[test]
-    fn steps_hand_out_tabulated_rates_within_tolerance() {
-        use crate::{Memory, MemoryConfig, Trace};
-        for (n, spread) in [(600, 0.01f32), (5_000, 0.01), (20_000, 0.02), (20_000, 1.5)] {
-            let mut mem = Memory::new(MemoryConfig::default()).unwrap();
-            let mut trace = Trace::new(n);
-            let mut rng = lcg(n as u64);
-            let mut tabulated = 0;
-            for t in 0..30 {
-                let z: Vec<f32> = (0..n)
-                    // 70% of the coordinates keep their sign from step to step.
-                    .map(|d| {
-                        let flip = d % 10 < 3 && t % 2 == 1;
-                        (spread as f64 * (rng() * 2.0 - 1.0)) as f32 * if flip { -1.0 } else { 1.0 }
-                    })
-                    .collect();
-                let mut rates = vec![0.0f32; n];
-                mem.step_blocks(&mut trace, &z, |s, e, _| {
-                    rates[s..s + e.len()].copy_from_slice(e)
-                })
-                .unwrap();
-                for (d, (&x, &r)) in z.iter().zip(&rates).enumerate() {
-                    let want = mem.predict(x);
-                    assert!(
-                        (r - want).abs() <= 1e-6 * want,
-                        "n {n} spread {spread} step {t} d {d}: {r} vs {want}"
-                    );
-                }
-                tabulated += usize::from(mem.tabulated());
-            }
-            // Small tensors predict exactly; a larger one tabulates where θ is smooth enough for
-            // the bound: nearly always with narrow gradients, in part with spread ones (θ at its
-            // floor next to larger θ is not).
-            let least = match (n, spread > 1.0) {
-                (..=1_000, _) => 0,
-                (_, false) => 20,
-                (_, true) => 1,
-            };
-            if least == 0 {
-                assert_eq!(tabulated, 0, "n {n} spread {spread}");
-            } else {
-                assert!(
-                    tabulated >= least,
-                    "n {n} spread {spread}: tabulated {tabulated} of 30"
-                );
-            }
-        }
-    }
-
-    /// θ ≤ 0 anywhere is never certified (the bound needs positive weights).
-    #[test]
-    fn non_positive_theta_is_not_certified() {
-        let grid = Grid::new(Layout::Linear, 20, 1.0, 0.5, 9.0);
-        let p = Plan::new(&grid, 1.0).expect("uniform grid");
-        let shape = Shape::new(&p);
-        let mut padded = vec![0.0f32; 20 + 2 * p.k];
-        padded[p.k..p.k + 20].fill(1e-3);
-        padded[p.k + 7] = 0.0;
-        assert!(shape.build(&padded, 0..20, &mut Vec::new()).is_infinite());
     }
 }
