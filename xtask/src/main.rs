@@ -25,7 +25,8 @@ Commands:
                      DIR defaults to $LRMEM_DATA or <workspace>/data
   bench [--quick | --full | --speed] [options]
                      the MNIST experiment against the peers and the speed suite; writes
-                     target/lrmem-bench/REPORT.md (see `cargo xtask bench --help`)
+                     target/lrmem-bench/REPORT.md; --shard K/N and --merge DIR... spread the
+                     runs over machines (see `cargo xtask bench --help`)
   fuzz [--quick] [--cases N] [--target T] [--seed S]
                      structured fuzzing of every optimizer: checkpoints, configs, gradient
                      streams; 100,000 cases per target (--quick: 2,000); writes
@@ -59,6 +60,17 @@ fn main() -> Result<()> {
             anyhow::bail!("unknown command `{other}`")
         }
     }
+}
+
+/// Runs `cargo run --release --quiet --locked ARGS` in the workspace root: how a command runs
+/// its work in an optimised build (dfdx and the timings need one; xtask itself is built for
+/// development).
+pub(crate) fn release<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(root());
+    let args = args.iter().map(AsRef::as_ref);
+    xshell::cmd!(sh, "cargo run --release --quiet --locked {args...}").run()?;
+    Ok(())
 }
 
 /// The workspace root (the parent of this crate's directory).

@@ -5,16 +5,10 @@
 //! (`--quick`, `--cases N` / `--steps N`, `--seed S`, `--target T`, `--out DIR`).
 
 use anyhow::Result;
-use xshell::{cmd, Shell};
 
 /// Runs `robust <command> <args>` in a release build.
 pub fn run(command: &str, args: &[String]) -> Result<()> {
-    let sh = Shell::new()?;
-    sh.change_dir(crate::root());
-    cmd!(
-        sh,
-        "cargo run --release --quiet --locked -p lrmem-bench --bin robust -- {command} {args...}"
-    )
-    .run()?;
-    Ok(())
+    let mut all = vec!["-p", "lrmem-bench", "--bin", "robust", "--", command];
+    all.extend(args.iter().map(String::as_str));
+    crate::release(&all)
 }

@@ -1,7 +1,8 @@
 //! The speed suite of `cargo xtask bench`: runs the release-built `speed` binary of the bench
 //! crate (`lrmem_bench::speed`: every optimizer step timed side by side with STREAM copy/triad and
 //! the dense D×M baseline), which writes `speed.json`, `SPEED.md` and
-//! `speed_scaling.{svg,png}`; [`report_section`] is the speed section of REPORT.md.
+//! `speed_scaling.{svg,png}`, from which `lrmem_bench::report::run` renders the speed section of
+//! REPORT.md.
 //!
 //! ```text
 //! cargo xtask bench --speed [--quick]        # through the bench dispatcher
@@ -11,10 +12,9 @@
 //! `--out DIR` defaults to `<workspace>/target/lrmem-bench`. The measurement runs in a release
 //! build of its own (xtask itself is built for development, too slow to time anything).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use xshell::{cmd, Shell};
 
 /// Measures and writes `speed.json`, `SPEED.md` and `speed_scaling.{svg,png}` into the output
 /// directory. Arguments: `--quick`, `--out DIR`.
@@ -32,24 +32,15 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let sh = Shell::new()?;
-    sh.change_dir(crate::root());
-    let quick_flag = quick.then_some("--quick");
     eprintln!(
         "speed: measuring ({} profile)",
         if quick { "quick" } else { "full" }
     );
-    cmd!(
-        sh,
-        "cargo run --release --quiet --locked -p lrmem-bench --bin speed -- {quick_flag...} --out {out}"
-    )
-    .run()?;
-    Ok(())
-}
-
-/// The speed section of REPORT.md, rendered from `out/speed.json` (written by [`run`]) by
-/// `lrmem_bench::speed::SpeedReport::render_markdown`; it links `speed_scaling.png` in `out`.
-pub fn report_section(out: &Path) -> Result<String> {
-    lrmem_bench::speed::report_section(out)
-        .with_context(|| format!("no speed section from {}", out.display()))
+    let out = out.display().to_string();
+    let mut all = vec!["-p", "lrmem-bench", "--bin", "speed", "--"];
+    if quick {
+        all.push("--quick");
+    }
+    all.extend(["--out", out.as_str()]);
+    crate::release(&all)
 }

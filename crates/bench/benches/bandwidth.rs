@@ -5,17 +5,13 @@
 //! cargo bench -p lrmem-bench --bench bandwidth
 //! ```
 
-use std::time::Duration;
+mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use lrmem_bench::{copy, gradients, triad, COPY_BYTES, SIZES, TRIAD_BYTES};
+use lrmem_bench::speed::{copy, gradients, triad, COPY_BYTES, SIZES, TRIAD_BYTES};
 
 fn bandwidth(c: &mut Criterion) {
-    let mut group = c.benchmark_group("bandwidth");
-    group
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(700));
+    let mut group = common::group(c, "bandwidth", 20, 200, 700);
     for &d in &SIZES {
         let [b, cc] = gradients(d, 3);
         let mut a = vec![0.0f32; d];

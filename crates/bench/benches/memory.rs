@@ -1,17 +1,17 @@
 //! The memory alone: its update (G, then θ) and its prediction (η for every coordinate),
 //! lrmem's truncated kernels against the dense D×M formulation of the authors' code
-//! ([`lrmem_bench::dense::DenseMemory`]). Also `Memory::step` (a closure call per coordinate) against
+//! ([`lrmem_bench::speed::dense::DenseMemory`]). Also `Memory::step` (a closure call per coordinate) against
 //! `Memory::step_blocks` (a closure call per block of 256).
 //!
 //! ```text
 //! cargo bench -p lrmem-bench --bench memory
 //! ```
 
-use std::time::Duration;
+mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use lrmem_bench::dense::DenseMemory;
-use lrmem_bench::{gradients, memory_config, CENTERS, SIZES};
+use lrmem_bench::speed::dense::DenseMemory;
+use lrmem_bench::speed::{gradients, memory_config, CENTERS, SIZES};
 use lrmem_memory_core::{Memory, Trace};
 
 /// The dense baseline keeps two D×M f32 matrices: cap them at 800 MB.
@@ -20,11 +20,7 @@ fn dense_fits(d: usize, m: usize) -> bool {
 }
 
 fn update(c: &mut Criterion) {
-    let mut group = c.benchmark_group("memory/update");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(800));
+    let mut group = common::group(c, "memory/update", 10, 200, 800);
     for &d in &SIZES {
         let grads = gradients(d, 11);
         group.throughput(Throughput::Elements(d as u64));
@@ -54,11 +50,7 @@ fn update(c: &mut Criterion) {
 }
 
 fn predict(c: &mut Criterion) {
-    let mut group = c.benchmark_group("memory/predict");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(800));
+    let mut group = common::group(c, "memory/predict", 10, 200, 800);
     for &d in &SIZES {
         let grads = gradients(d, 11);
         let mut eta = vec![0.0f32; d];
@@ -87,11 +79,7 @@ fn predict(c: &mut Criterion) {
 }
 
 fn step_api(c: &mut Criterion) {
-    let mut group = c.benchmark_group("memory/step");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(200))
-        .measurement_time(Duration::from_millis(800));
+    let mut group = common::group(c, "memory/step", 10, 200, 800);
     let d = 1_000_000;
     let grads = gradients(d, 11);
     group.throughput(Throughput::Elements(d as u64));

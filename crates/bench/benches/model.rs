@@ -7,8 +7,9 @@
 //! cargo bench -p lrmem-bench --bench model
 //! ```
 
+mod common;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use lrmem_bench::speed::{cases, synthetic_images};
@@ -21,11 +22,7 @@ fn model(c: &mut Criterion) {
         train: synthetic_images(256, 1),
         test: synthetic_images(16, 2),
     });
-    let mut group = c.benchmark_group("model/lenet-online-update");
-    group
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1));
+    let mut group = common::group(c, "model/lenet-online-update", 20, 300, 1000);
     for case in cases() {
         let mut task = OnlineMnist::new(pair.clone(), 0).expect("task");
         let mut opt = case.build().expect("the suite's specs build");

@@ -1,30 +1,23 @@
 //! One optimizer step on one tensor, every optimizer, D ∈ {10³, 10⁵, 10⁶, 10⁷}, M ∈ {20, 100}
 //! for the meta optimizers. Throughput: coordinates/s and bytes/s, with the bytes a step
-//! needs per coordinate from [`lrmem_bench::speed::CASES`] (Adam: 28), the same list as the `speed`
+//! needs per coordinate from [`lrmem_bench::speed::cases`] (Adam: 28), the same list as the `speed`
 //! binary.
 //!
 //! ```text
 //! cargo bench -p lrmem-bench --bench step
 //! ```
 
-use std::time::Duration;
+mod common;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lrmem_bench::speed::cases;
-use lrmem_bench::{gradients, SIZES};
+use lrmem_bench::speed::{gradients, SIZES};
 
 fn step(c: &mut Criterion) {
     for &d in &SIZES {
         let grads = gradients(d, 7);
-        let mut group = c.benchmark_group("step");
-        group
-            .sample_size(10)
-            .warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_millis(if d >= 10_000_000 {
-                1500
-            } else {
-                800
-            }));
+        let measure_ms = if d >= 10_000_000 { 1500 } else { 800 };
+        let mut group = common::group(c, "step", 10, 300, measure_ms);
         for case in cases() {
             let mut opt = case.build().expect("the suite's specs build");
             let mut params = vec![0.1f32; d];

@@ -49,6 +49,34 @@ pub enum BenchError {
         /// Why, and what to do.
         reason: String,
     },
+    /// A results file given to merge was written for another experiment than the one merged.
+    #[error(
+        "{path}: written for another experiment (it differs in: {differs}); merge only the \
+         results files of one experiment (the shards of one command, run with the same options), \
+         and move this one out of the folders merged"
+    )]
+    OtherExperiment {
+        /// The file.
+        path: PathBuf,
+        /// The top-level fields of the experiment that differ.
+        differs: String,
+    },
+    /// Runs of the experiment are in none of the results files merged.
+    #[error(
+        "{count} runs are in none of the files merged (the first: {first}){shards}; run those \
+         shards and merge again, or merge with --resume to run them here"
+    )]
+    MissingRuns {
+        /// How many.
+        count: usize,
+        /// The first missing run, in words.
+        first: String,
+        /// `; they belong to shard(s) 2/3, 3/3` where the files say which, else empty.
+        shards: String,
+    },
+    /// The speed suite's report could not be read or written.
+    #[error(transparent)]
+    Speed(#[from] crate::speed::SpeedError),
     /// A figure could not be drawn.
     #[error("figure {path}: {reason}")]
     Plot {

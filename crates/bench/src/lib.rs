@@ -1,130 +1,37 @@
 //! # lrmem-bench
 //!
-//! lrmem's experiments and measurements, as a library: the experiment harness that runs any
-//! workload with any optimizer of the registry, its reports, and the speed measurements.
-//! The only crate that depends on criterion (a dev-dependency, for its benchmark suites).
+//! lrmem's experiments and measurements, as a library. What lives where:
 //!
-//! * [`harness`]: the protocol runner — an [`harness::Experiment`] (arms as
-//!   [`lrmem_optimizers::OptimizerSpec`]s, seeds, threshold, cap, tuning) carried out on any
-//!   [`lrmem_tasks::TaskFamily`] by [`harness::run`], with observers, outcomes (reached, censored,
-//!   diverged, failed) and a results file that a killed experiment resumes from.
-//! * [`workloads`]: the workload registry (MNIST and Fashion-MNIST digit pairs today); a new
-//!   workload is its `TaskFamily` plus one line there. [`arms`]: the papers' arms by name.
-//! * [`report`]: the markdown tables and figures of an experiment's results.
-//! * [`robust`]: every promise under any input, at volume: structured fuzzing of checkpoints,
-//!   configs and gradient streams, and a long adversarial soak (`cargo xtask fuzz`, `soak`).
+//! | module | its job |
+//! |---|---|
+//! | [`harness`] | the protocol runner: an [`harness::Experiment`] (arms as optimizer specs, seeds, threshold, cap, tuning) carried out on any [`lrmem_tasks::TaskFamily`] by [`harness::run`], with observers, outcomes, a resumable results file, and shards of the runs that [`harness::merge`] joins |
+//! | [`workloads`] | what runs: the workload registry (a new workload is its `TaskFamily` plus one entry), the optimizers' registry presets as arms ([`workloads::arms`]), the profiles ([`workloads::profile`]) |
+//! | [`studies`] | experiments with a question of their own: the memory's study ([`studies::study`]), the learned optimizer ([`studies::l2l`]), MAML's learning rates ([`studies::maml`]) |
+//! | [`report`] | `REPORT.md`: a workload's tables, figures and pictures, and [`report::run`], everything `cargo xtask bench` writes |
+//! | [`plot`] | every figure, as SVG and PNG |
+//! | [`speed`] | how fast each optimizer steps, against the memory bandwidth, Adam and the dense D×M formulation of the authors' code ([`speed::dense`]); `speed.json`, `SPEED.md` and its figure |
+//! | [`robust`] | every promise under any input, at volume: structured fuzzing of checkpoints, configs and gradient streams, and a long adversarial soak |
 //!
-//! And how fast lrmem's optimizers step, measured against the machine's memory bandwidth and
-//! against the dense formulation of the authors' code:
+//! Beside the library: `src/bin/speed.rs` and `src/bin/robust.rs`, the command lines of the
+//! speed suite and of fuzzing and soaking (behind `cargo xtask bench --speed`, `fuzz`,
+//! `soak`); `examples/experiment.rs`, the harness from your own program; `benches/`, the
+//! criterion suites (the only use of criterion, a dev-dependency): `step.rs` (one step on one
+//! tensor, every case of [`speed::cases`], D ∈ {10³, 10⁵, 10⁶, 10⁷}), `memory.rs` (the memory
+//! alone, lrmem's truncated kernels against [`speed::dense::DenseMemory`]), `bandwidth.rs`
+//! (STREAM copy and triad, the roofline), `model.rs` (one online update of the LeNet);
+//! `tests/`, the harness, its shards, and the dense baseline against the memory.
 //!
-//! * `benches/step.rs`: one optimizer step on one tensor, every optimizer, D ∈ {10³, 10⁵, 10⁶,
-//!   10⁷}, M ∈ {20, 100} for the meta optimizers; throughput in elements/s and bytes/s.
-//! * `benches/memory.rs`: the memory alone, update (G and θ) and prediction (η) separately,
-//!   lrmem's truncated kernels against [`dense::DenseMemory`].
-//! * `benches/bandwidth.rs`: STREAM-style copy and triad on the same sizes (the roofline).
-//! * [`speed`]: every optimizer of [`speed::CASES`] timed side by side, interleaved, on the
-//!   same tensors, plus copy/triad and the dense baseline; the report as JSON, Markdown and a
-//!   figure. `src/bin/speed.rs` is its command line, behind `cargo xtask bench --speed`.
-//! * [`plot`]: every figure of the reports, as SVG and PNG.
-//!
-//! Ratios measured in one run are what to quote: the machines are shared and noisy.
+//! Every list of optimizers here (the profiles' arms, the studies' peers, the speed cases) is
+//! derived from `lrmem_optimizers::registry`. Ratios measured in one run are what to quote:
+//! the machines are shared and noisy.
 
-pub mod arms;
-pub mod dense;
 mod error;
 pub mod harness;
-pub mod l2l;
-pub mod maml;
 pub mod plot;
 pub mod report;
 pub mod robust;
 pub mod speed;
-pub mod study;
+pub mod studies;
 pub mod workloads;
 
 pub use error::BenchError;
-
-use lrmem_memory_core::{MemoryConfig, MemoryOptimizer};
-
-/// The tensor sizes of every suite.
-pub const SIZES: [usize; 4] = [1_000, 100_000, 1_000_000, 10_000_000];
-/// The memory sizes of the meta optimizers.
-pub const CENTERS: [usize; 2] = [20, 100];
-
-/// The memory every meta optimizer of the suites uses: M centres over ±1, the defaults otherwise
-/// (lm_scale 0.5, cutoff 9σ, Adam on θ with ξ = 1e−3), η₀ = 1e−3.
-pub fn memory_config(m: usize) -> MemoryConfig {
-    MemoryConfig {
-        num_centers: m,
-        clip: 1.0,
-        eta0: 1e-3,
-        optimizer: MemoryOptimizer::adam(1e-3),
-        ..MemoryConfig::default()
-    }
-}
-
-/// Two gradient vectors of `d` coordinates, deterministic, shaped like a network's gradients
-/// relative to clip = 1: most coordinates small (|g| ~ 0.02), some of the order of the clip,
-/// 2% beyond it; between the two vectors 70% of the coordinates keep their sign. Alternating
-/// them gives the memory both agreeing and flipping signals.
-pub fn gradients(d: usize, seed: u64) -> [Vec<f32>; 2] {
-    let mut rng = SplitMix(seed ^ 0x5EED);
-    let mut a = Vec::with_capacity(d);
-    let mut b = Vec::with_capacity(d);
-    for _ in 0..d {
-        let scale = match rng.next() % 100 {
-            0..=1 => 3.0,
-            2..=21 => 0.3,
-            _ => 0.02,
-        };
-        let x = scale * rng.normal();
-        let keep = rng.next() % 10 < 7;
-        let y = x * (0.5 + rng.uniform()) * if keep { 1.0 } else { -1.0 };
-        a.push(x);
-        b.push(y);
-    }
-    [a, b]
-}
-
-/// Uniform and normal deviates from SplitMix64 (deterministic, dependency-free).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// In [0, 1).
-    fn uniform(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// Approximately N(0, 1): the sum of four uniforms, rescaled.
-    fn normal(&mut self) -> f32 {
-        let s: f32 = (0..4).map(|_| self.uniform()).sum();
-        (s - 2.0) * 1.732_050_8
-    }
-}
-
-/// STREAM copy: `dst ← src`. 8 bytes per element.
-#[inline(never)]
-pub fn copy(dst: &mut [f32], src: &[f32]) {
-    dst.copy_from_slice(src);
-}
-
-/// STREAM triad: `a ← b + s·c`. 12 bytes per element.
-#[inline(never)]
-pub fn triad(a: &mut [f32], b: &[f32], c: &[f32], s: f32) {
-    for ((a, &b), &c) in a.iter_mut().zip(b).zip(c) {
-        *a = b + s * c;
-    }
-}
-
-/// Bytes per element of [`copy`] and [`triad`].
-pub const COPY_BYTES: usize = 8;
-/// See [`COPY_BYTES`].
-pub const TRIAD_BYTES: usize = 12;

@@ -1,7 +1,7 @@
 //! The dense baseline computes what lrmem computes: same θ and η within float noise.
 
-use lrmem_bench::dense::DenseMemory;
-use lrmem_bench::{gradients, memory_config};
+use lrmem_bench::speed::dense::DenseMemory;
+use lrmem_bench::speed::{gradients, memory_config};
 use lrmem_memory_core::{Memory, Trace};
 
 fn scaled(a: &[f32], b: &[f32]) -> f64 {

@@ -3,65 +3,15 @@
 
 use std::sync::Mutex;
 
+mod common;
+
+use common::{experiment, family, options, protocol, tmp, without_times};
 use lrmem_bench::harness::{
-    self, Arm, Experiment, NoObserver, Observer, Outcome, Protocol, Results, RunOptions, RunSpec,
-    Setting, TaskResult, Tuning,
+    self, Arm, Experiment, NoObserver, Observer, Outcome, Protocol, RunOptions, RunSpec, Setting,
+    TaskResult, Tuning,
 };
 use lrmem_optimizers::Optimizer;
-use lrmem_tasks::logistic::LogisticFamily;
 use lrmem_tasks::TaskFamily;
-
-fn family() -> LogisticFamily {
-    LogisticFamily {
-        dim: 10,
-        train: 300,
-        test: 200,
-        tasks: 3,
-        ..LogisticFamily::default()
-    }
-}
-
-fn protocol(threshold: f64, cap: usize) -> Protocol {
-    Protocol {
-        threshold,
-        cap,
-        curve_every: 25,
-        also: vec![],
-    }
-}
-
-fn experiment(arms: &[&str], seeds: u64, threshold: f64, cap: usize) -> Experiment {
-    Experiment {
-        arms: arms.iter().map(|a| Arm::parse(a).unwrap()).collect(),
-        seeds: (0..seeds).collect(),
-        ..Experiment::new("synthetic-logistic", protocol(threshold, cap))
-    }
-}
-
-fn options(jobs: usize) -> RunOptions {
-    RunOptions {
-        jobs,
-        ..RunOptions::default()
-    }
-}
-
-/// The results with wall times zeroed: what must reproduce bit for bit.
-fn without_times(mut r: Results) -> Results {
-    for run in &mut r.runs {
-        run.wall_s = 0.0;
-        for t in &mut run.tasks {
-            t.mean_update_us = 0.0;
-        }
-    }
-    r.executed = 0;
-    r
-}
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("lrmem-harness-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("results.jsonl")
-}
 
 #[test]
 fn runs_reach_the_threshold_and_reproduce_bit_for_bit() {
@@ -273,6 +223,7 @@ fn a_killed_experiment_resumes_to_the_same_results() {
             jobs: 2,
             results: Some(path.clone()),
             resume: false,
+            shard: None,
         },
         &NoObserver,
     )
@@ -295,6 +246,7 @@ fn a_killed_experiment_resumes_to_the_same_results() {
         jobs: 2,
         results: Some(path.clone()),
         resume: true,
+        shard: None,
     };
     let resumed = harness::run(&family(), &e, &resume, &NoObserver).unwrap();
     assert_eq!(resumed.executed, whole.runs.len() - 3);
@@ -508,33 +460,6 @@ fn robot_workload_options_are_checked() {
     }
 }
 
-/// A tiny stand-in for MNIST: `n` images of a vertical bar per split.
-fn tiny_mnist(n: usize) -> lrmem_tasks::mnist::Mnist {
-    use lrmem_tasks::mnist::{Split, PIXELS, SIDE};
-    let split = |shift: usize| {
-        let mut pixels = vec![0u8; n * PIXELS];
-        for i in 0..n {
-            let x = 6 + (i * 7 + shift) % 16;
-            for y in 5..23 {
-                pixels[i * PIXELS + y * SIDE + x] = 255;
-            }
-        }
-        Split {
-            images: lrmem_tasks::idx::Images {
-                count: n,
-                rows: SIDE,
-                cols: SIDE,
-                pixels,
-            },
-            labels: vec![0; n],
-        }
-    };
-    lrmem_tasks::mnist::Mnist {
-        train: split(0),
-        test: split(3),
-    }
-}
-
 /// A family of two players (BEGAN) gets an optimizer of the arm per player: the observer
 /// sees two, the memories' θ come back named per player, and a run reproduces. Its further
 /// curves and its picture reach the results, the observer and the report.
@@ -549,7 +474,7 @@ fn two_players_get_an_optimizer_each() {
         eval_every: 2,
         eval_images: 4,
     };
-    let family = BeganMnist::new(&tiny_mnist(8), cfg).unwrap();
+    let family = BeganMnist::new(&lrmem_tasks::mnist::Mnist::bars(8), cfg).unwrap();
     let e = Experiment {
         arms: vec![Arm::parse("meta-sgd:lr=0.001").unwrap()],
         seeds: vec![0],
@@ -621,8 +546,8 @@ fn two_players_get_an_optimizer_each() {
 
 #[test]
 fn one_task_workloads_leave_out_reload_arms_and_add_their_reference() {
-    use lrmem_bench::arms::papers;
     use lrmem_bench::workloads::{find, registry};
+    let papers = || lrmem_bench::workloads::arms::tier(lrmem_optimizers::registry::Tier::Full);
     for w in registry() {
         let arms = w.arms(papers());
         for (name, _) in w.reference_arms {
@@ -645,7 +570,7 @@ fn one_task_workloads_leave_out_reload_arms_and_add_their_reference() {
         "adam:beta1=0.5,lr=1e-4"
     );
     // An arm of the reference's name is kept as given.
-    let mine = lrmem_bench::arms::parse("adam-began=sgd").unwrap();
+    let mine = lrmem_bench::workloads::arms::parse("adam-began=sgd").unwrap();
     let arms = find("began").unwrap().arms(vec![mine.clone()]);
     assert_eq!(arms, vec![mine]);
     assert_eq!(find("mnist").unwrap().arms(papers()), papers());

@@ -127,6 +127,26 @@ impl Mnist {
         })
     }
 
+    /// A stand-in for MNIST where a test must not read the data set: `n` images per split, each
+    /// a vertical bar (rows 5–22) at a column that moves from image to image (the test split's
+    /// shifted), every label 0.
+    pub fn bars(n: usize) -> Mnist {
+        let split = |shift: usize| {
+            let mut pixels = vec![0u8; n * PIXELS];
+            for i in 0..n {
+                let x = 6 + (i * 7 + shift) % 16;
+                for y in 5..23 {
+                    pixels[i * PIXELS + y * SIDE + x] = 255;
+                }
+            }
+            Split::new(pixels, vec![0; n]).expect("one digit label per image")
+        };
+        Mnist {
+            train: split(0),
+            test: split(3),
+        }
+    }
+
     /// The binary task "digit `a` (label 0) vs digit `b` (label 1)", train and test.
     ///
     /// Images keep their file order (the online order comes from [`shuffled_order`]).

@@ -1,5 +1,6 @@
-//! The results file: one JSON line per finished run after a header naming the schema and the
-//! experiment, appended and flushed as runs finish, so that a killed experiment resumes.
+//! The results file: one JSON line per finished run after a header naming the schema, the
+//! experiment and, for one machine of a job array, its shard; appended and flushed as runs
+//! finish, so that a killed experiment resumes, and read back to merge the shards.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -7,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Experiment, RunResult};
+use super::{Experiment, RunResult, Shard};
 use crate::BenchError;
 
 /// The `schema` field of a results file's header.
@@ -20,6 +21,10 @@ struct Header {
     schema: String,
     version: u32,
     experiment: serde_json::Value,
+    /// The shard whose runs the file holds; absent for every run (and in files written before
+    /// shards existed, which read unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shard: Option<Shard>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -36,24 +41,39 @@ pub struct ResultsFile {
 }
 
 impl ResultsFile {
-    /// Opens `path` for `experiment`. Without `resume` the file is (re)written with a fresh
-    /// header. With `resume` an existing file must carry this schema version and the same
-    /// experiment; its finished runs are kept (see [`ResultsFile::take_done`]) and a torn last
-    /// line (a run being written when the process died) is dropped, so that its run is redone.
-    pub fn open(path: &Path, experiment: &Experiment, resume: bool) -> Result<Self, BenchError> {
-        let wanted = serde_json::to_value(experiment).map_err(|e| BenchError::Results {
-            path: path.to_path_buf(),
-            reason: format!("cannot encode the experiment: {e}"),
-        })?;
+    /// Opens `path` for `experiment` (the runs of `shard`, or every run). Without `resume` the
+    /// file is (re)written with a fresh header. With `resume` an existing file must carry this
+    /// schema version, the same experiment and the same shard; its finished runs are kept (see
+    /// [`ResultsFile::take_done`]) and a torn last line (a run being written when the process
+    /// died) is dropped, so that its run is redone.
+    pub fn open(
+        path: &Path,
+        experiment: &Experiment,
+        resume: bool,
+        shard: Option<Shard>,
+    ) -> Result<Self, BenchError> {
+        let wanted = encode(path, experiment)?;
         if resume && path.exists() {
             let (header, done, good_len) = read(path)?;
-            if header != wanted {
-                let differs = differing_fields(&header, &wanted);
+            if header.experiment != wanted {
+                let differs = differing_fields(&header.experiment, &wanted);
                 return Err(BenchError::Results {
                     path: path.to_path_buf(),
                     reason: format!(
                         "it was written for a different experiment (differs in: {differs}); \
                          rerun with the same options, or without --resume to start over"
+                    ),
+                });
+            }
+            if header.shard != shard {
+                let name =
+                    |s: Option<Shard>| s.map_or("every run".to_string(), |s| format!("shard {s}"));
+                return Err(BenchError::Results {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "it holds the runs of {}, not of {}; resume with the same --shard",
+                        name(header.shard),
+                        name(shard)
                     ),
                 });
             }
@@ -81,6 +101,7 @@ impl ResultsFile {
             schema: SCHEMA.to_string(),
             version: SCHEMA_VERSION,
             experiment: wanted,
+            shard,
         };
         let mut line = serde_json::to_string(&header).expect("a header always encodes");
         line.push('\n');
@@ -117,16 +138,43 @@ impl ResultsFile {
     /// ignored). For reports of a finished or interrupted experiment.
     pub fn read(path: &Path) -> Result<(Experiment, Vec<RunResult>), BenchError> {
         let (header, runs, _) = read(path)?;
-        let experiment = serde_json::from_value(header).map_err(|e| BenchError::Results {
-            path: path.to_path_buf(),
-            reason: format!("its experiment cannot be read by this build: {e}"),
-        })?;
+        let experiment =
+            serde_json::from_value(header.experiment).map_err(|e| BenchError::Results {
+                path: path.to_path_buf(),
+                reason: format!("its experiment cannot be read by this build: {e}"),
+            })?;
         Ok((experiment, runs))
+    }
+
+    /// Reads the runs of a results file written for `experiment` (by any shard, or by one
+    /// machine), with the shard it names: what [`merge`](super::merge) joins. A file of another
+    /// experiment is a [`BenchError::OtherExperiment`].
+    pub fn read_for(
+        path: &Path,
+        experiment: &Experiment,
+    ) -> Result<(Option<Shard>, Vec<RunResult>), BenchError> {
+        let wanted = encode(path, experiment)?;
+        let (header, runs, _) = read(path)?;
+        if header.experiment != wanted {
+            return Err(BenchError::OtherExperiment {
+                path: path.to_path_buf(),
+                differs: differing_fields(&header.experiment, &wanted),
+            });
+        }
+        Ok((header.shard, runs))
     }
 }
 
-/// The header's experiment, the runs, and the length of the file up to its last whole line.
-fn read(path: &Path) -> Result<(serde_json::Value, Vec<RunResult>, u64), BenchError> {
+/// `experiment` as the header stores it.
+fn encode(path: &Path, experiment: &Experiment) -> Result<serde_json::Value, BenchError> {
+    serde_json::to_value(experiment).map_err(|e| BenchError::Results {
+        path: path.to_path_buf(),
+        reason: format!("cannot encode the experiment: {e}"),
+    })
+}
+
+/// The header, the runs, and the length of the file up to its last whole line.
+fn read(path: &Path) -> Result<(Header, Vec<RunResult>, u64), BenchError> {
     let bytes = std::fs::read(path).map_err(BenchError::io(path))?;
     let bad = |reason: String| BenchError::Results {
         path: path.to_path_buf(),
@@ -167,7 +215,7 @@ fn read(path: &Path) -> Result<(serde_json::Value, Vec<RunResult>, u64), BenchEr
         })?;
         runs.push(parsed.run);
     }
-    Ok((header.experiment, runs, whole as u64))
+    Ok((header, runs, whole as u64))
 }
 
 /// The top-level fields in which two encoded experiments differ, for the error message.

@@ -1,8 +1,71 @@
-//! Picking a learning rate per arm on the first task, and widening the grid at its edges.
+//! The tuned setting: [`Tuning`] (a grid of learning rates tried on the first task), which
+//! arms take the protocol's base rate, picking a learning rate per arm, and widening the grid
+//! at its edges.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Protocol, RunResult, Setting, Tuning};
+use super::{Arm, Protocol, RunResult, Setting};
+
+/// How the learning rates of the tuned setting are picked: a grid on the first task, widened
+/// at its edges until the pick is interior.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tuning {
+    /// The learning rates tried first, ascending.
+    pub grid: Vec<f32>,
+    /// Seeds of the tuning runs (disjoint from the experiment's seeds).
+    pub seeds: Vec<u64>,
+    /// At most this many extra rates per side when the pick is at an edge of the grid.
+    pub max_widen: usize,
+    /// Rates outside [lo, hi] are never tried.
+    pub bounds: (f32, f32),
+}
+
+impl Default for Tuning {
+    /// {1e−4, 3e−4, …, 3e−2}, seeds 100 and 101, up to 3 more rates per side within
+    /// [1e−6, 1].
+    fn default() -> Self {
+        Tuning {
+            grid: vec![1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+            seeds: vec![100, 101],
+            max_widen: 3,
+            bounds: (1e-6, 1.0),
+        }
+    }
+}
+
+impl Tuning {
+    /// The tuning of `arm`: this one, or for a peer that runs at its defaults
+    /// ([`RegistryEntry::runs_at_defaults`](lrmem_optimizers::RegistryEntry::runs_at_defaults)),
+    /// the same grid and bounds moved from around 1e−3 (the papers' rate, which the default
+    /// grid brackets) to around the peer's default `lr`: Prodigy's {0.1, 0.3, …, 30} × its
+    /// default 1.
+    pub fn for_arm(&self, arm: &Arm) -> Tuning {
+        let default = arm
+            .spec
+            .entry()
+            .ok()
+            .filter(|e| e.runs_at_defaults())
+            .and_then(|e| e.default_lr());
+        match default {
+            Some(lr) => {
+                let scale = |x: f32| (f64::from(x) * f64::from(lr) / 1e-3) as f32;
+                Tuning {
+                    grid: self.grid.iter().map(|&x| scale(x)).collect(),
+                    bounds: (scale(self.bounds.0), scale(self.bounds.1)),
+                    ..self.clone()
+                }
+            }
+            None => self.clone(),
+        }
+    }
+}
+
+/// Whether `arm` gets the protocol's base learning rate in the paper setting: unless its spec
+/// sets `lr`, or it is a peer that runs at its own defaults
+/// ([`RegistryEntry::runs_at_defaults`](lrmem_optimizers::RegistryEntry::runs_at_defaults)).
+pub fn takes_base_lr(arm: &Arm) -> bool {
+    arm.spec.get("lr").is_none() && !arm.spec.entry().is_ok_and(|e| e.runs_at_defaults())
+}
 
 /// The learning rate tuning picked for an arm, and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,14 +81,21 @@ pub struct TunedLr {
     pub note: Option<String>,
 }
 
+/// The tuning runs of `twin` at `lr`.
+fn tuning_runs<'a>(
+    runs: &'a [RunResult],
+    twin: &'a str,
+    lr: f32,
+) -> impl Iterator<Item = &'a RunResult> + 'a {
+    runs.iter().filter(move |r| {
+        r.spec.setting == Setting::Tuning && r.spec.arm.name == twin && r.spec.lr == Some(lr)
+    })
+}
+
 /// (runs that did not reach the threshold, mean updates with those counted as the cap) of the
 /// tuning runs of `twin` at `lr`, if there are any.
 fn score(runs: &[RunResult], twin: &str, lr: f32, protocol: &Protocol) -> Option<(usize, f64)> {
-    let v: Vec<Option<usize>> = runs
-        .iter()
-        .filter(|r| {
-            r.spec.setting == Setting::Tuning && r.spec.arm.name == twin && r.spec.lr == Some(lr)
-        })
+    let v: Vec<Option<usize>> = tuning_runs(runs, twin, lr)
         .filter_map(|r| r.tasks.first().map(|t| t.outcome.reached()))
         .collect();
     if v.is_empty() {
@@ -61,15 +131,8 @@ pub fn pick_lr(runs: &[RunResult], twin: &str, grid: &[f32], protocol: &Protocol
     };
     let (first, last) = (grid[0], grid[grid.len() - 1]);
     let interior = lr != first && lr != last;
-    let runs_per_lr = score(runs, twin, lr, protocol).map_or(0, |_| {
-        runs.iter()
-            .filter(|r| {
-                r.spec.setting == Setting::Tuning
-                    && r.spec.arm.name == twin
-                    && r.spec.lr == Some(lr)
-            })
-            .count()
-    });
+    let runs_per_lr =
+        score(runs, twin, lr, protocol).map_or(0, |_| tuning_runs(runs, twin, lr).count());
     let note = (!interior).then(|| {
         if missed == runs_per_lr {
             format!("no rate in {first:e}…{last:e} reached the threshold; the smallest is reported")
@@ -103,14 +166,7 @@ pub fn widened(
         return None;
     }
     let (missed, _) = score(runs, twin, pick.lr, protocol)?;
-    let total = runs
-        .iter()
-        .filter(|r| {
-            r.spec.setting == Setting::Tuning
-                && r.spec.arm.name == twin
-                && r.spec.lr == Some(pick.lr)
-        })
-        .count();
+    let total = tuning_runs(runs, twin, pick.lr).count();
     if missed == total {
         return None;
     }

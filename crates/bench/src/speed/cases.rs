@@ -1,54 +1,66 @@
-//! The optimizers of the speed suite, as optimizer specs with the memory traffic of their step.
+//! The optimizers of the speed suite, as optimizer specs with the memory traffic of their step:
+//! every case the optimizers' registry times.
 
+use lrmem_optimizers::registry::{registry, Speed};
 use lrmem_optimizers::{Optimizer, OptimizerSpec, SpecError};
 use serde::{Deserialize, Serialize};
 
-/// Every optimizer of the speed suite (the `speed` binary and the criterion suites `step` and
-/// `model`): an optimizer spec (see `lrmem_optimizers::OptimizerSpec`) and the bytes of memory traffic
-/// one step needs per coordinate, with f32 tensors (4 B). Adding an optimizer to the suite is one
-/// line here.
+/// How the speed suite times each optimizer: every `Speed::Timed` case of the registry
+/// (`lrmem_optimizers::RegistryEntry::speed`), in registry order, as [`cases`] lists them, with
+/// the bytes of memory traffic one step needs per coordinate (f32 tensors, 4 B) that each entry
+/// declares. A new optimizer joins the suite (the `speed` binary and the criterion suites `step`
+/// and `model`) through its registry entry alone; this table is the summary of what the entries
+/// declare.
 ///
 /// | optimizer | reads | writes | bytes |
 /// |---|---|---|---|
 /// | SGD | g, w | w | 12 |
 /// | SGD + momentum | g, w, b | w, b | 20 |
 /// | Adam | g, w, m, v | w, m, v | 28 |
+/// | Meta-SGD (M = 20, 100) | g, z_prev (G); g, w | w, z_prev | 24 |
+/// | Meta-Adam (M = 20, 100) | g, m, v; m, z_prev (G); m, v, w | m, v; w, z_prev | 48 |
 /// | Rprop | g, w, g_prev, Δ | w, g_prev, Δ | 28 |
 /// | SGD-HD | g, g_prev (dot); g, w | w, g_prev | 24 |
-/// | Meta-SGD | g, z_prev (G); g, w | w, z_prev | 24 |
-/// | Meta-Adam | g, m, v; m, z_prev (G); m, v, w | m, v; w, z_prev | 48 |
+/// | Adam-HD | g, m, v (dot); g, w, m, v | w, m, v | 40 |
+/// | Meta-Rprop | g, z_prev (G); g, g_prev, Δ; u, w | g_prev, Δ, u; w, z_prev | 52 |
+/// | Meta-SGD-HD | g, g_prev (dot); g, z_prev (G); g; u, w | g_prev, u; w, z_prev | 44 |
+/// | Meta-Adam-HD | g, m, v (dot), then as Meta-Adam | as Meta-Adam | 60 |
 /// | Meta-SGD, context memory | g (RMS); g, z_prev (G); g, w | w, z_prev | 28 |
 /// | Prodigy | g, w, x₀, s, m, v; m, v, w | s, m, v; w | 52 |
 /// | D-Adapt Adam | g, s, m, v; m, v, w | s, m, v; w | 44 |
-/// | DoG | g, w, x₀ (distance, Σg²); g, w | w | 24 |
+/// | D-Adapt SGD | g, s; x₀, s | s; w | 24 |
+/// | DoG, L-DoG | g, w, x₀ (distance, Σg²); g, w | w | 24 |
+/// | Schedule-Free SGD | g, w, z, x | z, x, w | 28 |
 /// | Schedule-Free AdamW | g, w, z, x, v | z, x, v, w | 36 |
 /// | COCOB | g, w, x₀, C, L, G, R | C, L, G, R, w | 48 |
+/// | Mechanic over SGD | w (copy); SGD's; w, ref, g, copy; ref | copy; SGD's; w | 48 |
 /// | Mechanic over Adam | w (copy); Adam's; w, ref, g, copy; ref | copy; Adam's; w | 64 |
 ///
-/// The meta optimizers and SGD-HD need two passes over the gradient: their learning rates
-/// depend on a sum over all coordinates (G, or g·g_prev) that must be complete before the first
-/// coordinate moves. Every step also checks the gradient for NaN/∞ (one more read of g, 4 B),
-/// which the table leaves out. The meta optimizers use the memory's defaults (centres over ±1,
-/// lm_scale 0.5, cutoff 9σ, Adam on θ with ξ = 1e−3, η₀ = 1e−3), which is
-/// [`crate::memory_config`].
-pub const CASES: &[(&str, usize)] = &[
-    ("sgd", 12),
-    ("sgd:momentum=0.9", 20),
-    ("adam", 28),
-    ("rprop", 28),
-    ("sgd-hd", 24),
-    ("meta-sgd:m=20", 24),
-    ("meta-adam:m=20", 48),
-    ("meta-sgd:m=100", 24),
-    ("meta-adam:m=100", 48),
-    ("meta-ctx-sgd", 28),
-    ("prodigy", 52),
-    ("dadapt-adam", 44),
-    ("dog", 24),
-    ("sf-adamw", 36),
-    ("cocob", 48),
-    ("mechanic-adam", 64),
-];
+/// The learned optimizer (`l2l`) is `Speed::Untimed`, with its reason in the registry.
+///
+/// The meta optimizers and the hypergradient methods need two passes over the gradient: their
+/// learning rates depend on a sum over all coordinates (G, or g·g_prev) that must be complete
+/// before the first coordinate moves. Every step also checks the gradient for NaN/∞ (one more
+/// read of g, 4 B), which the table leaves out. The meta optimizers use the memory's defaults
+/// (centres over ±1, lm_scale 0.5, cutoff 9σ, Adam on θ with ξ = 1e−3, η₀ = 1e−3), which is
+/// [`super::memory_config`].
+pub fn cases() -> Vec<SpeedCase> {
+    registry()
+        .iter()
+        .flat_map(|entry| {
+            let timed = match entry.speed {
+                Speed::Timed(cases) => cases,
+                Speed::Untimed(_) => &[],
+            };
+            timed.iter().map(move |case| SpeedCase {
+                spec: entry
+                    .spec(case.keys)
+                    .expect("every speed case of the registry parses (tested)"),
+                bytes: case.bytes,
+            })
+        })
+        .collect()
+}
 
 /// The case every ratio of the report is taken to: the optimizer most models train with.
 pub const REFERENCE: &str = "adam";
@@ -61,12 +73,13 @@ pub const DENSE_PEER: &str = "meta-sgd:m=20";
 pub struct SpeedCase {
     /// The optimizer and its hyperparameters.
     pub spec: OptimizerSpec,
-    /// Bytes of memory traffic one step needs per coordinate (see [`CASES`]).
+    /// Bytes of memory traffic one step needs per coordinate (see [`cases`]).
     pub bytes: usize,
 }
 
 impl SpeedCase {
-    /// Parses one line of [`CASES`].
+    /// The case `spec` with `bytes` of traffic per coordinate (a case of your own; the suite's
+    /// are [`cases`]).
     pub fn new(spec: &str, bytes: usize) -> Result<Self, SpecError> {
         Ok(SpeedCase {
             spec: spec.parse()?,
@@ -98,15 +111,6 @@ impl SpeedCase {
 
 pub(crate) fn has_memory(spec: &OptimizerSpec) -> bool {
     spec.entry().is_ok_and(|e| e.key("m").is_some())
-}
-
-/// [`CASES`], parsed. The list is constant and a test parses and builds every line, so this
-/// cannot fail at run time.
-pub fn cases() -> Vec<SpeedCase> {
-    CASES
-        .iter()
-        .map(|&(spec, bytes)| SpeedCase::new(spec, bytes).expect("CASES are valid specs (tested)"))
-        .collect()
 }
 
 /// Which kernels an optimizer ran with: the memory's default (reproducible: AVX2 or portable,

@@ -6,12 +6,13 @@ use std::time::Instant;
 use lrmem_memory_core::{Kernels as MemKernels, Memory};
 use lrmem_optimizers::{Meta, MetaConfig, Optimizer, SgdConfig};
 
+use super::dense::DenseMemory;
+use super::inputs::{copy, gradients, memory_config, triad, COPY_BYTES, SIZES, TRIAD_BYTES};
+use super::timing::{cpu_name, interleave, median, ratio};
 use super::{
-    cases, median, Bandwidth, CaseKey, Dense, Row, SpeedCase, SpeedError, SpeedReport, DENSE_PEER,
+    cases, model, Bandwidth, CaseKey, Dense, Row, SpeedCase, SpeedError, SpeedReport, DENSE_PEER,
     REFERENCE, SCHEMA, VERSION,
 };
-use crate::dense::DenseMemory;
-use crate::{copy, gradients, memory_config, triad, COPY_BYTES, SIZES, TRIAD_BYTES};
 
 /// What [`measure`] runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +20,7 @@ pub struct SpeedOptions {
     /// The quick profile: 5 rounds of ≥ 2 ms samples (3 for the dense baseline), about a
     /// minute; otherwise 15 rounds of ≥ 5 ms (5 for the dense baseline).
     pub quick: bool,
-    /// The tensor sizes D ([`crate::SIZES`] by default). The dense baseline runs up to 10⁶.
+    /// The tensor sizes D ([`SIZES`](super::SIZES) by default). The dense baseline runs up to 10⁶.
     pub sizes: Vec<usize>,
     /// The optimizers ([`cases`] by default); must include [`REFERENCE`].
     pub cases: Vec<SpeedCase>,
@@ -107,6 +108,34 @@ struct Entry {
 }
 
 impl Entry {
+    /// An optimizer case: its key, bytes per coordinate and state bytes, stepping `d`
+    /// coordinates.
+    fn case(
+        key: CaseKey,
+        bytes: usize,
+        state: usize,
+        opt: Box<dyn Optimizer + Send>,
+        d: usize,
+    ) -> Self {
+        Entry {
+            case: Some((key, bytes, state)),
+            work: Work::Opt {
+                opt,
+                params: vec![0.1; d],
+            },
+            k: 0,
+        }
+    }
+
+    /// A reference (copy, triad, the dense baseline).
+    fn reference(work: Work) -> Self {
+        Entry {
+            case: None,
+            work,
+            k: 0,
+        }
+    }
+
     fn run(&mut self, grads: &[Vec<f32>; 2]) -> Result<(), SpeedError> {
         let g = &grads[self.k % 2];
         self.k += 1;
@@ -120,17 +149,22 @@ impl Entry {
     }
 }
 
-/// The CPU's model name, from `/proc/cpuinfo`.
-fn cpu_name() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
+/// What every size of a run measures: the cases, and Meta-SGD with forced kernels.
+struct Plan<'a> {
+    opts: &'a SpeedOptions,
+    /// The cases' keys, in the suite's order.
+    keys: Vec<CaseKey>,
+    /// The dense peer with kernels other than the default, where they differ from it.
+    forced: Vec<(CaseKey, MemKernels)>,
+    /// The dense peer's bytes per coordinate, where the suite has it.
+    peer_bytes: Option<usize>,
+}
+
+/// Where the references sit among a size's entries.
+struct References {
+    copy: usize,
+    triad: usize,
+    dense: Option<usize>,
 }
 
 /// Runs the speed suite (see the [module documentation](super) for the method). Takes about a
@@ -183,7 +217,7 @@ pub fn measure_with_progress(
         version: VERSION,
         quick: opts.quick,
         rounds: opts.rounds(),
-        cpu: cpu_name(),
+        cpu: cpu_name().unwrap_or_else(|| "unknown".into()),
         kernel: kernel.into(),
         sizes: sizes.clone(),
         cases: keys
@@ -199,186 +233,154 @@ pub fn measure_with_progress(
         phases: Vec::new(),
         seconds: 0.0,
     };
-    let peer_bytes = opts
-        .cases
-        .iter()
-        .find(|c| CaseKey::from(*c) == dense_peer)
-        .map(|c| c.bytes);
+    let plan = Plan {
+        opts,
+        peer_bytes: opts
+            .cases
+            .iter()
+            .find(|c| CaseKey::from(*c) == dense_peer)
+            .map(|c| c.bytes),
+        keys,
+        forced,
+    };
     for &d in &sizes {
-        let grads = gradients(d, 7);
-        let mut entries: Vec<Entry> = Vec::new();
-        for (case, key) in opts.cases.iter().zip(&keys) {
-            entries.push(Entry {
-                case: Some((key.clone(), case.bytes, case.state_bytes()?)),
-                work: Work::Opt {
-                    opt: case.build()?,
-                    params: vec![0.1; d],
-                },
-                k: 0,
-            });
-        }
-        for ((key, kernels), bytes) in forced.iter().zip(std::iter::repeat(peer_bytes).flatten()) {
-            // `memory_config(20)` is what `meta-sgd:m=20` builds (the memory's defaults).
-            let mut opt = Meta::new(
-                SgdConfig::default(),
-                MetaConfig {
-                    memory: memory_config(DENSE_M),
-                    ..MetaConfig::default()
-                },
-            )?;
-            opt.set_kernels(*kernels);
-            // The optimizer's own memory config: installed as it is, with the forced kernels.
-            opt.insert_memory("w", Memory::new(memory_config(DENSE_M))?)?;
-            entries.push(Entry {
-                case: Some((key.clone(), bytes, key.spec.state_bytes()?)),
-                work: Work::Opt {
-                    opt: Box::new(opt),
-                    params: vec![0.1; d],
-                },
-                k: 0,
-            });
-        }
-        let copy_i = entries.len();
-        entries.push(Entry {
-            case: None,
-            work: Work::Copy {
-                src: grads[0].clone(),
-                dst: vec![0.0; d],
-            },
-            k: 0,
-        });
-        let triad_i = entries.len();
-        entries.push(Entry {
-            case: None,
-            work: Work::Triad {
-                a: vec![0.0; d],
-                b: grads[0].clone(),
-                c: grads[1].clone(),
-            },
-            k: 0,
-        });
-        let dense_i = (d <= DENSE_MAX_D && peer_bytes.is_some()).then(|| {
-            entries.push(Entry {
-                case: None,
-                work: Work::Dense {
-                    mem: Box::new(DenseMemory::new(&memory_config(DENSE_M), d)),
-                    params: vec![0.1; d],
-                },
-                k: 0,
-            });
-            entries.len() - 1
-        });
-        let rounds_of = |i: usize| {
-            if Some(i) == dense_i {
-                opts.dense_rounds()
-            } else {
-                opts.rounds()
-            }
-        };
-        let per_step = interleave(
-            &mut entries,
-            opts.rounds(),
-            opts.sample_ns(),
-            rounds_of,
-            |e| e.run(&grads),
-        )?;
-        let times: Vec<Vec<f64>> = per_step
-            .into_iter()
-            .map(|t| t.into_iter().map(|ns| ns / d as f64).collect())
-            .collect();
-        let find = |key: &CaseKey| {
-            entries
-                .iter()
-                .position(|e| e.case.as_ref().is_some_and(|c| &c.0 == key))
-        };
-        let adam = find(&reference).expect("checked above");
-        let copy_ns = median(times[copy_i].clone());
-        let copy_gbps = COPY_BYTES as f64 / copy_ns;
-        report.bandwidth.push(Bandwidth {
-            d,
-            copy_gbps,
-            triad_gbps: TRIAD_BYTES as f64 / median(times[triad_i].clone()),
-            copy_ns_per_coord: copy_ns,
-        });
-        // Rounds run in lock step, except the dense baseline's fewer: compare its rounds with
-        // the same rounds of the other entry.
-        let per_round = |a: usize, b: usize| -> f64 {
-            median(times[a].iter().zip(&times[b]).map(|(x, y)| x / y).collect())
-        };
-        for (i, e) in entries.iter().enumerate() {
-            let Some((key, bytes, state)) = &e.case else {
-                continue;
-            };
-            let ns = median(times[i].clone());
-            let gbps = *bytes as f64 / ns;
-            report.rows.push(Row {
-                case: key.clone(),
-                d,
-                ns_per_coord: ns,
-                ns_per_coord_min: times[i].iter().copied().fold(f64::INFINITY, f64::min),
-                bytes_per_coord: *bytes,
-                state_bytes: *state,
-                gbps,
-                frac_copy: gbps / copy_gbps,
-                roofline_ratio: ns / (*bytes as f64 / copy_gbps),
-                ratio_to_adam: per_round(i, adam),
-            });
-        }
-        if let (Some(di), Some(peer)) = (dense_i, find(&dense_peer)) {
-            report.dense.push(Dense {
-                d,
-                centers: DENSE_M,
-                ns_per_coord: median(times[di].clone()),
-                peer: dense_peer.clone(),
-                speedup_of_meta_sgd: per_round(di, peer),
-            });
-        }
+        measure_size(&plan, d, &mut report)?;
         progress(&report, d);
     }
     if opts.profile {
         let (rounds, sample) = (opts.rounds(), opts.sample_ns());
-        report.fixed = super::model::measure_fixed(&opts.cases, rounds, sample)?;
-        report.phases = super::model::measure_phases(rounds, sample)?;
-        report.models = super::model::measure_models(&opts.cases, rounds, 5.0 * sample)?;
+        report.fixed = model::measure_fixed(&opts.cases, rounds, sample)?;
+        report.phases = model::measure_phases(rounds, sample)?;
+        report.models = model::measure_models(&opts.cases, rounds, 5.0 * sample)?;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-/// Times `entries` side by side: `rounds` rounds, each timing every entry once (a sample of
-/// as many calls as take ≥ `sample_ns`, sized after a warm-up call that also takes the
-/// first-touch page faults), in an order rotated by one per round; entry `i` stops after
-/// `rounds_of(i)` rounds (a slow baseline needs fewer). Returns each entry's per-call times,
-/// ns.
-pub(super) fn interleave<E>(
-    entries: &mut [E],
-    rounds: usize,
-    sample_ns: f64,
-    rounds_of: impl Fn(usize) -> usize,
-    mut run: impl FnMut(&mut E) -> Result<(), SpeedError>,
-) -> Result<Vec<Vec<f64>>, SpeedError> {
-    let mut reps = Vec::with_capacity(entries.len());
-    for e in entries.iter_mut() {
-        run(e)?;
-        let t = Instant::now();
-        run(e)?;
-        let ns = t.elapsed().as_nanos().max(1) as f64;
-        reps.push(((sample_ns / ns).ceil() as usize).clamp(1, 1_000_000));
+/// The entries of size `d`: every case, the forced-kernel cases, copy, triad and (up to
+/// [`DENSE_MAX_D`], where the suite has the dense peer) the dense baseline.
+fn entries(
+    plan: &Plan<'_>,
+    d: usize,
+    grads: &[Vec<f32>; 2],
+) -> Result<(Vec<Entry>, References), SpeedError> {
+    let mut entries: Vec<Entry> = Vec::new();
+    for (case, key) in plan.opts.cases.iter().zip(&plan.keys) {
+        let state = case.state_bytes()?;
+        entries.push(Entry::case(
+            key.clone(),
+            case.bytes,
+            state,
+            case.build()?,
+            d,
+        ));
     }
-    let n = entries.len();
-    let mut times = vec![Vec::with_capacity(rounds); n];
-    for r in 0..rounds {
-        for j in 0..n {
-            let i = (j + r) % n;
-            if r >= rounds_of(i) {
-                continue;
-            }
-            let t = Instant::now();
-            for _ in 0..reps[i] {
-                run(&mut entries[i])?;
-            }
-            times[i].push(t.elapsed().as_secs_f64() * 1e9 / reps[i] as f64);
+    let forced_bytes = std::iter::repeat(plan.peer_bytes).flatten();
+    for ((key, kernels), bytes) in plan.forced.iter().zip(forced_bytes) {
+        // `memory_config(20)` is what `meta-sgd:m=20` builds (the memory's defaults).
+        let mut opt = Meta::new(
+            SgdConfig::default(),
+            MetaConfig {
+                memory: memory_config(DENSE_M),
+                ..MetaConfig::default()
+            },
+        )?;
+        opt.set_kernels(*kernels);
+        // The optimizer's own memory config: installed as it is, with the forced kernels.
+        opt.insert_memory("w", Memory::new(memory_config(DENSE_M))?)?;
+        let state = key.spec.state_bytes()?;
+        entries.push(Entry::case(key.clone(), bytes, state, Box::new(opt), d));
+    }
+    let copy = entries.len();
+    entries.push(Entry::reference(Work::Copy {
+        src: grads[0].clone(),
+        dst: vec![0.0; d],
+    }));
+    let triad = entries.len();
+    entries.push(Entry::reference(Work::Triad {
+        a: vec![0.0; d],
+        b: grads[0].clone(),
+        c: grads[1].clone(),
+    }));
+    let dense = (d <= DENSE_MAX_D && plan.peer_bytes.is_some()).then(|| {
+        entries.push(Entry::reference(Work::Dense {
+            mem: Box::new(DenseMemory::new(&memory_config(DENSE_M), d)),
+            params: vec![0.1; d],
+        }));
+        entries.len() - 1
+    });
+    Ok((entries, References { copy, triad, dense }))
+}
+
+/// Times every entry at size `d` side by side and adds the rows, the bandwidth and the dense
+/// baseline to `report`.
+fn measure_size(plan: &Plan<'_>, d: usize, report: &mut SpeedReport) -> Result<(), SpeedError> {
+    let opts = plan.opts;
+    let grads = gradients(d, 7);
+    let (mut entries, at) = entries(plan, d, &grads)?;
+    let rounds_of = |i: usize| {
+        if Some(i) == at.dense {
+            opts.dense_rounds()
+        } else {
+            opts.rounds()
         }
+    };
+    let per_step = interleave(
+        &mut entries,
+        opts.rounds(),
+        opts.sample_ns(),
+        rounds_of,
+        |e| e.run(&grads),
+    )?;
+    let times: Vec<Vec<f64>> = per_step
+        .into_iter()
+        .map(|t| t.into_iter().map(|ns| ns / d as f64).collect())
+        .collect();
+    let find = |key: &CaseKey| {
+        entries
+            .iter()
+            .position(|e| e.case.as_ref().is_some_and(|c| &c.0 == key))
+    };
+    let adam = find(&CaseKey::of(REFERENCE)).expect("checked by measure_with_progress");
+    let copy_ns = median(times[at.copy].clone());
+    let copy_gbps = COPY_BYTES as f64 / copy_ns;
+    report.bandwidth.push(Bandwidth {
+        d,
+        copy_gbps,
+        triad_gbps: TRIAD_BYTES as f64 / median(times[at.triad].clone()),
+        copy_ns_per_coord: copy_ns,
+    });
+    // Rounds run in lock step, except the dense baseline's fewer: compare its rounds with the
+    // same rounds of the other entry.
+    let per_round = |a: usize, b: usize| ratio(&times[a], &times[b]);
+    for (i, e) in entries.iter().enumerate() {
+        let Some((key, bytes, state)) = &e.case else {
+            continue;
+        };
+        let ns = median(times[i].clone());
+        let gbps = *bytes as f64 / ns;
+        report.rows.push(Row {
+            case: key.clone(),
+            d,
+            ns_per_coord: ns,
+            ns_per_coord_min: times[i].iter().copied().fold(f64::INFINITY, f64::min),
+            bytes_per_coord: *bytes,
+            state_bytes: *state,
+            gbps,
+            frac_copy: gbps / copy_gbps,
+            roofline_ratio: ns / (*bytes as f64 / copy_gbps),
+            ratio_to_adam: per_round(i, adam),
+        });
     }
-    Ok(times)
+    let dense_peer = CaseKey::of(DENSE_PEER);
+    if let (Some(di), Some(peer)) = (at.dense, find(&dense_peer)) {
+        report.dense.push(Dense {
+            d,
+            centers: DENSE_M,
+            ns_per_coord: median(times[di].clone()),
+            peer: dense_peer,
+            speedup_of_meta_sgd: per_round(di, peer),
+        });
+    }
+    Ok(())
 }

@@ -14,25 +14,30 @@
 //! ```
 //!
 //! Method ([`measure`]): for each size D, every optimizer gets its own parameter tensor and steps
-//! it with two alternating gradients ([`crate::gradients`]). A round times each entry once (a
+//! it with two alternating gradients ([`gradients`]). A round times each entry once (a
 //! sample of as many steps as make ≥ 2 ms, 5 ms in the full profile), entries in an order
 //! rotated by one each round; the reported time is the median over rounds, and ratios (to Adam,
 //! to the dense baseline) are medians of per-round ratios, so that slow drifts of a shared
 //! machine cancel.
 
 mod cases;
+pub mod dense;
+mod inputs;
 mod measure;
 mod model;
 mod render;
+mod timing;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use cases::{cases, CaseKey, Kernels, SpeedCase, CASES, DENSE_PEER, REFERENCE};
+pub use cases::{cases, CaseKey, Kernels, SpeedCase, DENSE_PEER, REFERENCE};
+pub use inputs::{copy, gradients, memory_config, triad, CENTERS, COPY_BYTES, SIZES, TRIAD_BYTES};
 pub use measure::{measure, measure_with_progress, SpeedOptions};
 pub use model::{synthetic_images, FixedCost, ModelRow, Phase, FIXED_D, MODELS, PHASE_SIZES};
 pub use render::{Bound, Target};
+pub(crate) use timing::cpu_name;
 
 /// The `schema` field of a speed report: what the file is.
 pub const SCHEMA: &str = "lrmem-speed";
@@ -160,7 +165,7 @@ pub struct Row {
     pub ns_per_coord: f64,
     /// Fastest round.
     pub ns_per_coord_min: f64,
-    /// The traffic one step needs ([`CASES`]).
+    /// The traffic one step needs ([`cases`]).
     pub bytes_per_coord: usize,
     /// Optimizer state per coordinate (a memory adds O(M) per tensor).
     pub state_bytes: usize,
@@ -187,7 +192,7 @@ pub struct Bandwidth {
     pub copy_ns_per_coord: f64,
 }
 
-/// The dense D×M baseline ([`crate::dense`]) at one size.
+/// The dense D×M baseline ([`dense`]) at one size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dense {
     /// The tensor size.
@@ -299,19 +304,6 @@ impl SpeedReport {
 /// file in `dir`).
 pub fn report_section(dir: &Path) -> Result<String, SpeedError> {
     Ok(SpeedReport::read(&dir.join(JSON_FILE))?.render_markdown())
-}
-
-/// The median; NaN for no values.
-pub(crate) fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use lrmem_tasks::{OnlineMnist, Task, TaskFamily};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use super::measure::interleave;
-use super::{median, CaseKey, Kernels, SpeedCase, SpeedError, REFERENCE};
-use crate::{copy, gradients, memory_config};
+use super::inputs::{copy, gradients, memory_config};
+use super::timing::{interleave, median, ratio};
+use super::{CaseKey, Kernels, SpeedCase, SpeedError, REFERENCE};
 
 /// The models of the per-update table: the papers' LeNet on MNIST images and the LSTM of the
 /// forward-dynamics workload.
@@ -116,11 +116,6 @@ fn task(model: &str) -> Result<Box<dyn Task>, SpeedError> {
                 .map_err(err)
         }
     }
-}
-
-/// Median of per-round ratios a/b.
-fn ratio(a: &[f64], b: &[f64]) -> f64 {
-    median(a.iter().zip(b).map(|(x, y)| x / y).collect())
 }
 
 /// The index of [`REFERENCE`] (Adam) among the entries' cases.

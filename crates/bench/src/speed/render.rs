@@ -11,6 +11,17 @@ use crate::plot::{self, Line};
 const GREY: usize = 7;
 const BLACK: usize = 10;
 
+/// A target met when the measurement is at most `limit`.
+fn at_most(target: String, measured: f64, shown: String, limit: f64) -> Target {
+    Target {
+        target,
+        measured,
+        shown,
+        limit,
+        bound: Bound::AtMost,
+    }
+}
+
 /// Which side of its limit a [`Target`] wants the measurement on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bound {
@@ -170,17 +181,18 @@ impl SpeedReport {
     /// Targets whose rows are missing are left out.
     pub fn targets(&self) -> Vec<Target> {
         let mut out = Vec::new();
+        self.step_targets(&mut out);
+        self.speedup_targets(&mut out);
+        self.model_targets(&mut out);
+        self.scaling_targets(&mut out);
+        out
+    }
+
+    /// Meta-SGD's step against Adam's at D = 10³ and beyond the caches.
+    fn step_targets(&self, out: &mut Vec<Target>) {
         let big = big_sizes(self);
         let m20 = CaseKey::of("meta-sgd:m=20");
         let m100 = CaseKey::of("meta-sgd:m=100");
-        let adam = CaseKey::of(super::REFERENCE);
-        let at_most = |target: String, measured: f64, shown: String, limit: f64| Target {
-            target,
-            measured,
-            shown,
-            limit,
-            bound: Bound::AtMost,
-        };
         let small = self.sizes.iter().copied().filter(|&d| d == 1_000);
         for d in small.chain(big.iter().copied()) {
             for (key, limit) in [(&m20, if d < 1_000_000 { 2.5 } else { 1.5 }), (&m100, 2.0)] {
@@ -201,6 +213,11 @@ impl SpeedReport {
                 }
             }
         }
+    }
+
+    /// Meta-SGD against the authors' PyTorch step and against the dense formulation.
+    fn speedup_targets(&self, out: &mut Vec<Target>) {
+        let m20 = CaseKey::of("meta-sgd:m=20");
         if let Some(x) = self.row(&m20, 1_000_000) {
             let speedup = super::AUTHORS_STEP_MS / x.ns_per_coord;
             out.push(Target {
@@ -223,6 +240,10 @@ impl SpeedReport {
                 bound: Bound::AtLeast,
             });
         }
+    }
+
+    /// One online update of each model with the memory, against Adam's.
+    fn model_targets(&self, out: &mut Vec<Target>) {
         for (spec, limit) in [("meta-sgd:m=20", 1.10), ("meta-adam:m=20", 1.15)] {
             for model in super::MODELS {
                 if let Some(x) = self.model_row(model, &CaseKey::of(spec)) {
@@ -235,8 +256,16 @@ impl SpeedReport {
                 }
             }
         }
+    }
+
+    /// Beyond the caches: the portable kernels, flatness in D and in M, the roofline.
+    fn scaling_targets(&self, out: &mut Vec<Target>) {
+        let big = big_sizes(self);
+        let m20 = CaseKey::of("meta-sgd:m=20");
+        let m100 = CaseKey::of("meta-sgd:m=100");
+        let adam = CaseKey::of(super::REFERENCE);
         let (Some(&lo), Some(&hi)) = (big.first(), big.last()) else {
-            return out;
+            return;
         };
         let portable = m20.clone().portable();
         if let Some(p) = self.row(&portable, hi) {
@@ -304,7 +333,6 @@ impl SpeedReport {
                 ));
             }
         }
-        out
     }
 
     /// `SPEED.md`: the speed section of `REPORT.md`. Per case: state and traffic per
@@ -313,19 +341,30 @@ impl SpeedReport {
     /// bandwidth and the dense baseline; the [`targets`](SpeedReport::targets); the state per
     /// coordinate; the scaling figure (`speed_scaling.png`, beside the Markdown file).
     pub fn render_markdown(&self) -> String {
-        let r = self;
         let mut s = String::new();
-        let big = big_sizes(r);
+        self.render_intro(&mut s);
+        self.render_large(&mut s);
+        self.render_every_size(&mut s);
+        self.render_bandwidth(&mut s);
+        self.render_profile(&mut s);
+        self.render_targets(&mut s);
+        self.render_state(&mut s);
+        s
+    }
+
+    /// The title and how the numbers were measured.
+    fn render_intro(&self, s: &mut String) {
+        let r = self;
         let _ = writeln!(s, "## Speed: one optimizer step on one tensor\n");
         let _ = writeln!(
             s,
             "{} · memory kernels: `{}` · {} profile, {} interleaved rounds per size, {:.0} s. \
              Times are medians over rounds; ratios are medians of per-round ratios taken side by \
              side (the machine is shared: quote ratios, not absolute times). Gradients: \
-             `lrmem_bench::gradients` (clip 1; most |g| ≈ 0.02, some ≈ 0.3, 2% beyond the clip). \
+             `lrmem_bench::speed::gradients` (clip 1; most |g| ≈ 0.02, some ≈ 0.3, 2% beyond the clip). \
              Optimizers are named by their specs (`lrmem_optimizers::OptimizerSpec`, defaults \
              elsewhere); meta optimizers: lm_scale 0.5, cutoff 9σ, Adam on θ. Bytes per \
-             coordinate are the traffic a step needs (`lrmem_bench::speed::CASES`: Adam reads g, w, m, \
+             coordinate are the traffic a step needs (`lrmem_bench::speed::cases`, from the optimizers' registry: Adam reads g, w, m, \
              v and writes w, m, v = 28 B); \"of copy\" divides the resulting GB/s by the copy \
              bandwidth measured at the same D, and \"× roofline\" is the time over that \
              bandwidth's time for those bytes.\n",
@@ -335,6 +374,12 @@ impl SpeedReport {
             r.rounds,
             r.seconds
         );
+    }
+
+    /// Per case at every D ≥ 10⁶: ns/coordinate, ×Adam, GB/s, the fraction of copy, ×roofline.
+    fn render_large(&self, s: &mut String) {
+        let r = self;
+        let big = big_sizes(r);
         // Large-D table.
         let _ = write!(s, "| optimizer | state B/coord | bytes/coord |");
         for &d in &big {
@@ -380,6 +425,11 @@ impl SpeedReport {
             }
             let _ = writeln!(s);
         }
+    }
+
+    /// ns/coordinate (×Adam) per case at every D.
+    fn render_every_size(&self, s: &mut String) {
+        let r = self;
         // Every size.
         let _ = writeln!(
             s,
@@ -405,11 +455,16 @@ impl SpeedReport {
             }
             let _ = writeln!(s);
         }
+    }
+
+    /// The memory bandwidth and the dense baseline per D.
+    fn render_bandwidth(&self, s: &mut String) {
+        let r = self;
         // Bandwidth and dense.
         let _ = writeln!(
             s,
             "\nMemory bandwidth (STREAM copy 8 B/element, triad 12 B/element) and the dense D×M \
-             baseline (the authors' formulation, `lrmem_bench::dense`, M = 20, against {}):\n",
+             baseline (the authors' formulation, `lrmem_bench::speed::dense`, M = 20, against {}):\n",
             r.dense
                 .first()
                 .map_or(super::DENSE_PEER.to_string(), |x| x.peer.label())
@@ -432,7 +487,11 @@ impl SpeedReport {
                 dense.map_or("–".into(), |x| format!("{:.0}×", x.speedup_of_meta_sgd))
             );
         }
-        r.render_profile(&mut s);
+    }
+
+    /// The targets, checked on this run's numbers.
+    fn render_targets(&self, s: &mut String) {
+        let r = self;
         // Targets.
         let targets = r.targets();
         if !targets.is_empty() {
@@ -443,6 +502,11 @@ impl SpeedReport {
                 let _ = writeln!(s, "| {} | {} | {} |", t.target, t.shown, t.status());
             }
         }
+    }
+
+    /// The state per coordinate, and the figure.
+    fn render_state(&self, s: &mut String) {
+        let r = self;
         // State.
         let state: Vec<String> = r
             .cases
@@ -462,7 +526,6 @@ impl SpeedReport {
             state.join(", ")
         );
         let _ = writeln!(s, "![ns per coordinate against D]({FIGURE_STEM}.png)\n");
-        s
     }
 
     /// The scaling figure: ns per coordinate against D (log–log), a line per case, copy
@@ -515,9 +578,11 @@ impl SpeedReport {
         }
         Ok(plot::log_log_lines(
             stem,
-            &format!("One optimizer step: ns per coordinate ({})", self.kernel),
-            "D (coordinates in the tensor)",
-            "ns per coordinate",
+            [
+                &format!("One optimizer step: ns per coordinate ({})", self.kernel),
+                "D (coordinates in the tensor)",
+                "ns per coordinate",
+            ],
             &lines,
         )?)
     }

@@ -7,18 +7,31 @@ fn tmp(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A report with made-up numbers: every case at D = 10⁶ and 10⁷, Meta-SGD twice as slow at
+/// A report with made-up numbers: every case at D = 10³, 10⁶ and 10⁷, Meta-SGD twice as slow at
 /// M = 100 as at M = 20 at 10⁷.
 fn synthetic() -> SpeedReport {
     let sizes = vec![1_000, 1_000_000, 10_000_000];
     let mut keys: Vec<CaseKey> = cases().iter().map(CaseKey::from).collect();
     keys.push(CaseKey::of(DENSE_PEER).portable());
     let mut rows = Vec::new();
+    // The times the assertions below are about; every other case gets a made-up time of its
+    // own, whatever its place in the suite.
+    let pinned = [
+        ("adam", 0.7),
+        ("meta-sgd:m=20", 1.0),
+        ("meta-sgd:m=100", 1.2),
+    ];
     for (i, key) in keys.iter().enumerate() {
         for &d in &sizes {
-            let mut ns = 0.5 + 0.1 * i as f64;
+            let mut ns = pinned
+                .iter()
+                .find(|(spec, _)| &CaseKey::of(spec) == key)
+                .map_or(3.0 + 0.1 * i as f64, |p| p.1);
+            if key.kernels == Kernels::Portable {
+                ns = 2.1;
+            }
             if key == &CaseKey::of("meta-sgd:m=100") && d == 10_000_000 {
-                ns = 2.0 * (0.5 + 0.1 * 5.0);
+                ns = 2.0;
             }
             rows.push(Row {
                 case: key.clone(),
@@ -97,7 +110,6 @@ fn synthetic() -> SpeedReport {
 #[test]
 fn every_case_parses_builds_and_is_unique() {
     let all = cases();
-    assert_eq!(all.len(), CASES.len());
     let mut labels: Vec<String> = all.iter().map(SpeedCase::label).collect();
     labels.sort();
     labels.dedup();
@@ -125,7 +137,7 @@ fn the_portable_case_is_the_dense_peer() {
     let by_hand = Meta::new(
         SgdConfig::default(),
         MetaConfig {
-            memory: crate::memory_config(20),
+            memory: super::memory_config(20),
             ..MetaConfig::default()
         },
     )
@@ -135,7 +147,7 @@ fn the_portable_case_is_the_dense_peer() {
     let (mut a, mut b): (Box<dyn lrmem_optimizers::Optimizer>, _) =
         (Box::new(by_hand), spec.build().unwrap().into_box());
     let (mut wa, mut wb) = (vec![0.1f32; 64], vec![0.1f32; 64]);
-    let [g0, g1] = crate::gradients(64, 3);
+    let [g0, g1] = super::gradients(64, 3);
     for g in [&g0, &g1, &g0, &g1] {
         a.step("w", &mut wa, g).unwrap();
         b.step("w", &mut wb, g).unwrap();
@@ -226,7 +238,7 @@ fn targets_are_checked_on_the_numbers() {
         t.iter()
             .filter(|t| t.target.contains("copy-bandwidth"))
             .count(),
-        CASES.len()
+        cases().len()
     );
 }
 
@@ -303,7 +315,7 @@ fn measure_fills_every_row() {
     // The three cases, plus Meta-SGD forced to each kernel tier that differs from the default
     // on this CPU (portable where it has AVX2, and AVX-512 where it has that too).
     let kernel_of = |k| {
-        let mut m = lrmem_optimizers::memory_core::Memory::new(crate::memory_config(20)).unwrap();
+        let mut m = lrmem_optimizers::memory_core::Memory::new(super::memory_config(20)).unwrap();
         m.set_kernels(k);
         m.kernel_name()
     };

@@ -424,29 +424,10 @@ mod tests {
         }
     }
 
-    /// A tiny MNIST stand-in: `n` images of a bar at a random column, labels 0.
-    fn tiny_mnist(n: usize) -> crate::mnist::Mnist {
-        let split = |seed| {
-            let cols = random(n, seed, 1.0);
-            let mut pixels = vec![0u8; n * PIXELS];
-            for (i, c) in cols.iter().enumerate() {
-                let x = (8.0 + 6.0 * c) as usize;
-                for y in 5..23 {
-                    pixels[i * PIXELS + y * SIDE + x] = 255;
-                }
-            }
-            crate::mnist::Split::new(pixels, vec![0; n]).unwrap()
-        };
-        crate::mnist::Mnist {
-            train: split(1),
-            test: split(2),
-        }
-    }
-
     #[test]
     fn the_workload_steps_two_players_and_evaluates_periodically() {
         let cfg = small(3);
-        let family = BeganMnist::new(&tiny_mnist(20), cfg).unwrap();
+        let family = BeganMnist::new(&crate::mnist::Mnist::bars(20), cfg).unwrap();
         assert_eq!(family.players(), &["generator", "discriminator"]);
         assert_eq!((family.len(), family.metric()), (1, BEGAN_METRIC));
         assert!(family.build(1, 0).is_err());
@@ -494,7 +475,7 @@ mod tests {
                 ..cfg
             },
         ] {
-            assert!(BeganMnist::new(&tiny_mnist(20), bad).is_err());
+            assert!(BeganMnist::new(&crate::mnist::Mnist::bars(20), bad).is_err());
         }
     }
 
@@ -513,7 +494,7 @@ mod tests {
     #[test]
     fn the_frechet_distance_curve_and_the_picture() {
         let cfg = small(2);
-        let mnist = tiny_mnist(20);
+        let mnist = crate::mnist::Mnist::bars(20);
         let net = FeatureNet::train(&mnist, 0).unwrap();
         let family = BeganMnist::new(&mnist, cfg).unwrap();
         let mut plain = family.build(0, 3).unwrap();

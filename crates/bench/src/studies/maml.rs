@@ -252,9 +252,11 @@ pub fn section(r: &MamlResult, out_dir: &Path) -> Result<String, BenchError> {
     let stem = out_dir.join("maml_alpha");
     plot::lines(
         &stem,
-        "MAML on mixed linear regression: test loss after adaptation",
-        "meta-training inner rate α_t",
-        "test loss",
+        [
+            "MAML on mixed linear regression: test loss after adaptation",
+            "meta-training inner rate α_t",
+            "test loss",
+        ],
         &lines,
     )
     .map_err(|e| BenchError::Plot {
