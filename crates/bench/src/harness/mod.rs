@@ -49,7 +49,7 @@ mod outcome;
 mod run;
 mod run_one;
 mod shard;
-mod store;
+pub(crate) mod store;
 mod threads;
 mod tune;
 

@@ -55,7 +55,7 @@ impl ResultsFile {
         let wanted = encode(path, experiment)?;
         if resume && path.exists() {
             let (header, done, good_len) = read(path)?;
-            if header.experiment != wanted {
+            if !same_experiment(&header.experiment, &wanted) {
                 let differs = differing_fields(&header.experiment, &wanted);
                 return Err(BenchError::Results {
                     path: path.to_path_buf(),
@@ -155,13 +155,36 @@ impl ResultsFile {
     ) -> Result<(Option<Shard>, Vec<RunResult>), BenchError> {
         let wanted = encode(path, experiment)?;
         let (header, runs, _) = read(path)?;
-        if header.experiment != wanted {
+        if !same_experiment(&header.experiment, &wanted) {
             return Err(BenchError::OtherExperiment {
                 path: path.to_path_buf(),
                 differs: differing_fields(&header.experiment, &wanted),
             });
         }
         Ok((header.shard, runs))
+    }
+}
+
+/// Whether two stored experiments are one: equal but for the order of their arms, which decides
+/// only the order runs are made and reported in (a results file written when the registry
+/// listed the peers in another order resumes and renders).
+fn same_experiment(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    fn canonical(v: &serde_json::Value) -> serde_json::Value {
+        let mut v = v.clone();
+        if let Some(arms) = v.get_mut("arms").and_then(|a| a.as_array_mut()) {
+            arms.sort_by_key(|arm| arm.to_string());
+        }
+        v
+    }
+    canonical(a) == canonical(b)
+}
+
+/// Whether `saved` (read from a results file) and `planned` are one experiment, but for the
+/// order of their arms (see [`same_experiment`]).
+pub(crate) fn is_same_experiment(saved: &Experiment, planned: &Experiment) -> bool {
+    match (serde_json::to_value(saved), serde_json::to_value(planned)) {
+        (Ok(a), Ok(b)) => same_experiment(&a, &b),
+        _ => saved == planned,
     }
 }
 
@@ -233,5 +256,30 @@ fn differing_fields(a: &serde_json::Value, b: &serde_json::Value) -> String {
             v.join(", ")
         }
         _ => "everything".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_experiment;
+
+    /// The order of the arms does not make another experiment (a results file written with the
+    /// peers in another order resumes); another arm, or another setting, does.
+    #[test]
+    fn arms_in_another_order_are_the_same_experiment() {
+        let v = |arms: &[&str], seeds: &[u64]| serde_json::json!({ "arms": arms, "seeds": seeds, "workload": "mnist" });
+        assert!(same_experiment(
+            &v(&["sgd", "cocob"], &[0]),
+            &v(&["cocob", "sgd"], &[0])
+        ));
+        assert!(!same_experiment(
+            &v(&["sgd", "cocob"], &[0]),
+            &v(&["sgd", "dog"], &[0])
+        ));
+        assert!(!same_experiment(
+            &v(&["sgd"], &[0]),
+            &v(&["sgd", "sgd"], &[0])
+        ));
+        assert!(!same_experiment(&v(&["sgd"], &[0]), &v(&["sgd"], &[1])));
     }
 }

@@ -69,7 +69,7 @@ fn stage_results(
     if ctx.render_only {
         let runs = if path.exists() {
             let (saved, runs) = harness::ResultsFile::read(&path)?;
-            if saved != experiment {
+            if !harness::store::is_same_experiment(&saved, &experiment) {
                 return Err(BenchError::Results {
                     path,
                     reason: "it was written for another experiment than this build's plan; render with the build that ran it".into(),
