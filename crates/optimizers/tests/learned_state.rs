@@ -348,39 +348,59 @@ fn gradient() -> impl Strategy<Value = f32> {
     ]
 }
 
-/// What a run does between steps: set `lr` to a value, or step with a gradient.
+/// What a run does between steps: set `lr` to a value, step with a gradient, or step with a
+/// NaN gradient (refused).
 #[derive(Debug, Clone)]
 enum Op {
     Lr(f32),
     Step(f32),
+    Nan,
 }
 
 fn ops() -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(
         prop_oneof![
-            rate().prop_map(Op::Lr),
-            gradient().prop_map(Op::Step),
-            gradient().prop_map(Op::Step)
+            2 => rate().prop_map(Op::Lr),
+            4 => gradient().prop_map(Op::Step),
+            1 => Just(Op::Nan),
         ],
         1..40,
     )
 }
 
-/// Runs `ops` on `opt`: every `Ok` step leaves the parameters and the state finite, every
-/// refused call changes nothing, and the checkpoint at the end loads into `fresh`.
+/// A starting parameter: an ordinary one, or the largest finite f32 (every step of these
+/// optimizers moves a coordinate by less than half its spacing there, docs/guide.md §11).
+fn start() -> impl Strategy<Value = f32> {
+    prop_oneof![Just(0.5f32), Just(f32::MAX)]
+}
+
+/// One op on `opt` and the parameters `w`.
+fn apply(
+    opt: &mut impl Optimizer,
+    w: &mut [f32; 2],
+    op: &Op,
+) -> Result<(), lrmem_optimizers::OptimError> {
+    match *op {
+        Op::Lr(lr) => opt.set_lr(lr),
+        Op::Step(g) => opt.step("w", w, &[g, -g]),
+        Op::Nan => opt.step("w", w, &[f32::NAN, 1.0]),
+    }
+}
+
+/// Runs `ops` on `opt` from w = (w0, −w0): every `Ok` step leaves the parameters and the state
+/// finite, every refused call changes nothing, and the checkpoint at the end loads into
+/// `fresh`.
 fn run_ops<O: Optimizer + Checkpoint + Inspect>(
     what: &str,
     mut opt: O,
     fresh: O,
+    w0: f32,
     ops: &[Op],
 ) -> Result<(), TestCaseError> {
-    let mut w = [0.5f32, -0.5];
+    let mut w = [w0, -w0];
     for op in ops {
         let before = (opt.save().unwrap(), bits(&w));
-        let result = match *op {
-            Op::Lr(lr) => opt.set_lr(lr),
-            Op::Step(g) => opt.step("w", &mut w, &[g, -g]),
-        };
+        let result = apply(&mut opt, &mut w, op);
         if result.is_err() {
             prop_assert_eq!(
                 &(opt.save().unwrap(), bits(&w)),
@@ -420,25 +440,77 @@ fn run_ops<O: Optimizer + Checkpoint + Inspect>(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Rprop: Δ·lr/lr_old (a new lr) and Δ·η± (a step) at every scale.
+    /// Rprop: Δ·lr/lr_old (a new lr), Δ·η± (a step) and Δ/Δ₀ (under `Meta`) at every scale.
     #[test]
-    fn rprop_at_the_boundaries(lr in rate(), up in prop_oneof![Just(1.2f32), Just(1e30f32)], ops in ops()) {
+    fn rprop_at_the_boundaries(
+        lr in rate(),
+        up in prop_oneof![Just(1.2f32), Just(1e30f32)],
+        w0 in start(),
+        ops in ops(),
+    ) {
         let cfg = RpropConfig { etas: (0.5, up), ..RpropConfig::with_lr(lr) };
-        run_ops("rprop", Rprop::new(cfg).unwrap(), rprop(0.5), &ops)?;
+        run_ops("rprop", Rprop::new(cfg).unwrap(), rprop(0.5), w0, &ops)?;
+        let meta = || meta_over(Rprop::new(cfg).unwrap(), lr);
+        run_ops("meta-rprop", meta(), meta(), w0, &ops)?;
     }
 
-    /// SGD-HD and Adam-HD: α·lr/lr_old, α + β·g·g_prev and α·g at every scale.
+    /// SGD-HD and Adam-HD: α·lr/lr_old, α + β·h, α·√(1 − β₂ᵗ)/(1 − β₁ᵗ), α·g and α/α₀
+    /// (under `Meta`) at every scale, β₁ up to the largest f32 below 1.
     #[test]
-    fn hd_at_the_boundaries(lr in rate(), beta in prop_oneof![Just(0.0f32), Just(1e30f32), rate()], ops in ops()) {
-        run_ops("sgd-hd", sgd_hd(lr, beta), sgd_hd(0.1, 0.0), &ops)?;
-        run_ops("adam-hd", adam_hd(lr, beta), adam_hd(0.1, 0.0), &ops)?;
+    fn hd_at_the_boundaries(
+        lr in rate(),
+        beta in prop_oneof![Just(0.0f32), Just(1e30f32), Just(f32::MAX), rate()],
+        beta1 in prop_oneof![Just(0.0f32), Just(0.9f32), Just(1.0f32 - f32::EPSILON / 2.0)],
+        beta2 in prop_oneof![Just(0.0f32), Just(0.999f32), Just(1.0f32 - f32::EPSILON / 2.0)],
+        eps in prop_oneof![Just(1e-45f32), Just(1e-8f32), Just(1e6f32)],
+        w0 in start(),
+        ops in ops(),
+    ) {
+        run_ops("sgd-hd", sgd_hd(lr, beta), sgd_hd(0.1, 0.0), w0, &ops)?;
+        let adam = || AdamHd::new(AdamHdConfig {
+            lr, hypergrad_lr: beta, beta1, beta2, eps, ..Default::default()
+        }).unwrap();
+        run_ops("adam-hd", adam(), adam_hd(0.1, 0.0), w0, &ops)?;
+        run_ops("meta-sgd-hd", meta_over(sgd_hd(lr, beta), lr), meta_over(sgd_hd(lr, beta), lr), w0, &ops)?;
+        run_ops("meta-adam-hd", meta_over(adam(), lr), meta_over(adam(), lr), w0, &ops)?;
     }
 
-    /// Meta over each of them: the direction Δ/Δ₀ or α/α₀ and the rates times lr/η₀.
+    /// A schedule of `lr` from any rate to any rate (0 included for hypergradient descent)
+    /// with refused steps among the others: a refused step leaves the optimizer as it was (its
+    /// checkpoint, step count included), every step is finite.
     #[test]
-    fn meta_at_the_boundaries(lr in rate(), ops in ops()) {
-        run_ops("meta-rprop", meta_over(rprop(lr), lr), meta_over(rprop(lr), lr), &ops)?;
-        run_ops("meta-sgd-hd", meta_over(sgd_hd(lr, 1e30), lr), meta_over(sgd_hd(lr, 1e30), lr), &ops)?;
-        run_ops("meta-adam-hd", meta_over(adam_hd(lr, 1e30), lr), meta_over(adam_hd(lr, 1e30), lr), &ops)?;
+    fn schedules_at_the_boundaries(
+        from in rate(),
+        to in prop_oneof![Just(0.0f32), rate()],
+        steps in 1u64..8,
+        w0 in start(),
+        ops in ops(),
+    ) {
+        fn run<O: Optimizer + Checkpoint>(
+            what: &str,
+            mut opt: Scheduled<O>,
+            w0: f32,
+            ops: &[Op],
+        ) -> Result<(), TestCaseError> {
+            let mut w = [w0, -w0];
+            for op in ops.iter().filter(|op| !matches!(op, Op::Lr(_))) {
+                let before = (opt.save().unwrap(), bits(&w));
+                if apply(&mut opt, &mut w, op).is_err() {
+                    prop_assert_eq!(&(opt.save().unwrap(), bits(&w)), &before, "{}: {:?}", what, op);
+                }
+                prop_assert!(w.iter().all(|x| x.is_finite()), "{}: {:?} → {:?}", what, op, w);
+            }
+            Ok(())
+        }
+        let lr = Linear::new(from, to, steps).unwrap();
+        run("sgd-hd", Scheduled::new(sgd_hd(from, 1e30)).schedule("lr", lr).unwrap(), w0, &ops)?;
+        run("adam-hd", Scheduled::new(adam_hd(from, 1e30)).schedule("lr", lr).unwrap(), w0, &ops)?;
+        let meta = meta_over(sgd_hd(from, 1e30), from);
+        run("meta-sgd-hd", Scheduled::new(meta).schedule("lr", lr).unwrap(), w0, &ops)?;
+        if to > 0.0 {
+            run("rprop", Scheduled::new(rprop(from)).schedule("lr", lr).unwrap(), w0, &ops)?;
+            let meta = meta_over(rprop(from), from);
+            run("meta-rprop", Scheduled::new(meta).schedule("lr", lr).unwrap(), w0, &ops)?;
+        }
     }
 }
