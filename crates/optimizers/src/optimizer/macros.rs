@@ -79,7 +79,9 @@ macro_rules! optimizer_struct {
             }
 
             /// Every tensor's state by tensor name and field, and any model-wide scalars
-            /// ([`StateView`](crate::StateView)).
+            /// ([`StateView`](crate::StateView)). Learned rates that follow `lr` (Rprop,
+            /// hypergradient descent) show as learned until the next step follows a value set
+            /// since (a checkpoint saves them as followed; docs/guide.md §8).
             pub fn state(&self) -> $crate::optimizer::state::StateView<'_> {
                 let mut view = $crate::optimizer::state::view(&self.states);
                 view.model = $crate::optimizer::model::model_fields(&self.global);
