@@ -150,14 +150,16 @@ optimizer_struct!(
     /// ```
     AdamHd, AdamHdConfig, HdState);
 
-/// How α, learned from α₀, follows a new α₀ (`lr`): multiplied by new/old (shifted by the new
-/// value when the old one was 0), so that a schedule on `lr` scales the steps as it scales
-/// SGD's while keeping the adaptation hypergradient descent learned. Overwriting α instead would
-/// undo that adaptation at every step of a schedule. Tensors that have not stepped yet start
-/// from the new value.
+/// How α, learned from α₀, follows a new α₀ (`lr`) at the next step: multiplied by new/old
+/// (shifted by the new value when the old one was 0), so that a schedule on `lr` scales the
+/// steps as it scales SGD's while keeping the adaptation hypergradient descent learned.
+/// Overwriting α instead would undo that adaptation at every step of a schedule. Tensors that
+/// have not stepped yet start from the new value. The result saturates at ±10⁶ as every update
+/// of α does ([`bounded`]): α₀ = 10⁻⁴⁵ and then `lr` = 10⁶ is a ratio of 10⁵¹ (docs/guide.md
+/// §11).
 fn follow_lr(old: f32, new: f32, state: &mut HdState) {
     if old != new {
-        state.lr = hyper::rescale(state.lr, old, new);
+        state.lr = bounded(hyper::rescale(state.lr, old, new));
     }
 }
 
@@ -196,6 +198,8 @@ impl StateRules<HdState> for SgdHdConfig {
         rate_out_of_bounds(state.lr)
     }
 
+    const FOLLOWS: bool = true;
+
     fn follow(&self, new: &Self, state: &mut HdState) {
         follow_lr(self.lr, new.lr, state);
     }
@@ -220,6 +224,8 @@ impl StateRules<HdState> for AdamHdConfig {
     fn problem(&self, state: &HdState) -> Option<String> {
         rate_out_of_bounds(state.lr).or_else(|| negative("v", &state.b))
     }
+
+    const FOLLOWS: bool = true;
 
     fn follow(&self, new: &Self, state: &mut HdState) {
         follow_lr(self.lr, new.lr, state);
@@ -332,8 +338,8 @@ fn relative(alpha: f32, alpha0: f32) -> f32 {
 /// step size has moved from α₀ (`relative`). The `Base` impl's docs follow the type.
 macro_rules! hd_optimizer {
     ($ty:ident, $(#[$base_doc:meta])*) => {
-        /// `lr` is α₀: every α already learned follows a new value by the ratio new/old (see
-        /// `follow_lr`). The other keys apply from the next step.
+        /// `lr` is α₀: every α already learned follows a new value by the ratio new/old at the
+        /// next step, within ±10⁶ (see `follow_lr`). The other keys apply from the next step.
         impl Optimizer for $ty {
             config_hyperparameters!();
 
@@ -345,7 +351,7 @@ macro_rules! hd_optimizer {
             ) -> Result<(), OptimError> {
                 let cfg = self.config;
                 let grads = check_inputs(name, params, grads, cfg.non_finite)?;
-                let st = self.states.get_or_start(name, params, &cfg)?;
+                let st = self.tensor_state(name, params)?;
                 cfg.learn_rate(st, &grads);
                 let step_size = cfg.step_size(st);
                 for (w, u) in params.iter_mut().zip(cfg.directions(st, &grads)) {
@@ -367,7 +373,7 @@ macro_rules! hd_optimizer {
                 mut buf: DirectionBuf<'_>,
             ) -> Result<Direction, OptimError> {
                 let cfg = self.config;
-                let st = self.states.get_or_start(name, params, &cfg)?;
+                let st = self.tensor_state(name, params)?;
                 cfg.learn_rate(st, grads);
                 let scale = relative(cfg.step_size(st), cfg.lr);
                 for (u, d) in buf.values().iter_mut().zip(cfg.directions(st, grads)) {

@@ -98,15 +98,16 @@ optimizer_struct!(
 
 state_fields!(RpropState { prev, step });
 
-/// `lr` is Δ₀: every step size already learned follows a new value by the ratio new/old
-/// (`RpropConfig`'s `follow`). The other keys apply from the next step.
+/// `lr` is Δ₀: every step size already learned follows a new value by the ratio new/old at the
+/// next step, within the bounds (`RpropConfig`'s `follow`). The other keys apply from the next
+/// step.
 impl Optimizer for Rprop {
     config_hyperparameters!();
 
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
-        let st = self.states.get_or_start(name, params, &cfg)?;
+        let st = self.tensor_state(name, params)?;
         for (((w, &g), p), s) in params
             .iter_mut()
             .zip(grads.iter())
@@ -164,36 +165,50 @@ impl StateRules<RpropState> for RpropConfig {
         }
     }
 
-    /// Step sizes stay within [Δmin, Δmax] (the initial one may lie outside, as in torch).
+    /// Step sizes stay within [min(Δmin, Δ₀), max(Δmax, Δ₀)]: [Δmin, Δmax], where every
+    /// change of Δ keeps it, and the initial Δ₀, which may lie outside, as in torch.
     fn problem(&self, state: &RpropState) -> Option<String> {
-        let (lo, hi) = self.step_sizes;
-        let bad = state
-            .step
-            .iter()
-            .find(|&&s| !((lo..=hi).contains(&s) || s == self.lr))?;
+        let (lo, hi) = self.step_range();
+        let bad = state.step.iter().find(|&&s| !(lo..=hi).contains(&s))?;
         Some(format!(
-            "has a step size {bad} outside [step_min, step_max] = [{lo}, {hi}]"
+            "has a step size {bad} outside [min(step_min, lr), max(step_max, lr)] = [{lo}, {hi}]"
         ))
     }
+
+    const FOLLOWS: bool = true;
 
     /// `lr` is Δ₀, the step size a tensor starts from: a new value applies to tensors that have
     /// not stepped yet, and every step size Δ already learned is multiplied by new/old, so that
     /// a schedule on `lr` scales Rprop's steps as it scales SGD's while keeping what Rprop
-    /// learned about each coordinate (the bounds `step_min`/`step_max` apply at Δ's next change,
-    /// as to Δ₀).
+    /// learned about each coordinate. The result saturates at [min(Δmin, Δ₀), max(Δmax, Δ₀)]
+    /// of the new config (as does a Δ outside new `step_min`/`step_max`): a ratio of 10³⁸
+    /// would otherwise overflow Δ to ∞ and the next step to NaN (docs/guide.md §11).
     fn follow(&self, new: &Self, state: &mut RpropState) {
-        if self.lr != new.lr {
-            for d in &mut state.step {
-                *d = hyper::rescale(*d, self.lr, new.lr);
-            }
+        let (lo, hi) = new.step_range();
+        for d in &mut state.step {
+            let scaled = if self.lr != new.lr {
+                hyper::rescale(*d, self.lr, new.lr)
+            } else {
+                *d
+            };
+            *d = scaled.clamp(lo, hi);
         }
+    }
+}
+
+impl RpropConfig {
+    /// The range every step size Δ lies in: [Δmin, Δmax] widened to the initial Δ₀ = `lr`.
+    fn step_range(&self) -> (f32, f32) {
+        let (lo, hi) = self.step_sizes;
+        (lo.min(self.lr), hi.max(self.lr))
     }
 }
 
 /// Under [`Meta`](crate::Meta), u = sign(g)·Δ/Δ₀ (docs/algorithm.md §12): the relative step,
 /// Rprop's per-coordinate step size Δ (grown and shrunk from sign agreement as without `Meta`)
-/// divided by Δ₀ = `lr`, so that the memory's rate takes the place of Δ₀. The query is the
-/// gradient.
+/// divided by Δ₀ = `lr`, so that the memory's rate takes the place of Δ₀. Δ/Δ₀ is at most 10⁶
+/// (memory-core's `MAX_RATE`), as hypergradient descent's α/α₀: with Δ₀ = 10⁻³⁸ and Δmax = 50
+/// it would overflow f32 (docs/guide.md §11). The query is the gradient.
 impl Base for Rprop {
     base_info!(Rprop);
 
@@ -205,7 +220,7 @@ impl Base for Rprop {
         mut buf: DirectionBuf<'_>,
     ) -> Result<Direction, OptimError> {
         let cfg = self.config;
-        let st = self.states.get_or_start(name, params, &cfg)?;
+        let st = self.tensor_state(name, params)?;
         for (((u, &g), p), s) in buf
             .values()
             .iter_mut()
@@ -214,7 +229,9 @@ impl Base for Rprop {
             .zip(st.step.iter_mut())
         {
             let sign = adapt(g, p, s, &cfg); // updates Δ first
-            *u = *s / cfg.lr * sign;
+                                             // Bounded as hypergradient descent's α/α₀: Δmax/Δ₀ overflows f32 for a Δ₀ below
+                                             // about 10⁻³⁷ (docs/guide.md §11).
+            *u = (*s / cfg.lr).min(lrmem_memory_core::MAX_RATE) * sign;
         }
         Ok(Direction::Values)
     }

@@ -25,6 +25,11 @@ macro_rules! optimizer_struct {
             config: $config,
             pub(crate) states: $crate::optimizer::state::TensorStates<$state>,
             pub(crate) global: $global,
+            /// The config the tensors' state was learned under, while a hyperparameter set
+            /// since differs from it: the state follows the change at the next step
+            /// ([`StateRules::follow`](crate::optimizer::state::StateRules::follow)), so that a
+            /// value set and set back before it changes nothing (docs/guide.md §11).
+            followed: Option<$config>,
         }
 
         impl $ty {
@@ -35,6 +40,7 @@ macro_rules! optimizer_struct {
                     config,
                     states: $crate::optimizer::state::TensorStates::default(),
                     global: <$global>::default(),
+                    followed: None,
                 })
             }
 
@@ -49,10 +55,33 @@ macro_rules! optimizer_struct {
             pub fn reset(&mut self) {
                 self.states.clear();
                 self.global = <$global>::default();
+                self.followed = None;
+            }
+
+            /// The state of tensor `name` for a step with `params`, after every tensor's state
+            /// has followed the hyperparameters set since the last step
+            /// ([`StateRules::follow`](crate::optimizer::state::StateRules::follow)); made on the
+            /// tensor's first step. The length is checked first, so that an error changes
+            /// nothing.
+            #[allow(dead_code)] // used by the optimizers whose state follows their config
+            pub(crate) fn tensor_state(
+                &mut self,
+                name: &str,
+                params: &[f32],
+            ) -> Result<&mut $state, $crate::optimizer::OptimError> {
+                if let Some(len) = self.states.len_of(name) {
+                    $crate::optimizer::inputs::check_length(name, "params", len, params.len())?;
+                }
+                if let Some(old) = self.followed.take() {
+                    $crate::optimizer::state::follow(&old, &self.config, &mut self.states);
+                }
+                self.states.get_or_start(name, params, &self.config)
             }
 
             /// Every tensor's state by tensor name and field, and any model-wide scalars
-            /// ([`StateView`](crate::StateView)).
+            /// ([`StateView`](crate::StateView)). Learned rates that follow `lr` (Rprop,
+            /// hypergradient descent) show as learned until the next step follows a value set
+            /// since (a checkpoint saves them as followed; docs/guide.md §8).
             pub fn state(&self) -> $crate::optimizer::state::StateView<'_> {
                 let mut view = $crate::optimizer::state::view(&self.states);
                 view.model = $crate::optimizer::model::model_fields(&self.global);
@@ -75,10 +104,22 @@ macro_rules! optimizer_struct {
         }
 
         impl $crate::optimizer::Checkpoint for $ty {
+            /// The state as the next step will find it: one that has yet to follow a
+            /// hyperparameter set since the last step is saved as it will follow it.
             fn save(&self) -> Result<Vec<u8>, $crate::optimizer::OptimError> {
+                let followed;
+                let states = match &self.followed {
+                    None => &self.states,
+                    Some(old) => {
+                        let mut states = self.states.clone();
+                        $crate::optimizer::state::follow(old, &self.config, &mut states);
+                        followed = states;
+                        &followed
+                    }
+                };
                 $crate::optimizer::checkpoint::save(
                     stringify!($ty),
-                    &(&self.config, &self.global, &self.states),
+                    &(&self.config, &self.global, states),
                 )
             }
 
@@ -102,6 +143,7 @@ macro_rules! optimizer_struct {
                 self.config = config;
                 self.global = global;
                 self.states = states;
+                self.followed = None;
                 Ok(())
             }
         }
@@ -149,8 +191,10 @@ pub(crate) use hyper_fields;
 /// step, and which carries nothing across tasks: `next_task` is its `reset`, `hyperparameters`
 /// lists the config's, `set_hyperparameter` validates as the constructor does (an error names
 /// the key and changes nothing) and keeps what the optimizer learned, adjusted to the new value
-/// where the config's [`StateRules::follow`](crate::optimizer::state::StateRules::follow) says
-/// how (hypergradient descent's and Rprop's learned rates follow a new `lr`).
+/// at the next step where the config's
+/// [`StateRules::follow`](crate::optimizer::state::StateRules::follow) says how (hypergradient
+/// descent's and Rprop's learned rates follow a new `lr`): setting a value never changes the
+/// state itself, so that a value set and set back leaves it exactly as it was.
 macro_rules! config_hyperparameters {
     () => {
         /// Forgets everything ([`reset`](Self::reset)): nothing carries over to the next task.
@@ -164,7 +208,8 @@ macro_rules! config_hyperparameters {
         }
 
         /// Sets a hyperparameter, validated as by the constructor (an error names the key and
-        /// changes nothing); it applies from the next step, and what was learned is kept.
+        /// changes nothing); it applies from the next step, and what was learned is kept (and
+        /// follows the new value at that step, docs/guide.md §11).
         fn set_hyperparameter(
             &mut self,
             name: &str,
@@ -176,7 +221,12 @@ macro_rules! config_hyperparameters {
                 value,
                 !self.states.is_empty(),
             )?;
-            $crate::optimizer::state::follow(&self.config, &new, &mut self.states);
+            $crate::optimizer::state::defer_follow(
+                &mut self.followed,
+                &self.config,
+                &new,
+                &self.states,
+            );
             self.config = new;
             Ok(())
         }

@@ -136,9 +136,12 @@ pub trait Optimizer {
     /// The value passes exactly the validation of the constructor, and an error
     /// ([`OptimError::InvalidConfig`] naming the key) changes nothing; a name the optimizer does
     /// not have is [`OptimError::UnknownHyperparameter`], which lists those it has (the default
-    /// for optimizers without any). Each optimizer's docs say what a new value does to state
-    /// already learned from the old one (hypergradient descent rescales its learned rates,
-    /// [`Meta`](crate::Meta) keeps its memories' θ).
+    /// for optimizers without any). Setting a value changes no learned state: it applies from
+    /// the next step, where learned rates kept relative to `lr` follow it (hypergradient
+    /// descent's α and Rprop's Δ by new/old, within their bounds; [`Meta`](crate::Meta)'s
+    /// memories hand out their rates times lr/η₀ and keep θ), so that a value set and set back
+    /// leaves the optimizer exactly as it was (docs/guide.md §8 says what each key does, §11
+    /// what holds). Each optimizer's docs say the same for its keys.
     ///
     /// ```
     /// use lrmem_optimizers::{Optimizer, Sgd, SgdConfig};

@@ -231,10 +231,16 @@ pub(crate) trait StateRules<S> {
     fn problem(&self, _state: &S) -> Option<String> {
         None
     }
+    /// Whether [`follow`](Self::follow) changes state: a change of hyperparameters is then
+    /// recorded and followed at the next step ([`defer_follow`]).
+    const FOLLOWS: bool = false;
     /// Adjusts `state`, learned under `self`, to the hyperparameters of `new` (a learning rate
     /// learned per tensor or coordinate relative to the initial one follows a new initial one).
-    /// Called only when the two configs differ. Keeps the state as it is by default: a new
-    /// value applies from the next step.
+    /// Called only when the two configs differ, at the first step after the change (a value set
+    /// and set back before it changes nothing), and the result must pass
+    /// [`problem`](Self::problem) under `new` whatever the two configs: a rescaled value
+    /// saturates at the bounds the state keeps (docs/guide.md §11). Keeps the state as it is by
+    /// default: a new value applies from the next step.
     fn follow(&self, _new: &Self, _state: &mut S) {}
 }
 
@@ -266,6 +272,24 @@ pub(crate) fn follow<C: StateRules<S> + PartialEq, S>(
             old.follow(new, state);
         }
     }
+}
+
+/// Records a change of config from `old` to `new` for the tensors' state to follow at the next
+/// step (`pending`: the config the state was learned under, if a change is pending already).
+/// Only for a config whose state follows ([`StateRules::FOLLOWS`]) and only while tensors have
+/// state; a value set back to the one the state was learned under leaves nothing pending.
+pub(crate) fn defer_follow<C: StateRules<S> + PartialEq + Copy, S>(
+    pending: &mut Option<C>,
+    old: &C,
+    new: &C,
+    states: &TensorStates<S>,
+) {
+    if !C::FOLLOWS || states.is_empty() {
+        *pending = None;
+        return;
+    }
+    let learned = pending.unwrap_or(*old);
+    *pending = (learned != *new).then_some(learned);
 }
 
 /// A per-tensor buffer of `len` zeros where the config keeps one (`kept`: SGD's momentum > 0, a

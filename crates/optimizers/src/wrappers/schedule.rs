@@ -398,10 +398,12 @@ struct Entry {
 /// set the first rate when they are made, so that a value the optimizer refuses is an error
 /// there. A later refused value (a schedule that goes negative) is an error of that step, before
 /// anything stepped. A step that fails changes nothing: t stays and the hyperparameters it set
-/// are set back (exactly, except that [`SgdHd`](crate::SgdHd), [`AdamHd`](crate::AdamHd) and
-/// [`Rprop`](crate::Rprop), whose learned rates follow `lr` by a ratio, get theirs back within
-/// rounding). Setting a scheduled hyperparameter by hand is refused
-/// ([`OptimError::Scheduled`]); the others forward to the wrapped optimizer.
+/// are set back, exactly, learned state included: setting a hyperparameter changes no learned
+/// state ([`SgdHd`](crate::SgdHd), [`AdamHd`](crate::AdamHd) and [`Rprop`](crate::Rprop),
+/// whose learned rates follow `lr` by a ratio, follow it at their next step; [`Meta`](crate::Meta)
+/// scales its memories' rates by `lr` as they are handed out), so that a value set and set back
+/// leaves the optimizer as it was (docs/guide.md §11). Setting a scheduled hyperparameter by hand
+/// is refused ([`OptimError::Scheduled`]); the others forward to the wrapped optimizer.
 ///
 /// A [`Checkpoint`] when the wrapped optimizer is one: it saves the wrapped optimizer's state
 /// and the step count, not the schedules (they are code, like the optimizer's type); loading

@@ -194,7 +194,7 @@ macro_rules! memory_keys {
     };
     (@keys [$($scale:expr,)*] [$($query:expr,)*] $($base:expr),*) => {
         &[
-            Key::new("lr", "eta0: the initial learning rate, theta_m = eta0 for every local model, in (theta_min, theta_max]", "0.001"),
+            Key::new("lr", "eta0: the initial learning rate, theta_m = eta0 for every local model, in (theta_min, theta_max]; changed between steps, it multiplies the rates of memories made at another eta0 by lr/eta0", "0.001"),
             Key::new("xi", "the memory optimizer's learning rate xi (the meta learning rate), >= 0", "0.001"),
             Key::new("theta_opt", "how theta follows the signal: adam, sgd (theta + xi*G) or momentum", "adam"),
             Key::new("theta_momentum", "momentum of theta_opt=momentum, in [0, 1)", "0.9"),

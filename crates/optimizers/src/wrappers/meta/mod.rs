@@ -545,11 +545,13 @@ impl<B: Base> Optimizer for Meta<B> {
     }
 
     /// `lr`: η₀, which is the base's `lr` too (one setting, see [`MetaConfig`]): the rate of
-    /// tensors without a memory, and θ of every memory made from now on; a memory that exists
-    /// keeps its θ, which is what it learned. `xi`: ξ, the memory optimizer's learning rate, of
-    /// every memory (each keeps θ and moments) and of those to come. Then the base's own
-    /// hyperparameters but its `lr` (`momentum`, `beta1`, …), under the keys of the `meta-*`
-    /// entries of the registry.
+    /// tensors without a memory, θ of every memory made from now on, and a multiplier on the
+    /// rates of every memory made at another η₀: a memory made at η₀ hands out its rates
+    /// η̂(z) times lr/η₀ (within ±10⁶), so that a schedule on `lr` scales every step as it
+    /// scales SGD's, while θ keeps what it learned and learns on as without the schedule
+    /// (docs/guide.md §11). `xi`: ξ, the memory optimizer's learning rate, of every memory (each
+    /// keeps θ and moments) and of those to come. Then the base's own hyperparameters but its
+    /// `lr` (`momentum`, `beta1`, …), under the keys of the `meta-*` entries of the registry.
     fn hyperparameters(&self) -> Vec<(String, f32)> {
         let memory = &self.config.memory;
         let mut out = vec![
@@ -566,7 +568,10 @@ impl<B: Base> Optimizer for Meta<B> {
     }
 
     /// Sets `lr` (η₀ and the base's `lr`), `xi`, or a hyperparameter of the base, validated as
-    /// by the constructors (an error names the key and changes nothing).
+    /// by the constructors (an error names the key and changes nothing). No learned state
+    /// changes: θ and its moments stay as they are (the memories' rates follow `lr` as a
+    /// multiplier), and the base's state follows its own `lr` at its next step; a value set
+    /// and set back leaves the optimizer exactly as it was.
     fn set_hyperparameter(&mut self, name: &str, value: f32) -> Result<(), OptimError> {
         let mut memory = self.config.memory;
         match name {

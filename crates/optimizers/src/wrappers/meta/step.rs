@@ -158,7 +158,15 @@ impl<B: Base> Meta<B> {
                 let mem = memories.get_mut(key).expect("a tensor's memory exists");
                 let mut acc = Acc::new();
                 let buf = |start: usize, end: usize| dir.get(start..end).unwrap_or(&[]);
+                // `lr` scales the rates of a memory made at another η₀ (docs/guide.md §11).
+                let (made_at, lr) = (mem.config().eta0, mem_cfg.eta0);
+                let mut scaled = Vec::new();
                 mem.step_blocks(trace, z, |start, eta, zc| {
+                    let eta = if made_at == lr {
+                        eta
+                    } else {
+                        scale_rates(&mut scaled, eta, made_at, lr)
+                    };
                     let end = start + eta.len();
                     apply(
                         kind,
@@ -289,6 +297,20 @@ fn own_direction(kind: Direction, dir: &mut [f32], base_query: &[f32], clip: f32
         };
     }
     Direction::Values
+}
+
+/// The rates `eta` of a memory made at η₀ = `made_at`, handed out while `lr` is set: each
+/// multiplied by lr/η₀ (shifted by lr where η₀ = 0, as a learned rate follows a new `lr` in
+/// hypergradient descent), within ±10⁶ (memory-core's `MAX_RATE`), so that a ratio beyond f32
+/// (η₀ = 10⁻³⁸, lr = 1) saturates rather than overflowing the step (docs/guide.md §11).
+fn scale_rates<'a>(out: &'a mut Vec<f32>, eta: &[f32], made_at: f32, lr: f32) -> &'a [f32] {
+    let max = lrmem_memory_core::MAX_RATE;
+    out.clear();
+    out.extend(
+        eta.iter()
+            .map(|&e| crate::optimizer::hyper::rescale(e, made_at, lr).clamp(-max, max)),
+    );
+    out
 }
 
 /// w ← w − η₀·u for a tensor without a memory, u as `kind` says (`z` clipped to ±`clip`).
