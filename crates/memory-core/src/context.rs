@@ -29,6 +29,12 @@ use crate::rule::RuleState;
 use crate::trace::mean_square;
 use crate::MemoryError;
 
+/// The finest spacing of contexts, 2·span/(K − 1), that [`ContextConfig::validate`] accepts
+/// (natural-log units). The weights are exp(−(d² − near²)/(2·spacing²)) in f32: at spacings
+/// near 10⁻¹⁹ the squares underflow and 1/(2·spacing²) overflows, and 0·∞ made every weight
+/// NaN. 10⁻⁶ keeps both far inside f32 and is far below any spacing that tells contexts apart.
+pub const MIN_CONTEXT_SPACING: f32 = 1e-6;
+
 /// Configuration of a [`ContextMemory`]. Build with struct update syntax over [`Default`].
 ///
 /// ```
@@ -92,6 +98,18 @@ impl ContextConfig {
                 "span",
                 self.span,
                 "in (0, 50] (natural-log units; 2 covers gradients 7.4× above or below their running RMS)",
+            ));
+        }
+        // Span and K are valid alone; the contexts' spacing 2·span/(K − 1) must leave room in
+        // f32 for the weights' exponent (d² − near²)/(2·spacing²) (docs/algorithm.md §15).
+        if self.contexts > 1 && 2.0 * self.span / ((self.contexts - 1) as f32) < MIN_CONTEXT_SPACING
+        {
+            return Err(MemoryError::invalid(
+                "span",
+                self.span,
+                "such that the contexts' spacing 2·span/(contexts − 1) is at least 1e-6 (finer \
+                 contexts tell apart gradient scales within a millionth of each other, and their \
+                 weights underflow f32): raise span or use fewer contexts",
             ));
         }
         if !(self.beta > 0.0 && self.beta < 1.0) {
