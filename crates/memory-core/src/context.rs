@@ -205,8 +205,9 @@ impl ContextTrace {
         self.weights.clear();
     }
 
-    /// Checks a trace read back from saved bytes against `config` (finite, non-negative mean
-    /// square; weights empty or K finite values): a damaged one is an error naming the field.
+    /// Checks a trace read back from saved bytes against `config` (finite queries, a finite
+    /// mean square ≥ 0; weights empty or K values in [0, 1] summing to 1, what a step writes):
+    /// a damaged one is an error naming the field.
     pub fn check(&self, config: &ContextConfig) -> Result<(), MemoryError> {
         if let Some(i) = self.prev.iter().position(|x| !x.is_finite()) {
             return Err(MemoryError::corrupt(alloc::format!(
@@ -218,12 +219,18 @@ impl ContextTrace {
                 "the context trace's running mean square is not a finite number >= 0",
             ));
         }
+        // What `ContextConfig::weights` can produce: K values in [0, 1] that sum to 1, up to
+        // the rounding of K f32 divisions and the sum. Such weights keep G_{k,m} = w_k·G_m
+        // within the 1-D memory's |G_m| ≤ 1, which bounds the memory optimizer's moments.
+        let sum: f64 = self.weights.iter().map(|&w| w as f64).sum();
+        let tolerance = 1e-6 * config.contexts as f64;
         if !(self.weights.is_empty()
             || (self.weights.len() == config.contexts
-                && self.weights.iter().all(|w| w.is_finite() && *w >= 0.0)))
+                && self.weights.iter().all(|w| (0.0..=1.0).contains(w))
+                && (sum - 1.0).abs() <= tolerance))
         {
             return Err(MemoryError::corrupt(
-                "the context trace's weights are neither empty nor one finite weight >= 0 per context",
+                "the context trace's weights are neither empty nor one weight in [0, 1] per context summing to 1 (what a step writes); the saved state is damaged or was not written by lrmem",
             ));
         }
         Ok(())
