@@ -48,13 +48,30 @@ fn viewed<O: Inspect>(opt: &O) -> Result<(), String> {
 /// Steps `opt` on a two-tensor model with gradients `grad(step, coordinate)`; after every `Ok`
 /// step the state must round-trip and the parameters stay finite. Returns the `Ok` steps.
 fn drive<O: Optimizer + Checkpoint>(
+    opt: O,
+    fresh: impl FnMut() -> O,
+    view: fn(&O) -> Result<(), String>,
+    steps: usize,
+    grad: impl Fn(usize, usize) -> f32,
+) -> Result<usize, String> {
+    drive_from(opt, fresh, view, steps, grad, (vec![0.5; 4], vec![-1.0; 3]))
+}
+
+/// The parameters of the two-tensor model.
+type Params = (Vec<f32>, Vec<f32>);
+
+/// A gradient pattern: g(step, coordinate).
+type Pattern = fn(usize, usize) -> f32;
+
+/// [`drive`] from the parameters `(a, b)`.
+fn drive_from<O: Optimizer + Checkpoint>(
     mut opt: O,
     mut fresh: impl FnMut() -> O,
     view: fn(&O) -> Result<(), String>,
     steps: usize,
     grad: impl Fn(usize, usize) -> f32,
+    (mut a, mut b): Params,
 ) -> Result<usize, String> {
-    let (mut a, mut b) = (vec![0.5f32; 4], vec![-1.0f32; 3]);
     let mut ok = 0;
     for t in 0..steps {
         let ga: Vec<f32> = (0..4).map(|d| grad(t, d)).collect();
@@ -126,7 +143,7 @@ fn peers_at_the_ends_of_their_ranges_load_back() {
         "mechanic-adam:s_init=1e-30,s_decay=1e6,lr=1e6",
         "mechanic-adam:s_eps=1e-30,s_init=1e6",
     ];
-    let patterns: [(&str, fn(usize, usize) -> f32); 6] = [
+    let patterns: [(&str, Pattern); 6] = [
         ("max", |_, _| MAX_GRADIENT),
         ("alternating max", |t, d| {
             if (t + d) % 2 == 0 {
@@ -171,7 +188,45 @@ fn peers_at_the_ends_of_their_ranges_load_back() {
             if let Err(e) = drive(new(), new, viewed, 40, g) {
                 failures.push(format!("{spec}, {name}: {e}"));
             }
+            // Parameters at f32's ends: distances and norms of x − x₀ leave f32.
+            let huge: Params = (vec![3e38, -3e38, 1e-30, 0.0], vec![1e30, -1.0, 1e-38]);
+            if let Err(e) = drive_from(new(), new, viewed, 40, g, huge) {
+                failures.push(format!("{spec}, {name}, huge parameters: {e}"));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `meta-sgd:clip=1e-16` on a 4,096-coordinate tensor: every parameter stays finite and moves
+/// by the memory's rate (before, the prediction table's cubics overflowed f32 and 2,048
+/// parameters became NaN after an `Ok` step); a clip whose kernel width leaves f32 is refused
+/// when the spec is built, naming `clip`.
+#[test]
+fn meta_with_tiny_clip_steps_finite() {
+    for clip in ["1e-15", "1e-16", "1e-17"] {
+        let mut opt = format!("meta-sgd:clip={clip}")
+            .parse::<OptimizerSpec>()
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut w = vec![1.0f32; 4096];
+        for t in 0..4 {
+            let g: Vec<f32> = (0..4096)
+                .map(|d| if (d + t) % 2 == 0 { 1e-19 } else { -3e-17 })
+                .collect();
+            opt.step("w", &mut w, &g).unwrap();
+            let bad = w.iter().filter(|x| !x.is_finite()).count();
+            assert_eq!(bad, 0, "clip {clip}, step {t}: {bad} parameters not finite");
+        }
+    }
+    for clip in ["1e-20", "1e-30", "1e30"] {
+        let err = format!("meta-sgd:clip={clip}")
+            .parse::<OptimizerSpec>()
+            .unwrap()
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("clip"), "{clip}: {err}");
+    }
 }
