@@ -57,7 +57,8 @@ pub struct ContextConfig {
     pub contexts: usize,
     /// The context range: c_t is clipped to ±span (natural-log units). Default 2: a step whose
     /// gradient RMS is e² ≈ 7.4 times above or below its running RMS is the most extreme
-    /// context.
+    /// context. In (0, 50], with the contexts' spacing 2·span/(K − 1) at least
+    /// [`MIN_CONTEXT_SPACING`].
     pub span: f32,
     /// β of the running mean of the tensor's mean squared gradient, in (0, 1). Default 0.99
     /// (about the last 100 steps).
