@@ -3,7 +3,8 @@
 //! steps them with finite rates, the same ones `predict` gives. Generated at the boundaries.
 
 use lrmem_memory_core::{
-    ContextConfig, ContextMemory, ContextTrace, Layout, Memory, MemoryConfig, MemoryError, Trace,
+    ContextConfig, ContextMemory, ContextTrace, Layout, Memory, MemoryConfig, MemoryError,
+    QueryScale, Signal, Trace,
 };
 use proptest::prelude::*;
 
@@ -213,6 +214,97 @@ proptest! {
                          "{config:?}");
             if let Err(e) = check_rates(mem, 300, config.clip, 3) {
                 prop_assert!(false, "{config:?}: {e}");
+            }
+        }
+    }
+
+    /// The hostile sweep, over every field's whole valid range at once (clip log-uniform over
+    /// f32's positive range, lm_scale over [1e−6, 1e6], both layouts and signals, the RMS query
+    /// scale, tiny and dense cutoffs) with queries of any finite magnitude: every accepted config
+    /// steps with finite rates within θ's bounds, the raw query's rates agree with `predict`,
+    /// and the memory saves and loads back identically after every step.
+    #[test]
+    fn accepted_configs_step_finite(log_clip in -38.0f64..38.5, log_lm in -6.0f64..6.0,
+                                    m in 2usize..300, log in any::<bool>(), sign in any::<bool>(),
+                                    rms in any::<bool>(), cutoff in prop_oneof![Just(9.0f32), Just(1e-3), Just(f32::INFINITY)],
+                                    n in prop_oneof![Just(5usize), Just(600), Just(5000)],
+                                    zs in prop::collection::vec((-38.0f64..38.5, any::<bool>()), 3)) {
+        let clip = 10f64.powf(log_clip).min(f32::MAX as f64) as f32;
+        let config = MemoryConfig {
+            num_centers: if log { m + m % 2 } else { m },
+            layout: if log { Layout::Log } else { Layout::Linear },
+            clip, lm_scale: 10f64.powf(log_lm) as f32, cutoff,
+            signal: if sign { Signal::Sign } else { Signal::ClippedProduct },
+            scale: if rms { QueryScale::Rms { beta: 0.9 } } else { QueryScale::Raw },
+            ..MemoryConfig::default()
+        };
+        let Ok(mut mem) = Memory::new(config) else { return Ok(()) };
+        prop_assert!(mem.grid().sigmas().iter().all(|s| s.is_finite() && *s > 0.0), "{config:?}");
+        let mut trace = Trace::new(n);
+        for (s, &(log_z, neg)) in zs.iter().enumerate() {
+            let mag = 10f64.powf(log_z).min(f32::MAX as f64) as f32;
+            let z: Vec<f32> = (0..n)
+                .map(|d| {
+                    let x = mag * (1.0 - ((d * 37 + s * 11) % 101) as f32 / 202.0);
+                    if (d % 2 == 0) == neg { -x } else { x }
+                })
+                .collect();
+            let mut got = vec![f32::NAN; n];
+            mem.step_blocks(&mut trace, &z, |start, eta, _| {
+                got[start..start + eta.len()].copy_from_slice(eta)
+            })
+            .unwrap();
+            let slack = 1e-6 * config.theta_max;
+            prop_assert!(got.iter().all(|g| g.is_finite() && *g >= config.theta_min - slack
+                                             && *g <= config.theta_max + slack),
+                         "{config:?}, step {s}, |z| ~ {mag:e}: {:?}", &got[..5]);
+            if !rms {
+                let mut want = vec![0.0f32; n];
+                mem.predict_into(&z, &mut want).unwrap();
+                for d in 0..n {
+                    prop_assert!((got[d] - want[d]).abs() <= 1e-5 * want[d].abs() + 1e-30,
+                                 "{config:?}, step {s}: rate {d} = {}, predict {}", got[d], want[d]);
+                }
+            }
+            let back = Memory::from_bytes(&mem.to_bytes().unwrap()).unwrap();
+            prop_assert!(back == mem, "{config:?}, step {s}: the saved memory loads back otherwise");
+        }
+    }
+
+    /// Context memories around the finest spacing and over every K and span: accepted configs
+    /// step with finite θ, and every trace a step leaves passes the load check (its weights are
+    /// what `ContextTrace::check` accepts), whatever the gradients' scale jumps.
+    #[test]
+    fn context_traces_pass_their_own_check(k in 1usize..=64, log_f in -1.0f64..1.0, wide in any::<bool>(),
+                                           scales in prop::collection::vec(-30.0f64..30.0, 6)) {
+        let span = if wide {
+            50.0 * 10f64.powf(log_f.min(0.0)) as f32
+        } else {
+            (1e-6 * 10f64.powf(log_f) * (k.max(2) - 1) as f64 / 2.0) as f32
+        };
+        let config = ContextConfig { contexts: k, span, ..ContextConfig::default() };
+        let spacing_ok = k == 1 || 2.0 * span / (k - 1) as f32 >= 1e-6;
+        match ContextMemory::new(config) {
+            Err(MemoryError::InvalidConfig { field, .. }) => {
+                prop_assert!(!spacing_ok, "refused {config:?} ({field})");
+                prop_assert_eq!(field, "span");
+            }
+            Err(e) => prop_assert!(false, "{e}"),
+            Ok(mut memory) => {
+                prop_assert!(spacing_ok, "accepted {config:?}");
+                let mut trace = ContextTrace::new(16);
+                for (s, &log_scale) in scales.iter().enumerate() {
+                    let scale = 10f64.powf(log_scale) as f32;
+                    let z: Vec<f32> = (0..16)
+                        .map(|d| scale * (((d * 7 + s * 3) % 11) as f32 / 11.0 - 0.4))
+                        .collect();
+                    memory.step_blocks(&mut trace, &z, |_, _, _| {}).unwrap();
+                    prop_assert!(memory.theta().iter().all(|t| t.is_finite()));
+                    prop_assert!(memory.rule_state().m.iter().chain(&memory.rule_state().v).all(|x| x.is_finite()));
+                    if let Err(e) = trace.check(&config) {
+                        prop_assert!(false, "{config:?}, step {s}: {e}; weights {:?}", trace.weights());
+                    }
+                }
             }
         }
     }
