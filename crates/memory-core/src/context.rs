@@ -206,18 +206,22 @@ impl ContextTrace {
         self.weights.clear();
     }
 
-    /// Checks a trace read back from saved bytes against `config` (finite queries, a finite
-    /// mean square ≥ 0; weights empty or K values in [0, 1] summing to 1, what a step writes):
-    /// a damaged one is an error naming the field.
+    /// Checks a trace read back from saved bytes against `config`: what a step writes, finite
+    /// queries within ±clip, a mean square in [0, f32::MAX²], weights empty or K values in
+    /// [0, 1] summing to 1. A damaged one is an error naming the field.
     pub fn check(&self, config: &ContextConfig) -> Result<(), MemoryError> {
-        if let Some(i) = self.prev.iter().position(|x| !x.is_finite()) {
+        let clip = config.memory.clip;
+        if let Some(i) = self.prev.iter().position(|x| x.is_nan() || x.abs() > clip) {
             return Err(MemoryError::corrupt(alloc::format!(
-                "the context trace's previous query {i} is not finite"
+                "the context trace's previous query {i} is {}, not a finite query within ±clip = ±{clip} (what a step writes)",
+                self.prev[i]
             )));
         }
-        if !(self.mean_sq.is_finite() && self.mean_sq >= 0.0) {
+        // A running mean of squares of f32 values: at most f32::MAX².
+        let max_sq = f32::MAX as f64 * f32::MAX as f64;
+        if !(self.mean_sq >= 0.0 && self.mean_sq <= max_sq) {
             return Err(MemoryError::corrupt(
-                "the context trace's running mean square is not a finite number >= 0",
+                "the context trace's running mean square is not a number in [0, f32::MAX²] (what a step writes)",
             ));
         }
         // What `ContextConfig::weights` can produce: K values in [0, 1] that sum to 1, up to
@@ -603,6 +607,36 @@ mod tests {
         assert!(
             ContextMemory::restore(*ctx.config(), vec![1e-3; 3], ctx.rule_state().clone()).is_err()
         );
+    }
+
+    /// A trace passes its load check only with what a step writes: every forged field is
+    /// refused (a weight of 3e38 made the memory optimizer's moments ∞ one step later).
+    #[test]
+    fn check_refuses_what_no_step_writes() {
+        let config = ContextConfig::default();
+        let mut ctx = ContextMemory::new(config).unwrap();
+        let mut trace = ContextTrace::new(8);
+        for t in 0..4 {
+            ctx.step_blocks(&mut trace, &grads(t, 8), |_, _, _| {})
+                .unwrap();
+            trace.check(&config).unwrap();
+        }
+        let forged: [fn(&mut ContextTrace); 6] = [
+            |t| t.weights[2] = 3e38,
+            |t| t.weights[0] = -0.1,
+            |t| t.weights.iter_mut().for_each(|w| *w = 0.5),
+            |t| t.weights.truncate(3),
+            |t| t.prev[1] = 1.5,
+            |t| t.mean_sq = 1e300,
+        ];
+        for (i, forge) in forged.iter().enumerate() {
+            let mut bad = trace.clone();
+            forge(&mut bad);
+            assert!(
+                matches!(bad.check(&config), Err(MemoryError::Corrupt { .. })),
+                "forgery {i}"
+            );
+        }
     }
 
     /// Weights are a partition of unity that peaks at the nearest context.
