@@ -408,6 +408,37 @@ mod tests {
         assert_eq!(c, a);
     }
 
+    /// A checkpoint written before a forgotten tensor's memory could be saved on its own (its
+    /// body ends after `tensors`) still loads, and resumes bit for bit.
+    #[test]
+    fn checkpoint_without_forgotten_memories_loads() {
+        #[derive(Serialize)]
+        struct Before {
+            config: ContextConfig,
+            tensors: Vec<(String, Vec<u8>, ContextTrace)>,
+        }
+        let mut a = MetaContext::new(ContextConfig::default()).unwrap();
+        let mut w = vec![0.3f32; 12];
+        for t in 0..4 {
+            a.step("w", &mut w, &grads(t, 12)).unwrap();
+        }
+        let tensors = vec![(
+            "w".to_owned(),
+            a.memory("w").unwrap().to_bytes().unwrap(),
+            a.traces["w"].clone(),
+        )];
+        let config = a.config;
+        let old =
+            crate::optimizer::checkpoint::save("MetaContext", &Before { config, tensors }).unwrap();
+        let mut b = MetaContext::new(ContextConfig::default()).unwrap();
+        b.load(&old).unwrap();
+        assert_eq!(b, a);
+        let mut wb = w.clone();
+        a.step("w", &mut w, &grads(4, 12)).unwrap();
+        b.step("w", &mut wb, &grads(4, 12)).unwrap();
+        assert_eq!(w, wb);
+    }
+
     /// The trace as postcard lays it out, to forge one.
     #[derive(Serialize, Deserialize)]
     struct RawTrace {
