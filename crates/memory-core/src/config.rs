@@ -28,6 +28,18 @@ pub enum NonFinite {
 /// would overflow 1/(2σ²).
 pub const MIN_LM_SCALE: f32 = 1e-6;
 
+/// The narrowest kernel width σ = lm_scale · spacing (in the query's units) that
+/// [`MemoryConfig::validate`] accepts: the grid keeps 1/(2σ²) in f32, which overflows below
+/// σ ≈ 3.8·10⁻²⁰. Reached through a tiny `clip` with many centres or a narrow kernel
+/// (docs/algorithm.md §2, "Sound ranges").
+pub const MIN_SIGMA: f32 = 1e-19;
+
+/// The widest kernel width σ that [`MemoryConfig::validate`] accepts: above σ ≈ 6.5·10¹⁸,
+/// 1/(2σ²) underflows f32's normal range and the kernel turns flat where it is evaluated by
+/// the general sum (every centre weighted 1). Reached through a `clip` far beyond any gradient
+/// an optimizer accepts (±10¹⁸) (docs/algorithm.md §2, "Sound ranges").
+pub const MAX_SIGMA: f32 = 1e18;
+
 /// The largest rate [`MemoryConfig::validate`] accepts, for θ_max and for the memory
 /// optimizer's ξ: far above any learning rate in use, and far enough below `f32::MAX` that
 /// sums of rates and steps of θ stay finite.
@@ -50,7 +62,10 @@ pub struct MemoryConfig {
     /// M, the number of local models (centres). Default 20 (the papers' MNIST runs). At least 2;
     /// even for [`Layout::Log`], which adds a centre at 0.
     pub num_centers: usize,
-    /// Gradients are clipped to ±clip, and the centres span that range. Default 1.0.
+    /// Gradients are clipped to ±clip, and the centres span that range. Default 1.0. With M
+    /// and lm_scale it sets the kernel width σ = lm_scale · 2·clip/(M − 1), which must lie in
+    /// [[`MIN_SIGMA`], [`MAX_SIGMA`]] (for [`Layout::Log`], every centre's σ): with the default
+    /// M = 20 and lm_scale 0.5, clip ∈ [1.9e−18, 1.9e19].
     pub clip: f32,
     /// Kernel width as a multiple of the centre spacing: σ = lm_scale · Δc. Default 0.5. At
     /// least 1e−6 ([`MIN_LM_SCALE`]): far below 0.1 the neighbours' weights vanish and each
@@ -221,6 +236,20 @@ impl MemoryConfig {
                 "lm_scale",
                 self.lm_scale,
                 "finite and ≥ 1e-6 (at 1e-6 every coordinate already gets the rate of its nearest centre alone)",
+            ));
+        }
+        // Each of clip, lm_scale and M is valid alone; their product σ must stay where the
+        // grid's f32 1/(2σ²) is a normal number (docs/algorithm.md §2, "Sound ranges").
+        let (lo, hi) =
+            crate::kernel::sigma_range(self.layout, self.num_centers, self.clip, self.lm_scale);
+        if !(lo >= MIN_SIGMA as f64 && hi <= MAX_SIGMA as f64) {
+            return Err(MemoryError::invalid(
+                "clip",
+                self.clip,
+                "such that every kernel width σ = lm_scale · centre spacing lies in [1e-19, 1e18] \
+                 (1/(2σ²) must fit f32): with a tiny clip raise it, widen the kernel (lm_scale) or \
+                 use fewer centres (num_centers); a clip above ~1e19 clips nothing an optimizer \
+                 accepts (gradients beyond ±1e18 are refused), so lower it",
             ));
         }
         if !(self.theta_max.is_finite() && self.theta_max <= MAX_RATE) {

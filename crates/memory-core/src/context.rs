@@ -29,6 +29,12 @@ use crate::rule::RuleState;
 use crate::trace::mean_square;
 use crate::MemoryError;
 
+/// The finest spacing of contexts, 2·span/(K − 1), that [`ContextConfig::validate`] accepts
+/// (natural-log units). The weights are exp(−(d² − near²)/(2·spacing²)) in f32: at spacings
+/// near 10⁻¹⁹ the squares underflow and 1/(2·spacing²) overflows, and 0·∞ made every weight
+/// NaN. 10⁻⁶ keeps both far inside f32 and is far below any spacing that tells contexts apart.
+pub const MIN_CONTEXT_SPACING: f32 = 1e-6;
+
 /// Configuration of a [`ContextMemory`]. Build with struct update syntax over [`Default`].
 ///
 /// ```
@@ -51,7 +57,8 @@ pub struct ContextConfig {
     pub contexts: usize,
     /// The context range: c_t is clipped to ±span (natural-log units). Default 2: a step whose
     /// gradient RMS is e² ≈ 7.4 times above or below its running RMS is the most extreme
-    /// context.
+    /// context. In (0, 50], with the contexts' spacing 2·span/(K − 1) at least
+    /// [`MIN_CONTEXT_SPACING`].
     pub span: f32,
     /// β of the running mean of the tensor's mean squared gradient, in (0, 1). Default 0.99
     /// (about the last 100 steps).
@@ -92,6 +99,18 @@ impl ContextConfig {
                 "span",
                 self.span,
                 "in (0, 50] (natural-log units; 2 covers gradients 7.4× above or below their running RMS)",
+            ));
+        }
+        // Span and K are valid alone; the contexts' spacing 2·span/(K − 1) must leave room in
+        // f32 for the weights' exponent (d² − near²)/(2·spacing²) (docs/algorithm.md §15).
+        if self.contexts > 1 && 2.0 * self.span / ((self.contexts - 1) as f32) < MIN_CONTEXT_SPACING
+        {
+            return Err(MemoryError::invalid(
+                "span",
+                self.span,
+                "such that the contexts' spacing 2·span/(contexts − 1) is at least 1e-6 (finer \
+                 contexts tell apart gradient scales within a millionth of each other, and their \
+                 weights underflow f32): raise span or use fewer contexts",
             ));
         }
         if !(self.beta > 0.0 && self.beta < 1.0) {
@@ -187,25 +206,36 @@ impl ContextTrace {
         self.weights.clear();
     }
 
-    /// Checks a trace read back from saved bytes against `config` (finite, non-negative mean
-    /// square; weights empty or K finite values): a damaged one is an error naming the field.
+    /// Checks a trace read back from saved bytes against `config`: what a step writes, finite
+    /// queries within ±clip, a mean square in [0, f32::MAX²], weights empty or K values in
+    /// [0, 1] summing to 1. A damaged one is an error naming the field.
     pub fn check(&self, config: &ContextConfig) -> Result<(), MemoryError> {
-        if let Some(i) = self.prev.iter().position(|x| !x.is_finite()) {
+        let clip = config.memory.clip;
+        if let Some(i) = self.prev.iter().position(|x| x.is_nan() || x.abs() > clip) {
             return Err(MemoryError::corrupt(alloc::format!(
-                "the context trace's previous query {i} is not finite"
+                "the context trace's previous query {i} is {}, not a finite query within ±clip = ±{clip} (what a step writes)",
+                self.prev[i]
             )));
         }
-        if !(self.mean_sq.is_finite() && self.mean_sq >= 0.0) {
+        // A running mean of squares of f32 values: at most f32::MAX².
+        let max_sq = f32::MAX as f64 * f32::MAX as f64;
+        if !(self.mean_sq >= 0.0 && self.mean_sq <= max_sq) {
             return Err(MemoryError::corrupt(
-                "the context trace's running mean square is not a finite number >= 0",
+                "the context trace's running mean square is not a number in [0, f32::MAX²] (what a step writes)",
             ));
         }
+        // What `ContextConfig::weights` can produce: K values in [0, 1] that sum to 1, up to
+        // the rounding of K f32 divisions and the sum. Such weights keep G_{k,m} = w_k·G_m
+        // within the 1-D memory's |G_m| ≤ 1, which bounds the memory optimizer's moments.
+        let sum: f64 = self.weights.iter().map(|&w| w as f64).sum();
+        let tolerance = 1e-6 * config.contexts as f64;
         if !(self.weights.is_empty()
             || (self.weights.len() == config.contexts
-                && self.weights.iter().all(|w| w.is_finite() && *w >= 0.0)))
+                && self.weights.iter().all(|w| (0.0..=1.0).contains(w))
+                && (sum - 1.0).abs() <= tolerance))
         {
             return Err(MemoryError::corrupt(
-                "the context trace's weights are neither empty nor one finite weight >= 0 per context",
+                "the context trace's weights are neither empty nor one weight in [0, 1] per context summing to 1 (what a step writes); the saved state is damaged or was not written by lrmem",
             ));
         }
         Ok(())
@@ -577,6 +607,36 @@ mod tests {
         assert!(
             ContextMemory::restore(*ctx.config(), vec![1e-3; 3], ctx.rule_state().clone()).is_err()
         );
+    }
+
+    /// A trace passes its load check only with what a step writes: every forged field is
+    /// refused (a weight of 3e38 made the memory optimizer's moments ∞ one step later).
+    #[test]
+    fn check_refuses_what_no_step_writes() {
+        let config = ContextConfig::default();
+        let mut ctx = ContextMemory::new(config).unwrap();
+        let mut trace = ContextTrace::new(8);
+        for t in 0..4 {
+            ctx.step_blocks(&mut trace, &grads(t, 8), |_, _, _| {})
+                .unwrap();
+            trace.check(&config).unwrap();
+        }
+        let forged: [fn(&mut ContextTrace); 6] = [
+            |t| t.weights[2] = 3e38,
+            |t| t.weights[0] = -0.1,
+            |t| t.weights.iter_mut().for_each(|w| *w = 0.5),
+            |t| t.weights.truncate(3),
+            |t| t.prev[1] = 1.5,
+            |t| t.mean_sq = 1e300,
+        ];
+        for (i, forge) in forged.iter().enumerate() {
+            let mut bad = trace.clone();
+            forge(&mut bad);
+            assert!(
+                matches!(bad.check(&config), Err(MemoryError::Corrupt { .. })),
+                "forgery {i}"
+            );
+        }
     }
 
     /// Weights are a partition of unity that peaks at the nearest context.

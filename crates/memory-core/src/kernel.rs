@@ -273,6 +273,26 @@ impl Uniform {
     }
 }
 
+/// The smallest and the largest kernel width σ_m of the grid of `layout` with `m` local
+/// models over [−clip, clip], in f64 as [`Grid::new`] computes them before rounding 1/(2σ²) to
+/// f32: what [`crate::MemoryConfig::validate`] holds to its sound range.
+pub(crate) fn sigma_range(layout: Layout, m: usize, clip: f32, lm_scale: f32) -> (f64, f64) {
+    let lm = lm_scale as f64;
+    match layout {
+        Layout::Linear => {
+            let s = lm * (2.0 * clip as f64 / (m - 1) as f64);
+            (s, s)
+        }
+        Layout::Log => {
+            // The widths are the first positive centre and the gaps between consecutive ones.
+            let pos = geomspace(LOG_MIN_CENTER as f64, clip as f64, m / 2);
+            let gaps = pos.windows(2).map(|w| w[1] - w[0]);
+            let (lo, hi) = gaps.fold((pos[0], pos[0]), |(lo, hi), g| (lo.min(g), hi.max(g)));
+            (lm * lo, lm * hi)
+        }
+    }
+}
+
 /// numpy.geomspace(start, stop, n) in f64.
 fn geomspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
     if n == 1 {

@@ -88,8 +88,10 @@ mod rule;
 mod signal;
 mod trace;
 
-pub use config::{MemoryConfig, NonFinite, QueryScale, Reload, MAX_RATE, MIN_LM_SCALE};
-pub use context::{ContextConfig, ContextMemory, ContextTrace};
+pub use config::{
+    MemoryConfig, NonFinite, QueryScale, Reload, MAX_RATE, MAX_SIGMA, MIN_LM_SCALE, MIN_SIGMA,
+};
+pub use context::{ContextConfig, ContextMemory, ContextTrace, MIN_CONTEXT_SPACING};
 pub use error::MemoryError;
 pub use kernel::{Grid, Layout};
 pub use kernels::Kernels;

@@ -64,9 +64,18 @@ const LEN_PER_WINDOW: usize = 400;
 /// range (one pass fewer over them; the table is then a small part of the step).
 const FULL_LEN: usize = 1 << 18;
 
-/// Whether the table of `plan`'s grid is within [`MAX_SIZE`].
+/// Whether the table of `plan`'s grid is within [`MAX_SIZE`] and its f32 lookup is sound: the
+/// position scale SUB/Δc, the knot step Δc/SUB and the last knot are finite normal f32 (a clip
+/// near f32's ends leaves them; such a grid predicts exactly).
 fn fits(plan: &Plan) -> bool {
-    ((plan.m.max(2) - 1) * SUB).next_power_of_two() <= MAX_SIZE
+    let intervals = (plan.m.max(2) - 1) * SUB;
+    let scale = plan.inv_spacing * SUB as f64;
+    let (scale32, step32) = (scale as f32, (1.0 / scale) as f32);
+    let last = plan.first as f32 + (intervals + 1) as f32 * step32;
+    intervals.next_power_of_two() <= MAX_SIZE
+        && scale32.is_normal()
+        && step32.is_normal()
+        && last.is_finite()
 }
 
 /// The table of one memory: its θ-free [`Shape`], made once, and the cubics of θ made by the
@@ -305,7 +314,13 @@ impl Shape {
                 let g = base.wrapping_add(s);
                 let a = self.knot32(g as i32) as f64;
                 let phi0 = (a - self.first as f64) * self.scale - g as f64;
-                coef[g] = shift(c, phi0, self.scale);
+                let cubic = shift(c, phi0, self.scale);
+                // A cubic that does not fit f32 (its x^p coefficient scales as (SUB/Δc)^p: a
+                // tiny clip) certifies nothing: the step then predicts exactly.
+                if !cubic.iter().all(|x| x.is_finite()) {
+                    worst = f64::INFINITY;
+                }
+                coef[g] = cubic;
             }
         }
         worst

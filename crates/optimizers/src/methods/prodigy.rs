@@ -148,24 +148,35 @@ impl Default for ProdigyScalars {
     }
 }
 
+/// The view shows the f64 scalars rounded to f32 and saturated at ±`f32::MAX` (as
+/// D-Adaptation's): d may grow to [`D_LIMIT`] and the running numerator r past f32's range,
+/// which the step keeps in f64 as the reference does; the checkpoint holds the f64 values, and
+/// the load checks those (docs/algorithm.md §12).
 impl ModelScalars for ProdigyScalars {
     fn fields(&self) -> Vec<(&'static str, Field<'static>)> {
         let mut out = vec![
             ("k", Field::Count(self.k)),
-            ("d_numerator", Field::Scalar(self.d_numerator as f32)),
+            ("d_numerator", Field::Scalar(coef(self.d_numerator))),
         ];
         if let (Some(d), Some(d_max)) = (self.d, self.d_max) {
-            out.push(("d", Field::Scalar(d as f32)));
-            out.push(("d_max", Field::Scalar(d_max as f32)));
+            out.push(("d", Field::Scalar(coef(d))));
+            out.push(("d_max", Field::Scalar(coef(d_max))));
         }
         out
     }
 
+    /// What a step can leave: d and d_max unset together or both set, 0 < d ≤ d_max ≤
+    /// [`D_LIMIT`], and a finite numerator (the step keeps the previous one where a new one is
+    /// not finite).
     fn problem(&self) -> Option<String> {
-        let finite = |x: Option<f64>| x.is_none_or(|x| x.is_finite() && x > 0.0);
-        if !(finite(self.d) && finite(self.d_max) && self.d_numerator.is_finite()) {
+        let ok = match (self.d, self.d_max) {
+            (None, None) => true,
+            (Some(d), Some(d_max)) => d > 0.0 && d <= d_max && d_max <= D_LIMIT,
+            _ => false,
+        };
+        if !(ok && self.d_numerator.is_finite()) {
             return Some(format!(
-                "has d = {:?}, d_max = {:?}, d_numerator = {} (d and d_max must be finite and > 0)",
+                "has d = {:?}, d_max = {:?}, d_numerator = {} (0 < d ≤ d_max ≤ {D_LIMIT:e}, the numerator finite)",
                 self.d, self.d_max, self.d_numerator
             ));
         }

@@ -258,7 +258,7 @@ pub(crate) const META_CTX_SGD: RegistryEntry = RegistryEntry {
     summary: "SGD with every tensor's learning rates from its own memory over (gradient, the tensor's gradient scale relative to its running RMS), learned online; contexts=1 is meta-sgd; next_task keeps theta",
     keys: memory_keys![@context
         Key::new("contexts", "K, contexts along the gradient-scale input, in 1..=64 (1: the plain memory)", "5"),
-        Key::new("span", "the context range: ln(RMS now / running RMS) clipped to +-span, in (0, 50]", "2"),
+        Key::new("span", "the context range: ln(RMS now / running RMS) clipped to +-span, in (0, 50], with 2*span/(contexts-1) >= 1e-6", "2"),
         Key::new("ctx_beta", "decay of the running mean square the context compares with, in (0, 1)", "0.99"),
     ],
     whole_model: false,
