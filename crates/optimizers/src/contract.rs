@@ -327,6 +327,56 @@ where
             before,
             "a failed step_model changed state"
         );
+        self.refuses_a_bad_later_tensor(opt, a, b);
+    }
+
+    /// A model of three tensors whose last one is bad (a NaN gradient, a gradient of the wrong
+    /// length, a name given twice) fails the whole `step_model` before anything moves: every
+    /// parameter and the saved state stay bit for bit as before, whether the optimizer steps
+    /// tensor by tensor or the whole model at once (docs/guide.md §11).
+    fn refuses_a_bad_later_tensor(&self, mut opt: O, mut a: Vec<f32>, mut b: Vec<f32>) {
+        let before = opt.save().unwrap();
+        let (snap_a, snap_b) = (a.clone(), b.clone());
+        let (ga, gb) = (quadratic(&a, 0).1, quadratic(&b, 100).1);
+        type Expect = fn(&OptimError) -> bool;
+        let cases: [(&str, &[f32], &str, Expect); 3] = [
+            (
+                "c",
+                &[0.1, f32::NAN],
+                "a NaN gradient in the last tensor",
+                |e| matches!(e, OptimError::NonFiniteGradient { index: 1, .. }),
+            ),
+            ("c", &[0.1], "a short gradient in the last tensor", |e| {
+                matches!(e, OptimError::LengthMismatch { .. })
+            }),
+            (
+                "a",
+                &[0.1, 0.2],
+                "the name `a` given twice",
+                |e| matches!(e, OptimError::DuplicateTensor { tensor } if tensor == "a"),
+            ),
+        ];
+        for (name, gc, what, expected) in cases {
+            let mut c = vec![0.5f32, -0.25];
+            let err = opt
+                .step_model(&mut [
+                    Tensor::new("a", &mut a, &ga),
+                    Tensor::new("b", &mut b, &gb),
+                    Tensor::new(name, &mut c, gc),
+                ])
+                .expect_err(&format!("step_model with {what} must fail"));
+            assert!(expected(&err), "{what}: wrong error {err:?}");
+            assert_eq!(
+                (bits(&a, &b), c),
+                (bits(&snap_a, &snap_b), vec![0.5, -0.25]),
+                "step_model failed on {what} but changed parameters"
+            );
+            assert_eq!(
+                opt.save().unwrap(),
+                before,
+                "step_model failed on {what} but changed the optimizer's state"
+            );
+        }
     }
 
     /// next_task on a fresh optimizer changes nothing.
