@@ -794,3 +794,36 @@ fn l2l_weights_from_a_path_refuse_a_fifo() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn errors_repeat_a_long_input_briefly_and_quickly() {
+    let long = "x".repeat(10 << 20);
+    let start = std::time::Instant::now();
+    let messages = [
+        OptimizerSpec::new(&long).unwrap_err(),
+        spec(&format!("sgd:{long}=1")).build().unwrap_err(),
+        spec(&format!("sgd:lr={long}")).build().unwrap_err(),
+        OptimizerSpec::parse(&format!("sgd:lr=1,{long}")).unwrap_err(),
+        OptimizerSpec::parse(&format!("sgd:lr=1 {long}")).unwrap_err(),
+        OptimizerSpec::parse(&format!("sgd:lr{long}=1,lr{long}=2")).unwrap_err(),
+    ]
+    .map(|e| e.to_string());
+    let elapsed = start.elapsed();
+    for m in &messages {
+        assert!(m.len() < 2000, "a message of {} bytes", m.len());
+        assert!(m.contains(" bytes in all)"), "{m}");
+    }
+    assert!(
+        elapsed.as_secs_f64() < 1.0,
+        "{elapsed:?} to make and show the errors"
+    );
+    // Short input is repeated whole, and a typo still gets its suggestion.
+    let err = OptimizerSpec::new("adamm").unwrap_err().to_string();
+    assert!(
+        err.contains("unknown optimizer `adamm` (did you mean `adam`?)"),
+        "{err}"
+    );
+    // A long name that starts like a known one is shown cut, with its length.
+    let err = OptimizerSpec::new(&format!("sgd{}", "é".repeat(200))).unwrap_err();
+    assert!(err.to_string().contains("… (403 bytes in all)"), "{err}");
+}
