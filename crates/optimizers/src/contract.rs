@@ -101,7 +101,9 @@ fn run_model<O: Optimizer>(opt: &mut O, a: &mut [f32], b: &mut [f32], steps: usi
 /// effects, rejection of damaged checkpoints, `Send + Sync`, and the model-level methods:
 ///
 /// - [`Optimizer::step_model`] over two tensors is bit for bit stepping them one by one, and a
-///   bad first tensor makes it fail without changing anything;
+///   bad tensor, first or last (a NaN or a short gradient, a name given twice), makes it fail
+///   with its typed error before anything moves: every parameter and the saved state stay bit
+///   for bit (an optimizer of your own implements [`Optimizer::check_step`] for that);
 /// - [`Optimizer::next_task`] on a fresh optimizer changes nothing: the next steps are bit for
 ///   bit those of a freshly made one;
 /// - after training, `next_task` keeps exactly what [`Optimizer::memory_thetas`] reports: an
@@ -120,7 +122,7 @@ where
 /// every tensor: Prodigy, D-Adaptation, DoG, Schedule-Free, Mechanic), stepped by
 /// [`Optimizer::step_model`] throughout. Instead of "`step_model` is stepping the tensors one by
 /// one" it requires that a bad *last* tensor fails the whole step without changing anything,
-/// the first tensor's parameters included.
+/// the first tensor's parameters included (which [`check`] requires too).
 ///
 /// ```
 /// use lrmem_optimizers::{contract, Prodigy, ProdigyConfig};

@@ -185,6 +185,18 @@ impl StateRules<AdamState> for AdamConfig {
 impl Base for Adam {
     base_info!(Adam);
 
+    /// The step's checks, and decoupled decay's λw, which the direction adds.
+    fn check_direction(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
+        let cfg = &self.config;
+        check_decay(
+            name,
+            params,
+            (!cfg.decoupled).then_some(grads),
+            cfg.weight_decay,
+        )?;
+        self.check_step(name, params, grads)
+    }
+
     fn direction(
         &mut self,
         name: &str,

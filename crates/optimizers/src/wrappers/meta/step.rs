@@ -58,7 +58,7 @@ impl<B: Base> Meta<B> {
                 self.route_new(name)?;
             }
         }
-        self.base.check_step(name, params, &grads)
+        self.base.check_direction(name, params, &grads)
     }
 
     /// The gradients to use ([`check_inputs`] under the memory's policy), with the message
