@@ -184,7 +184,8 @@ fn checked_step(
 }
 
 /// One tensor step, checked: a panic, an error that changed the state or the parameters (the
-/// promise is per call of `Optimizer::step`; `step_model` stops at the first tensor that fails),
+/// promise holds per call of `Optimizer::step` as of `step_model`, which checks every tensor
+/// before it moves any),
 /// or non-finite parameters or θ after `Ok` is a failure. Returns whether it was accepted.
 fn checked_tensor_step(
     opt: &mut Built,

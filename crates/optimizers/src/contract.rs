@@ -101,7 +101,9 @@ fn run_model<O: Optimizer>(opt: &mut O, a: &mut [f32], b: &mut [f32], steps: usi
 /// effects, rejection of damaged checkpoints, `Send + Sync`, and the model-level methods:
 ///
 /// - [`Optimizer::step_model`] over two tensors is bit for bit stepping them one by one, and a
-///   bad first tensor makes it fail without changing anything;
+///   bad tensor, first or last (a NaN or a short gradient, a name given twice), makes it fail
+///   with its typed error before anything moves: every parameter and the saved state stay bit
+///   for bit (an optimizer of your own implements [`Optimizer::check_step`] for that);
 /// - [`Optimizer::next_task`] on a fresh optimizer changes nothing: the next steps are bit for
 ///   bit those of a freshly made one;
 /// - after training, `next_task` keeps exactly what [`Optimizer::memory_thetas`] reports: an
@@ -120,7 +122,7 @@ where
 /// every tensor: Prodigy, D-Adaptation, DoG, Schedule-Free, Mechanic), stepped by
 /// [`Optimizer::step_model`] throughout. Instead of "`step_model` is stepping the tensors one by
 /// one" it requires that a bad *last* tensor fails the whole step without changing anything,
-/// the first tensor's parameters included.
+/// the first tensor's parameters included (which [`check`] requires too).
 ///
 /// ```
 /// use lrmem_optimizers::{contract, Prodigy, ProdigyConfig};
@@ -327,6 +329,56 @@ where
             before,
             "a failed step_model changed state"
         );
+        self.refuses_a_bad_later_tensor(opt, a, b);
+    }
+
+    /// A model of three tensors whose last one is bad (a NaN gradient, a gradient of the wrong
+    /// length, a name given twice) fails the whole `step_model` before anything moves: every
+    /// parameter and the saved state stay bit for bit as before, whether the optimizer steps
+    /// tensor by tensor or the whole model at once (docs/guide.md §11).
+    fn refuses_a_bad_later_tensor(&self, mut opt: O, mut a: Vec<f32>, mut b: Vec<f32>) {
+        let before = opt.save().unwrap();
+        let (snap_a, snap_b) = (a.clone(), b.clone());
+        let (ga, gb) = (quadratic(&a, 0).1, quadratic(&b, 100).1);
+        type Expect = fn(&OptimError) -> bool;
+        let cases: [(&str, &[f32], &str, Expect); 3] = [
+            (
+                "c",
+                &[0.1, f32::NAN],
+                "a NaN gradient in the last tensor",
+                |e| matches!(e, OptimError::NonFiniteGradient { index: 1, .. }),
+            ),
+            ("c", &[0.1], "a short gradient in the last tensor", |e| {
+                matches!(e, OptimError::LengthMismatch { .. })
+            }),
+            (
+                "a",
+                &[0.1, 0.2],
+                "the name `a` given twice",
+                |e| matches!(e, OptimError::DuplicateTensor { tensor } if tensor == "a"),
+            ),
+        ];
+        for (name, gc, what, expected) in cases {
+            let mut c = vec![0.5f32, -0.25];
+            let err = opt
+                .step_model(&mut [
+                    Tensor::new("a", &mut a, &ga),
+                    Tensor::new("b", &mut b, &gb),
+                    Tensor::new(name, &mut c, gc),
+                ])
+                .expect_err(&format!("step_model with {what} must fail"));
+            assert!(expected(&err), "{what}: wrong error {err:?}");
+            assert_eq!(
+                (bits(&a, &b), c),
+                (bits(&snap_a, &snap_b), vec![0.5, -0.25]),
+                "step_model failed on {what} but changed parameters"
+            );
+            assert_eq!(
+                opt.save().unwrap(),
+                before,
+                "step_model failed on {what} but changed the optimizer's state"
+            );
+        }
     }
 
     /// next_task on a fresh optimizer changes nothing.

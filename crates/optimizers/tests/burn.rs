@@ -9,8 +9,8 @@ use burn::optim::GradientsParams;
 use burn::tensor::{DType, Device, Tensor};
 use lrmem_optimizers::burn::{param_names, BurnError, BurnOptimizer};
 use lrmem_optimizers::{
-    Adam, AdamConfig, MemoryConfig, Meta, MetaConfig, OptimError, Optimizer, Sgd, SgdConfig,
-    Tensor as Named,
+    Adam, AdamConfig, Checkpoint, MemoryConfig, Meta, MetaConfig, OptimError, Optimizer, Sgd,
+    SgdConfig, Tensor as Named,
 };
 
 /// The model of the burn example (`examples/burn_mlp.rs`: 2 → 32 → 1, ReLU), so that what the
@@ -284,7 +284,7 @@ fn tied_parameters_step_once() {
 }
 
 /// A gradient with a NaN is the optimizer's error; the adaptor hands back the model as
-/// `step_model` left the slices: the tensors before the failing one stepped, the rest did not.
+/// `step_model` left the slices: unchanged, the tensors before the failing one included.
 #[test]
 fn optimizer_error_leaves_the_model_as_the_slices() {
     let device = device();
@@ -329,7 +329,52 @@ fn optimizer_error_leaves_the_model_as_the_slices() {
             .zip(&before)
             .map(|(a, b)| a != b)
             .collect();
-        assert_eq!(moved, (0..4).map(|i| i < index).collect::<Vec<_>>());
+        assert_eq!(moved, [false; 4], "a failed step moved parameters");
+    }
+}
+
+/// The new user's case: a NaN in `fc2.weight`'s gradient after a few good steps. The error says
+/// nothing was updated, and nothing was, for every optimizer of the registry: `fc1.weight` and
+/// `fc1.bias` (stepped before `fc2.weight` in the model's order) keep their bits, and so does
+/// the optimizer's saved state, so that skipping the bad batch goes on from where it was.
+#[test]
+fn a_nan_in_a_later_layer_changes_nothing_for_any_optimizer() {
+    let device = device();
+    let (x, y) = batch(&device);
+    for entry in lrmem_optimizers::registry() {
+        let spec = entry.spec(entry.contract).unwrap();
+        let mut opt = BurnOptimizer::new(spec.build().unwrap());
+        let mut model = Mlp::new(&device);
+        for _ in 0..3 {
+            let grads = gradients(&model, &x, &y);
+            opt.step(&mut model, &grads).unwrap();
+        }
+        let mut grads = gradients(&model, &x, &y);
+        let mut g = model.grads(&grads)[2].clone();
+        g[5] = f32::NAN;
+        let w = &model.fc2.weight;
+        let bad = burn::tensor::TensorData::new(g, w.val().dims());
+        grads.register(w.id, Tensor::<2>::from_floats(bad, &Device::default()));
+        let (before, state) = (model.values(), opt.inner().save().unwrap());
+        let err = opt.step(&mut model, &grads).unwrap_err();
+        let name = entry.name;
+        assert!(
+            matches!(&err, BurnError::Optimizer(OptimError::NonFiniteGradient { tensor, index: 5, .. }) if tensor == "fc2.weight"),
+            "{name}: {err}"
+        );
+        assert!(
+            err.to_string().contains("nothing was updated"),
+            "{name}: {err}"
+        );
+        assert_eq!(
+            bits(&model.values()),
+            bits(&before),
+            "{name}: parameters moved"
+        );
+        assert_eq!(opt.inner().save().unwrap(), state, "{name}: state changed");
+        // Skipping the bad batch goes on as if it never came.
+        let grads = gradients(&model, &x, &y);
+        opt.step(&mut model, &grads).unwrap();
     }
 }
 

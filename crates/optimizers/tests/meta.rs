@@ -1108,3 +1108,36 @@ fn variants_resume_exactly_from_a_checkpoint() {
     assert_eq!(w, w2);
     assert_eq!(whole.save().unwrap(), resumed.save().unwrap());
 }
+
+/// Meta over AdamW refuses a diverged parameter in a later tensor (its decoupled decay λw in
+/// the direction would overflow) before the first tensor moves: the base's own checks under
+/// Meta are those of its direction, not of its step (docs/guide.md §11).
+#[test]
+fn a_base_refusal_in_a_later_tensor_changes_nothing() {
+    let adamw = AdamConfig {
+        weight_decay: 0.5,
+        decoupled: true,
+        ..AdamConfig::with_lr(0.01)
+    };
+    let mut opt = Meta::new(adamw, meta_config(0.01, 1e-3)).unwrap();
+    let (mut a, mut b) = (vec![1.0f32, -1.0], vec![0.5f32]);
+    opt.step_model(&mut [
+        Tensor::new("a", &mut a, &[0.1, 0.2]),
+        Tensor::new("b", &mut b, &[0.3]),
+    ])
+    .unwrap();
+    let (before, snap_a) = (opt.save().unwrap(), a.clone());
+    let mut diverged = vec![1e30f32];
+    let err = opt
+        .step_model(&mut [
+            Tensor::new("a", &mut a, &[0.1, 0.2]),
+            Tensor::new("b", &mut diverged, &[0.3]),
+        ])
+        .unwrap_err();
+    assert!(
+        matches!(&err, OptimError::DecayedGradient { tensor, .. } if tensor == "b"),
+        "{err:?}"
+    );
+    assert_eq!(a, snap_a, "the first tensor moved");
+    assert_eq!(opt.save().unwrap(), before, "the state changed");
+}

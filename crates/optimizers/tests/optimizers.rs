@@ -437,8 +437,10 @@ fn next_task_of_meta_is_reload() {
     assert_eq!(boxed.memory_thetas().len(), 1);
 }
 
+/// A bad tensor anywhere in the model fails the whole step before any tensor moves (the first
+/// one stepped before the bad one was found, once).
 #[test]
-fn step_model_steps_tensors_in_order_and_stops_at_the_first_error() {
+fn step_model_checks_every_tensor_before_it_steps_any() {
     use lrmem_optimizers::Tensor;
     let mut opt = Sgd::new(SgdConfig::with_lr(0.5)).unwrap();
     let (mut a, mut b, mut c) = (vec![1.0f32], vec![2.0f32, 3.0], vec![4.0f32]);
@@ -450,7 +452,18 @@ fn step_model_steps_tensors_in_order_and_stops_at_the_first_error() {
         ])
         .unwrap_err();
     assert!(matches!(err, OptimError::LengthMismatch { .. }));
-    assert_eq!((a, b, c), (vec![0.5], vec![2.0, 3.0], vec![4.0]));
+    assert_eq!(
+        (&a[..], &b[..], &c[..]),
+        (&[1.0][..], &[2.0, 3.0][..], &[4.0][..])
+    );
+    // With every tensor good, each steps in turn.
+    opt.step_model(&mut [
+        Tensor::new("a", &mut a, &[1.0]),
+        Tensor::new("b", &mut b, &[1.0, -1.0]),
+        Tensor::new("c", &mut c, &[1.0]),
+    ])
+    .unwrap();
+    assert_eq!((a, b, c), (vec![0.5], vec![1.5, 3.5], vec![3.5]));
 }
 
 /// Finite but huge gradients broke promises: one gradient of 1e21 made Adam's v = ∞ for good

@@ -703,3 +703,127 @@ fn every_entry_tells_the_experiments_what_they_need() {
     let all: usize = registry().iter().map(|e| e.presets.len()).sum();
     assert_eq!(count(Tier::Full), all);
 }
+
+/// Builds `l2l:weights=PATH` on another thread and waits at most 20 s for it, so that a read
+/// that blocks (a FIFO) fails the test instead of hanging it.
+fn l2l_weights_err(path: &std::path::Path) -> String {
+    let text = format!("l2l:weights={}", path.display());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(spec(&text).build().map(drop).map_err(|e| e.to_string()));
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+        Ok(Err(e)) => e,
+        Ok(Ok(())) => panic!("{} built", path.display()),
+        Err(_) => panic!(
+            "reading {} as weights did not return in 20 s",
+            path.display()
+        ),
+    }
+}
+
+/// A scratch directory of this test process's own.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("lrmem-spec-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn l2l_weights_from_a_path_refuse_an_oversized_file_without_reading_it() {
+    use lrmem_optimizers::l2l::{L2lWeights, MAX_WEIGHTS_BYTES};
+    let dir = scratch("oversized");
+    // A sparse file far beyond any weights file: refused by its size, not read.
+    let huge = dir.join("huge.lrw");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len(8 << 30).unwrap();
+    drop(f);
+    let err = l2l_weights_err(&huge);
+    assert!(
+        err.contains("8589934592 bytes")
+            && err.contains(&format!("at most {MAX_WEIGHTS_BYTES}: it is another file")),
+        "{err}"
+    );
+    // One byte more than the largest weights file.
+    let big = dir.join("big.lrw");
+    let mut bytes = L2lWeights::shipped("quadratic").unwrap().save().unwrap();
+    bytes.resize(MAX_WEIGHTS_BYTES as usize + 1, 0);
+    std::fs::write(&big, &bytes).unwrap();
+    let err = l2l_weights_err(&big);
+    assert!(err.contains("it is another file"), "{err}");
+    // A directory.
+    let err = l2l_weights_err(&dir);
+    assert!(err.contains("a directory, not a regular file"), "{err}");
+    // Saved weights still load from a path.
+    let good = dir.join("good.lrw");
+    std::fs::write(
+        &good,
+        L2lWeights::shipped("quadratic").unwrap().save().unwrap(),
+    )
+    .unwrap();
+    spec(&format!("l2l:weights={}", good.display()))
+        .build()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A device that never ends is refused without reading it.
+#[cfg(unix)]
+#[test]
+fn l2l_weights_from_a_path_refuse_a_device() {
+    let err = l2l_weights_err(std::path::Path::new("/dev/zero"));
+    assert!(err.contains("a device, not a regular file"), "{err}");
+    assert!(err.contains("L2lWeights::save"), "{err}");
+}
+
+/// A FIFO no one writes to is refused without opening it (opening it would block forever).
+#[cfg(unix)]
+#[test]
+fn l2l_weights_from_a_path_refuse_a_fifo() {
+    let dir = scratch("fifo");
+    let fifo = dir.join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        let err = l2l_weights_err(&fifo);
+        assert!(
+            err.contains("a FIFO (named pipe), not a regular file"),
+            "{err}"
+        );
+    } else {
+        eprintln!("mkfifo is not available: the FIFO case is not run");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn errors_repeat_a_long_input_briefly_and_quickly() {
+    let long = "x".repeat(10 << 20);
+    let start = std::time::Instant::now();
+    let messages = [
+        OptimizerSpec::new(&long).unwrap_err(),
+        spec(&format!("sgd:{long}=1")).build().unwrap_err(),
+        spec(&format!("sgd:lr={long}")).build().unwrap_err(),
+        OptimizerSpec::parse(&format!("sgd:lr=1,{long}")).unwrap_err(),
+        OptimizerSpec::parse(&format!("sgd:lr=1 {long}")).unwrap_err(),
+        OptimizerSpec::parse(&format!("sgd:lr{long}=1,lr{long}=2")).unwrap_err(),
+    ]
+    .map(|e| e.to_string());
+    let elapsed = start.elapsed();
+    for m in &messages {
+        assert!(m.len() < 2000, "a message of {} bytes", m.len());
+        assert!(m.contains(" bytes in all)"), "{m}");
+    }
+    assert!(
+        elapsed.as_secs_f64() < 1.0,
+        "{elapsed:?} to make and show the errors"
+    );
+    // Short input is repeated whole, and a typo still gets its suggestion.
+    let err = OptimizerSpec::new("adamm").unwrap_err().to_string();
+    assert!(
+        err.contains("unknown optimizer `adamm` (did you mean `adam`?)"),
+        "{err}"
+    );
+    // A long name that starts like a known one is shown cut, with its length.
+    let err = OptimizerSpec::new(&format!("sgd{}", "é".repeat(200))).unwrap_err();
+    assert!(err.to_string().contains("… (403 bytes in all)"), "{err}");
+}

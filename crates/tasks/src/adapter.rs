@@ -153,9 +153,10 @@ impl Adapter {
     ///
     /// On the first call, a trainable tensor without a gradient is a
     /// [`TaskError::MissingGradient`] (see the module docs), and nothing steps. An optimizer
-    /// error is a [`TaskError::Optim`]; whatever the optimizer changed before it failed (with
-    /// the default `step_model`: the tensors before the failing one) is written to the model,
-    /// so that the model and the optimizer's state stay consistent.
+    /// error is a [`TaskError::Optim`]; whatever the optimizer changed before it failed is
+    /// written to the model, so that the model and the optimizer's state stay consistent (for
+    /// every optimizer of `lrmem-optimizers`, nothing: `step_model` checks every tensor before
+    /// it moves any).
     pub fn update<M, O>(
         &mut self,
         model: &mut M,

@@ -80,8 +80,8 @@
 //! steps: the module and the optimizer are unchanged. An error of the optimizer itself
 //! ([`BurnError::Optimizer`]) comes from inside `step_model`; the module then holds exactly
 //! what `step_model` left in the buffers, so that module and optimizer state agree — for every
-//! optimizer of this crate, the tensors before the failing one (in the order of
-//! [`param_names`]) have stepped and the rest are unchanged, as on slices.
+//! optimizer of this crate, nothing: `step_model` checks every tensor before it moves any, so
+//! that a bad gradient in a later layer leaves the earlier ones unchanged too, as on slices.
 //!
 //! The feature compiles burn with its ndarray backend (CPU), autodiff and `optim`; the adaptor
 //! itself works on any backend, since it reads and writes parameters through burn's tensor API
@@ -101,7 +101,8 @@ use crate::optimizer::{OptimError, Optimizer, Tensor as Named};
 #[non_exhaustive]
 pub enum BurnError {
     /// The optimizer refused the step (a non-finite gradient, a tensor that changed size, …).
-    /// The module holds what [`Optimizer::step_model`] left in the buffers (see the module docs).
+    /// The module holds what [`Optimizer::step_model`] left in the buffers: for every optimizer
+    /// of this crate, the parameters as they were (see the module docs).
     #[error(transparent)]
     Optimizer(#[from] OptimError),
     /// Two different parameters (two [`ParamId`]s) have the same path, so lrmem could not tell
@@ -178,8 +179,9 @@ impl<O: Optimizer> BurnOptimizer<O> {
     ///
     /// # Errors
     ///
-    /// [`BurnError`]; every variant but [`BurnError::Optimizer`] leaves module and optimizer
-    /// unchanged, and that one leaves the module as `step_model` left the buffers.
+    /// [`BurnError`]; every variant leaves module and optimizer unchanged: the adaptor's own
+    /// checks come before any step, and [`Optimizer::step_model`] checks every tensor before it
+    /// moves any (a NaN in the last layer's gradient leaves the first layers as they were).
     ///
     /// A gradient registered by hand under a parameter's id with another *rank* than the
     /// parameter's makes burn's [`GradientsParams::get`] panic before the adaptor can check it;

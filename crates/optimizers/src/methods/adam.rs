@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::{check_decay, check_inputs};
 use crate::optimizer::macros::{base_info, config_hyperparameters, optimizer_struct, state_fields};
+use crate::optimizer::model::check_tensor;
 use crate::optimizer::state::{negative, StateRules};
 use crate::optimizer::{Base, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
@@ -107,6 +108,19 @@ state_fields!(AdamState { step, m, v });
 impl Optimizer for Adam {
     config_hyperparameters!();
 
+    /// The step's own checks (inputs, coupled weight decay, the tensor's length), changing nothing.
+    fn check_step(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
+        let cfg = &self.config;
+        check_tensor(
+            &self.states,
+            name,
+            params,
+            grads,
+            cfg.non_finite,
+            if cfg.decoupled { 0.0 } else { cfg.weight_decay },
+        )
+    }
+
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
@@ -170,6 +184,18 @@ impl StateRules<AdamState> for AdamConfig {
 /// rate replaces Adam's bias-corrected step size. The step count advances but is not used.
 impl Base for Adam {
     base_info!(Adam);
+
+    /// The step's checks, and decoupled decay's λw, which the direction adds.
+    fn check_direction(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
+        let cfg = &self.config;
+        check_decay(
+            name,
+            params,
+            (!cfg.decoupled).then_some(grads),
+            cfg.weight_decay,
+        )?;
+        self.check_step(name, params, grads)
+    }
 
     fn direction(
         &mut self,

@@ -405,7 +405,7 @@ fn step(
 macro_rules! dog_optimizer {
     ($ty:ident, $layerwise:literal, $what:literal) => {
         impl Optimizer for $ty {
-            crate::optimizer::macros::one_tensor_model!();
+            crate::optimizer::macros::one_tensor_model!(weight_decay);
 
             #[doc = concat!("One ", $what, " step of the whole model.")]
             fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_inputs;
-use crate::optimizer::model::sat;
+use crate::optimizer::model::{check_tensor, sat};
 use crate::optimizer::state::{Field, Fields, StateView};
 use crate::optimizer::state::{Inspect, TensorStates};
 use crate::optimizer::{Checkpoint, OptimError, Optimizer, StateBytes};
@@ -61,6 +61,16 @@ pub const TAPE_PER_COORDINATE: usize = IN1 + H + G + H + IN2 + H + G + H;
 
 /// The version of the weights format written by this build.
 const WEIGHTS_KIND: &str = "L2lWeights";
+
+/// The most bytes a file written by [`L2lWeights::save`] can have: lrmem's envelope (8 bytes of
+/// magic, version and kind of file, and a 4-byte CRC-32C at the end), the kind `L2lWeights`
+/// (a length byte and 10 bytes), k and the scale (4 bytes each), φ's length (a varint, at most
+/// 10 bytes) and φ itself ([`NUM_PARAMS`] numbers of 4 bytes): 20 605 bytes, of which a file
+/// written today uses 20 597. Weights have exactly [`NUM_PARAMS`] numbers
+/// ([`L2lWeights::new`]), so that no larger file can load; `l2l:weights=PATH` refuses one
+/// without reading it, and reads no more than this from any file.
+pub const MAX_WEIGHTS_BYTES: u64 =
+    8 + 1 + WEIGHTS_KIND.len() as u64 + 4 + 4 + 10 + 4 * NUM_PARAMS as u64 + 4;
 
 /// e^x for f32 from `+ − × ÷` and bit operations: range reduction by ln 2 (rounded with the
 /// 1.5·2²³ trick, which needs no rounding instruction) and a degree-6 Taylor polynomial on
@@ -620,6 +630,12 @@ impl Optimizer for L2l {
         Ok(())
     }
 
+    /// The step's own checks (inputs, no weight decay, the tensor's length), changing nothing.
+    fn check_step(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
+        let cfg = &self.config;
+        check_tensor(&self.states, name, params, grads, cfg.non_finite, 0.0)
+    }
+
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;
         let grads = check_inputs(name, params, grads, cfg.non_finite)?;
@@ -836,6 +852,19 @@ mod tests {
         assert!(opt.load(&bad).is_err());
         assert_eq!(opt.save().unwrap(), saved);
         opt.load(&saved).unwrap();
+    }
+
+    #[test]
+    fn saved_weights_fit_the_bound_of_a_weights_file() {
+        for name in ["mnist", "quadratic"] {
+            let bytes = L2lWeights::shipped(name).unwrap().save().unwrap();
+            assert!(bytes.len() as u64 <= MAX_WEIGHTS_BYTES, "{}", bytes.len());
+            assert_eq!(
+                MAX_WEIGHTS_BYTES - bytes.len() as u64,
+                8,
+                "the varint's slack only"
+            );
+        }
     }
 
     #[test]

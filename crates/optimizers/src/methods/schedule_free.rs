@@ -392,7 +392,7 @@ impl ScheduleFreeAdamW {
 }
 
 impl Optimizer for ScheduleFreeSgd {
-    crate::optimizer::macros::one_tensor_model!();
+    crate::optimizer::macros::one_tensor_model!(weight_decay);
 
     /// One Schedule-Free SGD step of the whole model.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {

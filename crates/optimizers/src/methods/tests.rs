@@ -119,3 +119,39 @@ fn loaded_states_are_checked() {
     let mut again = adam.clone();
     again.load(&adam.save().unwrap()).unwrap();
 }
+
+/// A checkpoint that records a huge length for a tensor (crafted: its checksum is right) is
+/// refused as damaged; the check used to build a fresh state of that length to compare with,
+/// which aborted the process allocating it (found by coverage-guided fuzzing of `load`).
+#[test]
+fn a_huge_recorded_length_is_refused_without_allocating_it() {
+    use crate::{Checkpoint, OptimError, SgdState};
+    let cfg = SgdConfig {
+        momentum: 0.9,
+        ..SgdConfig::with_lr(0.1)
+    };
+    for len in [1usize << 60, usize::MAX, 4] {
+        let mut states = std::collections::BTreeMap::new();
+        let state = SgdState {
+            step: 1,
+            buf: vec![0.5; 3],
+        };
+        states.insert("w".to_owned(), (len, state));
+        let bytes = crate::optimizer::checkpoint::save("Sgd", &(&cfg, &(), &states)).unwrap();
+        let mut opt = Sgd::new(cfg).unwrap();
+        let err = opt.load(&bytes).unwrap_err();
+        assert!(
+            matches!(&err, OptimError::Corrupt { reason } if reason.contains("3 values of `buf`") && reason.contains(&format!("for {len} coordinates"))),
+            "{err}"
+        );
+    }
+    // The same file with the true length loads.
+    let mut states = std::collections::BTreeMap::new();
+    let state = SgdState {
+        step: 1,
+        buf: vec![0.5; 3],
+    };
+    states.insert("w".to_owned(), (3usize, state));
+    let bytes = crate::optimizer::checkpoint::save("Sgd", &(&cfg, &(), &states)).unwrap();
+    Sgd::new(cfg).unwrap().load(&bytes).unwrap();
+}

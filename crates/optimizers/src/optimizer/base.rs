@@ -113,6 +113,16 @@ pub trait Base: Optimizer + Send + Sync {
         buf: DirectionBuf<'_>,
     ) -> Result<Direction, OptimError>;
 
+    /// Refuses what [`direction`](Base::direction) would refuse for this tensor, changing
+    /// nothing: what lets [`Meta`](crate::Meta) check every tensor of a model step before any
+    /// moves. `grads` are those `direction` would get (finite). The base's own
+    /// [`check_step`](Optimizer::check_step) by default, for a base whose direction checks what
+    /// its step checks; a base whose direction checks more (Adam's decoupled weight decay, which
+    /// its step applies as a factor but its direction adds as λw) says so here.
+    fn check_direction(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
+        self.check_step(name, params, grads)
+    }
+
     /// The query z of tensor `name` after [`direction`](Base::direction): one value per
     /// coordinate, which the memory clips, learns from and predicts rates for. The gradient by
     /// default.

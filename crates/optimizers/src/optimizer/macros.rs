@@ -252,9 +252,36 @@ pub(crate) use base_info;
 
 /// [`Optimizer::step`](crate::Optimizer::step) of an optimizer whose step needs the whole model
 /// ([`Optimizer::step_model`](crate::Optimizer::step_model)): a step of the model made of the one
-/// tensor `name`, what its reference does with a one-tensor parameter group.
+/// tensor `name`, what its reference does with a one-tensor parameter group. Unless given
+/// `step_only`, also its [`Optimizer::check_model`](crate::Optimizer::check_model): the checks
+/// its `step_model` begins with ([`check_model`](crate::optimizer::model::check_model), and with
+/// `weight_decay` the config's weight decay coupled to each gradient), so that a wrapper
+/// ([`Groups`](crate::Groups)) can check it before stepping anything.
 macro_rules! one_tensor_model {
     () => {
+        $crate::optimizer::macros::one_tensor_model!(step_only);
+        $crate::optimizer::macros::one_tensor_model!(@check false);
+    };
+    (weight_decay) => {
+        $crate::optimizer::macros::one_tensor_model!(step_only);
+        $crate::optimizer::macros::one_tensor_model!(@check true);
+    };
+    (@check $decay:literal) => {
+        /// The checks this step begins with, changing nothing.
+        fn check_model(
+            &self,
+            tensors: &mut [$crate::optimizer::Tensor<'_>],
+        ) -> Result<(), $crate::optimizer::OptimError> {
+            let decay = if $decay { self.config.weight_decay } else { 0.0 };
+            $crate::optimizer::model::check_model_decay(
+                &self.states,
+                tensors,
+                self.config.non_finite,
+                decay,
+            )
+        }
+    };
+    (step_only) => {
         /// A model of the one tensor `name`: use
         /// [`step_model`](crate::Optimizer::step_model) for a model of several.
         fn step(
@@ -310,6 +337,22 @@ macro_rules! forward_optimizer {
         ) -> Result<(), $crate::optimizer::OptimError> {
             let $this = self;
             $inner.step_model(tensors)
+        }
+        fn check_step(
+            &self,
+            name: &str,
+            params: &[f32],
+            grads: &[f32],
+        ) -> Result<(), $crate::optimizer::OptimError> {
+            let $this = self;
+            $inner.check_step(name, params, grads)
+        }
+        fn check_model(
+            &self,
+            tensors: &mut [$crate::optimizer::Tensor<'_>],
+        ) -> Result<(), $crate::optimizer::OptimError> {
+            let $this = self;
+            $inner.check_model(tensors)
         }
         fn next_task(&mut self) {
             let $this = self;

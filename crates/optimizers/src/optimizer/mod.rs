@@ -54,27 +54,68 @@ pub trait Optimizer {
 
     /// Steps every tensor of a model at once, in the order given.
     ///
-    /// The default calls [`step`](Optimizer::step) on each tensor in order and stops at the
-    /// first error: the tensors before the failing one **have** stepped, the failing one and
-    /// those after it have not (each `step` leaves its own tensor unchanged on an error).
-    /// Optimizers with statistics across tensors (a norm over the parameter group, a memory
-    /// shared by several tensors that must see the whole model first) override it; for every
-    /// optimizer of this crate it is exactly the tensors stepped one by one.
+    /// **All or nothing**: [`check_model`](Optimizer::check_model) checks every tensor first (a
+    /// name given twice is [`OptimError::DuplicateTensor`]), and only then does any tensor
+    /// move, so that a bad gradient in the last tensor leaves the first ones, and all state, as
+    /// they were (docs/guide.md §11): a training loop can skip the bad batch and go on from an
+    /// unchanged model. The default then calls [`step`](Optimizer::step) on each tensor in
+    /// order. Optimizers with statistics across tensors (a norm over the parameter group, a
+    /// memory shared by several tensors that must see the whole model first) override it; for
+    /// every per-tensor optimizer of this crate it is exactly the tensors stepped one by one.
     ///
     /// ```
-    /// use lrmem_optimizers::{Optimizer, Sgd, SgdConfig, Tensor};
+    /// use lrmem_optimizers::{OptimError, Optimizer, Sgd, SgdConfig, Tensor};
     /// let mut sgd = Sgd::new(SgdConfig::with_lr(0.5))?;
     /// let (mut w, mut b) = (vec![1.0f32, 2.0], vec![0.0f32]);
     /// sgd.step_model(&mut [
     ///     Tensor::new("w", &mut w, &[1.0, 1.0]),
     ///     Tensor::new("b", &mut b, &[-2.0]),
     /// ])?;
+    /// assert_eq!((&w[..], &b[..]), (&[0.5, 1.5][..], &[1.0][..]));
+    /// // A NaN in the last tensor's gradient: nothing moves, `w` included.
+    /// let err = sgd.step_model(&mut [
+    ///     Tensor::new("w", &mut w, &[1.0, 1.0]),
+    ///     Tensor::new("b", &mut b, &[f32::NAN]),
+    /// ]);
+    /// assert!(matches!(err, Err(OptimError::NonFiniteGradient { .. })));
     /// assert_eq!((w, b), (vec![0.5, 1.5], vec![1.0]));
     /// # Ok::<(), lrmem_optimizers::OptimError>(())
     /// ```
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
+        self.check_model(tensors)?;
         for t in tensors.iter_mut() {
             self.step(t.name, t.params, t.grads)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses what [`step`](Optimizer::step) would refuse for this tensor (a length that
+    /// differs from the gradients' or from the tensor's state, non-finite parameters, unusable
+    /// gradients, …), with the same error, and changes nothing: what lets
+    /// [`step_model`](Optimizer::step_model) check every tensor before it moves any.
+    ///
+    /// The default accepts everything: an optimizer that keeps it (one written outside this
+    /// crate) gets the default `step_model`'s old behaviour, where the tensors before a refused
+    /// one have stepped. Every optimizer of this crate implements it (or
+    /// [`check_model`](Optimizer::check_model)), and [`contract`](crate::contract) holds an
+    /// optimizer to it.
+    fn check_step(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
+        let _ = (name, params, grads);
+        Ok(())
+    }
+
+    /// Refuses what [`step_model`](Optimizer::step_model) would refuse for these tensors,
+    /// changing nothing: a name given twice ([`OptimError::DuplicateTensor`]), then every
+    /// tensor's [`check_step`](Optimizer::check_step), in order. `step_model` calls it before
+    /// any tensor moves; wrappers call it on what they wrap ([`Groups`](crate::Groups) on every
+    /// group before any group steps). Whole-model optimizers override it with their own checks.
+    ///
+    /// The tensors are borrowed mutably only so that a wrapper can hand parts of them on as
+    /// [`Tensor`]s; nothing writes to them.
+    fn check_model(&self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
+        model::check_distinct(tensors)?;
+        for t in tensors.iter() {
+            self.check_step(t.name, t.params, t.grads)?;
         }
         Ok(())
     }

@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::optimizer::inputs::{check_inputs, check_length};
+use crate::optimizer::inputs::{check_decay, check_inputs, check_length};
 use crate::optimizer::state::TensorStates;
 use crate::optimizer::state::{Field, Fields};
 use crate::optimizer::{OptimError, Tensor};
@@ -98,20 +98,66 @@ pub(crate) fn check_model<'g, S>(
     tensors: &[Tensor<'g>],
     policy: NonFinite,
 ) -> Result<Vec<Cow<'g, [f32]>>, OptimError> {
-    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    check_distinct(tensors)?;
     let mut grads = Vec::with_capacity(tensors.len());
     for t in tensors {
-        if !seen.insert(t.name) {
-            return Err(OptimError::DuplicateTensor {
-                tensor: t.name.to_owned(),
-            });
-        }
         if let Some(len) = states.len_of(t.name) {
             check_length(t.name, "params", len, t.params.len())?;
         }
         grads.push(check_inputs(t.name, t.params, t.grads, policy)?);
     }
     Ok(grads)
+}
+
+/// [`check_model`], then weight decay `weight_decay` coupled to every tensor's gradients
+/// ([`check_decay`]; nothing with 0): the checks a whole-model step begins with, changing
+/// nothing, for its [`Optimizer::check_model`](crate::Optimizer::check_model).
+pub(crate) fn check_model_decay<S>(
+    states: &TensorStates<S>,
+    tensors: &[Tensor<'_>],
+    policy: NonFinite,
+    weight_decay: f32,
+) -> Result<(), OptimError> {
+    let grads = check_model(states, tensors, policy)?;
+    for (t, g) in tensors.iter().zip(&grads) {
+        check_decay(t.name, t.params, Some(g), weight_decay)?;
+    }
+    Ok(())
+}
+
+/// Refuses a model step that names a tensor twice ([`OptimError::DuplicateTensor`], naming
+/// the first repeated name): one rule for every optimizer, checked before anything moves, so
+/// that no tensor is stepped twice in one model step and no per-tensor optimizer accepts what a
+/// whole-model one refuses.
+pub(crate) fn check_distinct(tensors: &[Tensor<'_>]) -> Result<(), OptimError> {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    match tensors.iter().find(|t| !seen.insert(t.name)) {
+        Some(t) => Err(OptimError::DuplicateTensor {
+            tensor: t.name.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks one tensor of a per-tensor optimizer's step, changing nothing: its inputs
+/// ([`check_inputs`] under `policy`), weight decay `weight_decay` coupled to the gradient
+/// ([`check_decay`]; 0 where the step does not check it), and its length against its state.
+/// The checks of the step itself, in its order, for
+/// [`Optimizer::check_step`](crate::Optimizer::check_step).
+pub(crate) fn check_tensor<S>(
+    states: &TensorStates<S>,
+    name: &str,
+    params: &[f32],
+    grads: &[f32],
+    policy: NonFinite,
+    weight_decay: f32,
+) -> Result<(), OptimError> {
+    let grads = check_inputs(name, params, grads, policy)?;
+    check_decay(name, params, Some(&grads), weight_decay)?;
+    if let Some(len) = states.len_of(name) {
+        check_length(name, "params", len, params.len())?;
+    }
+    Ok(())
 }
 
 /// `x` clamped to ±`f32::MAX`: the peers' moments, sums and parameters saturate instead of

@@ -218,7 +218,9 @@ pub(crate) trait StateFields {
 /// learned under this config follows a change of hyperparameters.
 pub(crate) trait StateRules<S> {
     /// The state a tensor of `len` coordinates starts with, values read from its parameters
-    /// aside: the lengths a loaded one must have.
+    /// aside: the lengths a loaded one must have. Each vector has `len` values or a number
+    /// that does not depend on `len` (an unused buffer's 0), which [`check_loaded`] relies on
+    /// to check a crafted length without allocating it.
     fn fresh(&self, len: usize) -> S;
     /// The state a tensor starts with at its first step, from its parameters there: the
     /// [`fresh`](Self::fresh) one by default; the optimizers that keep the starting point x₀
@@ -321,21 +323,37 @@ pub(crate) fn check_loaded<C: StateRules<S>, S: StateFields>(
     }
     };
     for (name, (len, state)) in &states.states {
-        let fresh = config.fresh(*len);
-        let (mut got, mut want) = (Fields::new(), Fields::new());
+        let mut got = Fields::new();
         state.fields(&mut got);
+        // The recorded length comes from the file: a fresh state is built for it only where it
+        // cannot be larger than what the file itself holds. Beyond its longest field, one for
+        // one coordinate more stands in: a field that grows with the length is too short there
+        // as it is at `len`, and one that does not is the same (a crafted length of 2⁶⁰ would
+        // otherwise abort the process allocating it).
+        let longest = got
+            .values()
+            .filter_map(|v| v.values().map(<[f32]>::len))
+            .max()
+            .unwrap_or(0);
+        let beyond = *len > longest;
+        let fresh = config.fresh(if beyond { longest + 1 } else { *len });
+        let mut want = Fields::new();
         fresh.fields(&mut want);
         for (field, value) in &got {
             match (value, want.get(field)) {
                 (Field::Values(v), Some(Field::Values(w))) if v.len() != w.len() => {
+                    let expected = if beyond {
+                        "more expected".to_owned()
+                    } else {
+                        format!("{} expected", w.len())
+                    };
                     return Err(corrupt(
                         name,
                         format!(
-                            "has {} values of `{field}` for {len} coordinates ({} expected)",
-                            v.len(),
-                            w.len()
+                            "has {} values of `{field}` for {len} coordinates ({expected})",
+                            v.len()
                         ),
-                    ))
+                    ));
                 }
                 (Field::Values(v), _) if v.iter().any(|x| !x.is_finite()) => {
                     return Err(corrupt(name, format!("has non-finite values of `{field}`")))

@@ -1,6 +1,7 @@
 //! [`OptimizerSpec`]: an optimizer named with its hyperparameters, as text and as data, and the
 //! typed reading of its keys ([`Params`]) that a registry entry's build function does.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
@@ -17,7 +18,7 @@ use lrmem_memory_core::NonFinite;
 #[non_exhaustive]
 pub enum SpecError {
     /// The text is not of the form `NAME` or `NAME:KEY=VALUE,KEY=VALUE`.
-    #[error("cannot read optimizer spec `{input}`: {reason}. Write NAME or NAME:KEY=VALUE,KEY=VALUE, e.g. `sgd:lr=0.03,momentum=0.9`")]
+    #[error("cannot read optimizer spec `{}`: {reason}. Write NAME or NAME:KEY=VALUE,KEY=VALUE, e.g. `sgd:lr=0.03,momentum=0.9`", shown(input))]
     Syntax {
         /// The text, or the key or value, that was rejected.
         input: String,
@@ -25,7 +26,7 @@ pub enum SpecError {
         reason: String,
     },
     /// No optimizer of this name is in the [`registry`](crate::registry()).
-    #[error("unknown optimizer `{name}`{}; the known optimizers are: {}", did_you_mean(name, known), known.join(", "))]
+    #[error("unknown optimizer `{}`{}; the known optimizers are: {}", shown(name), did_you_mean(name, known), known.join(", "))]
     UnknownOptimizer {
         /// The name given.
         name: String,
@@ -33,7 +34,7 @@ pub enum SpecError {
         known: Vec<String>,
     },
     /// The optimizer has no such key.
-    #[error("optimizer `{optimizer}` has no key `{key}`{}; its keys are: {}", did_you_mean(key, valid), valid.join(", "))]
+    #[error("optimizer `{optimizer}` has no key `{}`{}; its keys are: {}", shown(key), did_you_mean(key, valid), valid.join(", "))]
     UnknownKey {
         /// The optimizer's name.
         optimizer: String,
@@ -43,7 +44,10 @@ pub enum SpecError {
         valid: Vec<String>,
     },
     /// A value could not be read as the key's type (a number, a boolean, one of a few words).
-    #[error("optimizer `{optimizer}`: cannot read `{key}={value}`: expected {expected}")]
+    #[error(
+        "optimizer `{optimizer}`: cannot read `{key}={}`: expected {expected}",
+        shown(value)
+    )]
     BadValue {
         /// The optimizer's name.
         optimizer: String,
@@ -71,7 +75,29 @@ pub enum SpecError {
     Invalid(#[from] OptimError),
 }
 
+/// The most bytes of a name, key, value or spec that an error message repeats: a message stays
+/// readable (and quick to print) whatever length of text it was given.
+const ECHO: usize = 256;
+
+/// `text` as an error message repeats it: whole up to [`ECHO`] bytes, else its first bytes up
+/// to there (at a character boundary) and how long it was. The error itself keeps the whole
+/// text.
+pub(crate) fn shown(text: &str) -> Cow<'_, str> {
+    if text.len() <= ECHO {
+        return Cow::Borrowed(text);
+    }
+    let mut end = ECHO;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}… ({} bytes in all)", &text[..end], text.len()))
+}
+
 /// ", did you mean `x`?" for the closest candidate within two edits, or nothing.
+///
+/// Only candidates within two characters of `given`'s length can be within two edits, so that
+/// a long `given` is compared with none: the cost is bounded by the candidates' lengths, not by
+/// what was typed.
 fn did_you_mean(given: &str, candidates: &[String]) -> String {
     fn distance(a: &str, b: &str) -> usize {
         let b: Vec<char> = b.chars().collect();
@@ -87,8 +113,14 @@ fn did_you_mean(given: &str, candidates: &[String]) -> String {
         }
         row[b.len()]
     }
+    let longest = candidates.iter().map(|c| c.chars().count()).max();
+    let Some(longest) = longest else {
+        return String::new();
+    };
+    let len = given.chars().take(longest + 3).count();
     candidates
         .iter()
+        .filter(|c| len.abs_diff(c.chars().count()) <= 2)
         .map(|c| (distance(given, c), c))
         .filter(|(d, _)| *d <= 2)
         .min()
@@ -145,7 +177,8 @@ fn check_token(token: &str, what: &str) -> Result<(), SpecError> {
         .find(|c| c.is_whitespace() || matches!(c, ':' | ',' | '='))
     {
         format!(
-            "the {what} `{token}` contains `{}`, which cannot appear in a {what}",
+            "the {what} `{}` contains `{}`, which cannot appear in a {what}",
+            shown(token),
             c.escape_default()
         )
     } else {
@@ -186,13 +219,13 @@ impl OptimizerSpec {
                 ));
             }
             let Some((key, value)) = pair.split_once('=') else {
-                return Err(syntax(format!("`{}` is not KEY=VALUE", pair.trim())));
+                return Err(syntax(format!("`{}` is not KEY=VALUE", shown(pair.trim()))));
             };
             let (key, value) = (key.trim(), value.trim());
             check_token(key, "key").map_err(|e| syntax(e.reason()))?;
             check_token(value, "value").map_err(|e| syntax(e.reason()))?;
             if spec.params.contains_key(key) {
-                return Err(syntax(format!("the key `{key}` is given twice")));
+                return Err(syntax(format!("the key `{}` is given twice", shown(key))));
             }
             spec.params.insert(key.to_owned(), value.to_owned());
         }

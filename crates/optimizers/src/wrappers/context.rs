@@ -70,6 +70,17 @@ impl MetaContext {
 }
 
 impl Optimizer for MetaContext {
+    /// The step's checks (the gradient under the memory's policy, the tensor's length),
+    /// changing nothing.
+    fn check_step(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
+        check_inputs(name, params, grads, self.config.memory.non_finite)?;
+        if let Some(t) = self.tensors.get(name) {
+            let what = "params (the tensor had another length at its first step)";
+            check_length(name, what, t.trace.len(), params.len())?;
+        }
+        Ok(())
+    }
+
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let grads = check_inputs(name, params, grads, self.config.memory.non_finite)?;
         let n = params.len();

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::optimizer::model::check_distinct;
 use crate::optimizer::{Checkpoint, OptimError, Optimizer, StateBytes, Tensor};
 
 /// The name of the group that takes every tensor no pattern matches.
@@ -301,9 +302,11 @@ impl<O: Optimizer> Optimizer for Groups<O> {
         Ok(())
     }
 
-    /// Hands each group its tensors in one `step_model` call; see [`Groups`]. The first call
-    /// checks every pattern before stepping anything.
+    /// Hands each group its tensors in one `step_model` call; see [`Groups`]. Every group's
+    /// tensors are checked ([`check_model`](Optimizer::check_model)) before any group steps,
+    /// and the first call checks every pattern before stepping anything.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
+        self.check_model(tensors)?;
         let route: Vec<usize> = tensors.iter().map(|t| self.route(t.name)).collect();
         if let Some(first) = &self.first_step {
             let mut seen = first.clone();
@@ -327,6 +330,31 @@ impl<O: Optimizer> Optimizer for Groups<O> {
         }
         for g in order {
             self.groups[g].optimizer.step_model(&mut parts[g])?;
+        }
+        Ok(())
+    }
+
+    /// The checks of the group `name` goes to, changing nothing.
+    fn check_step(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
+        self.groups[self.find(name)]
+            .optimizer
+            .check_step(name, params, grads)
+    }
+
+    /// A name given twice, then each group's optimizer's checks of its tensors, in the order
+    /// the groups would step; changes nothing.
+    fn check_model(&self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
+        check_distinct(tensors)?;
+        let route: Vec<usize> = tensors.iter().map(|t| self.find(t.name)).collect();
+        let mut parts: Vec<Vec<Tensor<'_>>> = self.groups.iter().map(|_| Vec::new()).collect();
+        for (t, &g) in tensors.iter_mut().zip(&route) {
+            parts[g].push(Tensor::new(t.name, &mut *t.params, t.grads));
+        }
+        let mut checked = vec![false; parts.len()];
+        for &g in &route {
+            if !std::mem::replace(&mut checked[g], true) {
+                self.groups[g].optimizer.check_model(&mut parts[g])?;
+            }
         }
         Ok(())
     }

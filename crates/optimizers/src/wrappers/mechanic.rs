@@ -299,7 +299,19 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 }
 
 impl<B: Optimizer + Checkpoint + Clone> Optimizer for Mechanic<B> {
-    crate::optimizer::macros::one_tensor_model!();
+    crate::optimizer::macros::one_tensor_model!(step_only);
+
+    /// The checks its step begins with (every tensor's inputs and length), then the base's on
+    /// the gradients the base would step with; changes nothing.
+    fn check_model(&self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
+        let grads = check_model(&self.states, tensors, self.config.non_finite)?;
+        let mut inner: Vec<Tensor<'_>> = tensors
+            .iter_mut()
+            .zip(&grads)
+            .map(|(t, g)| Tensor::new(t.name, &mut *t.params, g))
+            .collect();
+        self.base.check_model(&mut inner)
+    }
 
     /// One Mechanic step of the whole model: the base's step, then the tuner's.
     ///
@@ -309,8 +321,8 @@ impl<B: Optimizer + Checkpoint + Clone> Optimizer for Mechanic<B> {
     /// only if it succeeds, so that its refusal changes nothing either. Otherwise the base
     /// steps in place (a clone of its state every step would cost a copy of its moments); if
     /// it fails anyway, which no base of this crate does on inputs checked as here, the
-    /// parameters are restored, but a per-tensor base keeps the steps it took for the tensors
-    /// before the one it refused. An empty model is a step of nothing: nothing changes (the
+    /// parameters are restored (a base's own `step_model` checks every tensor before it moves
+    /// any, so that its state is unchanged too). An empty model is a step of nothing: nothing changes (the
     /// reference needs at least one parameter).
     fn step_model<'a>(&mut self, tensors: &mut [Tensor<'a>]) -> Result<(), OptimError> {
         // The checked gradients, borrowed from the tensors' own (not from `tensors`, which the

@@ -595,6 +595,9 @@ impl<O: Optimizer> Optimizer for Scheduled<O> {
     /// wrapped optimizer's `step_model`, and counts the step if it succeeded (else sets the
     /// hyperparameters back). Ends a model step of per-tensor steps under way.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
+        // Bad tensors are refused before the schedule sets anything, so that there is nothing
+        // to set back (docs/guide.md §11).
+        self.inner.check_model(tensors)?;
         let undo = self.apply(self.begun)?;
         if let Err(e) = self.inner.step_model(tensors) {
             self.undo(undo);
@@ -621,6 +624,16 @@ impl<O: Optimizer> Optimizer for Scheduled<O> {
 
     fn eval_params(&self, name: &str) -> Option<&[f32]> {
         self.inner.eval_params(name)
+    }
+
+    /// The wrapped optimizer's checks.
+    fn check_step(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
+        self.inner.check_step(name, params, grads)
+    }
+
+    /// The wrapped optimizer's checks.
+    fn check_model(&self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
+        self.inner.check_model(tensors)
     }
 
     /// The wrapped optimizer's, scheduled ones included (with the value of the current step).

@@ -12,7 +12,7 @@ use crate::methods::adam::{Adam, AdamConfig};
 use crate::methods::cocob::{Cocob, CocobConfig};
 use crate::methods::dadapt::{DAdaptAdam, DAdaptAdamConfig, DAdaptSgd, DAdaptSgdConfig};
 use crate::methods::dog::{Dog, DogConfig, LDog};
-use crate::methods::l2l::{L2l, L2lConfig, L2lWeights};
+use crate::methods::l2l::{L2l, L2lConfig, L2lWeights, MAX_WEIGHTS_BYTES};
 use crate::methods::prodigy::{Prodigy, ProdigyConfig};
 use crate::methods::schedule_free::{
     ScheduleFreeAdamW, ScheduleFreeAdamWConfig, ScheduleFreeSgd, ScheduleFreeSgdConfig,
@@ -472,8 +472,70 @@ fn weights_named(value: &str) -> Result<L2lWeights, SpecError> {
             "`mnist`, `quadratic`, or the path of a file written by `L2lWeights::save` ({why})"
         ),
     };
-    let bytes = std::fs::read(value).map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let bytes = read_weights_file(value).map_err(bad)?;
     L2lWeights::load(&bytes).map_err(|e| bad(e.to_string()))
+}
+
+/// The bytes of the weights file at `path`, read only if it is a regular file of at most
+/// [`MAX_WEIGHTS_BYTES`] (the largest file [`L2lWeights::save`] writes), and never more than
+/// that: a FIFO would block the read forever, a device (`/dev/zero`) never ends, and a huge
+/// file would be read whole into memory before the checks could refuse it. The error says what
+/// the path is, in words.
+///
+/// The path is checked before it is opened (opening a FIFO blocks until someone writes to it)
+/// and the file again once open; a path swapped for a FIFO between the two would still block.
+fn read_weights_file(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read it: {e}");
+    let regular = |meta: std::fs::Metadata| -> Result<(), String> {
+        if !meta.is_file() {
+            return Err(format!(
+                "it is {}, not a regular file; give the path of a weights file itself",
+                file_type_in_words(meta.file_type())
+            ));
+        }
+        if meta.len() > MAX_WEIGHTS_BYTES {
+            return Err(format!(
+                "it has {} bytes, and a weights file has at most {MAX_WEIGHTS_BYTES}: it is another file",
+                meta.len()
+            ));
+        }
+        Ok(())
+    };
+    regular(std::fs::metadata(path).map_err(cannot)?)?;
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    regular(file.metadata().map_err(cannot)?)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_WEIGHTS_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_WEIGHTS_BYTES {
+        return Err(format!(
+            "it grew beyond the {MAX_WEIGHTS_BYTES} bytes a weights file has at most while it was read: it is another file"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// What a path that is not a regular file is, for [`read_weights_file`]'s message.
+fn file_type_in_words(t: std::fs::FileType) -> &'static str {
+    if t.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    "something other than a file"
 }
 
 /// `l2l`: the learned optimizer with shipped or saved weights.

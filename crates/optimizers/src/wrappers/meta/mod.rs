@@ -603,9 +603,11 @@ impl<B: Base> Optimizer for Meta<B> {
         Ok(())
     }
 
-    /// Steps the tensors one by one, as the default does; on the first pass over the model, a
-    /// name given to [`Meta::only`] that none of them has is an error before any tensor steps.
+    /// Steps the tensors one by one, as the default does, once every tensor passed
+    /// [`check_model`](Optimizer::check_model); on the first pass over the model, a name given
+    /// to [`Meta::only`] that none of them has is an error before any tensor steps.
     fn step_model(&mut self, tensors: &mut [Tensor<'_>]) -> Result<(), OptimError> {
+        self.check_model(tensors)?;
         if self.only.is_some() && !self.pass.done {
             let names: Vec<&str> = tensors.iter().map(|t| t.name).collect();
             self.check_only(&names)?;
@@ -621,6 +623,12 @@ impl<B: Base> Optimizer for Meta<B> {
 
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         self.step_tensor(name, params, grads)
+    }
+
+    /// The step's checks: the gradient under the memory's policy, the tensor's length or its
+    /// routing, and the base's own checks; changes nothing.
+    fn check_step(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
+        self.check_tensor(name, params, grads)
     }
 }
 

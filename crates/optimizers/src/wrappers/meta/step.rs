@@ -41,6 +41,26 @@ impl<B: Base> Meta<B> {
         self.move_params(name, params, &grads, kind)
     }
 
+    /// The checks of [`step_tensor`](Self::step_tensor) before anything changes, changing
+    /// nothing: the gradient, the tensor's length (or, on its first step, its routing), and
+    /// the base's own checks on the gradient it would get (its weight decay, its state's
+    /// length). What [`Optimizer::check_step`](crate::Optimizer::check_step) is for `Meta`.
+    pub(super) fn check_tensor(
+        &self,
+        name: &str,
+        params: &[f32],
+        grads: &[f32],
+    ) -> Result<(), OptimError> {
+        let grads = self.checked(name, params, grads)?;
+        match self.tensors.len_of(name) {
+            Some(len) => check_length(name, "params", len, params.len())?,
+            None => {
+                self.route_new(name)?;
+            }
+        }
+        self.base.check_direction(name, params, &grads)
+    }
+
     /// The gradients to use ([`check_inputs`] under the memory's policy), with the message
     /// pointing at `Meta`'s setting of the policy.
     fn checked<'g>(
