@@ -74,9 +74,9 @@ impl Optimizer for MetaContext {
     /// changing nothing.
     fn check_step(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
         check_inputs(name, params, grads, self.config.memory.non_finite)?;
-        if let Some(t) = self.tensors.get(name) {
+        if let Some(trace) = self.traces.get(name) {
             let what = "params (the tensor had another length at its first step)";
-            check_length(name, what, t.trace.len(), params.len())?;
+            check_length(name, what, trace.len(), params.len())?;
         }
         Ok(())
     }
