@@ -12,30 +12,9 @@ use lrmem_optimizers::{
 };
 
 mod common;
-use common::{assert_same_runs, built, memory, meta_config, with_memory};
-
-/// Gradients of a separable quadratic, deterministic per step.
-fn grad(w: &[f32], t: usize) -> Vec<f32> {
-    w.iter()
-        .enumerate()
-        .map(|(i, x)| 1.3 * x - 0.2 + 0.1 * ((i + 3 * t) as f32).sin())
-        .collect()
-}
-
-fn train<O: Optimizer + ?Sized>(opt: &mut O, names: &[&str], steps: usize) -> Vec<Vec<f32>> {
-    let mut ws: Vec<Vec<f32>> = names
-        .iter()
-        .enumerate()
-        .map(|(k, _)| (0..5).map(|i| 0.5 - 0.2 * (i + k) as f32).collect())
-        .collect();
-    for t in 0..steps {
-        for (name, w) in names.iter().zip(ws.iter_mut()) {
-            let g = grad(w, t);
-            opt.step(name, w, &g).unwrap();
-        }
-    }
-    ws
-}
+use common::{
+    assert_same_runs, built, memory, meta_config, quadratic_grad, train_named, with_memory,
+};
 
 fn message(e: &OptimError) -> String {
     e.to_string()
@@ -162,7 +141,7 @@ fn non_finite_is_one_setting_and_its_error_says_where() {
 #[test]
 fn length_errors_give_a_hint_that_holds_and_meta_can_reset() {
     let mut meta = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
-    train(&mut meta, &["w"], 5);
+    train_named(&mut meta, &["w"], 5);
     let err = meta.step("w", &mut [1.0; 3], &[0.5; 3]).unwrap_err();
     let msg = message(&err);
     assert!(
@@ -178,7 +157,9 @@ fn length_errors_give_a_hint_that_holds_and_meta_can_reset() {
     assert!(meta.memory("w").is_none() && meta.memory_thetas().is_empty());
     let fresh = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
     let (mut a, mut b) = (meta, fresh);
-    assert_same_runs("reset, then fresh", &mut a, &mut b, |o| train(o, &["w"], 4));
+    assert_same_runs("reset, then fresh", &mut a, &mut b, |o| {
+        train_named(o, &["w"], 4)
+    });
     assert_ne!(a.memory("w").unwrap().theta(), &theta[..]);
 }
 
@@ -198,9 +179,9 @@ fn meta_wraps_optimizers_and_their_configs() {
         Meta::sgd(MetaConfig::default()).unwrap(),
     );
     let (wa, wb, wc) = (
-        train(&mut a, &["x", "y"], 6),
-        train(&mut b, &["x", "y"], 6),
-        train(&mut c, &["x", "y"], 6),
+        train_named(&mut a, &["x", "y"], 6),
+        train_named(&mut b, &["x", "y"], 6),
+        train_named(&mut c, &["x", "y"], 6),
     );
     assert!(wa == wb && wb == wc);
     let _: Meta<Rprop> = Meta::new(RpropConfig::with_lr(1e-3), MetaConfig::default()).unwrap();
@@ -232,7 +213,7 @@ where
     let mut w1: Vec<f32> = (0..6).map(|i| 0.8 - 0.3 * i as f32).collect();
     let mut w2 = w1.clone();
     for t in 0..25 {
-        let g = grad(&w1, t);
+        let g = quadratic_grad(&w1, t);
         plain.step("w", &mut w1, &g).unwrap();
         meta.step("w", &mut w2, &g).unwrap();
         for (a, b) in w1.iter().zip(&w2) {
@@ -366,7 +347,7 @@ fn a_base_of_ones_own_needs_two_methods() {
 /// A trained Meta-SGD's checkpoint, with one memory per tensor.
 fn trained(names: &[&str]) -> (Meta<Sgd>, Vec<u8>) {
     let mut meta = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
-    train(&mut meta, names, 20);
+    train_named(&mut meta, names, 20);
     let bytes = meta.save().unwrap();
     (meta, bytes)
 }
@@ -392,7 +373,7 @@ fn load_memories_keeps_theta_and_takes_the_new_config() {
         assert_eq!(b.config(), &cfg.memory, "{key}: the receiver's config");
         assert_eq!(b.rule_state().step, 0, "{key}: fresh moments");
     }
-    train(&mut next, &["conv.weight", "fc.weight"], 3);
+    train_named(&mut next, &["conv.weight", "fc.weight"], 3);
     // From plain memories too, and another Meta's memories directly.
     let list: Vec<(String, Memory)> = old
         .memories()
@@ -589,249 +570,6 @@ fn insert_memory_adopts_the_optimizer_config() {
     assert!(other.memory("w").is_none());
 }
 
-// ---- Finding 4: checkpoints say what they are; mismatches name fields ---------------------
-
-#[test]
-fn a_checkpoint_of_another_kind_says_which() {
-    let mut meta_adam = Meta::adam(MetaConfig::default()).unwrap();
-    train(&mut meta_adam, &["w"], 3);
-    let bytes = meta_adam.save().unwrap();
-    assert_eq!(checkpoint_kind(&bytes).unwrap(), "Meta<Adam>");
-    let mut meta_sgd = Meta::sgd(MetaConfig::default()).unwrap();
-    let msg = message(&meta_sgd.load(&bytes).unwrap_err());
-    assert!(
-        msg.contains("saved by Meta<Adam>, loading into Meta<Sgd>")
-            && msg.contains("Meta::load_memories")
-            && !msg.contains("damaged"),
-        "{msg}"
-    );
-    let mut adam = Adam::new(AdamConfig::default()).unwrap();
-    train(&mut adam, &["w"], 3);
-    let mut sgd = Sgd::new(SgdConfig::default()).unwrap();
-    let msg = message(&sgd.load(&adam.save().unwrap()).unwrap_err());
-    assert!(msg.contains("saved by Adam, loading into Sgd"), "{msg}");
-    let msg = message(&sgd.load(&bytes).unwrap_err());
-    assert!(
-        msg.contains("saved by Meta<Adam>, loading into Sgd"),
-        "{msg}"
-    );
-    // Memories come from Meta checkpoints only.
-    let msg = message(&saved_memories(&adam.save().unwrap()).unwrap_err());
-    assert!(
-        msg.contains("saved by Adam, which has no memories"),
-        "{msg}"
-    );
-}
-
-#[test]
-fn a_config_mismatch_names_the_fields_and_changes_nothing() {
-    let mut a = Meta::adam(meta_config(0.01, 0.05)).unwrap();
-    train(&mut a, &["w"], 4);
-    let bytes = a.save().unwrap();
-    // η₀ and ξ are restored from the checkpoint; the memory's layout and clip must match.
-    let mut b = Meta::adam(with_memory(MemoryConfig {
-        clip: 2.0,
-        num_centers: 10,
-        ..memory(0.02, 0.01)
-    }))
-    .unwrap();
-    train(&mut b, &["w"], 2);
-    let before = b.save().unwrap();
-    let err = b.load(&bytes).unwrap_err();
-    let msg = message(&err);
-    assert!(
-        matches!(err, OptimError::Incompatible { .. })
-            && msg.contains("`memory.clip`: saved 4.0, here 2.0")
-            && msg.contains("`memory.num_centers`: saved 20, here 10")
-            && !msg.contains("eta0")
-            && !msg.contains("optimizer.lr"),
-        "{msg}"
-    );
-    assert_eq!(b.save().unwrap(), before, "a refused load changes nothing");
-    // A plain optimizer names the key whose change its state cannot follow.
-    let mut sgd = Sgd::new(SgdConfig::with_lr(0.05)).unwrap();
-    let mut momentum = Sgd::new(SgdConfig {
-        momentum: 0.9,
-        ..SgdConfig::with_lr(0.05)
-    })
-    .unwrap();
-    train(&mut sgd, &["w"], 2);
-    let msg = message(&momentum.load(&sgd.save().unwrap()).unwrap_err());
-    assert!(
-        msg.contains("saved with `momentum` = 0") && msg.contains("built with `momentum` = 0.9"),
-        "{msg}"
-    );
-    let mut sgd_theta = Meta::sgd(with_memory(MemoryConfig {
-        optimizer: MemoryOptimizer::sgd(0.05),
-        ..memory(0.01, 0.05)
-    }))
-    .unwrap();
-    let mut plain = Meta::sgd(meta_config(0.01, 0.05)).unwrap();
-    train(&mut plain, &["w"], 1);
-    let msg = message(&sgd_theta.load(&plain.save().unwrap()).unwrap_err());
-    assert!(
-        msg.contains("`memory.optimizer`: saved Adam, here Sgd") && !msg.contains("beta1"),
-        "{msg}"
-    );
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/{name}.bin", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// The steps that wrote the fixtures of `tests/fixtures` (see its README).
-fn fixture_run<O: Optimizer + ?Sized>(o: &mut O) {
-    let grads = |t: usize, n: usize, off: usize| -> Vec<f32> {
-        (0..n)
-            // `black_box`: sin computed at run time, as when the fixtures were written; a
-            // release build would otherwise fold it at compile time, one ulp off.
-            .map(|i| std::hint::black_box((i + off + 3 * t) as f32 * 0.7).sin() * 1.3)
-            .collect()
-    };
-    let (mut a, mut b) = (vec![0.5f32, -0.25, 1.0], vec![0.75f32, -1.5]);
-    for t in 0..4 {
-        o.step("a", &mut a, &grads(t, 3, 0)).unwrap();
-        o.step("b", &mut b, &grads(t, 2, 10)).unwrap();
-    }
-}
-
-/// A `make()` loaded from the fixture `name` has the state of a `make()` that ran the fixtures'
-/// steps today.
-fn same_state<O: Optimizer + Checkpoint>(name: &str, make: impl Fn() -> O) {
-    let mut loaded = make();
-    loaded
-        .load(&fixture(name))
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let mut ran = make();
-    fixture_run(&mut ran);
-    assert_eq!(loaded.save().unwrap(), ran.save().unwrap(), "{name}");
-}
-
-/// The plain optimizers of the fixtures, each loaded from `checkpoint_v{version}_*.bin` and
-/// compared with the same run today.
-fn plain_fixtures_load(version: u16) {
-    let v = |name: &str| format!("checkpoint_v{version}_{name}");
-    same_state(&v("sgd"), || {
-        Sgd::new(SgdConfig {
-            lr: 0.05,
-            momentum: 0.9,
-            ..SgdConfig::default()
-        })
-        .unwrap()
-    });
-    same_state(&v("adam"), || Adam::new(AdamConfig::with_lr(0.05)).unwrap());
-    same_state(&v("rprop"), || Rprop::new(RpropConfig::default()).unwrap());
-    same_state(&v("sgd-hd"), || {
-        SgdHd::new(SgdHdConfig {
-            lr: 0.05,
-            hypergrad_lr: 0.01,
-            ..SgdHdConfig::default()
-        })
-        .unwrap()
-    });
-    same_state(&v("adam-hd"), || {
-        AdamHd::new(AdamHdConfig {
-            lr: 0.05,
-            ..AdamHdConfig::default()
-        })
-        .unwrap()
-    });
-}
-
-/// The memory config of the fixtures' `Meta`s.
-fn fixture_meta_config() -> MetaConfig {
-    with_memory(MemoryConfig {
-        clip: 2.0,
-        ..memory(0.01, 0.05)
-    })
-}
-
-/// Checkpoints written by format version 1 (`tests/fixtures/checkpoint_v1_*.bin`, see
-/// `tests/fixtures/README.md`): the plain optimizers load them; `Meta` refuses to resume one
-/// with a message that says so, and `load_memories` reads its memories.
-#[test]
-fn checkpoints_of_format_version_1() {
-    plain_fixtures_load(1);
-    let cfg = fixture_meta_config();
-    for (name, kind) in [("meta-sgd", "Meta<Sgd>"), ("meta-adam", "Meta<Adam>")] {
-        let bytes = fixture(&format!("checkpoint_v1_{name}"));
-        assert_eq!(checkpoint_kind(&bytes).unwrap(), kind);
-        let mut meta = Meta::sgd(cfg).unwrap();
-        let msg = message(&meta.load(&bytes).unwrap_err());
-        if name == "meta-sgd" {
-            assert!(
-                msg.contains("format version 1") && msg.contains("Meta::load_memories"),
-                "{msg}"
-            );
-        }
-        // Its θ carries over, exactly those the same run reaches today.
-        meta.load_memories(&bytes, LoadMemories::default()).unwrap();
-        let mut ran = if name == "meta-sgd" {
-            Box::new(Meta::sgd(cfg).unwrap()) as Box<dyn Optimizer>
-        } else {
-            Box::new(Meta::adam(cfg).unwrap())
-        };
-        fixture_run(ran.as_mut());
-        assert_eq!(meta.memory_thetas(), ran.memory_thetas(), "{name}");
-    }
-}
-
-/// Checkpoints written by format version 2, the last without a checksum
-/// (`tests/fixtures/checkpoint_v2_*.bin`): every optimizer, `Meta` included, resumes from them
-/// exactly where the same run stands today.
-#[test]
-fn checkpoints_of_format_version_2() {
-    plain_fixtures_load(2);
-    let cfg = fixture_meta_config();
-    same_state("checkpoint_v2_meta-sgd", || Meta::sgd(cfg).unwrap());
-    same_state("checkpoint_v2_meta-adam", || Meta::adam(cfg).unwrap());
-}
-
-/// Every single-byte corruption of a checkpoint is refused (the CRC-32C of format version 3):
-/// before the checksum, 1,977 of 2,376 such corruptions of a `Meta` checkpoint loaded with `Ok`,
-/// and some put NaN into θ on the next step. A refused load changes nothing.
-#[test]
-fn every_damaged_byte_is_refused() {
-    let mut meta = Meta::adam(fixture_meta_config()).unwrap();
-    fixture_run(&mut meta);
-    let mut adam = Adam::new(AdamConfig::default()).unwrap();
-    fixture_run(&mut adam);
-    let (meta_bytes, adam_bytes) = (meta.save().unwrap(), adam.save().unwrap());
-    let mut cases = 0;
-    for (bytes, mut target) in [
-        (
-            meta_bytes,
-            Box::new(Meta::adam(fixture_meta_config()).unwrap()) as Box<dyn Checkpoint>,
-        ),
-        (
-            adam_bytes,
-            Box::new(Adam::new(AdamConfig::default()).unwrap()),
-        ),
-    ] {
-        let before = target.save().unwrap();
-        for i in 0..bytes.len() {
-            for flip in [0x01u8, 0x80, 0xff] {
-                let mut damaged = bytes.clone();
-                damaged[i] ^= flip;
-                assert!(
-                    target.load(&damaged).is_err(),
-                    "byte {i} ^ {flip:#x} loaded"
-                );
-                cases += 1;
-            }
-        }
-        for cut in 1..bytes.len() {
-            assert!(target.load(&bytes[..cut]).is_err(), "{cut} bytes loaded");
-        }
-        assert_eq!(target.save().unwrap(), before);
-        target.load(&bytes).unwrap();
-    }
-    assert!(cases > 2_000, "{cases}");
-}
-
-// ---- Finding 5: the rates a step applied --------------------------------------------------
-
 #[test]
 fn the_rates_of_the_last_step_are_visible() {
     let mut meta = Meta::sgd(meta_config(0.01, 0.05)).unwrap().only(&["w"]);
@@ -840,7 +578,7 @@ fn the_rates_of_the_last_step_are_visible() {
     let mut w: Vec<f32> = (0..300).map(|i| (i as f32 * 0.37).sin()).collect();
     let mut b = vec![0.5f32; 4];
     for t in 0..12 {
-        let g = grad(&w, t);
+        let g = quadratic_grad(&w, t);
         let before = w.clone();
         meta.step("w", &mut w, &g).unwrap();
         meta.step("b", &mut b, &[0.5; 4]).unwrap();
@@ -872,7 +610,7 @@ fn the_rates_of_the_last_step_are_visible() {
     // Off by default, and turning it off frees the rates (the summary stays).
     meta.record_rates(false);
     assert!(meta.rates("w").is_none());
-    let g = grad(&w, 0);
+    let g = quadratic_grad(&w, 0);
     meta.step("w", &mut w, &g).unwrap();
     let s = meta.last_rates("w").unwrap();
     assert!(s.quantiles.is_none() && s.count == 300);
@@ -894,7 +632,7 @@ fn an_observer_sees_every_step() {
             info.per_coordinate.map(<[f32]>::len),
         ))
     });
-    train(&mut meta, &["weight", "bias"], 2);
+    train_named(&mut meta, &["weight", "bias"], 2);
     let seen = seen.lock().unwrap().clone();
     assert_eq!(
         seen,
@@ -917,24 +655,24 @@ fn every_optimizer_shows_its_state() {
         ..SgdConfig::default()
     })
     .unwrap();
-    train(&mut sgd, &["w"], 2);
+    train_named(&mut sgd, &["w"], 2);
     assert_eq!(fields(&sgd.state(), "w"), ["buf", "step"]);
     assert_eq!(sgd.state().get("w", "step"), Some(Field::Count(2)));
     let mut adam = Adam::new(AdamConfig::default()).unwrap();
-    train(&mut adam, &["w"], 1);
+    train_named(&mut adam, &["w"], 1);
     assert_eq!(fields(&adam.state(), "w"), ["m", "step", "v"]);
     let mut rprop = Rprop::new(RpropConfig::default()).unwrap();
-    train(&mut rprop, &["w"], 1);
+    train_named(&mut rprop, &["w"], 1);
     assert_eq!(fields(&Inspect::state(&rprop), "w"), ["prev", "step"]);
     let mut hd = SgdHd::new(SgdHdConfig::default()).unwrap();
-    train(&mut hd, &["w"], 1);
+    train_named(&mut hd, &["w"], 1);
     assert!(matches!(hd.state().get("w", "lr"), Some(Field::Scalar(_))));
     let mut adam_hd = AdamHd::new(AdamHdConfig::default()).unwrap();
-    train(&mut adam_hd, &["w"], 1);
+    train_named(&mut adam_hd, &["w"], 1);
     assert_eq!(adam_hd.state().values("w", "b").map(<[f32]>::len), Some(5));
 
     let mut meta = Meta::adam(meta_config(0.01, 0.05)).unwrap();
-    train(&mut meta, &["conv1.weight"], 3);
+    train_named(&mut meta, &["conv1.weight"], 3);
     let view = meta.state();
     assert_eq!(
         fields(&view, "conv1.weight"),
@@ -961,7 +699,7 @@ fn new_registry_entries_build_meta_over_rprop_and_hd() {
         ("meta-adam-hd:lr=0.05,beta=1e-6,beta1=0.8", "Meta<AdamHd>"),
     ] {
         let mut opt = built(spec);
-        train(&mut opt, &["w"], 3);
+        train_named(&mut opt, &["w"], 3);
         assert_eq!(checkpoint_kind(&opt.save().unwrap()).unwrap(), kind);
     }
     let by_spec = built("meta-rprop:lr=0.01,eta_plus=1.1");
@@ -978,7 +716,7 @@ fn new_registry_entries_build_meta_over_rprop_and_hd() {
     )
     .unwrap();
     let (mut a, mut b) = (by_spec, by_hand);
-    assert_same_runs("meta-rprop", &mut a, &mut b, |o| train(o, &["w"], 5));
+    assert_same_runs("meta-rprop", &mut a, &mut b, |o| train_named(o, &["w"], 5));
 }
 
 // ---- Reproducible on every CPU -------------------------------------------------------------
@@ -995,7 +733,7 @@ fn default_kernels_give_the_same_bits_on_every_cpu() {
         meta.set_kernels(kernels);
         let mut w: Vec<f32> = (0..1_000).map(|i| ((i as f32) * 0.37).sin()).collect();
         for t in 0..200 {
-            let g = grad(&w, t);
+            let g = quadratic_grad(&w, t);
             meta.step("w", &mut w, &g).unwrap();
         }
         assert!(meta.memories().all(|(_, m)| m.kernels() == kernels));
@@ -1061,11 +799,19 @@ fn the_gradient_query_keeps_the_base_direction() {
     for (what, base_sgd) in [("momentum", momentum), ("weight decay", decay)] {
         let mut a = Meta::new(base_sgd, frozen(Query::Base)).unwrap();
         let mut b = Meta::new(base_sgd, frozen(Query::Gradient)).unwrap();
-        close(&train(&mut a, &["w"], 5), &train(&mut b, &["w"], 5), what);
+        close(
+            &train_named(&mut a, &["w"], 5),
+            &train_named(&mut b, &["w"], 5),
+            what,
+        );
     }
     let mut a = Meta::adam(frozen(Query::Base)).unwrap();
     let mut b = Meta::adam(frozen(Query::Gradient)).unwrap();
-    close(&train(&mut a, &["w"], 5), &train(&mut b, &["w"], 5), "adam");
+    close(
+        &train_named(&mut a, &["w"], 5),
+        &train_named(&mut b, &["w"], 5),
+        "adam",
+    );
     // b's memory saw the gradients, a's saw Adam's m_t.
     let trace = |o: &Meta<Adam>| match o.state().tensors["w"]["trace"] {
         Field::Values(v) => v.to_vec(),
@@ -1092,7 +838,7 @@ fn variants_resume_exactly_from_a_checkpoint() {
             if t == 3 {
                 opt.next_task();
             }
-            let g = grad(w, t);
+            let g = quadratic_grad(w, t);
             opt.step("w", w, &g).unwrap();
         }
     };

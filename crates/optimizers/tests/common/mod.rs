@@ -77,3 +77,31 @@ pub fn assert_same_runs<T: PartialEq + Debug>(
     assert_eq!(run(a), run(b), "{what}: steps");
     assert_eq!(a.save().unwrap(), b.save().unwrap(), "{what}: state");
 }
+
+/// Gradients of a separable quadratic, deterministic per step.
+pub fn quadratic_grad(w: &[f32], t: usize) -> Vec<f32> {
+    w.iter()
+        .enumerate()
+        .map(|(i, x)| 1.3 * x - 0.2 + 0.1 * ((i + 3 * t) as f32).sin())
+        .collect()
+}
+
+/// Trains one five-coordinate tensor per name for `steps` steps on [`quadratic_grad`].
+pub fn train_named<O: Optimizer + ?Sized>(
+    opt: &mut O,
+    names: &[&str],
+    steps: usize,
+) -> Vec<Vec<f32>> {
+    let mut ws: Vec<Vec<f32>> = names
+        .iter()
+        .enumerate()
+        .map(|(k, _)| (0..5).map(|i| 0.5 - 0.2 * (i + k) as f32).collect())
+        .collect();
+    for t in 0..steps {
+        for (name, w) in names.iter().zip(ws.iter_mut()) {
+            let g = quadratic_grad(w, t);
+            opt.step(name, w, &g).unwrap();
+        }
+    }
+    ws
+}
