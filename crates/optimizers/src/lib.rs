@@ -88,7 +88,7 @@ pub use methods::schedule_free::{
     ScheduleFreeAdamW, ScheduleFreeAdamWConfig, ScheduleFreeAdamWState, ScheduleFreeScalars,
     ScheduleFreeSgd, ScheduleFreeSgdConfig, ScheduleFreeSgdState,
 };
-pub use methods::sgd::{Sgd, SgdConfig, SgdState};
+pub use methods::sgd::{Sgd, SgdConfig, SgdState, MAX_MOMENTUM};
 pub use optimizer::checkpoint::checkpoint_kind;
 pub use optimizer::inputs::MAX_GRADIENT;
 pub use optimizer::state::{Field, Fields, Inspect, StateView};

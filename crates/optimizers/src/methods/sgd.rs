@@ -10,6 +10,13 @@ use crate::optimizer::state::{buffer, StateRules};
 use crate::optimizer::{Base, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
 
+/// The largest momentum buffer SGD keeps, |b| ≤ 10²⁴ (`MAX_GRADIENT` · 10⁶). The buffer
+/// approaches g/(1 − μ), which for μ the largest f32 below 1 is 1.7·10⁷·g: at |g| = 10¹⁸ and a
+/// rate of 10⁶ one step would move a coordinate by 1.7·10³¹, more than half the spacing of f32
+/// at its largest values, and carry a finite parameter to ∞. Saturated here, a step moves a
+/// coordinate by at most 10³⁰ (docs/guide.md §11); below the bound nothing changes.
+pub const MAX_MOMENTUM: f32 = 1e24;
+
 /// Configuration of [`Sgd`], as `torch.optim.SGD`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SgdConfig {
@@ -72,6 +79,18 @@ impl SgdConfig {
         Ok(())
     }
 
+    /// The momentum buffer after one more gradient `g` (weight decay included): μb + (1 − τ)g,
+    /// or g at a tensor's first step, saturated at ±[`MAX_MOMENTUM`].
+    #[inline(always)]
+    fn next_buffer(&self, b: f32, g: f32, first: bool) -> f32 {
+        let next = if first {
+            g
+        } else {
+            self.momentum * b + (1.0 - self.dampening) * g
+        };
+        next.clamp(-MAX_MOMENTUM, MAX_MOMENTUM)
+    }
+
     /// The gradient after weight decay, momentum and Nesterov for one coordinate; updates `buf`.
     #[inline(always)]
     fn direction_of(&self, g: f32, w: f32, buf: Option<&mut f32>, first: bool) -> f32 {
@@ -79,11 +98,7 @@ impl SgdConfig {
         match buf {
             None => g,
             Some(b) => {
-                *b = if first {
-                    g
-                } else {
-                    self.momentum * *b + (1.0 - self.dampening) * g
-                };
+                *b = self.next_buffer(*b, g, first);
                 if self.nesterov {
                     g + self.momentum * *b
                 } else {
@@ -199,12 +214,7 @@ impl Base for Sgd {
         let (wd, mu) = (cfg.weight_decay, cfg.momentum);
         if mu > 0.0 {
             for ((b, &g), &w) in st.buf.iter_mut().zip(grads).zip(params) {
-                let g = g + wd * w;
-                *b = if first {
-                    g
-                } else {
-                    mu * *b + (1.0 - cfg.dampening) * g
-                };
+                *b = cfg.next_buffer(*b, g + wd * w, first);
             }
             if !cfg.nesterov {
                 return Ok(Direction::ClippedQuery);

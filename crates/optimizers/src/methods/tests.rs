@@ -155,3 +155,33 @@ fn a_huge_recorded_length_is_refused_without_allocating_it() {
     let bytes = crate::optimizer::checkpoint::save("Sgd", &(&cfg, &(), &states)).unwrap();
     Sgd::new(cfg).unwrap().load(&bytes).unwrap();
 }
+
+/// SGD's momentum buffer saturates at ±`MAX_MOMENTUM`: left to approach g/(1 − μ) (1.7·10²⁵
+/// at |g| = 10¹⁸ with μ the largest f32 below 1, reached after ~10⁷ steps, set directly here),
+/// one step at a rate of 10⁶ would carry a parameter near f32::MAX to ∞ and return `Ok`.
+#[test]
+fn momentum_buffer_saturates_so_a_step_stays_finite() {
+    use super::sgd::MAX_MOMENTUM;
+    let mu = 1.0 - f32::EPSILON / 2.0; // the largest f32 below 1
+    for nesterov in [false, true] {
+        let mut sgd = Sgd::new(SgdConfig {
+            lr: 1e6,
+            momentum: mu,
+            nesterov,
+            ..SgdConfig::default()
+        })
+        .unwrap();
+        let mut w = vec![-f32::MAX, 0.0];
+        sgd.step("w", &mut w, &[1e18, 1e18]).unwrap();
+        let reachable = 1e18 / (1.0 - mu);
+        sgd.states.get_mut("w").unwrap().buf.fill(reachable);
+        let mut w = vec![-f32::MAX, 0.0];
+        sgd.step("w", &mut w, &[1e18, 1e18]).unwrap();
+        assert!(
+            w.iter().all(|x| x.is_finite()),
+            "nesterov {nesterov}: {w:?}"
+        );
+        let buf = &sgd.states.get("w").unwrap().buf;
+        assert!(buf.iter().all(|b| b.abs() <= MAX_MOMENTUM), "{buf:?}");
+    }
+}
