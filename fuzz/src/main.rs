@@ -259,7 +259,7 @@ fn l2l_weights(bytes: &[u8]) {
 }
 
 /// Writes the starting corpus into `dir`: every registry entry's checkpoint after a few steps
-/// of the tiny model, every entry's spec text bare, with every key at its default and with
+/// of the tiny model, every entry's spec text bare, with its keys at their defaults and with
 /// each preset's keys, a memory and a context memory fresh and stepped, and the shipped L2L
 /// weights. Each file is the target's byte followed by the input.
 fn seed_corpus(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
@@ -274,10 +274,13 @@ fn seed_corpus(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         let (_, opt, _) = stepped(entry.name);
         write(format!("checkpoint-{}", entry.name), target, &opt.save()?)?;
         write(format!("spec-{}", entry.name), SPEC, entry.name.as_bytes())?;
+        // Every key at its default, where the default is a value a spec can give (not
+        // prose such as `sqrt(beta2)`).
         let keys: Vec<String> = entry
             .keys
             .iter()
             .map(|k| format!("{}={}", k.name, k.default))
+            .filter(|kv| entry.spec(kv).and_then(|s| s.build()).is_ok())
             .collect();
         if !keys.is_empty() {
             let text = format!("{}:{}", entry.name, keys.join(","));
