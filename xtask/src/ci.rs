@@ -12,6 +12,9 @@ pub fn run(args: &[String]) -> Result<()> {
     //    summaries the report below includes.
     crate::robust::run("fuzz", &["--quick".to_string()])?;
     crate::robust::run("soak", &["--quick".to_string()])?;
+    //    And a minute of coverage-guided fuzzing of the loaders and the spec parser (AFL++;
+    //    about three minutes with its install and the harness's build).
+    crate::robust::run("fuzz", &["--coverage".to_string(), "--quick".to_string()])?;
     // 3. The real data (checksummed), then a smoke run of the experiment and the speed suite.
     crate::data::run(&[])?;
     crate::bench::run(&["--quick".to_string()])?;

@@ -2,6 +2,7 @@
 //!
 //! One file per command. `cargo xtask` alone prints the help.
 
+mod afl;
 mod bench;
 mod ci;
 mod data;
@@ -31,6 +32,11 @@ Commands:
                      structured fuzzing of every optimizer: checkpoints, configs, gradient
                      streams; 100,000 cases per target (--quick: 2,000); writes
                      target/lrmem-robustness/FUZZ.md, fails on a broken promise
+  fuzz --coverage [--quick | --seconds N]
+                     coverage-guided fuzzing (AFL++, installed into the target folder) of the
+                     loaders (checkpoints, memories, L2L weights) and the spec parser, harness
+                     fuzz/; 600 s (--quick: 60 s); writes target/lrmem-robustness/AFL.md, fails
+                     on a crash or hang and names the files (reproduce: lrmem-fuzz < FILE)
   soak [--quick] [--steps N] [--seed S]
                      1,000,000 adversarial steps per optimizer (--quick: 10,000), every step
                      checked, memory use reported; writes target/lrmem-robustness/SOAK.md
