@@ -188,13 +188,15 @@ pub(super) fn study_section(
     )))
 }
 
-/// The summaries of the last `cargo xtask fuzz` and `cargo xtask soak` (their `FUZZ.md` and
-/// `SOAK.md` in `dir`), where they exist, as a section of `REPORT.md`; empty if neither does.
+/// The summaries of the last `cargo xtask fuzz`, `cargo xtask soak` and `cargo xtask fuzz
+/// --coverage` (their `FUZZ.md`, `SOAK.md` and `AFL.md` in `dir`), where they exist, as a
+/// section of `REPORT.md`; empty if none does.
 pub fn robustness_section(dir: &Path) -> String {
     let mut md = String::new();
     for (file, title) in [
         ("FUZZ.md", "Fuzzing (`cargo xtask fuzz`)"),
         ("SOAK.md", "Soak (`cargo xtask soak`)"),
+        ("AFL.md", "Coverage-guided fuzzing (`cargo xtask fuzz --coverage`)"),
     ] {
         if let Ok(text) = std::fs::read_to_string(dir.join(file)) {
             if md.is_empty() {
