@@ -196,7 +196,10 @@ pub fn robustness_section(dir: &Path) -> String {
     for (file, title) in [
         ("FUZZ.md", "Fuzzing (`cargo xtask fuzz`)"),
         ("SOAK.md", "Soak (`cargo xtask soak`)"),
-        ("AFL.md", "Coverage-guided fuzzing (`cargo xtask fuzz --coverage`)"),
+        (
+            "AFL.md",
+            "Coverage-guided fuzzing (`cargo xtask fuzz --coverage`)",
+        ),
     ] {
         if let Ok(text) = std::fs::read_to_string(dir.join(file)) {
             if md.is_empty() {
