@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::{check_decay, check_inputs};
 use crate::optimizer::macros::optimizer_struct;
-use crate::optimizer::model::{check_tensor, sat};
+use crate::optimizer::model::sat;
 use crate::optimizer::state::StateRules;
 use crate::optimizer::{OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
@@ -113,18 +113,7 @@ optimizer_struct!(
 impl Optimizer for Cocob {
     crate::optimizer::macros::config_hyperparameters!();
 
-    /// The step's own checks (inputs, weight decay, the tensor's length), changing nothing.
-    fn check_step(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
-        let cfg = &self.config;
-        check_tensor(
-            &self.states,
-            name,
-            params,
-            grads,
-            cfg.non_finite,
-            cfg.weight_decay,
-        )
-    }
+    crate::optimizer::macros::tensor_checks!(cfg => cfg.weight_decay);
 
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;

@@ -16,7 +16,6 @@ use super::adam::direction;
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_inputs;
 use crate::optimizer::macros::{base_info, config_hyperparameters, optimizer_struct, state_fields};
-use crate::optimizer::model::check_tensor;
 use crate::optimizer::state::{negative, StateRules};
 use crate::optimizer::{Base, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
@@ -344,16 +343,7 @@ macro_rules! hd_optimizer {
         impl Optimizer for $ty {
             config_hyperparameters!();
 
-            /// The step's own checks (inputs, the tensor's length), changing nothing.
-            fn check_step(
-                &self,
-                name: &str,
-                params: &[f32],
-                grads: &[f32],
-            ) -> Result<(), OptimError> {
-                let cfg = &self.config;
-                check_tensor(&self.states, name, params, grads, cfg.non_finite, 0.0)
-            }
+            crate::optimizer::macros::tensor_checks!();
 
             fn step(
                 &mut self,

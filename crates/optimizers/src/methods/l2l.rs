@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_inputs;
-use crate::optimizer::model::{check_tensor, sat};
+use crate::optimizer::model::sat;
 use crate::optimizer::state::{Field, Fields, StateView};
 use crate::optimizer::state::{Inspect, TensorStates};
 use crate::optimizer::{Checkpoint, OptimError, Optimizer, StateBytes};
@@ -630,11 +630,7 @@ impl Optimizer for L2l {
         Ok(())
     }
 
-    /// The step's own checks (inputs, no weight decay, the tensor's length), changing nothing.
-    fn check_step(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
-        let cfg = &self.config;
-        check_tensor(&self.states, name, params, grads, cfg.non_finite, 0.0)
-    }
+    crate::optimizer::macros::tensor_checks!();
 
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;

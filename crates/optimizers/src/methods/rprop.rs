@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use crate::optimizer::hyper::{self, Hyper};
 use crate::optimizer::inputs::check_inputs;
 use crate::optimizer::macros::{base_info, config_hyperparameters, optimizer_struct, state_fields};
-use crate::optimizer::model::check_tensor;
 use crate::optimizer::state::StateRules;
 use crate::optimizer::{Base, Direction, DirectionBuf, OptimError, Optimizer};
 use lrmem_memory_core::NonFinite;
@@ -105,11 +104,7 @@ state_fields!(RpropState { prev, step });
 impl Optimizer for Rprop {
     config_hyperparameters!();
 
-    /// The step's own checks (inputs, no weight decay, the tensor's length), changing nothing.
-    fn check_step(&self, name: &str, params: &[f32], grads: &[f32]) -> Result<(), OptimError> {
-        let cfg = &self.config;
-        check_tensor(&self.states, name, params, grads, cfg.non_finite, 0.0)
-    }
+    crate::optimizer::macros::tensor_checks!();
 
     fn step(&mut self, name: &str, params: &mut [f32], grads: &[f32]) -> Result<(), OptimError> {
         let cfg = self.config;

@@ -381,3 +381,35 @@ macro_rules! forward_optimizer {
     };
 }
 pub(crate) use forward_optimizer;
+
+/// Implements [`Optimizer::check_step`](crate::Optimizer::check_step) for an optimizer of
+/// per-tensor state whose step checks its inputs under `config.non_finite`, the weight decay
+/// its gradient carries (`cfg => expr`, the config bound to `cfg`; none: 0) and the tensor's
+/// length ([`check_tensor`](crate::optimizer::model::check_tensor)): what its `step` would
+/// refuse, changing nothing.
+macro_rules! tensor_checks {
+    () => {
+        $crate::optimizer::macros::tensor_checks!(_cfg => 0.0);
+    };
+    ($cfg:ident => $decay:expr) => {
+        /// The step's own checks (inputs, the weight decay the gradient carries, the tensor's
+        /// length), changing nothing.
+        fn check_step(
+            &self,
+            name: &str,
+            params: &[f32],
+            grads: &[f32],
+        ) -> Result<(), $crate::optimizer::OptimError> {
+            let $cfg = &self.config;
+            $crate::optimizer::model::check_tensor(
+                &self.states,
+                name,
+                params,
+                grads,
+                $cfg.non_finite,
+                $decay,
+            )
+        }
+    };
+}
+pub(crate) use tensor_checks;
